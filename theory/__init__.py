@@ -1,0 +1,26 @@
+"""theory: the symbolic side of sgdcheck.
+
+SymPy derives the exact second-moment dynamics of stochastic optimisation
+algorithms from their update rules and the data model's moment rules; the
+derived objects print as LaTeX and compile to NumPy and mpmath callables.
+
+Example
+-------
+>>> from theory import SGD, Gaussian, derive
+>>> rec = derive(SGD(), data=Gaussian())
+>>> round(rec.critical_learning_rate([1.0] * 8), 12)   # 2/(d+2) for K = I_8, B = 1
+0.2
+"""
+from .algorithms import SGD, Algorithm
+from .data import DataModel, Gaussian, IndependentCoordinates
+from .derive import derive, gradient_moments
+from .linear import BlockRankOne, MpBlockRankOne
+from .recursion import Recursion, Trajectory
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "SGD", "Algorithm", "DataModel", "Gaussian", "IndependentCoordinates", "derive",
+    "gradient_moments", "BlockRankOne", "MpBlockRankOne", "Recursion", "Trajectory",
+    "__version__",
+]

@@ -1,0 +1,170 @@
+r"""The generic mechanism: per-direction blocks plus a rank-one coupling.
+
+Every second-moment recursion that sgdcheck derives has the shape
+
+.. math::
+    s_{k+1,i} = A_i s_{k,i} + u_i C_k + f_i, \qquad C_k = \sum_{j=1}^d v_j^\top s_{k,j},
+
+with s_{k,i} in R^p the second moments of eigendirection i (p = 1 for SGD,
+p = 3 for heavy-ball momentum), A_i a p x p block, u_i, v_i, f_i in R^p, and
+the observable (the risk) R_k = (w^T s_k + c) / 2. As one linear map on
+R^{dp}, L = blockdiag(A_i) + u v^T, so by the matrix determinant lemma
+
+.. math::
+    \det(zI - L) = \prod_i \det(zI - A_i)\,\Bigl(1 - \sum_i v_i^\top (zI - A_i)^{-1} u_i\Bigr),
+
+the *secular equation*. The fixed point follows from Sherman--Morrison:
+with G = sum_i v_i^T (I - A_i)^{-1} u_i and H = sum_i v_i^T (I - A_i)^{-1} f_i,
+C_inf = H / (1 - G) and s_inf,i = (I - A_i)^{-1}(u_i C_inf + f_i).
+
+:class:`BlockRankOne` holds float64 arrays; :class:`MpBlockRankOne` holds
+mpmath numbers for high precision.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import mpmath
+import numpy as np
+
+__all__ = ["BlockRankOne", "MpBlockRankOne"]
+
+
+@dataclass
+class BlockRankOne:
+    """A block-diagonal plus rank-one affine map in float64.
+
+    Attributes
+    ----------
+    A : ndarray, shape (d, p, p)
+    u, v, f, w : ndarray, shape (d, p)
+    offset : float
+        c in R = (w^T s + c)/2 (sigma^2 for least squares).
+    """
+
+    A: np.ndarray
+    u: np.ndarray
+    v: np.ndarray
+    f: np.ndarray
+    w: np.ndarray
+    offset: float = 0.0
+
+    @property
+    def dimension(self) -> int:
+        return self.A.shape[0]
+
+    @property
+    def block_size(self) -> int:
+        return self.A.shape[1]
+
+    def apply(self, s: np.ndarray) -> np.ndarray:
+        """One step: s -> A s + u (v.s) + f. ``s`` has shape (d, p)."""
+        coupling = np.sum(self.v * s)
+        return np.einsum("ipq,iq->ip", self.A, s) + self.u * coupling + self.f
+
+    def iterate(self, s0: np.ndarray, steps: int) -> np.ndarray:
+        """States s_0..s_steps, shape (steps + 1, d, p)."""
+        out = np.empty((steps + 1,) + self.A.shape[:2])
+        out[0] = s = np.asarray(s0, dtype=float)
+        if self.block_size == 1:
+            a, u, v, f = self.A[:, 0, 0], self.u[:, 0], self.v[:, 0], self.f[:, 0]
+            s = s[:, 0].copy()
+            for k in range(1, steps + 1):
+                s = a * s + u * (v @ s) + f
+                out[k, :, 0] = s
+            return out
+        for k in range(1, steps + 1):
+            s = self.apply(s)
+            out[k] = s
+        return out
+
+    def observable(self, states: np.ndarray) -> np.ndarray:
+        """R = (w.s + offset)/2 for states of shape (..., d, p)."""
+        return 0.5 * (np.sum(states * self.w, axis=(-2, -1)) + self.offset)
+
+    def transition_matrix(self) -> np.ndarray:
+        """The dense (dp x dp) matrix of the linear part L = blockdiag(A) + u v^T."""
+        d, p = self.A.shape[:2]
+        L = np.zeros((d * p, d * p))
+        for i in range(d):
+            L[i * p:(i + 1) * p, i * p:(i + 1) * p] = self.A[i]
+        L += np.outer(self.u.reshape(-1), self.v.reshape(-1))
+        return L
+
+    def eigenvalues(self) -> np.ndarray:
+        """All eigenvalues of L (with multiplicity), computed exactly in structure.
+
+        Identical directions are merged: on the symmetric subspace they act as
+        one direction whose coupling vector is multiplied by the multiplicity;
+        on the complementary subspace (differences of identical directions) L
+        acts as A_i alone. For p = 1 with u_i v_i >= 0 the merged map is similar
+        to the symmetric diag(a) + q q^T with q_i = sqrt(u_i v_i).
+        """
+        d, p = self.A.shape[:2]
+        keys = np.concatenate([self.A.reshape(d, -1), self.u, self.v], axis=1)
+        uniq, index, counts = np.unique(keys, axis=0, return_index=True, return_counts=True)
+        A, u, v = self.A[index], self.u[index], self.v[index] * counts[:, None]
+        extra = [np.repeat(np.linalg.eigvals(A[c]), counts[c] - 1)
+                 for c in np.flatnonzero(counts > 1)]
+        if p == 1 and np.all(u[:, 0] * v[:, 0] >= 0):
+            q = np.sqrt(u[:, 0] * v[:, 0])
+            core = np.linalg.eigvalsh(np.diag(A[:, 0, 0]) + np.outer(q, q)).astype(complex)
+        else:
+            core = np.linalg.eigvals(BlockRankOne(A, u, v, u, u).transition_matrix())
+        return np.concatenate([core] + extra) if extra else core
+
+    def spectral_radius(self) -> float:
+        """max |eigenvalue| of L; the recursion is stable iff it is < 1."""
+        return float(np.max(np.abs(self.eigenvalues())))
+
+    def stationary(self) -> np.ndarray:
+        """The fixed point s_inf (d, p) by Sherman--Morrison; requires spectral radius < 1."""
+        eye = np.eye(self.block_size)
+        M = eye[None] - self.A
+        x = np.linalg.solve(M, self.u[..., None])[..., 0]
+        y = np.linalg.solve(M, self.f[..., None])[..., 0]
+        G = np.sum(self.v * x)
+        H = np.sum(self.v * y)
+        C = H / (1.0 - G)
+        return x * C + y
+
+
+class MpBlockRankOne:
+    """The same map with mpmath entries (nested lists), for high precision.
+
+    ``A`` is a list over directions of p x p ``mpmath.matrix``; ``u, v, f, w``
+    lists over directions of p x 1 ``mpmath.matrix``.
+    """
+
+    def __init__(self, A, u, v, f, w, offset=0):
+        self.A, self.u, self.v, self.f, self.w = A, u, v, f, w
+        self.offset = mpmath.mpf(offset)
+
+    @staticmethod
+    def _dot(a, b):
+        return mpmath.fsum(a[k] * b[k] for k in range(a.rows))
+
+    def iterate(self, s0, steps: int):
+        """List over steps of lists over directions of p x 1 mpmath matrices."""
+        s = [mpmath.matrix(x) for x in s0]
+        out = [s]
+        for _ in range(steps):
+            C = mpmath.fsum(self._dot(v, x) for v, x in zip(self.v, s))
+            s = [A * x + u * C + f for A, x, u, f in zip(self.A, s, self.u, self.f)]
+            out.append(s)
+        return out
+
+    def observable(self, state):
+        return (mpmath.fsum(self._dot(w, x) for w, x in zip(self.w, state)) + self.offset) / 2
+
+    def stationary(self):
+        p = self.A[0].rows
+        eye = mpmath.eye(p)
+        xs, ys = [], []
+        for A, u, f in zip(self.A, self.u, self.f):
+            xs.append(mpmath.lu_solve(eye - A, u))
+            ys.append(mpmath.lu_solve(eye - A, f))
+        G = mpmath.fsum(self._dot(v, x) for v, x in zip(self.v, xs))
+        H = mpmath.fsum(self._dot(v, y) for v, y in zip(self.v, ys))
+        C = H / (1 - G)
+        return [x * C + y for x, y in zip(xs, ys)]

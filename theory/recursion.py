@@ -1,0 +1,423 @@
+r"""The Recursion object: a derived second-moment recursion, symbolic and numeric.
+
+A :class:`Recursion` holds the SymPy blocks of the generic shape
+s_{k+1,i} = A_i s_{k,i} + u_i C_k + f_i, C_k = sum_j v_j^T s_{k,j}
+(see :mod:`theory.linear`), prints them as LaTeX, and compiles them with
+``lambdify`` to NumPy (float64) and mpmath (any precision).
+"""
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass, field
+
+import mpmath
+import numpy as np
+import sympy as sp
+
+from . import symbols as sym
+from .linear import BlockRankOne, MpBlockRankOne
+from .validation import (check_eigenvalues, check_initial, check_integer,
+                         check_nonnegative, check_positive)
+
+__all__ = ["Recursion", "Trajectory"]
+
+_Z = sp.Symbol("z")
+#: sums over directions used in closed forms
+SUM_G = sp.Symbol(r"\mathcal{G}")
+
+
+@dataclass
+class Trajectory:
+    """Exact expectations along a run, as predicted by a recursion.
+
+    Attributes
+    ----------
+    risk : ndarray, shape (steps + 1,)
+        R_k = E (1/2)(<x, theta_k> - y)^2 for k = 0..steps.
+    second_moments : ndarray, shape (steps + 1, d)
+        m_{k,i} = E e_{k,i}^2.
+    mean : ndarray, shape (steps + 1, d) or None
+        E e_{k,i}.
+    parameters : dict
+        The arguments that produced it.
+    """
+
+    risk: np.ndarray
+    second_moments: np.ndarray
+    mean: np.ndarray | None = None
+    parameters: dict = field(default_factory=dict)
+
+    @property
+    def steps(self) -> int:
+        return len(self.risk) - 1
+
+
+class Recursion:
+    """A derived exact second-moment recursion (returned by :func:`theory.derive`).
+
+    Attributes
+    ----------
+    algorithm, data
+        What it was derived for.
+    moments : list of Symbol
+        The per-direction second-moment state (m_{k,i} first).
+    A, u, f, v, w : sympy.Matrix
+        Blocks of s_{k+1,i} = A_i s_{k,i} + u_i C_k + f_i, C_k = sum_j v_j^T s_{k,j},
+        R_k = (sum_j w_j^T s_{k,j} + sigma^2)/2.
+    mean_matrix : sympy.Matrix
+        E s_{k+1,i} = mean_matrix E s_{k,i}.
+    """
+
+    def __init__(self, *, algorithm, data, pairs, moments, A, u, f, v, w, mean_matrix,
+                 gradient_moments):
+        self.algorithm, self.data = algorithm, data
+        self.pairs, self.moments = pairs, moments
+        self.A, self.u, self.f, self.v, self.w = A, u, f, v, w
+        self.mean_matrix = mean_matrix
+        self.gradient_moments = gradient_moments
+        self.hyper_symbols = list(algorithm.hyperparameters.values())
+        self._args = [sym.lam, sym.kappa, sym.B, sym.sigma2, *self.hyper_symbols]
+
+    def with_data(self, data):
+        """The same symbolic recursion with the numeric parameters of ``data`` (same type)."""
+        if type(data) is not type(self.data):
+            raise ValueError(f"data must be a {type(self.data).__name__}; got {data!r}")
+        if data == self.data:
+            return self
+        self._numpy_fns, self._mp_fns, self.stationary_risk_expression  # compile once, share
+        other = object.__new__(Recursion)
+        other.__dict__.update(self.__dict__)
+        other.data = data
+        return other
+
+    # ------------------------------------------------------------------ symbolic
+    @functools.cached_property
+    def update(self) -> list:
+        """The recursion as SymPy equalities new_moment = expression (per direction)."""
+        vec = sp.Matrix(self.moments)
+        rhs = self.A * vec + self.u * sym.S + self.f
+        return [sp.Eq(sp.Symbol(str(mm) + "'"), sp.collect(sp.expand(r), [*self.moments, sym.S]))
+                for mm, r in zip(self.moments, rhs)]
+
+    def secular_term(self, z=1) -> sp.Expr:
+        r"""Per-direction term G_i(z) = v_i^T (z I - A_i)^{-1} u_i of the secular equation.
+
+        The linear map is singular at z iff sum_i G_i(z) = 1 (when no det(zI - A_i) vanishes).
+        """
+        p = self.A.shape[0]
+        M = sp.eye(p) * z - self.A
+        return sp.factor(sp.cancel((self.v.T * M.LUsolve(self.u))[0]))
+
+    @functools.cached_property
+    def _stationary_terms(self):
+        p = self.A.shape[0]
+        M = sp.eye(p) - self.A
+        x, y = M.LUsolve(self.u), M.LUsolve(self.f)
+        terms = {
+            "G": (self.v.T * x)[0], "H": (self.v.T * y)[0],
+            "Wx": (self.w.T * x)[0], "Wy": (self.w.T * y)[0],
+        }
+        return {k: sp.factor(sp.cancel(t)) for k, t in terms.items()}
+
+    @functools.cached_property
+    def stationary_risk_expression(self) -> sp.Expr:
+        r"""Closed form of R_inf in terms of the sum G = sum_i v_i^T (I - A_i)^{-1} u_i.
+
+        Sherman--Morrison: C_inf = H/(1 - G), R_inf = (W_x C_inf + W_y + sigma^2)/2
+        with H, W_x, W_y the analogous sums; each is rewritten as a multiple of G
+        when the per-direction ratio does not depend on the direction.
+        For SGD this gives R_inf = sigma^2 / (2 (1 - G)).
+        """
+        t = self._stationary_terms
+        local = {sym.lam, sym.kappa}
+        sums = {}
+        for key in ("H", "Wx", "Wy"):
+            ratio = sp.cancel(t[key] / t["G"]) if t["G"] != 0 else None
+            if ratio is not None and not (ratio.free_symbols & local):
+                sums[key] = ratio * SUM_G
+            else:
+                sums[key] = sp.Symbol(r"\mathcal{" + key + "}")
+        C = sums["H"] / (1 - SUM_G)
+        return sp.factor(sp.simplify((sums["Wx"] * C + sums["Wy"] + sym.sigma2) / 2))
+
+    # ------------------------------------------------------------------ LaTeX
+    def latex(self) -> str:
+        """The derivation as a LaTeX ``align*`` environment (amsmath)."""
+        from .latex import recursion_latex
+        return recursion_latex(self)
+
+    def __repr__(self):
+        return f"Recursion(algorithm={self.algorithm!r}, data={self.data!r})"
+
+    # ------------------------------------------------------------------ numeric compilation
+    @functools.cached_property
+    def _numpy_fns(self):
+        def comp(matrix):
+            return [sp.lambdify(self._args, e, modules="numpy") for e in matrix]
+        return {k: comp(getattr(self, k)) for k in ("A", "u", "f", "v", "w", "mean_matrix")
+                if getattr(self, k) is not None}
+
+    @functools.cached_property
+    def _mp_fns(self):
+        def comp(matrix):
+            return [sp.lambdify(self._args, e, modules="mpmath") for e in matrix]
+        out = {k: comp(getattr(self, k)) for k in ("A", "u", "f", "v", "w")}
+        out["G1"] = sp.lambdify(self._args, self._stationary_terms["G"], modules="mpmath")
+        return out
+
+    def _check(self, eigenvalues, learning_rate, batch, noise_variance, hyper):
+        lam = check_eigenvalues(eigenvalues)
+        check_positive(learning_rate, "learning_rate")
+        batch = check_integer(batch, "batch", 1)
+        check_nonnegative(noise_variance, "noise_variance")
+        names = set(self.algorithm.hyperparameters) - {"learning_rate"}
+        unknown = set(hyper) - names
+        if unknown:
+            raise ValueError(f"unknown hyperparameter(s) {sorted(unknown)} for {self.algorithm!r}; "
+                             f"expected {sorted(names)}")
+        missing = names - set(hyper)
+        if missing:
+            raise ValueError(f"missing hyperparameter(s) {sorted(missing)} for {self.algorithm!r}")
+        return lam, batch
+
+    def _arg_values(self, lam, learning_rate, batch, noise_variance, hyper):
+        kappa = self.data.kurtosis_values(len(lam))
+        hv = {"learning_rate": learning_rate, **hyper}
+        return [lam, kappa, batch, noise_variance,
+                *[hv[name] for name in self.algorithm.hyperparameters]]
+
+    def linear_map(self, eigenvalues, learning_rate, batch=1, noise_variance=0.0, **hyper) -> BlockRankOne:
+        """The recursion at numeric parameters as a float64 :class:`BlockRankOne`.
+
+        Shapes: A (d, p, p); u, v, f, w (d, p). Raises ValueError on bad input.
+        """
+        lam, batch = self._check(eigenvalues, learning_rate, batch, noise_variance, hyper)
+        args = self._arg_values(lam, float(learning_rate), batch, float(noise_variance), hyper)
+        d, p = len(lam), len(self.moments)
+
+        def ev(fns):
+            return np.stack([np.broadcast_to(np.asarray(fn(*args), dtype=float), (d,)) for fn in fns], axis=-1)
+
+        fns = self._numpy_fns
+        return BlockRankOne(A=ev(fns["A"]).reshape(d, p, p), u=ev(fns["u"]), v=ev(fns["v"]),
+                            f=ev(fns["f"]), w=ev(fns["w"]), offset=float(noise_variance))
+
+    def _mp_map(self, lam, learning_rate, batch, noise_variance, hyper) -> MpBlockRankOne:
+        p = len(self.moments)
+        kappa = self.data.kurtosis_values(len(lam))
+        fns = self._mp_fns
+        hv = {"learning_rate": learning_rate, **hyper}
+        hyp = [mpmath.mpf(hv[name]) for name in self.algorithm.hyperparameters]
+        out = {k: [] for k in ("A", "u", "v", "f", "w")}
+        for li, ki in zip(lam, kappa):
+            args = [mpmath.mpf(li), mpmath.mpf(ki), mpmath.mpf(batch), mpmath.mpf(noise_variance), *hyp]
+            out["A"].append(mpmath.matrix([[fns["A"][r * p + c](*args) for c in range(p)] for r in range(p)]))
+            for key in ("u", "v", "f", "w"):
+                out[key].append(mpmath.matrix([fn(*args) for fn in fns[key]]))
+        return MpBlockRankOne(out["A"], out["u"], out["v"], out["f"], out["w"], mpmath.mpf(noise_variance))
+
+    # ------------------------------------------------------------------ stability
+    def spectral_radius(self, eigenvalues, learning_rate, batch=1, **hyper) -> float:
+        """Spectral radius of the linear second-moment map; stable iff < 1."""
+        return self.linear_map(eigenvalues, learning_rate, batch, 0.0, **hyper).spectral_radius()
+
+    def critical_learning_rate(self, eigenvalues, batch=1, dps=None, **hyper):
+        r"""The critical learning rate gamma_c: the recursion is stable iff gamma < gamma_c.
+
+        gamma_c is the smallest learning rate at which the spectral radius of
+        the second-moment map reaches 1. It is located in float64 on the exact
+        spectral radius (geometric scan then bisection) and refined in mpmath
+        on the secular equation at the exit point z = 1:
+        sum_i v_i^T (I - A_i(gamma))^{-1} u_i = 1. For SGD the map is entrywise
+        non-negative, so the exit point is always z = 1 (Perron--Frobenius) and
+
+        .. math:: \sum_{i=1}^d \frac{\gamma\lambda_i}{2B - \gamma\lambda_i (B + \kappa_i - 2)} = 1.
+
+        Parameters
+        ----------
+        eigenvalues : array_like, shape (d,)
+            lambda_i > 0.
+        batch : int >= 1
+        dps : int, optional
+            Decimal digits; when given the result is an ``mpmath.mpf`` correct
+            to about ``dps`` digits, otherwise a float.
+
+        Raises
+        ------
+        ValueError
+            Bad eigenvalues or batch size.
+        RuntimeError
+            If the recursion is unstable at every learning rate or stable at all.
+
+        Example
+        -------
+        >>> from theory import derive
+        >>> derive().critical_learning_rate([1.0] * 3, dps=30)   # 2/(d+2)
+        mpf('0.400000000000000000000000000000008')
+
+        Source: Bordelon & Pehlevan, arXiv:2106.02713, Sec. 3; Paquette et al.,
+        arXiv:2102.04396 (isotropic case gamma_c = 2/(d+2) for B = 1).
+        """
+        lam, batch = self._check(eigenvalues, 1.0, batch, 0.0, hyper)
+        if dps is not None:
+            dps = check_integer(dps, "dps", 1)
+
+        def rho(g):
+            return self.linear_map(lam, g, batch, 0.0, **hyper).spectral_radius()
+
+        g = 1e-6 / float(np.sum(lam))
+        if rho(g) >= 1:
+            raise RuntimeError("the second-moment map is unstable even at a learning rate "
+                               f"of {g:g}; no critical learning rate exists")
+        while rho(2 * g) < 1:
+            g *= 2
+            if g > 1e15:
+                raise RuntimeError("the second-moment map is stable at every learning rate tried")
+        lo, hi = g, 2 * g
+        for _ in range(200):
+            mid = 0.5 * (lo + hi)
+            if mid in (lo, hi):
+                break
+            lo, hi = (mid, hi) if rho(mid) < 1 else (lo, mid)
+        eig = self.linear_map(lam, hi, batch, 0.0, **hyper).eigenvalues()
+        z = eig[np.argmax(np.abs(eig))]
+        if abs(z - 1) > 1e-6:
+            raise NotImplementedError(
+                f"the second-moment map leaves the unit disc at z = {z:.6g}, not z = 1; "
+                "high-precision refinement is implemented for an exit at z = 1 only")
+        with mpmath.workdps(max(dps or 0, 20) + 10):
+            G1 = self._mp_fns["G1"]
+            kappa = self.data.kurtosis_values(len(lam))
+            hv = [mpmath.mpf(hyper[n]) for n in self.algorithm.hyperparameters if n != "learning_rate"]
+
+            def secular(gm):
+                return 1 - mpmath.fsum(G1(mpmath.mpf(li), mpmath.mpf(ki), batch, 0, gm, *hv)
+                                       for li, ki in zip(lam, kappa))
+
+            a, b = mpmath.mpf(lo), mpmath.mpf(hi)
+            for widen in (1e-12, 1e-9, 1e-6, 1e-3):
+                a, b = mpmath.mpf(lo) * (1 - widen), mpmath.mpf(hi) * (1 + widen)
+                if secular(a) > 0 > secular(b):
+                    break
+            else:  # pragma: no cover - would mean the two routes disagree
+                raise RuntimeError("the secular equation has no sign change around the "
+                                   f"critical learning rate {hi!r} found from the spectral radius")
+            root = mpmath.findroot(secular, (a, b), solver="anderson")
+        if dps is None:
+            return float(root)
+        with mpmath.workdps(dps):
+            return +root
+
+    # ------------------------------------------------------------------ stationary risk
+    def stationary_risk(self, eigenvalues, learning_rate, batch=1, noise_variance=0.0, dps=None, **hyper):
+        r"""Stationary risk R_inf = lim_k R_k for 0 < gamma < gamma_c.
+
+        From the closed form :attr:`stationary_risk_expression` (Sherman--Morrison);
+        for SGD
+
+        .. math:: R_\infty = \frac{\sigma^2}{2(1 - \mathcal{G})},\quad
+                  \mathcal{G} = \sum_i \frac{\gamma\lambda_i}{2B - \gamma\lambda_i(B + \kappa_i - 2)}.
+
+        Risk includes the factor 1/2: R = E (1/2)(<x,theta> - y)^2, so R_inf >= sigma^2/2.
+
+        Raises
+        ------
+        ValueError
+            Bad input, or ``learning_rate`` at or above the critical learning rate.
+
+        Example
+        -------
+        >>> from theory import derive
+        >>> round(derive().stationary_risk([1.0, 0.5], 0.1, noise_variance=1.0), 10)
+        0.5909090909
+
+        Source: Bordelon & Pehlevan, arXiv:2106.02713; Paquette et al., arXiv:2102.04396.
+        """
+        lam, batch = self._check(eigenvalues, learning_rate, batch, noise_variance, hyper)
+        gc = self.critical_learning_rate(lam, batch, **hyper)
+        if float(learning_rate) >= gc:
+            raise ValueError(
+                f"learning_rate must lie in (0, critical learning rate = {gc:.10g}) for a stationary "
+                f"risk to exist; got learning_rate = {learning_rate!r}")
+        expr = self.stationary_risk_expression
+        if dps is None:
+            m = self.linear_map(lam, learning_rate, batch, noise_variance, **hyper)
+            return float(m.observable(m.stationary()))
+        with mpmath.workdps(dps + 10):
+            G1 = self._mp_fns["G1"]
+            kappa = self.data.kurtosis_values(len(lam))
+            hv = {"learning_rate": learning_rate, **hyper}
+            hyp = [mpmath.mpf(hv[n]) for n in self.algorithm.hyperparameters]
+            G = mpmath.fsum(G1(mpmath.mpf(li), mpmath.mpf(ki), mpmath.mpf(batch),
+                               mpmath.mpf(noise_variance), *hyp) for li, ki in zip(lam, kappa))
+            if expr.free_symbols - {SUM_G, sym.sigma2, *self.hyper_symbols, sym.B}:
+                mp = self._mp_map(lam, learning_rate, batch, noise_variance, hyper)
+                value = mp.observable(mp.stationary())
+            else:
+                f = sp.lambdify([SUM_G, sym.sigma2, sym.B, *self.hyper_symbols], expr, modules="mpmath")
+                value = f(G, mpmath.mpf(noise_variance), batch, *hyp)
+        with mpmath.workdps(dps):
+            return +value
+
+    # ------------------------------------------------------------------ trajectories
+    def initial_moments(self, initial, dimension):
+        """Second-moment state s_0 (d, p) for a deterministic initial error e_0."""
+        e0 = check_initial(initial, dimension)
+        st = self.algorithm.initial_state(e0)
+        return np.stack([st[a] * st[b] for a, b in self.pairs], axis=-1), np.stack(st, axis=-1)
+
+    def trajectory(self, eigenvalues, learning_rate, batch=1, noise_variance=0.0, initial=1.0,
+                   steps=100, dps=None, **hyper) -> Trajectory:
+        r"""Exact expected risk, second moments and mean for k = 0..steps.
+
+        Iterates the recursion from the deterministic initial error e_0
+        (``initial``: scalar or shape (d,), in the eigenbasis), in float64 or,
+        with ``dps``, in mpmath (arrays of ``mpf``).
+
+        Raises ValueError on bad input (steps < 1 among them).
+
+        Example
+        -------
+        >>> from theory import derive
+        >>> tr = derive().trajectory([1.0, 0.1], 0.2, steps=3, noise_variance=0.5)
+        >>> tr.risk.shape, tr.second_moments.shape
+        ((4,), (4, 2))
+        """
+        lam, batch = self._check(eigenvalues, learning_rate, batch, noise_variance, hyper)
+        steps = check_integer(steps, "steps", 1)
+        d = len(lam)
+        s0, mu0 = self.initial_moments(initial, d)
+        params = dict(eigenvalues=lam, learning_rate=learning_rate, batch=batch,
+                      noise_variance=noise_variance, initial=initial, steps=steps, **hyper)
+        if dps is None:
+            m = self.linear_map(lam, learning_rate, batch, noise_variance, **hyper)
+            states = m.iterate(s0, steps)
+            risk = m.observable(states)
+            mean = (None if self.mean_matrix is None else
+                    self._mean_trajectory(lam, learning_rate, batch, noise_variance, hyper, mu0, steps))
+            return Trajectory(risk=risk, second_moments=states[:, :, 0], mean=mean, parameters=params)
+        with mpmath.workdps(check_integer(dps, "dps", 1)):
+            mp = self._mp_map(lam, learning_rate, batch, noise_variance, hyper)
+            states = mp.iterate([list(row) for row in s0], steps)
+            risk = np.array([mp.observable(s) for s in states], dtype=object)
+            second = np.array([[x[0] for x in s] for s in states], dtype=object)
+        return Trajectory(risk=risk, second_moments=second, mean=None, parameters=params)
+
+    def risk(self, eigenvalues, learning_rate, batch=1, noise_variance=0.0, initial=1.0, steps=100,
+             dps=None, **hyper) -> np.ndarray:
+        """Expected risk R_k for k = 0..steps, shape (steps + 1,). See :meth:`trajectory`."""
+        return self.trajectory(eigenvalues, learning_rate, batch, noise_variance, initial, steps,
+                               dps, **hyper).risk
+
+    def _mean_trajectory(self, lam, learning_rate, batch, noise_variance, hyper, mu0, steps):
+        args = self._arg_values(lam, float(learning_rate), batch, float(noise_variance), hyper)
+        d, n = mu0.shape
+        M = np.stack([np.broadcast_to(np.asarray(fn(*args), dtype=float), (d,))
+                      for fn in self._numpy_fns["mean_matrix"]], axis=-1).reshape(d, n, n)
+        out = np.empty((steps + 1, d))
+        mu = mu0
+        out[0] = mu[:, 0]
+        for k in range(1, steps + 1):
+            mu = np.einsum("ipq,iq->ip", M, mu)
+            out[k] = mu[:, 0]
+        return out

@@ -1,0 +1,129 @@
+"""Argument checks shared by :mod:`theory` and :mod:`verify`.
+
+Every check raises :class:`ValueError` whose message names the argument, the
+allowed range and the offending value. Nothing is clipped.
+"""
+from __future__ import annotations
+
+import math
+import numbers
+
+import numpy as np
+
+__all__ = [
+    "check_eigenvalues", "check_positive", "check_nonnegative", "check_integer",
+    "check_kurtosis", "check_initial", "check_fraction",
+]
+
+
+def _is_real_scalar(value) -> bool:
+    return isinstance(value, numbers.Real) or (
+        isinstance(value, np.ndarray) and value.ndim == 0 and np.isrealobj(value)
+    ) or type(value).__name__ == "mpf"
+
+
+def check_eigenvalues(eigenvalues, name: str = "eigenvalues") -> np.ndarray:
+    """Return ``eigenvalues`` as a 1-D float64 array; raise if not all finite and > 0."""
+    try:
+        arr = np.asarray(eigenvalues, dtype=float)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{name} must be a 1-D array of finite positive numbers; got {eigenvalues!r}") from exc
+    if arr.ndim == 0:
+        arr = arr.reshape(1)
+    if arr.ndim != 1:
+        raise ValueError(f"{name} must be a 1-D array of shape (d,); got shape {arr.shape}")
+    if arr.size == 0:
+        raise ValueError(f"{name} must hold at least one eigenvalue (d >= 1); got an empty array")
+    bad = ~np.isfinite(arr) | (arr <= 0)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise ValueError(
+            f"{name} must be finite and > 0 (the covariance K must be positive definite); "
+            f"got {name}[{i}] = {arr[i]!r}"
+        )
+    return arr
+
+
+def _scalar(value, name):
+    if not _is_real_scalar(value):
+        raise ValueError(f"{name} must be a real number; got {value!r}")
+    return float(value)
+
+
+def check_positive(value, name: str, upper: float | None = None):
+    """Raise unless ``0 < value`` (and ``value < upper`` when given) and finite."""
+    x = _scalar(value, name)
+    if not math.isfinite(x) or x <= 0:
+        raise ValueError(f"{name} must be finite and > 0; got {value!r}")
+    if upper is not None and x >= upper:
+        raise ValueError(f"{name} must lie in (0, {upper}); got {value!r}")
+    return value
+
+
+def check_nonnegative(value, name: str):
+    """Raise unless ``value >= 0`` and finite."""
+    x = _scalar(value, name)
+    if not math.isfinite(x) or x < 0:
+        raise ValueError(f"{name} must be finite and >= 0; got {value!r}")
+    return value
+
+
+def check_fraction(value, name: str):
+    """Raise unless ``0 < value <= 1``."""
+    x = _scalar(value, name)
+    if not (0 < x <= 1):
+        raise ValueError(f"{name} must lie in (0, 1]; got {value!r}")
+    return value
+
+
+def check_integer(value, name: str, minimum: int = 1) -> int:
+    """Return ``int(value)``; raise unless it is an integer >= ``minimum``."""
+    if isinstance(value, bool) or not isinstance(value, (numbers.Integral, np.integer)):
+        if isinstance(value, (float, np.floating)) and float(value).is_integer():
+            value = int(value)
+        else:
+            raise ValueError(f"{name} must be an integer >= {minimum}; got {value!r}")
+    if value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}; got {value!r}")
+    return int(value)
+
+
+def check_kurtosis(kurtosis, dimension: int | None = None, name: str = "kurtosis") -> np.ndarray:
+    """Kurtosis as an array (scalar -> shape (), or (d,)); raise unless finite and >= 1.
+
+    Any distribution with mean 0 and variance 1 has E z^4 >= (E z^2)^2 = 1,
+    with equality only for the Rademacher law.
+    """
+    try:
+        arr = np.asarray(kurtosis, dtype=float)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{name} must be a number >= 1 or a 1-D array of them; got {kurtosis!r}") from exc
+    if arr.ndim > 1:
+        raise ValueError(f"{name} must be a scalar or a 1-D array of shape (d,); got shape {arr.shape}")
+    if arr.ndim == 1 and arr.size == 0:
+        raise ValueError(f"{name} must not be empty")
+    bad = ~np.isfinite(arr) | (arr < 1)
+    if bad.any():
+        v = arr.reshape(-1)[int(np.flatnonzero(bad.reshape(-1))[0])]
+        raise ValueError(f"{name} must be finite and >= 1 (E z^4 >= (E z^2)^2 = 1); got {v!r}")
+    if dimension is not None and arr.ndim == 1 and arr.size != dimension:
+        raise ValueError(
+            f"{name} has {arr.size} entries but there are {dimension} eigenvalues; "
+            "give one kurtosis per eigendirection or a scalar"
+        )
+    return arr
+
+
+def check_initial(initial, dimension: int, name: str = "initial") -> np.ndarray:
+    """The initial error e_0 = theta_0 - theta* (eigenbasis) as an array of shape (d,)."""
+    try:
+        arr = np.asarray(initial, dtype=float)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{name} must be a number or an array of shape ({dimension},); got {initial!r}") from exc
+    if arr.ndim == 0:
+        arr = np.full(dimension, float(arr))
+    if arr.shape != (dimension,):
+        raise ValueError(f"{name} must be a number or an array of shape ({dimension},); got shape {arr.shape}")
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{name} must be finite; got {initial!r}")
+    return arr

@@ -1,0 +1,51 @@
+"""Samplers of the standardised coordinates z (x = sqrt(lambda) z) for each data model.
+
+A sampler is ``fn(model, rng, shape) -> ndarray`` of float64 with the model's
+moments: E z = 0, E z^2 = 1, E z^4 = kappa_i along the last axis (length d).
+Register a sampler for a new :class:`theory.DataModel` with :func:`register`.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from theory.data import DataModel, Gaussian, IndependentCoordinates
+
+__all__ = ["register", "sampler_for", "sample_standardized"]
+
+_SAMPLERS: dict = {}
+
+
+def register(model_type):
+    """Decorator registering ``fn(model, rng, shape)`` as the sampler of ``model_type``."""
+    def deco(fn):
+        _SAMPLERS[model_type] = fn
+        return fn
+    return deco
+
+
+def sampler_for(model: DataModel):
+    """The registered sampler of ``model``'s type (raises ValueError if none)."""
+    for cls in type(model).__mro__:
+        if cls in _SAMPLERS:
+            return _SAMPLERS[cls]
+    raise ValueError(f"no Monte Carlo sampler is registered for data model {model!r}")
+
+
+def sample_standardized(model: DataModel, rng: np.random.Generator, shape) -> np.ndarray:
+    """Draw standardised coordinates of ``model`` with the given shape (last axis d)."""
+    return sampler_for(model)(model, rng, shape)
+
+
+@register(Gaussian)
+def _gaussian(model, rng, shape):
+    return rng.standard_normal(shape)
+
+
+@register(IndependentCoordinates)
+def _three_point(model, rng, shape):
+    """Symmetric three-point law: z = +-sqrt(kappa) w.p. 1/(2 kappa) each, else 0."""
+    kappa = model.kurtosis_values(shape[-1])
+    keep = 1.0 / kappa
+    u = rng.random(shape)
+    scale = np.sqrt(kappa)
+    return np.where(u < keep, np.where(u < 0.5 * keep, -scale, scale), 0.0)
