@@ -12,7 +12,7 @@ from . import strategies as sst
 from .montecarlo import simulate
 from .stats import _check_alpha, combine, compare
 
-__all__ = ["check_recursion", "default_problems"]
+__all__ = ["check_recursion", "check_problems", "default_problems"]
 
 
 def default_problems(algorithm=None, data=None):
@@ -83,7 +83,21 @@ def check_recursion(expr, algorithm=None, data=None, *, examples: int = 4, steps
     alpha = _check_alpha(alpha)
     recursion_from_expression(expr)  # validate before drawing anything
     strategy = problems if problems is not None else default_problems(algorithm, data)
-    verdicts = []
+    def predict(problem, n_steps):
+        return recursion_from_expression(expr, data=problem.data).trajectory(**problem.kwargs(n_steps))
+
+    return check_problems(predict, strategy, examples=examples, steps=steps, replicas=replicas,
+                          alpha=alpha, seed=seed)[0]
+
+
+def check_problems(predict, strategy, *, examples, steps, replicas, alpha, seed):
+    """Draw ``examples`` problems from ``strategy`` with Hypothesis and compare each.
+
+    ``predict(problem, steps)`` returns the theory :class:`theory.Trajectory`.
+    Each example is tested at alpha/examples (Bonferroni); drawing stops at the
+    first failure. Returns ``(combined verdict, [(problem, verdict), ...])``.
+    """
+    tested = []
 
     class _Failed(Exception):
         pass
@@ -93,12 +107,12 @@ def check_recursion(expr, algorithm=None, data=None, *, examples: int = 4, steps
     @hyp_seed(seed)
     @given(strategy)
     def run(problem):
-        user = recursion_from_expression(expr, data=problem.data)
         kw = problem.kwargs(steps)
-        result = simulate(algorithm, data=problem.data, replicas=replicas, seed=problem.seed, **kw)
-        verdict = compare(user.trajectory(**kw), result, alpha=alpha / examples,
+        result = simulate(problem.algorithm, data=problem.data, replicas=replicas, seed=problem.seed,
+                          **kw)
+        verdict = compare(predict(problem, steps), result, alpha=alpha / examples,
                           parameters=problem.describe())
-        verdicts.append(verdict)
+        tested.append((problem, verdict))
         if not verdict.passed:
             raise _Failed
 
@@ -106,10 +120,10 @@ def check_recursion(expr, algorithm=None, data=None, *, examples: int = 4, steps
         run()
     except _Failed:
         pass
-    failed = [v for v in verdicts if not v.passed]
+    failed = [v for _, v in tested if not v.passed]
     if failed:
         v = failed[0]
         v.p_value = min(1.0, v.p_value * examples)
         v.alpha = alpha
-        return v
-    return combine(verdicts, alpha)
+        return v, tested
+    return combine([v for _, v in tested], alpha), tested

@@ -1,0 +1,31 @@
+import shutil
+import subprocess
+
+import pytest
+
+from theory import IndependentCoordinates, derive
+from theory.__main__ import main
+
+
+def test_latex_contains_recursion_and_closed_forms():
+    tex = derive(data=IndependentCoordinates(2.0)).latex()
+    assert tex.startswith("\\begin{align*}") and tex.rstrip().endswith("\\end{align*}")
+    for piece in ["m_{k+1,i}", r"\kappa_i", r"S_k + \sigma^2", r"R_\infty", r"\mathcal{G}", r"\gamma_c"]:
+        assert piece in tex
+
+
+def test_cli_prints_and_rejects_unknown_id(capsys):
+    assert main(["latex", "sgd.gaussian"]) == 0
+    assert "align*" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main(["latex", "no.such.id"])
+
+
+@pytest.mark.skipif(shutil.which("pdflatex") is None, reason="pdflatex not installed")
+def test_standalone_document_compiles(tmp_path):
+    out = tmp_path / "d.tex"
+    assert main(["latex", "--standalone", "-o", str(out)]) == 0
+    proc = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", out.name],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout[-2000:]
+    assert (tmp_path / "d.pdf").exists()

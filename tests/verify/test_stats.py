@@ -1,0 +1,90 @@
+"""Calibration (false failures at the stated rate) and power (planted errors are caught)."""
+import numpy as np
+import pytest
+from scipy import stats as sps
+
+from theory import Gaussian, IndependentCoordinates, derive
+from theory.symbols import B, S, gamma, kappa, lam, m, sigma2
+from verify import check_recursion, compare, simulate
+from verify.stats import Verdict, combine
+
+RIGHT = (1 - 2 * gamma * lam + gamma**2 * lam**2 * (1 + (kappa - 2) / B)) * m + gamma**2 * lam / B * (S + sigma2)
+
+
+def test_false_failure_rate_is_calibrated():
+    """Under the null (exact theory), at alpha = 0.05 the failure count is Binomial(n, <= 0.05).
+
+    We reject calibration only if the count exceeds the Binomial(n, 0.05) quantile at 1e-6,
+    so this test itself fails falsely with probability < 1e-6.
+    """
+    rng = np.random.default_rng(2024)
+    n_runs, alpha = 120, 0.05
+    fails = 0
+    for j in range(n_runs):
+        d = int(rng.integers(4, 12))
+        lam_ = np.exp(rng.uniform(np.log(0.05), 0, size=d))
+        data = Gaussian() if j % 2 else IndependentCoordinates(rng.uniform(1, 8, size=d))
+        rec = derive(data=data)
+        b = int(rng.integers(1, 4))
+        g = rng.uniform(0.1, 0.5) * rec.critical_learning_rate(lam_, batch=b)
+        kw = dict(eigenvalues=lam_, learning_rate=g, batch=b, noise_variance=rng.uniform(0, 1),
+                  initial=rng.uniform(-1, 1, size=d), steps=60)
+        res = simulate(data=data, replicas=1000, seed=j, **kw)
+        fails += not compare(rec.trajectory(**kw), res, alpha=alpha).passed
+    limit = sps.binom.ppf(1 - 1e-6, n_runs, alpha)
+    assert fails <= limit, f"{fails} false failures in {n_runs} runs at alpha={alpha} (limit {limit})"
+
+
+def test_correct_recursion_passes_at_default_budget():
+    assert check_recursion(RIGHT).passed
+
+
+@pytest.mark.parametrize("name, wrong", [
+    ("2% error in the batch factor of the coupling",
+     (1 - 2 * gamma * lam + gamma**2 * lam**2 * (1 + (kappa - 2) / B)) * m + 1.02 * gamma**2 * lam / B * (S + sigma2)),
+    ("2% error in the batch size everywhere (B -> B / 1.02)",
+     (1 - 2 * gamma * lam + gamma**2 * lam**2 * (1 + 1.02 * (kappa - 2) / B)) * m + 1.02 * gamma**2 * lam / B * (S + sigma2)),
+    ("missing rank-one term",
+     (1 - 2 * gamma * lam + gamma**2 * lam**2 * (1 + (kappa - 2) / B)) * m + gamma**2 * lam / B * sigma2),
+])
+@pytest.mark.parametrize("seed", [0, 1])
+def test_planted_errors_are_caught_at_default_budget(name, wrong, seed):
+    v = check_recursion(wrong, seed=seed)
+    assert not v.passed, f"{name} was not detected: {v.summary()}"
+    assert v.parameters and "eigenvalues" in v.parameters   # the counterexample
+
+
+def test_deterministic_mismatch_fails():
+    rec = derive()
+    kw = dict(eigenvalues=[1.0], learning_rate=0.1, steps=5)
+    res = simulate(replicas=50, seed=0, **kw)
+    tr = rec.trajectory(**kw)
+    tr.risk = tr.risk.copy()
+    tr.risk[0] *= 1.01
+    v = compare(tr, res)
+    assert not v.passed and v.worst.step == 0 and v.p_value == 0.0
+
+
+def test_compare_validates():
+    rec = derive()
+    kw = dict(eigenvalues=[1.0], learning_rate=0.1, steps=5)
+    res = simulate(replicas=50, seed=0, **kw)
+    with pytest.raises(ValueError, match="alpha must lie in"):
+        compare(rec.trajectory(**kw), res, alpha=0)
+    with pytest.raises(ValueError, match="quantities must be among"):
+        compare(rec.trajectory(**kw), res, quantities=("nope",))
+    with pytest.raises(ValueError, match="needs"):
+        compare(rec.trajectory(**{**kw, "steps": 3}), res)
+
+
+def test_combine_is_bonferroni():
+    vs = [Verdict(True, 1.0, 0.3, 1e-2, 5, None), Verdict(True, 2.0, 0.004, 1e-2, 5, None)]
+    c = combine(vs, 1e-2)
+    assert c.p_value == pytest.approx(0.008) and not c.passed and c.comparisons == 10
+
+
+def test_check_recursion_rejects_bad_expressions():
+    with pytest.raises(ValueError, match="not standard symbols"):
+        check_recursion(RIGHT + __import__("sympy").Symbol("q"))
+    with pytest.raises(ValueError, match="affine in m"):
+        check_recursion(RIGHT * m)

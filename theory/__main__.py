@@ -1,0 +1,43 @@
+"""Command line: ``python -m theory latex [ID ...] [--standalone] [-o FILE]``."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from .catalogue import DERIVATIONS, select
+from .latex import document
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m theory", description="Derivations as LaTeX.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    lat = sub.add_parser("latex", help="print derivations as LaTeX")
+    lat.add_argument("ids", nargs="*", help="derivation ids or prefixes (default: all); "
+                     f"known: {', '.join(DERIVATIONS)}")
+    lat.add_argument("--standalone", action="store_true", help="a complete document for pdflatex")
+    lat.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of standard output")
+    sub.add_parser("list", help="list the derivation ids")
+    args = parser.parse_args(argv)
+    if args.command == "list":
+        for key, (title, _) in DERIVATIONS.items():
+            print(f"{key}\t{title}")
+        return 0
+    try:
+        chosen = select(args.ids)
+    except ValueError as exc:
+        parser.error(str(exc))
+    sections = [(title, build().latex()) for _, (title, build) in chosen]
+    if args.standalone:
+        text = document(sections)
+    else:
+        text = "\n\n".join(f"% {title}\n{body}" for title, body in sections) + "\n"
+    if args.output:
+        with open(args.output, "w") as fh:
+            fh.write(text)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

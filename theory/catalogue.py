@@ -1,0 +1,29 @@
+"""The derivations that ``python -m theory latex`` prints, by id."""
+from __future__ import annotations
+
+from .algorithms import SGD
+from .data import Gaussian, IndependentCoordinates
+from .derive import derive
+
+__all__ = ["DERIVATIONS", "select"]
+
+#: id -> (title, builder of the Recursion)
+DERIVATIONS = {
+    "sgd.gaussian": ("Minibatch SGD on least squares, Gaussian data",
+                     lambda: derive(SGD(), Gaussian())),
+    "sgd.independent": ("Minibatch SGD on least squares, independent coordinates with kurtosis",
+                        lambda: derive(SGD(), IndependentCoordinates())),
+}
+
+
+def select(ids=None):
+    """[(id, (title, builder))] for ids equal to or prefixed by the given ones (all if none)."""
+    if not ids:
+        return list(DERIVATIONS.items())
+    out = []
+    for key in ids:
+        hits = [(k, v) for k, v in DERIVATIONS.items() if k == key or k.startswith(key.rstrip(".") + ".")]
+        if not hits:
+            raise ValueError(f"unknown derivation id {key!r}; known: {', '.join(DERIVATIONS)}")
+        out += [h for h in hits if h not in out]
+    return out

@@ -1,0 +1,91 @@
+"""Command line: ``python -m verify list`` and ``python -m verify run``."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from .claims import BUDGETS, CLAIMS, select
+
+
+def _fmt(x) -> str:
+    try:
+        return f"{x:.6g}"
+    except (TypeError, ValueError):
+        return str(x)
+
+
+def _table(results) -> str:
+    head = ("claim", "check", "theory", "Monte Carlo +- s.e.", "statistic", "verdict")
+    lines = []
+    for r in results:
+        if r.skipped:
+            lines.append((r.id, r.skipped, "", "", "", "skipped"))
+            continue
+        for row in r.rows:
+            lines.append((r.id, row.check, _fmt(row.theory),
+                          f"{_fmt(row.monte_carlo)} +- {row.standard_error:.2g}", f"{row.statistic:.3g}",
+                          row.verdict))
+    widths = [max(len(str(x[i])) for x in [head] + lines) for i in range(len(head))]
+    widths[1] = min(widths[1], 90)
+    out = ["  ".join(str(h).ljust(w) for h, w in zip(head, widths)), "  ".join("-" * w for w in widths)]
+    for x in lines:
+        out.append("  ".join(str(v)[:w].ljust(w) for v, w in zip(x, widths)))
+    return "\n".join(out)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m verify", description=(
+        "Check derived second-moment dynamics of stochastic optimisation against Monte Carlo."))
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("list", help="list the claims: id, title, source")
+    run = sub.add_parser("run", help="derive, simulate and compare the claims")
+    run.add_argument("ids", nargs="*", help="claim ids or dot-separated prefixes (default: all)")
+    run.add_argument("--budget", choices=sorted(BUDGETS), default="standard",
+                     help="Monte Carlo effort (default: standard)")
+    run.add_argument("--seed", type=int, default=0, help="root seed of every random stream (default: 0)")
+    run.add_argument("--json", metavar="PATH", help="write every number and the seed as JSON")
+    run.add_argument("--quiet", action="store_true", help="print only the summary line")
+    args = parser.parse_args(argv)
+
+    if args.command == "list":
+        for c in CLAIMS.values():
+            print(f"{c.id}\t{c.title}\t{c.source}")
+        return 0
+
+    try:
+        claims = select(args.ids)
+    except ValueError as exc:
+        parser.error(str(exc))
+    if args.seed < 0:
+        parser.error(f"--seed must be a non-negative integer; got {args.seed}")
+    progress = None
+    if sys.stderr.isatty() and not args.quiet:
+        from tqdm import tqdm
+        progress = tqdm(total=len(claims), unit="claim", file=sys.stderr)
+    results = []
+    for c in claims:
+        if progress is not None:
+            progress.set_description(c.id)
+        results.append(c.run(args.budget, args.seed))
+        if progress is not None:
+            progress.update(1)
+    if progress is not None:
+        progress.close()
+    failed = [r.id for r in results if not r.passed and not r.skipped]
+    if not args.quiet:
+        print(_table(results))
+        print()
+    print(f"{len(results) - len(failed)} of {len(results)} claims passed "
+          f"(budget {args.budget}, seed {args.seed}, family-wise alpha per claim "
+          f"{', '.join(sorted({f'{r.alpha:g}' for r in results}))})"
+          + (f"; FAILED: {', '.join(failed)}" if failed else ""))
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump({"budget": args.budget, "seed": args.seed,
+                       "claims": [r.to_dict() for r in results]}, fh, indent=2, default=float)
+    return 0 if not failed else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
