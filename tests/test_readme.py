@@ -2,7 +2,6 @@
 import pathlib
 import re
 
-import pytest
 
 README = pathlib.Path(__file__).resolve().parents[1] / "README.md"
 BLOCKS = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)

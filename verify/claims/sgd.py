@@ -1,149 +1,18 @@
-"""The catalogue of claims that ``python -m verify run`` checks.
-
-A :class:`Claim` is one checkable statement: a theory side (a derived
-expression or value), a Monte Carlo experiment, a Hypothesis strategy for
-its parameters and its source. Running it gives a :class:`ClaimResult`
-with one :class:`Row` per check (theory, Monte Carlo +- standard error,
-statistic, verdict) and the underlying :class:`verify.Verdict` objects.
-
-Every Monte Carlo check in a claim is a calibrated test whose family-wise
-false-failure probability is the claim's ``alpha`` (default 1e-6, split by
-Bonferroni over the checks of the claim).
-"""
+"""Claims on minibatch SGD on least squares: second moments, critical learning rate, stationary risk."""
 from __future__ import annotations
 
 import math
-import time
-import zlib
-from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
+from scipy import stats as sps
 
 from theory import SGD, Gaussian, IndependentCoordinates, derive
 
-from . import strategies as sst
-from .check import check_problems, default_problems
-from .montecarlo import simulate
-from .stats import Verdict, combine, compare, one_sided_p_value
-
-__all__ = ["Budget", "BUDGETS", "Row", "ClaimResult", "Claim", "CLAIMS", "select", "claim_seed"]
-
-
-@dataclass(frozen=True)
-class Budget:
-    """How much Monte Carlo a run spends: replicas per experiment, drawn examples per claim."""
-
-    name: str
-    replicas: int
-    examples: int
-
-
-BUDGETS = {
-    "quick": Budget("quick", replicas=1000, examples=0),
-    "standard": Budget("standard", replicas=4000, examples=2),
-    "thorough": Budget("thorough", replicas=16000, examples=8),
-}
-
-
-@dataclass
-class Row:
-    """One line of the results table."""
-
-    check: str
-    theory: float
-    monte_carlo: float
-    standard_error: float
-    statistic: float
-    passed: bool
-
-    @property
-    def verdict(self) -> str:
-        return "pass" if self.passed else "FAIL"
-
-
-@dataclass
-class ClaimResult:
-    """The outcome of running one claim."""
-
-    id: str
-    title: str
-    source: str
-    passed: bool
-    rows: list
-    verdicts: list
-    seed: dict
-    seconds: float = 0.0
-    alpha: float = 1e-6
-    skipped: str | None = None
-
-    @property
-    def statistic(self) -> float:
-        return max((r.statistic for r in self.rows), default=0.0)
-
-    def to_dict(self) -> dict:
-        return {
-            "id": self.id, "title": self.title, "source": self.source, "passed": self.passed,
-            "skipped": self.skipped, "alpha": self.alpha, "seconds": self.seconds, "seed": self.seed,
-            "statistic": self.statistic,
-            "rows": [dict(check=r.check, theory=r.theory, monte_carlo=r.monte_carlo,
-                          standard_error=r.standard_error, statistic=r.statistic, verdict=r.verdict)
-                     for r in self.rows],
-            "verdicts": [v.to_dict() for v in self.verdicts],
-        }
-
-
-@dataclass
-class Claim:
-    """One checkable statement.
-
-    Attributes
-    ----------
-    id, title, source : str
-    runner : callable (Claim, Budget, numpy.random.SeedSequence) -> (rows, verdicts)
-    recursion : callable () -> theory.Recursion
-        The theory side, for LaTeX.
-    strategy : hypothesis strategy or None
-        Parameters of the claim's drawn examples.
-    alpha : float
-        Family-wise false-failure probability of the claim.
-    """
-
-    id: str
-    title: str
-    source: str
-    runner: Callable
-    recursion: Callable
-    strategy: object = None
-    alpha: float = 1e-6
-    tags: tuple = field(default_factory=tuple)
-
-    def run(self, budget: Budget | str = "standard", seed: int = 0) -> ClaimResult:
-        budget = BUDGETS[budget] if isinstance(budget, str) else budget
-        ss = claim_seed(self.id, seed)
-        t0 = time.perf_counter()
-        rows, verdicts = self.runner(self, budget, ss)
-        passed = all(r.passed for r in rows) and all(v.passed for v in verdicts)
-        return ClaimResult(self.id, self.title, self.source, passed, rows, verdicts,
-                           {"entropy": seed, "spawn_key": list(ss.spawn_key)},
-                           time.perf_counter() - t0, self.alpha)
-
-
-def claim_seed(claim_id: str, seed: int) -> np.random.SeedSequence:
-    """The SeedSequence of a claim: the run's seed, keyed by a stable hash of the claim id."""
-    return np.random.SeedSequence(entropy=seed, spawn_key=(zlib.crc32(claim_id.encode()),))
-
-
-def _child_seed(ss: np.random.SeedSequence, k: int) -> int:
-    return int(np.random.SeedSequence(ss.entropy, spawn_key=tuple(ss.spawn_key) + (k,)).generate_state(1)[0])
-
-
-def _row_from_verdict(label: str, v: Verdict) -> Row:
-    w = v.worst
-    if w is None:
-        return Row(label, float("nan"), float("nan"), float("nan"), v.statistic, v.passed)
-    return Row(label + f" (worst: {w.quantity}, step {w.step})", w.theory, w.monte_carlo,
-               w.standard_error, v.statistic, v.passed)
+from .. import strategies as sst
+from ..check import check_problems, default_problems
+from ..montecarlo import simulate
+from ..stats import Verdict, compare, one_sided_p_value
+from . import Claim, Row, child_seed, register, row_from_verdict
 
 
 # --------------------------------------------------------------------------- the claims
@@ -162,12 +31,12 @@ def _second_moments_runner(data):
         alpha = claim.alpha / (1 + budget.examples)
         rows, verdicts = [], []
         prob = _representative(data)
-        prob.seed = _child_seed(ss, 0)
+        prob.seed = child_seed(ss, 0)
         kw = prob.kwargs(steps)
         res = simulate(SGD(), data=data, replicas=budget.replicas, seed=prob.seed, **kw)
         v = compare(rec.trajectory(**kw), res, alpha=alpha, parameters=prob.describe())
         verdicts.append(v)
-        rows.append(_row_from_verdict("power-law d=16, B=2, gamma=0.4 gamma_c", v))
+        rows.append(row_from_verdict("power-law d=16, B=2, gamma=0.4 gamma_c", v))
         if budget.examples:
             def predict(problem, n):
                 return derive(problem.algorithm, problem.data).trajectory(**problem.kwargs(n))
@@ -175,10 +44,10 @@ def _second_moments_runner(data):
                                         else sst.data_models(gaussian=False))
             _, tested = check_problems(predict, strategy, examples=budget.examples, steps=steps,
                                        replicas=budget.replicas, alpha=alpha * budget.examples,
-                                       seed=_child_seed(ss, 1) % 2**32)
+                                       seed=child_seed(ss, 1) % 2**32)
             for j, (p, vv) in enumerate(tested):
                 verdicts.append(vv)
-                rows.append(_row_from_verdict(
+                rows.append(row_from_verdict(
                     f"drawn #{j + 1}: d={len(p.eigenvalues)}, B={p.batch}, gamma={p.fraction:.2f} gamma_c", vv))
         return rows, verdicts
     return runner
@@ -200,11 +69,11 @@ def _critical_runner(data):
                       steps=steps)
             tr = rec.trajectory(**kw)
             res = simulate(SGD(), data=data, replicas=max(256, budget.replicas // 8),
-                           seed=_child_seed(ss, k), **kw)
+                           seed=child_seed(ss, k), **kw)
             v = compare(tr, res, alpha=alpha, quantities=("risk",),
                         parameters=dict(kw, eigenvalues="64 x 1.0, 64 x 0.5", fraction=factor))
             verdicts.append(v)
-            rows.append(_row_from_verdict(f"risk curve at gamma = {factor} gamma_c", v))
+            rows.append(row_from_verdict(f"risk curve at gamma = {factor} gamma_c", v))
             # convergence / divergence: the last block's average risk against the initial risk
             r0 = float(res.risk[0])
             est, se = float(res.block_risk[-1]), float(res.block_risk_se[-1])
@@ -238,10 +107,9 @@ def _stationary_runner(data):
             J += 1
         res = simulate(SGD(), data=data, eigenvalues=lam, learning_rate=gamma, batch=batch,
                        noise_variance=sigma2, initial=0.0, steps=steps, replicas=budget.replicas,
-                       seed=_child_seed(ss, 0))
+                       seed=child_seed(ss, 0))
         est, se = float(res.block_risk[-1]), float(res.block_risk_se[-1])
         t = (est - r_inf) / se
-        from scipy import stats as sps
         p = min(1.0, 2 * sps.t.sf(abs(t), res.replicas - 1))
         passed = p > claim.alpha and transient < 1e-3 * se
         v = Verdict(passed, abs(t), p, claim.alpha, 1, None,
@@ -258,43 +126,20 @@ _KURT = IndependentCoordinates(kurtosis=np.repeat([1.0, 2.0, 6.0, 12.0], 4))
 _KURT128 = IndependentCoordinates(kurtosis=np.tile([1.0, 6.0], 64))
 _SRC = "Bordelon & Pehlevan, arXiv:2106.02713; Paquette et al., arXiv:2102.04396"
 
-CLAIMS: dict = {}
-
-
-def _add(claim: Claim):
-    CLAIMS[claim.id] = claim
-
-
 for _data, _suffix, _desc in ((Gaussian(), "gaussian", "Gaussian data"),
                               (_KURT, "independent", "independent coordinates, kurtosis 1..12")):
-    _add(Claim(f"sgd.second_moments.{_suffix}",
+    register(Claim(f"sgd.second_moments.{_suffix}",
                f"SGD second moments m_k,i and risk follow the derived recursion ({_desc})",
                _SRC + " (Gaussian: eq. of E[x x^T A x x^T] = 2KAK + tr(KA)K)",
                _second_moments_runner(_data), (lambda d=_data: derive(SGD(), d)),
                default_problems(SGD(), _data)))
-    _add(Claim(f"sgd.stationary_risk.{_suffix}",
+    register(Claim(f"sgd.stationary_risk.{_suffix}",
                f"stationary risk R_inf = sigma^2 / (2 (1 - G)) ({_desc})",
                _SRC + "; Sherman-Morrison fixed point",
                _stationary_runner(_data), (lambda d=_data: derive(SGD(), d))))
 for _data, _suffix, _desc in ((Gaussian(), "gaussian", "Gaussian data"),
                               (_KURT128, "independent", "Rademacher and kurtosis-6 coordinates")):
-    _add(Claim(f"sgd.critical_learning_rate.{_suffix}",
+    register(Claim(f"sgd.critical_learning_rate.{_suffix}",
                f"runs just below the critical learning rate converge, just above diverge ({_desc})",
                _SRC + "; isotropic B=1 Gaussian: gamma_c = 2/(d+2)",
                _critical_runner(_data), (lambda d=_data: derive(SGD(), d))))
-
-
-def select(ids=None) -> list:
-    """Claims whose id equals or starts with (a dot-separated prefix of) one of ``ids``.
-
-    Raises ValueError naming the unknown id and the known ones.
-    """
-    if not ids:
-        return list(CLAIMS.values())
-    out = []
-    for key in ids:
-        hits = [c for cid, c in CLAIMS.items() if cid == key or cid.startswith(key.rstrip(".") + ".")]
-        if not hits:
-            raise ValueError(f"unknown claim id {key!r}; known: {', '.join(CLAIMS)}")
-        out += [c for c in hits if c not in out]
-    return out

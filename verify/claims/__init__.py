@@ -1,0 +1,174 @@
+"""The catalogue of claims that ``python -m verify run`` checks.
+
+A :class:`Claim` is one checkable statement: a theory side (a derived
+expression or value), a Monte Carlo experiment, a Hypothesis strategy for
+its parameters and its source. Running it gives a :class:`ClaimResult`
+with one :class:`Row` per check (theory, Monte Carlo +- standard error,
+statistic, verdict) and the underlying :class:`verify.Verdict` objects.
+
+Every Monte Carlo check in a claim is a calibrated test whose family-wise
+false-failure probability is the claim's ``alpha`` (default 1e-6, split by
+Bonferroni over the checks of the claim).
+
+Claims live in one module per family (``verify/claims/sgd.py``, ...), each
+registering its claims with :func:`register`; this package imports them all.
+"""
+from __future__ import annotations
+
+import time
+import zlib
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from ..stats import Verdict
+
+__all__ = ["Budget", "BUDGETS", "Row", "ClaimResult", "Claim", "CLAIMS", "register", "select",
+           "claim_seed", "child_seed", "row_from_verdict"]
+
+
+@dataclass(frozen=True)
+class Budget:
+    """How much Monte Carlo a run spends: replicas per experiment, drawn examples per claim."""
+
+    name: str
+    replicas: int
+    examples: int
+
+
+BUDGETS = {
+    "quick": Budget("quick", replicas=1000, examples=0),
+    "standard": Budget("standard", replicas=4000, examples=2),
+    "thorough": Budget("thorough", replicas=16000, examples=8),
+}
+
+
+@dataclass
+class Row:
+    """One line of the results table."""
+
+    check: str
+    theory: float
+    monte_carlo: float
+    standard_error: float
+    statistic: float
+    passed: bool
+
+    @property
+    def verdict(self) -> str:
+        return "pass" if self.passed else "FAIL"
+
+
+@dataclass
+class ClaimResult:
+    """The outcome of running one claim."""
+
+    id: str
+    title: str
+    source: str
+    passed: bool
+    rows: list
+    verdicts: list
+    seed: dict
+    seconds: float = 0.0
+    alpha: float = 1e-6
+    skipped: str | None = None
+
+    @property
+    def statistic(self) -> float:
+        return max((r.statistic for r in self.rows), default=0.0)
+
+    def to_dict(self) -> dict:
+        return {
+            "id": self.id, "title": self.title, "source": self.source, "passed": self.passed,
+            "skipped": self.skipped, "alpha": self.alpha, "seconds": self.seconds, "seed": self.seed,
+            "statistic": self.statistic,
+            "rows": [dict(check=r.check, theory=r.theory, monte_carlo=r.monte_carlo,
+                          standard_error=r.standard_error, statistic=r.statistic, verdict=r.verdict)
+                     for r in self.rows],
+            "verdicts": [v.to_dict() for v in self.verdicts],
+        }
+
+
+@dataclass
+class Claim:
+    """One checkable statement.
+
+    Attributes
+    ----------
+    id, title, source : str
+    runner : callable (Claim, Budget, numpy.random.SeedSequence) -> (rows, verdicts)
+    recursion : callable () -> theory.Recursion
+        The theory side, for LaTeX.
+    strategy : hypothesis strategy or None
+        Parameters of the claim's drawn examples.
+    alpha : float
+        Family-wise false-failure probability of the claim.
+    """
+
+    id: str
+    title: str
+    source: str
+    runner: Callable
+    recursion: Callable
+    strategy: object = None
+    alpha: float = 1e-6
+    tags: tuple = field(default_factory=tuple)
+
+    def run(self, budget: Budget | str = "standard", seed: int = 0) -> ClaimResult:
+        budget = BUDGETS[budget] if isinstance(budget, str) else budget
+        ss = claim_seed(self.id, seed)
+        t0 = time.perf_counter()
+        rows, verdicts = self.runner(self, budget, ss)
+        passed = all(r.passed for r in rows) and all(v.passed for v in verdicts)
+        return ClaimResult(self.id, self.title, self.source, passed, rows, verdicts,
+                           {"entropy": seed, "spawn_key": list(ss.spawn_key)},
+                           time.perf_counter() - t0, self.alpha)
+
+
+def claim_seed(claim_id: str, seed: int) -> np.random.SeedSequence:
+    """The SeedSequence of a claim: the run's seed, keyed by a stable hash of the claim id."""
+    return np.random.SeedSequence(entropy=seed, spawn_key=(zlib.crc32(claim_id.encode()),))
+
+
+def child_seed(ss: np.random.SeedSequence, k: int) -> int:
+    return int(np.random.SeedSequence(ss.entropy, spawn_key=tuple(ss.spawn_key) + (k,)).generate_state(1)[0])
+
+
+def row_from_verdict(label: str, v: Verdict) -> Row:
+    w = v.worst
+    if w is None:
+        return Row(label, float("nan"), float("nan"), float("nan"), v.statistic, v.passed)
+    return Row(label + f" (worst: {w.quantity}, step {w.step})", w.theory, w.monte_carlo,
+               w.standard_error, v.statistic, v.passed)
+
+
+CLAIMS: dict = {}
+
+
+def register(claim: Claim) -> Claim:
+    """Add ``claim`` to the catalogue (ids must be unique)."""
+    if claim.id in CLAIMS:
+        raise ValueError(f"claim id {claim.id!r} is registered twice")
+    CLAIMS[claim.id] = claim
+    return claim
+
+
+def select(ids=None) -> list:
+    """Claims whose id equals or starts with (a dot-separated prefix of) one of ``ids``.
+
+    Raises ValueError naming the unknown id and the known ones.
+    """
+    if not ids:
+        return list(CLAIMS.values())
+    out = []
+    for key in ids:
+        hits = [c for cid, c in CLAIMS.items() if cid == key or cid.startswith(key.rstrip(".") + ".")]
+        if not hits:
+            raise ValueError(f"unknown claim id {key!r}; known: {', '.join(CLAIMS)}")
+        out += [c for c in hits if c not in out]
+    return out
+
+
+from . import sgd  # noqa: E402,F401  (registers the SGD claims)
