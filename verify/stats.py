@@ -49,10 +49,18 @@ class Deviation:
     monte_carlo: float
     standard_error: float
     statistic: float
+    last_step: int | None = None
+
+    @property
+    def steps(self) -> str:
+        """"step k" or, for a block average, "steps a..b"."""
+        if self.last_step is None or self.last_step == self.step:
+            return f"step {self.step}"
+        return f"steps {self.step}..{self.last_step}"
 
     def describe(self) -> str:
         where = f"{self.quantity}[{self.index}]" if self.index is not None else self.quantity
-        return (f"{where} at step {self.step}: theory {self.theory:.6g}, Monte Carlo "
+        return (f"{where} at {self.steps}: theory {self.theory:.6g}, Monte Carlo "
                 f"{self.monte_carlo:.6g} +- {self.standard_error:.2g} (t = {self.statistic:+.2f})")
 
 
@@ -156,11 +164,14 @@ def _items(prediction, result, quantities, blocks):
         th = th[:T + 1]
         if not np.all(np.isfinite(th)):
             raise ValueError(f"the prediction's {attr} is not finite")
-        yield name, th, mc, np.asarray(getattr(result, se_attr), dtype=float)
+        steps = np.arange(T + 1)
+        yield name, th, mc, np.asarray(getattr(result, se_attr), dtype=float), steps, steps
         battr = _BLOCKS.get(name)
         if blocks and battr and getattr(result, battr[0], None) is not None:
+            edges = np.asarray(result.block_edges)
             yield ("block-averaged " + name, _block_average(th, result.block_edges),
-                   np.asarray(getattr(result, battr[0])), np.asarray(getattr(result, battr[1])))
+                   np.asarray(getattr(result, battr[0])), np.asarray(getattr(result, battr[1])),
+                   edges[:-1], edges[1:] - 1)
 
 
 def compare(prediction, result, alpha: float = 1e-6, quantities=("risk", "second_moments"),
@@ -180,7 +191,7 @@ def compare(prediction, result, alpha: float = 1e-6, quantities=("risk", "second
         Also compare the averages over dyadic blocks of steps [1,2), [2,4), ...
         (each replica's time average; far smaller standard errors, hence power
         against small systematic errors). For a block the "step" reported is
-        the block's index.
+        the block's first step and ``last_step`` its last.
 
     Returns
     -------
@@ -204,20 +215,21 @@ def compare(prediction, result, alpha: float = 1e-6, quantities=("risk", "second
     df = max(int(result.replicas) - 1, 1)
     ts, ps = [], []
     deterministic_fail = None
-    for name, th, mc, se in _items(prediction, result, quantities, blocks):
+    for name, th, mc, se, first, last in _items(prediction, result, quantities, blocks):
         scale = np.maximum(np.abs(th), np.abs(mc))
         random = se > 1e-12 * scale  # below that the replicas agree to rounding: deterministic
         det = ~random
         bad = det & (np.abs(mc - th) > 1e-9 * scale + 1e-300)
         if bad.any() and deterministic_fail is None:
             idx = np.unravel_index(np.flatnonzero(bad)[0], bad.shape)
-            deterministic_fail = Deviation(name, int(idx[0]), int(idx[1]) if len(idx) > 1 else None,
-                                           float(th[idx]), float(mc[idx]), 0.0, float("inf"))
+            deterministic_fail = Deviation(name, int(first[idx[0]]), int(idx[1]) if len(idx) > 1 else None,
+                                           float(th[idx]), float(mc[idx]), 0.0, float("inf"),
+                                           int(last[idx[0]]))
         t = np.zeros_like(th)
         t[random] = (mc[random] - th[random]) / se[random]
         p = np.ones_like(th)
         p[random] = 2 * sps.t.sf(np.abs(t[random]), df)
-        ts.append((name, t, th, mc, se, random))
+        ts.append((name, t, th, mc, se, random, first, last))
         ps.append(p[random])
     n = int(sum(p.size for p in ps))
     params = dict(parameters or getattr(result, "parameters", {}) or {})
@@ -225,14 +237,15 @@ def compare(prediction, result, alpha: float = 1e-6, quantities=("risk", "second
     if deterministic_fail is not None:
         return Verdict(False, float("inf"), 0.0, alpha, n, deterministic_fail, params, seed)
     best = None
-    for name, t, th, mc, se, random in ts:
+    for name, t, th, mc, se, random, first, last in ts:
         if not random.any():
             continue
         a = np.where(random, np.abs(t), -1.0)
         idx = np.unravel_index(int(np.argmax(a)), a.shape)
         if best is None or a[idx] > best[0]:
-            best = (a[idx], Deviation(name, int(idx[0]), int(idx[1]) if len(idx) > 1 else None,
-                                      float(th[idx]), float(mc[idx]), float(se[idx]), float(t[idx])))
+            best = (a[idx], Deviation(name, int(first[idx[0]]), int(idx[1]) if len(idx) > 1 else None,
+                                      float(th[idx]), float(mc[idx]), float(se[idx]), float(t[idx]),
+                                      int(last[idx[0]])))
     if best is None:
         return Verdict(True, 0.0, 1.0, alpha, 0, None, params, seed)
     pmin = float(min(p.min() for p in ps if p.size))

@@ -140,7 +140,8 @@ def row_from_verdict(label: str, v: Verdict) -> Row:
     w = v.worst
     if w is None:
         return Row(label, float("nan"), float("nan"), float("nan"), v.statistic, v.passed)
-    return Row(label + f" (worst: {w.quantity}, step {w.step})", w.theory, w.monte_carlo,
+    where = f"{w.quantity}[{w.index}]" if w.index is not None else w.quantity
+    return Row(label + f" (worst: {where}, {w.steps})", w.theory, w.monte_carlo,
                w.standard_error, v.statistic, v.passed)
 
 
