@@ -6,6 +6,7 @@ import json
 import sys
 
 from .claims import BUDGETS, CLAIMS, select
+from .runner import run_claims
 
 
 def _fmt(x) -> str:
@@ -46,6 +47,14 @@ def main(argv=None) -> int:
     run.add_argument("--seed", type=int, default=0, help="root seed of every random stream (default: 0)")
     run.add_argument("--json", metavar="PATH", help="write every number and the seed as JSON")
     run.add_argument("--quiet", action="store_true", help="print only the summary line")
+    run.add_argument("--results", metavar="DIR", default=".sgdcheck-results",
+                     help="directory where each finished claim is written (default: .sgdcheck-results)")
+    run.add_argument("--resume", action="store_true",
+                     help="reuse finished results in --results DIR; recompute nothing that finished")
+    run.add_argument("--scheduler", metavar="ADDRESS",
+                     help="run the claims on a Dask cluster (dask.distributed scheduler address)")
+    run.add_argument("--serial", action="store_true", help="run the claims one after another in this process")
+    run.add_argument("--plot", metavar="DIR", help="write a figure per claim (needs the 'plots' extra)")
     args = parser.parse_args(argv)
 
     if args.command == "list":
@@ -63,15 +72,23 @@ def main(argv=None) -> int:
     if sys.stderr.isatty() and not args.quiet:
         from tqdm import tqdm
         progress = tqdm(total=len(claims), unit="claim", file=sys.stderr)
-    results = []
-    for c in claims:
+    executor, client = ("serial" if args.serial else None), None
+    if args.scheduler:
+        try:
+            from dask.distributed import Client
+        except ImportError:
+            parser.error("--scheduler needs Dask: pip install 'sgdcheck[dask]'")
+        client = Client(args.scheduler)
+        executor = client
+    try:
+        results = run_claims(claims, args.budget, args.seed, executor=executor, results_dir=args.results,
+                             resume=args.resume,
+                             on_result=(lambda r: progress.update(1)) if progress is not None else None)
+    finally:
         if progress is not None:
-            progress.set_description(c.id)
-        results.append(c.run(args.budget, args.seed))
-        if progress is not None:
-            progress.update(1)
-    if progress is not None:
-        progress.close()
+            progress.close()
+        if client is not None:
+            client.close()
     failed = [r.id for r in results if not r.passed and not r.skipped]
     if not args.quiet:
         print(_table(results))
@@ -80,6 +97,14 @@ def main(argv=None) -> int:
           f"(budget {args.budget}, seed {args.seed}, family-wise alpha per claim "
           f"{', '.join(sorted({f'{r.alpha:g}' for r in results}))})"
           + (f"; FAILED: {', '.join(failed)}" if failed else ""))
+    if args.plot:
+        try:
+            from .plots import plot_results
+        except ImportError:
+            parser.error("--plot needs matplotlib: pip install 'sgdcheck[plots]'")
+        for path in plot_results(results, args.plot):
+            if not args.quiet:
+                print(f"wrote {path}")
     if args.json:
         with open(args.json, "w") as fh:
             json.dump({"budget": args.budget, "seed": args.seed,

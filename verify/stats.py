@@ -113,7 +113,14 @@ class Verdict:
     def to_dict(self) -> dict:
         out = asdict(self)
         out["parameters"] = _jsonable(self.parameters)
+        out["seed"] = _jsonable(self.seed)
         return out
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Verdict":
+        worst = Deviation(**d["worst"]) if d.get("worst") else None
+        return cls(d["passed"], d["statistic"], d["p_value"], d["alpha"], d["comparisons"], worst,
+                   d.get("parameters", {}), d.get("seed"))
 
 
 def _jsonable(obj):

@@ -24,7 +24,7 @@ import numpy as np
 
 from ..stats import Verdict
 
-__all__ = ["Budget", "BUDGETS", "Row", "ClaimResult", "Claim", "CLAIMS", "register", "select",
+__all__ = ["Budget", "BUDGETS", "Row", "Series", "Skip", "ClaimResult", "Claim", "CLAIMS", "register", "select",
            "claim_seed", "child_seed", "row_from_verdict"]
 
 
@@ -61,6 +61,35 @@ class Row:
 
 
 @dataclass
+class Series:
+    """A curve for plots: theory against Monte Carlo with standard errors, over ``x``."""
+
+    label: str
+    x: list
+    theory: list
+    monte_carlo: list
+    standard_error: list
+    xlabel: str = "step k"
+    ylabel: str = "risk"
+    log_y: bool = False
+    reference: float | None = None
+    reference_label: str = ""
+
+    @classmethod
+    def of(cls, label, x, theory, monte_carlo, standard_error, **kw) -> "Series":
+        def fl(a):
+            return [float(v) for v in np.asarray(a, dtype=float).ravel()]
+        return cls(label, fl(x), fl(theory), fl(monte_carlo), fl(standard_error), **kw)
+
+    def to_dict(self) -> dict:
+        return dict(self.__dict__)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Series":
+        return cls(**d)
+
+
+@dataclass
 class ClaimResult:
     """The outcome of running one claim."""
 
@@ -74,6 +103,7 @@ class ClaimResult:
     seconds: float = 0.0
     alpha: float = 1e-6
     skipped: str | None = None
+    series: list = field(default_factory=list)
 
     @property
     def statistic(self) -> float:
@@ -88,7 +118,25 @@ class ClaimResult:
                           standard_error=r.standard_error, statistic=r.statistic, verdict=r.verdict)
                      for r in self.rows],
             "verdicts": [v.to_dict() for v in self.verdicts],
+            "series": [sr.to_dict() for sr in self.series],
         }
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "ClaimResult":
+        """Rebuild a result written by :meth:`to_dict` (e.g. from a results directory)."""
+        rows = [Row(r["check"], r["theory"], r["monte_carlo"], r["standard_error"], r["statistic"],
+                    r["verdict"] == "pass") for r in d["rows"]]
+        return cls(d["id"], d["title"], d["source"], d["passed"], rows,
+                   [Verdict.from_dict(v) for v in d["verdicts"]], d["seed"], d.get("seconds", 0.0),
+                   d.get("alpha", 1e-6), d.get("skipped"),
+                   [Series.from_dict(x) for x in d.get("series", [])])
+
+
+@dataclass(frozen=True)
+class Skip:
+    """Returned by a claim's runner when it cannot run here (e.g. an optional extra is missing)."""
+
+    reason: str
 
 
 @dataclass
@@ -98,7 +146,7 @@ class Claim:
     Attributes
     ----------
     id, title, source : str
-    runner : callable (Claim, Budget, numpy.random.SeedSequence) -> (rows, verdicts)
+    runner : callable (Claim, Budget, numpy.random.SeedSequence) -> (rows, verdicts[, series]) or Skip
     recursion : callable () -> theory.Recursion
         The theory side, for LaTeX.
     strategy : hypothesis strategy or None
@@ -120,11 +168,17 @@ class Claim:
         budget = BUDGETS[budget] if isinstance(budget, str) else budget
         ss = claim_seed(self.id, seed)
         t0 = time.perf_counter()
-        rows, verdicts = self.runner(self, budget, ss)
+        out = self.runner(self, budget, ss)
+        if isinstance(out, Skip):
+            return ClaimResult(self.id, self.title, self.source, True, [], [],
+                               {"entropy": seed, "spawn_key": list(ss.spawn_key)},
+                               time.perf_counter() - t0, self.alpha, skipped=out.reason)
+        rows, verdicts = out[0], out[1]
+        series = list(out[2]) if len(out) > 2 else []
         passed = all(r.passed for r in rows) and all(v.passed for v in verdicts)
         return ClaimResult(self.id, self.title, self.source, passed, rows, verdicts,
                            {"entropy": seed, "spawn_key": list(ss.spawn_key)},
-                           time.perf_counter() - t0, self.alpha)
+                           time.perf_counter() - t0, self.alpha, series=series)
 
 
 def claim_seed(claim_id: str, seed: int) -> np.random.SeedSequence:

@@ -12,7 +12,7 @@ from .. import strategies as sst
 from ..check import check_problems, default_problems
 from ..montecarlo import simulate
 from ..stats import Verdict, compare, one_sided_p_value
-from . import Claim, Row, child_seed, register, row_from_verdict
+from . import Claim, Row, Series, child_seed, register, row_from_verdict
 
 
 # --------------------------------------------------------------------------- the claims
@@ -34,9 +34,16 @@ def _second_moments_runner(data):
         prob.seed = child_seed(ss, 0)
         kw = prob.kwargs(steps)
         res = simulate(SGD(), data=data, replicas=budget.replicas, seed=prob.seed, **kw)
-        v = compare(rec.trajectory(**kw), res, alpha=alpha, parameters=prob.describe())
+        tr = rec.trajectory(**kw)
+        v = compare(tr, res, alpha=alpha, parameters=prob.describe())
         verdicts.append(v)
         rows.append(row_from_verdict("power-law d=16, B=2, gamma=0.4 gamma_c", v))
+        steps_axis = np.arange(steps + 1)
+        series = [Series.of("risk, power-law d=16, B=2, gamma=0.4 gamma_c", steps_axis, tr.risk, res.risk,
+                            res.risk_se, log_y=True),
+                  Series.of("m_k,1 (largest eigenvalue)", steps_axis, tr.second_moments[:, 0],
+                            res.second_moments[:, 0], res.second_moments_se[:, 0], ylabel="second moment",
+                            log_y=True)]
         if budget.examples:
             def predict(problem, n):
                 return derive(problem.algorithm, problem.data).trajectory(**problem.kwargs(n))
@@ -49,7 +56,7 @@ def _second_moments_runner(data):
                 verdicts.append(vv)
                 rows.append(row_from_verdict(
                     f"drawn #{j + 1}: d={len(p.eigenvalues)}, B={p.batch}, gamma={p.fraction:.2f} gamma_c", vv))
-        return rows, verdicts
+        return rows, verdicts, series
     return runner
 
 
@@ -59,7 +66,7 @@ def _critical_runner(data):
         lam = np.where(np.arange(d) < d // 2, 1.0, 0.5)
         rec = derive(SGD(), data)
         gc = rec.critical_learning_rate(lam, batch=1)
-        rows, verdicts = [], []
+        rows, verdicts, series = [], [], []
         alpha = claim.alpha / 4
         for k, (factor, direction) in enumerate(((0.95, "less"), (1.05, "greater"))):
             gamma = factor * gc
@@ -74,6 +81,8 @@ def _critical_runner(data):
                         parameters=dict(kw, eigenvalues="64 x 1.0, 64 x 0.5", fraction=factor))
             verdicts.append(v)
             rows.append(row_from_verdict(f"risk curve at gamma = {factor} gamma_c", v))
+            series.append(Series.of(f"risk at gamma = {factor} gamma_c (d=128)", np.arange(steps + 1), tr.risk,
+                                    res.risk, res.risk_se, log_y=True))
             # convergence / divergence: the last block's average risk against the initial risk
             r0 = float(res.risk[0])
             est, se = float(res.block_risk[-1]), float(res.block_risk_se[-1])
@@ -84,7 +93,7 @@ def _critical_runner(data):
             word = "converges" if direction == "less" else "diverges"
             rows.append(Row(f"gamma = {factor} gamma_c {word}: spectral radius {rho:.6f}, late risk vs R_0 = {r0:.4g}"
                             f" (p = {p:.2g})", theory_last, est, se, t, ok))
-        return rows, verdicts
+        return rows, verdicts, series
     return runner
 
 
@@ -118,7 +127,9 @@ def _stationary_runner(data):
                     res.seed)
         row = Row(f"R_inf at gamma = 0.4 gamma_c, B=2, sigma^2=1 (steps {2 ** J}..{steps} averaged)",
                   r_inf, est, se, abs(t), passed)
-        return [row], [v]
+        curve = Series.of("risk, started at the optimum", np.arange(steps + 1), tr.risk,
+                          res.risk, res.risk_se, reference=r_inf, reference_label="stationary risk R_inf")
+        return [row], [v], [curve]
     return runner
 
 
