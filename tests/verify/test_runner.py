@@ -1,0 +1,71 @@
+"""Executors give identical numbers; finished results are written and resumed."""
+import json
+
+import pytest
+
+from verify.claims import CLAIMS
+from verify.runner import map_grid, result_key, run_claims
+
+IDS = ["sgd.stationary_risk.gaussian", "sgd.stationary_risk.independent"]
+
+
+def _numbers(results):
+    return [[(row.theory, row.monte_carlo, row.standard_error) for row in r.rows] for r in results]
+
+
+@pytest.fixture(scope="module")
+def serial():
+    return run_claims([CLAIMS[i] for i in IDS], "quick", 3, executor="serial")
+
+
+def test_process_pool_equals_serial(serial):
+    pooled = run_claims([CLAIMS[i] for i in IDS], "quick", 3)
+    assert _numbers(pooled) == _numbers(serial)
+
+
+def test_dask_local_cluster_equals_serial(serial):
+    distributed = pytest.importorskip("dask.distributed")
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as cluster, distributed.Client(cluster) as client:
+        assert len(client.scheduler_info()["workers"]) == 2
+        remote = run_claims([CLAIMS[i] for i in IDS], "quick", 3, executor=client)
+    assert _numbers(remote) == _numbers(serial)
+
+
+def test_results_written_as_they_finish_and_resumed(tmp_path, serial, monkeypatch):
+    claims = [CLAIMS[i] for i in IDS]
+    first = run_claims(claims, "quick", 3, executor="serial", results_dir=tmp_path)
+    files = sorted(p.name for p in tmp_path.glob("*.json"))
+    assert files == sorted(f"{result_key(c, 'quick', 3)}.json" for c in claims)
+    assert json.loads((tmp_path / files[0]).read_text())["seed"]["entropy"] == 3
+
+    def boom(*args, **kwargs):
+        raise AssertionError("a finished claim was recomputed")
+    monkeypatch.setattr("verify.runner._run_one", boom)
+    again = run_claims(claims, "quick", 3, executor="serial", results_dir=tmp_path, resume=True)
+    assert _numbers(again) == _numbers(first) == _numbers(serial)
+
+
+def test_key_depends_on_seed_budget_and_claim():
+    c1, c2 = CLAIMS[IDS[0]], CLAIMS[IDS[1]]
+    keys = {result_key(c1, "quick", 0), result_key(c1, "quick", 1), result_key(c1, "standard", 0),
+            result_key(c2, "quick", 0)}
+    assert len(keys) == 4
+
+
+def _draw(point, ss):
+    import numpy as np
+    return point * float(np.random.default_rng(ss).random())
+
+
+def test_map_grid_is_executor_independent():
+    from concurrent.futures import ThreadPoolExecutor
+    with ThreadPoolExecutor(2) as ex:
+        assert map_grid(_draw, [1, 2, 3], seed=5, executor=ex) == map_grid(_draw, [1, 2, 3], seed=5)
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError, match="budget must be one of"):
+        run_claims([], "huge")
+    with pytest.raises(ValueError, match="resume=True needs results_dir"):
+        run_claims([], "quick", resume=True)
