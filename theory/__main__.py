@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 
 from .catalogue import DERIVATIONS, select
@@ -16,6 +17,8 @@ def main(argv=None) -> int:
                      f"known: {', '.join(DERIVATIONS)}")
     lat.add_argument("--standalone", action="store_true", help="a complete document for pdflatex")
     lat.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of standard output")
+    lat.add_argument("--results", metavar="JSON", help="with --standalone: add a table of verification "
+                     "results from the JSON written by `python -m verify run --json`")
     sub.add_parser("list", help="list the derivation ids")
     args = parser.parse_args(argv)
     if args.command == "list":
@@ -27,8 +30,20 @@ def main(argv=None) -> int:
     except ValueError as exc:
         parser.error(str(exc))
     sections = [(title, build().latex()) for _, (title, build) in chosen]
+    results = None
+    if args.results:
+        if not args.standalone:
+            parser.error("--results goes with --standalone")
+        try:
+            with open(args.results) as fh:
+                data = json.load(fh)
+            results = [dict(id=c["id"], statistic=float(c["statistic"]), alpha=float(c.get("alpha", "nan")),
+                            verdict="skipped" if c.get("skipped") else ("passed" if c["passed"] else "FAILED"),
+                            seed=c["seed"]["entropy"]) for c in data["claims"]]
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            parser.error(f"--results {args.results}: not a results file of `python -m verify run --json` ({exc})")
     if args.standalone:
-        text = document(sections)
+        text = document(sections, results=results)
     else:
         text = "\n\n".join(f"% {title}\n{body}" for title, body in sections) + "\n"
     if args.output:
