@@ -78,7 +78,7 @@ class SGD(Algorithm):
     Example
     -------
     >>> SGD().update
-    (-g_i*gamma + e_i,)
+    (e_i - g_i*gamma,)
 
     Source: classical; see Bordelon & Pehlevan, arXiv:2106.02713, and
     Paquette et al., arXiv:2102.04396.

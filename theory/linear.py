@@ -114,7 +114,7 @@ class BlockRankOne:
         return np.concatenate([core] + extra) if extra else core
 
     def spectral_radius(self) -> float:
-        """max |eigenvalue| of L; the recursion is stable iff it is < 1."""
+        """The largest modulus of an eigenvalue of L; the recursion is stable iff it is < 1."""
         return float(np.max(np.abs(self.eigenvalues())))
 
     def stationary(self) -> np.ndarray:

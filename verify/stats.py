@@ -73,7 +73,7 @@ class Verdict:
     passed : bool
         ``p_value > alpha``.
     statistic : float
-        Largest |t| over the compared quantities.
+        Largest absolute value of t over the compared quantities.
     p_value : float
         Family-wise (Bonferroni-adjusted) p-value.
     alpha : float
@@ -81,7 +81,7 @@ class Verdict:
     comparisons : int
         Number N of random quantities compared.
     worst : Deviation or None
-        The quantity with the largest |t|: both numbers and where.
+        The quantity with the largest absolute t: both numbers and where.
     parameters : dict
         The problem's parameters (the counterexample when not passed).
     seed : dict or None
