@@ -4,6 +4,7 @@ from __future__ import annotations
 from .algorithms import SGD
 from .data import Gaussian, IndependentCoordinates
 from .derive import derive
+from .validation import select_by_prefix
 
 __all__ = ["DERIVATIONS", "select"]
 
@@ -18,12 +19,4 @@ DERIVATIONS = {
 
 def select(ids=None):
     """[(id, (title, builder))] for ids equal to or prefixed by the given ones (all if none)."""
-    if not ids:
-        return list(DERIVATIONS.items())
-    out = []
-    for key in ids:
-        hits = [(k, v) for k, v in DERIVATIONS.items() if k == key or k.startswith(key.rstrip(".") + ".")]
-        if not hits:
-            raise ValueError(f"unknown derivation id {key!r}; known: {', '.join(DERIVATIONS)}")
-        out += [h for h in hits if h not in out]
-    return out
+    return select_by_prefix({k: (k, v) for k, v in DERIVATIONS.items()}, ids, "derivation id")

@@ -29,8 +29,9 @@ import functools
 import sympy as sp
 
 from . import symbols as sym
-from .algorithms import GRADIENT, SGD, Algorithm
-from .data import DataModel, Gaussian
+from .algorithms import GRADIENT, Algorithm
+from .data import DataModel
+from .validation import check_algorithm_and_data
 
 __all__ = ["derive", "gradient_moments"]
 
@@ -104,12 +105,7 @@ def _to_means(expr, state, means):
 
 
 def derive(algorithm: Algorithm | None = None, data: DataModel | None = None):
-    algorithm = SGD() if algorithm is None else algorithm
-    data = Gaussian() if data is None else data
-    if not isinstance(algorithm, Algorithm):
-        raise ValueError(f"algorithm must be a theory.Algorithm such as theory.SGD(); got {algorithm!r}")
-    if not isinstance(data, DataModel):
-        raise ValueError(f"data must be a theory.DataModel such as theory.Gaussian(); got {data!r}")
+    algorithm, data = check_algorithm_and_data(algorithm, data)
     return _derive_cached(algorithm, type(data), data.symbolic_key()).with_data(data)
 
 

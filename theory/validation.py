@@ -11,6 +11,7 @@ import numbers
 import numpy as np
 
 __all__ = [
+    "check_algorithm_and_data", "select_by_prefix",
     "check_eigenvalues", "check_positive", "check_nonnegative", "check_integer",
     "check_kurtosis", "check_initial", "check_fraction",
 ]
@@ -127,3 +128,33 @@ def check_initial(initial, dimension: int, name: str = "initial") -> np.ndarray:
     if not np.all(np.isfinite(arr)):
         raise ValueError(f"{name} must be finite; got {initial!r}")
     return arr
+
+
+def check_algorithm_and_data(algorithm, data):
+    """Defaults (SGD(), Gaussian()) for None; ValueError unless an Algorithm and a DataModel."""
+    from .algorithms import SGD, Algorithm
+    from .data import DataModel, Gaussian
+
+    algorithm = SGD() if algorithm is None else algorithm
+    data = Gaussian() if data is None else data
+    if not isinstance(algorithm, Algorithm):
+        raise ValueError(f"algorithm must be a theory.Algorithm such as theory.SGD(); got {algorithm!r}")
+    if not isinstance(data, DataModel):
+        raise ValueError(f"data must be a theory.DataModel such as theory.Gaussian(); got {data!r}")
+    return algorithm, data
+
+
+def select_by_prefix(mapping: dict, ids, what: str = "id") -> list:
+    """Values of ``mapping`` whose key equals or has a dot-separated prefix in ``ids`` (all if empty).
+
+    Raises ValueError naming the unknown id and the known ones.
+    """
+    if not ids:
+        return list(mapping.values())
+    out = []
+    for key in ids:
+        hits = [v for k, v in mapping.items() if k == key or k.startswith(key.rstrip(".") + ".")]
+        if not hits:
+            raise ValueError(f"unknown {what} {key!r}; known: {', '.join(mapping)}")
+        out += [h for h in hits if not any(h is o for o in out)]
+    return out

@@ -23,10 +23,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import sympy as sp
 
-from theory.algorithms import GRADIENT, SGD, Algorithm
-from theory.data import DataModel, Gaussian
-from theory.validation import (check_eigenvalues, check_initial, check_integer,
-                               check_nonnegative, check_positive)
+from theory.algorithms import GRADIENT, Algorithm
+from theory.data import DataModel
+from theory.validation import (check_algorithm_and_data, check_eigenvalues, check_initial,
+                               check_integer, check_nonnegative, check_positive)
 
 from .samplers import sample_standardized
 
@@ -226,12 +226,7 @@ def simulate(algorithm: Algorithm | None = None, *, data: DataModel | None = Non
     ((6,), (6, 2))
     """
     t0 = time.perf_counter()
-    algorithm = SGD() if algorithm is None else algorithm
-    data = Gaussian() if data is None else data
-    if not isinstance(algorithm, Algorithm):
-        raise ValueError(f"algorithm must be a theory.Algorithm such as theory.SGD(); got {algorithm!r}")
-    if not isinstance(data, DataModel):
-        raise ValueError(f"data must be a theory.DataModel such as theory.Gaussian(); got {data!r}")
+    algorithm, data = check_algorithm_and_data(algorithm, data)
     lam = check_eigenvalues(eigenvalues)
     check_positive(learning_rate, "learning_rate")
     batch = check_integer(batch, "batch", 1)

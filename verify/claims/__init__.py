@@ -22,6 +22,8 @@ from typing import Callable
 
 import numpy as np
 
+from theory.validation import select_by_prefix
+
 from ..stats import Verdict
 
 __all__ = ["Budget", "BUDGETS", "Row", "Series", "Skip", "ClaimResult", "Claim", "CLAIMS", "register", "select",
@@ -215,15 +217,7 @@ def select(ids=None) -> list:
 
     Raises ValueError naming the unknown id and the known ones.
     """
-    if not ids:
-        return list(CLAIMS.values())
-    out = []
-    for key in ids:
-        hits = [c for cid, c in CLAIMS.items() if cid == key or cid.startswith(key.rstrip(".") + ".")]
-        if not hits:
-            raise ValueError(f"unknown claim id {key!r}; known: {', '.join(CLAIMS)}")
-        out += [c for c in hits if c not in out]
-    return out
+    return select_by_prefix(CLAIMS, ids, "claim id")
 
 
 from . import sgd  # noqa: E402,F401  (registers the SGD claims)
