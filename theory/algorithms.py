@@ -131,13 +131,13 @@ class _TwoStep(Algorithm):
 
     def _names(self):
         return {**super()._names(), _E_PREV: r"e_{k-1,i}",
-                sp.Symbol("c_i", real=True): r"c_{k,i}",
+                sp.Symbol("c_i", real=True): r"\mathbb{E} e_{k,i} e_{k-1,i}",
                 sp.Symbol("m_i^prev", nonnegative=True): r"m_{k-1,i}"}
 
     def latex_update(self) -> str:
         names = self._names()
         return (r"e_{k+1,i} &= " + sp.latex(self.update[0], symbol_names=names, order="none")
-                + r" \\ e_{k,i} &= e_{k,i}")
+                + r" \\ e_{-1,i} &= e_{0,i}")
 
 
 class HeavyBall(_TwoStep):
