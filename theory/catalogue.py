@@ -4,6 +4,7 @@ from __future__ import annotations
 from .algorithms import SGD, GeneralizedMomentum, HeavyBall, Nesterov
 from .data import Gaussian, IndependentCoordinates
 from .derive import derive
+from .momentum import effective_learning_rate
 
 __all__ = ["DERIVATIONS", "select"]
 
@@ -23,6 +24,8 @@ DERIVATIONS = {
                                       lambda: derive(Nesterov(), IndependentCoordinates())),
     "momentum.dana.gaussian": ("Generalised momentum of DANA (gamma_1, gamma_2, gamma_3, Delta), Gaussian data",
                                lambda: derive(GeneralizedMomentum(), Gaussian())),
+    "momentum.effective_learning_rate": ("Heavy ball (gamma, beta) vs SGD at gamma/(1 - beta): exact gap",
+                                         lambda: effective_learning_rate(IndependentCoordinates())),
 }
 
 
