@@ -136,3 +136,37 @@ def test_generalized_momentum_is_heavy_ball_in_the_limit():
     gm = derive(GeneralizedMomentum(), Gaussian()).trajectory(learning_rate=1e-12, gamma1=1.0, gamma3=0.2,
                                                               delta=0.4, **kw)
     np.testing.assert_allclose(hb.risk, gm.risk, rtol=1e-9)
+
+
+def test_stable_region_grid_agrees_with_critical_learning_rate():
+    from theory.momentum import stable_region
+    lam_ = 1 / np.arange(1, 9)
+    lrs, betas = np.linspace(0.02, 3.0, 12), np.array([-0.6, 0.0, 0.5, 0.9])
+    reg = stable_region(lam_, lrs, betas, batch=2, data=IndependentCoordinates(kurtosis=1.0))
+    assert reg.spectral_radius.shape == reg.stable.shape == (4, 12)
+    # each row is stable exactly below its critical learning rate (the grid avoids the boundary)
+    for a in range(len(betas)):
+        assert np.all(reg.stable[a] == (lrs < reg.critical_learning_rate[a]))
+    with pytest.raises(ValueError, match=r"momenta must lie in the open interval \(-1.0, 1.0\)"):
+        stable_region(lam_, lrs, [0.5, 1.0])
+    with pytest.raises(ValueError, match="learning_rates"):
+        stable_region(lam_, [0.0, 0.1], [0.5])
+
+
+def test_effective_learning_rate_gap_oracle_and_numbers():
+    from theory.momentum import effective_learning_rate
+    eff = effective_learning_rate(IndependentCoordinates())
+    # oracle (hand expansion): relative correction -beta gamma lambda / (1 - beta^2)
+    assert sp.simplify(eff.relative_leading + beta * gamma * lam / (1 - beta**2)) == 0
+    # the exact per-direction gap reproduces the package's two stationary risks
+    lam_, g, b, B_, s2 = 1 / np.arange(1, 9), 0.05, 0.6, 2, 1.0
+    data = IndependentCoordinates(kurtosis=np.tile([1.0, 5.0], 4))
+    r_hb = derive(HeavyBall(), data).stationary_risk(lam_, g, B_, s2, momentum=b)
+    r_sgd = derive(SGD(), data).stationary_risk(lam_, g / (1 - b), B_, s2)
+    f_sgd = sp.lambdify([lam, kappa, B, gamma, beta], eff.sgd)
+    f_gap = sp.lambdify([lam, kappa, B, gamma, beta], eff.difference)
+    k = data.kurtosis_values(8)
+    G_sgd = np.sum(f_sgd(lam_, k, B_, g, b))
+    G_hb = G_sgd + np.sum(f_gap(lam_, k, B_, g, b))
+    assert r_sgd == pytest.approx(s2 / (2 * (1 - G_sgd)), rel=1e-12)
+    assert r_hb == pytest.approx(s2 / (2 * (1 - G_hb)), rel=1e-12)

@@ -57,7 +57,7 @@ def test_dana_schedules_agree_and_planted_schedule_error_is_caught():
     rec = derive(GeneralizedMomentum(), Gaussian())
 
     def g3(k):
-        return 0.3 * (1 + k) ** -0.5
+        return 0.3 / (1 + k)
 
     def delta(k):
         return 4.0 / (4.0 + k)
