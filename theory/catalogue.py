@@ -4,6 +4,7 @@ from __future__ import annotations
 from .algorithms import SGD, GeneralizedMomentum, HeavyBall, Nesterov
 from .data import Gaussian, IndependentCoordinates
 from .derive import derive
+from .games import BilinearGame
 from .momentum import effective_learning_rate
 
 __all__ = ["DERIVATIONS", "select"]
@@ -26,6 +27,10 @@ DERIVATIONS = {
                                lambda: derive(GeneralizedMomentum(), Gaussian())),
     "momentum.effective_learning_rate": ("Heavy ball (gamma, beta) vs SGD at gamma/(1 - beta): exact gap",
                                          lambda: effective_learning_rate(IndependentCoordinates())),
+    "games.simultaneous": ("Bilinear game, simultaneous gradient steps with heavy-ball momentum",
+                           lambda: BilinearGame("simultaneous")),
+    "games.alternating": ("Bilinear game, alternating gradient steps with heavy-ball momentum",
+                          lambda: BilinearGame("alternating")),
 }
 
 
