@@ -192,3 +192,42 @@ register(Claim(
     "the derived recursion iterated with the schedule (power-law spectrum, d = 16)",
     "Ferbach, Everett, Gidel, Paquette, Paquette, arXiv:2505.16098 (Alg. 1, DANA-decaying)",
     _dana_runner, (lambda: derive(__import__("theory").GeneralizedMomentum(), Gaussian()))))
+
+
+# --------------------------------------------------------------------------- sparse inputs
+def _sparse_stability_runner(claim, budget, ss):
+    """Theory-only: the derived per-frequency condition against the package's critical learning rate."""
+    import sympy as sp
+
+    from theory import symbols as tsym
+    from theory.sparse import SPARSITY, SparseGaussian, per_frequency_critical_learning_rate
+
+    from . import Row
+    exact, limit = per_frequency_critical_learning_rate()
+    rows = []
+    for p, beta, batch in ((0.3, 0.9, 1), (0.05, 0.5, 2), (0.01, -0.5, 1), (1.0, 0.0, 4)):
+        closed = float(exact.subs({SPARSITY: p, tsym.beta: beta, tsym.B: batch}))
+        gc = derive(HeavyBall(), SparseGaussian(p)).critical_learning_rate([1.0], batch, momentum=beta)
+        lim = float(limit.subs({SPARSITY: p, tsym.beta: beta, tsym.B: batch}))
+        ok = abs(closed - gc) <= 1e-12 * gc
+        rows.append(Row(f"p={p}, beta={beta}, B={batch}: derived gamma_c lambda vs spectral radius crossing "
+                        f"(small-p limit {lim:.4g})", closed, gc, 0.0, abs(closed - gc) / gc, ok))
+    del sp
+    return rows, []
+
+
+from theory.sparse import SparseGaussian  # noqa: E402
+
+register(Claim(
+    "momentum.sparse.second_moments",
+    "heavy ball on sparse Gaussian inputs (each coordinate active w.p. p = 0.25): second moments follow "
+    "the derived recursion with kappa = 3/p",
+    "Everett & Paquette, arXiv:2605.28961 (sparse updates)",
+    _second_moments_runner(SparseGaussian(0.25), HeavyBall(), {"momentum": 0.6}, _DRAWN),
+    (lambda: derive(HeavyBall(), SparseGaussian(0.25)))))
+register(Claim(
+    "momentum.sparse.per_frequency_stability",
+    "heavy ball, one frequency with sparsity p: derived gamma_c lambda = 2B(1-beta^2)/((1+beta)(3/p-1)+(1-beta)B), "
+    "small-p limit 2B(1-beta)p/3, equals the crossing of the spectral radius",
+    "Everett & Paquette, arXiv:2605.28961 (per-frequency stability; package's own derivation)",
+    _sparse_stability_runner, (lambda: derive(HeavyBall(), SparseGaussian(0.25)))))

@@ -45,7 +45,7 @@ def _second_moments_runner(data, algorithm=None, hyper=None, drawn_hyper=None):
         if budget.examples:
             def predict(problem, n):
                 return derive(problem.algorithm, problem.data).trajectory(**problem.kwargs(n))
-            strategy = default_problems(algorithm, data=data if not isinstance(data, IndependentCoordinates)
+            strategy = default_problems(algorithm, data=data if type(data) is not IndependentCoordinates
                                         else sst.data_models(gaussian=False), hyper=drawn_hyper)
             _, tested = check_problems(predict, strategy, examples=budget.examples, steps=steps,
                                        replicas=budget.replicas, alpha=alpha * budget.examples,
