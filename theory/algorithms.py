@@ -84,7 +84,7 @@ class SGD(Algorithm):
     Example
     -------
     >>> SGD().update
-    (-g_i*gamma + e_i,)
+    (e_i - g_i*gamma,)
 
     Source: classical; see Bordelon & Pehlevan, arXiv:2106.02713, and
     Paquette et al., arXiv:2102.04396.
@@ -156,7 +156,7 @@ class HeavyBall(_TwoStep):
     Example
     -------
     >>> HeavyBall().update[0]
-    beta*(e_i - e_i^prev) - g_i*gamma + e_i
+    beta*(e_i - e_i^prev) + e_i - g_i*gamma
 
     Source: Polyak (1964); minibatch second moments: Paquette & Paquette,
     arXiv:2106.03696; Lee, Cheng, Paquette, Paquette, arXiv:2206.01029.

@@ -283,7 +283,7 @@ class Recursion:
         -------
         >>> from theory import derive
         >>> derive().critical_learning_rate([1.0] * 3, dps=30)   # 2/(d+2)
-        mpf('0.400000000000000000000000000000008')
+        mpf('0.4')
 
         Source: Bordelon & Pehlevan, arXiv:2106.02713, Sec. 3; Paquette et al.,
         arXiv:2102.04396 (isotropic case gamma_c = 2/(d+2) for B = 1); momentum:
@@ -419,7 +419,7 @@ class Recursion:
         -------
         >>> from theory import derive
         >>> round(derive().stationary_risk([1.0, 0.5], 0.1, noise_variance=1.0), 10)
-        0.5909090909
+        0.5445859873
 
         Source: Bordelon & Pehlevan, arXiv:2106.02713; Paquette et al., arXiv:2102.04396.
         """
