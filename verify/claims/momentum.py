@@ -231,3 +231,17 @@ register(Claim(
     "small-p limit 2B(1-beta)p/3, equals the crossing of the spectral radius",
     "Everett & Paquette, arXiv:2605.28961 (per-frequency stability; package's own derivation)",
     _sparse_stability_runner, (lambda: derive(HeavyBall(), SparseGaussian(0.25)))))
+
+register(Claim(
+    "momentum.critical_learning_rate.nesterov.independent",
+    "Nesterov, beta = 0.5: runs at 0.95 gamma_c converge, at 1.05 gamma_c diverge "
+    "(d = 128, Rademacher and kurtosis-6 coordinates)",
+    _SRC + "; gamma_c from the secular equation of the block + rank-one map",
+    _critical_runner(_KURT128, Nesterov(), {"momentum": 0.5}),
+    (lambda: derive(Nesterov(), _KURT128))))
+register(Claim(
+    "momentum.stationary_risk.nesterov.gaussian",
+    "Nesterov, beta = 0.5: stationary risk R_inf = sigma^2 / (2 (1 - G)) (Sherman-Morrison, Gaussian data)",
+    _SRC + "; Sherman-Morrison fixed point of the block + rank-one map",
+    _stationary_runner(Gaussian(), Nesterov(), {"momentum": 0.5}),
+    (lambda: derive(Nesterov(), Gaussian()))))
