@@ -29,7 +29,7 @@ import sympy as sp
 from .algorithms import _check_momentum
 from .validation import check_eigenvalues, check_integer, check_nonnegative, check_positive
 
-__all__ = ["BilinearGame", "GameTrajectory", "small_step_rate", "ETA", "SINGULAR_VALUE"]
+__all__ = ["BilinearGame", "GameTrajectory", "GameRegion", "convergence_region", "small_step_rate", "ETA", "SINGULAR_VALUE"]
 
 ETA = sp.Symbol("eta", positive=True)
 SINGULAR_VALUE = sp.Symbol("s_i", positive=True)
@@ -254,3 +254,47 @@ def small_step_rate(scheme: str = "alternating"):
         if sp.diff(c, BETA, 2).subs(BETA, x) > 0:
             best = x
     return c, best
+
+
+@dataclass
+class GameRegion:
+    """Spectral radius of a game on a (momentum x learning rate) grid, plot-ready.
+
+    Attributes
+    ----------
+    learning_rates : ndarray, shape (n,)
+    momenta : ndarray, shape (m,)
+    spectral_radius : ndarray, shape (m, n)
+    converges : ndarray of bool, shape (m, n)
+        ``spectral_radius < 1 - 1e-12``: the deterministic game converges to the equilibrium
+        (the margin keeps float64 rounding of eigenvalues on the unit circle, e.g. alternating
+        updates with beta = 0, from counting as convergence).
+    """
+
+    learning_rates: np.ndarray
+    momenta: np.ndarray
+    spectral_radius: np.ndarray
+    converges: np.ndarray
+
+
+def convergence_region(scheme, singular_values, learning_rates, momenta) -> GameRegion:
+    """Where (step size, momentum) makes the ``scheme`` game converge, for all singular values.
+
+    Raises ValueError for a bad scheme, singular values <= 0, learning rates <= 0 or
+    momenta outside (-1, 1).
+
+    Example
+    -------
+    >>> reg = convergence_region("alternating", [1.0], [0.1, 0.5], [-0.5, 0.0, 0.5])
+    >>> reg.converges.astype(int).tolist()
+    [[1, 1], [0, 0], [0, 0]]
+
+    Source: Gidel et al., arXiv:1807.04740, Fig. 2 and Thm. 4.
+    """
+    game = BilinearGame(scheme)
+    lrs = np.asarray(learning_rates, dtype=float)
+    betas = np.asarray(momenta, dtype=float)
+    if lrs.ndim != 1 or betas.ndim != 1 or not lrs.size or not betas.size:
+        raise ValueError("learning_rates and momenta must be non-empty 1-D arrays")
+    rho = np.array([[game.spectral_radius(g, singular_values, b) for g in lrs] for b in betas])
+    return GameRegion(lrs, betas, rho, rho < 1 - 1e-12)

@@ -49,3 +49,17 @@ def test_noisy_game_power_against_planted_errors():
     assert compare(g.trajectory(0.2, s, **kw), res, quantities=("risk", "second_moments", "mean")).passed
     assert not compare(g.trajectory(0.2, s, **{**kw, "noise_variance": 0.5 * 1.05}), res).passed
     assert not compare(g.trajectory(0.2 * 1.03, s, **kw), res).passed  # 3% error in the step size
+
+
+def test_convergence_regions():
+    from theory.games import convergence_region
+    lrs, betas = np.linspace(0.05, 1.0, 8), np.linspace(-0.9, 0.9, 7)
+    s = [1.0, 0.3]
+    sim = convergence_region("simultaneous", s, lrs, betas)
+    assert sim.spectral_radius.shape == (7, 8) and not sim.converges.any()
+    alt = convergence_region("alternating", s, lrs, betas)
+    # beta = 0 sits on the unit circle (bounded, no convergence); positive momentum diverges
+    assert not alt.converges[betas >= 0].any()
+    # negative momentum converges at small steps (derived c(beta) < 0)
+    assert alt.converges[(betas < -0.1) & (betas > -0.8)][:, 0].all()
+    assert not alt.converges[np.abs(betas) < 1e-9].any()
