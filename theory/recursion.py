@@ -300,12 +300,43 @@ class Recursion:
         with mpmath.workdps(dps):
             return +root
 
+    def _secular_one(self, lam, batch, hyper, g):
+        """1 - sum_i v_i^T (I - A_i(g))^{-1} u_i in float64 (vectorised over directions)."""
+        m = self.linear_map(lam, g, batch, 0.0, **hyper)
+        eye = np.eye(m.block_size)
+        with np.errstate(all="ignore"):
+            try:
+                x = np.linalg.solve(eye[None] - m.A, m.u[..., None])[..., 0]
+            except np.linalg.LinAlgError:
+                return float("nan")
+        return 1.0 - float(np.sum(m.v * x))
+
     def _critical_bracket(self, lam, batch, hyper):
-        """Float64 bracket [lo, hi] of the first crossing of the spectral radius through 1."""
+        """Float64 bracket [lo, hi] of the first crossing of the spectral radius through 1.
+
+        Fast path: the first root of the secular equation at z = 1 (cheap, O(d)), accepted
+        only if the exact spectral radius is below 1 just before it and at least 1 just
+        after; otherwise (an exit elsewhere on the unit circle) a scan of the exact spectral
+        radius (dense eigenvalues) locates the crossing.
+        """
         def rho(g):
             return self.linear_map(lam, g, batch, 0.0, **hyper).spectral_radius()
 
-        g = 1e-6 / float(np.sum(lam))
+        g0 = 1e-6 / float(np.sum(lam))
+        g = g0
+        while self._secular_one(lam, batch, hyper, 2 * g) > 0 and g < 1e15:
+            g *= 2
+        if g < 1e15:
+            lo, hi = g, 2 * g
+            for _ in range(200):
+                mid = 0.5 * (lo + hi)
+                if mid in (lo, hi):
+                    break
+                lo, hi = (mid, hi) if self._secular_one(lam, batch, hyper, mid) > 0 else (lo, mid)
+            a, b = lo * (1 - 1e-9), hi * (1 + 1e-9)
+            if rho(g0) < 1 and rho(a) < 1 <= rho(b):
+                return a, b
+        g = g0
         if rho(g) >= 1:
             raise RuntimeError("the second-moment map is unstable even at a learning rate "
                                f"of {g:g}; no critical learning rate exists")
