@@ -197,8 +197,6 @@ register(Claim(
 # --------------------------------------------------------------------------- sparse inputs
 def _sparse_stability_runner(claim, budget, ss):
     """Theory-only: the derived per-frequency condition against the package's critical learning rate."""
-    import sympy as sp
-
     from theory import symbols as tsym
     from theory.sparse import SPARSITY, SparseGaussian, per_frequency_critical_learning_rate
 
@@ -212,7 +210,6 @@ def _sparse_stability_runner(claim, budget, ss):
         ok = abs(closed - gc) <= 1e-12 * gc
         rows.append(Row(f"p={p}, beta={beta}, B={batch}: derived gamma_c lambda vs spectral radius crossing "
                         f"(small-p limit {lim:.4g})", closed, gc, 0.0, abs(closed - gc) / gc, ok))
-    del sp
     return rows, []
 
 
