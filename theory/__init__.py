@@ -11,7 +11,7 @@ Example
 >>> round(rec.critical_learning_rate([1.0] * 8), 12)   # 2/(d+2) for K = I_8, B = 1
 0.2
 """
-from .algorithms import SGD, Algorithm
+from .algorithms import SGD, Algorithm, GeneralizedMomentum, HeavyBall, Nesterov
 from .data import DataModel, Gaussian, IndependentCoordinates
 from .derive import derive, gradient_moments
 from .linear import BlockRankOne, MpBlockRankOne
@@ -20,7 +20,7 @@ from .recursion import Recursion, Trajectory
 __version__ = "0.1.0"
 
 __all__ = [
-    "SGD", "Algorithm", "DataModel", "Gaussian", "IndependentCoordinates", "derive",
+    "SGD", "Algorithm", "HeavyBall", "Nesterov", "GeneralizedMomentum", "DataModel", "Gaussian", "IndependentCoordinates", "derive",
     "gradient_moments", "BlockRankOne", "MpBlockRankOne", "Recursion", "Trajectory",
     "__version__",
 ]

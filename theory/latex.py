@@ -13,9 +13,15 @@ _NEXT = {sym.m: r"m_{k+1,i}"}
 
 def _names(rec):
     names = dict(sym.LATEX_NAMES)
+    names.update(rec.algorithm._names())
     names[GRADIENT] = r"g_{k,i}"
     names[rec.algorithm.state[0]] = r"e_{k,i}"
     return names
+
+
+def _next(tex):
+    """The same quantity one step later: index k -> k+1, k-1 -> k."""
+    return tex.replace("_{k,", "_{k+1,").replace("_{k-1,", "_{k,")
 
 
 def tidy(expr):
@@ -52,10 +58,11 @@ def recursion_latex(rec) -> str:
         r"\mathbb{E}[g_{k,i}^2\mid e_k] &= " + _tex(sp.collect(Eg2, [sym.S, sym.B]), rec)
         + r",\qquad S_k = \sum_{j=1}^d \lambda_j e_{k,j}^2",
     ]
-    means = [sp.Symbol(r"\bar{" + _tex(s, rec).replace("_{k,i}", "") + r"}_{k,i}") for s in state]
+    means = [sp.Symbol(r"\mathbb{E}\," + _tex(s, rec)) for s in state]
     for row, s in zip(rec.mean_matrix.tolist(), means):
         rhs = sum(c * mu for c, mu in zip(row, means))
-        rows.append(_tex(s, rec).replace("_{k,i}", "_{k+1,i}") + " &= " + _tex(rhs, rec))
+        if _next(_tex(s, rec)) != _tex(rhs, rec):  # skip the trivial shift e_{k,i} = e_{k,i}
+            rows.append(_next(_tex(s, rec)) + " &= " + _tex(rhs, rec))
     vec = sp.Matrix(rec.moments)
     for mm, Arow, ui, fi in zip(rec.moments, rec.A.tolist(), rec.u, rec.f):
         lin = sum(sp.Mul(tidy(c), x, evaluate=False) for c, x in zip(Arow, vec))
@@ -63,13 +70,17 @@ def recursion_latex(rec) -> str:
             forcing = sp.Mul(ui, sp.Add(sym.S, sym.sigma2, evaluate=False), evaluate=False)
         else:
             forcing = ui * sym.S + fi
-        lhs = _NEXT.get(mm, _tex(mm, rec) + "'")
-        rows.append(lhs + " &= " + _tex(lin, rec) + " + " + _tex(forcing, rec))
+        lhs = _NEXT.get(mm, _next(_tex(mm, rec)))
+        tail = "" if forcing == 0 else " + " + _tex(forcing, rec)
+        if lhs == _tex(lin, rec) and not tail:
+            continue  # the trivial shift m_{k,i} = m_{k,i}
+        rows.append((lhs + " &= " + _tex(lin, rec) + tail).replace("+ -", "- "))
     coupling = sum(c * mm for c, mm in zip(rec.v, rec.moments))
     rows.append(r"S_k &= \sum_{j=1}^{d} " + _tex(coupling, rec).replace(r"\lambda_i", r"\lambda_j").replace("_{k,i}", "_{k,j}")
                 + r",\qquad R_k = \tfrac12\bigl(S_k + \sigma^2\bigr)")
     G1 = tidy(rec.secular_term(1))
-    rows.append(r"&\text{stable} \iff \rho(L) < 1;\ \text{critical learning rate } \gamma_c:\quad "
+    rows.append(r"&\text{stable} \iff \rho(L) < 1;\ \text{critical learning rate } \gamma_c"
+                + ("" if len(rec.moments) == 1 else r" \text{ (exit at } z = 1\text{)}") + r":\quad "
                 + _sum_i(G1, rec) + " = 1")
     rows.append(r"R_\infty &= " + _tex(tidy(rec.stationary_risk_expression), rec)
                 + r",\qquad \mathcal{G} = " + _sum_i(G1, rec) + r"\quad (0 < \gamma < \gamma_c)")

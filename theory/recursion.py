@@ -22,6 +22,13 @@ from .validation import (check_eigenvalues, check_initial, check_integer,
 __all__ = ["Recursion", "Trajectory"]
 
 _Z = sp.Symbol("z")
+
+
+def _resolvent_form(v, M, u):
+    """v^T M^{-1} u as one cancelled rational function, via the adjugate (fast for p <= 3)."""
+    den = sp.together(sp.expand(M.det(method="berkowitz")))
+    num = sp.together(sp.expand((v.T * M.adjugate(method="berkowitz") * u)[0]))
+    return sp.cancel(num / den)
 #: sums over directions used in closed forms
 SUM_G = sp.Symbol(r"\mathcal{G}")
 
@@ -106,18 +113,14 @@ class Recursion:
         """
         p = self.A.shape[0]
         M = sp.eye(p) * z - self.A
-        return sp.factor(sp.cancel((self.v.T * M.LUsolve(self.u))[0]))
+        return sp.factor(_resolvent_form(self.v, M, self.u))
 
     @functools.cached_property
     def _stationary_terms(self):
         p = self.A.shape[0]
         M = sp.eye(p) - self.A
-        x, y = M.LUsolve(self.u), M.LUsolve(self.f)
-        terms = {
-            "G": (self.v.T * x)[0], "H": (self.v.T * y)[0],
-            "Wx": (self.w.T * x)[0], "Wy": (self.w.T * y)[0],
-        }
-        return {k: sp.factor(sp.cancel(t)) for k, t in terms.items()}
+        terms = {"G": (self.v, self.u), "H": (self.v, self.f), "Wx": (self.w, self.u), "Wy": (self.w, self.f)}
+        return {k: sp.factor(_resolvent_form(a, M, b)) for k, (a, b) in terms.items()}
 
     @functools.cached_property
     def stationary_risk_expression(self) -> sp.Expr:
@@ -165,7 +168,7 @@ class Recursion:
         out["G1"] = sp.lambdify(self._args, self._stationary_terms["G"], modules="mpmath")
         return out
 
-    def _check(self, eigenvalues, learning_rate, batch, noise_variance, hyper):
+    def _check(self, eigenvalues, learning_rate, batch, noise_variance, hyper, schedules=False):
         lam = check_eigenvalues(eigenvalues)
         check_positive(learning_rate, "learning_rate")
         batch = check_integer(batch, "batch", 1)
@@ -178,6 +181,12 @@ class Recursion:
         missing = names - set(hyper)
         if missing:
             raise ValueError(f"missing hyperparameter(s) {sorted(missing)} for {self.algorithm!r}")
+        timed = sorted(k for k, v in hyper.items() if callable(v))
+        if timed and not schedules:
+            raise ValueError(f"hyperparameter(s) {timed} must be numbers here; callables of the step k "
+                             "(schedules) are accepted by trajectory() only")
+        if not timed:
+            self.algorithm.check_hyperparameters({"learning_rate": learning_rate, **hyper})
         return lam, batch
 
     def _arg_values(self, lam, learning_rate, batch, noise_variance, hyper):
@@ -225,13 +234,31 @@ class Recursion:
         r"""The critical learning rate gamma_c: the recursion is stable iff gamma < gamma_c.
 
         gamma_c is the smallest learning rate at which the spectral radius of
-        the second-moment map reaches 1. It is located in float64 on the exact
-        spectral radius (geometric scan then bisection) and refined in mpmath
-        on the secular equation at the exit point z = 1:
-        sum_i v_i^T (I - A_i(gamma))^{-1} u_i = 1. For SGD the map is entrywise
-        non-negative, so the exit point is always z = 1 (Perron--Frobenius) and
+        the second-moment map L = blockdiag(A_i) + u v^T reaches 1. It is
+        located in float64 on the exact spectral radius (geometric scan then
+        bisection); the eigenvalue z_c of largest modulus at the crossing tells
+        where L leaves the unit disc, and the crossing is refined in mpmath on
+        the exact equation for that exit:
+
+        * a *secular* exit (an eigenvalue of the coupled map) at z_c = e^{i theta}
+          solves, jointly in (gamma, theta) when z_c is not real,
+
+          .. math:: 1 = \sum_{i=1}^d v_i^\top\bigl(e^{i\theta} I - A_i(\gamma)\bigr)^{-1} u_i,
+
+          (matrix determinant lemma; theta = 0 or pi for z_c = +-1, then in gamma alone);
+        * a *block* exit (an eigenvalue of one block A_i shared by several identical
+          directions, which the rank-one coupling does not move) solves
+          det(e^{i theta} I - A_i(gamma)) = 0.
+
+        For SGD the map is entrywise non-negative, so the exit is always z = 1
+        (Perron--Frobenius) and the secular equation reads
 
         .. math:: \sum_{i=1}^d \frac{\gamma\lambda_i}{2B - \gamma\lambda_i (B + \kappa_i - 2)} = 1.
+
+        For momentum methods the blocks are not non-negative (e.g. the heavy-ball
+        block has entries -2 beta(1 + beta - gamma lambda_i) and -beta), so exits
+        at z = -1 or at complex z are possible (e.g. negative momentum, or
+        kurtosis below 2); all are handled.
 
         Parameters
         ----------
@@ -241,13 +268,16 @@ class Recursion:
         dps : int, optional
             Decimal digits; when given the result is an ``mpmath.mpf`` correct
             to about ``dps`` digits, otherwise a float.
+        **hyper
+            The algorithm's other hyperparameters (e.g. ``momentum`` in (-1, 1)).
 
         Raises
         ------
         ValueError
-            Bad eigenvalues or batch size.
+            Bad eigenvalues, batch size or hyperparameters.
         RuntimeError
-            If the recursion is unstable at every learning rate or stable at all.
+            If the recursion is unstable at every learning rate or stable at all,
+            or if the high-precision refinement disagrees with the float64 crossing.
 
         Example
         -------
@@ -256,16 +286,57 @@ class Recursion:
         mpf('0.4')
 
         Source: Bordelon & Pehlevan, arXiv:2106.02713, Sec. 3; Paquette et al.,
-        arXiv:2102.04396 (isotropic case gamma_c = 2/(d+2) for B = 1).
+        arXiv:2102.04396 (isotropic case gamma_c = 2/(d+2) for B = 1); momentum:
+        Paquette & Paquette, arXiv:2106.03696.
         """
         lam, batch = self._check(eigenvalues, 1.0, batch, 0.0, hyper)
         if dps is not None:
             dps = check_integer(dps, "dps", 1)
+        lo, hi = self._critical_bracket(lam, batch, hyper)
+        with mpmath.workdps(max(dps or 0, 20) + 10):
+            root = self._refine_critical(lam, batch, hyper, lo, hi)
+        if dps is None:
+            return float(root)
+        with mpmath.workdps(dps):
+            return +root
 
+    def _secular_one(self, lam, batch, hyper, g):
+        """1 - sum_i v_i^T (I - A_i(g))^{-1} u_i in float64 (vectorised over directions)."""
+        m = self.linear_map(lam, g, batch, 0.0, **hyper)
+        eye = np.eye(m.block_size)
+        with np.errstate(all="ignore"):
+            try:
+                x = np.linalg.solve(eye[None] - m.A, m.u[..., None])[..., 0]
+            except np.linalg.LinAlgError:
+                return float("nan")
+        return 1.0 - float(np.sum(m.v * x))
+
+    def _critical_bracket(self, lam, batch, hyper):
+        """Float64 bracket [lo, hi] of the first crossing of the spectral radius through 1.
+
+        Fast path: the first root of the secular equation at z = 1 (cheap, O(d)), accepted
+        only if the exact spectral radius is below 1 just before it and at least 1 just
+        after; otherwise (an exit elsewhere on the unit circle) a scan of the exact spectral
+        radius (dense eigenvalues) locates the crossing.
+        """
         def rho(g):
             return self.linear_map(lam, g, batch, 0.0, **hyper).spectral_radius()
 
-        g = 1e-6 / float(np.sum(lam))
+        g0 = 1e-6 / float(np.sum(lam))
+        g = g0
+        while self._secular_one(lam, batch, hyper, 2 * g) > 0 and g < 1e15:
+            g *= 2
+        if g < 1e15:
+            lo, hi = g, 2 * g
+            for _ in range(200):
+                mid = 0.5 * (lo + hi)
+                if mid in (lo, hi):
+                    break
+                lo, hi = (mid, hi) if self._secular_one(lam, batch, hyper, mid) > 0 else (lo, mid)
+            a, b = lo * (1 - 1e-9), hi * (1 + 1e-9)
+            if rho(g0) < 1 and rho(a) < 1 <= rho(b):
+                return a, b
+        g = g0
         if rho(g) >= 1:
             raise RuntimeError("the second-moment map is unstable even at a learning rate "
                                f"of {g:g}; no critical learning rate exists")
@@ -279,34 +350,84 @@ class Recursion:
             if mid in (lo, hi):
                 break
             lo, hi = (mid, hi) if rho(mid) < 1 else (lo, mid)
-        eig = self.linear_map(lam, hi, batch, 0.0, **hyper).eigenvalues()
-        z = eig[np.argmax(np.abs(eig))]
-        if abs(z - 1) > 1e-6:
-            raise NotImplementedError(
-                f"the second-moment map leaves the unit disc at z = {z:.6g}, not z = 1; "
-                "high-precision refinement is implemented for an exit at z = 1 only")
-        with mpmath.workdps(max(dps or 0, 20) + 10):
-            G1 = self._mp_fns["G1"]
-            kappa = self.data.kurtosis_values(len(lam))
-            hv = [mpmath.mpf(hyper[n]) for n in self.algorithm.hyperparameters if n != "learning_rate"]
+        return lo, hi
 
-            def secular(gm):
-                return 1 - mpmath.fsum(G1(mpmath.mpf(li), mpmath.mpf(ki), batch, 0, gm, *hv)
-                                       for li, ki in zip(lam, kappa))
+    def _mp_unique_blocks(self, lam, batch, hyper):
+        """gamma -> [(count, A_j, u_j, v_j)] over distinct (lambda, kappa) directions, in mpmath."""
+        kappa = self.data.kurtosis_values(len(lam))
+        keys, counts = np.unique(np.stack([lam, kappa], axis=1), axis=0, return_counts=True)
+        fns, p = self._mp_fns, len(self.moments)
+        names = list(self.algorithm.hyperparameters)
 
-            a, b = mpmath.mpf(lo), mpmath.mpf(hi)
+        def blocks(gm):
+            hv = {**{k: mpmath.mpf(v) for k, v in hyper.items()}, "learning_rate": gm}
+            hyp = [hv[n] for n in names]
+            out = []
+            for (li, ki), c in zip(keys, counts):
+                args = [mpmath.mpf(li), mpmath.mpf(ki), mpmath.mpf(batch), mpmath.mpf(0), *hyp]
+                A = mpmath.matrix([[fns["A"][r * p + q](*args) for q in range(p)] for r in range(p)])
+                out.append((int(c), A, mpmath.matrix([f(*args) for f in fns["u"]]),
+                            mpmath.matrix([f(*args) for f in fns["v"]])))
+            return out
+        return blocks, keys, counts
+
+    def _refine_critical(self, lam, batch, hyper, lo, hi):
+        """High-precision crossing for the exit eigenvalue found at ``hi`` (see critical_learning_rate)."""
+        lmap = self.linear_map(lam, hi, batch, 0.0, **hyper)
+        eig = lmap.eigenvalues()
+        z = complex(eig[np.argmax(np.abs(eig))])
+        if z.imag < 0:
+            z = z.conjugate()
+        theta0 = float(np.angle(z))
+        real_exit = abs(z.imag) <= 1e-7
+        blocks, keys, counts = self._mp_unique_blocks(lam, batch, hyper)
+        p = len(self.moments)
+        eye = mpmath.eye(p)
+        # a block exit: an eigenvalue of some A_j repeated over identical directions
+        block = None
+        kappa = self.data.kurtosis_values(len(lam))
+        for j, ((li, ki), c) in enumerate(zip(keys, counts)):
+            if c < 2:
+                continue
+            sel = np.flatnonzero((lam == li) & (kappa == ki))[0]
+            ev = np.linalg.eigvals(lmap.A[sel])
+            if np.min(np.abs(ev - z)) <= 1e-7 * max(1.0, abs(z)):
+                block = j
+                break
+
+        def F(gm, zz):
+            if block is not None:
+                _, A, _, _ = blocks(gm)[block]
+                return mpmath.det(zz * eye - A)
+            total = mpmath.mpf(0)
+            for c, A, u, v in blocks(gm):
+                x = mpmath.lu_solve(zz * eye - A, u)
+                total += c * mpmath.fsum(v[r] * x[r] for r in range(p))
+            return 1 - total
+
+        if real_exit:
+            zz = mpmath.mpf(1) if z.real > 0 else mpmath.mpf(-1)
+
+            def h(gm):
+                return mpmath.re(F(gm, zz))
+
             for widen in (1e-12, 1e-9, 1e-6, 1e-3):
                 a, b = mpmath.mpf(lo) * (1 - widen), mpmath.mpf(hi) * (1 + widen)
-                if secular(a) > 0 > secular(b):
+                if h(a) * h(b) < 0:
                     break
             else:  # pragma: no cover - would mean the two routes disagree
-                raise RuntimeError("the secular equation has no sign change around the "
-                                   f"critical learning rate {hi!r} found from the spectral radius")
-            root = mpmath.findroot(secular, (a, b), solver="anderson")
-        if dps is None:
-            return float(root)
-        with mpmath.workdps(dps):
-            return +root
+                raise RuntimeError("the exact equation of the exit at z = %+d has no sign change around "
+                                   "the critical learning rate %r found from the spectral radius" % (int(zz), hi))
+            root = mpmath.findroot(h, (a, b), solver="anderson")
+        else:
+            def eqs(gm, th):
+                val = F(gm, mpmath.expj(th))
+                return [mpmath.re(val), mpmath.im(val)]
+            root, _ = mpmath.findroot(eqs, (mpmath.mpf(hi), mpmath.mpf(theta0)))
+        if not abs(root - hi) <= 1e-6 * hi:
+            raise RuntimeError(f"high-precision refinement gave {root} but the spectral radius of the "
+                               f"float64 map crosses 1 at {hi!r} (exit at z = {z:.6g})")
+        return root
 
     # ------------------------------------------------------------------ stationary risk
     def stationary_risk(self, eigenvalues, learning_rate, batch=1, noise_variance=0.0, dps=None, **hyper):
@@ -372,7 +493,9 @@ class Recursion:
 
         Iterates the recursion from the deterministic initial error e_0
         (``initial``: scalar or shape (d,), in the eigenbasis), in float64 or,
-        with ``dps``, in mpmath (arrays of ``mpf``).
+        with ``dps``, in mpmath (arrays of ``mpf``). Hyperparameters other than
+        the learning rate may be callables ``h(k)`` of the step k (schedules,
+        e.g. DANA's gamma_3(k)); the step k -> k + 1 then uses h(k) (float64 only).
 
         Raises ValueError on bad input (steps < 1 among them).
 
@@ -383,12 +506,17 @@ class Recursion:
         >>> tr.risk.shape, tr.second_moments.shape
         ((4,), (4, 2))
         """
-        lam, batch = self._check(eigenvalues, learning_rate, batch, noise_variance, hyper)
+        lam, batch = self._check(eigenvalues, learning_rate, batch, noise_variance, hyper, schedules=True)
         steps = check_integer(steps, "steps", 1)
         d = len(lam)
         s0, mu0 = self.initial_moments(initial, d)
         params = dict(eigenvalues=lam, learning_rate=learning_rate, batch=batch,
                       noise_variance=noise_variance, initial=initial, steps=steps, **hyper)
+        if any(callable(v) for v in hyper.values()):
+            if dps is not None:
+                raise ValueError("dps must be None when a hyperparameter is a callable of the step k")
+            return self._scheduled_trajectory(lam, learning_rate, batch, noise_variance, hyper,
+                                              s0, mu0, steps, params)
         if dps is None:
             m = self.linear_map(lam, learning_rate, batch, noise_variance, **hyper)
             states = m.iterate(s0, steps)
@@ -408,6 +536,25 @@ class Recursion:
         """Expected risk R_k for k = 0..steps, shape (steps + 1,). See :meth:`trajectory`."""
         return self.trajectory(eigenvalues, learning_rate, batch, noise_variance, initial, steps,
                                dps, **hyper).risk
+
+    def _scheduled_trajectory(self, lam, learning_rate, batch, noise_variance, hyper, s0, mu0, steps, params):
+        """Trajectory with hyperparameters h(k) (callables of the step k): step k -> k+1 uses h(k)."""
+        d, n = mu0.shape
+        states = np.empty((steps + 1,) + s0.shape)
+        mean = np.empty((steps + 1, d))
+        s, mu = s0, mu0
+        states[0], mean[0] = s0, mu0[:, 0]
+        for k in range(steps):
+            hk = {name: (v(k) if callable(v) else v) for name, v in hyper.items()}
+            m = self.linear_map(lam, learning_rate, batch, noise_variance, **hk)
+            s = m.apply(s)
+            args = self._arg_values(lam, float(learning_rate), batch, float(noise_variance), hk)
+            M = np.stack([np.broadcast_to(np.asarray(fn(*args), dtype=float), (d,))
+                          for fn in self._numpy_fns["mean_matrix"]], axis=-1).reshape(d, n, n)
+            mu = np.einsum("ipq,iq->ip", M, mu)
+            states[k + 1], mean[k + 1] = s, mu[:, 0]
+        risk = m.observable(states)
+        return Trajectory(risk=risk, second_moments=states[:, :, 0], mean=mean, parameters=params)
 
     def _mean_trajectory(self, lam, learning_rate, batch, noise_variance, hyper, mu0, steps):
         args = self._arg_values(lam, float(learning_rate), batch, float(noise_variance), hyper)

@@ -15,7 +15,7 @@ from .stats import _check_alpha, combine, compare
 __all__ = ["check_recursion", "check_problems", "default_problems"]
 
 
-def default_problems(algorithm=None, data=None):
+def default_problems(algorithm=None, data=None, hyper=None):
     """Problems drawn by :func:`check_recursion`: chosen for power at a controlled false-failure rate.
 
     Dimension 8..32 (the risk self-averages, so its standard error is small),
@@ -25,7 +25,7 @@ def default_problems(algorithm=None, data=None):
     """
     return sst.problems(algorithm, data=data, min_dimension=8, max_dimension=32,
                         fraction=sst.critical_fractions(True, 0.25, 0.5),
-                        noise_variance=sst.noise_variances(0.25, 1.0))
+                        noise_variance=sst.noise_variances(0.25, 1.0), hyper=hyper)
 
 
 def check_recursion(expr, algorithm=None, data=None, *, examples: int = 4, steps: int = 300,

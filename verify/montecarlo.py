@@ -163,7 +163,12 @@ def _run_chunk(child, n, algorithm, compiled, data, lam, hyper_values, batch, no
                 block += 1
 
     record(0, state[0])
+    schedule = hyper_values
+    timed = any(callable(h) for h in schedule)
     for k in range(1, steps + 1):
+        if timed:  # the step k-1 -> k uses h(k - 1), as in theory.Recursion.trajectory
+            hyper_values = [float(h(k - 1)) if callable(h) else h for h in schedule]
+            algorithm.check_hyperparameters(dict(zip(algorithm.hyperparameters, hyper_values)))
         p = point(*state, *hyper_values)
         p = np.broadcast_to(p, (n, d))
         x = sample_standardized(data, rng, (n, batch, d)) * sqrt_lam
@@ -206,7 +211,8 @@ def simulate(algorithm: Algorithm | None = None, *, data: DataModel | None = Non
     chunk_size : int
         Replicas per random stream. Part of the seed record: changing it changes the numbers.
     **hyper
-        Other hyperparameters of ``algorithm`` (e.g. ``momentum``).
+        Other hyperparameters of ``algorithm`` (e.g. ``momentum``); each may be a
+        callable h(k) of the step (a schedule): the step k -> k + 1 uses h(k).
 
     Returns
     -------
@@ -243,7 +249,10 @@ def simulate(algorithm: Algorithm | None = None, *, data: DataModel | None = Non
     if unknown or missing:
         raise ValueError(f"hyperparameters of {algorithm!r} are {names}; unknown {sorted(unknown)}, "
                          f"missing {sorted(missing)}")
-    hyper_values = [float(values[n]) for n in names]
+    timed = any(callable(values[n]) for n in names[1:])
+    if not timed:
+        algorithm.check_hyperparameters(values)
+    hyper_values = [values[n] if callable(values[n]) else float(values[n]) for n in names]
 
     root = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
     sizes = [min(chunk_size, replicas - s) for s in range(0, replicas, chunk_size)]
@@ -267,7 +276,8 @@ def simulate(algorithm: Algorithm | None = None, *, data: DataModel | None = Non
             acc[key].merge(n, mean, m2)
     params = dict(algorithm=repr(algorithm), data=repr(data), eigenvalues=lam.tolist(),
                   learning_rate=float(learning_rate), batch=batch, noise_variance=float(noise_variance),
-                  initial=e0.tolist(), steps=steps, replicas=replicas, **hyper)
+                  initial=e0.tolist(), steps=steps, replicas=replicas,
+                  **{k: (repr(v) if callable(v) else v) for k, v in hyper.items()})
     return SimulationResult(
         risk=acc["risk"].mean, risk_se=acc["risk"].se(),
         second_moments=acc["m"].mean, second_moments_se=acc["m"].se(),

@@ -49,3 +49,14 @@ def _three_point(model, rng, shape):
     u = rng.random(shape)
     scale = np.sqrt(kappa)
     return np.where(u < keep, np.where(u < 0.5 * keep, -scale, scale), 0.0)
+
+
+from theory.sparse import SparseGaussian  # noqa: E402
+
+
+@register(SparseGaussian)
+def _sparse_gaussian(model, rng, shape):
+    """z = b g / sqrt(p) with b ~ Bernoulli(p), g ~ N(0, 1): E z^2 = 1, E z^4 = 3/p."""
+    p = np.broadcast_to(model.sparsity, (shape[-1],)) if model.sparsity.ndim else float(model.sparsity)
+    active = rng.random(shape) < p
+    return np.where(active, rng.standard_normal(shape) / np.sqrt(p), 0.0)

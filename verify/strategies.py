@@ -30,6 +30,7 @@ from theory.data import DataModel
 __all__ = [
     "arbitrary_spectra", "two_point_spectra", "power_law_spectra", "spectra", "batch_sizes",
     "data_models", "critical_fractions", "learning_rates", "noise_variances", "seeds", "problems",
+    "momenta",
     "Problem",
 ]
 
@@ -202,12 +203,23 @@ class Problem:
                     **self.hyper)
 
 
+def momenta(min_value=-0.9, max_value=0.9):
+    """Heavy-ball / Nesterov momentum beta in [min_value, max_value], a sub-interval of (-1, 1)."""
+    _check_range(min_value, max_value, "momentum")
+    if not (-1 < min_value and max_value < 1):
+        raise InvalidArgument(f"momenta need -1 < min_value <= max_value < 1; got [{min_value}, {max_value}]")
+    return st.floats(min_value, max_value)
+
+
 def problems(algorithm=None, data=None, eigenvalues=None, batch=None, fraction=None,
-             noise_variance=None, initial=None, seed=None, inside=True, min_dimension=1, max_dimension=8):
+             noise_variance=None, initial=None, seed=None, inside=True, min_dimension=1, max_dimension=8,
+             hyper=None):
     """Complete problems: spectrum, data model, batch, learning rate (as a fraction of the
     critical one of the package's derived recursion), noise, initial error and seed.
 
     Every argument is a value or a strategy; None picks the default strategy.
+    ``hyper`` (a dict, or a strategy of dicts, e.g. ``st.fixed_dictionaries({"momentum":
+    momenta()})``) gives the algorithm's other hyperparameters.
     """
     algorithm = _strategy(algorithm if algorithm is not None else SGD(), "algorithm")
     eig = _strategy(eigenvalues, "eigenvalues") if eigenvalues is not None else spectra(min_dimension, max_dimension)
@@ -215,6 +227,7 @@ def problems(algorithm=None, data=None, eigenvalues=None, batch=None, fraction=N
     frac = _strategy(fraction, "fraction") if fraction is not None else critical_fractions(inside)
     noise = _strategy(noise_variance, "noise_variance") if noise_variance is not None else noise_variances()
     sd = _strategy(seed, "seed") if seed is not None else seeds()
+    hyp = _strategy(hyper if hyper is not None else {}, "hyper")
 
     @st.composite
     def draw(dr):
@@ -229,6 +242,7 @@ def problems(algorithm=None, data=None, eigenvalues=None, batch=None, fraction=N
             e0 = np.where(np.abs(e0) < 0.05, 0.05, e0)
         else:
             e0 = np.broadcast_to(np.asarray(dr(_strategy(initial, "initial")), float), (d,)).copy()
-        gc = derive(alg, dm).critical_learning_rate(lam, batch=b)
-        return Problem(alg, dm, lam, b, f * gc, gc, f, dr(noise), e0, dr(sd))
+        h = dict(dr(hyp))
+        gc = derive(alg, dm).critical_learning_rate(lam, batch=b, **h)
+        return Problem(alg, dm, lam, b, f * gc, gc, f, dr(noise), e0, dr(sd), h)
     return draw()

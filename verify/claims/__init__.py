@@ -221,3 +221,5 @@ def select(ids=None) -> list:
 
 
 from . import sgd  # noqa: E402,F401  (registers the SGD claims)
+from . import momentum  # noqa: E402,F401  (registers the momentum claims)
+from . import games  # noqa: E402,F401  (registers the bilinear-game claims)

@@ -16,24 +16,29 @@ from . import Claim, Row, Series, child_seed, register, row_from_verdict
 
 
 # --------------------------------------------------------------------------- the claims
-def _representative(data):
+def _representative(data, algorithm=None, hyper=None):
     """The fixed problem every budget runs: power-law spectrum, d = 16, B = 2."""
+    algorithm, hyper = algorithm or SGD(), dict(hyper or {})
     lam = np.arange(1, 17, dtype=float) ** -1.0
-    rec = derive(SGD(), data)
-    gc = rec.critical_learning_rate(lam, batch=2)
-    return sst.Problem(SGD(), data, lam, 2, 0.4 * gc, gc, 0.4, 0.5, np.ones(16), 0)
+    rec = derive(algorithm, data)
+    gc = rec.critical_learning_rate(lam, batch=2, **hyper)
+    return sst.Problem(algorithm, data, lam, 2, 0.4 * gc, gc, 0.4, 0.5, np.ones(16), 0, hyper)
 
 
-def _second_moments_runner(data):
+def _second_moments_runner(data, algorithm=None, hyper=None, drawn_hyper=None):
+    """Runner comparing trajectories; ``algorithm`` (default SGD) with fixed ``hyper`` for the
+    representative problem and the strategy ``drawn_hyper`` for the drawn examples."""
+    algorithm = algorithm or SGD()
+
     def runner(claim, budget, ss):
-        rec = derive(SGD(), data)
+        rec = derive(algorithm, data)
         steps = 300
         alpha = claim.alpha / (1 + budget.examples)
         rows, verdicts = [], []
-        prob = _representative(data)
+        prob = _representative(data, algorithm, hyper)
         prob.seed = child_seed(ss, 0)
         kw = prob.kwargs(steps)
-        res = simulate(SGD(), data=data, replicas=budget.replicas, seed=prob.seed, **kw)
+        res = simulate(algorithm, data=data, replicas=budget.replicas, seed=prob.seed, **kw)
         tr = rec.trajectory(**kw)
         v = compare(tr, res, alpha=alpha, parameters=prob.describe())
         verdicts.append(v)
@@ -47,8 +52,8 @@ def _second_moments_runner(data):
         if budget.examples:
             def predict(problem, n):
                 return derive(problem.algorithm, problem.data).trajectory(**problem.kwargs(n))
-            strategy = default_problems(SGD(), data=data if not isinstance(data, IndependentCoordinates)
-                                        else sst.data_models(gaussian=False))
+            strategy = default_problems(algorithm, data=data if type(data) is not IndependentCoordinates
+                                        else sst.data_models(gaussian=False), hyper=drawn_hyper)
             _, tested = check_problems(predict, strategy, examples=budget.examples, steps=steps,
                                        replicas=budget.replicas, alpha=alpha * budget.examples,
                                        seed=child_seed(ss, 1) % 2**32)
@@ -60,22 +65,24 @@ def _second_moments_runner(data):
     return runner
 
 
-def _critical_runner(data):
+def _critical_runner(data, algorithm=None, hyper=None):
+    algorithm, hyper = algorithm or SGD(), dict(hyper or {})
+
     def runner(claim, budget, ss):
         d = 128
         lam = np.where(np.arange(d) < d // 2, 1.0, 0.5)
-        rec = derive(SGD(), data)
-        gc = rec.critical_learning_rate(lam, batch=1)
+        rec = derive(algorithm, data)
+        gc = rec.critical_learning_rate(lam, batch=1, **hyper)
         rows, verdicts, series = [], [], []
         alpha = claim.alpha / 4
         for k, (factor, direction) in enumerate(((0.95, "less"), (1.05, "greater"))):
             gamma = factor * gc
-            rho = rec.spectral_radius(lam, gamma)
+            rho = rec.spectral_radius(lam, gamma, **hyper)
             steps = int(min(6000, math.ceil(1.0 / abs(math.log(rho)))))
             kw = dict(eigenvalues=lam, learning_rate=gamma, batch=1, noise_variance=0.0, initial=1.0,
-                      steps=steps)
+                      steps=steps, **hyper)
             tr = rec.trajectory(**kw)
-            res = simulate(SGD(), data=data, replicas=max(256, budget.replicas // 8),
+            res = simulate(algorithm, data=data, replicas=max(256, budget.replicas // 8),
                            seed=child_seed(ss, k), **kw)
             v = compare(tr, res, alpha=alpha, quantities=("risk",),
                         parameters=dict(kw, eigenvalues="64 x 1.0, 64 x 0.5", fraction=factor))
@@ -97,33 +104,35 @@ def _critical_runner(data):
     return runner
 
 
-def _stationary_runner(data):
+def _stationary_runner(data, algorithm=None, hyper=None):
+    algorithm, hyper = algorithm or SGD(), dict(hyper or {})
+
     def runner(claim, budget, ss):
         lam = np.arange(1, 17, dtype=float) ** -1.0
         batch, sigma2 = 2, 1.0
-        rec = derive(SGD(), data)
-        gc = rec.critical_learning_rate(lam, batch=batch)
+        rec = derive(algorithm, data)
+        gc = rec.critical_learning_rate(lam, batch=batch, **hyper)
         gamma = 0.4 * gc
-        r_inf = rec.stationary_risk(lam, gamma, batch=batch, noise_variance=sigma2)
+        r_inf = rec.stationary_risk(lam, gamma, batch=batch, noise_variance=sigma2, **hyper)
         # burn-in long enough that the exact transient is < 1e-3 of the final standard error
         J = 6
         while True:
             steps = 2 ** (J + 1) - 1
-            tr = rec.trajectory(lam, gamma, batch, sigma2, initial=0.0, steps=steps)
+            tr = rec.trajectory(lam, gamma, batch, sigma2, initial=0.0, steps=steps, **hyper)
             transient = abs(float(np.mean(tr.risk[2 ** J:])) - r_inf)
             if transient < 1e-3 * 0.01 * r_inf or J >= 14:
                 break
             J += 1
-        res = simulate(SGD(), data=data, eigenvalues=lam, learning_rate=gamma, batch=batch,
+        res = simulate(algorithm, data=data, eigenvalues=lam, learning_rate=gamma, batch=batch,
                        noise_variance=sigma2, initial=0.0, steps=steps, replicas=budget.replicas,
-                       seed=child_seed(ss, 0))
+                       seed=child_seed(ss, 0), **hyper)
         est, se = float(res.block_risk[-1]), float(res.block_risk_se[-1])
         t = (est - r_inf) / se
         p = min(1.0, 2 * sps.t.sf(abs(t), res.replicas - 1))
         passed = p > claim.alpha and transient < 1e-3 * se
         v = Verdict(passed, abs(t), p, claim.alpha, 1, None,
                     dict(eigenvalues="i^-1, d=16", learning_rate=gamma, batch=batch,
-                         noise_variance=sigma2, window=[2 ** J, steps], transient=transient),
+                         noise_variance=sigma2, window=[2 ** J, steps], transient=transient, **hyper),
                     res.seed)
         row = Row(f"R_inf at gamma = 0.4 gamma_c, B=2, sigma^2=1 (steps {2 ** J}..{steps} averaged)",
                   r_inf, est, se, abs(t), passed)

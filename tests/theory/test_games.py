@@ -1,0 +1,65 @@
+"""Bilinear games: derived characteristic polynomials against the paper's (oracle), small-step
+rates, argument errors, and Monte Carlo power against planted errors."""
+import numpy as np
+import pytest
+import sympy as sp
+
+from theory.games import BETA, ETA, SINGULAR_VALUE, BilinearGame, _Z, small_step_rate
+
+
+@pytest.mark.parametrize("scheme,power", [("simultaneous", 2), ("alternating", 3)])
+def test_characteristic_polynomial_matches_gidel_et_al(scheme, power):
+    # oracle (Gidel et al., arXiv:1807.04740, Sec. 4): (z-1)^2 (z-beta)^2 + eta^2 s^2 z^power
+    oracle = (_Z - 1)**2 * (_Z - BETA)**2 + ETA**2 * SINGULAR_VALUE**2 * _Z**power
+    assert sp.expand(BilinearGame(scheme).characteristic_polynomial - oracle) == 0
+
+
+def test_small_step_rates():
+    c_alt, best = small_step_rate("alternating")
+    assert sp.simplify(c_alt - BETA / (1 - BETA)**3) == 0 and best == sp.Rational(-1, 2)
+    c_sim, best_sim = small_step_rate("simultaneous")
+    assert best_sim is None
+    # the derived rate predicts the spectral radius for small steps
+    g = BilinearGame("alternating")
+    for eta in (0.01, 0.005):
+        rho = g.spectral_radius(eta, [1.0], -0.3)
+        pred = 1 + float(c_alt.subs(BETA, -0.3)) * eta**2
+        assert abs(rho - pred) < 2 * eta**3
+
+
+def test_errors():
+    with pytest.raises(ValueError, match="scheme"):
+        BilinearGame("jacobi")
+    g = BilinearGame()
+    with pytest.raises(ValueError, match=r"momentum must lie in the open interval \(-1, 1\)"):
+        g.spectral_radius(0.1, [1.0], momentum=-1.0)
+    with pytest.raises(ValueError, match="learning_rate"):
+        g.trajectory(0.0, [1.0])
+    with pytest.raises(ValueError, match="singular_values"):
+        g.trajectory(0.1, [1.0, -1.0])
+
+
+def test_noisy_game_power_against_planted_errors():
+    from verify import compare
+    from verify.claims.games import game_result
+    g = BilinearGame("alternating")
+    s = np.array([1.0, 0.7, 0.4, 0.1])
+    kw = dict(momentum=-0.5, steps=200, noise_variance=0.5, initial=0.0)  # noise-driven: power on the noise
+    res = game_result(g.run(0.2, s, replicas=4000, seed=3, **kw))
+    assert compare(g.trajectory(0.2, s, **kw), res, quantities=("risk", "second_moments", "mean")).passed
+    assert not compare(g.trajectory(0.2, s, **{**kw, "noise_variance": 0.5 * 1.05}), res).passed
+    assert not compare(g.trajectory(0.2 * 1.03, s, **kw), res).passed  # 3% error in the step size
+
+
+def test_convergence_regions():
+    from theory.games import convergence_region
+    lrs, betas = np.linspace(0.05, 1.0, 8), np.linspace(-0.9, 0.9, 7)
+    s = [1.0, 0.3]
+    sim = convergence_region("simultaneous", s, lrs, betas)
+    assert sim.spectral_radius.shape == (7, 8) and not sim.converges.any()
+    alt = convergence_region("alternating", s, lrs, betas)
+    # beta = 0 sits on the unit circle (bounded, no convergence); positive momentum diverges
+    assert not alt.converges[betas >= 0].any()
+    # negative momentum converges at small steps (derived c(beta) < 0)
+    assert alt.converges[(betas < -0.1) & (betas > -0.8)][:, 0].all()
+    assert not alt.converges[np.abs(betas) < 1e-9].any()
