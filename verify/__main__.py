@@ -102,7 +102,11 @@ def main(argv=None) -> int:
             from .plots import plot_results
         except ImportError:
             parser.error("--plot needs matplotlib: pip install 'sgdcheck[plots]'")
-        for path in plot_results(results, args.plot):
+        paths = plot_results(results, args.plot)
+        if any(r.id.startswith("momentum.") for r in results):
+            from .plots import plot_heavy_ball_stable_region
+            paths.append(plot_heavy_ball_stable_region(args.plot))
+        for path in paths:
             if not args.quiet:
                 print(f"wrote {path}")
     if args.json:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["plot_results", "plot_series", "plot_stable_region"]
+__all__ = ["plot_results", "plot_series", "plot_stable_region", "plot_heavy_ball_stable_region"]
 
 Z95 = 1.959963984540054
 
@@ -76,18 +76,42 @@ def plot_results(results, directory) -> list:
     return paths
 
 
-def plot_stable_region(learning_rates, momenta, spectral_radius, path, title="stable region"):
-    """Shade where the spectral radius (shape (len(momenta), len(learning_rates))) is below 1."""
+def plot_stable_region(region, path, title="stable region"):
+    """Draw a :class:`theory.momentum.StableRegion`: stable (blue) and unstable (red) grid points of the
+    second-moment map over (learning rate, momentum), contours of the spectral radius outside, and the
+    derived boundary gamma_c(beta) on top."""
     plt = _mpl()
-    rho = np.asarray(spectral_radius, dtype=float)
-    fig, ax = plt.subplots(figsize=(4.2, 3.4), layout="constrained")
-    mesh = ax.pcolormesh(learning_rates, momenta, np.log10(np.clip(rho, 1e-12, None)), cmap="RdBu_r",
-                         vmin=-1, vmax=1, shading="auto")
-    ax.contour(learning_rates, momenta, rho, levels=[1.0], colors="black", linewidths=1.2)
-    fig.colorbar(mesh, ax=ax, label="log10 spectral radius")
-    ax.set_xlabel("learning rate")
-    ax.set_ylabel("momentum")
-    ax.set_title(title + " (black: spectral radius = 1)")
+    rho = np.asarray(region.spectral_radius, dtype=float)
+    fig, ax = plt.subplots(figsize=(4.6, 3.6), layout="constrained")
+    ax.contourf(region.learning_rates, region.momenta, (rho < 1).astype(float), levels=[-0.5, 0.5, 1.5],
+                colors=["#f6d5d0", "#d3e4f5"])
+    cs = ax.contour(region.learning_rates, region.momenta, rho, levels=[1.05, 1.25, 1.5, 2.0],
+                    colors="0.45", linewidths=0.6)
+    ax.clabel(cs, fmt=lambda v: f"rho={v:g}", fontsize=6)
+    ax.plot(region.critical_learning_rate, region.momenta, color="black", linewidth=1.3,
+            label=r"critical learning rate $\gamma_c(\beta)$ (derived)")
+    ax.text(0.04, 0.06, "stable (blue)", transform=ax.transAxes, fontsize=8)
+    ax.set_xlim(region.learning_rates[0], region.learning_rates[-1])
+    ax.set_xlabel(r"learning rate $\gamma$")
+    ax.set_ylabel(r"momentum $\beta$")
+    ax.set_title(title)
+    ax.legend(frameon=False, loc="upper right")
     fig.savefig(path)
     plt.close(fig)
     return Path(path)
+
+
+def plot_heavy_ball_stable_region(directory) -> Path:
+    """The stable region of heavy ball on the power-law problem of the claims (d = 16, Gaussian, B = 1)."""
+    from theory import HeavyBall
+    from theory.momentum import stable_region
+
+    lam = np.arange(1, 17, dtype=float) ** -1.0
+    from theory import derive
+    g0 = derive().critical_learning_rate(lam)
+    region = stable_region(lam, np.linspace(0.01, 3.0, 90) * g0, np.linspace(-0.9, 0.95, 60),
+                           algorithm=HeavyBall())
+    out = Path(directory)
+    out.mkdir(parents=True, exist_ok=True)
+    return plot_stable_region(region, out / "stable_region.heavy_ball.png",
+                              "heavy ball, power-law spectrum d = 16, Gaussian, B = 1")
