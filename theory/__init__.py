@@ -12,7 +12,8 @@ Example
 0.2
 """
 from .algorithms import SGD, Algorithm
-from .data import DataModel, Gaussian, IndependentCoordinates
+from .data import (DataModel, EmpiricalDistribution, Gaussian, IndependentCoordinates, Rademacher,
+                   SparseGaussian)
 from .derive import derive, gradient_moments
 from .linear import BlockRankOne, MpBlockRankOne
 from .recursion import Recursion, Trajectory
@@ -20,7 +21,8 @@ from .recursion import Recursion, Trajectory
 __version__ = "0.1.0"
 
 __all__ = [
-    "SGD", "Algorithm", "DataModel", "Gaussian", "IndependentCoordinates", "derive",
+    "SGD", "Algorithm", "DataModel", "Gaussian", "IndependentCoordinates", "SparseGaussian",
+    "Rademacher", "EmpiricalDistribution", "derive",
     "gradient_moments", "BlockRankOne", "MpBlockRankOne", "Recursion", "Trajectory",
     "__version__",
 ]

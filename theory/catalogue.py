@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from .algorithms import SGD
-from .data import Gaussian, IndependentCoordinates
+from .data import Gaussian, IndependentCoordinates, Rademacher, SparseGaussian
 from .derive import derive
 
 __all__ = ["DERIVATIONS", "select"]
@@ -13,6 +13,10 @@ DERIVATIONS = {
                      lambda: derive(SGD(), Gaussian())),
     "sgd.independent": ("Minibatch SGD on least squares, independent coordinates with kurtosis",
                         lambda: derive(SGD(), IndependentCoordinates())),
+    "sgd.sparse": ("Minibatch SGD on least squares, sparse Gaussian inputs (kappa_i = 3/p_i)",
+                   lambda: derive(SGD(), SparseGaussian(0.5))),
+    "sgd.rademacher": ("Minibatch SGD on least squares, Rademacher inputs (kappa = 1)",
+                       lambda: derive(SGD(), Rademacher())),
 }
 
 

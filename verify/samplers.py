@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from theory.data import DataModel, Gaussian, IndependentCoordinates
+from theory.data import DataModel, Gaussian, IndependentCoordinates, Rademacher, SparseGaussian
 
 __all__ = ["register", "sampler_for", "sample_standardized"]
 
@@ -49,3 +49,22 @@ def _three_point(model, rng, shape):
     u = rng.random(shape)
     scale = np.sqrt(kappa)
     return np.where(u < keep, np.where(u < 0.5 * keep, -scale, scale), 0.0)
+
+
+@register(SparseGaussian)
+def _sparse_gaussian(model, rng, shape):
+    """z = b g / sqrt(p): b ~ Bernoulli(p), g ~ N(0, 1)."""
+    p = model.sparsity_values(shape[-1])
+    z = rng.standard_normal(shape)
+    keep = rng.random(shape) < p
+    z *= keep
+    z *= 1.0 / np.sqrt(p)
+    return z
+
+
+@register(Rademacher)
+def _rademacher(model, rng, shape):
+    """z = +-1 with probability 1/2 each (one random bit per variate)."""
+    n = int(np.prod(shape))
+    bits = np.unpackbits(rng.integers(0, 256, size=(n + 7) // 8, dtype=np.uint8), count=n)
+    return (bits.astype(np.float64) * 2.0 - 1.0).reshape(shape)
