@@ -15,6 +15,7 @@ from .algorithms import SGD, Algorithm
 from .data import (DataModel, EmpiricalDistribution, Gaussian, IndependentCoordinates, Rademacher,
                    SparseGaussian)
 from .derive import derive, gradient_moments
+from .empirical import EmpiricalRecursion, derive_empirical
 from .linear import BlockRankOne, MpBlockRankOne
 from .recursion import Recursion, Trajectory
 
@@ -23,6 +24,6 @@ __version__ = "0.1.0"
 __all__ = [
     "SGD", "Algorithm", "DataModel", "Gaussian", "IndependentCoordinates", "SparseGaussian",
     "Rademacher", "EmpiricalDistribution", "derive",
-    "gradient_moments", "BlockRankOne", "MpBlockRankOne", "Recursion", "Trajectory",
+    "gradient_moments", "derive_empirical", "EmpiricalRecursion", "BlockRankOne", "MpBlockRankOne", "Recursion", "Trajectory",
     "__version__",
 ]

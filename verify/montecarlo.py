@@ -120,60 +120,162 @@ def block_edges(steps: int) -> list:
 
 
 def _compile(algorithm: Algorithm):
+    """Compile the update rule: a generic ``lambdify`` and, when the rule is linear in the state
+    and the gradient (every algorithm here), its coefficient matrix as a function of the
+    hyperparameters, so the engine can apply it in place without temporaries."""
     hyper = list(algorithm.hyperparameters.values())
     update = sp.lambdify([*algorithm.state, GRADIENT, *hyper], list(algorithm.update), modules="numpy")
     point = sp.lambdify([*algorithm.state, *hyper], algorithm.gradient_point, modules="numpy")
-    return update, point
+    linear = None
+    variables = [*algorithm.state, GRADIENT]
+    try:
+        rows = []
+        for expr in (*algorithm.update, algorithm.gradient_point):
+            poly = sp.Poly(sp.expand(expr), *variables)
+            if poly.total_degree() > 1 or poly.coeff_monomial(1) != 0:
+                raise ValueError
+            rows.append([poly.coeff_monomial(v) for v in variables])
+        linear = sp.lambdify(hyper, rows, modules="math")
+    except (ValueError, sp.PolynomialError):
+        linear = None
+    return update, point, linear
+
+
+def _sum_stats(n, s1, s2):
+    """(mean, centred sum of squares) from the sum and the sum of squares over n replicas.
+
+    The centred sum of squares s2 - s1^2/n can come out a few ulps below zero for a
+    quantity that is the same in every replica (e.g. step 0); such rounding is set to 0.
+    """
+    mean = s1 / n
+    return mean, np.maximum(s2 - s1 * mean, 0.0)
 
 
 def _run_chunk(child, n, algorithm, compiled, data, lam, hyper_values, batch, noise_sd, e0, steps):
-    update, point = compiled
+    """Run ``n`` replicas on the random stream ``child``; per-step sums over the replicas.
+
+    Performance: every array is preallocated; the data vector is never rescaled
+    (x = sqrt(lambda) z is folded into the gradient point and the gradient),
+    Gaussian variates are drawn in place, and each step's statistics are
+    accumulated as sums and sums of squares (6 passes over the (n, d) state),
+    so the step costs a few memory passes besides the random numbers.
+    """
+    update, point, linear = compiled
     rng = np.random.Generator(np.random.PCG64(child))
     d = len(lam)
     sqrt_lam = np.sqrt(lam)
+    gscale = sqrt_lam / batch
     state = [np.broadcast_to(np.asarray(s, dtype=float), (n, d)).copy()
              for s in algorithm.initial_state(e0)]
     edges = block_edges(steps)
     nb = len(edges) - 1
-    out = {key: (np.empty((rows,) + shp), np.empty((rows,) + shp))
-           for key, rows, shp in (("risk", steps + 1, ()), ("m", steps + 1, (d,)), ("mu", steps + 1, (d,)),
-                                  ("block_risk", nb, ()), ("block_m", nb, (d,)))}
-    acc = {"block_risk": np.zeros(n), "block_m": np.zeros((n, d))}
+    floor = noise_sd**2 + float(getattr(data, "residual_variance", 0.0))
+    gaussian = type(data) is Gaussian
+    zbuf = np.empty((n, batch, d))
+    z1 = zbuf[:, 0, :]
+    resid = np.empty((n, batch))
+    noise = np.empty((n, batch))
+    q = np.empty((n, d))
+    g = np.empty((n, d))
+    sq = np.empty((n, d))
+    sums = {"risk": (np.empty(steps + 1), np.empty(steps + 1)),
+            "m": (np.empty((steps + 1, d)), np.empty((steps + 1, d))),
+            "mu": (np.empty((steps + 1, d)), np.empty((steps + 1, d))),
+            "block_risk": (np.empty(nb), np.empty(nb)), "block_m": (np.empty((nb, d)), np.empty((nb, d)))}
+    acc_risk, acc_m = np.zeros(n), np.zeros((n, d))
+    ones = np.ones(n)
     block = 0
-
-    def put(key, k, x):
-        mean = x.mean(axis=0)
-        out[key][0][k] = mean
-        out[key][1][k] = ((x - mean) ** 2).sum(axis=0)
 
     def record(k, e):
         nonlocal block
-        sq = e * e
-        risk = 0.5 * (sq @ lam + noise_sd**2)
-        for key, x in (("risk", risk), ("m", sq), ("mu", e)):
-            put(key, k, x)
+        np.multiply(e, e, out=sq)
+        risk = sq @ lam
+        risk *= 0.5
+        risk += 0.5 * floor
+        s_sq = ones @ sq
+        sums["mu"][0][k], sums["mu"][1][k] = ones @ e, s_sq
+        sums["m"][0][k], sums["m"][1][k] = s_sq, np.einsum("rd,rd->d", sq, sq)
+        sums["risk"][0][k], sums["risk"][1][k] = risk.sum(), risk @ risk
         if k >= 1:
-            acc["block_risk"] += risk
-            acc["block_m"] += sq
+            acc_risk.__iadd__(risk)
+            acc_m.__iadd__(sq)
             if k == edges[block + 1] - 1:
                 width = edges[block + 1] - edges[block]
-                for key in acc:
-                    put(key, block, acc[key] / width)
-                    acc[key][...] = 0.0
+                for key, acc in (("block_risk", acc_risk), ("block_m", acc_m)):
+                    acc /= width
+                    sums[key][0][block] = ones @ acc
+                    sums[key][1][block] = np.einsum("r...,r...->...", acc, acc)
+                    acc[...] = 0.0
                 block += 1
+
+    # linear update rule: new_a = sum_j U[a][j] s_j + U[a][-1] g, gradient point p = sum_j P[j] s_j
+    coeffs = None if linear is None else [[float(c) for c in row] for row in linear(*hyper_values)]
+    n_state = len(state)
+    in_place = (coeffs is not None and n_state == 1 and coeffs[0][0] == 1.0 and coeffs[1][1] == 0.0)
+    if in_place:  # e <- e + c g with the point p = P e: fold c into the gradient's scale
+        gscale = gscale * coeffs[0][1]
+        pscale = sqrt_lam * coeffs[1][0]
+    elif coeffs is not None:
+        spare = [np.empty((n, d)) for _ in range(n_state)]
+        tmp = np.empty((n, d))
+        pscale = sqrt_lam
+
+    def combine(row, arrays, out):
+        first = True
+        for c, arr in zip(row, arrays):
+            if c == 0.0:
+                continue
+            if first:
+                np.multiply(arr, c, out=out)
+                first = False
+            else:
+                np.multiply(arr, c, out=tmp)
+                out += tmp
+        if first:
+            out[...] = 0.0
 
     record(0, state[0])
     for k in range(1, steps + 1):
-        p = point(*state, *hyper_values)
-        p = np.broadcast_to(p, (n, d))
-        x = sample_standardized(data, rng, (n, batch, d)) * sqrt_lam
-        resid = np.einsum("rbd,rd->rb", x, p)
+        if in_place:
+            np.multiply(state[0], pscale, out=q)      # <x_b, p> = <z_b, sqrt(lambda) p>
+        elif coeffs is not None:
+            combine(coeffs[-1][:-1], state, q)
+            q *= pscale
+        else:
+            p = np.broadcast_to(point(*state, *hyper_values), (n, d))
+            np.multiply(p, sqrt_lam, out=q)
+        if gaussian:
+            rng.standard_normal(out=zbuf)
+            z, label = zbuf, None
+        else:
+            drawn = sample_standardized(data, rng, (n, batch, d))
+            z, label = drawn if isinstance(drawn, tuple) else (drawn, None)
+        zz = z1 if z is zbuf else z[:, 0, :]
+        if batch == 1:
+            np.einsum("rd,rd->r", zz, q, out=resid[:, 0])
+        else:
+            np.einsum("rbd,rd->rb", z, q, out=resid)
+        if label is not None:
+            resid -= label
         if noise_sd:
-            resid = resid - noise_sd * rng.standard_normal((n, batch))
-        g = np.einsum("rbd,rb->rd", x, resid) / batch
-        state = [np.broadcast_to(s, (n, d)) for s in update(*state, g, *hyper_values)]
+            rng.standard_normal(out=noise)
+            noise *= noise_sd
+            resid -= noise
+        if batch == 1:
+            np.multiply(zz, resid, out=g)
+        else:
+            np.einsum("rbd,rb->rd", z, resid, out=g)
+        g *= gscale                               # g = (1/B) sum_b x_b (<x_b, p> - eps_b) (times c)
+        if in_place:
+            state[0] += g
+        elif coeffs is not None:
+            for a in range(n_state):
+                combine(coeffs[a], [*state, g], spare[a])
+            state, spare = spare, state
+        else:
+            state = [np.broadcast_to(s, (n, d)) for s in update(*state, g, *hyper_values)]
         record(k, state[0])
-    return n, out
+    return n, {key: _sum_stats(n, s1, s2) for key, (s1, s2) in sums.items()}
 
 
 def simulate(algorithm: Algorithm | None = None, *, data: DataModel | None = None, eigenvalues,

@@ -2,13 +2,17 @@
 
 A sampler is ``fn(model, rng, shape) -> ndarray`` of float64 with the model's
 moments: E z = 0, E z^2 = 1, E z^4 = kappa_i along the last axis (length d).
+A data model whose label residual is tied to x (``EmpiricalDistribution``)
+has a sampler returning ``(z, residual)`` with ``residual`` of shape
+``shape[:-1]``; the engine subtracts it from <x, p> like label noise.
 Register a sampler for a new :class:`theory.DataModel` with :func:`register`.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from theory.data import DataModel, Gaussian, IndependentCoordinates, Rademacher, SparseGaussian
+from theory.data import (DataModel, EmpiricalDistribution, Gaussian, IndependentCoordinates, Rademacher,
+                         SparseGaussian)
 
 __all__ = ["register", "sampler_for", "sample_standardized"]
 
@@ -68,3 +72,10 @@ def _rademacher(model, rng, shape):
     n = int(np.prod(shape))
     bits = np.unpackbits(rng.integers(0, 256, size=(n + 7) // 8, dtype=np.uint8), count=n)
     return (bits.astype(np.float64) * 2.0 - 1.0).reshape(shape)
+
+
+@register(EmpiricalDistribution)
+def _empirical(model, rng, shape):
+    """Rows drawn uniformly with replacement; returns (standardised rows, their residuals)."""
+    idx = rng.integers(0, model.n, size=shape[:-1])
+    return model.standardized_rows[idx], model.residuals[idx]
