@@ -4,6 +4,7 @@ from __future__ import annotations
 from .algorithms import SGD
 from .data import Gaussian, IndependentCoordinates, Rademacher, SparseGaussian
 from .derive import derive
+from .empirical import derive_empirical
 
 __all__ = ["DERIVATIONS", "select"]
 
@@ -17,7 +18,15 @@ DERIVATIONS = {
                    lambda: derive(SGD(), SparseGaussian(0.5))),
     "sgd.rademacher": ("Minibatch SGD on least squares, Rademacher inputs (kappa = 1)",
                        lambda: derive(SGD(), Rademacher())),
+    "sgd.empirical": ("Minibatch SGD on least squares, empirical distribution: full mean and second-moment "
+                      "recursion with the data set's own moments",
+                      lambda: derive_empirical(SGD(), _example_empirical())),
 }
+
+
+def _example_empirical():
+    from .data import EmpiricalDistribution
+    return EmpiricalDistribution([[1.0, 0.0], [-1.0, 0.0], [0.0, 1.0], [0.0, -1.0]])
 
 
 def select(ids=None):

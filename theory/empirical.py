@@ -179,28 +179,27 @@ class EmpiricalRecursion:
         Zmu = None
         weights = np.zeros(n)
         out = np.zeros_like(Mk)
-        mats = {"K": np.diag(lam), "M": Mk, "mu": mu[:, None], "mu^T": mu[None, :], "N": self._N}
-        for fn, nc in self._terms:
-            coef = float(fn(*coeff_args))
+        mats = {"K": self._K, "M": Mk, "mu": mu[:, None], "mu^T": mu[None, :], "N": self._N}
+        coefs, mean_coefs = coeff_args if isinstance(coeff_args, tuple) else self._coefficients(coeff_args)
+        for coef, (_, nc) in zip(coefs, self._terms):
             if len(nc) == 1 and isinstance(nc[0], sp.Function):
                 if nc[0].func == F:
-                    weights += coef * np.einsum("rj,rj->r", Z @ Mk, Z)
+                    weights += coef * (((Z @ Mk) * Z) @ self._ones)
                 else:
                     Zmu = Z @ mu if Zmu is None else Zmu
                     weights += coef * eps * Zmu
                 continue
             prod = None
             for f in nc:
-                m = mats[str(f)]
+                m = mats[f.name]
                 prod = m if prod is None else prod @ m
             out += coef * prod
-        out += (Z.T * weights) @ Z / n
+        out += (Z * (weights / n)[:, None]).T @ Z
         new_mu = np.zeros_like(mu)
-        for fn, nc in self._mean_terms:
-            coef = float(fn(*coeff_args))
+        for coef, (_, nc) in zip(mean_coefs, self._mean_terms):
             prod = None
             for f in nc:
-                m = mats[str(f)]
+                m = mats[f.name]
                 prod = m if prod is None else prod @ m
             new_mu += coef * prod[:, 0]
         return new_mu, 0.5 * (out + out.T)
@@ -208,7 +207,20 @@ class EmpiricalRecursion:
     @functools.cached_property
     def _N(self):
         Z, eps = self.data.rows, self.data.residuals
-        return (Z.T * eps**2) @ Z / Z.shape[0]
+        return (Z * (eps**2 / Z.shape[0])[:, None]).T @ Z
+
+    @functools.cached_property
+    def _K(self):
+        return np.diag(self.data.eigenvalues)
+
+    @functools.cached_property
+    def _ones(self):
+        return np.ones(self.data.rows.shape[1])
+
+    def _coefficients(self, coeff_args):
+        """Numeric values of the commutative coefficients of M_{k+1} and mu_{k+1}."""
+        return ([float(fn(*coeff_args)) for fn, _ in self._terms],
+                [float(fn(*coeff_args)) for fn, _ in self._mean_terms])
 
     def trajectory(self, eigenvalues=None, learning_rate=None, batch=1, noise_variance=0.0, initial=1.0,
                    steps=100, **hyper) -> Trajectory:
@@ -245,7 +257,7 @@ class EmpiricalRecursion:
         names = list(self.algorithm.hyperparameters)
         if set(values) != set(names):
             raise ValueError(f"hyperparameters of {self.algorithm!r} are {names}; got {sorted(values)}")
-        coeff_args = [batch, float(noise_variance), *[values[k] for k in names]]
+        coeff_args = self._coefficients([batch, float(noise_variance), *[values[k] for k in names]])
         d = len(lam)
         risk = np.empty(steps + 1)
         second = np.empty((steps + 1, d))

@@ -25,7 +25,12 @@ import numpy as np
 from ..stats import Verdict
 
 __all__ = ["Budget", "BUDGETS", "Row", "ClaimResult", "Claim", "CLAIMS", "register", "select",
-           "claim_seed", "child_seed", "row_from_verdict"]
+           "claim_seed", "child_seed", "row_from_verdict", "ClaimSkipped"]
+
+
+class ClaimSkipped(Exception):
+    """Raised by a claim's runner when it cannot run here (e.g. an optional extra is missing);
+    the message says why and what to install."""
 
 
 @dataclass(frozen=True)
@@ -120,7 +125,12 @@ class Claim:
         budget = BUDGETS[budget] if isinstance(budget, str) else budget
         ss = claim_seed(self.id, seed)
         t0 = time.perf_counter()
-        rows, verdicts = self.runner(self, budget, ss)
+        try:
+            rows, verdicts = self.runner(self, budget, ss)
+        except ClaimSkipped as exc:
+            return ClaimResult(self.id, self.title, self.source, False, [], [],
+                               {"entropy": seed, "spawn_key": list(ss.spawn_key)},
+                               time.perf_counter() - t0, self.alpha, skipped=str(exc))
         passed = all(r.passed for r in rows) and all(v.passed for v in verdicts)
         return ClaimResult(self.id, self.title, self.source, passed, rows, verdicts,
                            {"entropy": seed, "spawn_key": list(ss.spawn_key)},
@@ -172,3 +182,4 @@ def select(ids=None) -> list:
 
 
 from . import sgd  # noqa: E402,F401  (registers the SGD claims)
+from . import real_data  # noqa: E402,F401  (registers the real-data claims)
