@@ -5,6 +5,7 @@ from .algorithms import SGD
 from .data import Gaussian, IndependentCoordinates, Rademacher, SparseGaussian
 from .derive import derive
 from .empirical import derive_empirical
+from .scaling import learning_rate_batch_ratio_expansion
 
 __all__ = ["DERIVATIONS", "select"]
 
@@ -21,6 +22,8 @@ DERIVATIONS = {
     "sgd.empirical": ("Minibatch SGD on least squares, empirical distribution: full mean and second-moment "
                       "recursion with the data set's own moments",
                       lambda: derive_empirical(SGD(), _example_empirical())),
+    "sgd.ratio": ("Stationary risk of SGD at fixed learning-rate / batch-size ratio, to first order in gamma",
+                  lambda: learning_rate_batch_ratio_expansion(derive(SGD(), Gaussian()))),
 }
 
 
