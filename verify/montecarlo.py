@@ -141,24 +141,15 @@ def _compile(algorithm: Algorithm):
     return update, point, linear
 
 
-def _sum_stats(n, s1, s2):
-    """(mean, centred sum of squares) from the sum and the sum of squares over n replicas.
-
-    The centred sum of squares s2 - s1^2/n can come out a few ulps below zero for a
-    quantity that is the same in every replica (e.g. step 0); such rounding is set to 0.
-    """
-    mean = s1 / n
-    return mean, np.maximum(s2 - s1 * mean, 0.0)
-
-
 def _run_chunk(child, n, algorithm, compiled, data, lam, hyper_values, batch, noise_sd, e0, steps):
     """Run ``n`` replicas on the random stream ``child``; per-step sums over the replicas.
 
     Performance: every array is preallocated; the data vector is never rescaled
     (x = sqrt(lambda) z is folded into the gradient point and the gradient),
-    Gaussian variates are drawn in place, and each step's statistics are
-    accumulated as sums and sums of squares (6 passes over the (n, d) state),
-    so the step costs a few memory passes besides the random numbers.
+    Gaussian variates are drawn in place, a linear update rule is applied in place,
+    and each step's statistics (means by BLAS, centred sums of squares by two
+    passes) cost a handful of memory passes over the (n, d) state besides the
+    random numbers.
     """
     update, point, linear = compiled
     rng = np.random.Generator(np.random.PCG64(child))
@@ -184,7 +175,19 @@ def _run_chunk(child, n, algorithm, compiled, data, lam, hyper_values, batch, no
             "block_risk": (np.empty(nb), np.empty(nb)), "block_m": (np.empty((nb, d)), np.empty((nb, d)))}
     acc_risk, acc_m = np.zeros(n), np.zeros((n, d))
     ones = np.ones(n)
+    dev = np.empty((n, d))
     block = 0
+
+    def centred(x, out_mean, out_m2, k):
+        """Mean over replicas (BLAS) and centred sum of squares (two-pass: exact 0 if all equal)."""
+        mean = (ones @ x) / n
+        out_mean[k] = mean
+        if x.ndim == 1:
+            dv = x - mean
+            out_m2[k] = dv @ dv
+        else:
+            np.subtract(x, mean, out=dev)
+            out_m2[k] = np.einsum("rd,rd->d", dev, dev)
 
     def record(k, e):
         nonlocal block
@@ -192,10 +195,9 @@ def _run_chunk(child, n, algorithm, compiled, data, lam, hyper_values, batch, no
         risk = sq @ lam
         risk *= 0.5
         risk += 0.5 * floor
-        s_sq = ones @ sq
-        sums["mu"][0][k], sums["mu"][1][k] = ones @ e, s_sq
-        sums["m"][0][k], sums["m"][1][k] = s_sq, np.einsum("rd,rd->d", sq, sq)
-        sums["risk"][0][k], sums["risk"][1][k] = risk.sum(), risk @ risk
+        centred(e, *sums["mu"], k)
+        centred(sq, *sums["m"], k)
+        centred(risk, *sums["risk"], k)
         if k >= 1:
             acc_risk.__iadd__(risk)
             acc_m.__iadd__(sq)
@@ -203,8 +205,7 @@ def _run_chunk(child, n, algorithm, compiled, data, lam, hyper_values, batch, no
                 width = edges[block + 1] - edges[block]
                 for key, acc in (("block_risk", acc_risk), ("block_m", acc_m)):
                     acc /= width
-                    sums[key][0][block] = ones @ acc
-                    sums[key][1][block] = np.einsum("r...,r...->...", acc, acc)
+                    centred(acc, *sums[key], block)
                     acc[...] = 0.0
                 block += 1
 
@@ -275,7 +276,7 @@ def _run_chunk(child, n, algorithm, compiled, data, lam, hyper_values, batch, no
         else:
             state = [np.broadcast_to(s, (n, d)) for s in update(*state, g, *hyper_values)]
         record(k, state[0])
-    return n, {key: _sum_stats(n, s1, s2) for key, (s1, s2) in sums.items()}
+    return n, sums
 
 
 def simulate(algorithm: Algorithm | None = None, *, data: DataModel | None = None, eigenvalues,
