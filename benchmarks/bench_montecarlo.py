@@ -14,11 +14,17 @@ Reported, for each dimension d and batch size B (Gaussian data, SGD, label noise
   (replicas x steps x B x (d + 1): data and label noise);
 * ``ratio per core`` = engine x1 / raw (the goal is >= 0.6 for d >= 64), ``two-core speed-up`` =
   engine x2 / engine x1, and ``scaling efficiency`` = speed-up / (raw x2 / raw);
+* ``cores raw``, ``cores eng``: CPU time / wall time of the two-thread runs — how many cores the
+  raw generator and the engine actually obtained (2.0 on an idle two-core machine; the engine
+  holds the GIL only for Python-level bookkeeping between NumPy calls);
 * ``naive``: a straightforward per-replica NumPy loop (one replica at a time, (d,)-vectors),
   and the engine's speed-up over it.
 
 Then, for each data model, its sampler's raw rate (variates per second) and the engine's rate on it.
-Every rate is the best of ``--repeats`` timings (the machine may be shared).
+
+The machine may be shared, so the reference and the engine are timed back to back in each
+repeat (raw x1, engine x1, raw x2, engine x2), every ratio is formed within one repeat, and the
+table gives the median over ``--repeats`` repeats (rates: medians too).
 """
 from __future__ import annotations
 
@@ -40,12 +46,19 @@ from verify.samplers import sample_standardized  # noqa: E402
 CHUNK = 1024
 
 
-def best_rate(fn, count, repeats):
+_LAST = {}
+
+
+def best_rate(fn, count, repeats=1):
+    """Best rate over ``repeats`` timings; also records the parallelism (CPU time / wall time)."""
     best = 0.0
     for _ in range(repeats):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         fn()
-        best = max(best, count / (time.perf_counter() - t0))
+        wall = time.perf_counter() - t0
+        if count / wall > best:
+            best = count / wall
+            _LAST["parallelism"] = (time.process_time() - c0) / wall
     return best
 
 
@@ -105,26 +118,36 @@ def main(argv=None):
     ap.add_argument("--repeats", type=int, default=None)
     ap.add_argument("--json", metavar="PATH")
     args = ap.parse_args(argv)
-    repeats = args.repeats or (2 if args.quick else 3)
+    repeats = args.repeats or (3 if args.quick else 5)
     steps = 100 if args.quick else 200
     replicas = 4 * CHUNK
     out = {"cpus": os.cpu_count(), "numpy": np.__version__, "rows": [], "samplers": []}
     print(f"numpy {np.__version__}, {os.cpu_count()} CPUs, chunk {CHUNK} replicas, {replicas} replicas, "
-          f"{steps} steps, best of {repeats}")
+          f"{steps} steps, median of {repeats} interleaved repeats")
     print(f"{'d':>5} {'B':>3} {'raw M/s':>9} {'raw x2':>8} {'engine x1':>10} {'engine x2':>10} "
-          f"{'ratio/core':>10} {'speed-up':>9} {'scaling eff.':>12} {'naive':>8} {'vs naive':>9}")
+          f"{'ratio/core':>10} {'speed-up':>9} {'scaling eff.':>12} {'cores raw':>9} {'cores eng':>9} "
+          f"{'naive':>8} {'vs naive':>9}")
     for d, batch in ((64, 1), (64, 4), (256, 1)):
-        raw1 = raw_rate((CHUNK, batch, d), steps, repeats)
-        raw2 = raw_rate((CHUNK, batch, d), steps, repeats, threads=2)
-        e1 = engine_rate(d, batch, steps, replicas, 1, repeats)
-        e2 = engine_rate(d, batch, steps, replicas, 2, repeats)
-        nv = naive_rate(d, batch, steps, 8, repeats)
-        row = dict(d=d, batch=batch, raw=raw1, raw2=raw2, engine1=e1, engine2=e2, ratio_per_core=e1 / raw1,
-                   speedup=e2 / e1, raw_speedup=raw2 / raw1, scaling_efficiency=(e2 / e1) / (raw2 / raw1),
-                   naive=nv, vs_naive=e1 / nv)
+        reps = []
+        for _ in range(repeats):
+            raw1 = raw_rate((CHUNK, batch, d), steps, 1)
+            e1 = engine_rate(d, batch, steps, replicas, 1, 1)
+            raw2 = raw_rate((CHUNK, batch, d), steps, 1, threads=2)
+            par_raw2 = _LAST["parallelism"]
+            e2 = engine_rate(d, batch, steps, replicas, 2, 1)
+            par_e2 = _LAST["parallelism"]
+            reps.append(dict(raw=raw1, raw2=raw2, engine1=e1, engine2=e2, ratio_per_core=e1 / raw1,
+                             parallelism_raw2=par_raw2, parallelism_engine2=par_e2,
+                             speedup=e2 / e1, raw_speedup=raw2 / raw1,
+                             scaling_efficiency=(e2 / e1) / (raw2 / raw1)))
+        row = {k: float(np.median([r[k] for r in reps])) for k in reps[0]}
+        nv = naive_rate(d, batch, steps, 8, 1)
+        row.update(d=d, batch=batch, naive=nv, vs_naive=row["engine1"] / nv, repeats=reps)
         out["rows"].append(row)
-        print(f"{d:>5} {batch:>3} {raw1/1e6:>9.1f} {raw2/1e6:>8.1f} {e1/1e6:>10.1f} {e2/1e6:>10.1f} "
-              f"{e1/raw1:>10.2f} {e2/e1:>9.2f} {row['scaling_efficiency']:>12.2f} {nv/1e6:>8.2f} {e1/nv:>8.0f}x")
+        print(f"{d:>5} {batch:>3} {row['raw']/1e6:>9.1f} {row['raw2']/1e6:>8.1f} {row['engine1']/1e6:>10.1f} "
+              f"{row['engine2']/1e6:>10.1f} {row['ratio_per_core']:>10.2f} {row['speedup']:>9.2f} "
+              f"{row['scaling_efficiency']:>12.2f} {row['parallelism_raw2']:>9.2f} {row['parallelism_engine2']:>9.2f} "
+              f"{nv/1e6:>8.2f} {row['vs_naive']:>8.0f}x")
     d = 64
     X = np.random.default_rng(0).standard_normal((2000, d)) * np.linspace(1, 0.2, d)
     models = [("Gaussian", Gaussian()), ("IndependentCoordinates(6)", IndependentCoordinates(6.0)),
@@ -134,11 +157,14 @@ def main(argv=None):
     print(f"{'data model':>30} {'sampler M/s':>12} {'engine x1 M/s':>14} {'engine/sampler':>15}")
     for name, model in models:
         lam = model.eigenvalues if isinstance(model, EmpiricalDistribution) else None
-        sr = sampler_rate(model, (CHUNK, 1, d), steps, repeats)
-        er = engine_rate(d, 1, steps, replicas, 1, repeats, data=model, lam=lam)
-        er = er * d / (d + 1)
-        out["samplers"].append(dict(model=name, sampler=sr, engine1=er, ratio=er / sr))
-        print(f"{name:>30} {sr/1e6:>12.1f} {er/1e6:>14.1f} {er/sr:>15.2f}")
+        pairs = []
+        for _ in range(repeats):
+            sr = sampler_rate(model, (CHUNK, 1, d), steps, 1)
+            er = engine_rate(d, 1, steps, replicas, 1, 1, data=model, lam=lam) * d / (d + 1)
+            pairs.append((sr, er, er / sr))
+        sr, er, ratio = (float(np.median(col)) for col in zip(*pairs))
+        out["samplers"].append(dict(model=name, sampler=sr, engine1=er, ratio=ratio))
+        print(f"{name:>30} {sr/1e6:>12.1f} {er/1e6:>14.1f} {ratio:>15.2f}")
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(out, fh, indent=2)
