@@ -184,3 +184,4 @@ def select(ids=None) -> list:
 from . import sgd  # noqa: E402,F401  (registers the SGD claims)
 from . import real_data  # noqa: E402,F401  (registers the real-data claims)
 from . import ratio  # noqa: E402,F401  (registers the learning-rate / batch-size ratio claim)
+from . import data_models  # noqa: E402,F401  (registers the sparse / Rademacher claims)
