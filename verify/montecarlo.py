@@ -147,9 +147,9 @@ def _run_chunk(child, n, algorithm, compiled, data, lam, hyper_values, batch, no
     Performance: every array is preallocated; the data vector is never rescaled
     (x = sqrt(lambda) z is folded into the gradient point and the gradient),
     Gaussian variates are drawn in place, a linear update rule is applied in place,
-    and each step's statistics (means by BLAS, centred sums of squares by two
-    passes) cost a handful of memory passes over the (n, d) state besides the
-    random numbers.
+    and each step's statistics (means by BLAS, sums of squares in one pass, with
+    a two-pass fallback where cancellation would cost digits) cost a handful of
+    memory passes over the (n, d) state besides the random numbers.
     """
     update, point, linear = compiled
     rng = np.random.Generator(np.random.PCG64(child))
@@ -175,19 +175,32 @@ def _run_chunk(child, n, algorithm, compiled, data, lam, hyper_values, batch, no
             "block_risk": (np.empty(nb), np.empty(nb)), "block_m": (np.empty((nb, d)), np.empty((nb, d)))}
     acc_risk, acc_m = np.zeros(n), np.zeros((n, d))
     ones = np.ones(n)
-    dev = np.empty((n, d))
     block = 0
 
-    def centred(x, out_mean, out_m2, k):
-        """Mean over replicas (BLAS) and centred sum of squares (two-pass: exact 0 if all equal)."""
+    def centred(x, out_mean, out_m2, k, sum_sq=None):
+        """Mean over replicas (BLAS) and centred sum of squares.
+
+        One pass: m2 = sum x^2 - n mean^2 (``sum_sq`` may be supplied). Where that loses more
+        than ~1e-7 of its digits to cancellation (m2 < 1e-7 sum x^2: the quantity is nearly the
+        same in every replica, e.g. step 0), the column is recomputed by two passes, which gives
+        exactly 0 for a quantity equal in all replicas.
+        """
         mean = (ones @ x) / n
         out_mean[k] = mean
+        if sum_sq is None:
+            sum_sq = x @ x if x.ndim == 1 else np.einsum("rd,rd->d", x, x)
+        m2 = sum_sq - n * mean * mean
         if x.ndim == 1:
-            dv = x - mean
-            out_m2[k] = dv @ dv
+            if not m2 > 1e-7 * sum_sq:
+                dv = x - mean
+                m2 = dv @ dv
         else:
-            np.subtract(x, mean, out=dev)
-            out_m2[k] = np.einsum("rd,rd->d", dev, dev)
+            bad = ~(m2 > 1e-7 * sum_sq)
+            if bad.any():
+                cols = np.flatnonzero(bad)
+                dv = x[:, cols] - mean[cols]
+                m2[cols] = np.einsum("rd,rd->d", dv, dv)
+        out_m2[k] = m2
 
     def record(k, e):
         nonlocal block
@@ -195,8 +208,8 @@ def _run_chunk(child, n, algorithm, compiled, data, lam, hyper_values, batch, no
         risk = sq @ lam
         risk *= 0.5
         risk += 0.5 * floor
-        centred(e, *sums["mu"], k)
         centred(sq, *sums["m"], k)
+        centred(e, *sums["mu"], k, sum_sq=sums["m"][0][k] * n)
         centred(risk, *sums["risk"], k)
         if k >= 1:
             acc_risk.__iadd__(risk)
