@@ -357,6 +357,9 @@ def simulate(algorithm: Algorithm | None = None, *, data: DataModel | None = Non
     replicas = check_integer(replicas, "replicas", 1)
     chunk_size = check_integer(chunk_size, "chunk_size", 1)
     data.kurtosis_values(len(lam))  # validates per-coordinate parameters against d
+    own = getattr(data, "eigenvalues", None)  # models with their own spectrum (EmpiricalDistribution)
+    if own is not None and not np.allclose(own, lam, rtol=1e-12, atol=0):
+        raise ValueError(f"eigenvalues must be the data model's own (data.eigenvalues) for {data!r}")
     names = list(algorithm.hyperparameters)
     values = {"learning_rate": float(learning_rate), **hyper}
     unknown = set(hyper) - set(names)

@@ -102,5 +102,7 @@ def test_bad_targets_and_eigenvalues():
     rec = derive_empirical(data=EmpiricalDistribution(X))
     with pytest.raises(ValueError, match="eigenvalues must be the data's own"):
         rec.trajectory(eigenvalues=[1.0, 1.0], learning_rate=0.1, steps=2)
+    with pytest.raises(ValueError, match="eigenvalues must be the data model's own"):
+        simulate(SGD(), data=EmpiricalDistribution(X), eigenvalues=[1.0, 1.0], learning_rate=0.1, steps=2)
     with pytest.raises(ValueError, match="data must be a theory.EmpiricalDistribution"):
         derive_empirical(data=None)
