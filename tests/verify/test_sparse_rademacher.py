@@ -66,3 +66,18 @@ def test_monte_carlo_matches_and_planted_error_is_caught(model):
     assert compare(tr, res).passed
     tr.risk = tr.risk * 1.03
     assert not compare(tr, res).passed
+
+
+def test_sparse_strategy_draws_valid_models_and_validates():
+    from hypothesis import given
+    from hypothesis.errors import InvalidArgument
+
+    from verify import strategies as sst
+
+    @given(sst.sparse_data_models(dimension=3, min_p=0.2, max_p=0.9))
+    def inner(model):
+        k = model.kurtosis_values(3)
+        assert np.all((k >= 3 / 0.9 - 1e-12) & (k <= 3 / 0.2 + 1e-12))
+    inner()
+    with pytest.raises(InvalidArgument, match="max_p must be <= 1"):
+        sst.sparse_data_models(max_p=2.0).example()

@@ -21,7 +21,7 @@ from .sgd import _SRC, _representative
 
 _SPARSE = SparseGaussian(p=np.repeat([0.1, 0.25, 0.5, 1.0], 4))
 #: drawn examples: sparse models with one p for all coordinates, p in [0.1, 1]
-_SPARSE_MODELS = st.builds(SparseGaussian, st.floats(0.1, 1.0))
+_SPARSE_MODELS = sst.sparse_data_models(min_p=0.1, max_p=1.0)
 
 
 def _runner(data, models):
