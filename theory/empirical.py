@@ -24,6 +24,7 @@ independent samples h = x (x^T p - epsilon - xi)), then averages over e.
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 
 import numpy as np
@@ -36,6 +37,16 @@ from .recursion import Trajectory
 from .validation import check_initial, check_integer, check_nonnegative, check_positive
 
 __all__ = ["derive_empirical", "EmpiricalRecursion"]
+
+
+def _single_threaded_blas():
+    """One BLAS thread for the (n x d) x (d x d) products of a step: at these sizes threading gains
+    little, and on a busy machine an oversubscribed BLAS runs the step ~15x slower (measured)."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - threadpoolctl is a dependency; run unlimited without it
+        return contextlib.nullcontext()
+    return threadpool_limits(limits=1, user_api="blas")
 
 # non-commutative symbols: the error, the data vector and their transposes
 _E, _Et = sp.symbols("e e^T", commutative=False)
@@ -264,12 +275,13 @@ class EmpiricalRecursion:
         mean = np.empty((steps + 1, d))
         Mk, mu = np.outer(e0, e0), e0.copy()
         floor = self.data.residual_variance + float(noise_variance)
-        for k in range(steps + 1):
-            if k:
-                mu, Mk = self._numeric(coeff_args, Mk, mu)
-            diag = np.diagonal(Mk)
-            second[k], mean[k] = diag, mu
-            risk[k] = 0.5 * (diag @ lam + floor)
+        with _single_threaded_blas():
+            for k in range(steps + 1):
+                if k:
+                    mu, Mk = self._numeric(coeff_args, Mk, mu)
+                diag = np.diagonal(Mk)
+                second[k], mean[k] = diag, mu
+                risk[k] = 0.5 * (diag @ lam + floor)
         params = dict(eigenvalues=lam, learning_rate=learning_rate, batch=batch, noise_variance=noise_variance,
                       initial=initial, steps=steps, **hyper)
         return Trajectory(risk=risk, second_moments=second, mean=mean, parameters=params)
