@@ -141,8 +141,36 @@ def _compile(algorithm: Algorithm):
     return update, point, linear
 
 
+#: target number of float64 entries of one (rows, B, d) array of a row block, so that the arrays
+#: of a block stay cache-sized whatever the dimension (measured best among 4096..65536 entries on
+#: a 1 MB-L2 core; without blocking the engine fell to 0.25 of the raw rate at d = 1024)
+_BLOCK_ENTRIES = 65536
+
+
 def _run_chunk(child, n, algorithm, compiled, data, lam, hyper_values, batch, noise_sd, e0, steps):
-    """Run ``n`` replicas on the random stream ``child``; per-step sums over the replicas.
+    """Run ``n`` replicas on the random stream ``child``; per-step (mean, centred sum of squares).
+
+    The replicas are processed in row blocks of about ``_BLOCK_ENTRIES / (B d)`` replicas, one
+    after the other on the same stream (each block runs all its steps), so that the arrays of a
+    block stay in cache; the blocks' statistics are merged exactly (Chan et al.). The numbers
+    depend on the seed, ``chunk_size``, B and d only, never on the number of workers.
+    """
+    rng = np.random.Generator(np.random.PCG64(child))
+    d = len(lam)
+    rows = max(16, _BLOCK_ENTRIES // (batch * d))
+    acc = None
+    for start in range(0, n, rows):
+        m = min(rows, n - start)
+        part = _run_rows(rng, m, algorithm, compiled, data, lam, hyper_values, batch, noise_sd, e0, steps)
+        if acc is None:
+            acc = {key: _Stats(mean.shape) for key, (mean, _) in part.items()}
+        for key, (mean, m2) in part.items():
+            acc[key].merge(m, mean, m2)
+    return n, {key: (st.mean, st.m2) for key, st in acc.items()}
+
+
+def _run_rows(rng, n, algorithm, compiled, data, lam, hyper_values, batch, noise_sd, e0, steps):
+    """Run ``n`` replicas on ``rng``; per-step (mean, centred sum of squares) over them.
 
     Performance: every array is preallocated; the data vector is never rescaled
     (x = sqrt(lambda) z is folded into the gradient point and the gradient),
@@ -152,7 +180,6 @@ def _run_chunk(child, n, algorithm, compiled, data, lam, hyper_values, batch, no
     memory passes over the (n, d) state besides the random numbers.
     """
     update, point, linear = compiled
-    rng = np.random.Generator(np.random.PCG64(child))
     d = len(lam)
     sqrt_lam = np.sqrt(lam)
     gscale = sqrt_lam / batch
@@ -289,7 +316,7 @@ def _run_chunk(child, n, algorithm, compiled, data, lam, hyper_values, batch, no
         else:
             state = [np.broadcast_to(s, (n, d)) for s in update(*state, g, *hyper_values)]
         record(k, state[0])
-    return n, sums
+    return sums
 
 
 def simulate(algorithm: Algorithm | None = None, *, data: DataModel | None = None, eigenvalues,
