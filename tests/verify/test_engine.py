@@ -56,3 +56,20 @@ def test_deterministic_steps_are_recognised_as_deterministic():
     res = simulate(eigenvalues=[1.0, 0.5], learning_rate=0.1, steps=3, replicas=500, seed=0, initial=0.7)
     assert np.all(res.second_moments_se[0] < 1e-12 * 0.49) and np.all(res.mean_se[0] < 1e-12 * 0.7)
     assert np.all(res.second_moments_se[1] > 1e-6)
+
+
+def test_row_blocks_merge_to_the_right_statistics():
+    # d = 200, B = 1: a chunk of 1024 replicas runs as 4 row blocks (327, 327, 327, 43) on one stream
+    from theory import Gaussian, derive
+    from verify import compare
+    from verify.montecarlo import _BLOCK_ENTRIES
+    assert 1024 > _BLOCK_ENTRIES // 200 > 16
+    lam = np.linspace(1.0, 0.1, 200) / 20
+    rec = derive(SGD(), Gaussian())
+    kw = dict(eigenvalues=lam, learning_rate=0.4 * rec.critical_learning_rate(lam), batch=1,
+              noise_variance=0.1, steps=40)
+    res = simulate(SGD(), replicas=2048, seed=3, **kw)
+    tr = rec.trajectory(**kw)
+    assert compare(tr, res).passed
+    tr.risk = tr.risk * 1.02
+    assert not compare(tr, res).passed
