@@ -23,7 +23,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "SGD", "Algorithm", "DataModel", "Gaussian", "IndependentCoordinates", "SparseGaussian",
-    "Rademacher", "EmpiricalDistribution", "derive",
-    "gradient_moments", "derive_empirical", "EmpiricalRecursion", "BlockRankOne", "MpBlockRankOne", "Recursion", "Trajectory",
+    "Rademacher", "EmpiricalDistribution", "derive", "gradient_moments", "derive_empirical",
+    "EmpiricalRecursion", "BlockRankOne", "MpBlockRankOne", "Recursion", "Trajectory",
     "__version__",
 ]
