@@ -12,15 +12,19 @@ Example
 0.2
 """
 from .algorithms import SGD, Algorithm, GeneralizedMomentum, HeavyBall, Nesterov
-from .data import DataModel, Gaussian, IndependentCoordinates
+from .data import (DataModel, EmpiricalDistribution, Gaussian, IndependentCoordinates, Rademacher,
+                   SparseGaussian)
 from .derive import derive, gradient_moments
+from .empirical import EmpiricalRecursion, derive_empirical
 from .linear import BlockRankOne, MpBlockRankOne
 from .recursion import Recursion, Trajectory
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "SGD", "Algorithm", "HeavyBall", "Nesterov", "GeneralizedMomentum", "DataModel", "Gaussian", "IndependentCoordinates", "derive",
-    "gradient_moments", "BlockRankOne", "MpBlockRankOne", "Recursion", "Trajectory",
+    "SGD", "Algorithm", "HeavyBall", "Nesterov", "GeneralizedMomentum", "DataModel", "Gaussian",
+    "IndependentCoordinates", "SparseGaussian", "Rademacher", "EmpiricalDistribution", "derive",
+    "gradient_moments", "derive_empirical", "EmpiricalRecursion", "BlockRankOne", "MpBlockRankOne",
+    "Recursion", "Trajectory",
     "__version__",
 ]

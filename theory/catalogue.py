@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 from .algorithms import SGD, GeneralizedMomentum, HeavyBall, Nesterov
-from .data import Gaussian, IndependentCoordinates
+from .data import Gaussian, IndependentCoordinates, Rademacher, SparseGaussian
 from .derive import derive
-from .validation import select_by_prefix
+from .empirical import derive_empirical
 from .games import BilinearGame
 from .momentum import effective_learning_rate
+from .scaling import learning_rate_batch_ratio_expansion
+from .validation import select_by_prefix
 
 __all__ = ["DERIVATIONS", "select"]
 
@@ -16,6 +18,15 @@ DERIVATIONS = {
                      lambda: derive(SGD(), Gaussian())),
     "sgd.independent": ("Minibatch SGD on least squares, independent coordinates with kurtosis",
                         lambda: derive(SGD(), IndependentCoordinates())),
+    "sgd.sparse": ("Minibatch SGD on least squares, sparse Gaussian inputs (kappa_i = 3/p_i)",
+                   lambda: derive(SGD(), SparseGaussian(0.5))),
+    "sgd.rademacher": ("Minibatch SGD on least squares, Rademacher inputs (kappa = 1)",
+                       lambda: derive(SGD(), Rademacher())),
+    "sgd.empirical": ("Minibatch SGD on least squares, empirical distribution: full mean and second-moment "
+                      "recursion with the data set's own moments",
+                      lambda: derive_empirical(SGD(), _example_empirical())),
+    "sgd.ratio": ("Stationary risk of SGD at fixed learning-rate / batch-size ratio, to first order in gamma",
+                  lambda: learning_rate_batch_ratio_expansion(derive(SGD(), Gaussian()))),
     "momentum.heavy_ball.gaussian": ("Heavy-ball momentum on least squares, Gaussian data",
                                      lambda: derive(HeavyBall(), Gaussian())),
     "momentum.heavy_ball.independent": ("Heavy-ball momentum, independent coordinates with kurtosis",
@@ -33,6 +44,11 @@ DERIVATIONS = {
     "games.alternating": ("Bilinear game, alternating gradient steps with heavy-ball momentum",
                           lambda: BilinearGame("alternating")),
 }
+
+
+def _example_empirical():
+    from .data import EmpiricalDistribution
+    return EmpiricalDistribution([[1.0, 0.0], [-1.0, 0.0], [0.0, 1.0], [0.0, -1.0]])
 
 
 def select(ids=None):

@@ -12,9 +12,10 @@ import numpy as np
 import sympy as sp
 
 from . import symbols as sym
-from .validation import check_kurtosis
+from .validation import check_kurtosis, check_sparsity
 
-__all__ = ["DataModel", "Gaussian", "IndependentCoordinates"]
+__all__ = ["DataModel", "Gaussian", "IndependentCoordinates", "SparseGaussian", "Rademacher",
+           "EmpiricalDistribution"]
 
 
 class DataModel:
@@ -134,3 +135,203 @@ class IndependentCoordinates(DataModel):
     def __repr__(self):
         k = self.kurtosis.tolist()
         return f"IndependentCoordinates(kurtosis={k!r})"
+
+
+class SparseGaussian(IndependentCoordinates):
+    r"""Sparse inputs: each coordinate kept with probability p_i, Gaussian when kept.
+
+    x_i = sqrt(lambda_i / p_i) b_i g_i with b_i ~ Bernoulli(p_i), g_i ~ N(0, 1),
+    all independent, so E x_i^2 = lambda_i and the standardised coordinate
+    z_i = b_i g_i / sqrt(p_i) has E z_i^4 = 3 / p_i = kappa_i (odd moments 0).
+    The moment rules are those of :class:`IndependentCoordinates` with
+    kappa_i = 3/p_i, so the derivation is the same mechanism (cached per type).
+
+    Parameters
+    ----------
+    p : float or array of shape (d,)
+        Probability that a coordinate is non-zero, 0 < p_i <= 1 (p = 1: Gaussian).
+
+    Raises
+    ------
+    ValueError
+        If a p_i is outside (0, 1] or NaN, or the array is not 1-D.
+
+    Example
+    -------
+    >>> SparseGaussian(p=[0.5, 0.25]).kurtosis_values(2)
+    array([ 6., 12.])
+
+    Source: REFERENCES.md common notation (kappa = 3/p); Everett & Paquette,
+    arXiv:2605.28961 (sparse inputs).
+    """
+
+    name = "sparse"
+
+    def __init__(self, p=1.0):
+        self.p = check_sparsity(p)
+        super().__init__(kurtosis=3.0 / self.p)
+
+    @classmethod
+    def from_symbolic_key(cls, key):
+        return cls(1.0)
+
+    def latex_moment_rules(self) -> str:
+        return (r"x_i = \sqrt{\lambda_i/p_i}\, b_i g_i,\ b_i \sim \mathrm{Bernoulli}(p_i),\ "
+                r"g_i \sim \mathcal{N}(0,1):\quad \mathbb{E} z_i^4 = \kappa_i = 3/p_i")
+
+    def standardized_moment(self, n: int) -> sp.Expr:
+        return sp.Integer(0) if n == 3 else super().standardized_moment(n)
+
+    def kurtosis_values(self, dimension: int) -> np.ndarray:
+        return 3.0 / self.sparsity_values(dimension)
+
+    def sparsity_values(self, dimension: int) -> np.ndarray:
+        """p_i for each of the ``dimension`` coordinates, shape (d,)."""
+        p = check_sparsity(self.p, dimension)
+        return np.broadcast_to(p, (dimension,)).astype(float)
+
+    def _key(self):
+        return tuple(np.atleast_1d(self.p).tolist())
+
+    def __repr__(self):
+        return f"SparseGaussian(p={self.p.tolist()!r})"
+
+
+class Rademacher(IndependentCoordinates):
+    r"""Rademacher inputs: z_i = +-1 with probability 1/2 each, independent (kappa = 1).
+
+    The moment rules are those of :class:`IndependentCoordinates` with kappa_i = 1,
+    the smallest kurtosis of any law with unit variance.
+
+    Example
+    -------
+    >>> Rademacher().kurtosis_values(3)
+    array([1., 1., 1.])
+    """
+
+    name = "rademacher"
+
+    def __init__(self):
+        super().__init__(kurtosis=1.0)
+
+    def standardized_moment(self, n: int) -> sp.Expr:
+        return sp.Integer(0) if n == 3 else super().standardized_moment(n)
+
+    def latex_moment_rules(self) -> str:
+        return (r"z_i = \pm 1 \text{ with probability } \tfrac12:\quad \mathbb{E} z_i^4 = \kappa_i = 1")
+
+    def _key(self):
+        return ()
+
+    def __repr__(self):
+        return "Rademacher()"
+
+
+class EmpiricalDistribution(DataModel):
+    r"""The empirical distribution of a data set: x is a row of X, drawn uniformly with replacement.
+
+    The rows are centred (x_r <- x_r - mean_r x_r) and rotated to the eigenbasis
+    of their covariance K = (1/n) sum_r x_r x_r^T = V diag(lambda) V^T; directions
+    with lambda below ``rank_tolerance * max(lambda)`` (e.g. pixels that are
+    always zero) carry no data and are dropped, so ``eigenvalues`` has the
+    rank of K entries. With targets y (centred) the best linear fit is
+    theta* = K^{-1} (1/n) sum_r x_r y_r and the residual
+    epsilon_r = y_r - <x_r, theta*> has E[x epsilon] = 0 but is *not*
+    independent of x; without targets epsilon = 0.
+
+    The coordinates are not independent, so the diagonal second-moment
+    recursion of :func:`theory.derive` does not close; use
+    :func:`theory.derive_empirical`, which iterates the full d x d second
+    moment and the mean of the error with the data set's own fourth moments.
+
+    Parameters
+    ----------
+    X : array_like, shape (n, d)
+        Data matrix, n >= 2 rows, finite entries.
+    y : array_like, shape (n,), optional
+        Targets (centred internally).
+    rank_tolerance : float, default 1e-10
+
+    Attributes
+    ----------
+    rows : ndarray, shape (n, r)
+        Centred rows in the eigenbasis, r = rank of K.
+    eigenvalues : ndarray, shape (r,)
+        lambda_1 >= ... >= lambda_r > 0.
+    basis : ndarray, shape (d, r)
+        V: eigenbasis coordinates are x^T V.
+    optimum : ndarray, shape (r,)
+        theta* in the eigenbasis.
+    residuals : ndarray, shape (n,)
+        epsilon_r.
+    residual_variance : float
+        E epsilon^2 (the risk floor is residual_variance / 2).
+
+    Raises
+    ------
+    ValueError
+        X not 2-D, fewer than 2 rows, NaN or infinite entries, y of the wrong
+        shape or not finite, or K = 0.
+
+    Example
+    -------
+    >>> import numpy as np
+    >>> data = EmpiricalDistribution([[1.0, 0.0], [-1.0, 0.0], [0.0, 2.0], [0.0, -2.0]])
+    >>> data.eigenvalues
+    array([2. , 0.5])
+    """
+
+    name = "empirical"
+
+    def __init__(self, X, y=None, rank_tolerance: float = 1e-10):
+        from .validation import check_data_matrix
+        X = check_data_matrix(X)
+        n = X.shape[0]
+        Xc = X - X.mean(axis=0)
+        K = Xc.T @ Xc / n
+        lam, V = np.linalg.eigh(K)
+        order = np.argsort(lam)[::-1]
+        lam, V = lam[order], V[:, order]
+        if not lam[0] > 0:
+            raise ValueError("X must not have all rows equal (the covariance K is zero)")
+        keep = lam > rank_tolerance * lam[0]
+        self.eigenvalues, self.basis = lam[keep], V[:, keep]
+        self.rows = Xc @ self.basis
+        self.dimension = len(self.eigenvalues)
+        if y is None:
+            self.optimum = np.zeros(self.dimension)
+            self.residuals = np.zeros(n)
+        else:
+            y = np.asarray(y, dtype=float)
+            if y.shape != (n,):
+                raise ValueError(f"y must have shape ({n},) (one target per row of X); got shape {y.shape}")
+            if not np.all(np.isfinite(y)):
+                raise ValueError("y must contain only finite entries (no NaN or inf)")
+            yc = y - y.mean()
+            self.optimum = (self.rows.T @ yc / n) / self.eigenvalues
+            self.residuals = yc - self.rows @ self.optimum
+        self.residual_variance = float(np.mean(self.residuals**2))
+        self.standardized_rows = self.rows / np.sqrt(self.eigenvalues)
+        self.n = n
+
+    @classmethod
+    def from_symbolic_key(cls, key):
+        raise ValueError("the diagonal second-moment recursion does not close for an empirical "
+                         "distribution (its coordinates are dependent); use theory.derive_empirical")
+
+    def standardized_moment(self, n: int) -> sp.Expr:
+        raise ValueError("an empirical distribution has no per-coordinate moment rules; "
+                         "use theory.derive_empirical")
+
+    def kurtosis_values(self, dimension: int) -> np.ndarray:
+        """Per-coordinate kurtosis E z_i^4 of the standardised eigen-coordinates, shape (r,)."""
+        if dimension != self.dimension:
+            raise ValueError(f"this empirical distribution has {self.dimension} eigendirections "
+                             f"(the rank of its covariance); got {dimension} eigenvalues")
+        return np.mean(self.standardized_rows**4, axis=0)
+
+    def _key(self):
+        return (id(self),)
+
+    def __repr__(self):
+        return f"EmpiricalDistribution(n={self.n}, rank={self.dimension})"

@@ -4,54 +4,21 @@ probability p_i, Gaussian when active.
 x_i = sqrt(lambda_i / p_i) b_i g_i with b_i ~ Bernoulli(p_i), g_i ~ N(0, 1) independent, so
 E x_i^2 = lambda_i and the standardised coordinate has E z^4 = 3 / p_i. The second-moment
 dynamics therefore are those of :class:`theory.IndependentCoordinates` with kappa_i = 3/p_i;
-this module adds the data model (with its own Monte Carlo sampler in :mod:`verify.samplers`)
-and the per-frequency stability condition of heavy ball derived from the secular equation.
+the data model is :class:`theory.SparseGaussian` (re-exported here); this module adds the per-frequency stability condition of heavy ball derived from the secular equation.
 """
 from __future__ import annotations
 
-import numpy as np
 import sympy as sp
 
 from . import symbols as sym
 from .algorithms import HeavyBall
-from .data import IndependentCoordinates
+from .data import SparseGaussian
 from .derive import derive
 
 __all__ = ["SparseGaussian", "SPARSITY", "per_frequency_critical_learning_rate"]
 
 #: activity probability p_i of coordinate i
 SPARSITY = sp.Symbol("p_i", positive=True)
-
-
-class SparseGaussian(IndependentCoordinates):
-    r"""Sparse Gaussian inputs: coordinate i active with probability p_i (0 < p_i <= 1).
-
-    Moment rules: E z_i = E z_i^3 = 0, E z_i^2 = 1, E z_i^4 = 3/p_i (so p = 1 is Gaussian).
-
-    Raises
-    ------
-    ValueError
-        If a sparsity is outside (0, 1] or the array is not 1-D.
-
-    Example
-    -------
-    >>> SparseGaussian([0.5, 0.1]).kurtosis_values(2)
-    array([ 6., 30.])
-
-    Source: Everett & Paquette, arXiv:2605.28961 (sparse updates).
-    """
-
-    name = "sparse"
-
-    def __init__(self, sparsity=1.0):
-        arr = np.asarray(sparsity, dtype=float)
-        if arr.ndim > 1 or arr.size == 0 or not np.all(np.isfinite(arr)) or np.any((arr <= 0) | (arr > 1)):
-            raise ValueError(f"sparsity must be a number in (0, 1] or a 1-D array of them; got {sparsity!r}")
-        self.sparsity = arr
-        super().__init__(kurtosis=3.0 / arr)
-
-    def __repr__(self):
-        return f"SparseGaussian(sparsity={self.sparsity.tolist()!r})"
 
 
 def per_frequency_critical_learning_rate(batch=None):
@@ -78,7 +45,7 @@ def per_frequency_critical_learning_rate(batch=None):
     >>> sp.simplify(limit - 2 * (1 - sym.beta) * SPARSITY / 3)
     0
     """
-    G = derive(HeavyBall(), IndependentCoordinates()).secular_term(1)
+    G = derive(HeavyBall(), SparseGaussian(1.0)).secular_term(1)
     x = sp.Symbol("x", positive=True)  # gamma * lambda
     G = sp.simplify(G.subs(sym.gamma, x / sym.lam).subs(sym.kappa, 3 / SPARSITY))
     if batch is not None:

@@ -13,7 +13,7 @@ import numpy as np
 __all__ = [
     "check_algorithm_and_data", "select_by_prefix",
     "check_eigenvalues", "check_positive", "check_nonnegative", "check_integer",
-    "check_kurtosis", "check_initial", "check_fraction",
+    "check_kurtosis", "check_initial", "check_fraction", "check_sparsity", "check_data_matrix",
 ]
 
 
@@ -158,3 +158,41 @@ def select_by_prefix(mapping: dict, ids, what: str = "id") -> list:
             raise ValueError(f"unknown {what} {key!r}; known: {', '.join(mapping)}")
         out += [h for h in hits if not any(h is o for o in out)]
     return out
+def check_sparsity(p, dimension: int | None = None, name: str = "p") -> np.ndarray:
+    """Probabilities of a non-zero coordinate as an array (scalar or (d,)); raise unless in (0, 1]."""
+    try:
+        arr = np.asarray(p, dtype=float)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{name} must be a probability in (0, 1] or a 1-D array of them; got {p!r}") from exc
+    if arr.ndim > 1:
+        raise ValueError(f"{name} must be a scalar or a 1-D array of shape (d,); got shape {arr.shape}")
+    if arr.ndim == 1 and arr.size == 0:
+        raise ValueError(f"{name} must not be empty")
+    bad = ~((arr > 0) & (arr <= 1))  # NaN fails both comparisons
+    if bad.any():
+        v = arr.reshape(-1)[int(np.flatnonzero(bad.reshape(-1))[0])]
+        raise ValueError(f"{name} (probability that a coordinate is non-zero) must lie in (0, 1]; got {float(v)!r}")
+    if dimension is not None and arr.ndim == 1 and arr.size != dimension:
+        raise ValueError(f"{name} has {arr.size} entries but there are {dimension} eigenvalues; "
+                         "give one probability per eigendirection or a scalar")
+    return arr
+
+
+def check_data_matrix(X, name: str = "X") -> np.ndarray:
+    """A data matrix of shape (n, d) with n >= 2 finite rows, as float64."""
+    try:
+        arr = np.asarray(X, dtype=float)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{name} must be a 2-D array of shape (n, d) of finite numbers; got {type(X).__name__}") from exc
+    if arr.ndim != 2:
+        raise ValueError(f"{name} must be a 2-D array of shape (n, d); got shape {arr.shape}")
+    if arr.shape[0] < 2:
+        raise ValueError(f"{name} must have at least 2 rows (n >= 2) to define a centred distribution; "
+                         f"got {arr.shape[0]}")
+    if arr.shape[1] < 1:
+        raise ValueError(f"{name} must have at least one column (d >= 1); got shape {arr.shape}")
+    bad = ~np.isfinite(arr)
+    if bad.any():
+        r, c = (int(i) for i in np.argwhere(bad)[0])
+        raise ValueError(f"{name} must contain only finite entries (no NaN or inf); got {name}[{r}, {c}] = {float(arr[r, c])!r}")
+    return arr

@@ -2,13 +2,17 @@
 
 A sampler is ``fn(model, rng, shape) -> ndarray`` of float64 with the model's
 moments: E z = 0, E z^2 = 1, E z^4 = kappa_i along the last axis (length d).
+A data model whose label residual is tied to x (``EmpiricalDistribution``)
+has a sampler returning ``(z, residual)`` with ``residual`` of shape
+``shape[:-1]``; the engine subtracts it from <x, p> like label noise.
 Register a sampler for a new :class:`theory.DataModel` with :func:`register`.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from theory.data import DataModel, Gaussian, IndependentCoordinates
+from theory.data import (DataModel, EmpiricalDistribution, Gaussian, IndependentCoordinates, Rademacher,
+                         SparseGaussian)
 
 __all__ = ["register", "sampler_for", "sample_standardized"]
 
@@ -51,12 +55,27 @@ def _three_point(model, rng, shape):
     return np.where(u < keep, np.where(u < 0.5 * keep, -scale, scale), 0.0)
 
 
-from theory.sparse import SparseGaussian  # noqa: E402
-
-
 @register(SparseGaussian)
 def _sparse_gaussian(model, rng, shape):
-    """z = b g / sqrt(p) with b ~ Bernoulli(p), g ~ N(0, 1): E z^2 = 1, E z^4 = 3/p."""
-    p = np.broadcast_to(model.sparsity, (shape[-1],)) if model.sparsity.ndim else float(model.sparsity)
-    active = rng.random(shape) < p
-    return np.where(active, rng.standard_normal(shape) / np.sqrt(p), 0.0)
+    """z = b g / sqrt(p): b ~ Bernoulli(p), g ~ N(0, 1)."""
+    p = model.sparsity_values(shape[-1])
+    z = rng.standard_normal(shape)
+    keep = rng.random(shape) < p
+    z *= keep
+    z *= 1.0 / np.sqrt(p)
+    return z
+
+
+@register(Rademacher)
+def _rademacher(model, rng, shape):
+    """z = +-1 with probability 1/2 each (one random bit per variate)."""
+    n = int(np.prod(shape))
+    bits = np.unpackbits(rng.integers(0, 256, size=(n + 7) // 8, dtype=np.uint8), count=n)
+    return (bits.astype(np.float64) * 2.0 - 1.0).reshape(shape)
+
+
+@register(EmpiricalDistribution)
+def _empirical(model, rng, shape):
+    """Rows drawn uniformly with replacement; returns (standardised rows, their residuals)."""
+    idx = rng.integers(0, model.n, size=shape[:-1])
+    return model.standardized_rows[idx], model.residuals[idx]

@@ -23,14 +23,14 @@ import numpy as np
 from hypothesis import strategies as st
 from hypothesis.errors import InvalidArgument
 
-from theory import SGD, Gaussian, IndependentCoordinates, derive
+from theory import SGD, Gaussian, IndependentCoordinates, SparseGaussian, derive
 from theory.algorithms import Algorithm
 from theory.data import DataModel
 
 __all__ = [
     "arbitrary_spectra", "two_point_spectra", "power_law_spectra", "spectra", "batch_sizes",
-    "data_models", "critical_fractions", "learning_rates", "noise_variances", "seeds", "problems",
-    "momenta",
+    "data_models", "sparse_data_models", "critical_fractions", "learning_rates", "noise_variances", "seeds",
+    "problems", "momenta",
     "Problem",
 ]
 
@@ -129,6 +129,22 @@ def data_models(dimension=None, min_kurtosis=1.0, max_kurtosis=10.0, gaussian=Tr
                        .map(lambda ks: IndependentCoordinates(kurtosis=ks)))
     if gaussian:
         options.insert(0, st.just(Gaussian()))
+    return st.one_of(*options)
+
+
+def sparse_data_models(dimension=None, min_p=0.1, max_p=1.0, per_coordinate=True):
+    """SparseGaussian(p=...) with p in [min_p, max_p] (kappa = 3/p); with ``dimension`` and
+    ``per_coordinate``, arrays of shape (d,) are drawn too.
+
+    Raises InvalidArgument unless 0 < min_p <= max_p <= 1.
+    """
+    _check_range(min_p, max_p, "p", lower=0)
+    if max_p > 1:
+        raise InvalidArgument(f"max_p must be <= 1 (a probability); got {max_p!r}")
+    p = st.floats(min_p, max_p)
+    options = [p.map(SparseGaussian)]
+    if per_coordinate and dimension is not None:
+        options.append(st.lists(p, min_size=dimension, max_size=dimension).map(SparseGaussian))
     return st.one_of(*options)
 
 

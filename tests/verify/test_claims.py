@@ -18,6 +18,8 @@ def test_catalogue_has_required_claims():
 @pytest.mark.parametrize("cid", list(CLAIMS))
 def test_claim_passes_at_quick_budget(cid):
     r = CLAIMS[cid].run("quick", seed=1)
+    if r.skipped:
+        pytest.skip(r.skipped)
     assert r.passed, [(row.check, row.theory, row.monte_carlo, row.standard_error) for row in r.rows]
     assert r.rows and all(row.passed for row in r.rows)
 

@@ -26,8 +26,13 @@ from theory.validation import select_by_prefix
 
 from ..stats import Verdict
 
-__all__ = ["Budget", "BUDGETS", "Row", "Series", "Skip", "ClaimResult", "Claim", "CLAIMS", "register", "select",
-           "claim_seed", "child_seed", "row_from_verdict"]
+__all__ = ["Budget", "BUDGETS", "Row", "Series", "ClaimResult", "Claim", "CLAIMS", "register", "select",
+           "claim_seed", "child_seed", "row_from_verdict", "ClaimSkipped"]
+
+
+class ClaimSkipped(Exception):
+    """Raised by a claim's runner when it cannot run here (e.g. an optional extra is missing);
+    the message says why and what to install."""
 
 
 @dataclass(frozen=True)
@@ -134,13 +139,6 @@ class ClaimResult:
                    [Series.from_dict(x) for x in d.get("series", [])])
 
 
-@dataclass(frozen=True)
-class Skip:
-    """Returned by a claim's runner when it cannot run here (e.g. an optional extra is missing)."""
-
-    reason: str
-
-
 @dataclass
 class Claim:
     """One checkable statement.
@@ -148,7 +146,7 @@ class Claim:
     Attributes
     ----------
     id, title, source : str
-    runner : callable (Claim, Budget, numpy.random.SeedSequence) -> (rows, verdicts[, series]) or Skip
+    runner : callable (Claim, Budget, numpy.random.SeedSequence) -> (rows, verdicts[, series]); raises ClaimSkipped
     recursion : callable () -> theory.Recursion
         The theory side, for LaTeX.
     strategy : hypothesis strategy or None
@@ -170,11 +168,12 @@ class Claim:
         budget = BUDGETS[budget] if isinstance(budget, str) else budget
         ss = claim_seed(self.id, seed)
         t0 = time.perf_counter()
-        out = self.runner(self, budget, ss)
-        if isinstance(out, Skip):
-            return ClaimResult(self.id, self.title, self.source, True, [], [],
+        try:
+            out = self.runner(self, budget, ss)
+        except ClaimSkipped as exc:
+            return ClaimResult(self.id, self.title, self.source, False, [], [],
                                {"entropy": seed, "spawn_key": list(ss.spawn_key)},
-                               time.perf_counter() - t0, self.alpha, skipped=out.reason)
+                               time.perf_counter() - t0, self.alpha, skipped=str(exc))
         rows, verdicts = out[0], out[1]
         series = list(out[2]) if len(out) > 2 else []
         passed = all(r.passed for r in rows) and all(v.passed for v in verdicts)
@@ -223,3 +222,6 @@ def select(ids=None) -> list:
 from . import sgd  # noqa: E402,F401  (registers the SGD claims)
 from . import momentum  # noqa: E402,F401  (registers the momentum claims)
 from . import games  # noqa: E402,F401  (registers the bilinear-game claims)
+from . import real_data  # noqa: E402,F401  (registers the real-data claims)
+from . import ratio  # noqa: E402,F401  (registers the learning-rate / batch-size ratio claim)
+from . import data_models  # noqa: E402,F401  (registers the sparse / Rademacher claims)

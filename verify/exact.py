@@ -1,0 +1,146 @@
+r"""Exact one-step expectations by enumerating the support of discrete data, in rational arithmetic.
+
+For data whose coordinates take finitely many rational values, the
+conditional expectation of one SGD step,
+
+.. math::
+    \mathbb{E}[e_{k+1} \mid e_k],\qquad \mathbb{E}[e_{k+1} e_{k+1}^\top \mid e_k],\qquad
+    e_{k+1} = e_k - \frac{\gamma}{B}\sum_{b=1}^B x_b\,(\langle x_b, e_k\rangle - \varepsilon_b),
+
+is a finite sum over every joint outcome of the batch (B independent draws of
+x = (c_1 z_1, ..., c_d z_d) with independent coordinates, and of the label
+noise epsilon), computed here with :class:`fractions.Fraction`: no rounding,
+no tolerance. Nothing from :mod:`theory` is used, so it is an independent
+oracle for the derived recursions (the Isserlis/kurtosis moment rules, the
+1/B split of the batch, the coupling sum).
+
+What is enumerated (each law is a list of (value, probability) pairs):
+
+* :func:`rademacher_law`: z = +-1 with probability 1/2 (kappa = 1);
+* :func:`sparse_law` (p, base): z = b w with b ~ Bernoulli(p) and w from
+  ``base``; with the default base :func:`gaussian_moment_law` (w in
+  {0, +-1, +-2} with probabilities 1/2, 1/6, 1/12, whose moments up to order 5
+  equal the Gaussian's: E w^2 = 1, E w^4 = 3, odd moments 0) the standardised
+  coordinate has kappa = 3/p, the moment rules of ``SparseGaussian(p)``;
+  with base :func:`rademacher_law` (the sparse-Bernoulli law z in {0, +-1})
+  kappa = 1/p.
+
+The second-moment dynamics of SGD depend on the law only through moments of
+order <= 4, so a discrete law with the same moments gives the same exact
+expectations as the continuous model.
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+from fractions import Fraction
+from itertools import product
+
+__all__ = ["rademacher_law", "gaussian_moment_law", "sparse_law", "law_moment", "one_step_moments"]
+
+
+def rademacher_law():
+    """[(value, probability)] of z = +-1 with probability 1/2 each."""
+    return [(Fraction(-1), Fraction(1, 2)), (Fraction(1), Fraction(1, 2))]
+
+
+def gaussian_moment_law():
+    """w in {0, +-1, +-2} with probabilities 1/2, 1/6, 1/12: E w^2 = 1, E w^4 = 3, odd moments 0."""
+    return [(Fraction(0), Fraction(1, 2)), (Fraction(1), Fraction(1, 6)), (Fraction(-1), Fraction(1, 6)),
+            (Fraction(2), Fraction(1, 12)), (Fraction(-2), Fraction(1, 12))]
+
+
+def sparse_law(p, base=None):
+    """z = b w, b ~ Bernoulli(p) (0 < p <= 1, rational), w from ``base`` (default :func:`gaussian_moment_law`)."""
+    p = Fraction(p)
+    if not 0 < p <= 1:
+        raise ValueError(f"p must lie in (0, 1]; got {p}")
+    base = gaussian_moment_law() if base is None else base
+    out = defaultdict(Fraction)
+    out[Fraction(0)] += 1 - p
+    for v, q in base:
+        out[v] += p * q
+    return [(v, q) for v, q in out.items() if q]
+
+
+def law_moment(law, n: int) -> Fraction:
+    """E z^n of a discrete law."""
+    return sum((q * v**n for v, q in law), Fraction(0))
+
+
+def _convolve(dist_a, dist_b):
+    out = defaultdict(Fraction)
+    for ga, pa in dist_a.items():
+        for gb, pb in dist_b.items():
+            out[tuple(a + b for a, b in zip(ga, gb))] += pa * pb
+    return out
+
+
+def one_step_moments(error, scales, laws, learning_rate, batch=1, noise_law=None):
+    r"""Exact E[e_{k+1} | e_k] and E[e_{k+1} e_{k+1}^T | e_k] for one SGD step, by enumeration.
+
+    Parameters
+    ----------
+    error : sequence of d rationals
+        e_k (deterministic), in the coordinates of x.
+    scales : sequence of d rationals
+        c_i: x_i = c_i z_i.
+    laws : sequence of d laws [(value, probability)]
+        The law of each z_i (independent coordinates).
+    learning_rate : rational
+        gamma.
+    batch : int
+        B, the number of independent samples averaged in the gradient.
+    noise_law : law or None
+        Law of the label noise epsilon (independent of x); None: epsilon = 0.
+
+    Returns
+    -------
+    (mean, second) : list of d Fractions, d x d list of Fractions
+
+    The enumeration is exact: the per-sample gradient h = x (<x, e> - epsilon)
+    is tabulated over the joint support of (z, epsilon), its law is convolved
+    B times (the batch sum), and the expectations are finite sums of Fractions.
+    Cost: (prod_i |law_i| * |noise|) ** B outcomes at most; use d <= 4, B <= 2.
+
+    Example
+    -------
+    >>> from fractions import Fraction as F
+    >>> m, S = one_step_moments([F(1)], [F(1)], [rademacher_law()], F(1, 2))
+    >>> m, S   # x = +-1: e' = e - gamma x x e = (1 - gamma) e exactly
+    ([Fraction(1, 2)], [[Fraction(1, 4)]])
+    """
+    e = [Fraction(v) for v in error]
+    c = [Fraction(v) for v in scales]
+    gamma = Fraction(learning_rate)
+    d = len(e)
+    if not (len(c) == len(laws) == d):
+        raise ValueError("error, scales and laws must have the same length d")
+    if int(batch) != batch or batch < 1:
+        raise ValueError(f"batch must be an integer >= 1; got {batch!r}")
+    noise = [(Fraction(0), Fraction(1))] if noise_law is None else noise_law
+    single = defaultdict(Fraction)
+    for outcome in product(*laws, noise):
+        prob = Fraction(1)
+        for _, q in outcome:
+            prob *= q
+        x = [ci * v for ci, (v, _) in zip(c, outcome[:d])]
+        eps = outcome[d][0]
+        r = sum((xi * ei for xi, ei in zip(x, e)), Fraction(0)) - eps
+        single[tuple(xi * r for xi in x)] += prob
+    total = single
+    for _ in range(int(batch) - 1):
+        total = _convolve(total, single)
+    mean = [Fraction(0)] * d
+    second = [[Fraction(0)] * d for _ in range(d)]
+    step = gamma / int(batch)
+    for gsum, prob in total.items():
+        new = [ei - step * gi for ei, gi in zip(e, gsum)]
+        for a in range(d):
+            mean[a] += prob * new[a]
+            pa = prob * new[a]
+            for b in range(a, d):
+                second[a][b] += pa * new[b]
+    for a in range(d):
+        for b in range(a):
+            second[a][b] = second[b][a]
+    return mean, second
