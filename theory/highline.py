@@ -55,12 +55,13 @@ from . import symbols as sym
 from .validation import check_eigenvalues, check_nonnegative, check_positive
 
 __all__ = ["derive_limit", "HighLineODE", "LearningRateRule", "constant_learning_rate", "spectral_measure",
-           "ODESolution", "solve", "solve_mp", "g", "t", "d", "D2", "R", "I", "tau1", "tau2", "M2",
+           "ODESolution", "solve", "solve_mp", "g", "t", "z", "d", "D2", "R", "I", "tau1", "tau2", "M2",
            "trK"]
 
 #: learning rate in the 1/d normalisation: the step is (g/d) * gradient
 g = sp.Symbol("g", positive=True)
 t = sp.Symbol("t", nonnegative=True)
+z = sp.Symbol("z")
 d = sp.Symbol("d", positive=True)
 D2 = sp.Symbol("D_i^2", nonnegative=True)
 R = sp.Symbol("R", positive=True)
@@ -108,6 +109,12 @@ class HighLineODE:
         The per-direction kernel k_i(t - s) of the Volterra equation (summed as (1/d) sum_i).
     forcing : sympy.Expr
         The per-direction forcing of the Volterra equation (summed as (1/d) sum_i).
+    stationary_risk : sympy.Expr
+        The fixed point R_inf of the ODE with fixed g < g_c (in trK and d).
+    growth_term : sympy.Expr
+        Per-direction term G_i(z) (in the symbol :data:`z`) of the Laplace-domain secular equation
+        (1/d) sum_i G_i(z) = 1 of the Volterra equation: for g > g_c its positive root z is the
+        exponential growth rate of R(t); G_i(0) = ``secular_term``.
     recursion
         The finite-d recursion it was derived from.
     """
@@ -119,6 +126,8 @@ class HighLineODE:
     secular_term: sp.Expr
     volterra_kernel: sp.Expr
     forcing: sp.Expr
+    stationary_risk: sp.Expr
+    growth_term: sp.Expr
     recursion: object = field(repr=False, compare=False)
 
     @functools.cached_property
@@ -142,7 +151,8 @@ class HighLineODE:
             + r" + \frac{\sigma^2}{2} + \int_0^t \frac{1}{d}\sum_{i=1}^d "
             + _fixed(self.volterra_kernel.subs(t, _TS)) + r"\, R(s)\, ds\quad(\text{fixed } g)",
             r"&\text{stable} \iff \frac1d\sum_{i=1}^d " + _fixed(self.secular_term)
-            + r" < 1 \iff g < " + _tex(self.critical_learning_rate),
+            + r" < 1 \iff g < " + _tex(self.critical_learning_rate) + r",\qquad R_\infty = "
+            + _fixed(self.stationary_risk),
             r"&\text{(the paper's eq.~91 omits the } \tfrac12 \text{ of eq.~8; this package keeps it.)}",
         ]
         del lam
@@ -220,13 +230,21 @@ def _derive_limit_cached(algorithm, data_type, key, recursion):
     crit = sp.solve(sp.Eq(total, 1), g)
     if len(crit) != 1:  # pragma: no cover
         raise ValueError(f"expected one critical learning rate, got {crit}")
+    # fixed point: D_i^2 = (dD/dR) R / (-a_i); R = (1/d) sum_i risk_weight D_i^2 + sigma^2/2
+    h = sp.Poly(sp.factor(sp.cancel(risk_weight * sp.diff(drift, R) / (-a))), sym.lam)
+    if h.degree() != 1 or h.coeff_monomial(1) != 0:  # pragma: no cover
+        raise NotImplementedError("risk feedback not proportional to lambda_i")
+    R_inf = sp.Symbol("R_inf")
+    r_inf = sp.solve(sp.Eq(R_inf, R_inf * h.coeff_monomial(sym.lam) * trK / d + sym.sigma2 / 2), R_inf)[0]
     # Volterra form by variation of constants: D_i^2(t) = e^{a t} D_i^2(0) + int e^{a (t-s)} 2 g^2 lambda R(s) ds
     kernel = sp.factor(risk_weight * sp.diff(drift, R) * sp.exp(a * t))
     forcing = sp.factor(risk_weight * D20 * sp.exp(a * t))
     # check: the Volterra form satisfies the ODE (differentiate under the integral sign)
     return HighLineODE(drift=drift, correction=correction, risk_weight=risk_weight,
                        critical_learning_rate=sp.simplify(crit[0]), secular_term=G0,
-                       volterra_kernel=kernel, forcing=forcing, recursion=recursion)
+                       volterra_kernel=kernel, forcing=forcing,
+                       stationary_risk=sp.factor(r_inf),
+                       growth_term=sp.factor(risk_weight * sp.diff(drift, R) / (z - a)), recursion=recursion)
 
 
 # ---------------------------------------------------------------------------- learning-rate rules

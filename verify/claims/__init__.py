@@ -172,3 +172,4 @@ def select(ids=None) -> list:
 
 
 from . import sgd  # noqa: E402,F401  (registers the SGD claims)
+from . import highline  # noqa: E402,F401  (registers the High Line and adaptive-learning-rate claims)
