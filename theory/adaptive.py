@@ -31,7 +31,7 @@ from .validation import check_positive
 
 __all__ = ["spectral_average", "line_search_derivation", "line_search", "adagrad_norm",
            "adagrad_norm_derivation", "TwoEigenvalueLineSearch", "two_eigenvalue_line_search",
-           "adagrad_isotropic_limit", "eta", "b", "x", "lam1", "lam2", "p"]
+           "adagrad_isotropic_limit", "adagrad_norm_limit", "AdaGradNormLimit", "eta", "b", "x", "lam1", "lam2", "p"]
 
 eta = sp.Symbol("eta", positive=True)
 b = sp.Symbol("b", positive=True)
@@ -294,3 +294,32 @@ def adagrad_isotropic_limit():
     g_inf = sp.simplify(eta / chosen)
     return {"f": f, "first_integral": first, "limit_B": sp.simplify(chosen**2), "limit": g_inf,
             "D0": D0, "B": Bs}
+
+
+@dataclass(frozen=True)
+class AdaGradNormLimit:
+    """The AdaGrad-Norm derivations (rate ODE and isotropic Lambert-W limit) with :meth:`latex`."""
+
+    rule: sp.Expr
+    first_integral: sp.Expr
+    limit: sp.Expr
+
+    def latex(self) -> str:
+        D0 = sp.Symbol("D_0^2", positive=True)
+        Bs = sp.Symbol("B", positive=True)
+        names = {**_NAMES, D0: "D^2(0)", Bs: "B"}
+        rows = [r"&\text{AdaGrad-Norm (Alg.~1 of arXiv:2405.19585): } b_k^2 = b^2 + \tfrac{1}{d^2}\sum_{j\le k}"
+                r"\|G_j\|^2,\ \text{step } \tfrac{\eta}{d\, b_k} G_k,\ t = k/d",
+                r"g_t &= " + sp.latex(self.rule, symbol_names=names)
+                + r"\qquad\Bigl(\tfrac{1}{d}\,\mathbb{E}\|G\|^2 \to 2\,\tfrac{\operatorname{tr}K}{d}\,R\Bigr)",
+                r"&K = \lambda I,\ \sigma = 0:\ B = b^2 + 2\lambda\!\int_0^t\! R,\quad B' = "
+                + sp.latex(self.first_integral, symbol_names=names),
+                r"g_\infty &= " + sp.latex(self.limit, symbol_names=names)
+                + r"\quad(W_{-1}\text{: the lower real branch of Lambert } W)"]
+        return "\\begin{align*}\n" + " \\\\\n".join(rows) + "\n\\end{align*}"
+
+
+def adagrad_norm_limit() -> AdaGradNormLimit:
+    """The AdaGrad-Norm derivations as one object (for LaTeX and the catalogue)."""
+    lim = adagrad_isotropic_limit()
+    return AdaGradNormLimit(adagrad_norm_derivation()["rule"], lim["first_integral"], lim["limit"])

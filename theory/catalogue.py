@@ -13,7 +13,23 @@ DERIVATIONS = {
                      lambda: derive(SGD(), Gaussian())),
     "sgd.independent": ("Minibatch SGD on least squares, independent coordinates with kurtosis",
                         lambda: derive(SGD(), IndependentCoordinates())),
+    "highline.sgd": ("High Line ODE: d -> infinity limit of SGD (step g/d, t = k/d), Volterra form, g_c = 2d/tr K",
+                     lambda: _highline().derive_limit()),
+    "highline.line_search": ("Idealised exact line search: two-eigenvalue fixed point and limiting learning rate",
+                             lambda: _adaptive().two_eigenvalue_line_search()),
+    "highline.adagrad_norm": ("AdaGrad-Norm: learning-rate ODE and the isotropic Lambert-W limit",
+                              lambda: _adaptive().adagrad_norm_limit()),
 }
+
+
+def _highline():
+    from . import highline
+    return highline
+
+
+def _adaptive():
+    from . import adaptive
+    return adaptive
 
 
 def select(ids=None):
