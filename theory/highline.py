@@ -56,7 +56,7 @@ from .validation import check_eigenvalues, check_nonnegative, check_positive
 
 __all__ = ["derive_limit", "HighLineODE", "LearningRateRule", "constant_learning_rate", "spectral_measure",
            "ODESolution", "solve", "solve_mp", "g", "t", "z", "d", "D2", "R", "I", "tau1", "tau2", "M2",
-           "trK"]
+           "trK", "HomogenizedSGD", "homogenized_sgd"]
 
 #: learning rate in the 1/d normalisation: the step is (g/d) * gradient
 g = sp.Symbol("g", positive=True)
@@ -553,3 +553,75 @@ def solve_mp(eigenvalues, t_values, *, learning_rate=None, rule=None, noise_vari
             out["integral"].append(y[n])
             out["D2"].append(list(y[:n]))
         return out
+
+
+# ---------------------------------------------------------------------------- homogenized SGD
+@dataclass(frozen=True)
+class HomogenizedSGD:
+    r"""Homogenized SGD: the SDE with the gradient noise replaced by its leading-order Gaussian.
+
+    In the units of this package (e = theta - theta*, step (g/d) G, t = k/d):
+
+    .. math:: de_{t,i} = -g\,\lambda_i e_{t,i}\,dt + g\sqrt{\frac{2 R(e_t)\,\lambda_i}{d}}\, dB_{t,i},
+              \qquad R(e) = \tfrac12\Bigl(\sum_j \lambda_j e_j^2 + \sigma^2\Bigr).
+
+    Derivation (:func:`homogenized_sgd`): per step the mean of the gradient coordinate is
+    E[g_i | e] (:func:`theory.gradient_moments`) and its variance Var(g_i | e); over d steps per
+    unit time the drift is -g E[g_i | e] and the diffusion variance (g/d)^2 d Var = (g^2/d) Var,
+    of which the leading term as d -> infinity (with e_i^2 = D_i^2/d) is kept.
+    ``generator`` is the Ito generator applied to D_i^2 = d e_i^2; it equals the High Line ODE
+    drift, so the *expectation* of D_i^2 under homogenized SGD solves the ODE exactly (the
+    diffusion coefficient is linear in e^2), at every d.
+
+    Source: Collins-Woodfin, Paquette, Paquette, Seroussi, arXiv:2308.08977 (homogenized SGD);
+    arXiv:2405.19585, Sec. 2.
+    """
+
+    drift: sp.Expr
+    diffusion_variance: sp.Expr
+    generator: sp.Expr
+
+    def latex(self) -> str:
+        e = sp.Symbol("e_i")
+        return ("\\begin{align*}\n de_{t,i} &= " + _tex(self.drift) + r"\,dt + \sqrt{"
+                + _tex(self.diffusion_variance) + r"}\,dB_{t,i} \\" + "\n"
+                + r" \mathcal{L}\,D_i^2 &= " + _tex(self.generator)
+                + r"\quad(= \text{the High Line ODE drift})" + "\n\\end{align*}").replace("e_{i}", "e_{t,i}")
+
+    def euler_maruyama_moment(self):
+        r"""Exact E[D_i^2] after one Euler-Maruyama step of size ``dt`` (symbol ``Delta t``), in D_i^2 and R.
+
+        e' = e + drift dt + sqrt(diffusion variance dt) xi, xi ~ N(0, 1): E e'^2 = (e + drift dt)^2
+        + diffusion variance dt, times d. Linear in D^2 and R, so the expected second moments of the
+        Euler-Maruyama scheme follow this recursion exactly.
+        """
+        e = sp.Symbol("e_i", real=True)
+        dt = sp.Symbol("Delta t", positive=True)
+        new = sp.expand(d * ((e + self.drift * dt) ** 2 + self.diffusion_variance * dt))
+        return sp.expand(new.subs(e, sp.sqrt(D2 / d))), dt
+
+
+@functools.lru_cache(maxsize=None)
+def homogenized_sgd() -> HomogenizedSGD:
+    """Derive homogenized SGD and its generator on D_i^2 (see :class:`HomogenizedSGD`).
+
+    Example
+    -------
+    >>> h = homogenized_sgd()
+    >>> sp.simplify(h.generator - derive_limit().drift)
+    0
+    """
+    from .data import Gaussian
+    from .derive import gradient_moments
+    e = sp.Symbol("e_i", real=True)
+    Eg, Eg2 = gradient_moments(Gaussian(), e)
+    Eg, Eg2 = Eg.subs(sym.B, 1), Eg2.subs(sym.B, 1)
+    var = sp.expand(Eg2 - Eg**2)
+    # scaling: e_i^2 = D^2/d, S = 2R - sigma^2 (O(1)); keep the leading order of Var as d -> infinity
+    var_D = sp.expand(var.subs(e, sp.sqrt(D2 / d)).subs(sym.S, 2 * R - sym.sigma2))
+    lead = sp.limit(var_D, d, sp.oo)
+    drift = sp.expand(-g * Eg)
+    diff_var = sp.expand(g**2 * lead / d)
+    # Ito: d(e^2) = (2 e drift + diffusion variance) dt; D^2 = d e^2
+    gen = sp.expand(d * (2 * e * drift + diff_var)).subs(e, sp.sqrt(D2 / d))
+    return HomogenizedSGD(drift, diff_var, sp.expand(gen))

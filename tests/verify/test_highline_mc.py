@@ -61,3 +61,23 @@ def test_adagrad_engine_is_reproducible_and_validates():
         simulate_adaptive(AdaGradNorm(1.0, 1.0), eigenvalues=[], steps=2, replicas=2)
     with pytest.raises(ValueError, match="int_0"):
         StateRule(ad.adagrad_norm(1.0, 1.0))
+
+
+def test_homogenized_sgd_generator_and_euler_maruyama():
+    from verify.adaptive import simulate_homogenized
+    from verify.claims.highline import euler_maruyama_expectation
+    import sympy as sp
+    h = hl.homogenized_sgd()
+    # oracle (arXiv:2308.08977): dX = -g K X dt + g sqrt(2 R K / d) dB
+    assert sp.simplify(h.diffusion_variance - 2 * hl.R * hl.g**2 * hl.sym.lam / hl.d) == 0
+    lam = two_class_spectrum(16)
+    res = simulate_homogenized(eigenvalues=lam, learning_rate=1.0, noise_variance=0.1, initial=0.25, t_max=1.0,
+                               dt=1 / 32, replicas=2000, seed=2)
+    em = euler_maruyama_expectation(lam, 1.0, 1 / 32, 32, 0.1, 1.0)
+    from types import SimpleNamespace
+    assert compare(SimpleNamespace(risk=em), res, quantities=("risk",)).passed
+    assert not compare(SimpleNamespace(risk=em * 1.03), res, quantities=("risk",)).passed
+    with pytest.raises(ValueError, match="integer"):
+        simulate_homogenized(eigenvalues=lam, learning_rate=1.0, t_max=1.0, dt=0.3)
+    with pytest.raises(ValueError, match="dt"):
+        simulate_homogenized(eigenvalues=lam, learning_rate=1.0, t_max=1.0, dt=0.0)
