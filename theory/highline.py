@@ -381,6 +381,11 @@ def _setup(eigenvalues, weights, learning_rate, rule, noise_variance, initial):
     return atoms, w, rule, float(noise_variance), D0
 
 
+def _dot(a, b):
+    """Inner product of two vectors without BLAS (whose threads stall on a loaded machine)."""
+    return np.einsum("i,i->", a, b)
+
+
 def solve(eigenvalues, *, t_max, learning_rate=None, rule=None, noise_variance=0.0, initial=1.0,
           weights=None, t_eval=None, rtol=1e-10, atol=1e-13, method="DOP853", ode=None) -> ODESolution:
     r"""Integrate the High Line ODE with SciPy's ``solve_ivp`` (float64).
@@ -445,8 +450,8 @@ def solve(eigenvalues, *, t_max, learning_rate=None, rule=None, noise_variance=0
     def rhs(_, y):
         counter[0] += 1
         D, Ii = y[:n], y[n]
-        r = 0.5 * (lw @ D) + 0.5 * sigma2
-        gg = rate(r, Ii, t1, t2, l2w @ D, *hv)
+        r = 0.5 * _dot(lw, D) + 0.5 * sigma2
+        gg = rate(r, Ii, t1, t2, _dot(l2w, D), *hv)
         out = np.empty_like(y)
         out[:n] = drift(gg, atoms, D, r)
         out[n] = r
@@ -461,8 +466,8 @@ def solve(eigenvalues, *, t_max, learning_rate=None, rule=None, noise_variance=0
 
         def jac(_, y):
             D, Ii = y[:n], y[n]
-            r = 0.5 * (lw @ D) + 0.5 * sigma2
-            args = (r, Ii, t1, t2, l2w @ D, *hv)
+            r = 0.5 * _dot(lw, D) + 0.5 * sigma2
+            args = (r, Ii, t1, t2, _dot(l2w, D), *hv)
             gg = rate(*args)
             dg_dD = gR(*args) * dR_dD + gM(*args) * l2w
             fg = np.broadcast_to(dgd(gg, atoms, D, r), (n,))
@@ -482,8 +487,8 @@ def solve(eigenvalues, *, t_max, learning_rate=None, rule=None, noise_variance=0
         raise ValueError(f"the ODE solver failed: {sol.message}")
     Y = sol.y.T
     D = Y[:, :n]
-    risk = 0.5 * (D @ lw) + 0.5 * sigma2
-    lr = np.array([rate(r, Ii, t1, t2, l2w @ Di, *hv) for r, Ii, Di in zip(risk, Y[:, n], D)], dtype=float)
+    risk = 0.5 * np.einsum("ti,i->t", D, lw) + 0.5 * sigma2
+    lr = np.array([rate(r, Ii, t1, t2, _dot(l2w, Di), *hv) for r, Ii, Di in zip(risk, Y[:, n], D)], dtype=float)
     return ODESolution(sol.t, D, risk, np.broadcast_to(lr, risk.shape).copy(), Y[:, n], atoms, w, rtol, atol,
                        method, counter[0])
 
