@@ -97,3 +97,29 @@ def test_momentum_like_recursions_are_refused():
         data = Gaussian()
     with pytest.raises(NotImplementedError):
         hl._derive_limit_cached.__wrapped__(None, None, None, Fake())
+
+
+@given(spectrum=sst.spectra(min_dimension=1, max_dimension=12), frac=st.floats(0.1, 0.9),
+       rule_kind=st.sampled_from(["constant", "line_search", "adagrad"]))
+def test_etd2_exponential_integrator_meets_its_tolerance(spectrum, frac, rule_kind):
+    from theory import adaptive as ad
+    lam_ = np.asarray(spectrum)
+    rule = {"constant": hl.constant_learning_rate(frac * 2 / lam_.mean()), "line_search": ad.line_search(),
+            "adagrad": ad.adagrad_norm(frac / lam_.mean(), 0.5)}[rule_kind]
+    te = np.linspace(0, 5, 6)
+    ref = hl.solve(lam_, t_max=5, rule=rule, noise_variance=0.1, t_eval=te, rtol=1e-12, atol=1e-14)
+    etd = hl.solve(lam_, t_max=5, rule=rule, noise_variance=0.1, t_eval=te, rtol=1e-7, atol=1e-10, method="ETD2")
+    # local error control at rtol: the global error over [0, 5] stays within a few hundred rtol
+    assert np.max(np.abs(etd.risk / ref.risk - 1)) < 1e-4
+
+
+def test_etd2_handles_stiff_spectra_with_few_steps():
+    # fast mode 2 g lambda_max ~ 2, slow modes need t ~ 1e4: explicit Runge-Kutta is stability-limited
+    lam_ = np.concatenate([[1.0], np.full(7, 1e-4)])
+    g = 0.5 * 2 / lam_.mean()
+    kw = dict(t_max=2e4, learning_rate=g, noise_variance=0.1, t_eval=[2e4])
+    ref = hl.solve(lam_, method="LSODA", rtol=1e-11, atol=1e-14, **kw)
+    rk = hl.solve(lam_, method="DOP853", rtol=1e-4, atol=1e-10, **kw)
+    etd = hl.solve(lam_, method="ETD2", rtol=1e-4, atol=1e-10, **kw)
+    assert abs(etd.risk[-1] / ref.risk[-1] - 1) < 1e-3
+    assert etd.evaluations < rk.evaluations / 5
