@@ -413,7 +413,9 @@ def solve(eigenvalues, *, t_max, learning_rate=None, rule=None, noise_variance=0
     t_eval : array_like, optional
         Output times (default: 201 points on [0, t_max]).
     rtol, atol : float
-        Tolerances of the adaptive solver (defaults 1e-10, 1e-13).
+        Tolerances of the adaptive solver (defaults 1e-10, 1e-13). For noiseless problems run
+        to long times, where R and D_i^2 decay exponentially, pass a tiny ``atol`` (e.g. 1e-100)
+        so that the error control stays relative (ratios such as the line-search rate need it).
     method : str
         Any ``solve_ivp`` method; default "DOP853" (explicit Runge-Kutta of order 8
         with adaptive steps); or "ETD2", this module's adaptive second-order exponential
