@@ -26,7 +26,18 @@ import sympy as sp
 
 from . import symbols as sym
 from .derive import gradient_moments
-from .highline import (D2, LATEX_NAMES, M2, R, I, LearningRateRule, derive_limit, g, tau1, tau2, t)
+from .highline import (
+    D2,
+    LATEX_NAMES,
+    M2,
+    I,
+    LearningRateRule,
+    R,
+    derive_limit,
+    g,
+    tau1,
+    tau2,
+)
 from .validation import check_positive
 
 __all__ = ["spectral_average", "line_search_derivation", "line_search", "adagrad_norm",

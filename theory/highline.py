@@ -692,7 +692,6 @@ class HomogenizedSGD:
     generator: sp.Expr
 
     def latex(self) -> str:
-        e = sp.Symbol("e_i")
         return ("\\begin{align*}\n de_{t,i} &= " + _tex(self.drift) + r"\,dt + \sqrt{"
                 + _tex(self.diffusion_variance) + r"}\,dB_{t,i} \\" + "\n"
                 + r" \mathcal{L}\,D_i^2 &= " + _tex(self.generator)

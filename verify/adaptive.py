@@ -21,13 +21,18 @@ standard errors over replicas) plus the mean learning rate g_k and its standard 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
-import sympy as sp
 
 from theory import highline as hl
-from theory.validation import check_eigenvalues, check_initial, check_integer, check_nonnegative, check_positive
+from theory.validation import (
+    check_eigenvalues,
+    check_initial,
+    check_integer,
+    check_nonnegative,
+    check_positive,
+)
 
 from .montecarlo import SimulationResult, _Stats, block_edges
 

@@ -1,9 +1,8 @@
 """Line search and AdaGrad-Norm: derived closed forms against the paper's formulas (oracles) and the ODE."""
-import mpmath
-import numpy as np
 import pytest
 import sympy as sp
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from theory import adaptive as ad
 from theory import highline as hl

@@ -1,11 +1,11 @@
 """The High Line limit: derived ODE against the paper's eq. 8 (oracle), solvers, errors."""
-import math
 
 import mpmath
 import numpy as np
 import pytest
 import sympy as sp
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 from scipy.integrate import quad
 
 from theory import SGD, Gaussian, IndependentCoordinates, derive
@@ -50,7 +50,7 @@ def test_volterra_equation_holds_along_the_ode_solution():
     lam_ = np.array([1.0, 0.5, 0.1])
     g, s2, T = 1.2, 0.3, 1.5
     sol = hl.solve(lam_, t_max=T, learning_rate=g, noise_variance=s2, t_eval=np.linspace(0, T, 3001))
-    R = lambda s: np.interp(s, sol.t, sol.risk)  # noqa: E731
+    R = lambda s: np.interp(s, sol.t, sol.risk)
     k = sp.lambdify([hl.t, lam], ode.volterra_kernel.subs(hl.g, g))
     f = sp.lambdify([hl.t, lam, hl.D20], ode.forcing.subs(hl.g, g))
     forcing = np.mean(f(T, lam_, 1.0)) + s2 / 2

@@ -64,9 +64,10 @@ def test_adagrad_engine_is_reproducible_and_validates():
 
 
 def test_homogenized_sgd_generator_and_euler_maruyama():
+    import sympy as sp
+
     from verify.adaptive import simulate_homogenized
     from verify.claims.highline import euler_maruyama_expectation
-    import sympy as sp
     h = hl.homogenized_sgd()
     # oracle (arXiv:2308.08977): dX = -g K X dt + g sqrt(2 R K / d) dB
     assert sp.simplify(h.diffusion_variance - 2 * hl.R * hl.g**2 * hl.sym.lam / hl.d) == 0

@@ -11,8 +11,8 @@ import math
 
 import numpy as np
 import sympy as sp
-from scipy.optimize import brentq
 from scipy import stats as sps
+from scipy.optimize import brentq
 
 from theory import SGD, Gaussian, derive
 from theory import highline as hl
@@ -82,13 +82,13 @@ def _critical_runner(claim, budget, ss):
                                                  hl.sym.sigma2: 0.1}))
         if frac < 1:
             ok = abs(r2 - r_inf) < 1e-6 * r_inf
-            rows.append(Row(f"ODE at g = 0.95 g_c converges: R(400) vs derived R_inf = " + str(ode.stationary_risk),
+            rows.append(Row("ODE at g = 0.95 g_c converges: R(400) vs derived R_inf = " + str(ode.stationary_risk),
                             r_inf, float(r2), 0.0, abs(r2 - r_inf) / r_inf, bool(ok)))
         else:
             # growth rate: the positive root z of the secular equation (1/d) sum_i G_i(z) = 1 of the
             # linear ODE, G_i(z) = risk_weight * (dD/dR) / (z - a_i); R(t) ~ c e^{z t}
             Gz = sp.lambdify([hl.z, hl.sym.lam], ode.growth_term.subs(hl.g, g), modules="numpy")
-            z = brentq(lambda x: float(np.mean(Gz(x, lam))) - 1, 1e-12, 10.0, xtol=1e-15)
+            z = brentq(lambda x, G=Gz: float(np.mean(G(x, lam))) - 1, 1e-12, 10.0, xtol=1e-15)
             slope = (math.log(r2) - math.log(r1)) / 200.0
             ok = abs(slope - z) < 1e-6 * z
             rows.append(Row("ODE at g = 1.05 g_c diverges: d log R/dt on [200, 400] vs the positive root of "
@@ -172,7 +172,7 @@ def _best_fixed_rate(lam, w):
 
     def decay(gv):
         lo = -2 * gv * lmin
-        f = lambda zz: float(w @ G(zz, lam, gv)) - 1  # noqa: E731
+        f = lambda zz: float(w @ G(zz, lam, gv)) - 1
         hi = 0.0
         while f(hi) > 0:
             hi = 2 * hi + 1.0
@@ -185,9 +185,10 @@ def _best_fixed_rate(lam, w):
 
 
 def _line_search_runner(claim, budget, ss):
+
     from theory import adaptive as ad
+
     from ..adaptive import StateRule, simulate_adaptive
-    import mpmath
     rows, verdicts = [], []
     # (a) closed-form limit against the high-precision ODE (>= 20 significant digits)
     for lam1, lam2, mass, T in ((1.0, 0.5, 0.5, 80), (1.0, 0.25, 0.25, 60)):
@@ -267,9 +268,11 @@ def _mc_vs_ode(res, sol, alpha, params, lag=1):
 
 # ------------------------------------------------------------------------------ AdaGrad-Norm
 def _adagrad_runner(claim, budget, ss):
-    from theory import adaptive as ad
-    from ..adaptive import AdaGradNorm, simulate_adaptive
     import mpmath
+
+    from theory import adaptive as ad
+
+    from ..adaptive import AdaGradNorm, simulate_adaptive
     rows, verdicts = [], []
     lim = ad.adagrad_isotropic_limit()
     f = sp.lambdify([ad.eta, ad.b, hl.sym.lam, lim["D0"]], lim["limit"], modules="mpmath")
@@ -390,6 +393,7 @@ def euler_maruyama_expectation(lam, g, dt, steps, noise_variance=0.0, initial=1.
 
 def _homogenized_runner(claim, budget, ss):
     from types import SimpleNamespace
+
     from ..adaptive import simulate_homogenized
     rows, verdicts = [], []
     h = hl.homogenized_sgd()
