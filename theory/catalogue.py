@@ -15,7 +15,7 @@ DERIVATIONS = {
                         lambda: derive(SGD(), IndependentCoordinates())),
     "highline.sgd": ("High Line ODE: d -> infinity limit of SGD (step g/d, t = k/d), Volterra form, g_c = 2d/tr K",
                      lambda: _highline().derive_limit()),
-    "highline.homogenized_sgd": ("Homogenized SGD: the SDE and its generator on D_i^2",
+    "highline.homogenized_sgd": ("Homogenized SGD: the SDE and its generator on the second moments",
                                  lambda: _highline().homogenized_sgd()),
     "highline.line_search": ("Idealised exact line search: two-eigenvalue fixed point and limiting learning rate",
                              lambda: _adaptive().two_eigenvalue_line_search()),
