@@ -191,7 +191,7 @@ def derive_limit(recursion=None) -> HighLineODE:
     >>> from theory.highline import derive_limit
     >>> ode = derive_limit()
     >>> ode.drift
-    2*R*g**2*lambda_i - 2*D_i^2*g*lambda_i
+    -2*D_i^2*g*lambda_i + 2*R*g**2*lambda_i
     >>> ode.critical_learning_rate
     2*d/\operatorname{tr}K
 
