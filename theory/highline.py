@@ -381,6 +381,25 @@ def _setup(eigenvalues, weights, learning_rate, rule, noise_variance, initial):
     return atoms, w, rule, float(noise_variance), D0
 
 
+def _single_threaded_blas():
+    """Limit BLAS to one thread while integrating (vectors of length d gain nothing from threads, and
+    on a loaded machine OpenBLAS threads stall for milliseconds per call); uses threadpoolctl if installed."""
+    global _CONTROLLER
+    if _CONTROLLER is None:
+        try:
+            from threadpoolctl import ThreadpoolController
+            _CONTROLLER = ThreadpoolController()   # scans the loaded libraries once (milliseconds)
+        except ImportError:  # pragma: no cover - optional
+            _CONTROLLER = False
+    if _CONTROLLER is False:  # pragma: no cover
+        import contextlib
+        return contextlib.nullcontext()
+    return _CONTROLLER.limit(limits=1, user_api="blas")
+
+
+_CONTROLLER = None
+
+
 def _dot(a, b):
     """Inner product of two vectors without BLAS (whose threads stall on a loaded machine)."""
     return np.einsum("i,i->", a, b)
@@ -444,7 +463,8 @@ def solve(eigenvalues, *, t_max, learning_rate=None, rule=None, noise_variance=0
     check_positive(t_max, "t_max")
     ode = derive_limit() if ode is None else ode
     if method == "ETD2":
-        return _solve_etd2(atoms, w, rule, sigma2, D0, float(t_max), t_eval, rtol, atol, ode)
+        with _single_threaded_blas():
+            return _solve_etd2(atoms, w, rule, sigma2, D0, float(t_max), t_eval, rtol, atol, ode)
     drift = ode._numpy_drift
     t1, t2 = float(w @ atoms), float(w @ atoms**2)
     lw, l2w = w * atoms, w * atoms**2
@@ -487,8 +507,9 @@ def solve(eigenvalues, *, t_max, learning_rate=None, rule=None, noise_variance=0
     if t_eval is None:
         t_eval = np.linspace(0.0, float(t_max), 201)
     t_eval = np.asarray(t_eval, dtype=float)
-    sol = solve_ivp(rhs, (0.0, float(t_max)), np.concatenate([D0, [0.0]]), method=method, t_eval=t_eval,
-                    rtol=rtol, atol=atol, **({"jac": jac} if jac is not None else {}))
+    with _single_threaded_blas():
+        sol = solve_ivp(rhs, (0.0, float(t_max)), np.concatenate([D0, [0.0]]), method=method, t_eval=t_eval,
+                        rtol=rtol, atol=atol, **({"jac": jac} if jac is not None else {}))
     if not sol.success:
         raise ValueError(f"the ODE solver failed: {sol.message}")
     Y = sol.y.T
