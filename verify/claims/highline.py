@@ -204,6 +204,17 @@ def _line_search_runner(claim, budget, ss):
         lo, hi = lam2 / t2, 2 * lam2 / t2
         rows.append(Row(f"eq. 95: lambda_min/tau_2 = {lo:.4g} <= g_inf <= 2 lambda_min/tau_2 = {hi:.4g}",
                         lo, float(g_inf), 0.0, float(g_inf) / lo, bool(lo <= g_inf <= hi)))
+    # (a') drawn examples (budget.examples): random (lambda_2/lambda_1, p); closed form vs the float ODE
+    rng = np.random.default_rng(child_seed(ss, 9))
+    for _ in range(budget.examples):
+        ratio, mass = float(10 ** rng.uniform(-1.5, -0.02)), float(rng.uniform(0.05, 0.95))
+        _, gi, rate = ad.two_eigenvalue_line_search().numeric(1.0, ratio, mass)
+        T = 80 * math.log(10) / rate       # R decays by ~1e-80: still far above the float range limit
+        sol = hl.solve([1.0, ratio], weights=[mass, 1 - mass], t_max=T, rule=ad.line_search(), t_eval=[T],
+                       method="LSODA", rtol=1e-11, atol=1e-100)
+        rel = abs(sol.learning_rate[-1] / gi - 1)
+        rows.append(Row(f"drawn: lambda_2/lambda_1 = {ratio:.4f}, p = {mass:.3f}: closed form vs float ODE at t = {T:.3g}"
+                        f" (LSODA, rtol 1e-11)", gi, float(sol.learning_rate[-1]), 0.0, rel, rel < 1e-7))
     # (b) eq. 95 on a grid of eigenvalue ratios and masses (closed form, exact arithmetic)
     ls = ad.two_eigenvalue_line_search()
     worst = (np.inf, None)
