@@ -43,12 +43,30 @@ DERIVATIONS = {
                            lambda: BilinearGame("simultaneous")),
     "games.alternating": ("Bilinear game, alternating gradient steps with heavy-ball momentum",
                           lambda: BilinearGame("alternating")),
+    "highline.sgd": ("High Line ODE: d -> infinity limit of SGD (step g/d, t = k/d), Volterra form, g_c = 2d/tr K",
+                     lambda: _highline().derive_limit()),
+    "highline.homogenized_sgd": ("Homogenized SGD: the SDE and its generator on the second moments",
+                                 lambda: _highline().homogenized_sgd()),
+    "highline.line_search": ("Idealised exact line search: two-eigenvalue fixed point and limiting learning rate",
+                             lambda: _adaptive().two_eigenvalue_line_search()),
+    "highline.adagrad_norm": ("AdaGrad-Norm: learning-rate ODE and the isotropic Lambert-W limit",
+                              lambda: _adaptive().adagrad_norm_limit()),
 }
 
 
 def _example_empirical():
     from .data import EmpiricalDistribution
     return EmpiricalDistribution([[1.0, 0.0], [-1.0, 0.0], [0.0, 1.0], [0.0, -1.0]])
+
+
+def _highline():
+    from . import highline
+    return highline
+
+
+def _adaptive():
+    from . import adaptive
+    return adaptive
 
 
 def select(ids=None):
