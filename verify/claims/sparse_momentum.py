@@ -28,6 +28,9 @@ SGD_WINDOW = 128
 MAX_BIAS = 0.2
 #: replicas of the SGD-limit run (the derived gap is about 0.15 s.e. there; more replicas resolve it)
 SGD_REPLICAS = 4000
+#: least replicas of a growth test (the risk of a diverging run is heavy-tailed: power needs many replicas;
+#: the runs are short, d = 8 and 31 steps)
+GROWTH_REPLICAS = 16000
 
 
 def regime_parameters(beta, tau_learn, p=_P):
@@ -88,7 +91,8 @@ def _regimes_runner(claim, budget, ss, perturb=1.0):
                   initial=1.0, steps=steps)
         # the SGD limit is a statement at a resolution: its derived relative accuracy (tau_ret-1)/tau_learn
         # is resolved by enough replicas, so regime (a) runs at most SGD_REPLICAS (MAX_BIAS gate below)
-        replicas = min(budget.replicas, SGD_REPLICAS) if label == "SGD limit" else budget.replicas
+        replicas = (min(budget.replicas, SGD_REPLICAS) if label == "SGD limit" else
+                    max(budget.replicas, GROWTH_REPLICAS) if label == "unstable" else budget.replicas)
         res = simulate(HeavyBall(), data=data, learning_rate=gamma, replicas=replicas,
                        seed=child_seed(ss, k), momentum=beta, **kw)
         tag = f"{label}: beta={beta}, tau_learn={t_learn:.3g}, tau_ret={t_ret:.3g}, (tau_ret-1)/tau_learn=" \
@@ -160,7 +164,8 @@ def _conflict_runner(claim, budget, ss, perturb=1.0):
     v = compare(tr, res, alpha=alpha, quantities=("risk",))
     rows.append(row_from_verdict(f"p={c.sparsities[0]}, own beta {b1:.3f} (rho={c.radius[0, 0]:.4f}): MC = exact", v))
     verdicts.append(v)
-    res = simulate(HeavyBall(), data=data1, momentum=b2, replicas=budget.replicas, seed=child_seed(ss, 1), **kw)
+    res = simulate(HeavyBall(), data=data1, momentum=b2, replicas=max(budget.replicas, GROWTH_REPLICAS),
+                   seed=child_seed(ss, 1), **dict(kw, steps=31))
     row, v = _growth_check(res, 0.5 * len(lam), alpha,
                            f"p={c.sparsities[0]}, other group's beta {b2:.3f} (rho={c.radius[0, 1]:.4f} > 1): "
                            "MC risk grows above R_0 (one-sided)")
