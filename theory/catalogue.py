@@ -40,8 +40,8 @@ DERIVATIONS = {
                                lambda: derive(GeneralizedMomentum(), Gaussian())),
     "momentum.effective_learning_rate": ("Heavy ball (gamma, beta) vs SGD at gamma/(1 - beta): exact gap",
                                          lambda: effective_learning_rate(IndependentCoordinates())),
-    "momentum.sparse.timescales": ("Heavy ball with sparse inputs: momentum retention and learning timescales, "
-                                   "stability threshold and SGD limit in their terms",
+    "momentum.sparse.timescales": (("Heavy ball with sparse inputs: momentum retention and learning timescales, "
+                                    "stability threshold and SGD limit in their terms"),
                                    lambda: sparse_timescales()),
     "games.simultaneous": ("Bilinear game, simultaneous gradient steps with heavy-ball momentum",
                            lambda: BilinearGame("simultaneous")),

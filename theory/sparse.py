@@ -8,9 +8,8 @@ the data model is :class:`theory.SparseGaussian` (re-exported here); this module
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import math
+from dataclasses import dataclass
 
 import numpy as np
 import sympy as sp
@@ -21,9 +20,18 @@ from .data import SparseGaussian
 from .derive import derive
 from .validation import check_eigenvalues, check_integer, check_positive, check_sparsity
 
-__all__ = ["SparseGaussian", "SPARSITY", "per_frequency_critical_learning_rate", "SparseTimescales",
-           "sparse_timescales", "momentum_retention_timescale", "learning_timescale", "timescale_ratio",
-           "SpectralConflict", "spectral_conflict"]
+__all__ = [
+    "SPARSITY",
+    "SparseGaussian",
+    "SparseTimescales",
+    "SpectralConflict",
+    "learning_timescale",
+    "momentum_retention_timescale",
+    "per_frequency_critical_learning_rate",
+    "sparse_timescales",
+    "spectral_conflict",
+    "timescale_ratio",
+]
 
 #: activity probability p_i of coordinate i
 SPARSITY = sp.Symbol("p_i", positive=True)
@@ -160,7 +168,7 @@ def sparse_timescales() -> SparseTimescales:
     global _TIMESCALES
     if _TIMESCALES is not None:
         return _TIMESCALES
-    p, b, g, lam, B = SPARSITY, sym.beta, sym.gamma, sym.lam, sym.B
+    p, b, g, lam = SPARSITY, sym.beta, sym.gamma, sym.lam
     t = sp.Symbol("t", integer=True, positive=True)
     bb = sp.Symbol("b", positive=True)  # |beta| < 1 for convergence of the sums; substituted back after
     decay = sp.summation(bb ** t * p * (1 - p) ** (t - 1), (t, 1, sp.oo))
@@ -181,7 +189,7 @@ def sparse_timescales() -> SparseTimescales:
     x = q * p * eps  # gamma lambda at tau_learn = 1/eps
     z = sp.Symbol("z")
     roots = sp.solve(z ** 2 - (2 - q - x) * z + (1 - q), z)
-    slow = [r for r in roots if sp.simplify(sp.limit(r, eps, 0) - 1) == 0][0]
+    slow = next(r for r in roots if sp.simplify(sp.limit(r, eps, 0) - 1) == 0)
     series = sp.expand(sp.series(slow, eps, 0, 3).removeO())
     first, second_order = series.coeff(eps, 1), series.coeff(eps, 2)
     corr = sp.simplify((second_order / first).subs(q, 1 - b))
@@ -214,8 +222,8 @@ def momentum_retention_timescale(p, beta) -> float:
 
     Raises ValueError unless 0 < p <= 1 and -1 < beta < 1.
 
-    >>> momentum_retention_timescale(0.05, 0.99)
-    5.95...
+    >>> round(momentum_retention_timescale(0.05, 0.99), 6)
+    5.95
     """
     p, b = _check_p(p), _check_beta(beta)
     return float(sparse_timescales().retention.subs({SPARSITY: p, sym.beta: b}))
@@ -309,7 +317,7 @@ def spectral_conflict(p1, p2, learning_rate, eigenvalue=1.0, dimension=8, batch=
         r = np.array([rho(g, b) for b in grid])
         i = int(np.argmin(r))
         a, c = grid[max(i - 1, 0)], grid[min(i + 1, len(grid) - 1)]
-        best.append(float(minimize_scalar(lambda b: rho(g, b), bounds=(a, c), method="bounded",
+        best.append(float(minimize_scalar(lambda b, g=g: rho(g, b), bounds=(a, c), method="bounded",
                                           options={"xatol": 1e-6}).x))
     radius = np.array([[rho(g, best[h]) for h in range(2)] for g in range(2)])
     own = [radius[0, 0], radius[1, 1]]

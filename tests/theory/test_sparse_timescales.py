@@ -1,6 +1,5 @@
 """Retention / learning timescales of heavy ball on sparse coordinates, the three regimes and the
 spectral conflict: derived relations against independent oracles, errors, claims and planted errors."""
-import functools
 
 import numpy as np
 import pytest
@@ -11,8 +10,15 @@ from scipy import stats as sps
 
 from theory import HeavyBall, derive
 from theory import symbols as tsym
-from theory.sparse import (SPARSITY, SparseGaussian, learning_timescale, momentum_retention_timescale,
-                           sparse_timescales, spectral_conflict, timescale_ratio)
+from theory.sparse import (
+    SPARSITY,
+    SparseGaussian,
+    learning_timescale,
+    momentum_retention_timescale,
+    sparse_timescales,
+    spectral_conflict,
+    timescale_ratio,
+)
 
 
 def test_definitions_against_oracles():
@@ -92,8 +98,10 @@ def test_spectral_conflict_optima():
 
 @pytest.fixture(scope="module")
 def claims():
-    from verify.claims import CLAIMS  # noqa: F401
-    from verify.claims import select
+    from verify.claims import (
+        CLAIMS,  # noqa: F401
+        select,
+    )
     return {c.id: c for c in select(["momentum.sparse.regimes", "momentum.sparse.spectral_conflict"])}
 
 

@@ -11,8 +11,13 @@ from __future__ import annotations
 import numpy as np
 
 from theory import SGD, HeavyBall, derive
-from theory.sparse import (SparseGaussian, learning_timescale, momentum_retention_timescale,
-                           spectral_conflict, sparse_timescales)
+from theory.sparse import (
+    SparseGaussian,
+    learning_timescale,
+    momentum_retention_timescale,
+    sparse_timescales,
+    spectral_conflict,
+)
 
 from . import Claim, Row, child_seed, register, row_from_verdict
 
