@@ -8,6 +8,7 @@ from .empirical import derive_empirical
 from .games import BilinearGame
 from .momentum import effective_learning_rate
 from .scaling import learning_rate_batch_ratio_expansion
+from .sparse import sparse_timescales
 from .validation import select_by_prefix
 
 __all__ = ["DERIVATIONS", "select"]
@@ -39,6 +40,9 @@ DERIVATIONS = {
                                lambda: derive(GeneralizedMomentum(), Gaussian())),
     "momentum.effective_learning_rate": ("Heavy ball (gamma, beta) vs SGD at gamma/(1 - beta): exact gap",
                                          lambda: effective_learning_rate(IndependentCoordinates())),
+    "momentum.sparse.timescales": (("Heavy ball with sparse inputs: momentum retention and learning timescales, "
+                                    "stability threshold and SGD limit in their terms"),
+                                   lambda: sparse_timescales()),
     "games.simultaneous": ("Bilinear game, simultaneous gradient steps with heavy-ball momentum",
                            lambda: BilinearGame("simultaneous")),
     "games.alternating": ("Bilinear game, alternating gradient steps with heavy-ball momentum",
