@@ -15,7 +15,7 @@ from theory.algorithms import HeavyBall, Nesterov
 from .. import strategies as sst
 from ..check import default_problems
 from . import Claim, register
-from .sgd import _critical_runner, _second_moments_runner, _stationary_runner
+from .sgd import _critical_runner, _second_moments_runner, _stationary_runner, stationary_monte_carlo
 
 _SRC = ("Paquette & Paquette, arXiv:2106.03696; Lee, Cheng, Paquette, Paquette, arXiv:2206.01029; "
         "Nesterov: Varre & Flammarion, arXiv:2203.01744")
@@ -52,21 +52,9 @@ for _data, _suffix, _desc, _beta in ((Gaussian(), "gaussian", "Gaussian data", 0
 
 # --------------------------------------------------------------------------- effective learning rate
 def _stationary_mc(rec, algorithm, data, lam, gamma, batch, sigma2, replicas, seed, **hyper):
-    """Monte Carlo stationary risk: the average over steps [2^J, 2^(J+1)) from e_0 = 0, with J
-    chosen so that the exact transient is below 1e-8 of the stationary risk."""
-    from ..montecarlo import simulate
-    r_inf = rec.stationary_risk(lam, gamma, batch=batch, noise_variance=sigma2, **hyper)
-    J = 6
-    while True:
-        steps = 2 ** (J + 1) - 1
-        tr = rec.trajectory(lam, gamma, batch, sigma2, initial=0.0, steps=steps, **hyper)
-        transient = abs(float(np.mean(tr.risk[2 ** J:])) - r_inf)
-        if transient < 1e-8 * r_inf or J >= 14:
-            break
-        J += 1
-    res = simulate(algorithm, data=data, eigenvalues=lam, learning_rate=gamma, batch=batch,
-                   noise_variance=sigma2, initial=0.0, steps=steps, replicas=replicas, seed=seed, **hyper)
-    return r_inf, float(res.block_risk[-1]), float(res.block_risk_se[-1]), res, transient, (2 ** J, steps)
+    """:func:`verify.claims.sgd.stationary_monte_carlo` with the transient below 1e-8 R_inf."""
+    return stationary_monte_carlo(rec, algorithm, data, lam, gamma, batch, sigma2, replicas, seed,
+                                  tolerance=1e-8, **hyper)
 
 
 def _effective_runner(claim, budget, ss):
