@@ -89,20 +89,26 @@ def check_integer(value, name: str, minimum: int = 1) -> int:
     return int(value)
 
 
+def _per_direction(value, name: str, what: str) -> np.ndarray:
+    """A scalar or a non-empty 1-D float array (one entry per eigendirection)."""
+    try:
+        arr = np.asarray(value, dtype=float)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{name} must be {what} or a 1-D array of them; got {value!r}") from exc
+    if arr.ndim > 1:
+        raise ValueError(f"{name} must be a scalar or a 1-D array of shape (d,); got shape {arr.shape}")
+    if arr.ndim == 1 and arr.size == 0:
+        raise ValueError(f"{name} must not be empty")
+    return arr
+
+
 def check_kurtosis(kurtosis, dimension: int | None = None, name: str = "kurtosis") -> np.ndarray:
     """Kurtosis as an array (scalar -> shape (), or (d,)); raise unless finite and >= 1.
 
     Any distribution with mean 0 and variance 1 has E z^4 >= (E z^2)^2 = 1,
     with equality only for the Rademacher law.
     """
-    try:
-        arr = np.asarray(kurtosis, dtype=float)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"{name} must be a number >= 1 or a 1-D array of them; got {kurtosis!r}") from exc
-    if arr.ndim > 1:
-        raise ValueError(f"{name} must be a scalar or a 1-D array of shape (d,); got shape {arr.shape}")
-    if arr.ndim == 1 and arr.size == 0:
-        raise ValueError(f"{name} must not be empty")
+    arr = _per_direction(kurtosis, name, "a number >= 1")
     bad = ~np.isfinite(arr) | (arr < 1)
     if bad.any():
         v = arr.reshape(-1)[int(np.flatnonzero(bad.reshape(-1))[0])]
@@ -160,14 +166,7 @@ def select_by_prefix(mapping: dict, ids, what: str = "id") -> list:
     return out
 def check_sparsity(p, dimension: int | None = None, name: str = "p") -> np.ndarray:
     """Probabilities of a non-zero coordinate as an array (scalar or (d,)); raise unless in (0, 1]."""
-    try:
-        arr = np.asarray(p, dtype=float)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"{name} must be a probability in (0, 1] or a 1-D array of them; got {p!r}") from exc
-    if arr.ndim > 1:
-        raise ValueError(f"{name} must be a scalar or a 1-D array of shape (d,); got shape {arr.shape}")
-    if arr.ndim == 1 and arr.size == 0:
-        raise ValueError(f"{name} must not be empty")
+    arr = _per_direction(p, name, "a probability in (0, 1]")
     bad = ~((arr > 0) & (arr <= 1))  # NaN fails both comparisons
     if bad.any():
         v = arr.reshape(-1)[int(np.flatnonzero(bad.reshape(-1))[0])]

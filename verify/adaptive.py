@@ -277,22 +277,14 @@ def simulate_homogenized(*, eigenvalues, learning_rate, noise_variance=0.0, init
     return res
 
 
-class _Homogenized:
+class _Homogenized(ConstantRate):
     """Policy object that makes the engine run Euler-Maruyama of homogenized SGD instead of SGD."""
 
     euler_maruyama = True
 
     def __init__(self, g, dt):
-        self.g, self.dt = g, dt
-
-    def start(self, n):
-        return np.zeros(n)
-
-    def rate(self, e, acc, lam, sigma2):
-        return np.full(e.shape[0], self.g)
-
-    def after(self, acc, grad):
-        return acc
+        super().__init__(g)
+        self.dt = dt
 
     def step(self, e, lam, sigma2, rng):
         n, d = e.shape
