@@ -34,7 +34,7 @@ from theory.validation import (
     check_positive,
 )
 
-from .montecarlo import SimulationResult, _Stats, block_edges
+from .montecarlo import SimulationResult, assemble_result, block_edges, chunk_streams
 
 __all__ = ["StateRule", "AdaGradNorm", "ConstantRate", "simulate_adaptive", "AdaptiveResult",
            "simulate_homogenized"]
@@ -228,26 +228,11 @@ def simulate_adaptive(policy, *, eigenvalues, noise_variance=0.0, initial=1.0, s
     chunk_size = check_integer(chunk_size, "chunk_size", 1)
     if not all(hasattr(policy, a) for a in ("start", "rate", "after")):
         raise ValueError(f"policy must have start, rate and after (StateRule, AdaGradNorm, ConstantRate); got {policy!r}")
-    root = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
-    sizes = [min(chunk_size, replicas - s) for s in range(0, replicas, chunk_size)]
-    parts = [_chunk(c, n, policy, lam, float(noise_variance), e0, steps) for c, n in zip(root.spawn(len(sizes)), sizes)]
-    d = lam.size
-    nb = len(block_edges(steps)) - 1
-    acc = {"risk": _Stats((steps + 1,)), "m": _Stats((steps + 1, d)), "mu": _Stats((steps + 1, d)),
-           "lr": _Stats((steps + 1,)), "block_risk": _Stats((nb,)), "block_m": _Stats((nb, d))}
-    for n, out in parts:
-        for key, (mean, m2) in out.items():
-            acc[key].merge(n, mean, m2)
+    root, children, sizes = chunk_streams(seed, replicas, chunk_size)
+    parts = [_chunk(c, n, policy, lam, float(noise_variance), e0, steps) for c, n in zip(children, sizes)]
     params = dict(policy=repr(policy), eigenvalues=lam.tolist(), noise_variance=float(noise_variance),
                   initial=e0.tolist(), steps=steps, replicas=replicas)
-    return AdaptiveResult(
-        risk=acc["risk"].mean, risk_se=acc["risk"].se(), second_moments=acc["m"].mean,
-        second_moments_se=acc["m"].se(), mean=acc["mu"].mean, mean_se=acc["mu"].se(), replicas=replicas,
-        seed={"entropy": root.entropy, "spawn_key": list(root.spawn_key), "chunk_size": chunk_size},
-        parameters=params, seconds=time.perf_counter() - t0, block_edges=block_edges(steps),
-        block_risk=acc["block_risk"].mean, block_risk_se=acc["block_risk"].se(),
-        block_second_moments=acc["block_m"].mean, block_second_moments_se=acc["block_m"].se(),
-        learning_rate=acc["lr"].mean, learning_rate_se=acc["lr"].se())
+    return assemble_result(parts, root, chunk_size, params, t0, cls=AdaptiveResult, learning_rate="lr")
 
 
 def simulate_homogenized(*, eigenvalues, learning_rate, noise_variance=0.0, initial=1.0, t_max=1.0, dt=1 / 64,

@@ -30,7 +30,7 @@ from theory.validation import (check_algorithm_and_data, check_eigenvalues, chec
 
 from .samplers import sample_standardized
 
-__all__ = ["simulate", "SimulationResult", "block_edges"]
+__all__ = ["simulate", "SimulationResult", "block_edges", "chunk_streams", "assemble_result"]
 
 
 @dataclass
@@ -117,6 +117,40 @@ def block_edges(steps: int) -> list:
         edges.append(edges[-1] * 2)
     edges.append(steps + 1)
     return edges
+
+
+def chunk_streams(seed, replicas: int, chunk_size: int):
+    """Root ``SeedSequence`` (from an int, a SeedSequence or None), its spawned child per chunk of
+    replicas, and the chunk sizes (all ``chunk_size`` but the last)."""
+    root = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
+    sizes = [min(chunk_size, replicas - s) for s in range(0, replicas, chunk_size)]
+    return root, root.spawn(len(sizes)), sizes
+
+
+def assemble_result(parts, root, chunk_size, params, t0, cls=None, **extra):
+    """Merge per-chunk ``(n, {key: (mean, centred sum of squares)})`` into a :class:`SimulationResult`.
+
+    Keys ``risk``, ``m``, ``mu``, ``block_risk``, ``block_m`` fill the standard fields; any other
+    key ``k`` named in ``extra`` as ``field=k`` fills ``field`` and ``field_se`` of ``cls``.
+    """
+    acc = {}
+    for n, out in parts:
+        for key, (mean, m2) in out.items():
+            acc.setdefault(key, _Stats(mean.shape)).merge(n, mean, m2)
+    steps = len(acc["risk"].mean) - 1
+    fields = {}
+    for name, key in extra.items():
+        fields[name], fields[name + "_se"] = acc[key].mean, acc[key].se()
+    return (cls or SimulationResult)(
+        risk=acc["risk"].mean, risk_se=acc["risk"].se(),
+        second_moments=acc["m"].mean, second_moments_se=acc["m"].se(),
+        mean=acc["mu"].mean, mean_se=acc["mu"].se(), replicas=sum(n for n, _ in parts),
+        block_edges=block_edges(steps), block_risk=acc["block_risk"].mean,
+        block_risk_se=acc["block_risk"].se(), block_second_moments=acc["block_m"].mean,
+        block_second_moments_se=acc["block_m"].se(),
+        seed={"entropy": root.entropy, "spawn_key": list(root.spawn_key), "chunk_size": chunk_size},
+        parameters=params, seconds=time.perf_counter() - t0, **fields,
+    )
 
 
 def _compile(algorithm: Algorithm):
@@ -404,9 +438,7 @@ def simulate(algorithm: Algorithm | None = None, *, data: DataModel | None = Non
         algorithm.check_hyperparameters(values)
     hyper_values = [values[n] if callable(values[n]) else float(values[n]) for n in names]
 
-    root = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
-    sizes = [min(chunk_size, replicas - s) for s in range(0, replicas, chunk_size)]
-    children = root.spawn(len(sizes))
+    root, children, sizes = chunk_streams(seed, replicas, chunk_size)
     compiled = _compile(algorithm)
     noise_sd = float(np.sqrt(float(noise_variance)))
     args = (algorithm, compiled, data, lam, hyper_values, batch, noise_sd, e0, steps)
@@ -417,24 +449,8 @@ def simulate(algorithm: Algorithm | None = None, *, data: DataModel | None = Non
     else:
         parts = [_run_chunk(c, s, *args) for c, s in zip(children, sizes)]
 
-    d = len(lam)
-    nb = len(block_edges(steps)) - 1
-    acc = {"risk": _Stats((steps + 1,)), "m": _Stats((steps + 1, d)), "mu": _Stats((steps + 1, d)),
-           "block_risk": _Stats((nb,)), "block_m": _Stats((nb, d))}
-    for n, out in parts:
-        for key, (mean, m2) in out.items():
-            acc[key].merge(n, mean, m2)
     params = dict(algorithm=repr(algorithm), data=repr(data), eigenvalues=lam.tolist(),
                   learning_rate=float(learning_rate), batch=batch, noise_variance=float(noise_variance),
                   initial=e0.tolist(), steps=steps, replicas=replicas,
                   **{k: (repr(v) if callable(v) else v) for k, v in hyper.items()})
-    return SimulationResult(
-        risk=acc["risk"].mean, risk_se=acc["risk"].se(),
-        second_moments=acc["m"].mean, second_moments_se=acc["m"].se(),
-        mean=acc["mu"].mean, mean_se=acc["mu"].se(), replicas=replicas,
-        block_edges=block_edges(steps), block_risk=acc["block_risk"].mean,
-        block_risk_se=acc["block_risk"].se(), block_second_moments=acc["block_m"].mean,
-        block_second_moments_se=acc["block_m"].se(),
-        seed={"entropy": root.entropy, "spawn_key": list(root.spawn_key), "chunk_size": chunk_size},
-        parameters=params, seconds=time.perf_counter() - t0,
-    )
+    return assemble_result(parts, root, chunk_size, params, t0)
