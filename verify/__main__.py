@@ -11,27 +11,39 @@ from .runner import run_claims
 
 def _fmt(x) -> str:
     try:
-        return f"{x:.6g}"
+        x = float(x)
     except (TypeError, ValueError):
         return str(x)
+    return "" if x != x else f"{x:.6g}"
 
 
-def _table(results) -> str:
-    head = ("claim", "check", "theory", "Monte Carlo +- s.e.", "statistic", "verdict")
+def _table(results, width: int = 64) -> str:
+    """The results table: one line per check (the check's text wrapped at ``width``), with its
+    kind, the theory and Monte Carlo numbers, the statistic in the kind's unit, and the verdict."""
+    import textwrap
+    head = ("claim", "check", "kind", "theory", "Monte Carlo +- s.e.", "statistic", "verdict")
     lines = []
     for r in results:
         if r.skipped:
-            lines.append((r.id, r.skipped, "", "", "", "skipped"))
+            lines.append(((r.id,), textwrap.wrap(r.skipped, width) or [""], "", "", "", "", "skipped"))
             continue
-        for row in r.rows:
-            lines.append((r.id, row.check, _fmt(row.theory),
-                          f"{_fmt(row.monte_carlo)} +- {row.standard_error:.2g}", f"{row.statistic:.3g}",
-                          row.verdict))
-    widths = [max(len(str(x[i])) for x in [head] + lines) for i in range(len(head))]
-    widths[1] = min(widths[1], 90)
-    out = ["  ".join(str(h).ljust(w) for h, w in zip(head, widths)), "  ".join("-" * w for w in widths)]
-    for x in lines:
-        out.append("  ".join(str(v)[:w].ljust(w) for v, w in zip(x, widths)))
+        for j, row in enumerate(r.rows):
+            mc = _fmt(row.monte_carlo)
+            if mc and _fmt(row.standard_error) and row.standard_error > 0:
+                mc += f" +- {row.standard_error:.2g}"
+            stat = f"{row.unit} = {row.statistic:.3g}" if row.statistic == row.statistic else ""
+            lines.append(((r.id if j == 0 else ""), textwrap.wrap(row.check, width) or [""], row.kind,
+                          _fmt(row.theory), mc, stat, row.verdict))
+    flat = []
+    for claim, check, *rest in lines:
+        claim = claim[0] if isinstance(claim, tuple) else claim
+        flat.append((claim, check[0], *rest))
+        flat.extend(("", more, "", "", "", "", "") for more in check[1:])
+    widths = [max(len(str(x[i])) for x in [head] + flat) for i in range(len(head))]
+    out = ["  ".join(str(h).ljust(w) for h, w in zip(head, widths)).rstrip(),
+           "  ".join("-" * w for w in widths)]
+    for x in flat:
+        out.append("  ".join(str(v).ljust(w) for v, w in zip(x, widths)).rstrip())
     return "\n".join(out)
 
 

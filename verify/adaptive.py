@@ -34,7 +34,7 @@ from theory.validation import (
     check_positive,
 )
 
-from .montecarlo import SimulationResult, assemble_result, block_edges, chunk_streams
+from .montecarlo import BlockRecorder, SimulationResult, assemble_result, chunk_streams, moments3
 
 __all__ = ["StateRule", "AdaGradNorm", "ConstantRate", "simulate_adaptive", "AdaptiveResult",
            "simulate_homogenized"]
@@ -46,6 +46,10 @@ class AdaptiveResult(SimulationResult):
 
     learning_rate: np.ndarray | None = None
     learning_rate_se: np.ndarray | None = None
+    block_learning_rate: np.ndarray | None = None
+    block_learning_rate_se: np.ndarray | None = None
+    block_learning_rate_skewness: np.ndarray | None = None
+    replica_block_learning_rate: np.ndarray | None = None
 
 
 class ConstantRate:
@@ -128,38 +132,28 @@ def _chunk(child, n, policy, lam, sigma2, e0, steps):
     sd = float(np.sqrt(sigma2))
     e = np.broadcast_to(e0, (n, d)).copy()
     acc = policy.start(n)
-    edges = block_edges(steps)
-    nb = len(edges) - 1
-    out = {"risk": (np.empty(steps + 1), np.empty(steps + 1)), "lr": (np.empty(steps + 1), np.empty(steps + 1))}
+    out = {"risk": (np.empty(steps + 1), np.empty(steps + 1), np.empty(steps + 1)),
+           "lr": (np.empty(steps + 1), np.empty(steps + 1))}
     out["m"] = (np.empty((steps + 1, d)), np.empty((steps + 1, d)))
     out["mu"] = (np.empty((steps + 1, d)), np.empty((steps + 1, d)))
-    out["block_risk"] = (np.empty(nb), np.empty(nb))
-    out["block_m"] = (np.empty((nb, d)), np.empty((nb, d)))
-    acc_r, acc_m = np.zeros(n), np.zeros((n, d))
-    block = 0
+    blocks = BlockRecorder(n, steps, {"risk": (), "m": (d,), "mu": (d,), "lr": ()}, replica=("risk", "lr"))
 
     def put(key, k, v):
+        if len(out[key]) == 3:
+            out[key][0][k], out[key][1][k], out[key][2][k] = moments3(v)
+            return
         mean = v.mean(axis=0)
         out[key][0][k] = mean
         out[key][1][k] = ((v - mean) ** 2).sum(axis=0)
 
     def record(k, e, g):
-        nonlocal block, acc_r, acc_m
         sq = e * e
         risk = 0.5 * (sq @ lam + sigma2)
         put("risk", k, risk)
         put("m", k, sq)
         put("mu", k, e)
         put("lr", k, g)
-        if k >= 1:
-            acc_r += risk
-            acc_m += sq
-            if k == edges[block + 1] - 1:
-                w = edges[block + 1] - edges[block]
-                put("block_risk", block, acc_r / w)
-                put("block_m", block, acc_m / w)
-                acc_r, acc_m = np.zeros(n), np.zeros((n, d))
-                block += 1
+        blocks.add(k, risk=risk, m=sq, mu=e, lr=np.broadcast_to(g, (n,)))
 
     first = getattr(policy, "needs_gradient_first", False)
     record(0, e, policy.rate(e, acc, lam, sigma2))
@@ -182,7 +176,7 @@ def _chunk(child, n, policy, lam, sigma2, e0, steps):
             acc = policy.after(acc, grad)
         e = e - (g / d)[:, None] * grad
         record(k, e, g)
-    return n, out
+    return n, {**out, **blocks.output()}
 
 
 def simulate_adaptive(policy, *, eigenvalues, noise_variance=0.0, initial=1.0, steps=100, replicas=1000,

@@ -6,9 +6,14 @@ its parameters and its source. Running it gives a :class:`ClaimResult`
 with one :class:`Row` per check (theory, Monte Carlo +- standard error,
 statistic, verdict) and the underlying :class:`verify.Verdict` objects.
 
-Every Monte Carlo check in a claim is a calibrated test whose family-wise
-false-failure probability is the claim's ``alpha`` (default 1e-6, split by
-Bonferroni over the checks of the claim).
+Every row of a claim is a check of the statistics layer (:mod:`verify.stats`):
+a series or scalar comparison, a growth/decay test, an exact identity, a
+numeric agreement, or a number reported only (never counted as passed). A
+claim's runner returns those :class:`verify.Verdict` objects (and optional
+plot series); the rows of the table are made from them, so no row can be a
+constant. The tests' alphas come from a :class:`verify.stats.AlphaBudget` and
+must add up to at most the claim's ``alpha`` (default 1e-6): :meth:`Claim.run`
+asserts it.
 
 Claims live in one module per family (``verify/claims/sgd.py``, ...), each
 registering its claims with :func:`register`; this package imports them all.
@@ -27,7 +32,7 @@ from theory.validation import select_by_prefix
 from ..stats import Verdict
 
 __all__ = ["Budget", "BUDGETS", "Row", "Series", "ClaimResult", "Claim", "CLAIMS", "register", "select",
-           "claim_seed", "child_seed", "row_from_verdict", "ClaimSkipped"]
+           "claim_seed", "child_seed", "ClaimSkipped"]
 
 
 class ClaimSkipped(Exception):
@@ -53,18 +58,41 @@ BUDGETS = {
 
 @dataclass
 class Row:
-    """One line of the results table."""
+    """One line of the results table, made from a :class:`verify.Verdict` (:meth:`of`)."""
 
     check: str
+    kind: str
     theory: float
     monte_carlo: float
     standard_error: float
     statistic: float
-    passed: bool
+    unit: str
+    verdict: str
 
     @property
-    def verdict(self) -> str:
-        return "pass" if self.passed else "FAIL"
+    def passed(self) -> bool:
+        return self.verdict == "pass"
+
+    @classmethod
+    def of(cls, v: Verdict) -> "Row":
+        label = v.label or v.test
+        if v.kind == "series" and v.worst is not None:
+            label += f" (worst: {v.worst.where})"
+        return cls(label, v.kind, v.theory, v.monte_carlo, v.standard_error, v.statistic, v.unit, v.outcome)
+
+    def to_dict(self) -> dict:
+        def num(x):
+            return None if x is None or (isinstance(x, float) and x != x) else float(x)
+        return dict(check=self.check, kind=self.kind, theory=num(self.theory), monte_carlo=num(self.monte_carlo),
+                    standard_error=num(self.standard_error), statistic=num(self.statistic), unit=self.unit,
+                    verdict=self.verdict)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Row":
+        def num(x):
+            return float("nan") if x is None else float(x)
+        return cls(d["check"], d["kind"], num(d["theory"]), num(d["monte_carlo"]), num(d["standard_error"]),
+                   num(d["statistic"]), d["unit"], d["verdict"])
 
 
 @dataclass
@@ -112,18 +140,11 @@ class ClaimResult:
     skipped: str | None = None
     series: list = field(default_factory=list)
 
-    @property
-    def statistic(self) -> float:
-        return max((r.statistic for r in self.rows), default=0.0)
-
     def to_dict(self) -> dict:
         return {
             "id": self.id, "title": self.title, "source": self.source, "passed": self.passed,
             "skipped": self.skipped, "alpha": self.alpha, "seconds": self.seconds, "seed": self.seed,
-            "statistic": self.statistic,
-            "rows": [dict(check=r.check, theory=r.theory, monte_carlo=r.monte_carlo,
-                          standard_error=r.standard_error, statistic=r.statistic, verdict=r.verdict)
-                     for r in self.rows],
+            "rows": [r.to_dict() for r in self.rows],
             "verdicts": [v.to_dict() for v in self.verdicts],
             "series": [sr.to_dict() for sr in self.series],
         }
@@ -131,8 +152,7 @@ class ClaimResult:
     @classmethod
     def from_dict(cls, d: dict) -> "ClaimResult":
         """Rebuild a result written by :meth:`to_dict` (e.g. from a results directory)."""
-        rows = [Row(r["check"], r["theory"], r["monte_carlo"], r["standard_error"], r["statistic"],
-                    r["verdict"] == "pass") for r in d["rows"]]
+        rows = [Row.from_dict(r) for r in d["rows"]]
         return cls(d["id"], d["title"], d["source"], d["passed"], rows,
                    [Verdict.from_dict(v) for v in d["verdicts"]], d["seed"], d.get("seconds", 0.0),
                    d.get("alpha", 1e-6), d.get("skipped"),
@@ -146,7 +166,9 @@ class Claim:
     Attributes
     ----------
     id, title, source : str
-    runner : callable (Claim, Budget, numpy.random.SeedSequence) -> (rows, verdicts[, series]); raises ClaimSkipped
+    runner : callable (Claim, Budget, numpy.random.SeedSequence) -> verdicts or (verdicts, series)
+        Returns the claim's checks (:class:`verify.Verdict`, from :mod:`verify.stats`) and
+        optionally plot series; raises ClaimSkipped when it cannot run here.
     recursion : callable () -> theory.Recursion
         The theory side, for LaTeX.
     strategy : hypothesis strategy or None
@@ -174,10 +196,15 @@ class Claim:
             return ClaimResult(self.id, self.title, self.source, False, [], [],
                                {"entropy": seed, "spawn_key": list(ss.spawn_key)},
                                time.perf_counter() - t0, self.alpha, skipped=str(exc))
-        rows, verdicts = out[0], out[1]
-        series = list(out[2]) if len(out) > 2 else []
-        passed = all(r.passed for r in rows) and all(v.passed for v in verdicts)
-        return ClaimResult(self.id, self.title, self.source, passed, rows, verdicts,
+        verdicts, series = (out, []) if isinstance(out, list) else (list(out[0]), list(out[1]))
+        if not verdicts or not all(isinstance(v, Verdict) for v in verdicts):
+            raise TypeError(f"the runner of {self.id!r} must return Verdicts from verify.stats")
+        counted = [v for v in verdicts if v.counted]
+        used = sum(v.alpha for v in counted)
+        if used > self.alpha * (1 + 1e-9):
+            raise AssertionError(f"the checks of {self.id!r} use alpha = {used:.6g} > the claim's {self.alpha:g}")
+        passed = bool(counted) and all(v.passed for v in counted)
+        return ClaimResult(self.id, self.title, self.source, passed, [Row.of(v) for v in verdicts], verdicts,
                            {"entropy": seed, "spawn_key": list(ss.spawn_key)},
                            time.perf_counter() - t0, self.alpha, series=series)
 
@@ -189,15 +216,6 @@ def claim_seed(claim_id: str, seed: int) -> np.random.SeedSequence:
 
 def child_seed(ss: np.random.SeedSequence, k: int) -> int:
     return int(np.random.SeedSequence(ss.entropy, spawn_key=tuple(ss.spawn_key) + (k,)).generate_state(1)[0])
-
-
-def row_from_verdict(label: str, v: Verdict) -> Row:
-    w = v.worst
-    if w is None:
-        return Row(label, float("nan"), float("nan"), float("nan"), v.statistic, v.passed)
-    where = f"{w.quantity}[{w.index}]" if w.index is not None else w.quantity
-    return Row(label + f" (worst: {where}, {w.steps})", w.theory, w.monte_carlo,
-               w.standard_error, v.statistic, v.passed)
 
 
 CLAIMS: dict = {}
