@@ -47,12 +47,16 @@ class Trajectory:
         E e_{k,i}.
     parameters : dict
         The arguments that produced it.
+    recursion : Recursion or None
+        The recursion that produced it (lets a comparison find the exact laws of the
+        Monte Carlo estimators, e.g. their variances from :mod:`theory.fourth`).
     """
 
     risk: np.ndarray
     second_moments: np.ndarray
     mean: np.ndarray | None = None
     parameters: dict = field(default_factory=dict)
+    recursion: object = field(default=None, repr=False, compare=False)
 
     @property
     def steps(self) -> int:
@@ -523,7 +527,8 @@ class Recursion:
             risk = m.observable(states)
             mean = (None if self.mean_matrix is None else
                     self._mean_trajectory(lam, learning_rate, batch, noise_variance, hyper, mu0, steps))
-            return Trajectory(risk=risk, second_moments=states[:, :, 0], mean=mean, parameters=params)
+            return Trajectory(risk=risk, second_moments=states[:, :, 0], mean=mean, parameters=params,
+                              recursion=self)
         with mpmath.workdps(check_integer(dps, "dps", 1)):
             mp = self._mp_map(lam, learning_rate, batch, noise_variance, hyper)
             states = mp.iterate([list(row) for row in s0], steps)
@@ -554,7 +559,7 @@ class Recursion:
             mu = np.einsum("ipq,iq->ip", M, mu)
             states[k + 1], mean[k + 1] = s, mu[:, 0]
         risk = m.observable(states)
-        return Trajectory(risk=risk, second_moments=states[:, :, 0], mean=mean, parameters=params)
+        return Trajectory(risk=risk, second_moments=states[:, :, 0], mean=mean, parameters=params, recursion=self)
 
     def _mean_trajectory(self, lam, learning_rate, batch, noise_variance, hyper, mu0, steps):
         args = self._arg_values(lam, float(learning_rate), batch, float(noise_variance), hyper)

@@ -67,7 +67,19 @@ def main(argv=None) -> int:
                      help="run the claims on a Dask cluster (dask.distributed scheduler address)")
     run.add_argument("--serial", action="store_true", help="run the claims one after another in this process")
     run.add_argument("--plot", metavar="DIR", help="write a figure per claim (needs the 'plots' extra)")
+    cal = sub.add_parser("calibrate", help="null studies and power of the default test over the catalogue's regimes")
+    cal.add_argument("--runs", type=int, default=1800, help="null experiments per regime (default: 1800)")
+    cal.add_argument("--replicas", type=int, default=1000, help="replicas per null experiment (default: 1000)")
+    cal.add_argument("--regimes", nargs="*", help="regime names (default: all)")
+    cal.add_argument("--power-runs", type=int, default=40,
+                     help="runs per (planted error, replicas) point of the power table; 0 skips it (default: 40)")
+    cal.add_argument("--seed", type=int, default=0, help="root seed (default: 0)")
+    cal.add_argument("--output", metavar="DIR", help="write calibration.md (and power.png with matplotlib) here")
+    cal.add_argument("--json", metavar="PATH", help="write every number as JSON")
     args = parser.parse_args(argv)
+
+    if args.command == "calibrate":
+        return _calibrate(parser, args)
 
     if args.command == "list":
         for c in CLAIMS.values():
@@ -126,6 +138,65 @@ def main(argv=None) -> int:
             json.dump({"budget": args.budget, "seed": args.seed,
                        "claims": [r.to_dict() for r in results]}, fh, indent=2, default=float)
     return 0 if not failed else 1
+
+
+def _calibrate(parser, args) -> int:
+    import os
+    from pathlib import Path
+
+    from . import calibrate as cb
+    if args.runs < 10 or args.replicas < 10:
+        parser.error(f"--runs and --replicas must be integers >= 10; got {args.runs}, {args.replicas}")
+    if args.power_runs < 0:
+        parser.error(f"--power-runs must be >= 0; got {args.power_runs}")
+    if args.seed < 0:
+        parser.error(f"--seed must be a non-negative integer; got {args.seed}")
+    names = [r.name for r in cb.REGIMES]
+    unknown = set(args.regimes or []) - set(names)
+    if unknown:
+        parser.error(f"unknown regime(s) {sorted(unknown)}; known: {', '.join(names)}")
+    out = Path(args.output) if args.output else None
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+    for target in ([out] if out else []) + ([Path(args.json).resolve().parent] if args.json else []):
+        if not target.is_dir() or not os.access(target, os.W_OK):
+            parser.error(f"cannot write to the directory {target}")
+    regimes = [r for r in cb.REGIMES if not args.regimes or r.name in args.regimes]
+    progress = None
+    total = len(regimes) * args.runs + (3 * args.power_runs if args.power_runs else 0)
+    if sys.stderr.isatty():
+        from tqdm import tqdm
+        bar = tqdm(total=total, unit="run", file=sys.stderr)
+        progress = bar.update
+    results = []
+    try:
+        for j, regime in enumerate(regimes):
+            results.append(cb.null_study(regime, runs=args.runs, replicas=args.replicas, seed=(args.seed, j),
+                                         progress=progress))
+        power = cb.power_study(runs=args.power_runs, seed=args.seed, progress=progress) if args.power_runs else None
+    finally:
+        if progress is not None:
+            bar.close()
+    text = ["Null studies: false failures of verify.compare with the true recursion "
+            f"(limit: 99% quantile of Binomial(runs, alpha); {args.runs} runs give power > 90% "
+            "against a doubled rate at alpha = 0.01 when runs >= "
+            f"{cb.required_runs(0.01)}).", "", cb.format_null(results)]
+    if power:
+        text += ["", f"Power at alpha = {power['alpha']:g} against a planted error in the coupling term "
+                 f"({power['setting']}; {power['runs']} runs per cell):", "", cb.format_power(power)]
+    print("\n".join(text))
+    if out is not None:
+        (out / "calibration.md").write_text("\n".join(text) + "\n")
+        if power:
+            try:
+                cb.plot_power(power, out / "power.png")
+            except ImportError:
+                print("matplotlib is not installed: no power.png (pip install 'sgdcheck[plots]')", file=sys.stderr)
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump({"null": results, "power": power}, fh, indent=2, default=float)
+    ok = all(row["consistent"] for r in results for row in r["rows"])
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":

@@ -334,8 +334,6 @@ def _run_rows(rng, n, algorithm, compiled, data, lam, hyper_values, batch, noise
     gscale = sqrt_lam / batch
     state = [np.broadcast_to(np.asarray(s, dtype=float), (n, d)).copy()
              for s in algorithm.initial_state(e0)]
-    edges = block_edges(steps)
-    nb = len(edges) - 1
     floor = noise_sd**2 + float(getattr(data, "residual_variance", 0.0))
     gaussian = type(data) is Gaussian
     zbuf = np.empty((n, batch, d))

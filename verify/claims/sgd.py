@@ -4,15 +4,14 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy import stats as sps
 
 from theory import SGD, Gaussian, IndependentCoordinates, derive
 
 from .. import strategies as sst
 from ..check import check_problems, default_problems
 from ..montecarlo import simulate
-from ..stats import Verdict, compare, one_sided_p_value
-from . import Claim, Row, Series, child_seed, register, row_from_verdict
+from ..stats import AlphaBudget, compare, growth, numeric_agreement, scalar_comparison
+from . import Claim, Series, child_seed, register
 
 
 # --------------------------------------------------------------------------- the claims
@@ -34,16 +33,15 @@ def _second_moments_runner(data, algorithm=None, hyper=None, drawn_hyper=None, d
     def runner(claim, budget, ss):
         rec = derive(algorithm, data)
         steps = 300
-        alpha = claim.alpha / (1 + budget.examples)
-        rows, verdicts = [], []
+        alphas = AlphaBudget(claim.alpha, {"representative": 1, "drawn": budget.examples or 1})
+        verdicts = []
         prob = _representative(data, algorithm, hyper)
         prob.seed = child_seed(ss, 0)
         kw = prob.kwargs(steps)
         res = simulate(algorithm, data=data, replicas=budget.replicas, seed=prob.seed, **kw)
         tr = rec.trajectory(**kw)
-        v = compare(tr, res, alpha=alpha, parameters=prob.describe())
-        verdicts.append(v)
-        rows.append(row_from_verdict("power-law d=16, B=2, gamma=0.4 gamma_c", v))
+        verdicts.append(compare(tr, res, alpha=alphas["representative"], parameters=prob.describe(),
+                                label="power-law d=16, B=2, gamma=0.4 gamma_c: risk and m_k,i over 300 steps"))
         steps_axis = np.arange(steps + 1)
         series = [Series.of("risk, power-law d=16, B=2, gamma=0.4 gamma_c", steps_axis, tr.risk, res.risk,
                             res.risk_se, log_y=True),
@@ -59,17 +57,24 @@ def _second_moments_runner(data, algorithm=None, hyper=None, drawn_hyper=None, d
                 models = drawn_data
             strategy = default_problems(algorithm, data=models, hyper=drawn_hyper)
             _, tested = check_problems(predict, strategy, examples=budget.examples, steps=steps,
-                                       replicas=budget.replicas, alpha=alpha * budget.examples,
+                                       replicas=budget.replicas, alpha=alphas["drawn"],
                                        seed=child_seed(ss, 1) % 2**32)
             for j, (p, vv) in enumerate(tested):
+                vv.label = (f"drawn #{j + 1}: d={len(p.eigenvalues)}, B={p.batch}, "
+                            f"gamma={p.fraction:.2f} gamma_c, {p.data!r}")
                 verdicts.append(vv)
-                rows.append(row_from_verdict(
-                    f"drawn #{j + 1}: d={len(p.eigenvalues)}, B={p.batch}, gamma={p.fraction:.2f} gamma_c", vv))
-        return rows, verdicts, series
+        return verdicts, series
     return runner
 
 
 def _critical_runner(data, algorithm=None, hyper=None):
+    """Just below gamma_c the risk curve follows the recursion and decays; just above it diverges.
+
+    Below: the series comparison (:func:`verify.compare`) and a one-sided test that the late
+    risk is below R_0. Above: the iterates' fourth moments diverge, so no t-test is valid; the
+    divergence is established by the moment-free Markov-binomial test of :func:`verify.stats.growth`
+    (under "E R_T <= R_0" at most half of the replicas can end above 2 R_0).
+    """
     algorithm, hyper = algorithm or SGD(), dict(hyper or {})
 
     def runner(claim, budget, ss):
@@ -77,9 +82,9 @@ def _critical_runner(data, algorithm=None, hyper=None):
         lam = np.where(np.arange(d) < d // 2, 1.0, 0.5)
         rec = derive(algorithm, data)
         gc = rec.critical_learning_rate(lam, batch=1, **hyper)
-        rows, verdicts, series = [], [], []
-        alpha = claim.alpha / 4
-        for k, (factor, direction) in enumerate(((0.95, "less"), (1.05, "greater"))):
+        alphas = AlphaBudget(claim.alpha, {"curve": 2, "converges": 1, "diverges": 1})
+        verdicts, series = [], []
+        for k, factor in enumerate((0.95, 1.05)):
             gamma = factor * gc
             rho = rec.spectral_radius(lam, gamma, **hyper)
             steps = int(min(6000, math.ceil(1.0 / abs(math.log(rho)))))
@@ -88,23 +93,25 @@ def _critical_runner(data, algorithm=None, hyper=None):
             tr = rec.trajectory(**kw)
             res = simulate(algorithm, data=data, replicas=max(256, budget.replicas // 8),
                            seed=child_seed(ss, k), **kw)
-            v = compare(tr, res, alpha=alpha, quantities=("risk",),
-                        parameters=dict(kw, eigenvalues="64 x 1.0, 64 x 0.5", fraction=factor))
-            verdicts.append(v)
-            rows.append(row_from_verdict(f"risk curve at gamma = {factor} gamma_c", v))
+            params = dict(kw, eigenvalues="64 x 1.0, 64 x 0.5", fraction=factor, spectral_radius=rho)
+            r0, last = float(res.risk[0]), res.replica_block_risk[:, -1]
+            window = f"steps {res.block_edges[-2]}..{steps}"
+            theory_last = float(np.mean(tr.risk[res.block_edges[-2]:res.block_edges[-1]]))
+            if factor < 1:
+                verdicts.append(compare(tr, res, alpha=alphas["curve"], quantities=("risk",), parameters=params,
+                                        label=f"risk curve at gamma = {factor} gamma_c (spectral radius {rho:.6f})"))
+                verdicts.append(growth(r0, last, direction="less", alpha=alphas["converges"], theory=theory_last,
+                                       parameters=params,
+                                       label=f"gamma = {factor} gamma_c converges: risk over {window} below R_0 = "
+                                             f"{r0:.4g}"))
+            else:
+                verdicts.append(growth(r0, last, method="markov", factor=2.0, alpha=alphas["diverges"],
+                                       theory=theory_last, parameters=params,
+                                       label=f"gamma = {factor} gamma_c diverges (spectral radius {rho:.6f}): "
+                                             f"risk over {window} above R_0 = {r0:.4g}"))
             series.append(Series.of(f"risk at gamma = {factor} gamma_c (d=128)", np.arange(steps + 1), tr.risk,
                                     res.risk, res.risk_se, log_y=True))
-            # convergence / divergence: the last block's average risk against the initial risk
-            r0 = float(res.risk[0])
-            est, se = float(res.block_risk[-1]), float(res.block_risk_se[-1])
-            p = one_sided_p_value(est, se, r0, res.replicas - 1, alternative=direction)
-            theory_last = float(np.mean(tr.risk[res.block_edges[-2]:res.block_edges[-1]]))
-            ok = (p < alpha) and ((rho < 1) == (direction == "less"))
-            t = abs(est - r0) / se if se > 0 else float("inf")
-            word = "converges" if direction == "less" else "diverges"
-            rows.append(Row(f"gamma = {factor} gamma_c {word}: spectral radius {rho:.6f}, late risk vs R_0 = {r0:.4g}"
-                            f" (p = {p:.2g})", theory_last, est, se, t, ok))
-        return rows, verdicts, series
+        return verdicts, series
     return runner
 
 
@@ -113,22 +120,36 @@ def stationary_monte_carlo(rec, algorithm, data, lam, gamma, batch, sigma2, repl
     """Monte Carlo stationary risk: each replica's average over steps [2^J, 2^(J+1)) from e_0 = 0.
 
     J is the smallest (>= 6, <= 14) for which the exact transient of that window, from the
-    derived recursion, is below ``tolerance`` R_inf; callers also require it below 1e-2 standard
-    errors, so that it cannot shift the test. Returns
-    ``(R_inf, estimate, standard error, result, transient, (first step, last step))``.
+    derived recursion, is below ``tolerance`` R_inf. Returns ``(R_inf, exact window mean,
+    per-replica window averages, result, (first step, last step))``: the Monte Carlo test
+    compares the replicas with the exact window mean (the transient is accounted for exactly),
+    and the closed form R_inf with the exact window mean to the digits the transient allows.
     """
     r_inf = rec.stationary_risk(lam, gamma, batch=batch, noise_variance=sigma2, **hyper)
     J = 6
     while True:
         steps = 2 ** (J + 1) - 1
         tr = rec.trajectory(lam, gamma, batch, sigma2, initial=0.0, steps=steps, **hyper)
-        transient = abs(float(np.mean(tr.risk[2 ** J:])) - r_inf)
-        if transient < tolerance * r_inf or J >= 14:
+        window_mean = float(np.mean(tr.risk[2 ** J:]))
+        if abs(window_mean - r_inf) < tolerance * r_inf or J >= 14:
             break
         J += 1
     res = simulate(algorithm, data=data, eigenvalues=lam, learning_rate=gamma, batch=batch,
                    noise_variance=sigma2, initial=0.0, steps=steps, replicas=replicas, seed=seed, **hyper)
-    return r_inf, float(res.block_risk[-1]), float(res.block_risk_se[-1]), res, transient, (2 ** J, steps)
+    return r_inf, window_mean, res.replica_block_risk[:, -1], res, (2 ** J, steps)
+
+
+def stationary_checks(r_inf, window_mean, samples, res, window, alpha, what, parameters):
+    """The two checks of a stationary risk: closed form = iterated recursion (numeric agreement to
+    the digits the transient allows) and Monte Carlo window average = exact window mean (Hall t)."""
+    digits = max(3.0, -math.log10(max(abs(window_mean - r_inf) / r_inf, 1e-15)) - 0.5)
+    return [
+        numeric_agreement(r_inf, window_mean, min(digits, 12.0), parameters=parameters,
+                          label=f"{what}: closed form R_inf = exact mean of the recursion over steps "
+                                f"{window[0]}..{window[1]} (transient {abs(window_mean - r_inf) / r_inf:.1e} R_inf)"),
+        scalar_comparison(window_mean, samples, alpha=alpha, parameters=parameters, seed=res.seed,
+                          label=f"{what}: Monte Carlo risk averaged over steps {window[0]}..{window[1]} from e_0 = 0"),
+    ]
 
 
 def _stationary_runner(data, algorithm=None, hyper=None):
@@ -140,22 +161,17 @@ def _stationary_runner(data, algorithm=None, hyper=None):
         rec = derive(algorithm, data)
         gc = rec.critical_learning_rate(lam, batch=batch, **hyper)
         gamma = 0.4 * gc
-        r_inf, est, se, res, transient, (start, steps) = stationary_monte_carlo(
+        r_inf, window_mean, samples, res, window = stationary_monte_carlo(
             rec, algorithm, data, lam, gamma, batch, sigma2, budget.replicas, child_seed(ss, 0),
             tolerance=1e-7, **hyper)
-        tr = rec.trajectory(lam, gamma, batch, sigma2, initial=0.0, steps=steps, **hyper)
-        t = (est - r_inf) / se
-        p = min(1.0, 2 * sps.t.sf(abs(t), res.replicas - 1))
-        passed = p > claim.alpha and transient < 1e-2 * se
-        v = Verdict(passed, abs(t), p, claim.alpha, 1, None,
-                    dict(eigenvalues="i^-1, d=16", learning_rate=gamma, batch=batch,
-                         noise_variance=sigma2, window=[start, steps], transient=transient, **hyper),
-                    res.seed)
-        row = Row(f"R_inf at gamma = 0.4 gamma_c, B=2, sigma^2=1 (steps {start}..{steps} averaged)",
-                  r_inf, est, se, abs(t), passed)
-        curve = Series.of("risk, started at the optimum", np.arange(steps + 1), tr.risk,
+        tr = rec.trajectory(lam, gamma, batch, sigma2, initial=0.0, steps=window[1], **hyper)
+        params = dict(eigenvalues="i^-1, d=16", learning_rate=gamma, batch=batch, noise_variance=sigma2,
+                      window=list(window), **hyper)
+        verdicts = stationary_checks(r_inf, window_mean, samples, res, window, claim.alpha,
+                                     "R_inf at gamma = 0.4 gamma_c, B=2, sigma^2=1", params)
+        curve = Series.of("risk, started at the optimum", np.arange(window[1] + 1), tr.risk,
                           res.risk, res.risk_se, reference=r_inf, reference_label="stationary risk R_inf")
-        return [row], [v], [curve]
+        return verdicts, [curve]
     return runner
 
 

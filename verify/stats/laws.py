@@ -1,0 +1,96 @@
+r"""Exact laws of the Monte Carlo estimators, where the package can derive them.
+
+For SGD on data with independent symmetric coordinates, :mod:`theory.fourth` derives the
+fourth moments E[e_{k,i}^2 e_{k,j}^2], hence the exact variance over replicas of every
+block-averaged risk and squared error that :func:`verify.compare` tests, and the
+fourth-moment critical learning rate gamma_c^(4) beyond which those variances grow without
+bound (no test based on a central limit theorem is valid there). :func:`exact_laws` returns
+them for a prediction made by :meth:`theory.Recursion.trajectory`, or None where they are
+not available (other algorithms, schedules, empirical data, hand-made predictions).
+"""
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["ExactLaws", "exact_laws", "HeavyTailError", "fourth_moment_critical_learning_rate"]
+
+
+class HeavyTailError(ValueError):
+    """A comparison was asked at a learning rate where the estimators' variance is unbounded."""
+
+
+@dataclass
+class ExactLaws:
+    """Exact variances over replicas of the per-replica block averages (shapes (n_blocks,), (n_blocks, d))."""
+
+    block_risk_variance: np.ndarray
+    time_average_variance: float
+    block_second_moment_variance: np.ndarray
+    fourth_moment_critical_learning_rate: float
+
+
+def _fourth(recursion):
+    """The fourth-moment recursion for ``recursion``'s algorithm and data, or None if not derivable."""
+    try:
+        from theory import SGD
+        from theory.fourth import derive_fourth
+    except ImportError:  # pragma: no cover
+        return None
+    if recursion is None or type(recursion.algorithm) is not SGD:
+        return None
+    try:
+        return derive_fourth(recursion.algorithm, recursion.data)
+    except (ValueError, NotImplementedError, TypeError):
+        return None
+
+
+@functools.lru_cache(maxsize=256)
+def _gc4(fourth, lam_bytes, d, batch):
+    lam = np.frombuffer(lam_bytes, dtype=float, count=d)
+    return float(fourth.critical_learning_rate(lam, batch=batch))
+
+
+def fourth_moment_critical_learning_rate(recursion, eigenvalues, batch=1):
+    """gamma_c^(4) for ``recursion``'s algorithm and data (cached), or None if not derivable."""
+    fourth = _fourth(recursion)
+    if fourth is None:
+        return None
+    lam = np.ascontiguousarray(eigenvalues, dtype=float)
+    return _gc4(fourth, lam.tobytes(), lam.size, int(batch))
+
+
+def exact_laws(prediction, edges, guard=True):
+    """Exact variances of the block averages for ``prediction`` (see the module docstring), or None.
+
+    Raises :class:`HeavyTailError` (a ValueError) if ``guard`` and the learning rate is at or
+    above gamma_c^(4): the message names gamma_c^(4) and the valid alternatives.
+    """
+    rec = getattr(prediction, "recursion", None)
+    params = getattr(prediction, "parameters", None) or {}
+    fourth = _fourth(rec)
+    if fourth is None or not params:
+        return None
+    if any(callable(v) for v in params.values()):
+        return None
+    if getattr(rec, "gradient_moments", None) is None:
+        pass  # a user's recursion: the laws are the package's own (they do not depend on the user's formula)
+    lam = np.asarray(params["eigenvalues"], dtype=float)
+    gamma, batch = float(params["learning_rate"]), int(params.get("batch", 1))
+    gc4 = fourth_moment_critical_learning_rate(rec, lam, batch)
+    if guard and gamma >= gc4:
+        raise HeavyTailError(
+            f"learning_rate = {gamma:.6g} is at or above the fourth-moment critical learning rate "
+            f"gamma_c^(4) = {gc4:.6g} of this problem: the fourth moments of the iterates, hence the variance "
+            "of every Monte Carlo mean compare uses, grow without bound, and no t-test is valid. Compare at a "
+            "learning rate below gamma_c^(4), or establish divergence with verify.stats.growth(method='markov')")
+    tac = fourth.time_average_covariance(lam, gamma, edges, batch=batch,
+                                         noise_variance=float(params.get("noise_variance", 0.0)),
+                                         initial=params.get("initial", 1.0))
+    width = np.diff(np.asarray(edges, dtype=float))
+    w = width / width.sum()
+    C = np.asarray(tac.risk_covariance, dtype=float)
+    return ExactLaws(np.clip(np.diag(C), 0.0, None), float(max(w @ C @ w, 0.0)),
+                     np.clip(np.asarray(tac.second_moment_variance, dtype=float), 0.0, None), gc4)
