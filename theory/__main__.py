@@ -37,7 +37,7 @@ def main(argv=None) -> int:
         try:
             with open(args.results) as fh:
                 data = json.load(fh)
-            results = [dict(id=c["id"], statistic=float(c["statistic"]), alpha=float(c.get("alpha", "nan")),
+            results = [dict(id=c["id"], p_value=float(c["p_value"]), alpha=float(c.get("alpha", "nan")),
                             verdict="skipped" if c.get("skipped") else ("passed" if c["passed"] else "FAILED"),
                             seed=c["seed"]["entropy"]) for c in data["claims"]]
         except (OSError, ValueError, KeyError, TypeError) as exc:

@@ -100,9 +100,10 @@ def document(sections, title="sgdcheck derivations", results=None) -> str:
     if results:
         parts += [r"\section*{Verification results}",
                   r"Monte Carlo checks by \texttt{python -m verify run}; each claim is a calibrated test "
-                  r"whose family-wise false-failure probability is $\alpha$.\par\medskip",
-                  r"\begin{tabular}{lrrlr}", r"claim & $\alpha$ & statistic & verdict & seed \\ \hline"]
-        parts += [f"{esc(r['id'])} & {r.get('alpha', float('nan')):.0e} & {r['statistic']:.3g} & "
+                  r"whose family-wise false-failure probability is $\alpha$; $p$ is the claim's "
+                  r"family-wise $p$-value (weighted Bonferroni over its checks).\par\medskip",
+                  r"\begin{tabular}{lrrlr}", r"claim & $\alpha$ & $p$ & verdict & seed \\ \hline"]
+        parts += [f"{esc(r['id'])} & {r.get('alpha', float('nan')):.0e} & {r['p_value']:.2g} & "
                   f"{esc(r['verdict'])} & {r['seed']} \\\\" for r in results]
         parts += [r"\end{tabular}"]
     parts.append(r"\end{document}")

@@ -36,12 +36,12 @@ def test_standalone_with_results_table_compiles(tmp_path):
     import json
     res = tmp_path / "r.json"
     res.write_text(json.dumps({"budget": "quick", "seed": 4, "claims": [
-        {"id": "sgd.stationary_risk.gaussian", "statistic": 1.25, "passed": True, "skipped": None,
+        {"id": "sgd.stationary_risk.gaussian", "p_value": 0.21, "passed": True, "skipped": None,
          "alpha": 1e-6, "seed": {"entropy": 4}}]}))
     out = tmp_path / "d.tex"
     assert main(["latex", "--standalone", "--results", str(res), "-o", str(out)]) == 0
     text = out.read_text()
-    assert r"sgd.stationary\_risk.gaussian & 1e-06 & 1.25 & passed & 4" in text
+    assert r"sgd.stationary\_risk.gaussian & 1e-06 & 0.21 & passed & 4" in text
     proc = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", out.name],
                           cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stdout[-2000:]

@@ -11,28 +11,20 @@ from verify.stats import Verdict, combine
 RIGHT = (1 - 2 * gamma * lam + gamma**2 * lam**2 * (1 + (kappa - 2) / B)) * m + gamma**2 * lam / B * (S + sigma2)
 
 
-def test_false_failure_rate_is_calibrated():
-    """Under the null (exact theory), at alpha = 0.05 the failure count is Binomial(n, <= 0.05).
+@pytest.mark.parametrize("regime", ["readme", "0.7gc", "heavy_ball", "sparse0.1"])
+def test_false_failure_rate_is_calibrated(regime):
+    """Under the null (exact theory), the failure count at alpha = 0.05 is Binomial(n, <= 0.05).
 
-    We reject calibration only if the count exceeds the Binomial(n, 0.05) quantile at 1e-6,
-    so this test itself fails falsely with probability < 1e-6.
+    A fast version of ``python -m verify calibrate``: calibration is rejected only if the count
+    exceeds the Binomial(n, 0.05) quantile at 1 - 1e-6, so this test itself fails falsely with
+    probability < 1e-6 (per regime).
     """
-    rng = np.random.default_rng(2024)
-    n_runs, alpha = 120, 0.05
-    fails = 0
-    for j in range(n_runs):
-        d = int(rng.integers(4, 12))
-        lam_ = np.exp(rng.uniform(np.log(0.05), 0, size=d))
-        data = Gaussian() if j % 2 else IndependentCoordinates(rng.uniform(1, 8, size=d))
-        rec = derive(data=data)
-        b = int(rng.integers(1, 4))
-        g = rng.uniform(0.1, 0.5) * rec.critical_learning_rate(lam_, batch=b)
-        kw = dict(eigenvalues=lam_, learning_rate=g, batch=b, noise_variance=rng.uniform(0, 1),
-                  initial=rng.uniform(-1, 1, size=d), steps=60)
-        res = simulate(data=data, replicas=1000, seed=j, **kw)
-        fails += not compare(rec.trajectory(**kw), res, alpha=alpha).passed
-    limit = sps.binom.ppf(1 - 1e-6, n_runs, alpha)
-    assert fails <= limit, f"{fails} false failures in {n_runs} runs at alpha={alpha} (limit {limit})"
+    from verify.calibrate import REGIMES, null_study
+    r = next(r for r in REGIMES if r.name == regime)
+    out = null_study(r, runs=120, replicas=500, seed=2024, alphas=(0.05,))
+    fails, n_runs = out["rows"][0]["failures"], out["runs"]
+    limit = sps.binom.ppf(1 - 1e-6, n_runs, 0.05)
+    assert fails <= limit, f"{fails} false failures in {n_runs} runs at alpha=0.05 (limit {limit})"
 
 
 def test_correct_recursion_passes_at_default_budget():

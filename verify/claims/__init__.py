@@ -140,10 +140,24 @@ class ClaimResult:
     skipped: str | None = None
     series: list = field(default_factory=list)
 
+    @property
+    def p_value(self) -> float:
+        """The claim's family-wise p-value: min over its counted checks of p_j alpha / alpha_j
+        (weighted Bonferroni; an exact or numeric check that fails counts as p = 0). The claim
+        passes iff every check passes, which for tests alone is p_value > alpha."""
+        ps = [0.0 for v in self.verdicts if v.counted and v.kind in ("exact", "numeric") and not v.passed]
+        ps += [min(1.0, v.p_value * self.alpha / v.alpha) for v in self.verdicts
+               if v.counted and v.kind in ("series", "scalar", "growth") and v.alpha > 0]
+        return min(ps, default=1.0)
+
     def to_dict(self) -> dict:
+        kinds: dict = {}
+        for r in self.rows:
+            kinds[r.kind] = kinds.get(r.kind, 0) + 1
         return {
             "id": self.id, "title": self.title, "source": self.source, "passed": self.passed,
-            "skipped": self.skipped, "alpha": self.alpha, "seconds": self.seconds, "seed": self.seed,
+            "skipped": self.skipped, "alpha": self.alpha, "p_value": self.p_value, "checks": kinds,
+            "seconds": self.seconds, "seed": self.seed,
             "rows": [r.to_dict() for r in self.rows],
             "verdicts": [v.to_dict() for v in self.verdicts],
             "series": [sr.to_dict() for sr in self.series],
