@@ -108,8 +108,8 @@ def _simultaneous(claim, budget, ss):
         tr, v = _deterministic_check(game, eta, beta, 400, "simultaneous")
         verdicts.append(v)
         verdicts.append(_radius_check(game, eta, beta, 1, f"simultaneous, eta={eta}, beta={beta}"))
-        verdicts.append(reported(tr.risk[-1] / tr.risk[0], 1.0, label=(
-            f"simultaneous, eta={eta}, beta={beta}: growth R_400/R_0 of the derived recursion")))
+        verdicts.append(reported(tr.risk[-1], tr.risk[0], label=(
+            f"simultaneous, eta={eta}, beta={beta}: R_400 of the derived recursion (reference: R_0)")))
     return verdicts
 
 
@@ -135,9 +135,9 @@ def _alternating_bounded(claim, budget, ss):
             "unit circle (exact: max_i |q_i(0)/lead - 1| + #{i: discriminant >= 0} = 0)")))
         tr, v = _deterministic_check(game, eta, 0.0, 2000, "alternating")
         verdicts.append(v)
-        verdicts.append(reported(tr.risk.max(), tr.risk.min(), label=(
+        verdicts.append(reported(tr.risk.min(), tr.risk[0], label=(
             f"eta={eta}: R_k over 2000 steps in [{tr.risk.min():.3g}, {tr.risk.max():.3g}] "
-            "(bounded, not convergent)")))
+            "(bounded, not convergent); shown: min R_k (reference: R_0)")))
     return verdicts
 
 
@@ -165,8 +165,8 @@ def _alternating_negative(claim, budget, ss):
         tr, v = _deterministic_check(game, eta, beta, 3000, "alternating")
         verdicts.append(v)
         verdicts.append(_radius_check(game, eta, beta, -1, f"alternating, eta={eta}, beta={beta}"))
-        verdicts.append(reported(tr.risk[-1] / tr.risk[0], 0.0, label=(
-            f"alternating, eta={eta}, beta={beta}: decay R_3000/R_0 of the derived recursion")))
+        verdicts.append(reported(tr.risk[-1], tr.risk[0], label=(
+            f"alternating, eta={eta}, beta={beta}: R_3000 of the derived recursion (reference: R_0)")))
     return verdicts
 
 
