@@ -34,17 +34,29 @@ def schur_stable(coeffs) -> bool:
     |a_0| < |a_n| and (a_n p(z) - a_0 p^*(z)) / z is Schur stable, p^*(z) = z^n p(1/z)
     (Schur 1917; Cohn 1922). Exact rational arithmetic: no rounding.
     """
-    c = [Fraction(x) for x in coeffs]
-    while c and c[0] == 0:
-        c.pop(0)
+    c = _integers(coeffs)
     if not c:
         raise ValueError("the zero polynomial has no roots to locate")
     while len(c) > 1:
         an, a0 = c[0], c[-1]
         if abs(a0) >= abs(an):
             return False
-        c = [an * x - a0 * y for x, y in zip(c, c[::-1])][:-1]
+        c = _integers([an * x - a0 * y for x, y in zip(c, c[::-1])][:-1])
     return True
+
+
+def _integers(coeffs):
+    """The coefficients as coprime integers (same roots), leading zeros dropped: keeps the exact
+    arithmetic of the Schur--Cohn recursion from growing faster than it must."""
+    c = [Fraction(x) for x in coeffs]
+    while c and c[0] == 0:
+        c.pop(0)
+    if not c:
+        return []
+    den = math.lcm(*(x.denominator for x in c))
+    ints = [int(x * den) for x in c]
+    g = math.gcd(*ints)
+    return [x // g for x in ints]
 
 
 def _scaled(coeffs, r):
@@ -58,8 +70,9 @@ def radius_bracket(coeffs, rel=1e-10):
 
     rho < r iff p(r z) is Schur stable (:func:`schur_stable`, exact), so a float estimate
     rho_f (NumPy roots) is certified by checking that p(hi z) is stable and p(lo z) is not,
-    for hi = rho_f (1 + rel), lo = rho_f (1 - rel); if the estimate is off, the bracket is
-    found by exact bisection. Returns (lo, hi) as Fractions.
+    for hi = rho_f (1 + r), lo = rho_f (1 - r), r = ``rel`` (widened up to 1e-4 for multiple
+    roots, which NumPy locates less accurately); if the estimate is still off, the bracket is
+    found by exact bisection to relative width ``rel``. Returns (lo, hi) as Fractions.
     """
     c = [Fraction(x) for x in coeffs]
     while c and c[0] == 0:
@@ -67,9 +80,11 @@ def radius_bracket(coeffs, rel=1e-10):
     if len(c) < 2:
         raise ValueError("a polynomial of degree >= 1 is needed")
     est = float(np.max(np.abs(np.roots([float(x) for x in c]))))
-    lo, hi = Fraction(est * (1 - rel)), Fraction(est * (1 + rel))
-    if schur_stable(_scaled(c, hi)) and (lo <= 0 or not schur_stable(_scaled(c, lo))):
-        return max(lo, Fraction(0)), hi
+    # a root of multiplicity m is located by NumPy to ~eps^(1/m): widen the bracket until it is certified
+    for r in (rel, 1e-8, 1e-6, 1e-4):
+        lo, hi = Fraction(est * (1 - max(r, rel))), Fraction(est * (1 + max(r, rel)))
+        if schur_stable(_scaled(c, hi)) and (lo <= 0 or not schur_stable(_scaled(c, lo))):
+            return max(lo, Fraction(0)), hi
     lo, hi = Fraction(0), 1 + max(abs(x / c[0]) for x in c[1:])      # Cauchy's bound: rho < hi
     while hi - lo > Fraction(rel) * hi:
         mid = (lo + hi) / 2

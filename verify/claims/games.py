@@ -99,7 +99,7 @@ def _deterministic_check(game, eta, beta, steps, label):
 def _simultaneous(claim, budget, ss):
     game = BilinearGame("simultaneous")
     verdicts = []
-    c, best = small_step_rate("simultaneous")
+    c, _ = small_step_rate("simultaneous")
     nonpositive = sp.solveset(sp.Le(c, 0), BETA, sp.Interval.open(-1, 1))
     verdicts.append(exact_identity(int(nonpositive == sp.S.EmptySet), 1, label=(
         f"small-step rate |z| = 1 + c(beta) eta^2 s^2, c = {c}: {{beta in (-1, 1): c <= 0}} is empty "
@@ -152,7 +152,7 @@ def _alternating_negative(claim, budget, ss):
         "derived best momentum for small steps argmin c(beta) = -1/2 (Gidel et al., Thm. 4)")))
     xs = []
     for eta in (0.04, 0.02):
-        r = minimize_scalar(lambda b: game.spectral_radius(eta, [1.0], b), bounds=(-0.99, 0.0),
+        r = minimize_scalar(lambda b, eta=eta: game.spectral_radius(eta, [1.0], b), bounds=(-0.99, 0.0),
                             method="bounded", options=dict(xatol=1e-12))
         xs.append(r.x)
     # argmin_beta rho(eta) = -1/2 + O(eta^2) (errors shrink by 4 per halving of eta): Richardson in eta^2
