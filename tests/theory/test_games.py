@@ -63,3 +63,41 @@ def test_convergence_regions():
     # negative momentum converges at small steps (derived c(beta) < 0)
     assert alt.converges[(betas < -0.1) & (betas > -0.8)][:, 0].all()
     assert not alt.converges[np.abs(betas) < 1e-9].any()
+
+
+def test_noisy_claim_rejects_a_planted_error_in_the_noise_variance():
+    from verify.claims import BUDGETS, CLAIMS, claim_seed
+    from verify.claims.games import _noisy
+    claim = CLAIMS["games.noisy.second_moments"]
+    ss = claim_seed(claim.id, 1)
+    assert all(v.passed for v in _noisy(claim, BUDGETS["standard"], ss))
+    # a 5% error in the noise variance of the theory must make the claim fail: the alternating game
+    # (converging, so noise-dominated) rejects it; the simultaneous one (eta = 0.05, mean-dominated) need not
+    planted = _noisy(claim, BUDGETS["standard"], ss, perturb=1.05)
+    assert not planted[0].passed
+
+
+def test_exact_radius_checks_reject_wrong_statements():
+    # planted errors in the deterministic claims: the exact (Schur-Cohn) radius check decides both ways
+    from verify.claims.games import _radius_check
+    assert _radius_check(BilinearGame("simultaneous"), 0.1, 0.0, 1, "").passed
+    assert not _radius_check(BilinearGame("simultaneous"), 0.1, 0.0, -1, "").passed
+    assert _radius_check(BilinearGame("alternating"), 0.1, -0.5, -1, "").passed
+    assert not _radius_check(BilinearGame("alternating"), 0.1, -0.5, 1, "").passed
+    # beta = 0 alternating sits on the unit circle: neither "> 1" nor "< 1" can be certified
+    assert not _radius_check(BilinearGame("alternating"), 0.5, 0.0, 1, "").passed
+    assert not _radius_check(BilinearGame("alternating"), 0.5, 0.0, -1, "").passed
+
+
+def test_game_result_records_what_compare_needs():
+    from verify.claims.games import game_result
+    g = BilinearGame("alternating")
+    states = g.run(0.2, [1.0, 0.5], momentum=-0.5, steps=20, noise_variance=0.5, replicas=50, seed=0)
+    res = game_result(states)
+    nb = len(res.block_edges) - 1
+    assert res.replica_block_risk.shape == (50, nb)
+    assert res.block_mean.shape == res.block_mean_se.shape == res.block_mean_skewness.shape == (nb, 4)
+    assert res.block_second_moments_skewness.shape == (nb, 4) and res.risk_skewness.shape == (21,)
+    # the block means are the means of the per-replica block averages
+    np.testing.assert_allclose(res.replica_block_risk.mean(axis=0), res.block_risk, rtol=1e-12)
+    assert res.risk_skewness[0] == 0.0       # every replica starts at the same point

@@ -21,7 +21,8 @@ def test_claim_passes_at_quick_budget(cid):
     if r.skipped:
         pytest.skip(r.skipped)
     assert r.passed, [(row.check, row.theory, row.monte_carlo, row.standard_error) for row in r.rows]
-    assert r.rows and all(row.passed for row in r.rows)
+    # rows of kind "reported" are shown, never counted as passed; no counted row may fail
+    assert r.rows and all(row.passed for row in r.rows if row.kind != "reported")
 
 
 def test_cli_list(capsys):

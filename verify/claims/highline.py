@@ -8,18 +8,19 @@ error e_{0,i} = sqrt(D_i^2(0)/d).
 from __future__ import annotations
 
 import math
+from types import SimpleNamespace
 
 import numpy as np
 import sympy as sp
-from scipy import stats as sps
 from scipy.optimize import brentq
 
 from theory import SGD, Gaussian, derive
 from theory import highline as hl
 
 from ..montecarlo import simulate
-from ..stats import Verdict, compare
-from . import Claim, Row, child_seed, register, row_from_verdict
+from ..stats import AlphaBudget, compare, exact_identity, growth, numeric_agreement, scalar_comparison
+from . import Claim, child_seed, register
+from ._checks import difference_of_means, exact
 
 _SRC = "Collins-Woodfin et al., The High Line, arXiv:2405.19585"
 
@@ -49,58 +50,103 @@ def finite_d_bias(d, T=1, **kw):
 
 
 # ------------------------------------------------------------------------------ fixed learning rates
+def finite_d_critical_rate():
+    r"""(d gamma_c(d) as an exact SymPy expression in d, its limit, the 1/d coefficient) for the
+    two-class spectrum (half the directions at 1, half at 1/4).
+
+    The finite-d threshold is the root of the secular equation sum_i G_i(1) = 1 of the derived
+    recursion (:meth:`theory.Recursion.secular_term`, Gaussian data, batch 1) with gamma = g/d;
+    for two classes it is a quadratic in g. The limit and c_1 = lim d (d gamma_c(d) / g_c - 1)
+    are SymPy limits (exact).
+    """
+    from theory import symbols as sym
+    rec = derive(SGD(), Gaussian())
+    G = rec.secular_term(1).subs({sym.B: 1, sym.kappa: Gaussian().standardized_moment(4), sym.gamma: hl.g / hl.d})
+    eq = hl.d / 2 * (G.subs(sym.lam, 1) + G.subs(sym.lam, sp.Rational(1, 4))) - 1
+    roots = [r for r in sp.solve(eq, hl.g) if sp.limit(r, hl.d, sp.oo).is_positive]
+    if len(roots) != 1:  # pragma: no cover
+        raise ValueError(f"expected one positive root of the secular equation; got {roots}")
+    root = roots[0]
+    limit = sp.limit(root, hl.d, sp.oo)
+    return root, limit, sp.limit(hl.d * (root / limit - 1), hl.d, sp.oo)
+
+
 def _critical_runner(claim, budget, ss):
     ode = hl.derive_limit()
     rec = derive(SGD(), Gaussian())
-    rows = []
-    # (a) the finite-d critical learning rate times d tends to 2d/tr K, with an O(1/d) error
-    errs = []
-    for d in (16, 64, 256):
-        lam = two_class_spectrum(d)
-        limit = float(ode.critical_learning_rate.subs({hl.d: d, hl.trK: lam.sum()}))
-        finite = d * rec.critical_learning_rate(lam, batch=1)
-        errs.append((d, limit, finite, abs(finite - limit) / limit))
-    ratios = [errs[j][3] / errs[j + 1][3] for j in range(len(errs) - 1)]
-    for (dd, limit, finite, err) in errs:
-        rows.append(Row(f"d * gamma_c(d) -> 2d/tr K (two-class K, d={dd}); relative error {err:.3g}",
-                        limit, finite, 0.0, err, True))
-    # relative error c1/d + c2/d^2: the ratio per quadrupling is 4 + O(1/d), so its distance to 4
-    # must itself shrink (by a factor ~4) from one quadrupling to the next
-    ok = all(r > 1 for r in ratios) and abs(ratios[1] - 4) < abs(ratios[0] - 4) / 2
-    rows.append(Row(f"error ratios per quadrupling of d: {', '.join(f'{r:.3f}' for r in ratios)} (1/d rate: 4)",
-                    4.0, float(ratios[-1]), 0.0, abs(ratios[-1] - 4), ok))
+    alphas = AlphaBudget(claim.alpha, {"diverges": 1})
+    verdicts = []
+    # (a) the finite-d critical learning rate times d tends to 2d/tr K with an O(1/d) error: exact in d
+    root, limit, c1 = finite_d_critical_rate()
+    g_c = ode.critical_learning_rate.subs(hl.trK, hl.d * sp.Rational(5, 8))     # tr K = 5d/8
+    verdicts.append(exact_identity(limit, g_c, label=(
+        f"lim d gamma_c(d) (exact root of the finite-d secular equation, two-class K) = ODE 2d/tr K = {g_c}")))
+    dims = (16, 64, 256)
+    numeric = [d * rec.critical_learning_rate(two_class_spectrum(d), batch=1) for d in dims]
+    roots = [root.subs(hl.d, d).evalf(30) for d in dims]
+    rel = [float(e / g_c - 1) for e in roots]
+    # O(1/d) exactly: c_1 is finite and nonzero (here negative: the finite-d threshold lies below the limit)
+    verdicts.append(exact_identity(sp.sign(c1) if c1.is_finite else sp.Integer(0), -1, label=(
+        f"rate 1/d: d gamma_c(d) = g_c (1 + c_1/d + O(1/d^2)) with c_1 = {c1} (exact, finite, < 0); "
+        f"d (d gamma_c/g_c - 1) at d = {', '.join(map(str, dims))}: "
+        + ", ".join(f"{d * r:.4f}" for d, r in zip(dims, rel)))))
+    verdicts.append(numeric_agreement(numeric, roots, 12, label=(
+        f"numeric gamma_c(d) of the recursion (scan + mpmath refinement) = exact root at d = "
+        f"{', '.join(map(str, dims))} (relative distance to 2d/tr K: {', '.join(f'{r:.3g}' for r in rel)})")))
     # (b) the ODE with fixed g converges below g_c and diverges above (exponential rate from the ODE itself)
     lam = two_class_spectrum(64)
     gc = float(ode.critical_learning_rate.subs({hl.d: 64, hl.trK: lam.sum()}))
     for frac in (0.95, 1.05):
-        sol = hl.solve(lam, t_max=400.0, learning_rate=frac * gc, noise_variance=0.1, initial=1.0,
+        g = frac * gc
+        sol = hl.solve(lam, t_max=400.0, learning_rate=g, noise_variance=0.1, initial=1.0,
                        t_eval=[0.0, 200.0, 400.0], method="LSODA")
         r0, r1, r2 = sol.risk
-        # below: R(t) -> sigma^2 / (2 (1 - g tr K / 2d)); above: R grows
-        g = frac * gc
-        r_inf = float(ode.stationary_risk.subs({hl.g: g, hl.trK: lam.sum(), hl.d: lam.size,
-                                                 hl.sym.sigma2: 0.1}))
         if frac < 1:
-            ok = abs(r2 - r_inf) < 1e-6 * r_inf
-            rows.append(Row("ODE at g = 0.95 g_c converges: R(400) vs derived R_inf = " + str(ode.stationary_risk),
-                            r_inf, float(r2), 0.0, abs(r2 - r_inf) / r_inf, bool(ok)))
+            # R(t) -> R_inf (derived fixed point); the solver's rtol is 1e-10
+            r_inf = float(ode.stationary_risk.subs({hl.g: g, hl.trK: lam.sum(), hl.d: lam.size,
+                                                     hl.sym.sigma2: 0.1}))
+            verdicts.append(numeric_agreement(r2, r_inf, 8, label=(
+                f"ODE at g = 0.95 g_c converges: R(400) = derived R_inf = {ode.stationary_risk} "
+                "(8 digits; solver rtol 1e-10)")))
         else:
             # growth rate: the positive root z of the secular equation (1/d) sum_i G_i(z) = 1 of the
             # linear ODE, G_i(z) = risk_weight * (dD/dR) / (z - a_i); R(t) ~ c e^{z t}
             Gz = sp.lambdify([hl.z, hl.sym.lam], ode.growth_term.subs(hl.g, g), modules="numpy")
             z = brentq(lambda x, G=Gz: float(np.mean(G(x, lam))) - 1, 1e-12, 10.0, xtol=1e-15)
             slope = (math.log(r2) - math.log(r1)) / 200.0
-            ok = abs(slope - z) < 1e-6 * z
-            rows.append(Row("ODE at g = 1.05 g_c diverges: d log R/dt on [200, 400] vs the positive root of "
-                            "the secular equation", z, slope, 0.0, abs(slope - z) / z, bool(ok)))
-    return rows, []
+            verdicts.append(numeric_agreement(slope, z, 8, label=(
+                "ODE at g = 1.05 g_c diverges: d log R/dt on [200, 400] = the positive root z of the "
+                "secular equation (8 digits; solver rtol 1e-10)")))
+    # (c) Monte Carlo SGD at d = 256 above the critical rate diverges: Markov-binomial test on each
+    # replica's risk averaged over the last block (valid without moments: the iterates are heavy-tailed)
+    d, frac, T, factor = 256, 1.2, 4, 10.0
+    lam = two_class_spectrum(d)
+    g = frac * float(ode.critical_learning_rate.subs({hl.d: d, hl.trK: lam.sum()}))
+    reps = max(64, budget.replicas // 64)
+    kw = dict(eigenvalues=lam, learning_rate=g / d, noise_variance=0.1, initial=1 / math.sqrt(d), steps=T * d)
+    res = simulate(SGD(), replicas=reps, seed=child_seed(ss, 0), **kw)
+    k = res.block_edges.index(T * d // 2)            # the dyadic block of steps [T d/2, T d)
+    a, b = res.block_edges[k], res.block_edges[k + 1]
+    exact_block = float(np.mean(derive(SGD(), Gaussian()).trajectory(**kw).risk[a:b]))
+    r0 = float(res.risk[0])
+    verdicts.append(growth(r0, res.replica_block_risk[:, k], method="markov", factor=factor,
+                           alpha=alphas["diverges"], theory=exact_block, seed=res.seed,
+                           parameters=dict(d=d, g=g, T=T, replicas=reps), label=(
+                               f"d={d}, g = {frac} g_c: Monte Carlo SGD diverges, E R averaged over t in "
+                               f"[{a / d:g}, {b / d:g}) > R_0 = {r0:.4g} (Markov-binomial, replicas above "
+                               f"{factor:g} R_0; theory: exact E R)")))
+    return verdicts
 
 
 def _limit_runner(claim, budget, ss):
-    """Monte Carlo SGD at d = 64, 256, 1024 against the ODE and the exact finite-d recursion."""
+    """Monte Carlo SGD at d = 64, 256, 1024 against the ODE and the exact finite-d recursion.
+
+    g = g_c/2: at large d the fourth-moment critical rate is close to g_c, so g_c/2 is well inside
+    the region where the Hall-corrected tests on time averages are valid.
+    """
     dims = (64, 256, 1024)
-    alpha = claim.alpha / (2 * len(dims))
-    rows, verdicts = [], []
+    alphas = AlphaBudget(claim.alpha, {f"{kind} d={d}": 1 for d in dims for kind in ("recursion", "ode")})
+    verdicts = []
     biases = []
     for j, d in enumerate(dims):
         p = _sgd_problem(d)
@@ -111,41 +157,32 @@ def _limit_runner(claim, budget, ss):
                        noise_variance=p["noise_variance"], initial=math.sqrt(p["D0"] / d), steps=steps,
                        replicas=reps, seed=child_seed(ss, j))
         params = dict(d=d, g=p["g"], T=p["T"], replicas=reps, spectrum="two-class 1, 0.25")
-        v = compare(tr, res, alpha=alpha, quantities=("risk",), parameters=params)
-        verdicts.append(v)
-        rows.append(row_from_verdict(f"d={d}: Monte Carlo SGD (g/d) vs exact finite-d recursion", v))
-        # the ODE's error: exact bias (deterministic) and the Monte Carlo estimate of it on t in [1/2, 1]
-        window = slice(d // 2, steps + 1)
-        bias = float(np.mean(tr.risk[window] - sol.risk[window]))
-        biases.append((d, bias, float(np.max(np.abs(tr.risk - sol.risk)))))
-        est = float(np.mean(res.risk[window] - sol.risk[window]))
-        # the standard error of a time average needs the replicas' time averages: use the block
-        # [2^J, steps] of the simulation, which covers t in [1/2, 1]
+        verdicts.append(compare(tr, res, alpha=alphas[f"recursion d={d}"], quantities=("risk",), parameters=params,
+                                label=f"d={d}: Monte Carlo SGD (g/d) vs exact finite-d recursion"))
+        biases.append(float(np.max(np.abs(tr.risk - sol.risk))))
+        # the ODE's error on the last block (t in [1/2, 1]): each replica's block-averaged risk minus
+        # the ODE's block average, against the exact (deterministic) O(1/d) bias
         k = res.block_edges.index(d // 2)
         a, b = res.block_edges[k], res.block_edges[k + 1]
-        est = float(res.block_risk[k] - np.mean(sol.risk[a:b]))
-        se = float(res.block_risk_se[k])
-        exact = float(np.mean(tr.risk[a:b] - sol.risk[a:b]))
-        tstat = (est - exact) / se
-        pval = min(1.0, 2 * sps.t.sf(abs(tstat), reps - 1))
-        ok = pval > alpha
-        verdicts.append(Verdict(ok, abs(tstat), pval, alpha, 1, None, params, res.seed))
-        rows.append(Row(f"d={d}: Monte Carlo minus ODE, risk averaged over t in [{a / d:.2f}, {b / d:.2f})"
-                        f" (theory: exact O(1/d) bias)", exact, est, se, abs(tstat), ok))
-    # the ODE's error shrinks like 1/d: the local slopes of log sup|bias| against log d
-    slopes = [math.log(biases[j + 1][2] / biases[j][2]) / math.log(dims[j + 1] / dims[j])
-              for j in range(len(dims) - 1)]
-    cs = [d * b for d, _, b in biases]
-    # d * sup|bias| converges: successive differences shrink by ~4 (the next order is 1/d^2)
-    ok = all(-1.1 < s < -0.9 for s in slopes) and abs(cs[2] - cs[1]) < abs(cs[1] - cs[0])
-    rows.append(Row("sup_t |exact finite-d risk - ODE| ~ c/d: slopes " + ", ".join(f"{s:.4f}" for s in slopes)
-                    + "; d*sup|bias| = " + ", ".join(f"{c:.4f}" for c in cs), -1.0, slopes[-1], 0.0,
-                    abs(slopes[-1] + 1), ok))
-    return rows, verdicts
+        ode_block = float(np.mean(sol.risk[a:b]))
+        bias = float(np.mean(tr.risk[a:b])) - ode_block
+        verdicts.append(scalar_comparison(bias, res.replica_block_risk[:, k] - ode_block,
+                                          alpha=alphas[f"ode d={d}"], parameters=params, seed=res.seed, label=(
+                                              f"d={d}: Monte Carlo minus ODE, risk averaged over t in "
+                                              f"[{a / d:.2f}, {b / d:.2f}) = exact O(1/d) bias")))
+    # the ODE's error shrinks like 1/d: the local exponent of sup|bias| against d is -1 + O(1/d)
+    slopes = [math.log(biases[j + 1] / biases[j]) / math.log(dims[j + 1] / dims[j]) for j in range(len(dims) - 1)]
+    verdicts.append(numeric_agreement(slopes[-1], -1.0, 2, label=(
+        "sup_t |exact finite-d risk - ODE| ~ c/d: local exponents " + ", ".join(f"{s:.4f}" for s in slopes)
+        + f" (d = {', '.join(map(str, dims))}); d*sup|bias| = "
+        + ", ".join(f"{d * b:.4f}" for d, b in zip(dims, biases))
+        + "; 2 digits at d = 256..1024, where the O(1/d) correction of the exponent is ~4e-3")))
+    return verdicts
 
 
 register(Claim("highline.critical_learning_rate",
-               "fixed learning rates (g/d): the ODE converges iff g < 2d/tr K; d gamma_c(d) -> 2d/tr K at rate 1/d",
+               "fixed learning rates (g/d): the ODE converges iff g < 2d/tr K; d gamma_c(d) -> 2d/tr K at rate 1/d; "
+               "Monte Carlo SGD diverges above it",
                _SRC + ", Sec. 2 (eq. 8 and the Volterra kernel, eqs. 64-66)",
                _critical_runner, lambda: hl.derive_limit()))
 register(Claim("highline.sgd_limit",
@@ -155,12 +192,6 @@ register(Claim("highline.sgd_limit",
 
 
 # ------------------------------------------------------------------------------ exact line search
-def _digits(a, b):
-    import mpmath
-    diff = abs(a - b)
-    return float("inf") if diff == 0 else float(-mpmath.log10(diff / abs(b)))
-
-
 def _best_fixed_rate(lam, w):
     """max over fixed g in (0, g_c) of the decay rate of the noiseless ODE (largest root of the secular eq.)."""
     from scipy.optimize import minimize_scalar
@@ -184,49 +215,58 @@ def _best_fixed_rate(lam, w):
     return -opt.fun, opt.x, gc
 
 
+def eq95_violations(pairs):
+    r"""Number of (lambda_2/lambda_1, p) pairs at which the derived g_inf leaves the eq. 95 bounds
+    lambda_min/tau_2 <= g_inf <= 2 lambda_min/tau_2, decided in exact arithmetic (SymPy signs of
+    algebraic numbers at the exact rational values of the floats), and the smallest margin (float)."""
+    from theory import adaptive as ad
+    ls = ad.two_eigenvalue_line_search()
+    q = ls.limit_learning_rate * (ad.p * ad.lam1**2 + (1 - ad.p) * ad.lam2**2) / ad.lam2
+    bad, smallest = 0, (math.inf, None)
+    for lam1, lam2, mass in pairs:
+        qv = q.subs({ad.lam1: sp.Rational(exact(lam1)), ad.lam2: sp.Rational(exact(lam2)),
+                     ad.p: sp.Rational(exact(mass))})
+        if sp.sign(qv - 1) == -1 or sp.sign(2 - qv) == -1:
+            bad += 1
+        margin = min(float(qv) - 1, 2 - float(qv))
+        if margin < smallest[0]:
+            smallest = (margin, (lam2 / lam1, mass))
+    return bad, smallest
+
+
 def _line_search_runner(claim, budget, ss):
 
     from theory import adaptive as ad
 
     from ..adaptive import StateRule, simulate_adaptive
-    rows, verdicts = [], []
+    verdicts = []
+    alphas = AlphaBudget(claim.alpha, {"monte carlo": 1})
+    ls = ad.two_eigenvalue_line_search()
     # (a) closed-form limit against the high-precision ODE (>= 20 significant digits)
-    for lam1, lam2, mass, T in ((1.0, 0.5, 0.5, 80), (1.0, 0.25, 0.25, 60)):
-        ls = ad.two_eigenvalue_line_search()
-        x_inf, g_inf, _ = ls.numeric(lam1, lam2, mass, dps=30)
+    cases = ((1.0, 0.5, 0.5, 80), (1.0, 0.25, 0.25, 60))
+    for lam1, lam2, mass, T in cases:
+        _, g_inf, _ = ls.numeric(lam1, lam2, mass, dps=30)
         out = hl.solve_mp([lam1, lam2], [T], rule=ad.line_search(), weights=[mass, 1 - mass], dps=30)
-        g_ode = out["learning_rate"][0]
-        dig = _digits(g_ode, g_inf)
-        rows.append(Row(f"g_inf closed form vs mpmath ODE at t={T} (lambda = {lam1}, {lam2}; p = {mass}): "
-                        f"{dig:.1f} digits", float(g_inf), float(g_ode), 0.0, dig, dig >= 20))
-        # eq. 95 bounds
-        t2 = mass * lam1**2 + (1 - mass) * lam2**2
-        lo, hi = lam2 / t2, 2 * lam2 / t2
-        rows.append(Row(f"eq. 95: lambda_min/tau_2 = {lo:.4g} <= g_inf <= 2 lambda_min/tau_2 = {hi:.4g}",
-                        lo, float(g_inf), 0.0, float(g_inf) / lo, bool(lo <= g_inf <= hi)))
+        verdicts.append(numeric_agreement(out["learning_rate"][0], g_inf, 20, label=(
+            f"g_inf closed form = mpmath ODE at t={T} (lambda = {lam1}, {lam2}; p = {mass}; 30-digit arithmetic)")))
     # (a') drawn examples (budget.examples): random (lambda_2/lambda_1, p); closed form vs the float ODE
     rng = np.random.default_rng(child_seed(ss, 9))
     for _ in range(budget.examples):
         ratio, mass = float(10 ** rng.uniform(-1.5, -0.02)), float(rng.uniform(0.05, 0.95))
-        _, gi, rate = ad.two_eigenvalue_line_search().numeric(1.0, ratio, mass)
+        _, gi, rate = ls.numeric(1.0, ratio, mass)
         T = 80 * math.log(10) / rate       # R decays by ~1e-80: still far above the float range limit
         sol = hl.solve([1.0, ratio], weights=[mass, 1 - mass], t_max=T, rule=ad.line_search(), t_eval=[T],
                        method="LSODA", rtol=1e-11, atol=1e-100)
-        rel = abs(sol.learning_rate[-1] / gi - 1)
-        rows.append(Row(f"drawn: lambda_2/lambda_1 = {ratio:.4f}, p = {mass:.3f}: closed form vs float ODE at t = {T:.3g}"
-                        f" (LSODA, rtol 1e-11)", gi, float(sol.learning_rate[-1]), 0.0, rel, rel < 1e-7))
+        verdicts.append(numeric_agreement(sol.learning_rate[-1], gi, 7, label=(
+            f"drawn: lambda_2/lambda_1 = {ratio:.4f}, p = {mass:.3f}: closed form = float ODE at t = {T:.3g} "
+            "(LSODA, rtol 1e-11: 7 digits)")))
     # (b) eq. 95 on a grid of eigenvalue ratios and masses (closed form, exact arithmetic)
-    ls = ad.two_eigenvalue_line_search()
-    worst = (np.inf, None)
-    for r in np.geomspace(1e-4, 0.99, 25):
-        for mass in (0.05, 0.25, 0.5, 0.75, 0.95):
-            _, gi, _ = ls.numeric(1.0, r, mass, dps=30)
-            t2 = mass + (1 - mass) * r**2
-            margin = min(gi * t2 / r - 1, 2 - gi * t2 / r)
-            if margin < worst[0]:
-                worst = (float(margin), (r, mass))
-    rows.append(Row(f"eq. 95 on 125 (lambda_2/lambda_1, p) pairs: smallest margin {worst[0]:.3g} at {worst[1]}",
-                    0.0, worst[0], 0.0, worst[0], worst[0] >= 0))
+    pairs = [(lam1, lam2, mass) for lam1, lam2, mass, _ in cases]
+    pairs += [(1.0, float(r), mass) for r in np.geomspace(1e-4, 0.99, 25) for mass in (0.05, 0.25, 0.5, 0.75, 0.95)]
+    bad, (margin, where) = eq95_violations(pairs)
+    verdicts.append(exact_identity(bad, 0, label=(
+        f"eq. 95: lambda_min/tau_2 <= g_inf <= 2 lambda_min/tau_2 at {len(pairs)} (lambda_2/lambda_1, p) pairs: "
+        f"number outside (exact signs) = 0; smallest relative margin {margin:.3g} at {where}")))
     # (c) line search is arbitrarily slower than the best fixed learning rate: derived rate ratio
     e = sp.Symbol("epsilon", positive=True)
     ode = hl.derive_limit()
@@ -236,15 +276,19 @@ def _line_search_runner(claim, budget, ss):
     r_ls = ls.rate.subs({ad.lam1: 1, ad.lam2: e})
     const = sp.simplify(sp.limit(e * bound / r_ls, e, 0))
     vals = []
-    for eps in (1e-1, 1e-2, 1e-3, 1e-4):
-        best, gbest, gcv = _best_fixed_rate([1.0, eps], [0.5, 0.5])
+    for eps in (1e-1, 1e-2, 1e-3, 1e-4, 1e-5):
+        best = _best_fixed_rate([1.0, eps], [0.5, 0.5])[0]
         rl = float(r_ls.subs({ad.p: 0.5, e: eps}))
-        vals.append((eps, best / rl, eps * best / rl))
+        vals.append(eps * best / rl)
     c_half = float(const.subs(ad.p, sp.Rational(1, 2)))
-    ok = all(abs(v[2] - c_half) < abs(u[2] - c_half) for u, v in zip(vals, vals[1:]))
-    rows.append(Row("best fixed rate / line-search rate ~ C lambda_1/lambda_2, C = lim = " + str(const)
-                    + "; eps*ratio at eps=1e-1..1e-4: " + ", ".join(f"{v[2]:.4f}" for v in vals),
-                    c_half, vals[-1][2], 0.0, vals[-1][1], ok))
+    # eps * ratio = C - a sqrt(eps) + O(eps) (successive gaps shrink by sqrt(10) per decade):
+    # Richardson in sqrt(eps) on eps = 1e-4, 1e-5 leaves O(eps) = 1e-4
+    r10 = math.sqrt(10)
+    extrapolated = (r10 * vals[-1] - vals[-2]) / (r10 - 1)
+    verdicts.append(numeric_agreement(extrapolated, c_half, 3, label=(
+        f"best fixed rate / line-search rate ~ C lambda_1/lambda_2, C = lim = {const} (p = 1/2: {c_half:g}); "
+        "eps*ratio at eps = 1e-1..1e-5: " + ", ".join(f"{v:.4f}" for v in vals)
+        + f"; Richardson in sqrt(eps): {extrapolated:.5f} (3 digits: remainder O(eps))")))
     # (d) Monte Carlo: line-search SGD at d = 512 against the ODE (risk and learning rate)
     d, T = 512, 2
     lam = two_class_spectrum(d)
@@ -252,28 +296,30 @@ def _line_search_runner(claim, budget, ss):
     res = simulate_adaptive(StateRule(ad.line_search()), eigenvalues=lam, initial=1 / math.sqrt(d), steps=T * d,
                             replicas=reps, seed=child_seed(ss, 0))
     sol = hl.solve(lam, t_max=T, rule=ad.line_search(), initial=1.0, t_eval=np.arange(T * d + 1) / d)
-    for v, label in _mc_vs_ode(res, sol, claim.alpha / 2, dict(d=d, T=T, replicas=reps)):
-        verdicts.append(v)
-        rows.append(row_from_verdict(f"d={d}: line-search SGD Monte Carlo vs ODE, {label}", v))
-    return rows, verdicts
+    verdicts += [v for v, _ in _mc_vs_ode(res, sol, alphas["monte carlo"], dict(d=d, T=T, replicas=reps),
+                                          label=f"d={d}: line-search SGD Monte Carlo vs ODE")]
+    return verdicts
 
 
-def _mc_vs_ode(res, sol, alpha, params, lag=1):
-    """Calibrated comparisons of the risk and the learning rate (Bonferroni over the two families).
+def _mc_vs_ode(res, sol, alpha, params, lag=1, label="Monte Carlo vs ODE"):
+    """Calibrated comparisons of the risk and of the learning rate, alpha split equally between them.
 
+    The theory side is the ODE solution (``risk``, ``learning_rate`` on the grid t = k/d); the Monte
+    Carlo side is the :class:`verify.adaptive.AdaptiveResult` itself (``quantities=("learning_rate",)``).
     The ODE is the d -> infinity limit: its O(1/d) bias (about 1e-3 relative at d = 512 for fixed
     learning rates, see ``highline.sgd_limit``) is below the Monte Carlo resolution used here.
+    Returns [(risk verdict, "risk"), (learning-rate verdict, "learning rate g_k")].
     """
-    from types import SimpleNamespace
-    v1 = compare(SimpleNamespace(risk=sol.risk), res, alpha=alpha / 2, quantities=("risk",), parameters=params)
-    lr = SimpleNamespace(risk=res.learning_rate, risk_se=res.learning_rate_se, replicas=res.replicas,
-                         steps=res.steps, parameters=res.parameters, seed=res.seed)
+    alphas = AlphaBudget(alpha, ("risk", "learning_rate"))
+    v1 = compare(SimpleNamespace(risk=sol.risk), res, alpha=alphas["risk"], quantities=("risk",),
+                 parameters=params, label=f"{label}, risk")
     # the recorded rate at step k >= 1 was used for the step k-1 -> k. A rule of the state uses e_{k-1}:
     # compare with the ODE at (k-1)/d (lag 1); AdaGrad-Norm has accumulated G_0..G_{k-1}, i.e.
     # int_0^{k/d} R: compare at k/d (lag 0).
     pred = sol.learning_rate if lag == 0 else np.concatenate([[sol.learning_rate[0]], sol.learning_rate[:-1]])
-    v2 = compare(SimpleNamespace(risk=pred), lr, alpha=alpha / 2, quantities=("risk",), parameters=params,
-                 blocks=False)
+    v2 = compare(SimpleNamespace(learning_rate=pred), res, alpha=alphas["learning_rate"],
+                 quantities=("learning_rate",), parameters=params,
+                 label=f"{label}, learning rate g_k (ODE at (k-{lag})/d)" if lag else f"{label}, learning rate g_k")
     return [(v1, "risk"), (v2, "learning rate g_k")]
 
 
@@ -284,7 +330,8 @@ def _adagrad_runner(claim, budget, ss):
     from theory import adaptive as ad
 
     from ..adaptive import AdaGradNorm, simulate_adaptive
-    rows, verdicts = [], []
+    verdicts = []
+    alphas = AlphaBudget(claim.alpha, {"ode": 2, "limit": 1})
     lim = ad.adagrad_isotropic_limit()
     f = sp.lambdify([ad.eta, ad.b, hl.sym.lam, lim["D0"]], lim["limit"], modules="mpmath")
     # (a) K = lambda I, sigma = 0: Lambert-W limit vs the mpmath ODE, on both sides of b = eta lambda / 2
@@ -292,11 +339,10 @@ def _adagrad_runner(claim, budget, ss):
         with mpmath.workdps(40):
             closed = f(mpmath.mpf(etav), mpmath.mpf(bv), mpmath.mpf(lamv), mpmath.mpf(D0))
         out = hl.solve_mp([lamv], [T], rule=ad.adagrad_norm(etav, bv), initial=D0, dps=30)
-        g_ode = out["learning_rate"][0]
-        dig = _digits(g_ode, closed)
-        rows.append(Row(f"K = {lamv} I: Lambert-W g_inf vs mpmath ODE at t={T} (eta={etav}, b={bv}, D0^2={D0}): "
-                        f"{dig:.1f} digits", float(closed), float(g_ode), 0.0, dig, dig >= 20))
-    # (b) noisy targets: g_t sqrt(b^2 + sigma^2 tau_1 t)/eta -> 1, local log-log slope of g_t -> -1/2
+        verdicts.append(numeric_agreement(out["learning_rate"][0], closed, 20, label=(
+            f"K = {lamv} I: Lambert-W g_inf = mpmath ODE at t={T} (eta={etav}, b={bv}, D0^2={D0}; "
+            "30-digit arithmetic)")))
+    # (b) noisy targets: g_t sqrt(b^2 + sigma^2 tau_1 t)/eta -> 1, with a deviation ~ t^{-1/2}
     lam = two_class_spectrum(64)
     etav, bv, s2 = 1.0, 0.3, 0.5
     te = np.array([1e2, 1e3, 1e4, 1e5])
@@ -304,11 +350,13 @@ def _adagrad_runner(claim, budget, ss):
                    t_eval=np.concatenate([[0.0], te]), method="LSODA", rtol=1e-10, atol=1e-14)
     ratio = sol.learning_rate[1:] * np.sqrt(bv**2 + s2 * lam.mean() * te) / etav
     dev = np.abs(ratio - 1)
-    # R - sigma^2/2 = O(g_t), so int R - sigma^2 t/2 = O(sqrt t): the deviation shrinks like t^{-1/2}
-    ok = all(dev[j + 1] < dev[j] / 2 for j in range(len(dev) - 1))
-    rows.append(Row("noisy: g_t sqrt(b^2 + sigma^2 tau_1 t)/eta at t = 1e2..1e5: "
-                    + ", ".join(f"{r:.5f}" for r in ratio) + " (-> 1 like t^-1/2)", 1.0, float(ratio[-1]), 0.0,
-                    float(dev[-1]), ok))
+    # R - sigma^2/2 = O(g_t), so int R - sigma^2 t/2 = O(sqrt t): the deviation shrinks like t^{-1/2},
+    # with a relative correction O(t^{-1/2}) = 1e-2 at t = 1e4..1e5 (2 digits of the exponent)
+    slopes = np.diff(np.log10(dev))
+    verdicts.append(numeric_agreement(slopes[-1], -0.5, 2, label=(
+        "noisy: g_t sqrt(b^2 + sigma^2 tau_1 t)/eta at t = 1e2..1e5: " + ", ".join(f"{r:.5f}" for r in ratio)
+        + " -> 1; exponent of the deviation per decade " + ", ".join(f"{s:.4f}" for s in slopes)
+        + " = -1/2 (2 digits)")))
     # (c) Monte Carlo AdaGrad-Norm (Alg. 1) at d = 512 against the ODE, noisy targets
     d, T = 512, 2
     lam = two_class_spectrum(d)
@@ -317,30 +365,32 @@ def _adagrad_runner(claim, budget, ss):
                             steps=T * d, replicas=reps, seed=child_seed(ss, 0))
     sol = hl.solve(lam, t_max=T, rule=ad.adagrad_norm(etav, bv), noise_variance=0.1, initial=1.0,
                    t_eval=np.arange(T * d + 1) / d)
-    for v, label in _mc_vs_ode(res, sol, claim.alpha * 2 / 3, dict(d=d, T=T, replicas=reps, eta=etav, b=bv),
-                               lag=0):
-        verdicts.append(v)
-        rows.append(row_from_verdict(f"d={d}: AdaGrad-Norm Monte Carlo vs ODE, {label}", v))
-    # (d) K = I at d = 512, noiseless: the learning rate of Monte Carlo AdaGrad-Norm (Alg. 1) at t = 16 against
-    # the Lambert-W limit (the ODE is within 1e-7 of its limit by t = 16; the O(1/d) term of the finite-d
-    # algorithm is below the standard error at this budget)
-    d, T = 512, 16
+    verdicts += [v for v, _ in _mc_vs_ode(res, sol, alphas["ode"], dict(d=d, T=T, replicas=reps, eta=etav, b=bv),
+                                          lag=0, label=f"d={d}: AdaGrad-Norm Monte Carlo vs ODE")]
+    # (d) K = I at d = 512, noiseless: the learning rate of Monte Carlo AdaGrad-Norm (Alg. 1) averaged over
+    # t in [16, 20] (each replica's average over the last dyadic block) against the Lambert-W limit. The
+    # ODE must have reached its limit on that block to well below the Monte Carlo resolution (1% of a
+    # standard error); the O(1/d) term of the finite-d algorithm is below the standard error at this budget.
+    d, T = 512, 20
     reps = max(32, budget.replicas // 64)
     with mpmath.workdps(30):
         closed = float(f(mpmath.mpf(etav), mpmath.mpf(bv), mpmath.mpf(1), mpmath.mpf(1)))
-    ode_T = float(hl.solve(np.ones(1), t_max=T, rule=ad.adagrad_norm(etav, bv), initial=1.0, t_eval=[T],
-                           atol=1e-100).learning_rate[-1])
     res = simulate_adaptive(AdaGradNorm(etav, bv), eigenvalues=np.ones(d), initial=1 / math.sqrt(d), steps=T * d,
                             replicas=reps, seed=child_seed(ss, 1))
-    est, se = float(res.learning_rate[-1]), float(res.learning_rate_se[-1])
-    tstat = (est - closed) / se
-    a3 = claim.alpha / 3
-    pval = min(1.0, 2 * sps.t.sf(abs(tstat), reps - 1))
-    ok = pval > a3 and abs(ode_T - closed) < 0.01 * se
-    verdicts.append(Verdict(ok, abs(tstat), pval, a3, 1, None, dict(d=d, T=T, replicas=reps), res.seed))
-    rows.append(Row(f"K = I, d={d}, sigma=0: Monte Carlo AdaGrad-Norm g at t={T} vs Lambert-W g_inf "
-                    f"(ODE at t={T}: {ode_T:.9f})", closed, est, se, abs(tstat), ok))
-    return rows, verdicts
+    a, b = res.block_edges[-2], res.block_edges[-1]
+    ode = hl.solve(np.ones(1), t_max=T, rule=ad.adagrad_norm(etav, bv), initial=1.0, t_eval=np.arange(a, b) / d,
+                   atol=1e-100)
+    ode_block = float(np.mean(ode.learning_rate))
+    samples = res.replica_block_learning_rate[:, -1]
+    se = float(np.std(samples, ddof=1) / math.sqrt(samples.size))
+    verdicts.append(numeric_agreement(ode_block, closed, -math.log10(0.01 * se / closed), label=(
+        f"K = I: the ODE's g_t averaged over t in [{a / d:g}, {(b - 1) / d:g}] = Lambert-W g_inf to 1% of "
+        f"the Monte Carlo standard error ({se:.2g})")))
+    verdicts.append(scalar_comparison(closed, samples, alpha=alphas["limit"], seed=res.seed,
+                                      parameters=dict(d=d, T=T, replicas=reps), label=(
+                                          f"K = I, d={d}, sigma=0: Monte Carlo AdaGrad-Norm g_k averaged over t in "
+                                          f"[{a / d:g}, {(b - 1) / d:g}] = Lambert-W g_inf")))
+    return verdicts
 
 
 register(Claim("highline.line_search",
@@ -369,8 +419,14 @@ def power_law_measure(beta, delta, atoms=160, smallest=1e-18):
 
 
 def _power_law_runner(claim, budget, ss):
+    """Local exponents per decade on t = 1e3..1e9 against the predicted ones (no Monte Carlo).
+
+    The approach to the asymptotic exponents is slow (relative corrections ~1e-2 on the last decade
+    at beta + delta = 1.4), so the exponents are checked to 2 significant digits (absolute 1e-2 where
+    the predicted exponent is 0); at beta + delta = 1, d(1/gamma_t)/d(log t) is constant to 3 digits.
+    """
     from theory import adaptive as ad
-    rows = []
+    verdicts = []
     te = np.geomspace(1e3, 1e9, 7)
     lt = np.log(te)
     for beta, delta in ((0.3, 0.3), (0.5, 0.5), (0.6, 0.8)):
@@ -384,20 +440,16 @@ def _power_law_runner(claim, budget, ss):
         if abs(s - 1) > 1e-12:
             pg, pr = (0.0, s - 2) if s < 1 else (-1 + 1 / s, 1 - 2 / s)
             for name, sl, pred in (("gamma_t", sg, pg), ("R(t)", sr, pr)):
-                dist = np.abs(sl - pred)
-                # local exponents over decades 1e3..1e9 approach the prediction monotonically (last 3 decades)
-                ok = bool(np.all(np.diff(dist[-3:]) < 0) and dist[-1] < 0.01)
-                rows.append(Row(f"beta+delta = {s:.1f}: log-log slope of {name} per decade: "
-                                + ", ".join(f"{x:.4f}" for x in sl) + f" -> {pred:.4f}", pred, float(sl[-1]), 0.0,
-                                float(dist[-1]), ok))
+                verdicts.append(numeric_agreement(sl[-1], pred, 2, label=(
+                    f"beta+delta = {s:.1f}: log-log slope of {name} per decade (1e3..1e9): "
+                    + ", ".join(f"{x:.4f}" for x in sl) + f" -> {pred:.4f} (2 digits on the last decade)")))
         else:
             inc = np.diff(1 / g) / np.diff(lt)          # g ~ 1/(a log t + c): increments of 1/g per log t
-            rel = np.abs(np.diff(inc)) / inc[1:]
-            ok = bool(np.all(inc > 0) and np.all(np.diff(rel) < 0) and rel[-1] < 1e-3 and abs(sg[-1]) < 0.05)
-            rows.append(Row("beta+delta = 1: d(1/gamma_t)/d(log t) per decade: " + ", ".join(f"{x:.5f}" for x in inc)
-                            + " (constant: gamma_t ~ 1/log t)", float(inc[-2]), float(inc[-1]), 0.0,
-                            float(rel[-1]), ok))
-    return rows, []
+            verdicts.append(numeric_agreement(inc[-1], inc[-2], 3, label=(
+                "beta+delta = 1: d(1/gamma_t)/d(log t) per decade: " + ", ".join(f"{x:.5f}" for x in inc)
+                + " (constant to 3 digits on the last two decades: gamma_t ~ 1/log t; slope of log gamma_t "
+                f"{sg[-1]:.3f})")))
+    return verdicts
 
 
 register(Claim("highline.adagrad_power_law",
@@ -423,14 +475,12 @@ def euler_maruyama_expectation(lam, g, dt, steps, noise_variance=0.0, initial=1.
 
 
 def _homogenized_runner(claim, budget, ss):
-    from types import SimpleNamespace
-
     from ..adaptive import simulate_homogenized
-    rows, verdicts = [], []
+    verdicts = []
+    alphas = AlphaBudget(claim.alpha, {"expectation": 1, "difference": 1})
     h = hl.homogenized_sgd()
-    ok = sp.simplify(h.generator - hl.derive_limit().drift) == 0
-    rows.append(Row("Ito generator of homogenized SGD on D_i^2 = High Line ODE drift (SymPy, exact): "
-                    + str(h.generator), 0.0, 0.0, 0.0, 0.0, bool(ok)))
+    verdicts.append(exact_identity(h.generator, hl.derive_limit().drift, label=(
+        f"Ito generator of homogenized SGD on D_i^2 = High Line ODE drift (SymPy): {h.generator}")))
     d, T = 64, 1
     p = _sgd_problem(d)
     lam, g, s2 = p["eigenvalues"], p["g"], p["noise_variance"]
@@ -443,10 +493,10 @@ def _homogenized_runner(claim, budget, ss):
         idx = np.round(np.arange(steps + 1) * dt * 512).astype(int)
         errs.append(float(np.max(np.abs(em - sol.risk[idx]))))
     slopes = [math.log(errs[j + 1] / errs[j]) / math.log(1 / 4) for j in range(2)]
-    ok = all(0.9 < s < 1.1 for s in slopes) and abs(slopes[1] - 1) < abs(slopes[0] - 1)
-    rows.append(Row("Euler-Maruyama expectation vs ODE: sup error " + ", ".join(f"{e:.3g}" for e in errs)
-                    + " at dt = 1/32, 1/128, 1/512; order " + ", ".join(f"{s:.3f}" for s in slopes), 1.0,
-                    slopes[-1], 0.0, abs(slopes[-1] - 1), ok))
+    verdicts.append(numeric_agreement(slopes[-1], 1.0, 2, label=(
+        "Euler-Maruyama expectation vs ODE: sup error " + ", ".join(f"{e:.3g}" for e in errs)
+        + " at dt = 1/32, 1/128, 1/512; order " + ", ".join(f"{s:.4f}" for s in slopes)
+        + " = 1 (2 digits: the order's own correction is O(dt))")))
     # (b) Monte Carlo of the SDE against its exact expectation (calibrated), d = 64, dt = 1/128
     dt = 1 / 128
     steps = int(T / dt)
@@ -454,24 +504,24 @@ def _homogenized_runner(claim, budget, ss):
     res = simulate_homogenized(eigenvalues=lam, learning_rate=g, noise_variance=s2, initial=1 / math.sqrt(d),
                                t_max=T, dt=dt, replicas=reps, seed=child_seed(ss, 0))
     em = euler_maruyama_expectation(lam, g, dt, steps, s2, 1.0)
-    v = compare(SimpleNamespace(risk=em), res, alpha=claim.alpha / 2, quantities=("risk",),
-                parameters=dict(d=d, g=g, dt=dt, replicas=reps))
-    verdicts.append(v)
-    rows.append(row_from_verdict(f"d={d}: homogenized SGD (Euler-Maruyama, dt=1/128) Monte Carlo vs its exact "
-                                 "expectation", v))
-    # (c) homogenized SGD and SGD at the same d: the mean risk at t = 1 differs by the exact O(dt) + O(1/d) amount
+    verdicts.append(compare(SimpleNamespace(risk=em), res, alpha=alphas["expectation"], quantities=("risk",),
+                            parameters=dict(d=d, g=g, dt=dt, replicas=reps), label=(
+                                f"d={d}: homogenized SGD (Euler-Maruyama, dt=1/128) Monte Carlo vs its exact "
+                                "expectation")))
+    # (c) homogenized SGD and SGD at the same d: the mean risk at t = 1 differs by the exact O(dt) + O(1/d)
+    # amount. The two runs are independent: the difference of their means has standard error
+    # sqrt(se_1^2 + se_2^2) and the third cumulant of the difference (Hall's correction), see
+    # verify.claims._checks.difference_of_means.
     sgd = simulate(SGD(), eigenvalues=lam, learning_rate=g / d, noise_variance=s2, initial=1 / math.sqrt(d),
                    steps=T * d, replicas=reps, seed=child_seed(ss, 1))
-    a, b = float(res.risk[-1]), float(sgd.risk[-1])
-    se = math.hypot(float(res.risk_se[-1]), float(sgd.risk_se[-1]))
     tr = derive(SGD(), Gaussian()).trajectory(lam, g / d, noise_variance=s2, initial=1 / math.sqrt(d), steps=T * d)
     expected = float(em[-1] - tr.risk[-1])      # exact difference of the two expectations (O(dt) + O(1/d))
-    tstat = (a - b - expected) / se
-    pval = min(1.0, 2 * sps.t.sf(abs(tstat), reps - 1))
-    verdicts.append(Verdict(pval > claim.alpha / 2, abs(tstat), pval, claim.alpha / 2, 1, None, dict(d=d), None))
-    rows.append(Row(f"d={d}: R(1) homogenized SGD minus SGD (Monte Carlo) vs exact difference of expectations",
-                    expected, a - b, se, abs(tstat), pval > claim.alpha / 2))
-    return rows, verdicts
+    diff = difference_of_means((res.risk[-1], res.risk_se[-1], res.risk_skewness[-1], res.replicas),
+                               (sgd.risk[-1], sgd.risk_se[-1], sgd.risk_skewness[-1], sgd.replicas))
+    verdicts.append(scalar_comparison(expected, alpha=alphas["difference"], parameters=dict(d=d, replicas=reps),
+                                      label=(f"d={d}: R(1) of homogenized SGD minus SGD (two independent Monte "
+                                             "Carlo runs) = exact difference of the expectations"), **diff))
+    return verdicts
 
 
 register(Claim("highline.homogenized_sgd",
