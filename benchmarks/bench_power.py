@@ -7,8 +7,8 @@ Run from the repository root::
     python benchmarks/bench_power.py [--runs 200] [--replicas 5000] [--epsilon 0.01] [--json PATH]
 
 Setting (issue 9): spectrum 1/i, d = 16, B = 2, sigma^2 = 1, e_0 = 1, 200 steps, learning rate 0.3
-(0.39 gamma_c), Gaussian data, alpha = 1e-6. The wrong theory multiplies the rank-one coupling
-input u_i of the exact recursion by 1 + epsilon (:func:`verify.calibrate.planted_coupling_error`).
+(0.39 gamma_c), Gaussian data, alpha = 1e-6. The wrong theory multiplies the coupling term
+gamma^2 lambda_i (S_k + sigma^2) / B of the exact recursion by 1 + epsilon (:func:`verify.calibrate.planted_coupling_error`).
 Reported: the fraction of ``--runs`` independent Monte Carlo experiments of ``--replicas``
 replicas in which the wrong theory is rejected, with a 95 % Clopper-Pearson interval, and the
 same for the true theory (false failures, expected 0 at alpha = 1e-6). The goal: power >= 0.9

@@ -13,7 +13,7 @@ alpha = 0.01 (and far more at 0.05): the audit has the power to see a doubled ra
 
 Power. In the setting of the README example (spectrum 1/i, d = 16, B = 2, sigma^2 = 1,
 e_0 = 1, 200 steps, learning rate 0.3), the coupling term of the recursion (the rank-one input
-u_i) is multiplied by 1 + epsilon and the fraction of Monte Carlo runs in which
+u_i and the forcing f_i: gamma^2 lambda_i (S + sigma^2)/B) is multiplied by 1 + epsilon and the fraction of Monte Carlo runs in which
 :func:`verify.compare` rejects it at alpha = 1e-6 is reported per (epsilon, replicas).
 """
 from __future__ import annotations
@@ -154,15 +154,25 @@ def null_study(regime: Regime, runs: int = 1800, replicas: int = 1000, seed: int
 
 
 def planted_coupling_error(rec, epsilon, **kw) -> Trajectory:
-    """The trajectory of ``rec`` with its coupling input u_i multiplied by 1 + ``epsilon`` (a wrong theory)."""
+    r"""The trajectory of ``rec`` with its coupling term multiplied by 1 + ``epsilon`` (a wrong theory).
+
+    For SGD the coupling term is gamma^2 lambda_i (S_k + sigma^2) / B of
+    m_{k+1,i} = a_i m_{k,i} + gamma^2 lambda_i (S_k + sigma^2) / B: both the rank-one input
+    u_i (the coefficient of S_k) and the forcing f_i are scaled, as in the README's planted
+    errors (e.g. a wrong batch factor).
+    """
     kw = dict(kw)
     steps, initial = kw.pop("steps"), kw.pop("initial", 1.0)
     lam = np.asarray(kw["eigenvalues"], dtype=float)
     m = rec.linear_map(**kw)
     m.u = m.u * (1.0 + epsilon)
+    m.f = m.f * (1.0 + epsilon)
     s0, _ = rec.initial_moments(initial, len(lam))
     states = m.iterate(s0, steps)
-    return Trajectory(risk=m.observable(states), second_moments=states[:, :, 0], parameters=dict(kw, steps=steps))
+    # the variances of the Monte Carlo estimators are those of the problem, not of the (wrong) formula:
+    # keep the recursion so that compare finds them
+    return Trajectory(risk=m.observable(states), second_moments=states[:, :, 0],
+                      parameters=dict(kw, steps=steps, initial=initial), recursion=rec)
 
 
 def power_study(epsilons=(0.005, 0.01, 0.02, 0.05), replicas=(1000, 2000, 5000), runs: int = 40,

@@ -1,9 +1,8 @@
 """Calibration (false failures at the stated rate) and power (planted errors are caught)."""
-import numpy as np
 import pytest
 from scipy import stats as sps
 
-from theory import Gaussian, IndependentCoordinates, derive
+from theory import derive
 from theory.symbols import B, S, gamma, kappa, lam, m, sigma2
 from verify import check_recursion, compare, simulate
 from verify.stats import Verdict, combine

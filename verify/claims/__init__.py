@@ -253,9 +253,9 @@ def select(ids=None) -> list:
 
 from . import sgd  # noqa: E402,F401  (registers the SGD claims)
 from . import momentum  # noqa: E402,F401  (registers the momentum claims)
-#TMP from . import games  # noqa: E402,F401  (registers the bilinear-game claims)
+from . import games  # noqa: E402,F401  (registers the bilinear-game claims)
 from . import real_data  # noqa: E402,F401  (registers the real-data claims)
 from . import ratio  # noqa: E402,F401  (registers the learning-rate / batch-size ratio claim)
 from . import data_models  # noqa: E402,F401  (registers the sparse / Rademacher claims)
-#TMP from . import highline  # noqa: E402,F401  (registers the High Line and adaptive-learning-rate claims)
-#TMP from . import sparse_momentum  # noqa: E402,F401  (registers the sparse-momentum regime / conflict claims)
+from . import highline  # noqa: E402,F401  (registers the High Line and adaptive-learning-rate claims)
+from . import sparse_momentum  # noqa: E402,F401  (registers the sparse-momentum regime / conflict claims)

@@ -93,7 +93,7 @@ def scalar_comparison(theory, samples=None, *, mean=None, standard_error=None, s
     Returns
     -------
     Verdict
-        kind ``"scalar"``; ``statistic`` = |g| (equivalent normal deviate), ``p_value`` two-sided.
+        kind ``"scalar"``; ``statistic`` = abs(g) (equivalent normal deviate), ``p_value`` two-sided.
 
     Raises
     ------
@@ -207,7 +207,7 @@ def exact_identity(value, reference, *, label="", parameters=None) -> Verdict:
     """Check that two exactly computed values (integers, Fractions, SymPy expressions) are equal.
 
     Passes iff ``simplify(value - reference) == 0``; no tolerance. ``statistic`` is
-    |value - reference| as a float (0 when equal). kind ``"exact"``.
+    abs(value - reference) as a float (0 when equal). kind ``"exact"``.
 
     Raises ValueError for floats or other inexact values (use :func:`numeric_agreement`).
 
@@ -239,7 +239,7 @@ def numeric_agreement(value, reference, digits, *, label="", parameters=None) ->
     """Check that ``value`` agrees with ``reference`` to at least ``digits`` significant digits.
 
     Both may be arrays (mpmath numbers are accepted); the agreeing digits of an entry are
-    -log10(|value - reference| / |reference|) (absolute where the reference is 0), and the
+    -log10(abs(value - reference) / abs(reference)) (absolute where the reference is 0), and the
     worst entry counts. kind ``"numeric"``, ``statistic`` = the worst entry's digits.
 
     Raises ValueError for shapes that differ, non-finite values or digits <= 0.
@@ -277,7 +277,7 @@ def reported(value, reference=float("nan"), *, standard_error=float("nan"), stat
              parameters=None) -> Verdict:
     """A number that is shown but not tested (kind ``"reported"``, never counted as passed).
 
-    ``statistic`` defaults to the relative deviation |value - reference| / |reference|.
+    ``statistic`` defaults to the relative deviation abs(value - reference) / abs(reference).
 
     Example
     -------

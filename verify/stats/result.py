@@ -13,7 +13,7 @@ KINDS = {
     "series": "z",        # equivalent two-sided normal deviate of the family-wise p-value
     "scalar": "z",        # equivalent two-sided normal deviate of the p-value
     "growth": "z",        # equivalent one-sided normal deviate of the p-value
-    "exact": "|diff|",    # absolute difference of two exactly computed values (passes iff 0)
+    "exact": "abs diff",    # absolute difference of two exactly computed values (passes iff 0)
     "numeric": "digits",  # number of agreeing significant digits
     "reported": "rel.",   # relative deviation; reported only, never counted as passed
 }

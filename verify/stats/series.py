@@ -11,8 +11,9 @@ per-replica values are far less skewed and far less noisy than single steps:
 4. a **localiser**: every block of every vector quantity and coordinate, Bonferroni over all
    of them, with a small share of alpha, so that a failure says *where*.
 
-Alpha is split among the members by weighted Bonferroni (default weights 4, 2, 2, 2 for a
-comparison of the risk and the second moments), so the family-wise false-failure
+Alpha is split among the members by weighted Bonferroni (default weights 6, 2, 1, 1 for a
+comparison of the risk and the second moments: most of alpha goes to the time average, the
+most powerful of them against errors in a coefficient), so the family-wise false-failure
 probability is at most ``alpha`` whatever the dependence between members.
 
 Each compared mean is tested in one of two ways.
@@ -51,7 +52,7 @@ QUANTITIES = {"risk": ("risk", True), "second_moments": ("second_moments", False
 _BLOCK = {"risk": "block_risk", "second_moments": "block_second_moments", "mean": "block_mean",
           "learning_rate": "block_learning_rate"}
 #: weights of the members (time average, blocks of the risk, late coordinates, localiser)
-WEIGHTS = {"time-average": 4.0, "blocks": 2.0, "late": 2.0, "localiser": 2.0}
+WEIGHTS = {"time-average": 6.0, "blocks": 2.0, "late": 1.0, "localiser": 1.0}
 
 
 def _block_average(values, edges):
