@@ -1,0 +1,519 @@
+r"""Numerics of the even-sector (fourth-moment) recursion: the map, its spectrum, time averages.
+
+The derived map (:mod:`theory.fourth`) acts on symmetric d x d matrices Q (Q_ij = E e_i^2 e_j^2):
+
+.. math::
+    L(Q)_{ij} &= a_{ij} Q_{ij} + b_{ij} Q_{ii} + b_{ji} Q_{jj} + p_{ij} T_i + p_{ji} T_j + u_{ij} U + v_{ij} V
+               \quad (i \ne j),\\
+    L(Q)_{ii} &= \alpha_i Q_{ii} + \pi_i T_i + \upsilon_i U + \nu_i V,
+
+T = Q lambda, U = lambda^T Q lambda, V = sum_i (kappa_i - 3) lambda_i^2 Q_ii, so one step costs
+O(d^2). :class:`EvenSectorMap` holds the coefficients as float64 arrays for C *classes*
+of directions with counts n_c (C = d, n = 1 for the map per direction). On matrices
+that are constant on class blocks (D_c = Q_ii, O_cd = Q_ij for i in c, j in d, i != j)
+the map reads the same with T_c = lambda_c D_c + sum_d lambda_d (n_d - delta_cd) O_cd,
+U = sum_c n_c lambda_c T_c, V = sum_c n_c (kappa_c - 3) lambda_c^2 D_c; the rest of the
+spectrum (the complement: differences between identical directions) is
+computed block by block in :meth:`EvenSectorMap.eigenvalues`.
+"""
+from __future__ import annotations
+
+import mpmath
+import numpy as np
+import sympy as sp
+
+from . import symbols as sym
+
+__all__ = ["EvenSectorMap", "compile_coefficients", "critical_crossing", "latex_block"]
+
+_PAIR_NAMES = ("a", "b", "p", "u", "v", "fm", "fs", "f0")
+_DIAG_NAMES = ("alpha", "pi", "ups", "nu", "gm", "gs", "g0")
+
+
+def _pair_keys():
+    from . import fourth as f
+    return dict(zip(_PAIR_NAMES, (f.Q_ij, f.Q_ii, f.T_i, f.U, f.V, sym.m, sym.S, sp.Integer(1))))
+
+
+def _diag_keys():
+    from . import fourth as f
+    return dict(zip(_DIAG_NAMES, (f.Q_ii, f.T_i, f.U, f.V, sym.m, sym.S, sp.Integer(1))))
+
+
+def compile_coefficients(rec):
+    """Each coefficient as a polynomial in gamma: {name: [(power, numpy_fn, mpmath_fn)]}.
+
+    Pair functions take (lambda_i, lambda_j, kappa_i, kappa_j, mu6_i, mu6_j, mu8_i, mu8_j, B, sigma2),
+    diagonal ones (lambda_i, kappa_i, mu6_i, mu8_i, B, sigma2).
+    """
+    from . import fourth as f
+    pair_args = [sym.lam, f.lam_j, sym.kappa, f.kappa_j, sym.mu6, f.mu6_j, sym.mu8, f.mu8_j, sym.B, sym.sigma2]
+    diag_args = [sym.lam, sym.kappa, sym.mu6, sym.mu8, sym.B, sym.sigma2]
+
+    def comp(expr, args):
+        poly = sp.Poly(sp.expand(expr), sym.gamma)
+        return [(mon[0], sp.lambdify(args, c, modules="numpy"), sp.lambdify(args, c, modules="mpmath"))
+                for mon, c in poly.terms()]
+
+    out = {name: comp(rec.pair[key], pair_args) for name, key in _pair_keys().items()}
+    out.update({name: comp(rec.diagonal[key], diag_args) for name, key in _diag_keys().items()})
+    return out
+
+
+class _PowerArrays:
+    """Coefficient arrays per power of gamma at fixed (lambda, moments, B, sigma^2); .at(gamma) sums them."""
+
+    def __init__(self, compiled, lam, moments, batch, sigma2):
+        k, m6, m8 = moments
+        C = len(lam)
+        col, row = (lambda x: x[:, None]), (lambda x: x[None, :])
+        pair_vals = (col(lam), row(lam), col(k), row(k), col(m6), row(m6), col(m8), row(m8), batch, sigma2)
+        diag_vals = (lam, k, m6, m8, batch, sigma2)
+        self.terms = {}
+        for name, fns in compiled.items():
+            pair = name in _PAIR_NAMES
+            shape = (C, C) if pair else (C,)
+            vals = pair_vals if pair else diag_vals
+            self.terms[name] = [(n, np.broadcast_to(np.asarray(fn(*vals), dtype=float), shape))
+                                for n, fn, _ in fns]
+        self.shapes = {name: ((C, C) if name in _PAIR_NAMES else (C,)) for name in compiled}
+
+    def at(self, gamma: float) -> dict:
+        out = {}
+        for name, terms in self.terms.items():
+            acc = np.zeros(self.shapes[name])
+            for n, arr in terms:
+                acc = acc + gamma**n * arr
+            out[name] = acc
+        return out
+
+
+class EvenSectorMap:
+    """The even-sector map at numeric parameters, for C classes of directions with counts n_c.
+
+    Attributes
+    ----------
+    lam : ndarray, shape (C,)
+    counts : ndarray of int, shape (C,)
+        n_c (all 1 for the map per direction).
+    excess : ndarray, shape (C,)
+        (kappa_c - 3) lambda_c^2, the weights of V.
+    coef : dict of ndarray
+        Pair coefficients (C, C): a, b, p, u, v (linear part) and fm, fs, f0 (forcing:
+        m_i, S, constant; they include sigma^2); diagonal (C,): alpha, pi, ups, nu,
+        gm, gs, g0. b[c, d] is the coefficient of Q_ii in Q'_ij for i in c, j in d.
+    second : BlockRankOne or None
+        The second-moment map of :func:`theory.derive` (per direction only).
+    """
+
+    def __init__(self, lam, counts, excess, coef, second=None):
+        self.lam, self.counts, self.excess, self.coef, self.second = lam, counts, excess, coef, second
+
+    @classmethod
+    def build(cls, rec, lam, counts, gamma, batch, sigma2, moments=None, powers=None, with_second=False):
+        lam = np.asarray(lam, dtype=float)
+        if moments is None:
+            moments = rec._moment_values(lam)
+        if powers is None:
+            powers = _PowerArrays(rec._compiled, lam, moments, batch, sigma2)
+        second = None
+        if with_second:
+            from .algorithms import SGD
+            from .derive import derive
+            second = derive(SGD(), rec.data).linear_map(lam, gamma, batch, sigma2)
+        coef = powers.at(gamma) if gamma is not None else None
+        out = cls(lam, np.asarray(counts), (np.asarray(moments[0]) - 3.0) * lam**2, coef, second)
+        out._powers, out._moments = powers, moments
+        return out
+
+    def at(self, gamma: float) -> "EvenSectorMap":
+        """The same classes at another learning rate (no second-moment map)."""
+        out = EvenSectorMap(self.lam, self.counts, self.excess, self._powers.at(gamma))
+        out._powers, out._moments = self._powers, self._moments
+        return out
+
+    @property
+    def classes(self) -> int:
+        return len(self.lam)
+
+    # ------------------------------------------------------------------ the map
+    def _weights(self):
+        n = self.counts
+        return n[None, :] - np.eye(len(n))   # N_cd = n_d - delta_cd
+
+    def linear(self, Q: np.ndarray) -> np.ndarray:
+        """L(Q) for a symmetric Q of shape (d, d) (the map per direction: all counts 1). O(d^2)."""
+        c, lam = self.coef, self.lam
+        D = np.diagonal(Q).copy()
+        T = Q @ lam
+        U, V = float(lam @ T), float(self.excess @ D)
+        X = c["b"] * D[:, None] + c["p"] * T[:, None]
+        out = c["a"] * Q + X + X.T + c["u"] * U + c["v"] * V
+        np.fill_diagonal(out, c["alpha"] * D + c["pi"] * T + c["ups"] * U + c["nu"] * V)
+        return out
+
+    def forcing(self, m: np.ndarray) -> np.ndarray:
+        """F(m, sigma^2) (d, d): the part of the step driven by the second moments and the noise."""
+        c = self.coef
+        S = float(self.lam @ m)
+        X = c["fm"] * m[:, None]
+        out = X + X.T + c["fs"] * S + c["f0"]
+        np.fill_diagonal(out, c["gm"] * m + c["gs"] * S + c["g0"])
+        return out
+
+    def apply(self, Q: np.ndarray, m: np.ndarray) -> np.ndarray:
+        """One step Q_{k+1} = L(Q_k) + F(m_k, sigma^2); Q (d, d) symmetric, m (d,). O(d^2)."""
+        return self.linear(np.asarray(Q, dtype=float)) + self.forcing(np.asarray(m, dtype=float))
+
+    def _second_step(self, m):
+        s = self.second
+        return s.A[:, 0, 0] * m + s.u[:, 0] * float(s.v[:, 0] @ m) + s.f[:, 0]
+
+    def dense(self) -> np.ndarray:
+        """Dense matrix of L on the coordinates Q_ij, i <= j (row-major upper triangle)."""
+        d = self.classes
+        iu = np.triu_indices(d)
+        cols = []
+        for i, j in zip(*iu):
+            E = np.zeros((d, d))
+            E[i, j] = E[j, i] = 1.0
+            cols.append(self.linear(E)[iu])
+        return np.array(cols).T
+
+    # ------------------------------------------------------------------ spectrum
+    def _sym_coordinates(self):
+        """Coordinates of class-symmetric matrices: (c, c) for D_c, (c, d) for O_cd (c < d),
+        (c, -1) for O_cc (the off-diagonal entries inside class c, only if n_c >= 2)."""
+        C = self.classes
+        return ([(c, c) for c in range(C)] + [(c, d) for c in range(C) for d in range(c + 1, C)]
+                + [(c, -1) for c in range(C) if self.counts[c] >= 2])
+
+    def reduced_dense(self) -> np.ndarray:
+        """Dense matrix of L restricted to class-symmetric matrices (coordinates of ``_sym_coordinates``)."""
+        coords = self._sym_coordinates()
+        C = self.classes
+
+        def to_mats(vec):
+            D, O = np.zeros(C), np.zeros((C, C))
+            for x, (c, d) in zip(vec, coords):
+                if d == -1:
+                    O[c, c] = x
+                elif c == d:
+                    D[c] = x
+                else:
+                    O[c, d] = O[d, c] = x
+            return D, O
+
+        cols = []
+        for k in range(len(coords)):
+            e = np.zeros(len(coords))
+            e[k] = 1.0
+            D, O = to_mats(e)
+            D2, O2 = self._reduced_apply(D, O)
+            cols.append([O2[c, c] if d == -1 else (D2[c] if c == d else O2[c, d]) for c, d in coords])
+        return np.array(cols).T
+
+    def _reduced_apply(self, D, O):
+        c, lam, n = self.coef, self.lam, self.counts
+        T = lam * D + (O * self._weights()) @ lam
+        U, V = float((n * lam) @ T), float((n * self.excess) @ D)
+        X = c["b"] * D[:, None] + c["p"] * T[:, None]
+        O2 = c["a"] * O + X + X.T + c["u"] * U + c["v"] * V
+        D2 = c["alpha"] * D + c["pi"] * T + c["ups"] * U + c["nu"] * V
+        return D2, O2
+
+    def eigenvalues(self) -> np.ndarray:
+        """All eigenvalues of L on symmetric d x d matrices, with multiplicity (d(d+1)/2 of them).
+
+        The class-symmetric part (dense, ``reduced_dense``) and the complement, an
+        invariant subspace per irreducible part of the permutations of identical directions:
+        for a class c with n_c >= 2 the "standard" part (vectors x on c with sum 0:
+        Q_ii = A x_i, Q_ij = B (x_i + x_j) in c, Q_ij' = Delta_d x_i for j' in another class
+        d) gives a small matrix, multiplicity n_c - 1; zero-row-sum off-diagonal patterns
+        give a_cc (multiplicity n_c (n_c - 3)/2) and a_cd ((n_c - 1)(n_d - 1)).
+        """
+        c, lam, n = self.coef, self.lam, self.counts
+        C = self.classes
+        parts = [np.linalg.eigvals(self.reduced_dense()).astype(complex)]
+        for k in range(C):
+            if n[k] >= 4:
+                parts.append(np.full(n[k] * (n[k] - 3) // 2, c["a"][k, k], dtype=complex))
+            for l in range(k + 1, C):
+                if n[k] >= 2 and n[l] >= 2:
+                    parts.append(np.full((n[k] - 1) * (n[l] - 1), c["a"][k, l], dtype=complex))
+            if n[k] >= 2:
+                others = [l for l in range(C) if l != k]
+                has_b = n[k] >= 3
+                size = 1 + has_b + len(others)
+                # tau = lam_k A + lam_k (n_k - 2) B + sum_d lam_d n_d Delta_d (row vector over coordinates)
+                tau = np.zeros(size)
+                tau[0] = lam[k]
+                if has_b:
+                    tau[1] = lam[k] * (n[k] - 2)
+                for pos, l in enumerate(others, start=1 + has_b):
+                    tau[pos] = lam[l] * n[l]
+                M = np.zeros((size, size))
+                M[0, 0] = c["alpha"][k]
+                M[0] += c["pi"][k] * tau
+                if has_b:
+                    M[1, 1] += c["a"][k, k]
+                    M[1, 0] += c["b"][k, k]
+                    M[1] += c["p"][k, k] * tau
+                for pos, l in enumerate(others, start=1 + has_b):
+                    M[pos, pos] += c["a"][k, l]
+                    M[pos, 0] += c["b"][k, l]
+                    M[pos] += c["p"][k, l] * tau
+                parts.append(np.repeat(np.linalg.eigvals(M), n[k] - 1))
+        out = np.concatenate(parts)
+        d = int(n.sum())
+        if len(out) != d * (d + 1) // 2:  # pragma: no cover - guards the decomposition
+            raise RuntimeError(f"the decomposition gave {len(out)} eigenvalues, expected {d * (d + 1) // 2}")
+        return out
+
+    def secular(self, z: float = 1.0):
+        """(sign, log|det(I - M(z))|, sign of det(zI - L_0)) with det(zI - L) = det(zI - L_0) det(I - M(z)).
+
+        L_0 is L without the couplings (T, U, V); M(z) the (C + 2) x (C + 2) matrix of the
+        couplings (T_1..T_C, U, V) through (zI - L_0)^{-1}. Class-symmetric part only.
+        """
+        c, lam, n = self.coef, self.lam, self.counts
+        C = self.classes
+        N = self._weights()
+        den = z - c["a"]
+        dal = z - c["alpha"]
+        eta, zeta, xi = c["pi"] / dal, c["ups"] / dal, c["nu"] / dal
+        Wt = N * lam[None, :]
+        nl, nw = n * lam, n * self.excess
+        M = np.zeros((C + 2, C + 2))
+        # input channel T_k: X[k, m] = (p_km + b_km eta_k)/(z - a_km); O_kk counts twice
+        X = (c["p"] + c["b"] * eta[:, None]) / den
+        MTT = X.T * Wt
+        np.fill_diagonal(MTT, lam * eta + np.sum(X * Wt * (1.0 + np.eye(C)), axis=1))
+        M[:C, :C] = MTT
+        M[C, :C] = nl @ MTT
+        M[C + 1, :C] = nw * eta
+        for col, (coef, vec) in ((C, (c["u"], zeta)), (C + 1, (c["v"], xi))):
+            Y = (coef + c["b"] * vec[:, None] + c["b"].T * vec[None, :]) / den
+            t = lam * vec + np.sum(Y * Wt, axis=1)
+            M[:C, col] = t
+            M[C, col] = nl @ t
+            M[C + 1, col] = nw @ vec
+        sign, logabs = np.linalg.slogdet(np.eye(C + 2) - M)
+        iu = np.triu_indices(C, 1)
+        factors = np.concatenate([dal, den[iu], np.diagonal(den)[n >= 2]])
+        return float(sign), float(logabs), float(np.prod(np.sign(factors)))
+
+    # ------------------------------------------------------------------ trajectories
+    def trajectory(self, m0, steps, full=False, parameters=None):
+        """Iterate from m_0 = e_0^2, Q_0 = m_0 m_0^T (deterministic e_0); see FourthMomentRecursion.trajectory."""
+        from .fourth import FourthMomentTrajectory
+        lam = self.lam
+        d = len(lam)
+        sigma2 = float(self.second.offset)
+        m, Q = m0.astype(float), np.outer(m0, m0)
+        second = np.empty((steps + 1, d))
+        fourth = np.empty((steps + 1, d))
+        rvar = np.empty(steps + 1)
+        allQ = np.empty((steps + 1, d, d)) if full else None
+        for k in range(steps + 1):
+            second[k], fourth[k] = m, np.diagonal(Q)
+            rvar[k] = 0.25 * (float(lam @ Q @ lam) - float(lam @ m) ** 2)
+            if full:
+                allQ[k] = Q
+            if k < steps:
+                Q, m = self.apply(Q, m), self._second_step(m)
+        return FourthMomentTrajectory(second_moments=second, fourth_moments=fourth,
+                                      risk=0.5 * (second @ lam + sigma2), risk_variance=rvar,
+                                      second_moment_variance=fourth - second**2, Q=allQ,
+                                      parameters=parameters or {})
+
+    def time_average_covariance(self, m0, edges, parameters=None):
+        """Exact covariance of block time averages; see FourthMomentRecursion.time_average_covariance."""
+        from .fourth import TimeAverageCovariance
+        lam = self.lam
+        d = len(lam)
+        s = self.second
+        a2, u2, v2 = s.A[:, 0, 0], s.u[:, 0], s.v[:, 0]
+        sigma2 = float(s.offset)
+        nb = len(edges) - 1
+        block_of = np.full(edges[-1], -1)
+        for b in range(nb):
+            block_of[edges[b]:edges[b + 1]] = b
+        sizes = np.diff(edges).astype(float)
+        psi = np.zeros((nb, d))              # psi_I(l) = sum_{k in I, k < l} L^{l-k} Cov(e_k^2) lambda
+        A = np.zeros((nb, nb))               # A[I, J] = sum_{l in J} lambda . psi_I(l)
+        diag_sum = np.zeros(nb)              # sum_{l in I} lambda^T Cov(e_l^2) lambda
+        Psi = np.zeros((d, d))               # the same per coordinate, for the current block only
+        coord_var = np.zeros((nb, d))
+        risk_mean = np.zeros(nb)
+        m2_mean = np.zeros((nb, d))
+        m, Q = m0.astype(float), np.outer(m0, m0)
+        for k in range(edges[-1]):
+            b = block_of[k]
+            if b >= 0:
+                Sigma = Q - np.outer(m, m)
+                sl = Sigma @ lam
+                A[:, b] += psi @ lam
+                diag_sum[b] += lam @ sl
+                if k == edges[b]:
+                    Psi[:] = 0.0
+                coord_var[b] += 2.0 * np.diagonal(Psi) + np.diagonal(Sigma)
+                risk_mean[b] += 0.5 * (lam @ m + sigma2)
+                m2_mean[b] += m
+                psi[b] += sl
+                Psi += Sigma
+                Psi = a2[:, None] * Psi + u2[:, None] * (v2 @ Psi)[None, :]
+            psi = psi * a2[None, :] + (psi @ v2)[:, None] * u2[None, :]
+            if k + 1 < edges[-1]:
+                Q, m = self.apply(Q, m), self._second_step(m)
+        total = A + A.T + np.diag(diag_sum)
+        cov = total / (4.0 * np.outer(sizes, sizes))
+        return TimeAverageCovariance(edges=edges, risk_mean=risk_mean / sizes, risk_covariance=cov,
+                                     second_moment_mean=m2_mean / sizes[:, None],
+                                     second_moment_variance=coord_var / sizes[:, None] ** 2,
+                                     parameters=parameters or {})
+
+
+# ---------------------------------------------------------------------------- critical learning rate
+def critical_crossing(rec, lam, batch, gamma_c, dps=None, points=40):
+    """First sign change of det(I - L(gamma)) on (0, gamma_c]; see FourthMomentRecursion.critical_learning_rate."""
+    from scipy.optimize import brentq
+
+    base = rec._class_map(lam, None, batch)
+
+    def h(g):
+        sign, logabs, sign0 = base.at(g).secular(1.0)
+        return sign * sign0 * np.exp(min(logabs, 700.0))
+
+    grid = gamma_c * np.arange(1, points + 1) / points
+    prev = gamma_c * 1e-9
+    if h(prev) <= 0:
+        raise RuntimeError("det(I - L) is not positive at a tiny learning rate; no crossing can be located")
+    for g in grid:
+        if h(g) <= 0:
+            break
+        prev = g
+    else:
+        raise RuntimeError(f"the fourth-moment map has no crossing of its spectral radius through 1 on "
+                           f"(0, gamma_c = {gamma_c!r}]: det(I - L) keeps its sign")
+    root = brentq(h, prev, g, xtol=1e-15 * g, rtol=4 * np.finfo(float).eps, maxiter=200)
+    if dps is None:
+        return float(root)
+    if base.classes > 40:
+        raise ValueError(f"dps refinement supports at most 40 distinct classes of directions; got {base.classes}")
+    return _refine_mp(rec, base, batch, root, prev, g, dps)
+
+
+def _refine_mp(rec, base, batch, root, lo, hi, dps):
+    """det(I - L(gamma)) = 0 in mpmath on the class-symmetric coordinates, started at the float root."""
+    compiled = rec._compiled
+    lam = base.lam
+    with mpmath.workdps(dps + 15):
+        k6 = [[mpmath.mpf(x) for x in arr] for arr in base._moments]
+        C = base.classes
+        mp_lam = [mpmath.mpf(x) for x in lam]
+
+        def pair_args(i, j):
+            return [mp_lam[i], mp_lam[j], k6[0][i], k6[0][j], k6[1][i], k6[1][j], k6[2][i], k6[2][j],
+                    mpmath.mpf(batch), mpmath.mpf(0)]
+
+        def diag_args(i):
+            return [mp_lam[i], k6[0][i], k6[1][i], k6[2][i], mpmath.mpf(batch), mpmath.mpf(0)]
+
+        table = {}
+        for name, fns in compiled.items():
+            if name in ("fm", "fs", "f0", "gm", "gs", "g0"):
+                continue
+            if name in _PAIR_NAMES:
+                table[name] = [(n, [[mpf(*pair_args(i, j)) for j in range(C)] for i in range(C)])
+                               for n, _, mpf in fns]
+            else:
+                table[name] = [(n, [mpf(*diag_args(i)) for i in range(C)]) for n, _, mpf in fns]
+
+        def coef_at(g):
+            out = {}
+            for name, terms in table.items():
+                if name in _PAIR_NAMES:
+                    out[name] = [[mpmath.fsum(g**n * arr[i][j] for n, arr in terms) for j in range(C)]
+                                 for i in range(C)]
+                else:
+                    out[name] = [mpmath.fsum(g**n * arr[i] for n, arr in terms) for i in range(C)]
+            return out
+
+        n = [int(x) for x in base.counts]
+        exc = [(k6[0][i] - 3) * mp_lam[i] ** 2 for i in range(C)]
+        coords = base._sym_coordinates()
+
+        def det_i_minus_l(g):
+            c = coef_at(mpmath.mpf(g))
+            size = len(coords)
+            L = mpmath.matrix(size, size)
+            for col, (cc, dd) in enumerate(coords):
+                D = [mpmath.mpf(0)] * C
+                O = [[mpmath.mpf(0)] * C for _ in range(C)]
+                if dd == -1:
+                    O[cc][cc] = mpmath.mpf(1)
+                elif cc == dd:
+                    D[cc] = mpmath.mpf(1)
+                else:
+                    O[cc][dd] = O[dd][cc] = mpmath.mpf(1)
+                T = [mp_lam[i] * D[i] + mpmath.fsum(mp_lam[j] * (n[j] - (i == j)) * O[i][j] for j in range(C))
+                     for i in range(C)]
+                Uv = mpmath.fsum(n[i] * mp_lam[i] * T[i] for i in range(C))
+                Vv = mpmath.fsum(n[i] * exc[i] * D[i] for i in range(C))
+                for row, (r1, r2) in enumerate(coords):
+                    if r1 == r2:
+                        val = c["alpha"][r1] * D[r1] + c["pi"][r1] * T[r1] + c["ups"][r1] * Uv + c["nu"][r1] * Vv
+                    else:
+                        i, j = (r1, r1) if r2 == -1 else (r1, r2)
+                        val = (c["a"][i][j] * O[i][j] + c["b"][i][j] * D[i] + c["b"][j][i] * D[j]
+                               + c["p"][i][j] * T[i] + c["p"][j][i] * T[j] + c["u"][i][j] * Uv + c["v"][i][j] * Vv)
+                    L[row, col] = val
+            return mpmath.det(mpmath.eye(size) - L)
+
+        a, b = mpmath.mpf(lo), mpmath.mpf(hi)
+        if det_i_minus_l(a) * det_i_minus_l(b) > 0:  # pragma: no cover - the float bracket has a sign change
+            raise RuntimeError("the mpmath determinant has no sign change in the float64 bracket")
+        value = mpmath.findroot(det_i_minus_l, (a, b), solver="anderson")
+        if not (a <= value <= b) or abs(value - root) > 1e-8 * root:
+            raise RuntimeError(f"high-precision refinement gave {value}, the float64 crossing is {root!r}")
+    with mpmath.workdps(dps):
+        return +value
+
+
+# ---------------------------------------------------------------------------- LaTeX
+def latex_block(rec) -> str:
+    """The derivation of ``rec`` as one amsmath ``align*`` environment."""
+    from . import fourth as f
+
+    def tex(expr):
+        return sp.latex(expr, symbol_names=f.LATEX_NAMES, order="none")
+
+    def lines(lhs, coeffs, note=""):
+        out = []
+        for t, c in coeffs.items():
+            if c == 0:
+                continue
+            body = tex(sp.collect(sp.expand(c), sym.gamma, sp.factor))
+            term = r"\left(" + body + r"\right)" + ("" if t == 1 else " " + tex(t))
+            out.append(term)
+        first = lhs + " &= " + out[0] + note
+        return [first] + [r"&\quad + " + o for o in out[1:]]
+
+    rules = [tex(rec.data.even_moment(n)) for n in (4, 6, 8)]
+    rows = [
+        r"&\text{update rule: } e_{k+1,i} = e_{k,i} - \gamma g_{k,i},\quad "
+        r"g_{k,i} = \frac{1}{B}\sum_{b=1}^{B} x_{b,i}\bigl(\langle x_b, e_k\rangle - \varepsilon_b\bigr),\quad "
+        r"\varepsilon_b \sim \mathcal{N}(0, \sigma^2)",
+        r"&\text{data: } x_i = \sqrt{\lambda_i}\, z_i,\ z_i \text{ independent, symmetric},\ "
+        r"\mathbb{E} z_i^2 = 1,\ \mathbb{E} z_i^4 = " + rules[0] + r",\ \mathbb{E} z_i^6 = " + rules[1]
+        + r",\ \mathbb{E} z_i^8 = " + rules[2],
+        r"&Q_{k,ij} = \mathbb{E}\, e_{k,i}^2 e_{k,j}^2,\quad T_{k,i} = \sum_{l} \lambda_l Q_{k,il},\quad "
+        r"U_k = \sum_{l,l'} \lambda_l \lambda_{l'} Q_{k,ll'},\quad V_k = \sum_l (\kappa_l - 3)\lambda_l^2 Q_{k,ll},"
+        r"\quad S_k = \sum_l \lambda_l m_{k,l}",
+    ]
+    rows += lines(r"Q_{k+1,ij}", rec.pair, r"\qquad (i \ne j)")
+    rows += lines(r"Q_{k+1,ii}", rec.diagonal)
+    rows.append(r"&\text{fourth moments stable} \iff \rho(L) < 1;\ \gamma_c^{(4)}:\ "
+                r"\text{first root of } \det\bigl(I - L(\gamma)\bigr) = 0,\quad \gamma_c^{(4)} \le \gamma_c")
+    return "\\begin{align*}\n" + " \\\\\n".join(rows) + "\n\\end{align*}"
