@@ -1,6 +1,6 @@
 r"""Numerics of the even-sector (fourth-moment) recursion: the map, its spectrum, time averages.
 
-The derived map (:mod:`theory.fourth`) acts on symmetric d x d matrices Q (Q_ij = E e_i^2 e_j^2):
+The derived map (:mod:`theory.fourth.derivation`) acts on symmetric d x d matrices Q (Q_ij = E e_i^2 e_j^2):
 
 .. math::
     L(Q)_{ij} &= a_{ij} Q_{ij} + b_{ij} Q_{ii} + b_{ji} Q_{jj} + p_{ij} T_i + p_{ji} T_j + u_{ij} U + v_{ij} V
@@ -18,25 +18,24 @@ computed block by block in :meth:`EvenSectorMap.eigenvalues`.
 """
 from __future__ import annotations
 
-import mpmath
 import numpy as np
 import sympy as sp
 
-from . import symbols as sym
+from .. import symbols as sym
 
-__all__ = ["EvenSectorMap", "compile_coefficients", "critical_crossing", "latex_block"]
+__all__ = ["EvenSectorMap", "compile_coefficients"]
 
 _PAIR_NAMES = ("a", "b", "p", "u", "v", "fm", "fs", "f0")
 _DIAG_NAMES = ("alpha", "pi", "ups", "nu", "gm", "gs", "g0")
 
 
 def _pair_keys():
-    from . import fourth as f
+    from . import derivation as f
     return dict(zip(_PAIR_NAMES, (f.Q_ij, f.Q_ii, f.T_i, f.U, f.V, sym.m, sym.S, sp.Integer(1))))
 
 
 def _diag_keys():
-    from . import fourth as f
+    from . import derivation as f
     return dict(zip(_DIAG_NAMES, (f.Q_ii, f.T_i, f.U, f.V, sym.m, sym.S, sp.Integer(1))))
 
 
@@ -46,7 +45,7 @@ def compile_coefficients(rec):
     Pair functions take (lambda_i, lambda_j, kappa_i, kappa_j, mu6_i, mu6_j, mu8_i, mu8_j, B, sigma2),
     diagonal ones (lambda_i, kappa_i, mu6_i, mu8_i, B, sigma2).
     """
-    from . import fourth as f
+    from . import derivation as f
     pair_args = [sym.lam, f.lam_j, sym.kappa, f.kappa_j, sym.mu6, f.mu6_j, sym.mu8, f.mu8_j, sym.B, sym.sigma2]
     diag_args = [sym.lam, sym.kappa, sym.mu6, sym.mu8, sym.B, sym.sigma2]
 
@@ -118,8 +117,8 @@ class EvenSectorMap:
             powers = _PowerArrays(rec._compiled, lam, moments, batch, sigma2)
         second = None
         if with_second:
-            from .algorithms import SGD
-            from .derive import derive
+            from ..algorithms import SGD
+            from ..derive import derive
             second = derive(SGD(), rec.data).linear_map(lam, gamma, batch, sigma2)
         coef = powers.at(gamma) if gamma is not None else None
         out = cls(lam, np.asarray(counts), (np.asarray(moments[0]) - 3.0) * lam**2, coef, second)
@@ -306,7 +305,7 @@ class EvenSectorMap:
     # ------------------------------------------------------------------ trajectories
     def trajectory(self, m0, steps, full=False, parameters=None):
         """Iterate from m_0 = e_0^2, Q_0 = m_0 m_0^T (deterministic e_0); see FourthMomentRecursion.trajectory."""
-        from .fourth import FourthMomentTrajectory
+        from .recursion import FourthMomentTrajectory
         lam = self.lam
         d = len(lam)
         sigma2 = float(self.second.offset)
@@ -329,7 +328,7 @@ class EvenSectorMap:
 
     def time_average_covariance(self, m0, edges, parameters=None):
         """Exact covariance of block time averages; see FourthMomentRecursion.time_average_covariance."""
-        from .fourth import TimeAverageCovariance
+        from .recursion import TimeAverageCovariance
         lam = self.lam
         d = len(lam)
         s = self.second
@@ -372,170 +371,3 @@ class EvenSectorMap:
                                      second_moment_mean=m2_mean / sizes[:, None],
                                      second_moment_variance=coord_var / sizes[:, None] ** 2,
                                      parameters=parameters or {})
-
-
-# ---------------------------------------------------------------------------- critical learning rate
-def critical_crossing(rec, lam, batch, gamma_c, dps=None, points=40):
-    """First sign change of det(I - L(gamma)) on (0, gamma_c]; see FourthMomentRecursion.critical_learning_rate."""
-    from scipy.optimize import brentq
-
-    from .empirical import _single_threaded_blas
-
-    base = rec._class_map(lam, None, batch)
-
-    def sec(g):
-        sign, logabs, sign0 = base.at(g).secular(1.0)
-        return sign * sign0, logabs
-
-    with _single_threaded_blas():
-        prev = gamma_c * 1e-9
-        if sec(prev)[0] <= 0:
-            raise RuntimeError("det(I - L) is not positive at a tiny learning rate; no crossing can be located")
-        for g in gamma_c * np.arange(1, points + 1) / points:
-            if sec(g)[0] <= 0:
-                break
-            prev = g
-        else:
-            raise RuntimeError(f"the fourth-moment map has no crossing of its spectral radius through 1 on "
-                               f"(0, gamma_c = {gamma_c!r}]: det(I - L) keeps its sign")
-        ref = sec(prev)[1]   # det(I - M) spans hundreds of decades for large d: rescale by a constant
-
-        def h(x):
-            sign, logabs = sec(x)
-            return sign * np.exp(min(logabs - ref, 700.0))
-
-        root = brentq(h, prev, g, xtol=1e-15 * g, rtol=4 * np.finfo(float).eps, maxiter=200)
-        if base.classes <= 40:   # cheap independent confirmation on the dense class-reduced operator
-            below = np.max(np.abs(np.linalg.eigvals(base.at(root * (1 - 1e-7)).reduced_dense())))
-            if not below < 1:  # pragma: no cover - would mean two crossings inside one scan cell
-                raise RuntimeError(f"the spectral radius is already {below} just below the crossing {root!r}; "
-                                   "an earlier crossing was missed by the scan")
-    if dps is None:
-        return float(root)
-    if base.classes > 40:
-        raise ValueError(f"dps refinement supports at most 40 distinct classes of directions; got {base.classes}")
-    return _refine_mp(rec, base, batch, root, prev, g, dps)
-
-
-def _refine_mp(rec, base, batch, root, lo, hi, dps):
-    """det(I - L(gamma)) = 0 in mpmath on the class-symmetric coordinates, started at the float root."""
-    compiled = rec._compiled
-    lam = base.lam
-    with mpmath.workdps(dps + 15):
-        k6 = [[mpmath.mpf(x) for x in arr] for arr in base._moments]
-        C = base.classes
-        mp_lam = [mpmath.mpf(x) for x in lam]
-
-        def pair_args(i, j):
-            return [mp_lam[i], mp_lam[j], k6[0][i], k6[0][j], k6[1][i], k6[1][j], k6[2][i], k6[2][j],
-                    mpmath.mpf(batch), mpmath.mpf(0)]
-
-        def diag_args(i):
-            return [mp_lam[i], k6[0][i], k6[1][i], k6[2][i], mpmath.mpf(batch), mpmath.mpf(0)]
-
-        table = {}
-        for name, fns in compiled.items():
-            if name in ("fm", "fs", "f0", "gm", "gs", "g0"):
-                continue
-            if name in _PAIR_NAMES:
-                table[name] = [(n, [[mpf(*pair_args(i, j)) for j in range(C)] for i in range(C)])
-                               for n, _, mpf in fns]
-            else:
-                table[name] = [(n, [mpf(*diag_args(i)) for i in range(C)]) for n, _, mpf in fns]
-
-        def coef_at(g):
-            out = {}
-            for name, terms in table.items():
-                if name in _PAIR_NAMES:
-                    out[name] = [[mpmath.fsum(g**n * arr[i][j] for n, arr in terms) for j in range(C)]
-                                 for i in range(C)]
-                else:
-                    out[name] = [mpmath.fsum(g**n * arr[i] for n, arr in terms) for i in range(C)]
-            return out
-
-        n = [int(x) for x in base.counts]
-        exc = [(k6[0][i] - 3) * mp_lam[i] ** 2 for i in range(C)]
-
-        def det_i_minus_l(g):
-            """det(I - L_0) det(I - M(1)) on class-symmetric matrices (mirrors EvenSectorMap.secular)."""
-            c = coef_at(mpmath.mpf(g))
-            one = mpmath.mpf(1)
-            N = [[n[j] - (i == j) for j in range(C)] for i in range(C)]
-            den = [[one - c["a"][i][j] for j in range(C)] for i in range(C)]
-            dal = [one - c["alpha"][i] for i in range(C)]
-            eta = [c["pi"][i] / dal[i] for i in range(C)]
-            M = mpmath.matrix(C + 2, C + 2)
-            X = [[(c["p"][k][m] + c["b"][k][m] * eta[k]) / den[k][m] for m in range(C)] for k in range(C)]
-            for k in range(C):
-                for m in range(C):
-                    if m != k:
-                        M[m, k] = X[k][m] * N[m][k] * mp_lam[k]
-                M[k, k] = mp_lam[k] * eta[k] + mpmath.fsum(
-                    X[k][d] * N[k][d] * mp_lam[d] * (2 if d == k else 1) for d in range(C))
-            for k in range(C):
-                M[C, k] = mpmath.fsum(n[m] * mp_lam[m] * M[m, k] for m in range(C))
-                M[C + 1, k] = n[k] * exc[k] * eta[k]
-            for col, name, vname in ((C, "u", "ups"), (C + 1, "v", "nu")):
-                vec = [c[vname][i] / dal[i] for i in range(C)]
-                for m in range(C):
-                    M[m, col] = mp_lam[m] * vec[m] + mpmath.fsum(
-                        (c[name][m][d] + c["b"][m][d] * vec[m] + c["b"][d][m] * vec[d]) / den[m][d]
-                        * N[m][d] * mp_lam[d] for d in range(C))
-                M[C, col] = mpmath.fsum(n[m] * mp_lam[m] * M[m, col] for m in range(C))
-                M[C + 1, col] = mpmath.fsum(n[m] * exc[m] * vec[m] for m in range(C))
-            factor = mpmath.fprod(dal) * mpmath.fprod(den[i][j] for i in range(C) for j in range(i + 1, C))
-            factor *= mpmath.fprod(den[i][i] for i in range(C) if n[i] >= 2)
-            return factor * mpmath.det(mpmath.eye(C + 2) - M)
-
-        a, b = mpmath.mpf(lo), mpmath.mpf(hi)
-        fa, fb = det_i_minus_l(a), det_i_minus_l(b)
-        if fa * fb > 0:  # pragma: no cover - the float bracket has a sign change
-            raise RuntimeError("the mpmath determinant has no sign change in the float64 bracket")
-        # det(I - L) is a product of d(d+1)/2 factors (tiny and steep): secant steps from the float64 root
-        # (already good to ~1e-15), rescaled so that findroot's residual test is relative
-        x0 = mpmath.mpf(root)
-        scale = 1 / abs(det_i_minus_l(x0 * (1 - mpmath.mpf(10) ** -9)))
-        value = mpmath.findroot(lambda g: det_i_minus_l(g) * scale, (x0, x0 * (1 + mpmath.mpf(10) ** -12)),
-                                solver="secant")
-        if not (a <= value <= b) or abs(value - root) > 1e-8 * root:
-            raise RuntimeError(f"high-precision refinement gave {value}, the float64 crossing is {root!r}")
-    with mpmath.workdps(dps):
-        return +value
-
-
-# ---------------------------------------------------------------------------- LaTeX
-def latex_block(rec) -> str:
-    """The derivation of ``rec`` as one amsmath ``align*`` environment."""
-    from . import fourth as f
-
-    def tex(expr):
-        return sp.latex(expr, symbol_names=f.LATEX_NAMES, order="none")
-
-    def lines(lhs, coeffs, note=""):
-        out = []
-        for t, c in coeffs.items():
-            if c == 0:
-                continue
-            body = tex(sp.collect(sp.expand(c), sym.gamma, sp.factor))
-            term = r"\left(" + body + r"\right)" + ("" if t == 1 else " " + tex(t))
-            out.append(term)
-        first = lhs + " &= " + out[0] + note
-        return [first] + [r"&\quad + " + o for o in out[1:]]
-
-    rules = [tex(rec.data.even_moment(n)) for n in (4, 6, 8)]
-    rows = [
-        r"&\text{update rule: } e_{k+1,i} = e_{k,i} - \gamma g_{k,i},\quad "
-        r"g_{k,i} = \frac{1}{B}\sum_{b=1}^{B} x_{b,i}\bigl(\langle x_b, e_k\rangle - \varepsilon_b\bigr),\quad "
-        r"\varepsilon_b \sim \mathcal{N}(0, \sigma^2)",
-        r"&\text{data: } x_i = \sqrt{\lambda_i}\, z_i,\ z_i \text{ independent, symmetric},\ "
-        r"\mathbb{E} z_i^2 = 1,\ \mathbb{E} z_i^4 = " + rules[0] + r",\ \mathbb{E} z_i^6 = " + rules[1]
-        + r",\ \mathbb{E} z_i^8 = " + rules[2],
-        r"&Q_{k,ij} = \mathbb{E}\, e_{k,i}^2 e_{k,j}^2,\quad T_{k,i} = \sum_{l} \lambda_l Q_{k,il},\quad "
-        r"U_k = \sum_{l,l'} \lambda_l \lambda_{l'} Q_{k,ll'},\quad V_k = \sum_l (\kappa_l - 3)\lambda_l^2 Q_{k,ll},"
-        r"\quad S_k = \sum_l \lambda_l m_{k,l}",
-    ]
-    rows += lines(r"Q_{k+1,ij}", rec.pair, r"\qquad (i \ne j)")
-    rows += lines(r"Q_{k+1,ii}", rec.diagonal)
-    rows.append(r"&\text{fourth moments stable} \iff \rho(L) < 1;\ \gamma_c^{(4)}:\ "
-                r"\text{first root of } \det\bigl(I - L(\gamma)\bigr) = 0,\quad \gamma_c^{(4)} \le \gamma_c")
-    return "\\begin{align*}\n" + " \\\\\n".join(rows) + "\n\\end{align*}"

@@ -1,0 +1,140 @@
+r"""The fourth-moment critical learning rate: the first crossing of det(I - L(gamma)) = 0.
+
+See :meth:`theory.FourthMomentRecursion.critical_learning_rate` for the method.
+"""
+from __future__ import annotations
+
+import mpmath
+import numpy as np
+
+from .linear import _PAIR_NAMES
+
+__all__ = ["critical_crossing"]
+
+
+def critical_crossing(rec, lam, batch, gamma_c, dps=None, points=40):
+    """First sign change of det(I - L(gamma)) on (0, gamma_c]; see FourthMomentRecursion.critical_learning_rate."""
+    from scipy.optimize import brentq
+
+    from ..empirical import _single_threaded_blas
+
+    base = rec._class_map(lam, None, batch)
+
+    def sec(g):
+        sign, logabs, sign0 = base.at(g).secular(1.0)
+        return sign * sign0, logabs
+
+    with _single_threaded_blas():
+        prev = gamma_c * 1e-9
+        if sec(prev)[0] <= 0:
+            raise RuntimeError("det(I - L) is not positive at a tiny learning rate; no crossing can be located")
+        for g in gamma_c * np.arange(1, points + 1) / points:
+            if sec(g)[0] <= 0:
+                break
+            prev = g
+        else:
+            raise RuntimeError(f"the fourth-moment map has no crossing of its spectral radius through 1 on "
+                               f"(0, gamma_c = {gamma_c!r}]: det(I - L) keeps its sign")
+        ref = sec(prev)[1]   # det(I - M) spans hundreds of decades for large d: rescale by a constant
+
+        def h(x):
+            sign, logabs = sec(x)
+            return sign * np.exp(min(logabs - ref, 700.0))
+
+        root = brentq(h, prev, g, xtol=1e-15 * g, rtol=4 * np.finfo(float).eps, maxiter=200)
+        if base.classes <= 40:   # cheap independent confirmation on the dense class-reduced operator
+            below = np.max(np.abs(np.linalg.eigvals(base.at(root * (1 - 1e-7)).reduced_dense())))
+            if not below < 1:  # pragma: no cover - would mean two crossings inside one scan cell
+                raise RuntimeError(f"the spectral radius is already {below} just below the crossing {root!r}; "
+                                   "an earlier crossing was missed by the scan")
+    if dps is None:
+        return float(root)
+    if base.classes > 40:
+        raise ValueError(f"dps refinement supports at most 40 distinct classes of directions; got {base.classes}")
+    return _refine_mp(rec, base, batch, root, prev, g, dps)
+
+
+def _refine_mp(rec, base, batch, root, lo, hi, dps):
+    """det(I - L(gamma)) = 0 in mpmath on the class-symmetric coordinates, started at the float root."""
+    compiled = rec._compiled
+    lam = base.lam
+    with mpmath.workdps(dps + 15):
+        k6 = [[mpmath.mpf(x) for x in arr] for arr in base._moments]
+        C = base.classes
+        mp_lam = [mpmath.mpf(x) for x in lam]
+
+        def pair_args(i, j):
+            return [mp_lam[i], mp_lam[j], k6[0][i], k6[0][j], k6[1][i], k6[1][j], k6[2][i], k6[2][j],
+                    mpmath.mpf(batch), mpmath.mpf(0)]
+
+        def diag_args(i):
+            return [mp_lam[i], k6[0][i], k6[1][i], k6[2][i], mpmath.mpf(batch), mpmath.mpf(0)]
+
+        table = {}
+        for name, fns in compiled.items():
+            if name in ("fm", "fs", "f0", "gm", "gs", "g0"):
+                continue
+            if name in _PAIR_NAMES:
+                table[name] = [(n, [[mpf(*pair_args(i, j)) for j in range(C)] for i in range(C)])
+                               for n, _, mpf in fns]
+            else:
+                table[name] = [(n, [mpf(*diag_args(i)) for i in range(C)]) for n, _, mpf in fns]
+
+        def coef_at(g):
+            out = {}
+            for name, terms in table.items():
+                if name in _PAIR_NAMES:
+                    out[name] = [[mpmath.fsum(g**n * arr[i][j] for n, arr in terms) for j in range(C)]
+                                 for i in range(C)]
+                else:
+                    out[name] = [mpmath.fsum(g**n * arr[i] for n, arr in terms) for i in range(C)]
+            return out
+
+        n = [int(x) for x in base.counts]
+        exc = [(k6[0][i] - 3) * mp_lam[i] ** 2 for i in range(C)]
+
+        def det_i_minus_l(g):
+            """det(I - L_0) det(I - M(1)) on class-symmetric matrices (mirrors EvenSectorMap.secular)."""
+            c = coef_at(mpmath.mpf(g))
+            one = mpmath.mpf(1)
+            N = [[n[j] - (i == j) for j in range(C)] for i in range(C)]
+            den = [[one - c["a"][i][j] for j in range(C)] for i in range(C)]
+            dal = [one - c["alpha"][i] for i in range(C)]
+            eta = [c["pi"][i] / dal[i] for i in range(C)]
+            M = mpmath.matrix(C + 2, C + 2)
+            X = [[(c["p"][k][m] + c["b"][k][m] * eta[k]) / den[k][m] for m in range(C)] for k in range(C)]
+            for k in range(C):
+                for m in range(C):
+                    if m != k:
+                        M[m, k] = X[k][m] * N[m][k] * mp_lam[k]
+                M[k, k] = mp_lam[k] * eta[k] + mpmath.fsum(
+                    X[k][d] * N[k][d] * mp_lam[d] * (2 if d == k else 1) for d in range(C))
+            for k in range(C):
+                M[C, k] = mpmath.fsum(n[m] * mp_lam[m] * M[m, k] for m in range(C))
+                M[C + 1, k] = n[k] * exc[k] * eta[k]
+            for col, name, vname in ((C, "u", "ups"), (C + 1, "v", "nu")):
+                vec = [c[vname][i] / dal[i] for i in range(C)]
+                for m in range(C):
+                    M[m, col] = mp_lam[m] * vec[m] + mpmath.fsum(
+                        (c[name][m][d] + c["b"][m][d] * vec[m] + c["b"][d][m] * vec[d]) / den[m][d]
+                        * N[m][d] * mp_lam[d] for d in range(C))
+                M[C, col] = mpmath.fsum(n[m] * mp_lam[m] * M[m, col] for m in range(C))
+                M[C + 1, col] = mpmath.fsum(n[m] * exc[m] * vec[m] for m in range(C))
+            factor = mpmath.fprod(dal) * mpmath.fprod(den[i][j] for i in range(C) for j in range(i + 1, C))
+            factor *= mpmath.fprod(den[i][i] for i in range(C) if n[i] >= 2)
+            return factor * mpmath.det(mpmath.eye(C + 2) - M)
+
+        a, b = mpmath.mpf(lo), mpmath.mpf(hi)
+        fa, fb = det_i_minus_l(a), det_i_minus_l(b)
+        if fa * fb > 0:  # pragma: no cover - the float bracket has a sign change
+            raise RuntimeError("the mpmath determinant has no sign change in the float64 bracket")
+        # det(I - L) is a product of d(d+1)/2 factors (tiny and steep): secant steps from the float64 root
+        # (already good to ~1e-15), rescaled so that findroot's residual test is relative
+        x0 = mpmath.mpf(root)
+        scale = 1 / abs(det_i_minus_l(x0 * (1 - mpmath.mpf(10) ** -9)))
+        value = mpmath.findroot(lambda g: det_i_minus_l(g) * scale, (x0, x0 * (1 + mpmath.mpf(10) ** -12)),
+                                solver="secant")
+        if not (a <= value <= b) or abs(value - root) > 1e-8 * root:
+            raise RuntimeError(f"high-precision refinement gave {value}, the float64 crossing is {root!r}")
+    with mpmath.workdps(dps):
+        return +value
