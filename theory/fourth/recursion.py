@@ -96,6 +96,7 @@ class FourthMomentRecursion:
 
     def with_data(self, data):
         """The same symbolic recursion with the numeric moments of ``data``."""
+        self._compiled  # compile once, shared by every copy
         other = object.__new__(FourthMomentRecursion)
         other.__dict__.update(self.__dict__)
         other.data = data
@@ -271,12 +272,8 @@ class FourthMomentRecursion:
         if dps is not None:
             dps = check_integer(dps, "dps", 1)
         from ..derive import derive
-        second = derive(SGD(), self._second_data()).critical_learning_rate(lam, batch=batch)
+        second = derive(SGD(), self.data).critical_learning_rate(lam, batch=batch)
         return critical_crossing(self, lam, batch, second, dps)
-
-    def _second_data(self):
-        """The data model for the second-moment recursion (the numeric one attached)."""
-        return self.data
 
     # ------------------------------------------------------------------ trajectories
     def trajectory(self, eigenvalues, learning_rate, batch=1, noise_variance=0.0, initial=1.0, steps=100,
@@ -367,7 +364,11 @@ def _check_edges(edges) -> np.ndarray:
         raise ValueError(f"edges must be a 1-D sequence of integers; got {edges!r}") from exc
     if arr.ndim != 1 or arr.size < 2:
         raise ValueError(f"edges must be a 1-D sequence of at least 2 integers (block boundaries); got {edges!r}")
-    if not all(float(x).is_integer() for x in arr.tolist()):
+    try:
+        integral = all(float(x).is_integer() for x in arr.tolist())
+    except (TypeError, ValueError):
+        integral = False
+    if not integral:
         raise ValueError(f"edges must be integers (step indices); got {edges!r}")
     arr = arr.astype(np.int64)
     if arr[0] < 0 or np.any(np.diff(arr) <= 0):
