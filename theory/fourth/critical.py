@@ -21,20 +21,28 @@ def critical_crossing(rec, lam, batch, gamma_c, dps=None, points=40):
     base = rec._class_map(lam, None, batch)
 
     def sec(g):
-        sign, logabs, sign0 = base.at(g).secular(1.0)
-        return sign * sign0, logabs
+        with np.errstate(all="ignore"):
+            for nudge in (0.0, 1e-9, -1e-9):   # off a pole of the factorisation (det(I - L) is smooth)
+                sign, logabs, sign0 = base.at(g * (1 + nudge)).secular(1.0)
+                if np.isfinite(logabs) or sign == 0:
+                    return sign * sign0, logabs
+        raise RuntimeError(f"det(I - L) could not be evaluated at learning rate {g!r}")  # pragma: no cover
 
     with _single_threaded_blas():
         prev = gamma_c * 1e-9
         if sec(prev)[0] <= 0:
             raise RuntimeError("det(I - L) is not positive at a tiny learning rate; no crossing can be located")
-        for g in gamma_c * np.arange(1, points + 1) / points:
+        # gamma_c^(4) <= gamma_c (Jensen), with equality in degenerate cases (e.g. Rademacher, B = 1, d = 2,
+        # where the Perron combination of the e_i^2 evolves deterministically): scan just past gamma_c
+        grid = gamma_c * np.arange(1, points + 1) / points
+        grid[-1] = gamma_c * (1 + 1e-6)
+        for g in grid:
             if sec(g)[0] <= 0:
                 break
             prev = g
         else:
             raise RuntimeError(f"the fourth-moment map has no crossing of its spectral radius through 1 on "
-                               f"(0, gamma_c = {gamma_c!r}]: det(I - L) keeps its sign")
+                               f"(0, gamma_c = {gamma_c!r}]: det(I - L) keeps its sign (a double root?)")
         ref = sec(prev)[1]   # det(I - M) spans hundreds of decades for large d: rescale by a constant
 
         def h(x):
