@@ -1,4 +1,4 @@
-r"""The fourth-moment critical learning rate: the first crossing of det(I - L(gamma)) = 0.
+r"""The fourth-moment critical learning rate: where the spectral radius of L first reaches 1.
 
 See :meth:`theory.FourthMomentRecursion.critical_learning_rate` for the method.
 """
@@ -12,49 +12,89 @@ from .linear import _PAIR_NAMES
 __all__ = ["critical_crossing"]
 
 
-def critical_crossing(rec, lam, batch, gamma_c, dps=None, points=40):
-    """First sign change of det(I - L(gamma)) on (0, gamma_c]; see FourthMomentRecursion.critical_learning_rate."""
+#: class-symmetric dimension up to which the crossing is located on the dense spectral radius
+DENSE_LIMIT = 120
+
+
+def critical_crossing(rec, lam, batch, gamma_c, dps=None, points=32):
+    """First learning rate where rho(L) reaches 1, on (0, gamma_c (1 + 1e-6)].
+
+    Two float64 routes, both on class-symmetric matrices (where rho(L) is attained):
+
+    * small problems (class-symmetric dimension <= DENSE_LIMIT): scan and bisection of the
+      dense spectral radius -- robust also when two eigenvalues cross 1 together (a double
+      root of det(I - L), e.g. Rademacher data with repeated eigenvalues and B = 1);
+    * otherwise: scan of the sign of det(I - L) = det(I - L_0) det(I - M) (O(C^3) each),
+      then Brent's method; confirmed on the dense spectral radius when C <= 40.
+
+    See FourthMomentRecursion.critical_learning_rate.
+    """
     from scipy.optimize import brentq
 
     from ..empirical import _single_threaded_blas
 
     base = rec._class_map(lam, None, batch)
+    dense = len(base._sym_coordinates()) <= DENSE_LIMIT
+
+    def rho(g):
+        return float(np.max(np.abs(np.linalg.eigvals(base.at(g, linear_only=True).reduced_dense()))))
 
     def sec(g):
         with np.errstate(all="ignore"):
             for nudge in (0.0, 1e-9, -1e-9):   # off a pole of the factorisation (det(I - L) is smooth)
-                sign, logabs, sign0 = base.at(g * (1 + nudge)).secular(1.0)
+                sign, logabs, sign0 = base.at(g * (1 + nudge), linear_only=True).secular(1.0)
                 if np.isfinite(logabs) or sign == 0:
                     return sign * sign0, logabs
         raise RuntimeError(f"det(I - L) could not be evaluated at learning rate {g!r}")  # pragma: no cover
 
+    def stable(g):
+        return rho(g) < 1 if dense else sec(g)[0] > 0
+
     with _single_threaded_blas():
         prev = gamma_c * 1e-9
-        if sec(prev)[0] <= 0:
-            raise RuntimeError("det(I - L) is not positive at a tiny learning rate; no crossing can be located")
+        if not stable(prev):
+            raise RuntimeError("the fourth-moment map is unstable even at a tiny learning rate; no crossing")
         # gamma_c^(4) <= gamma_c (Jensen), with equality in degenerate cases (e.g. Rademacher, B = 1, d = 2,
-        # where the Perron combination of the e_i^2 evolves deterministically): scan just past gamma_c
-        grid = gamma_c * np.arange(1, points + 1) / points
-        grid[-1] = gamma_c * (1 + 1e-6)
-        for g in grid:
-            if sec(g)[0] <= 0:
+        # where the Perron combination of the e_i^2 evolves deterministically): scan just past gamma_c;
+        # a coarse scan first, a finer one if it saw no sign change (two roots inside one cell)
+        start = prev
+        for n_points in ((points,) if dense else (max(points // 2, 2), 8 * points)):
+            prev = start
+            grid = gamma_c * np.arange(1, n_points + 1) / n_points
+            grid[-1] = gamma_c * (1 + 1e-6)
+            found = False
+            for g in grid:
+                if not stable(g):
+                    found = True
+                    break
+                prev = g
+            if found:
                 break
-            prev = g
         else:
             raise RuntimeError(f"the fourth-moment map has no crossing of its spectral radius through 1 on "
-                               f"(0, gamma_c = {gamma_c!r}]: det(I - L) keeps its sign (a double root?)")
-        ref = sec(prev)[1]   # det(I - M) spans hundreds of decades for large d: rescale by a constant
+                               f"(0, gamma_c = {gamma_c!r}]: det(I - L) keeps its sign (a double root?); "
+                               "gamma_c^(4) <= gamma_c should hold")
+        if dense:
+            lo, hi = prev, g
+            for _ in range(200):
+                mid = 0.5 * (lo + hi)
+                if mid in (lo, hi):
+                    break
+                lo, hi = (mid, hi) if stable(mid) else (lo, mid)
+            root = 0.5 * (lo + hi)
+        else:
+            ref = sec(prev)[1]   # det(I - M) spans hundreds of decades for large d: rescale by a constant
 
-        def h(x):
-            sign, logabs = sec(x)
-            return sign * np.exp(min(logabs - ref, 700.0))
+            def h(x):
+                sign, logabs = sec(x)
+                return sign * np.exp(min(logabs - ref, 700.0))
 
-        root = brentq(h, prev, g, xtol=1e-15 * g, rtol=4 * np.finfo(float).eps, maxiter=200)
-        if base.classes <= 40:   # cheap independent confirmation on the dense class-reduced operator
-            below = np.max(np.abs(np.linalg.eigvals(base.at(root * (1 - 1e-7)).reduced_dense())))
-            if not below < 1:  # pragma: no cover - would mean two crossings inside one scan cell
-                raise RuntimeError(f"the spectral radius is already {below} just below the crossing {root!r}; "
-                                   "an earlier crossing was missed by the scan")
+            root = brentq(h, prev, g, xtol=1e-15 * g, rtol=4 * np.finfo(float).eps, maxiter=200)
+            if base.classes <= 40:   # independent confirmation on the dense class-reduced operator
+                below = rho(root * (1 - 1e-7))
+                if not below < 1:  # pragma: no cover - would mean two crossings inside one scan cell
+                    raise RuntimeError(f"the spectral radius is already {below} just below the crossing {root!r}; "
+                                       "an earlier crossing was missed by the scan")
     if dps is None:
         return float(root)
     if base.classes > 40:
@@ -133,9 +173,9 @@ def _refine_mp(rec, base, batch, root, lo, hi, dps):
             return factor * mpmath.det(mpmath.eye(C + 2) - M)
 
         a, b = mpmath.mpf(lo), mpmath.mpf(hi)
-        fa, fb = det_i_minus_l(a), det_i_minus_l(b)
-        if fa * fb > 0:  # pragma: no cover - the float bracket has a sign change
-            raise RuntimeError("the mpmath determinant has no sign change in the float64 bracket")
+        if det_i_minus_l(a) * det_i_minus_l(b) > 0:
+            raise RuntimeError(f"det(I - L) keeps its sign around the crossing {root!r} (two eigenvalues of L "
+                               "cross 1 together): no high-precision refinement; use dps=None")
         # det(I - L) is a product of d(d+1)/2 factors (tiny and steep): secant steps from the float64 root
         # (already good to ~1e-15), rescaled so that findroot's residual test is relative
         x0 = mpmath.mpf(root)

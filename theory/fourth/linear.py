@@ -27,6 +27,7 @@ __all__ = ["EvenSectorMap", "compile_coefficients"]
 
 _PAIR_NAMES = ("a", "b", "p", "u", "v", "fm", "fs", "f0")
 _DIAG_NAMES = ("alpha", "pi", "ups", "nu", "gm", "gs", "g0")
+_LINEAR_NAMES = ("a", "b", "p", "u", "v", "alpha", "pi", "ups", "nu")
 
 
 def _pair_keys():
@@ -77,12 +78,13 @@ class _PowerArrays:
                                 for n, fn, _ in fns]
         self.shapes = {name: ((C, C) if name in _PAIR_NAMES else (C,)) for name in compiled}
 
-    def at(self, gamma: float) -> dict:
+    def at(self, gamma: float, names=None) -> dict:
+        """{name: sum_n gamma^n array_n} for the given coefficient names (all by default)."""
         out = {}
-        for name, terms in self.terms.items():
+        for name in (self.terms if names is None else names):
             acc = np.zeros(self.shapes[name])
-            for n, arr in terms:
-                acc = acc + gamma**n * arr
+            for n, arr in self.terms[name]:
+                acc += gamma**n * arr if n else arr
             out[name] = acc
         return out
 
@@ -125,10 +127,14 @@ class EvenSectorMap:
         out._powers, out._moments = powers, moments
         return out
 
-    def at(self, gamma: float) -> "EvenSectorMap":
-        """The same classes at another learning rate (no second-moment map)."""
-        out = EvenSectorMap(self.lam, self.counts, self.excess, self._powers.at(gamma))
+    def at(self, gamma: float, linear_only: bool = False) -> "EvenSectorMap":
+        """The same classes at another learning rate (no second-moment map; without the
+        forcing coefficients if ``linear_only``)."""
+        names = _LINEAR_NAMES if linear_only else None
+        out = EvenSectorMap(self.lam, self.counts, self.excess, self._powers.at(gamma, names))
         out._powers, out._moments = self._powers, self._moments
+        if getattr(self._powers, "wt_cache", None) is not None:
+            out._wt_cache = self._powers.wt_cache
         return out
 
     @property
@@ -273,34 +279,57 @@ class EvenSectorMap:
         """(sign, log|det(I - M(z))|, sign of det(zI - L_0)) with det(zI - L) = det(zI - L_0) det(I - M(z)).
 
         L_0 is L without the couplings (T, U, V); M(z) the (C + 2) x (C + 2) matrix of the
-        couplings (T_1..T_C, U, V) through (zI - L_0)^{-1}. Class-symmetric part only.
+        couplings (T_1..T_C, U, V) through (zI - L_0)^{-1}. Class-symmetric part only;
+        O(C^2) to build, O(C^3) for the determinant.
         """
         c, lam, n = self.coef, self.lam, self.counts
         C = self.classes
-        N = self._weights()
-        den = z - c["a"]
+        Wt, Wt2 = self._channel_weights()
+        inv = 1.0 / (z - c["a"])
         dal = z - c["alpha"]
-        eta, zeta, xi = c["pi"] / dal, c["ups"] / dal, c["nu"] / dal
-        Wt = N * lam[None, :]
         nl, nw = n * lam, n * self.excess
         M = np.zeros((C + 2, C + 2))
-        # input channel T_k: X[k, m] = (p_km + b_km eta_k)/(z - a_km); O_kk counts twice
-        X = (c["p"] + c["b"] * eta[:, None]) / den
-        MTT = X.T * Wt
-        np.fill_diagonal(MTT, lam * eta + np.sum(X * Wt * (1.0 + np.eye(C)), axis=1))
-        M[:C, :C] = MTT
+        # input channel T_k: O_km = X[k, m] = (p_km + b_km eta_k)/(z - a_km) (O_kk counts twice);
+        # output T_m = lambda_m D_m + sum_d lambda_d (n_d - delta_md) O_md
+        eta = c["pi"] / dal
+        X = c["b"] * eta[:, None]
+        X += c["p"]
+        X *= inv
+        MTT = M[:C, :C]
+        MTT[...] = (X * Wt.T).T
+        MTT[np.diag_indices(C)] = lam * eta + np.einsum("ij,ij->i", X, Wt2)
         M[C, :C] = nl @ MTT
         M[C + 1, :C] = nw * eta
-        for col, (coef, vec) in ((C, (c["u"], zeta)), (C + 1, (c["v"], xi))):
-            Y = (coef + c["b"] * vec[:, None] + c["b"].T * vec[None, :]) / den
-            t = lam * vec + np.sum(Y * Wt, axis=1)
+        for col, coef, vname in ((C, "u", "ups"), (C + 1, "v", "nu")):
+            if not (np.any(c[vname]) or np.any(c[coef])):
+                continue   # e.g. no excess-kurtosis channel V for Gaussian data
+            vec = c[vname] / dal
+            Y = c["b"] * vec[:, None]
+            Y += c["b"].T * vec[None, :]
+            Y += c[coef]
+            Y *= inv
+            t = lam * vec + np.einsum("ij,ij->i", Y, Wt)
             M[:C, col] = t
             M[C, col] = nl @ t
             M[C + 1, col] = nw @ vec
-        sign, logabs = np.linalg.slogdet(np.eye(C + 2) - M)
+        M *= -1.0
+        M[np.diag_indices(C + 2)] += 1.0
+        sign, logabs = np.linalg.slogdet(M)
         iu = np.triu_indices(C, 1)
-        factors = np.concatenate([dal, den[iu], np.diagonal(den)[n >= 2]])
+        factors = np.concatenate([dal, (z - c["a"][iu]), z - np.diagonal(c["a"])[n >= 2]])
         return float(sign), float(logabs), float(np.prod(np.sign(factors)))
+
+    def _channel_weights(self):
+        """Wt[m, d] = lambda_d (n_d - delta_md) and Wt2 = Wt (1 + delta) (cached: independent of gamma)."""
+        cache = getattr(self, "_wt_cache", None)
+        if cache is None:
+            Wt = self._weights() * self.lam[None, :]
+            Wt2 = Wt.copy()
+            Wt2[np.diag_indices(len(self.lam))] *= 2.0
+            cache = self._wt_cache = (Wt, Wt2)
+            if hasattr(self, "_powers"):
+                self._powers.wt_cache = cache
+        return cache
 
     # ------------------------------------------------------------------ trajectories
     def trajectory(self, m0, steps, full=False, parameters=None):

@@ -272,7 +272,9 @@ class FourthMomentRecursion:
         if dps is not None:
             dps = check_integer(dps, "dps", 1)
         from ..derive import derive
-        second = derive(SGD(), self.data).critical_learning_rate(lam, batch=batch)
+        from ..empirical import _single_threaded_blas
+        with _single_threaded_blas():
+            second = derive(SGD(), self.data).critical_learning_rate(lam, batch=batch)
         return critical_crossing(self, lam, batch, second, dps)
 
     # ------------------------------------------------------------------ trajectories
