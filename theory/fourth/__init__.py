@@ -26,7 +26,7 @@ The derivation (SymPy, nothing typed from a paper):
    x_i^a x_j^b s^{a+b} and applying the moment rules gives E[h_i^a h_j^b | e].
    On the diagonal, r = sum_{k != i} x_k e_k and E[h_i^a | e], a <= 4.
 2. *Batch mean.* E[prod_f g_f | e] over n <= 4 factors is a sum over the set
-   partitions pi of the factors: B(B-1)...(B-|pi|+1) / B^n times the product
+   partitions pi of the factors: B(B-1)...(B - #pi + 1) / B^n (#pi the number of blocks) times the product
    over blocks of the single-sample moment of the block (distinct blocks are
    distinct, independent samples).
 3. *Average over e.* Expand (e_i - gamma g_i)^2 (e_j - gamma g_j)^2 (and

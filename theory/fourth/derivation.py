@@ -102,7 +102,7 @@ def _batch_moment(single: dict, a: int, b: int) -> sp.Expr:
     r"""E[g_i^a g_j^b | e] for the mean of B independent samples, by set partitions of the factors.
 
     E[(sum_s h_{s,i})^a (sum_s h_{s,j})^b] = sum over set partitions pi of the a + b
-    factors of B (B-1) ... (B - |pi| + 1) prod_{blocks} E[h_i^{a_blk} h_j^{b_blk}]
+    factors of B (B-1) ... (B - #pi + 1) prod_{blocks} E[h_i^{a_blk} h_j^{b_blk}]
     (each block is one sample, distinct blocks distinct samples); then divide by B^{a+b}.
     """
     labels = [0] * a + [1] * b
@@ -307,5 +307,6 @@ def latex_block(rec) -> str:
     rows += lines(r"Q_{k+1,ij}\ (i \ne j)", rec.pair)
     rows += lines(r"Q_{k+1,ii}", rec.diagonal)
     rows.append(r"&\text{fourth moments stable} \iff \rho(L) < 1;\ \gamma_c^{(4)}:\ "
-                r"\text{first root of } \det\bigl(I - L(\gamma)\bigr) = 0,\quad \gamma_c^{(4)} \le \gamma_c")
+                r"\text{the smallest } \gamma \text{ with } \rho(L(\gamma)) = 1 \text{ (a root of } \det(I - L(\gamma)))"
+                r",\quad \gamma_c^{(4)} \le \gamma_c")
     return "\\begin{align*}\n" + " \\\\\n".join(rows) + "\n\\end{align*}"

@@ -276,7 +276,7 @@ class EvenSectorMap:
         return out
 
     def secular(self, z: float = 1.0):
-        """(sign, log|det(I - M(z))|, sign of det(zI - L_0)) with det(zI - L) = det(zI - L_0) det(I - M(z)).
+        """(sign, log abs det(I - M(z)), sign of det(zI - L_0)) with det(zI - L) = det(zI - L_0) det(I - M(z)).
 
         L_0 is L without the couplings (T, U, V); M(z) the (C + 2) x (C + 2) matrix of the
         couplings (T_1..T_C, U, V) through (zI - L_0)^{-1}. Class-symmetric part only;
