@@ -309,6 +309,35 @@ def test_one_dimension_three_point_law_by_hand():
     assert sp.expand(got - oracle) == 0
 
 
+def test_generic_moment_rules_reduce_to_the_gaussian_derivation():
+    # SparseGaussian(p = 1) is Gaussian: the generic derivation in (kappa, mu6, mu8) at (3, 15, 105)
+    # must give the map of the separate Gaussian derivation (Isserlis numbers substituted up front)
+    lam, gamma, batch, s2 = np.array([1.0, 0.3, 0.05]), 0.3, 3, 0.4
+    generic = derive_fourth(SGD(), SparseGaussian(1.0)).linear_map(lam, gamma, batch, s2)
+    gauss = derive_fourth(SGD(), Gaussian()).linear_map(lam, gamma, batch, s2)
+    for name, arr in gauss.coef.items():
+        if name not in ("v", "nu"):   # the V coupling carries kappa - 3 = 0 for Gaussian data
+            np.testing.assert_allclose(generic.coef[name], arr, rtol=1e-13, atol=1e-16, err_msg=name)
+    rng = np.random.default_rng(5)
+    A = rng.uniform(0, 1, (3, 3))
+    Q, m = A @ A.T, rng.uniform(0, 1, 3)
+    np.testing.assert_allclose(generic.apply(Q, m), gauss.apply(Q, m), rtol=1e-13)
+    # and the sparse Gaussian moment rules are those of z = b g / sqrt(p)
+    vals = SparseGaussian(0.25).even_moment_values(2)
+    np.testing.assert_allclose([vals[sym.kappa][0], vals[sym.mu6][0], vals[sym.mu8][0]], [12.0, 240.0, 6720.0])
+
+
+def test_fourth_moments_dominate_squared_second_moments():
+    lam = 1.0 / np.arange(1, 6)
+    rec = derive_fourth(SGD(), IndependentCoordinates([1.0, 2.0, 3.0, 5.0, 9.0]))
+    tr = rec.trajectory(lam, 0.3, batch=2, noise_variance=0.5, initial=np.linspace(-1, 2, 5), steps=30)
+    assert np.all(tr.second_moment_variance >= -1e-12) and np.all(tr.risk_variance >= -1e-12)
+    second = derive(SGD(), IndependentCoordinates([1.0, 2.0, 3.0, 5.0, 9.0])).trajectory(
+        lam, 0.3, batch=2, noise_variance=0.5, initial=np.linspace(-1, 2, 5), steps=30)
+    np.testing.assert_allclose(tr.second_moments, second.second_moments, rtol=1e-13)
+    np.testing.assert_allclose(tr.risk, second.risk, rtol=1e-13)
+
+
 def test_batch_gradient_moments_gaussian_pair():
     m = batch_gradient_moments(Gaussian())
     e_i, e_j = sp.symbols("e_i e_j", real=True)

@@ -105,6 +105,21 @@ class EvenSectorMap:
         gm, gs, g0. b[c, d] is the coefficient of Q_ii in Q'_ij for i in c, j in d.
     second : BlockRankOne or None
         The second-moment map of :func:`theory.derive` (per direction only).
+
+    Methods: ``apply(Q, m)`` (one step, O(d^2)), ``linear(Q)``, ``forcing(m)``, ``dense()``
+    (d(d+1)/2 x d(d+1)/2), ``reduced_dense()`` and ``eigenvalues()`` (class-symmetric part
+    and complement), ``secular(z)``, ``trajectory(m0, steps)``,
+    ``time_average_covariance(m0, edges)``; built by
+    :meth:`theory.FourthMomentRecursion.linear_map`.
+
+    Example
+    -------
+    >>> from theory import derive_fourth
+    >>> mp = derive_fourth().linear_map([1.0, 0.5], 0.1)
+    >>> mp.dense().shape, mp.classes
+    ((3, 3), 2)
+    >>> bool(np.max(np.abs(mp.eigenvalues())) < 1)
+    True
     """
 
     def __init__(self, lam, counts, excess, coef, second=None):
