@@ -16,6 +16,7 @@ from .data import (DataModel, EmpiricalDistribution, Gaussian, IndependentCoordi
                    SparseGaussian)
 from .derive import derive, gradient_moments
 from .empirical import EmpiricalRecursion, derive_empirical
+from .fourth import FourthMomentRecursion, FourthMomentTrajectory, TimeAverageCovariance, derive_fourth
 from .linear import BlockRankOne, MpBlockRankOne
 from .recursion import Recursion, Trajectory
 
@@ -25,6 +26,7 @@ __all__ = [
     "SGD", "Algorithm", "HeavyBall", "Nesterov", "GeneralizedMomentum", "DataModel", "Gaussian",
     "IndependentCoordinates", "SparseGaussian", "Rademacher", "EmpiricalDistribution", "derive",
     "gradient_moments", "derive_empirical", "EmpiricalRecursion", "BlockRankOne", "MpBlockRankOne",
-    "Recursion", "Trajectory",
+    "Recursion", "Trajectory", "derive_fourth", "FourthMomentRecursion", "FourthMomentTrajectory",
+    "TimeAverageCovariance",
     "__version__",
 ]

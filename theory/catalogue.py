@@ -5,6 +5,7 @@ from .algorithms import SGD, GeneralizedMomentum, HeavyBall, Nesterov
 from .data import Gaussian, IndependentCoordinates, Rademacher, SparseGaussian
 from .derive import derive
 from .empirical import derive_empirical
+from .fourth import derive_fourth
 from .games import BilinearGame
 from .momentum import effective_learning_rate
 from .scaling import learning_rate_batch_ratio_expansion
@@ -26,6 +27,11 @@ DERIVATIONS = {
     "sgd.empirical": ("Minibatch SGD on least squares, empirical distribution: full mean and second-moment "
                       "recursion with the data set's own moments",
                       lambda: derive_empirical(SGD(), _example_empirical())),
+    "sgd.fourth.gaussian": ("Minibatch SGD, fourth moments (even sector Q_ij = E e_i^2 e_j^2), Gaussian data",
+                            lambda: derive_fourth(SGD(), Gaussian())),
+    "sgd.fourth.independent": (("Minibatch SGD, fourth moments (even sector), independent symmetric coordinates "
+                                "(E z^6, E z^8 of the three-point law: kappa^2, kappa^3)"),
+                               lambda: derive_fourth(SGD(), IndependentCoordinates())),
     "sgd.ratio": ("Stationary risk of SGD at fixed learning-rate / batch-size ratio, to first order in gamma",
                   lambda: learning_rate_batch_ratio_expansion(derive(SGD(), Gaussian()))),
     "momentum.heavy_ball.gaussian": ("Heavy-ball momentum on least squares, Gaussian data",

@@ -36,6 +36,26 @@ class DataModel:
         """Numeric values of the model's per-direction symbols, each of shape (d,)."""
         return {sym.kappa: self.kurtosis_values(dimension)}
 
+    def even_moment(self, n: int) -> sp.Expr:
+        """E z_i^n (n = 0, 2, 4, 6, 8) of a *symmetric* law (all odd moments 0).
+
+        The even-sector (fourth-moment) recursion of :func:`theory.derive_fourth`
+        needs these rules; the second-moment derivation never calls this method.
+
+        Raises
+        ------
+        ValueError
+            If the model declares no symmetric moment rules (this base class), or
+            ``n`` is not one of 0, 2, 4, 6, 8.
+        """
+        raise ValueError(f"data must have independent coordinates with a symmetric law and declared "
+                         f"moments E z^6, E z^8 for a fourth-moment recursion; {self!r} has none")
+
+    def even_moment_values(self, dimension: int) -> dict:
+        """Numeric values {symbol: array of shape (d,)} of the symbols in :meth:`even_moment`."""
+        raise ValueError(f"data must have independent coordinates with a symmetric law and declared "
+                         f"moments E z^6, E z^8 for a fourth-moment recursion; {self!r} has none")
+
     def latex_moment_rules(self) -> str:
         """The moment rules as LaTeX (one line)."""
         k = sp.latex(self.standardized_moment(4), symbol_names=sym.LATEX_NAMES)
@@ -84,6 +104,15 @@ class Gaussian(DataModel):
     def kurtosis_values(self, dimension: int) -> np.ndarray:
         return np.full(dimension, 3.0)
 
+    def even_moment(self, n: int) -> sp.Expr:
+        """(n - 1)!! for n = 0, 2, 4, 6, 8: 1, 1, 3, 15, 105 (Isserlis)."""
+        return self.standardized_moment(_check_even_order(n))
+
+    def even_moment_values(self, dimension: int) -> dict:
+        """kappa = 3, E z^6 = 15, E z^8 = 105 in every direction, each of shape (d,)."""
+        return {sym.kappa: np.full(dimension, 3.0), sym.mu6: np.full(dimension, 15.0),
+                sym.mu8: np.full(dimension, 105.0)}
+
     def __repr__(self):
         return "Gaussian()"
 
@@ -96,6 +125,12 @@ class IndependentCoordinates(DataModel):
     law of z_i only through kappa_i; the Monte Carlo sampler uses the symmetric
     three-point law z in {-a, 0, a} with P(z != 0) = 1/kappa_i, a = sqrt(kappa_i)
     (Rademacher for kappa = 1).
+
+    The fourth-moment (even-sector) recursion of :func:`theory.derive_fourth`
+    needs more of the law: it assumes the law is symmetric (odd moments 0) and
+    takes E z_i^6 and E z_i^8 from the same three-point law,
+    E z^6 = kappa^2, E z^8 = kappa^3 (:meth:`even_moment_values`); the symbolic
+    rules use the symbols mu_{6,i}, mu_{8,i} (:meth:`even_moment`).
 
     Parameters
     ----------
@@ -128,6 +163,23 @@ class IndependentCoordinates(DataModel):
     def kurtosis_values(self, dimension: int) -> np.ndarray:
         k = check_kurtosis(self.kurtosis, dimension)
         return np.broadcast_to(k, (dimension,)).astype(float)
+
+    def even_moment(self, n: int) -> sp.Expr:
+        """1, 1, kappa_i, mu_{6,i}, mu_{8,i} for n = 0, 2, 4, 6, 8 (the law is taken symmetric)."""
+        return {0: sp.Integer(1), 2: sp.Integer(1), 4: sym.kappa, 6: sym.mu6,
+                8: sym.mu8}[_check_even_order(n)]
+
+    def even_moment_values(self, dimension: int) -> dict:
+        """The three-point law z in {-a, 0, a}, a = sqrt(kappa), P(z != 0) = 1/kappa:
+        E z^6 = kappa^2, E z^8 = kappa^3, each of shape (d,).
+
+        Example
+        -------
+        >>> IndependentCoordinates(kurtosis=[1.0, 2.0]).even_moment_values(2)[sym.mu8]
+        array([1., 8.])
+        """
+        k = self.kurtosis_values(dimension)
+        return {sym.kappa: k, sym.mu6: k**2, sym.mu8: k**3}
 
     def _key(self):
         return tuple(np.atleast_1d(self.kurtosis).tolist())
@@ -184,6 +236,11 @@ class SparseGaussian(IndependentCoordinates):
 
     def kurtosis_values(self, dimension: int) -> np.ndarray:
         return 3.0 / self.sparsity_values(dimension)
+
+    def even_moment_values(self, dimension: int) -> dict:
+        """kappa = 3/p, E z^6 = 15/p^2, E z^8 = 105/p^3 (z = b g / sqrt(p)), each of shape (d,)."""
+        p = self.sparsity_values(dimension)
+        return {sym.kappa: 3.0 / p, sym.mu6: 15.0 / p**2, sym.mu8: 105.0 / p**3}
 
     def sparsity_values(self, dimension: int) -> np.ndarray:
         """p_i for each of the ``dimension`` coordinates, shape (d,)."""
@@ -323,6 +380,12 @@ class EmpiricalDistribution(DataModel):
         raise ValueError("an empirical distribution has no per-coordinate moment rules; "
                          "use theory.derive_empirical")
 
+    def even_moment(self, n: int) -> sp.Expr:
+        raise ValueError("data must have independent coordinates with a symmetric law for a fourth-moment "
+                         "recursion; an empirical distribution has dependent coordinates")
+
+    even_moment_values = even_moment
+
     def kurtosis_values(self, dimension: int) -> np.ndarray:
         """Per-coordinate kurtosis E z_i^4 of the standardised eigen-coordinates, shape (r,)."""
         if dimension != self.dimension:
@@ -335,3 +398,9 @@ class EmpiricalDistribution(DataModel):
 
     def __repr__(self):
         return f"EmpiricalDistribution(n={self.n}, rank={self.dimension})"
+
+
+def _check_even_order(n) -> int:
+    if n not in (0, 2, 4, 6, 8):
+        raise ValueError(f"moment order n must be one of 0, 2, 4, 6, 8 for the symmetric moment rules; got {n!r}")
+    return int(n)

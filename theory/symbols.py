@@ -23,6 +23,10 @@ Python name            printed as  meaning
                                    (= 2 R_k - sigma^2)
 ``momentum``,          beta        heavy-ball momentum
 ``beta``
+``sixth_moment``,      mu_{6,i}    E z_i^6 (fourth-moment recursions only;
+``mu6``                            symmetric laws, see :mod:`theory.fourth`)
+``eighth_moment``,     mu_{8,i}    E z_i^8 (idem)
+``mu8``
 =====================  ==========  ============================================
 
 Example
@@ -39,7 +43,7 @@ import sympy as sp
 __all__ = [
     "learning_rate", "gamma", "batch", "B", "eigenvalue", "lam", "kurtosis",
     "kappa", "noise_variance", "sigma2", "second_moment", "m", "coupling", "S",
-    "momentum", "beta", "STANDARD", "LATEX_NAMES",
+    "momentum", "beta", "sixth_moment", "mu6", "eighth_moment", "mu8", "STANDARD", "LATEX_NAMES",
 ]
 
 learning_rate = gamma = sp.Symbol("gamma", positive=True)
@@ -50,6 +54,8 @@ noise_variance = sigma2 = sp.Symbol("sigma^2", nonnegative=True)
 second_moment = m = sp.Symbol("m_i", nonnegative=True)
 coupling = S = sp.Symbol("S", nonnegative=True)
 momentum = beta = sp.Symbol("beta", real=True)
+sixth_moment = mu6 = sp.Symbol("mu6_i", positive=True)
+eighth_moment = mu8 = sp.Symbol("mu8_i", positive=True)
 
 #: name -> (symbol, description); the table above as data.
 STANDARD = {
@@ -61,6 +67,8 @@ STANDARD = {
     "second_moment": (m, "second moment m_{k,i} = E e_{k,i}^2"),
     "coupling": (S, "coupling sum S_k = sum_j lambda_j m_{k,j}"),
     "momentum": (beta, "heavy-ball momentum beta"),
+    "sixth_moment": (mu6, "sixth moment mu_{6,i} = E z_i^6 (fourth-moment recursions)"),
+    "eighth_moment": (mu8, "eighth moment mu_{8,i} = E z_i^8 (fourth-moment recursions)"),
 }
 
 #: LaTeX names used when a derivation is printed at step k.
@@ -73,4 +81,6 @@ LATEX_NAMES = {
     m: r"m_{k,i}",
     S: r"S_k",
     beta: r"\beta",
+    mu6: r"\mu_{6,i}",
+    mu8: r"\mu_{8,i}",
 }

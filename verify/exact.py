@@ -27,7 +27,13 @@ What is enumerated (each law is a list of (value, probability) pairs):
 
 The second-moment dynamics of SGD depend on the law only through moments of
 order <= 4, so a discrete law with the same moments gives the same exact
-expectations as the continuous model.
+expectations as the continuous model. The even sector E[e_i^2 e_j^2]
+(:func:`one_step_even_moments`, the oracle of :func:`theory.derive_fourth`) needs
+the data's moments up to order 8: the sparse-Bernoulli law z in {0, +-1} is the
+symmetric three-point law of ``IndependentCoordinates`` (E z^6 = kappa^2,
+E z^8 = kappa^3 for the standardised coordinate); the five-point Gaussian-moment
+law is *not* Gaussian at order 6 (E w^6 = 11, not 15), so Gaussian data is
+checked by Isserlis' theorem instead (tests/theory/test_fourth.py).
 """
 from __future__ import annotations
 
@@ -35,7 +41,8 @@ from collections import defaultdict
 from fractions import Fraction
 from itertools import product
 
-__all__ = ["rademacher_law", "gaussian_moment_law", "sparse_law", "law_moment", "one_step_moments"]
+__all__ = ["rademacher_law", "gaussian_moment_law", "sparse_law", "law_moment", "one_step_moments",
+           "one_step_even_moments"]
 
 
 def rademacher_law():
@@ -109,6 +116,56 @@ def one_step_moments(error, scales, laws, learning_rate, batch=1, noise_law=None
     >>> m, S   # x = +-1: e' = e - gamma x x e = (1 - gamma) e exactly
     ([Fraction(1, 2)], [[Fraction(1, 4)]])
     """
+    e, total, step = _batch_sum_law(error, scales, laws, learning_rate, batch, noise_law)
+    d = len(e)
+    mean = [Fraction(0)] * d
+    second = [[Fraction(0)] * d for _ in range(d)]
+    for gsum, prob in total.items():
+        new = [ei - step * gi for ei, gi in zip(e, gsum)]
+        for a in range(d):
+            mean[a] += prob * new[a]
+            pa = prob * new[a]
+            for b in range(a, d):
+                second[a][b] += pa * new[b]
+    for a in range(d):
+        for b in range(a):
+            second[a][b] = second[b][a]
+    return mean, second
+
+
+def one_step_even_moments(error, scales, laws, learning_rate, batch=1, noise_law=None):
+    r"""Exact E[e_{k+1,i}^2 e_{k+1,j}^2 | e_k] (d x d) for one SGD step, by enumeration.
+
+    Same arguments and enumeration as :func:`one_step_moments`; the result is the
+    even sector of the next error (its diagonal is E[e_{k+1,i}^4 | e_k]) as a d x d
+    list of Fractions. The fourth-moment recursion needs moments of the data up to
+    order 8 and of the noise up to order 4: for Gaussian label noise use a law with
+    E eps^2 = sigma^2 and E eps^4 = 3 sigma^4, e.g. sigma times
+    :func:`gaussian_moment_law`.
+
+    Example
+    -------
+    >>> from fractions import Fraction as F
+    >>> one_step_even_moments([F(2)], [F(1)], [rademacher_law()], F(1, 2))   # ((1 - 1/2) 2)^4
+    [[Fraction(1, 1)]]
+    """
+    e, total, step = _batch_sum_law(error, scales, laws, learning_rate, batch, noise_law)
+    d = len(e)
+    out = [[Fraction(0)] * d for _ in range(d)]
+    for gsum, prob in total.items():
+        sq = [(ei - step * gi) ** 2 for ei, gi in zip(e, gsum)]
+        for a in range(d):
+            pa = prob * sq[a]
+            for b in range(a, d):
+                out[a][b] += pa * sq[b]
+    for a in range(d):
+        for b in range(a):
+            out[a][b] = out[b][a]
+    return out
+
+
+def _batch_sum_law(error, scales, laws, learning_rate, batch, noise_law):
+    """(e, law of the batch-summed gradient {gsum: probability}, gamma / B), all in Fractions."""
     e = [Fraction(v) for v in error]
     c = [Fraction(v) for v in scales]
     gamma = Fraction(learning_rate)
@@ -130,17 +187,4 @@ def one_step_moments(error, scales, laws, learning_rate, batch=1, noise_law=None
     total = single
     for _ in range(int(batch) - 1):
         total = _convolve(total, single)
-    mean = [Fraction(0)] * d
-    second = [[Fraction(0)] * d for _ in range(d)]
-    step = gamma / int(batch)
-    for gsum, prob in total.items():
-        new = [ei - step * gi for ei, gi in zip(e, gsum)]
-        for a in range(d):
-            mean[a] += prob * new[a]
-            pa = prob * new[a]
-            for b in range(a, d):
-                second[a][b] += pa * new[b]
-    for a in range(d):
-        for b in range(a):
-            second[a][b] = second[b][a]
-    return mean, second
+    return e, total, gamma / int(batch)

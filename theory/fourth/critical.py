@@ -1,0 +1,188 @@
+r"""The fourth-moment critical learning rate: where the spectral radius of L first reaches 1.
+
+See :meth:`theory.FourthMomentRecursion.critical_learning_rate` for the method.
+"""
+from __future__ import annotations
+
+import mpmath
+import numpy as np
+
+from .linear import _PAIR_NAMES
+
+__all__ = ["critical_crossing"]
+
+
+#: class-symmetric dimension up to which the crossing is located on the dense spectral radius
+DENSE_LIMIT = 120
+
+
+def critical_crossing(rec, lam, batch, gamma_c, dps=None, points=32):
+    """First learning rate where rho(L) reaches 1, on (0, gamma_c (1 + 1e-6)].
+
+    Two float64 routes, both on class-symmetric matrices (where rho(L) is attained):
+
+    * small problems (class-symmetric dimension <= DENSE_LIMIT): scan and bisection of the
+      dense spectral radius -- robust also when two eigenvalues cross 1 together (a double
+      root of det(I - L), e.g. Rademacher data with repeated eigenvalues and B = 1);
+    * otherwise: scan of the sign of det(I - L) = det(I - L_0) det(I - M) (O(C^3) each),
+      then Brent's method; confirmed on the dense spectral radius when C <= 40.
+
+    See FourthMomentRecursion.critical_learning_rate.
+    """
+    from scipy.optimize import brentq
+
+    from ..empirical import _single_threaded_blas
+
+    base = rec._class_map(lam, None, batch)
+    dense = len(base._sym_coordinates()) <= DENSE_LIMIT
+
+    def rho(g):
+        return float(np.max(np.abs(np.linalg.eigvals(base.at(g, linear_only=True).reduced_dense()))))
+
+    def sec(g):
+        with np.errstate(all="ignore"):
+            for nudge in (0.0, 1e-9, -1e-9):   # off a pole of the factorisation (det(I - L) is smooth)
+                sign, logabs, sign0 = base.at(g * (1 + nudge), linear_only=True).secular(1.0)
+                if np.isfinite(logabs) or sign == 0:
+                    return sign * sign0, logabs
+        raise RuntimeError(f"det(I - L) could not be evaluated at learning rate {g!r}")  # pragma: no cover
+
+    def stable(g):
+        return rho(g) < 1 if dense else sec(g)[0] > 0
+
+    with _single_threaded_blas():
+        prev = gamma_c * 1e-9
+        if not stable(prev):
+            raise RuntimeError("the fourth-moment map is unstable even at a tiny learning rate; no crossing")
+        # gamma_c^(4) <= gamma_c (Jensen), with equality in degenerate cases (e.g. Rademacher, B = 1, d = 2,
+        # where the Perron combination of the e_i^2 evolves deterministically): scan just past gamma_c;
+        # a coarse scan first, a finer one if it saw no sign change (two roots inside one cell)
+        start = prev
+        for n_points in ((points,) if dense else (max(points // 2, 2), 8 * points)):
+            prev = start
+            grid = gamma_c * np.arange(1, n_points + 1) / n_points
+            grid[-1] = gamma_c * (1 + 1e-6)
+            found = False
+            for g in grid:
+                if not stable(g):
+                    found = True
+                    break
+                prev = g
+            if found:
+                break
+        else:
+            raise RuntimeError(f"the fourth-moment map has no crossing of its spectral radius through 1 on "
+                               f"(0, gamma_c = {gamma_c!r}]: det(I - L) keeps its sign (a double root?); "
+                               "gamma_c^(4) <= gamma_c should hold")
+        if dense:
+            lo, hi = prev, g
+            for _ in range(200):
+                mid = 0.5 * (lo + hi)
+                if mid in (lo, hi):
+                    break
+                lo, hi = (mid, hi) if stable(mid) else (lo, mid)
+            root = 0.5 * (lo + hi)
+        else:
+            ref = sec(prev)[1]   # det(I - M) spans hundreds of decades for large d: rescale by a constant
+
+            def h(x):
+                sign, logabs = sec(x)
+                return sign * np.exp(min(logabs - ref, 700.0))
+
+            root = brentq(h, prev, g, xtol=1e-15 * g, rtol=4 * np.finfo(float).eps, maxiter=200)
+            if base.classes <= 40:   # independent confirmation on the dense class-reduced operator
+                below = rho(root * (1 - 1e-7))
+                if not below < 1:  # pragma: no cover - would mean two crossings inside one scan cell
+                    raise RuntimeError(f"the spectral radius is already {below} just below the crossing {root!r}; "
+                                       "an earlier crossing was missed by the scan")
+    if dps is None:
+        return float(root)
+    if base.classes > 40:
+        raise ValueError(f"dps refinement supports at most 40 distinct classes of directions; got {base.classes}")
+    return _refine_mp(rec, base, batch, root, prev, g, dps)
+
+
+def _refine_mp(rec, base, batch, root, lo, hi, dps):
+    """det(I - L(gamma)) = 0 in mpmath on the class-symmetric coordinates, started at the float root."""
+    compiled = rec._compiled
+    lam = base.lam
+    with mpmath.workdps(dps + 15):
+        k6 = [[mpmath.mpf(x) for x in arr] for arr in base._moments]
+        C = base.classes
+        mp_lam = [mpmath.mpf(x) for x in lam]
+
+        def pair_args(i, j):
+            return [mp_lam[i], mp_lam[j], k6[0][i], k6[0][j], k6[1][i], k6[1][j], k6[2][i], k6[2][j],
+                    mpmath.mpf(batch), mpmath.mpf(0)]
+
+        def diag_args(i):
+            return [mp_lam[i], k6[0][i], k6[1][i], k6[2][i], mpmath.mpf(batch), mpmath.mpf(0)]
+
+        table = {}
+        for name, fns in compiled.items():
+            if name in ("fm", "fs", "f0", "gm", "gs", "g0"):
+                continue
+            if name in _PAIR_NAMES:
+                table[name] = [(n, [[mpf(*pair_args(i, j)) for j in range(C)] for i in range(C)])
+                               for n, _, mpf in fns]
+            else:
+                table[name] = [(n, [mpf(*diag_args(i)) for i in range(C)]) for n, _, mpf in fns]
+
+        def coef_at(g):
+            out = {}
+            for name, terms in table.items():
+                if name in _PAIR_NAMES:
+                    out[name] = [[mpmath.fsum(g**n * arr[i][j] for n, arr in terms) for j in range(C)]
+                                 for i in range(C)]
+                else:
+                    out[name] = [mpmath.fsum(g**n * arr[i] for n, arr in terms) for i in range(C)]
+            return out
+
+        n = [int(x) for x in base.counts]
+        exc = [(k6[0][i] - 3) * mp_lam[i] ** 2 for i in range(C)]
+
+        def det_i_minus_l(g):
+            """det(I - L_0) det(I - M(1)) on class-symmetric matrices (mirrors EvenSectorMap.secular)."""
+            c = coef_at(mpmath.mpf(g))
+            one = mpmath.mpf(1)
+            N = [[n[j] - (i == j) for j in range(C)] for i in range(C)]
+            den = [[one - c["a"][i][j] for j in range(C)] for i in range(C)]
+            dal = [one - c["alpha"][i] for i in range(C)]
+            eta = [c["pi"][i] / dal[i] for i in range(C)]
+            M = mpmath.matrix(C + 2, C + 2)
+            X = [[(c["p"][k][m] + c["b"][k][m] * eta[k]) / den[k][m] for m in range(C)] for k in range(C)]
+            for k in range(C):
+                for m in range(C):
+                    if m != k:
+                        M[m, k] = X[k][m] * N[m][k] * mp_lam[k]
+                M[k, k] = mp_lam[k] * eta[k] + mpmath.fsum(
+                    X[k][d] * N[k][d] * mp_lam[d] * (2 if d == k else 1) for d in range(C))
+            for k in range(C):
+                M[C, k] = mpmath.fsum(n[m] * mp_lam[m] * M[m, k] for m in range(C))
+                M[C + 1, k] = n[k] * exc[k] * eta[k]
+            for col, name, vname in ((C, "u", "ups"), (C + 1, "v", "nu")):
+                vec = [c[vname][i] / dal[i] for i in range(C)]
+                for m in range(C):
+                    M[m, col] = mp_lam[m] * vec[m] + mpmath.fsum(
+                        (c[name][m][d] + c["b"][m][d] * vec[m] + c["b"][d][m] * vec[d]) / den[m][d]
+                        * N[m][d] * mp_lam[d] for d in range(C))
+                M[C, col] = mpmath.fsum(n[m] * mp_lam[m] * M[m, col] for m in range(C))
+                M[C + 1, col] = mpmath.fsum(n[m] * exc[m] * vec[m] for m in range(C))
+            factor = mpmath.fprod(dal) * mpmath.fprod(den[i][j] for i in range(C) for j in range(i + 1, C))
+            factor *= mpmath.fprod(den[i][i] for i in range(C) if n[i] >= 2)
+            return factor * mpmath.det(mpmath.eye(C + 2) - M)
+
+        a, b = mpmath.mpf(lo), mpmath.mpf(hi)
+        if det_i_minus_l(a) * det_i_minus_l(b) > 0:
+            raise RuntimeError(f"det(I - L) keeps its sign around the crossing {root!r} (two eigenvalues of L "
+                               "cross 1 together): no high-precision refinement; use dps=None")
+        # det(I - L) is a product of d(d+1)/2 factors (tiny and steep): secant steps from the float64 root
+        # (already good to ~1e-15), rescaled so that findroot's residual test is relative
+        x0 = mpmath.mpf(root)
+        scale = 1 / abs(det_i_minus_l(x0 * (1 - mpmath.mpf(10) ** -9)))
+        value = mpmath.findroot(lambda g: det_i_minus_l(g) * scale, (x0, x0 * (1 + mpmath.mpf(10) ** -12)),
+                                solver="secant")
+        if not (a <= value <= b) or abs(value - root) > 1e-8 * root:
+            raise RuntimeError(f"high-precision refinement gave {value}, the float64 crossing is {root!r}")
+    with mpmath.workdps(dps):
+        return +value
