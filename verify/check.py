@@ -35,8 +35,8 @@ reports the simplest failing problem found and records the drawn one.
 """
 from __future__ import annotations
 
-import math
 import dataclasses
+import math
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -169,9 +169,12 @@ class Design:
 
     @classmethod
     def of(cls, problem) -> "Design":
-        """The design of a :class:`verify.strategies.Problem` (its fraction of gamma_c)."""
+        """The design of a :class:`verify.strategies.Problem`: its learning rate as a
+        fraction of :func:`learning_rate_limit`."""
+        limit = learning_rate_limit(problem.recursion(), problem.eigenvalues, problem.batch,
+                                    critical_learning_rate=problem.critical_learning_rate, **problem.hyper)
         return cls(np.asarray(problem.eigenvalues, float), problem.data, int(problem.batch),
-                   float(problem.fraction), float(problem.noise_variance),
+                   float(problem.learning_rate / limit), float(problem.noise_variance),
                    np.asarray(problem.initial, float), int(problem.seed))
 
 
