@@ -188,3 +188,16 @@ def test_draw_designs_validates(kwargs, name):
 
 def test_default_problems_is_still_a_strategy():
     assert isinstance(default_problems(), st.SearchStrategy)
+
+
+def test_problems_can_be_given_as_a_strategy_a_callable_or_a_list():
+    small = dict(examples=2, steps=30, replicas=300)
+    assert check_recursion(RIGHT, problems=default_problems(), **small).passed
+    fixed = draw_problems(2, seed=4, data=Gaussian(), max_dimension=10)
+    assert check_recursion(RIGHT, problems=fixed, **small).passed
+    assert check_recursion(RIGHT, problems=lambda n, s: draw_problems(n, s, max_dimension=10), **small).passed
+    v = check_recursion(WRONG, problems=[p for p in fixed if p.batch >= 2], **small)
+    assert not v.passed and v.parameters["data"] == "Gaussian()"     # the user's data model is kept
+    assert len(v.parameters["eigenvalues"]) == 2 < len(v.parameters["drawn"]["eigenvalues"])
+    with pytest.raises(ValueError, match="problems"):
+        check_recursion(RIGHT, problems=fixed * 2, **small)
