@@ -168,7 +168,7 @@ class Design:
                            int(self.seed), hyper)
 
     @classmethod
-    def of(cls, problem) -> "Design":
+    def of(cls, problem) -> Design:
         """The design of a :class:`verify.strategies.Problem`: its learning rate as a
         fraction of :func:`learning_rate_limit`."""
         limit = learning_rate_limit(problem.recursion(), problem.eigenvalues, problem.batch,
@@ -443,7 +443,7 @@ def _key(design):
             tuple(np.round(design.eigenvalues, 15)), tuple(np.round(design.initial, 15)))
 
 
-def shrink_problem(problem, fails, *, max_runs: int = 6, simpler_data=(Gaussian(),), resizable: bool = True):
+def shrink_problem(problem, fails, *, max_runs: int = 6, simpler_data=None, resizable: bool = True):
     r"""Greedily simplify a failing problem while it keeps failing.
 
     Each candidate is a :class:`Design` simplification of the current problem, with
@@ -471,7 +471,7 @@ def shrink_problem(problem, fails, *, max_runs: int = 6, simpler_data=(Gaussian(
         The drawn failing problem.
     fails : callable Problem -> Verdict
     max_runs : int >= 0
-    simpler_data : sequence of theory.DataModel
+    simpler_data : sequence of theory.DataModel, default (Gaussian(),)
         Data models to try instead (empty: keep the data model).
     resizable : bool
         Whether d may change (False when the data model fixes it).
@@ -494,6 +494,7 @@ def shrink_problem(problem, fails, *, max_runs: int = 6, simpler_data=(Gaussian(
     ['all at once: d 29 -> 2, B 3 -> 2, round numbers', 'B 2 -> 1']
     """
     max_runs = check_integer(max_runs, "max_runs", 0)
+    simpler_data = (Gaussian(),) if simpler_data is None else tuple(simpler_data)
     algorithm, hyper = problem.algorithm, dict(problem.hyper)
     drawn = Design.of(problem)
     state = dict(design=drawn, problem=problem, verdict=None, runs=0)
@@ -639,7 +640,7 @@ def check_recursion(expr, algorithm=None, data=None, *, examples: int = 4, steps
     resizable = True
     if problems is None:
         draw_designs(examples, seed, data=data)  # validates examples against the coverage (cheap)
-        problems = lambda n, s: draw_problems(n, s, algorithm=algorithm, data=data)  # noqa: E731
+        problems = lambda n, s: draw_problems(n, s, algorithm=algorithm, data=data)
         simpler = [Gaussian()] if models is None or Gaussian() in models else []
         resizable = models is None or all(_fixed_dimension(m) is None for m in models)
     else:
