@@ -82,16 +82,12 @@ def _check_alpha(alpha):
 def learning_rate_limit(recursion, eigenvalues, batch=1, *, critical_learning_rate=None, **hyper) -> float:
     r"""The learning rate of which :func:`check_recursion` draws its fractions (0.25..0.5).
 
-    Currently the critical learning rate gamma_c of the package's derived
-    second-moment recursion (:meth:`theory.Recursion.critical_learning_rate`).
-    Fractions up to 0.5 keep the iterates' fourth moments finite in the
-    problems drawn here, so the Student-t test on replica means (CLT) holds.
-
-    .. note:: HOOK (issue 9, item 5.3). When :mod:`theory.fourth` provides the
-       fourth-moment critical learning rate gamma_c^(4) (above it the iterates'
-       fourth moments diverge and the t-test is invalid), return
-       ``min(gamma_c, gamma_c^(4))`` here; every drawn and every shrunk example
-       then uses a fraction of that. Nothing else needs to change.
+    min(gamma_c, gamma_c^(4)): the critical learning rate gamma_c of the package's derived
+    second-moment recursion (:meth:`theory.Recursion.critical_learning_rate`) and, where
+    :mod:`theory.fourth` derives it (SGD on independent symmetric coordinates), the
+    fourth-moment critical learning rate gamma_c^(4) above which the iterates' fourth
+    moments diverge and no test on replica means is valid. Fractions up to 0.5 of it keep
+    every drawn and every shrunk example well inside the finite-fourth-moment region.
 
     Parameters
     ----------
@@ -115,10 +111,12 @@ def learning_rate_limit(recursion, eigenvalues, batch=1, *, critical_learning_ra
     >>> learning_rate_limit(derive(), [1.0] * 3)   # gamma_c = 2/(d+2) for isotropic Gaussian, B = 1
     0.4
     """
+    from .stats.laws import fourth_moment_critical_learning_rate
     gc = critical_learning_rate
     if gc is None:
         gc = recursion.critical_learning_rate(eigenvalues, batch=batch, **hyper)
-    return float(gc)
+    gc4 = None if hyper else fourth_moment_critical_learning_rate(recursion, eigenvalues, batch)
+    return float(gc if gc4 is None else min(gc, gc4))
 
 
 # --------------------------------------------------------------------------- the design

@@ -12,7 +12,8 @@ def test_digits_claim_passes_for_the_exact_recursion():
     assert res.skipped is None and res.passed
     labels = [r.check for r in res.rows]
     assert labels[0].startswith("exact empirical recursion")
-    assert any(lab.startswith("Gaussian-equivalent") and "max rel. dev." in lab for lab in labels)
+    assert any(lab.startswith("Gaussian-equivalent") and "largest relative deviation" in lab for lab in labels)
+    assert [r.verdict for r in res.rows if not r.check.startswith("exact")] == ["reported"] * 2
     assert any(lab.startswith("independent coords") for lab in labels)
 
 
