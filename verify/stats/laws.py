@@ -10,7 +10,6 @@ not available (other algorithms, schedules, empirical data, hand-made prediction
 """
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -47,10 +46,20 @@ def _fourth(recursion):
         return None
 
 
-@functools.lru_cache(maxsize=256)
-def _gc4(fourth, lam_bytes, d, batch):
-    lam = np.frombuffer(lam_bytes, dtype=float, count=d)
-    return float(fourth.critical_learning_rate(lam, batch=batch))
+_CACHE: dict = {}
+
+
+def _cached(key, compute, size=512):
+    """A small memo (gamma_c^(4) and time-average covariances are asked again and again by null studies)."""
+    if key not in _CACHE:
+        if len(_CACHE) >= size:
+            _CACHE.pop(next(iter(_CACHE)))
+        _CACHE[key] = compute()
+    return _CACHE[key]
+
+
+def _problem_key(recursion, lam, *rest):
+    return (repr(recursion.algorithm), repr(recursion.data), np.asarray(lam, dtype=float).tobytes(), *rest)
 
 
 def fourth_moment_critical_learning_rate(recursion, eigenvalues, batch=1):
@@ -59,7 +68,8 @@ def fourth_moment_critical_learning_rate(recursion, eigenvalues, batch=1):
     if fourth is None:
         return None
     lam = np.ascontiguousarray(eigenvalues, dtype=float)
-    return _gc4(fourth, lam.tobytes(), lam.size, int(batch))
+    return _cached(_problem_key(recursion, lam, "gc4", int(batch)),
+                   lambda: float(fourth.critical_learning_rate(lam, batch=int(batch))))
 
 
 def exact_laws(prediction, edges, guard=True):
@@ -86,9 +96,10 @@ def exact_laws(prediction, edges, guard=True):
             f"gamma_c^(4) = {gc4:.6g} of this problem: the fourth moments of the iterates, hence the variance "
             "of every Monte Carlo mean compare uses, grow without bound, and no t-test is valid. Compare at a "
             "learning rate below gamma_c^(4), or establish divergence with verify.stats.growth(method='markov')")
-    tac = fourth.time_average_covariance(lam, gamma, edges, batch=batch,
-                                         noise_variance=float(params.get("noise_variance", 0.0)),
-                                         initial=params.get("initial", 1.0))
+    sigma2, e0 = float(params.get("noise_variance", 0.0)), np.atleast_1d(np.asarray(params.get("initial", 1.0), float))
+    tac = _cached(_problem_key(rec, lam, "tac", gamma, batch, sigma2, e0.tobytes(), tuple(int(e) for e in edges)),
+                  lambda: fourth.time_average_covariance(lam, gamma, edges, batch=batch, noise_variance=sigma2,
+                                                         initial=params.get("initial", 1.0)))
     width = np.diff(np.asarray(edges, dtype=float))
     w = width / width.sum()
     C = np.asarray(tac.risk_covariance, dtype=float)
