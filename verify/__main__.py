@@ -177,10 +177,11 @@ def _calibrate(parser, args) -> int:
     finally:
         if progress is not None:
             bar.close()
-    text = ["Null studies: false failures of verify.compare with the true recursion "
-            f"(limit: 99% quantile of Binomial(runs, alpha); {args.runs} runs give power > 90% "
-            "against a doubled rate at alpha = 0.01 when runs >= "
-            f"{cb.required_runs(0.01)}).", "", cb.format_null(results)]
+    doubling = ", ".join(f"{cb.doubling_power(args.runs, a):.2f} at alpha = {a:g}" for a in cb.ALPHAS)
+    text = ["Null studies: false failures of verify.compare with the true recursion over "
+            f"{args.runs} independent runs of {args.replicas} replicas per regime. Limit: the 99% quantile "
+            "of Binomial(runs, alpha). Probability that a test with rate 2 alpha would exceed it: "
+            f"{doubling}.", "", cb.format_null(results)]
     if power:
         text += ["", f"Power at alpha = {power['alpha']:g} against a planted error in the coupling term "
                  f"({power['setting']}; {power['runs']} runs per cell):", "", cb.format_power(power)]

@@ -33,7 +33,7 @@ from .montecarlo import simulate
 from .stats import compare
 
 __all__ = ["Regime", "REGIMES", "null_study", "power_study", "planted_coupling_error", "required_runs",
-           "binomial_limit"]
+           "binomial_limit", "doubling_power", "detectable_error"]
 
 ALPHAS = (0.05, 0.01, 0.001)
 README_LAM = 1.0 / np.arange(1, 17)
@@ -108,6 +108,11 @@ def required_runs(alpha: float = 0.01, power: float = 0.9, level: float = 0.99) 
     while sps.binom.sf(binomial_limit(runs, alpha, level), runs, 2 * alpha) <= power:
         runs += 50
     return runs
+
+
+def doubling_power(runs: int, alpha: float, level: float = 0.99) -> float:
+    """Probability that a test with rate 2 alpha exceeds :func:`binomial_limit` in ``runs`` runs."""
+    return float(sps.binom.sf(binomial_limit(runs, alpha, level), runs, 2 * alpha))
 
 
 def _clopper_pearson(k, n, level=0.95):
@@ -219,21 +224,61 @@ def format_power(p) -> str:
     return "\n".join(lines)
 
 
+def detectable_error(p, power: float = 0.9):
+    """Per Monte Carlo budget, the smallest planted relative error rejected with probability
+    ``power`` (log-linear interpolation over the studied errors; None if none reaches it)."""
+    out = {}
+    for n in p["replicas"]:
+        eps, pw = np.asarray(p["epsilons"], float), np.asarray([p["power"][n][e] for e in p["epsilons"]])
+        k = np.flatnonzero(pw >= power)
+        if not k.size:
+            out[n] = None
+        elif k[0] == 0:
+            out[n] = float(eps[0])
+        else:
+            a, b = k[0] - 1, k[0]
+            w = (power - pw[a]) / (pw[b] - pw[a])
+            out[n] = float(np.exp(np.log(eps[a]) + w * (np.log(eps[b]) - np.log(eps[a]))))
+    return out
+
+
 def plot_power(p, path):
-    """Power curves (fraction rejected vs planted relative error, one line per Monte Carlo budget)."""
+    """Power curves (fraction rejected vs planted relative error, one line per Monte Carlo budget)
+    and the detectable error (90 % power) against the budget."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    fig, ax = plt.subplots(figsize=(5.5, 3.8))
+    from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter, NullLocator
+    fig, (ax, bx) = plt.subplots(1, 2, figsize=(9.5, 3.8))
+    xs = [100 * e for e in p["epsilons"]]
     for n in p["replicas"]:
-        ax.plot([100 * e for e in p["epsilons"]], [p["power"][n][e] for e in p["epsilons"]], "o-",
-                label=f"{n} replicas")
+        ax.plot(xs, [p["power"][n][e] for e in p["epsilons"]], "o-", label=f"{n} replicas")
     ax.axhline(0.9, color="0.6", lw=0.8, ls="--")
     ax.set_xscale("log")
+    ax.xaxis.set_major_locator(FixedLocator(xs))
+    ax.xaxis.set_minor_locator(NullLocator())
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.set_xticklabels([f"{x:g}" for x in xs])
     ax.set_xlabel("planted relative error in the coupling term (%)")
     ax.set_ylabel(f"power at alpha = {p['alpha']:g}")
-    ax.set_title(f"compare: power ({p['runs']} runs per point)")
+    ax.set_title(f"power ({p['runs']} runs per point)")
     ax.legend(frameon=False)
+    det = detectable_error(p)
+    ns = [n for n in p["replicas"] if det[n] is not None]
+    bx.plot(ns, [100 * det[n] for n in ns], "o-", color="C3", label="measured (90 % power)")
+    if ns:
+        n0, e0 = ns[-1], 100 * det[ns[-1]]
+        grid = np.geomspace(min(p["replicas"]), max(p["replicas"]) * 4, 50)
+        bx.plot(grid, e0 * np.sqrt(n0 / grid), color="0.6", lw=0.8, ls="--", label="~ 1/sqrt(replicas)")
+    bx.set_xscale("log")
+    bx.set_yscale("log")
+    bx.yaxis.set_major_locator(FixedLocator([0.25, 0.5, 1, 2, 5, 10]))
+    bx.yaxis.set_minor_locator(NullLocator())
+    bx.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    bx.set_xlabel("Monte Carlo replicas")
+    bx.set_ylabel("detectable relative error (%)")
+    bx.set_title("detectable error vs budget")
+    bx.legend(frameon=False)
     fig.tight_layout()
     fig.savefig(path, dpi=150)
     plt.close(fig)

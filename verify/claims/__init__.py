@@ -259,3 +259,4 @@ from . import ratio  # noqa: E402,F401  (registers the learning-rate / batch-siz
 from . import data_models  # noqa: E402,F401  (registers the sparse / Rademacher claims)
 from . import highline  # noqa: E402,F401  (registers the High Line and adaptive-learning-rate claims)
 from . import sparse_momentum  # noqa: E402,F401  (registers the sparse-momentum regime / conflict claims)
+from . import fourth  # noqa: E402,F401  (registers the fourth-moment claims)
