@@ -108,8 +108,10 @@ def learning_rate_limit(recursion, eigenvalues, batch=1, *, critical_learning_ra
     Example
     -------
     >>> from theory import derive
-    >>> learning_rate_limit(derive(), [1.0] * 3)   # gamma_c = 2/(d+2) for isotropic Gaussian, B = 1
+    >>> round(derive().critical_learning_rate([1.0] * 3), 12)   # gamma_c = 2/(d+2), isotropic Gaussian, B = 1
     0.4
+    >>> round(learning_rate_limit(derive(), [1.0] * 3), 4)    # gamma_c^(4) is smaller
+    0.2935
     """
     from .stats.laws import fourth_moment_critical_learning_rate
     gc = critical_learning_rate
