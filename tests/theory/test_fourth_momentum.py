@@ -4,9 +4,10 @@
    law) in fractions.Fraction: equality, no tolerance (verify.exact.one_step_even_moments_momentum);
 2. beta = 0: heavy ball's e-part is SGD's recursion (numbers of theory.fourth's SGD path);
 3. the critical learning rate against eigenvalues of the dense operator per direction;
-4. a calibrated Monte Carlo test of Var e_k^2, Var R_k and the variance of block-averaged risks
-   (verify.simulate, per-chunk sample variances, verify.stats.scalar_comparison), with a
-   planted 3% coefficient error that must be caught.
+4. a calibrated Monte Carlo test of Var e_k^2, Var R_k and the variances of block-averaged risks
+   and e_k^2 (verify.simulate, per-chunk sample variances, verify.stats.scalar_comparison,
+   Bonferroni at 1e-6), with planted 3% coefficient errors (diagonal and pair) that must be caught;
+5. the laws of verify.stats use them, keyed on the momentum.
 """
 from fractions import Fraction
 
@@ -209,25 +210,27 @@ def test_secular_sign_is_the_sign_of_the_dense_determinant():
 MC_ALPHA = 1e-6
 
 
-def _mc_p_values(chunks, traj, tac):
-    """Bonferroni-adjusted p-values of the per-chunk sample variances against the exact ones."""
+def _mc_verdicts(chunks, traj, tac):
+    """Per-chunk sample variances (unbiased, ddof = 1) against the exact ones; Bonferroni over all of them."""
     from verify.stats import scalar_comparison
     n = chunks[0].replicas
     var_e2 = np.array([c.second_moments_se**2 * n for c in chunks])          # (chunks, steps + 1, d)
     var_r = np.array([c.risk_se**2 * n for c in chunks])                     # (chunks, steps + 1)
     var_b = np.array([np.var(c.replica_block_risk, axis=0, ddof=1) for c in chunks])
+    var_be2 = np.array([c.block_second_moments_se**2 * n for c in chunks])   # (chunks, blocks, d)
     pairs = []
     for k in range(1, var_r.shape[1]):
         pairs.append((traj.risk_variance[k], var_r[:, k]))
-        for i in range(var_e2.shape[2]):
-            pairs.append((traj.second_moment_variance[k, i], var_e2[:, k, i]))
+        pairs += [(traj.second_moment_variance[k, i], var_e2[:, k, i]) for i in range(var_e2.shape[2])]
     for b in range(var_b.shape[1]):
         pairs.append((tac.risk_covariance[b, b], var_b[:, b]))
+        pairs += [(tac.second_moment_variance[b, i], var_be2[:, b, i]) for i in range(var_be2.shape[2])]
     alpha = MC_ALPHA / len(pairs)
     return [scalar_comparison(t, s, alpha=alpha) for t, s in pairs]
 
 
 def test_monte_carlo_agrees_and_catches_a_planted_three_percent_error():
+    from theory.fourth import TwoStepEvenMap
     from verify import simulate
     lam, batch, sigma2, beta = np.array([1.0, 0.5, 0.2]), 2, 0.25, 0.5
     e0 = np.array([1.0, -1.0, 1.5])
@@ -237,17 +240,26 @@ def test_monte_carlo_agrees_and_catches_a_planted_three_percent_error():
     kw = dict(eigenvalues=lam, learning_rate=gamma, batch=batch, noise_variance=sigma2, initial=e0, steps=steps)
     chunks = simulate(HeavyBall(), data=Gaussian(), replicas=40 * 2048, chunk_size=2048, split=True,
                       seed=20261129, momentum=beta, workers=1, **kw)
-    edges = chunks[0].block_edges
-    mp = rec._map(lam, np.ones(3, dtype=int), rec._moments(lam), gamma, batch, sigma2, {"momentum": beta},
-                  with_second=True)
-    e = e0.astype(float)
-    verdicts = _mc_p_values(chunks, mp.trajectory(e, e, steps), mp.time_average_covariance(e, e, np.array(edges)))
+    edges = np.array(chunks[0].block_edges)
+    traj = rec.trajectory(momentum=beta, **kw)
+    tac = rec.time_average_covariance(lam, gamma, edges, batch=batch, noise_variance=sigma2, initial=e0,
+                                      momentum=beta)
+    verdicts = _mc_verdicts(chunks, traj, tac)
+    assert len(verdicts) == 6 * 4 + 3 * 4
     bad = [v for v in verdicts if not v.passed]
     assert not bad, bad[0]
-    # power: a 3% error in the coefficient of E e_k^4 in E e_{k+1}^4 must be detected
-    mp.diag[:, 0, 0] *= 1.03
-    verdicts = _mc_p_values(chunks, mp.trajectory(e, e, steps), mp.time_average_covariance(e, e, np.array(edges)))
-    assert any(not v.passed for v in verdicts)
+    # power: a 3% error in the coefficient of E e_k^4 in E e_{k+1}^4, or of E e_i^2 e_j^2 in E e_{k+1,i}^2 e_{k+1,j}^2
+    e = e0.astype(float)
+    mp = rec.linear_map(lam, gamma, batch, sigma2, momentum=beta)
+    for where in ("diagonal", "pair"):
+        diag, pair = mp.diag.copy(), mp.pair.copy()
+        if where == "diagonal":
+            diag[:, 0, 0] *= 1.03
+        else:
+            pair[:, :, 0, 0, 0] *= 1.03
+        planted = TwoStepEvenMap(mp.lam, mp.counts, np.full(3, 3.0), pair, diag, mp.c, mp.w, mp.second)
+        verdicts = _mc_verdicts(chunks, planted.trajectory(e, e, steps), planted.time_average_covariance(e, e, edges))
+        assert any(not v.passed for v in verdicts), where
 
 
 def test_exact_laws_for_heavy_ball_key_on_the_momentum():
@@ -266,3 +278,17 @@ def test_exact_laws_for_heavy_ball_key_on_the_momentum():
         assert got[beta] == pytest.approx(four.critical_learning_rate(lam, batch=2, momentum=beta), rel=1e-12)
     assert got[0.5] != got[-0.3]
     assert fourth_moment_critical_learning_rate(rec, lam, 2) is None   # momentum missing: not derivable
+
+
+@pytest.mark.parametrize("call, match", [
+    (lambda r: r.trajectory([1.0], 0.1, steps=2), r"missing hyperparameter\(s\) \['momentum'\]"),
+    (lambda r: r.trajectory([1.0], 0.1, steps=2, momentum=1.0), r"momentum must lie in the open interval"),
+    (lambda r: r.trajectory([1.0], 0.1, steps=2, momentum=0.5, delta=0.1), r"unknown hyperparameter"),
+    (lambda r: r.trajectory([1.0], 0.1, steps=2, momentum=lambda k: 0.5), r"must be numbers"),
+    (lambda r: r.critical_learning_rate([1.0, -1.0], momentum=0.5), r"eigenvalues.*> 0"),
+    (lambda r: r.time_average_covariance([1.0], 0.1, edges=[3, 2], momentum=0.5), r"strictly increasing"),
+    (lambda r: r.dense_operator(np.ones(17), 0.01, momentum=0.5), r"at most 16 entries"),
+])
+def test_bad_input_raises_value_error(call, match):
+    with pytest.raises(ValueError, match=match):
+        call(derive_fourth(HeavyBall()))
