@@ -292,3 +292,14 @@ def test_exact_laws_for_heavy_ball_key_on_the_momentum():
 def test_bad_input_raises_value_error(call, match):
     with pytest.raises(ValueError, match=match):
         call(derive_fourth(HeavyBall()))
+
+
+def test_update_and_latex():
+    rec = derive_fourth(HeavyBall(), Gaussian())
+    eqs = rec.update
+    assert len(eqs) == 9 + 5 and str(eqs[-1].rhs) == "D_i^(0)"   # e_prev' = e: E e_prev'^4 = E e^4
+    tex = rec.latex()
+    assert tex.startswith("\\begin{align*}") and tex.endswith("\\end{align*}")
+    assert "P_{k+1,ij}^{(00)}" in tex and "D_{k+1,i}^{(4)} &= D_{k,i}^{(0)}" in tex
+    assert "V_k" not in tex.split("P_{k+1,ij}^{(00)}")[1]   # no excess-kurtosis coupling for Gaussian data
+    assert "V_k" in derive_fourth(HeavyBall(), IndependentCoordinates(2.0)).latex()

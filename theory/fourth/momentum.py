@@ -431,8 +431,20 @@ class TwoStepFourthRecursion:
     gradient_point : (c, w)
         p^2 = sum_k c_k s0^(2-k) s1^k and p^4 = sum_k w_k s0^(4-k) s1^k.
 
-    Numeric methods take the algorithm's hyperparameters other than the learning rate as
-    keywords (``momentum`` for heavy ball and Nesterov), validated by the algorithm.
+    Methods: ``update`` (the 14 SymPy equations), ``latex()``, ``linear_map(...)``,
+    ``dense_operator(...)``, ``spectral_radius(...)``, ``critical_learning_rate(...)``,
+    ``trajectory(...)`` (a :class:`FourthMomentTrajectory`) and ``time_average_covariance(...)``
+    (a :class:`TimeAverageCovariance`). Numeric methods take the algorithm's hyperparameters
+    other than the learning rate as keywords (``momentum`` for heavy ball and Nesterov),
+    validated by the algorithm (ValueError if missing, unknown, a schedule, or out of range).
+
+    Example
+    -------
+    >>> from theory import HeavyBall, derive_fourth
+    >>> rec = derive_fourth(HeavyBall())
+    >>> tr = rec.trajectory([1.0, 0.5], 0.1, steps=3, momentum=0.5)
+    >>> tr.second_moment_variance.shape, float(tr.risk_variance[0])
+    ((4, 2), 0.0)
     """
 
     def __init__(self, *, algorithm, data, pair, diagonal, c, w):
@@ -448,6 +460,68 @@ class TwoStepFourthRecursion:
 
     def __repr__(self):
         return f"TwoStepFourthRecursion(algorithm={self.algorithm!r}, data={self.data!r})"
+
+    # ------------------------------------------------------------------ symbolic
+    @staticmethod
+    def term_symbol(key) -> sp.Symbol:
+        """The state symbol of a term key of :data:`PAIR_KEYS` / :data:`DIAGONAL_KEYS` (1 for the constant)."""
+        name, idx = key[0], "".join(str(x) for x in key[1:])
+        if name == "1":
+            return sp.Integer(1)
+        if name in ("U", "V", "S"):
+            return sp.Symbol(name if name != "S" else "S", real=True)
+        table = {"P": "P_ij", "Di": "D_i", "Dj": "D_j", "D": "D_i", "Ti": "T_i", "Tj": "T_j", "T": "T_i",
+                 "mi": "m_i", "mj": "m_j", "m": "m_i"}
+        return sp.Symbol(f"{table[name]}^({idx})", real=True)
+
+    @functools.cached_property
+    def update(self) -> list:
+        """[Eq(P_ij^(ab)', ...) for a, b in 0..2 (i != j), then Eq(D_i^(k)', ...) for k = 0..4].
+
+        P_ij^(ab) = E q_a(i) q_b(j), q = (e^2, e e_prev, e_prev^2); D_i^(k) = E e^(4-k) e_prev^k;
+        T_i^(a) = sum_l lambda_l E q_a(i) p_l^2; U = E S_e^2; V = sum_l (kappa_l - 3) lambda_l^2 E p_l^4;
+        m_i^(a) = E q_a(i); S = sum_l lambda_l E p_l^2 (p the gradient point)."""
+        def rhs(coeffs, keys):
+            terms = []
+            for key in keys:
+                c = coeffs.get(key, 0)
+                if c != 0:
+                    c = sp.collect(sp.expand(c), sym.gamma, sp.factor)
+                    t = self.term_symbol(key)
+                    terms.append(c if t == 1 else t if c == 1 else sp.Mul(c, t, evaluate=False))
+            return sp.Add(*terms)
+        out = [sp.Eq(sp.Symbol(f"P_ij^({a}{b})'"), rhs(self.pair[(a, b)], PAIR_KEYS))
+               for a in range(3) for b in range(3)]
+        out += [sp.Eq(sp.Symbol(f"D_i^({k})'"), rhs(self.diagonal[k], DIAGONAL_KEYS)) for k in range(5)]
+        return out
+
+    def latex(self) -> str:
+        """The derived even-sector update as one amsmath ``align*`` environment."""
+        from .derivation import LATEX_NAMES
+        names = dict(LATEX_NAMES)
+        for key in PAIR_KEYS + DIAGONAL_KEYS:
+            t = self.term_symbol(key)
+            if t != 1:
+                base, _, idx = t.name.partition("^")
+                names[t] = base.replace("_", "_{k,", 1) + "}^{" + idx + "}" if "_" in base else base + "_k"
+        names.update({self.algorithm.state[0]: r"e_{k,i}"})
+
+        def tex(expr):
+            return sp.latex(expr, symbol_names=names, order="none")
+
+        rows = [r"&\text{update rule: } " + self.algorithm.latex_update().replace("&=", "=").replace(r" \\ ", r",\quad "),
+                r"&q_{k,i} = (e_{k,i}^2,\ e_{k,i} e_{k-1,i},\ e_{k-1,i}^2),\quad "
+                r"P_{k,ij}^{(ab)} = \mathbb{E}\, q_{k,i}^{(a)} q_{k,j}^{(b)},\quad "
+                r"D_{k,i}^{(n)} = \mathbb{E}\, e_{k,i}^{4-n} e_{k-1,i}^{n},\quad "
+                r"T_{k,i}^{(a)} = \sum_l \lambda_l \mathbb{E}\, q_{k,i}^{(a)} p_{k,l}^2,\quad "
+                r"U_k = \mathbb{E} \bigl(\textstyle\sum_l \lambda_l p_{k,l}^2\bigr)^2,\quad "
+                r"V_k = \sum_l (\kappa_l - 3) \lambda_l^2 \mathbb{E}\, p_{k,l}^4"]
+        for eq in self.update:
+            lhs = eq.lhs.name.rstrip("'")
+            base, _, idx = lhs.partition("^")
+            lhs_tex = base.replace("_", "_{k+1,", 1) + "}^{" + idx + "}"
+            rows.append(lhs_tex + " &= " + tex(eq.rhs))
+        return "\\begin{align*}\n" + " \\\\\n".join(rows) + "\n\\end{align*}"
 
     @functools.cached_property
     def _compiled(self):
