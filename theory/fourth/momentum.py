@@ -510,12 +510,12 @@ class TwoStepFourthRecursion:
             return sp.latex(expr, symbol_names=names, order="none")
 
         rows = [r"&\text{update rule: } " + self.algorithm.latex_update().replace("&=", "=").replace(r" \\ ", r",\quad "),
-                r"&q_{k,i} = (e_{k,i}^2,\ e_{k,i} e_{k-1,i},\ e_{k-1,i}^2),\quad "
-                r"P_{k,ij}^{(ab)} = \mathbb{E}\, q_{k,i}^{(a)} q_{k,j}^{(b)},\quad "
-                r"D_{k,i}^{(n)} = \mathbb{E}\, e_{k,i}^{4-n} e_{k-1,i}^{n},\quad "
-                r"T_{k,i}^{(a)} = \sum_l \lambda_l \mathbb{E}\, q_{k,i}^{(a)} p_{k,l}^2,\quad "
-                r"U_k = \mathbb{E} \bigl(\textstyle\sum_l \lambda_l p_{k,l}^2\bigr)^2,\quad "
-                r"V_k = \sum_l (\kappa_l - 3) \lambda_l^2 \mathbb{E}\, p_{k,l}^4"]
+                (r"&q_{k,i} = (e_{k,i}^2,\ e_{k,i} e_{k-1,i},\ e_{k-1,i}^2),\quad "
+                 r"P_{k,ij}^{(ab)} = \mathbb{E}\, q_{k,i}^{(a)} q_{k,j}^{(b)},\quad "
+                 r"D_{k,i}^{(n)} = \mathbb{E}\, e_{k,i}^{4-n} e_{k-1,i}^{n},\quad "
+                 r"T_{k,i}^{(a)} = \sum_l \lambda_l \mathbb{E}\, q_{k,i}^{(a)} p_{k,l}^2,\quad "
+                 r"U_k = \mathbb{E} \bigl(\textstyle\sum_l \lambda_l p_{k,l}^2\bigr)^2,\quad "
+                 r"V_k = \sum_l (\kappa_l - 3) \lambda_l^2 \mathbb{E}\, p_{k,l}^4")]
         for eq in self.update:
             lhs = eq.lhs.name.rstrip("'")
             base, _, idx = lhs.partition("^")
