@@ -84,7 +84,8 @@ def learning_rate_limit(recursion, eigenvalues, batch=1, *, critical_learning_ra
 
     min(gamma_c, gamma_c^(4)): the critical learning rate gamma_c of the package's derived
     second-moment recursion (:meth:`theory.Recursion.critical_learning_rate`) and, where
-    :mod:`theory.fourth` derives it (SGD on independent symmetric coordinates), the
+    :mod:`theory.fourth` derives it (SGD, heavy ball, Nesterov on independent symmetric
+    coordinates), the
     fourth-moment critical learning rate gamma_c^(4) above which the iterates' fourth
     moments diverge and no test on replica means is valid. Fractions up to 0.5 of it keep
     every drawn and every shrunk example well inside the finite-fourth-moment region.
@@ -117,7 +118,7 @@ def learning_rate_limit(recursion, eigenvalues, batch=1, *, critical_learning_ra
     gc = critical_learning_rate
     if gc is None:
         gc = recursion.critical_learning_rate(eigenvalues, batch=batch, **hyper)
-    gc4 = None if hyper else fourth_moment_critical_learning_rate(recursion, eigenvalues, batch)
+    gc4 = fourth_moment_critical_learning_rate(recursion, eigenvalues, batch, **hyper)
     return float(gc if gc4 is None else min(gc, gc4))
 
 

@@ -42,7 +42,7 @@ from fractions import Fraction
 from itertools import product
 
 __all__ = ["rademacher_law", "gaussian_moment_law", "sparse_law", "law_moment", "one_step_moments",
-           "one_step_even_moments"]
+           "one_step_even_moments", "one_step_even_moments_momentum"]
 
 
 def rademacher_law():
@@ -162,6 +162,54 @@ def one_step_even_moments(error, scales, laws, learning_rate, batch=1, noise_law
         for b in range(a):
             out[a][b] = out[b][a]
     return out
+
+
+def one_step_even_moments_momentum(error, previous, scales, laws, learning_rate, momentum, batch=1,
+                                   noise_law=None, nesterov=False):
+    r"""Exact even-sector moments after one heavy-ball (or Nesterov) step, by enumeration.
+
+    The step is e' = e + beta (e - e_prev) - gamma g(p), e_prev' = e, with the minibatch
+    gradient g at p = e (heavy ball) or p = e + beta (e - e_prev) (``nesterov=True``); other
+    arguments as in :func:`one_step_moments`, ``previous`` is e_prev (d rationals) and
+    ``momentum`` is beta (rational).
+
+    Returns
+    -------
+    (pair, diagonal)
+        ``pair[i][j][a][b]`` = E[q_a(e'_i, e_i) q_b(e'_j, e_j) | state] with
+        q = (s_0^2, s_0 s_1, s_1^2) of the new state (s_0, s_1) = (e', e) (computed for every
+        i, j including i = j); ``diagonal[i][k]`` = E[e'_i^(4-k) e_i^k | state], k = 0..4.
+        All Fractions.
+
+    Example
+    -------
+    >>> from fractions import Fraction as F
+    >>> _, dg = one_step_even_moments_momentum([F(2)], [F(2)], [F(1)], [rademacher_law()], F(1, 2), F(1, 2))
+    >>> dg[0][0]   # e' = 2 - (1/2) 2 (x^2 = 1) = 1
+    Fraction(1, 1)
+    """
+    beta = Fraction(momentum)
+    e = [Fraction(v) for v in error]
+    f = [Fraction(v) for v in previous]
+    if len(f) != len(e):
+        raise ValueError("error and previous must have the same length d")
+    point = [ei + beta * (ei - fi) for ei, fi in zip(e, f)] if nesterov else e
+    _, total, step = _batch_sum_law(point, scales, laws, learning_rate, batch, noise_law)
+    d = len(e)
+    pair = [[[[Fraction(0)] * 3 for _ in range(3)] for _ in range(d)] for _ in range(d)]
+    diagonal = [[Fraction(0)] * 5 for _ in range(d)]
+    for gsum, prob in total.items():
+        new = [ei + beta * (ei - fi) - step * gi for ei, fi, gi in zip(e, f, gsum)]
+        q = [(n * n, n * ei, ei * ei) for n, ei in zip(new, e)]
+        for i in range(d):
+            for k in range(5):
+                diagonal[i][k] += prob * new[i] ** (4 - k) * e[i] ** k
+            for j in range(d):
+                for a in range(3):
+                    pa = prob * q[i][a]
+                    for b in range(3):
+                        pair[i][j][a][b] += pa * q[j][b]
+    return pair, diagonal
 
 
 def _batch_sum_law(error, scales, laws, learning_rate, batch, noise_law):

@@ -19,7 +19,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from scipy import stats
 
-from theory import (SGD, DataModel, EmpiricalDistribution, Gaussian, HeavyBall, IndependentCoordinates,
+from theory import (SGD, DataModel, EmpiricalDistribution, Gaussian, GeneralizedMomentum, IndependentCoordinates,
                     Rademacher, SparseGaussian, derive, derive_fourth)
 from theory import symbols as sym
 from theory.fourth import DIAGONAL_TERMS, PAIR_TERMS, batch_gradient_moments
@@ -462,8 +462,8 @@ def test_monte_carlo_agrees_and_catches_a_planted_three_percent_error():
 
 # ---------------------------------------------------------------------------- errors, LaTeX, API
 def test_refuses_other_algorithms_and_dependent_data():
-    with pytest.raises(NotImplementedError, match=r"SGD only.*momentum"):
-        derive_fourth(HeavyBall())
+    with pytest.raises(NotImplementedError, match=r"SGD, HeavyBall and Nesterov so far"):
+        derive_fourth(GeneralizedMomentum())
     data = EmpiricalDistribution([[1.0, 0.0], [-1.0, 0.0], [0.0, 1.0], [0.0, -1.0]])
     with pytest.raises(ValueError, match=r"data must have independent coordinates with a symmetric law"):
         derive_fourth(SGD(), data)

@@ -46,6 +46,13 @@ The result, :class:`FourthMomentRecursion`, reads
 each coefficient a polynomial in gamma (degree <= 4) and 1/B; the numeric map
 is :class:`theory.fourth.EvenSectorMap` (O(d^2) per step).
 
+Two-step methods (heavy ball, Nesterov; per-direction state (e_k, e_{k-1})): the even sector
+is the 3 x 3 block E q_a(i) q_b(j), q = (e^2, e e_prev, e_prev^2), per pair i != j and the
+five degree-4 monomials of (e_i, e_prev,i) on the diagonal, with couplings T_i[a], U, V
+built on the gradient point; same moment machinery, derived in :mod:`~theory.fourth.momentum`
+(:class:`TwoStepFourthRecursion`, numeric methods with ``momentum=beta``). With beta = 0
+heavy ball reproduces SGD's numbers.
+
 Modules: :mod:`~theory.fourth.derivation` (SymPy), :mod:`~theory.fourth.recursion`
 (the result object), :mod:`~theory.fourth.linear` (the float64 map, its spectrum and
 time averages), :mod:`~theory.fourth.critical` (gamma_c^(4)).
@@ -56,7 +63,9 @@ Paquette et al., arXiv:2102.04396. No formula from a paper is used here.
 """
 from .derivation import DIAGONAL_TERMS, PAIR_TERMS, batch_gradient_moments, derive_fourth
 from .linear import EvenSectorMap
+from .momentum import TwoStepEvenMap, TwoStepFourthRecursion
 from .recursion import FourthMomentRecursion, FourthMomentTrajectory, TimeAverageCovariance
 
 __all__ = ["derive_fourth", "batch_gradient_moments", "FourthMomentRecursion", "FourthMomentTrajectory",
-           "TimeAverageCovariance", "EvenSectorMap", "PAIR_TERMS", "DIAGONAL_TERMS"]
+           "TimeAverageCovariance", "EvenSectorMap", "PAIR_TERMS", "DIAGONAL_TERMS", "TwoStepFourthRecursion",
+           "TwoStepEvenMap"]

@@ -7,7 +7,7 @@ import sympy as sp
 from sympy.utilities.iterables import multiset_partitions
 
 from .. import symbols as sym
-from ..algorithms import GRADIENT, SGD, Algorithm
+from ..algorithms import GRADIENT, SGD, Algorithm, HeavyBall, Nesterov
 from ..data import DataModel, EmpiricalDistribution
 from ..validation import check_algorithm_and_data
 from .recursion import FourthMomentRecursion
@@ -175,10 +175,9 @@ def _collect_terms(expr: sp.Expr, terms) -> dict:
 
 def derive_fourth(algorithm: Algorithm | None = None, data: DataModel | None = None):
     algorithm, data = check_algorithm_and_data(algorithm, data)
-    if type(algorithm) is not SGD:
+    if type(algorithm) not in (SGD, HeavyBall, Nesterov):
         raise NotImplementedError(
-            f"the fourth-moment recursion is derived for SGD only so far; got {algorithm!r} "
-            "(momentum needs the even sector of a per-direction state of size p > 1, the next step)")
+            f"the fourth-moment recursion is derived for SGD, HeavyBall and Nesterov so far; got {algorithm!r}")
     if isinstance(data, EmpiricalDistribution):
         raise ValueError("data must have independent coordinates with a symmetric law for a fourth-moment "
                          "recursion; an empirical distribution has dependent coordinates")
@@ -188,6 +187,11 @@ def derive_fourth(algorithm: Algorithm | None = None, data: DataModel | None = N
 
 @functools.lru_cache(maxsize=None)
 def _derive_cached(algorithm_type, rules):
+    if algorithm_type is not SGD:   # two-step methods: state (e_k, e_{k-1}), see theory.fourth.momentum
+        from .momentum import TwoStepFourthRecursion, derive_two_step
+        algorithm = algorithm_type()
+        pair, diag, c, w = derive_two_step(algorithm, _RulesOnly(rules))
+        return TwoStepFourthRecursion(algorithm=algorithm, data=_RulesOnly(rules), pair=pair, diagonal=diag, c=c, w=w)
     return _derive(algorithm_type(), _RulesOnly(rules))
 
 
@@ -210,7 +214,10 @@ def _derive(algorithm: Algorithm, rules: DataModel):
     Parameters
     ----------
     algorithm : Algorithm, default SGD()
-        Only :class:`theory.SGD` so far.
+        :class:`theory.SGD`, or a two-step method :class:`theory.HeavyBall` /
+        :class:`theory.Nesterov` (state (e_k, e_{k-1}); the result is then a
+        :class:`theory.fourth.TwoStepFourthRecursion`, see :mod:`theory.fourth.momentum`,
+        whose numeric methods take ``momentum=beta``).
     data : DataModel, default Gaussian()
         Independent coordinates with a symmetric law: :class:`theory.Gaussian`
         (E z^6 = 15, E z^8 = 105), :class:`theory.IndependentCoordinates` (the
@@ -227,7 +234,7 @@ def _derive(algorithm: Algorithm, rules: DataModel):
     Raises
     ------
     NotImplementedError
-        For algorithms other than SGD.
+        For algorithms other than SGD, HeavyBall and Nesterov.
     ValueError
         For data without symmetric independent coordinates (:class:`theory.EmpiricalDistribution`),
         or an argument that is not an Algorithm / DataModel.
@@ -239,6 +246,10 @@ def _derive(algorithm: Algorithm, rules: DataModel):
     >>> rec.update[1].lhs
     Q_ii'
     >>> round(rec.critical_learning_rate([1.0], batch=1), 10)   # root of E(1 - g z^2)^4 = 1, z ~ N(0, 1)
+    0.3834510059
+    >>> from theory import HeavyBall
+    >>> hb = derive_fourth(HeavyBall(), Gaussian())
+    >>> round(hb.critical_learning_rate([1.0], momentum=0.0), 10)   # beta = 0: SGD's value
     0.3834510059
 
     Source: fourth moments / heavy tails of SGD near the critical learning rate; the

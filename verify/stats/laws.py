@@ -1,6 +1,7 @@
 r"""Exact laws of the Monte Carlo estimators, where the package can derive them.
 
-For SGD on data with independent symmetric coordinates, :mod:`theory.fourth` derives the
+For SGD, heavy ball and Nesterov on data with independent symmetric coordinates,
+:mod:`theory.fourth` derives the
 fourth moments E[e_{k,i}^2 e_{k,j}^2], hence the exact variance over replicas of every
 block-averaged risk and squared error that :func:`verify.compare` tests, and the
 fourth-moment critical learning rate gamma_c^(4) beyond which those variances grow without
@@ -34,11 +35,11 @@ class ExactLaws:
 def _fourth(recursion):
     """The fourth-moment recursion for ``recursion``'s algorithm and data, or None if not derivable."""
     try:
-        from theory import SGD
+        from theory import SGD, HeavyBall, Nesterov
         from theory.fourth import derive_fourth
     except ImportError:  # pragma: no cover
         return None
-    if recursion is None or type(recursion.algorithm) is not SGD:
+    if recursion is None or type(getattr(recursion, "algorithm", None)) not in (SGD, HeavyBall, Nesterov):
         return None
     try:
         return derive_fourth(recursion.algorithm, recursion.data)
@@ -62,14 +63,30 @@ def _problem_key(recursion, lam, *rest):
     return (repr(recursion.algorithm), repr(recursion.data), np.asarray(lam, dtype=float).tobytes(), *rest)
 
 
-def fourth_moment_critical_learning_rate(recursion, eigenvalues, batch=1):
-    """gamma_c^(4) for ``recursion``'s algorithm and data (cached), or None if not derivable."""
+def _hyper(recursion, values):
+    """The algorithm's hyperparameters other than the learning rate, from ``values`` (None if one is
+    missing or is a schedule)."""
+    names = [n for n in recursion.algorithm.hyperparameters if n != "learning_rate"]
+    if any(n not in values or callable(values[n]) for n in names):
+        return None
+    return {n: float(values[n]) for n in names}
+
+
+def fourth_moment_critical_learning_rate(recursion, eigenvalues, batch=1, **hyper):
+    """gamma_c^(4) for ``recursion``'s algorithm and data (cached), or None if not derivable.
+
+    ``hyper``: the algorithm's other hyperparameters (``momentum`` for heavy ball and Nesterov);
+    None if one of them is missing.
+    """
     fourth = _fourth(recursion)
     if fourth is None:
         return None
+    hyper = _hyper(recursion, hyper)
+    if hyper is None:
+        return None
     lam = np.ascontiguousarray(eigenvalues, dtype=float)
-    return _cached(_problem_key(recursion, lam, "gc4", int(batch)),
-                   lambda: float(fourth.critical_learning_rate(lam, batch=int(batch))))
+    return _cached(_problem_key(recursion, lam, "gc4", int(batch), tuple(sorted(hyper.items()))),
+                   lambda: float(fourth.critical_learning_rate(lam, batch=int(batch), **hyper)))
 
 
 def exact_laws(prediction, edges, guard=True):
@@ -87,9 +104,12 @@ def exact_laws(prediction, edges, guard=True):
         return None
     if getattr(rec, "gradient_moments", None) is None:
         pass  # a user's recursion: the laws are the package's own (they do not depend on the user's formula)
+    hyper = _hyper(rec, params)
+    if hyper is None:
+        return None
     lam = np.asarray(params["eigenvalues"], dtype=float)
     gamma, batch = float(params["learning_rate"]), int(params.get("batch", 1))
-    gc4 = fourth_moment_critical_learning_rate(rec, lam, batch)
+    gc4 = fourth_moment_critical_learning_rate(rec, lam, batch, **hyper)
     if guard and gamma >= gc4:
         raise HeavyTailError(
             f"learning_rate = {gamma:.6g} is at or above the fourth-moment critical learning rate "
@@ -97,9 +117,10 @@ def exact_laws(prediction, edges, guard=True):
             "of every Monte Carlo mean compare uses, grow without bound, and no t-test is valid. Compare at a "
             "learning rate below gamma_c^(4), or establish divergence with verify.stats.growth(method='markov')")
     sigma2, e0 = float(params.get("noise_variance", 0.0)), np.atleast_1d(np.asarray(params.get("initial", 1.0), float))
-    tac = _cached(_problem_key(rec, lam, "tac", gamma, batch, sigma2, e0.tobytes(), tuple(int(e) for e in edges)),
+    tac = _cached(_problem_key(rec, lam, "tac", gamma, batch, sigma2, e0.tobytes(), tuple(int(e) for e in edges),
+                               tuple(sorted(hyper.items()))),
                   lambda: fourth.time_average_covariance(lam, gamma, edges, batch=batch, noise_variance=sigma2,
-                                                         initial=params.get("initial", 1.0)))
+                                                         initial=params.get("initial", 1.0), **hyper))
     width = np.diff(np.asarray(edges, dtype=float))
     w = width / width.sum()
     C = np.asarray(tac.risk_covariance, dtype=float)

@@ -1,0 +1,305 @@
+"""The even-sector (fourth-moment) recursion of heavy ball and Nesterov against independent oracles.
+
+1. exact rational enumeration of the support of discrete data (Rademacher, the three-point
+   law) in fractions.Fraction: equality, no tolerance (verify.exact.one_step_even_moments_momentum);
+2. beta = 0: heavy ball's e-part is SGD's recursion (numbers of theory.fourth's SGD path);
+3. the critical learning rate against eigenvalues of the dense operator per direction;
+4. a calibrated Monte Carlo test of Var e_k^2, Var R_k and the variances of block-averaged risks
+   and e_k^2 (verify.simulate, per-chunk sample variances, verify.stats.scalar_comparison,
+   Bonferroni at 1e-6), with planted 3% coefficient errors (diagonal and pair) that must be caught;
+5. the laws of verify.stats use them, keyed on the momentum.
+"""
+from fractions import Fraction
+
+import numpy as np
+import pytest
+import sympy as sp
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from threadpoolctl import threadpool_limits
+
+from theory import (
+    SGD,
+    Gaussian,
+    HeavyBall,
+    IndependentCoordinates,
+    Nesterov,
+    Rademacher,
+    derive,
+    derive_fourth,
+)
+from theory import symbols as sym
+from theory.fourth.derivation import kappa_j, lam_j, mu6_j, mu8_j
+from theory.fourth.momentum import DIAGONAL_KEYS, PAIR_KEYS
+from verify.exact import (
+    gaussian_moment_law,
+    law_moment,
+    one_step_even_moments_momentum,
+    rademacher_law,
+    sparse_law,
+)
+
+
+def _q(f):
+    return sp.Rational(f.numerator, f.denominator)
+
+
+def derived_step(rec, lam, kappa, mu6, mu8, batch, sigma2, gamma, beta, e, f):
+    """(P'_ij[a, b] for i != j, D'_i[k]) of the derived map at the point mass (e, e_prev), in SymPy rationals."""
+    lam, kappa, mu6, mu8 = ([_q(x) for x in v] for v in (lam, kappa, mu6, mu8))
+    e, f = [_q(x) for x in e], [_q(x) for x in f]
+    c, w = rec.gradient_point
+    sub_h = {sym.beta: _q(beta)}
+    c, w = [sp.sympify(x).xreplace(sub_h) for x in c], [sp.sympify(x).xreplace(sub_h) for x in w]
+    d = len(e)
+    q = [[e[i] ** (2 - a) * f[i] ** a for a in range(3)] for i in range(d)]
+    dm = [[e[i] ** (4 - k) * f[i] ** k for k in range(5)] for i in range(d)]
+    p2 = [sum(c[k] * q[i][k] for k in range(3)) for i in range(d)]
+    S = sum(lam[i] * p2[i] for i in range(d))
+    V = sum((kappa[i] - 3) * lam[i] ** 2 * sum(w[k] * dm[i][k] for k in range(5)) for i in range(d))
+    common = {sym.B: batch, sym.sigma2: _q(sigma2), sym.gamma: _q(gamma), **sub_h}
+    pair, diag = {}, {}
+    for i in range(d):
+        sub = {**common, sym.lam: lam[i], sym.kappa: kappa[i], sym.mu6: mu6[i], sym.mu8: mu8[i]}
+        state = {("D", k): dm[i][k] for k in range(5)} | {("T", a): q[i][a] * S for a in range(3)}
+        state |= {("m", a): q[i][a] for a in range(3)} | {("U",): S**2, ("V",): V, ("S",): S, ("1",): 1}
+        for k in range(5):
+            diag[i, k] = sp.expand(sum(rec.diagonal[k].get(key, sp.Integer(0)).xreplace(sub) * state[key]
+                                       for key in DIAGONAL_KEYS))
+        for j in range(d):
+            if i == j:
+                continue
+            sub2 = {**sub, lam_j: lam[j], kappa_j: kappa[j], mu6_j: mu6[j], mu8_j: mu8[j]}
+            state = {("P", a, b): q[i][a] * q[j][b] for a in range(3) for b in range(3)}
+            state |= {("Di", k): dm[i][k] for k in range(5)} | {("Dj", k): dm[j][k] for k in range(5)}
+            state |= {("Ti", a): q[i][a] * S for a in range(3)} | {("Tj", a): q[j][a] * S for a in range(3)}
+            state |= {("mi", a): q[i][a] for a in range(3)} | {("mj", a): q[j][a] for a in range(3)}
+            state |= {("U",): S**2, ("V",): V, ("S",): S, ("1",): 1}
+            for a in range(3):
+                for b in range(3):
+                    pair[i, j, a, b] = sp.expand(sum(rec.pair[(a, b)].get(key, sp.Integer(0)).xreplace(sub2) * state[key]
+                                                     for key in PAIR_KEYS))
+    return pair, diag
+
+
+def _exact_check(setup, algorithm, perturb_mu6=Fraction(0)):
+    kind, batch, e, f, c, gamma, beta, sigma, p = setup
+    if kind == "rademacher":
+        laws, model = [rademacher_law()] * len(e), Rademacher()
+    else:   # z in {0, +-1}, P(z != 0) = p: the symmetric three-point law with kappa = 1/p
+        laws, model = [sparse_law(pi, rademacher_law()) for pi in p], IndependentCoordinates([float(1 / pi) for pi in p])
+    noise = [(sigma * v, q) for v, q in gaussian_moment_law()] if sigma else None
+    pair, diag = one_step_even_moments_momentum(e, f, c, laws, gamma, beta, batch, noise,
+                                                nesterov=isinstance(algorithm, Nesterov))
+    m2 = [law_moment(law, 2) for law in laws]
+    lam = [ci**2 * v for ci, v in zip(c, m2)]
+    kappa, mu6, mu8 = ([law_moment(law, n) / v ** (n // 2) for law, v in zip(laws, m2)] for n in (4, 6, 8))
+    rec = derive_fourth(algorithm, model)
+    got_pair, got_diag = derived_step(rec, lam, kappa, [m + perturb_mu6 for m in mu6], mu8, batch, sigma**2,
+                                      gamma, beta, e, f)
+    d = len(e)
+    ok = all(got_diag[i, k] == _q(diag[i][k]) for i in range(d) for k in range(5))
+    return ok and all(got_pair[i, j, a, b] == _q(pair[i][j][a][b])
+                      for (i, j, a, b) in got_pair)
+
+
+rationals = st.fractions(min_value=-2, max_value=2, max_denominator=4)
+positive = st.fractions(min_value=Fraction(1, 4), max_value=2, max_denominator=4)
+
+
+@st.composite
+def discrete_setups(draw, kind):
+    batch = draw(st.integers(1, 2))
+    d = draw(st.integers(1, 3 if batch == 1 else 2))
+    e = draw(st.lists(rationals, min_size=d, max_size=d))
+    f = draw(st.lists(rationals, min_size=d, max_size=d))
+    c = draw(st.lists(positive, min_size=d, max_size=d))
+    gamma = draw(st.fractions(min_value=Fraction(1, 7), max_value=1, max_denominator=7).filter(lambda g: g > 0))
+    beta = draw(st.sampled_from([Fraction(-1, 3), Fraction(0), Fraction(1, 2), Fraction(4, 5)]))
+    sigma = draw(st.sampled_from([Fraction(0), Fraction(1, 2)]))
+    p = (draw(st.lists(st.sampled_from([Fraction(1, 3), Fraction(1, 2), Fraction(1)]), min_size=d, max_size=d))
+         if kind == "three_point" else [Fraction(1)] * d)
+    return kind, batch, e, f, c, gamma, beta, sigma, p
+
+
+@pytest.mark.parametrize("algorithm", [HeavyBall(), Nesterov()], ids=["heavy_ball", "nesterov"])
+@pytest.mark.parametrize("kind", ["rademacher", "three_point"])
+def test_enumeration_equals_derived_even_sector_exactly(kind, algorithm):
+    @settings(max_examples=8, deadline=None)
+    @given(discrete_setups(kind))
+    def inner(setup):
+        assert _exact_check(setup, algorithm)
+    inner()
+
+
+def test_planted_sixth_moment_error_is_caught_exactly():
+    setup = ("three_point", 2, [Fraction(1), Fraction(-1, 2)], [Fraction(1, 2), Fraction(1)],
+             [Fraction(1), Fraction(3, 2)], Fraction(1, 5), Fraction(1, 2), Fraction(1, 2),
+             [Fraction(1, 3), Fraction(1, 2)])
+    assert _exact_check(setup, HeavyBall())
+    assert not _exact_check(setup, HeavyBall(), perturb_mu6=Fraction(1, 1000))
+
+
+# ---------------------------------------------------------------------------- beta = 0 is SGD
+def test_zero_momentum_reproduces_sgd():
+    lam, e0 = [1.0, 0.5, 0.3], [1.0, -0.5, 0.7]
+    for data in (Gaussian(), IndependentCoordinates([1.0, 2.0, 6.0])):
+        hb, sgd = derive_fourth(HeavyBall(), data), derive_fourth(SGD(), data)
+        kw = dict(batch=2, noise_variance=0.3, initial=e0)
+        a = hb.trajectory(lam, 0.1, steps=20, momentum=0.0, **kw)
+        b = sgd.trajectory(lam, 0.1, steps=20, **kw)
+        for name in ("risk", "risk_variance", "second_moment_variance", "fourth_moments"):
+            np.testing.assert_allclose(getattr(a, name), getattr(b, name), rtol=1e-12, atol=0)
+        a = hb.time_average_covariance(lam, 0.1, [1, 2, 4, 8, 16], momentum=0.0, **kw)
+        b = sgd.time_average_covariance(lam, 0.1, [1, 2, 4, 8, 16], **kw)
+        for name in ("risk_mean", "risk_covariance", "second_moment_variance"):
+            np.testing.assert_allclose(getattr(a, name), getattr(b, name), rtol=1e-12, atol=0)
+        assert hb.critical_learning_rate(lam, batch=2, momentum=0.0) == pytest.approx(
+            sgd.critical_learning_rate(lam, batch=2), rel=1e-10)
+
+
+def test_unit_blocks_are_the_trajectory():
+    lam, beta = [1.0, 0.4], 0.6
+    rec = derive_fourth(HeavyBall(), IndependentCoordinates([2.0, 5.0]))
+    kw = dict(batch=1, noise_variance=0.2, initial=[1.0, -2.0], momentum=beta)
+    tr = rec.trajectory(lam, 0.05, steps=6, **kw)
+    tac = rec.time_average_covariance(lam, 0.05, list(range(7)), **kw)
+    np.testing.assert_allclose(np.diag(tac.risk_covariance), tr.risk_variance[:6], rtol=1e-10, atol=1e-15)
+    np.testing.assert_allclose(tac.second_moment_variance, tr.second_moment_variance[:6], rtol=1e-10, atol=1e-15)
+    np.testing.assert_allclose(tac.risk_mean, tr.risk[:6], rtol=1e-12)
+    # second moments agree with theory.derive's 3-state recursion
+    ref = derive(HeavyBall(), IndependentCoordinates([2.0, 5.0])).trajectory(lam, 0.05, steps=6, **kw)
+    np.testing.assert_allclose(tr.risk, ref.risk, rtol=1e-12)
+
+
+# ---------------------------------------------------------------------------- critical learning rate
+@pytest.mark.parametrize("lam, batch, data, beta", [
+    ([1.0, 0.3], 1, Gaussian(), 0.5),
+    ([1.0, 0.5, 0.2], 2, IndependentCoordinates([1.0, 2.0, 6.0]), -0.3),
+    ([1.0, 1.0, 0.25], 1, Gaussian(), 0.8),
+    ([0.7], 2, Rademacher(), 0.3),
+    ([1.0, 1.0, 1.0, 0.5], 1, IndependentCoordinates([2.0, 2.0, 2.0, 6.0]), 0.5),   # a class of 3
+    (list(1.0 / np.arange(1, 11)), 2, Gaussian(), 0.5),   # 455 coordinates: the det(I - L_0) det(I - M) route
+])
+def test_critical_learning_rate_matches_dense_spectral_radius(lam, batch, data, beta):
+    rec = derive_fourth(HeavyBall(), data)
+    g4 = rec.critical_learning_rate(lam, batch=batch, momentum=beta)
+
+    def rho(g):   # the dense operator per direction (no class reduction)
+        with threadpool_limits(limits=1, user_api="blas"):
+            return np.max(np.abs(np.linalg.eigvals(rec.dense_operator(lam, g, batch, momentum=beta))))
+
+    assert rho(0.999 * g4) < 1 < rho(1.001 * g4)
+    assert rec.spectral_radius(lam, 0.5 * g4, batch, momentum=beta) == pytest.approx(rho(0.5 * g4), rel=1e-9)
+    gc = derive(HeavyBall(), data).critical_learning_rate(lam, batch=batch, momentum=beta)
+    assert g4 <= gc * (1 + 1e-9)
+
+
+def test_secular_sign_is_the_sign_of_the_dense_determinant():
+    rec = derive_fourth(HeavyBall(), IndependentCoordinates([2.0, 2.0, 2.0, 6.0, 1.0]))
+    lam = np.array([1.0, 1.0, 1.0, 0.5, 0.3])
+    g4 = rec.critical_learning_rate(lam, batch=2, momentum=0.5)
+    for g in (0.3 * g4, 0.99 * g4, 1.01 * g4):
+        mp = rec._class_map(lam, g, 2, {"momentum": 0.5})
+        with threadpool_limits(limits=1, user_api="blas"):
+            sign, _ = np.linalg.slogdet(np.eye(len(mp.coordinates())) - mp.dense())
+        assert mp.secular()[0] == sign == (1.0 if g < g4 else -1.0)
+
+
+# ---------------------------------------------------------------------------- Monte Carlo
+MC_ALPHA = 1e-6
+
+
+def _mc_verdicts(chunks, traj, tac):
+    """Per-chunk sample variances (unbiased, ddof = 1) against the exact ones; Bonferroni over all of them."""
+    from verify.stats import scalar_comparison
+    n = chunks[0].replicas
+    var_e2 = np.array([c.second_moments_se**2 * n for c in chunks])          # (chunks, steps + 1, d)
+    var_r = np.array([c.risk_se**2 * n for c in chunks])                     # (chunks, steps + 1)
+    var_b = np.array([np.var(c.replica_block_risk, axis=0, ddof=1) for c in chunks])
+    var_be2 = np.array([c.block_second_moments_se**2 * n for c in chunks])   # (chunks, blocks, d)
+    pairs = []
+    for k in range(1, var_r.shape[1]):
+        pairs.append((traj.risk_variance[k], var_r[:, k]))
+        pairs += [(traj.second_moment_variance[k, i], var_e2[:, k, i]) for i in range(var_e2.shape[2])]
+    for b in range(var_b.shape[1]):
+        pairs.append((tac.risk_covariance[b, b], var_b[:, b]))
+        pairs += [(tac.second_moment_variance[b, i], var_be2[:, b, i]) for i in range(var_be2.shape[2])]
+    alpha = MC_ALPHA / len(pairs)
+    return [scalar_comparison(t, s, alpha=alpha) for t, s in pairs]
+
+
+def test_monte_carlo_agrees_and_catches_a_planted_three_percent_error():
+    from theory.fourth import TwoStepEvenMap
+    from verify import simulate
+    lam, batch, sigma2, beta = np.array([1.0, 0.5, 0.2]), 2, 0.25, 0.5
+    e0 = np.array([1.0, -1.0, 1.5])
+    rec = derive_fourth(HeavyBall(), Gaussian())
+    gamma = 0.5 * rec.critical_learning_rate(lam, batch=batch, momentum=beta)
+    steps = 6
+    kw = dict(eigenvalues=lam, learning_rate=gamma, batch=batch, noise_variance=sigma2, initial=e0, steps=steps)
+    chunks = simulate(HeavyBall(), data=Gaussian(), replicas=40 * 2048, chunk_size=2048, split=True,
+                      seed=20261129, momentum=beta, workers=1, **kw)
+    edges = np.array(chunks[0].block_edges)
+    traj = rec.trajectory(momentum=beta, **kw)
+    tac = rec.time_average_covariance(lam, gamma, edges, batch=batch, noise_variance=sigma2, initial=e0,
+                                      momentum=beta)
+    verdicts = _mc_verdicts(chunks, traj, tac)
+    assert len(verdicts) == 6 * 4 + 3 * 4
+    bad = [v for v in verdicts if not v.passed]
+    assert not bad, bad[0]
+    # power: a 3% error in the coefficient of E e_k^4 in E e_{k+1}^4, or of E e_i^2 e_j^2 in E e_{k+1,i}^2 e_{k+1,j}^2
+    e = e0.astype(float)
+    mp = rec.linear_map(lam, gamma, batch, sigma2, momentum=beta)
+    for where in ("diagonal", "pair"):
+        diag, pair = mp.diag.copy(), mp.pair.copy()
+        if where == "diagonal":
+            diag[:, 0, 0] *= 1.03
+        else:
+            pair[:, :, 0, 0, 0] *= 1.03
+        planted = TwoStepEvenMap(mp.lam, mp.counts, np.full(3, 3.0), pair, diag, mp.c, mp.w, mp.second)
+        verdicts = _mc_verdicts(chunks, planted.trajectory(e, e, steps), planted.time_average_covariance(e, e, edges))
+        assert any(not v.passed for v in verdicts), where
+
+
+def test_exact_laws_for_heavy_ball_key_on_the_momentum():
+    from verify.stats.laws import exact_laws, fourth_moment_critical_learning_rate
+    lam, edges = np.array([1.0, 0.5, 0.25]), [1, 2, 4, 8, 11]
+    rec = derive(HeavyBall(), Gaussian())
+    four = derive_fourth(HeavyBall(), Gaussian())
+    got = {}
+    for beta in (0.5, -0.3):
+        pred = rec.trajectory(lam, 0.05, batch=2, noise_variance=0.1, initial=1.0, steps=10, momentum=beta)
+        laws = exact_laws(pred, edges)
+        tac = four.time_average_covariance(lam, 0.05, edges, batch=2, noise_variance=0.1, momentum=beta)
+        np.testing.assert_allclose(laws.block_risk_variance, np.diag(tac.risk_covariance), rtol=1e-12)
+        got[beta] = laws.fourth_moment_critical_learning_rate
+        assert got[beta] == fourth_moment_critical_learning_rate(rec, lam, 2, momentum=beta)
+        assert got[beta] == pytest.approx(four.critical_learning_rate(lam, batch=2, momentum=beta), rel=1e-12)
+    assert got[0.5] != got[-0.3]
+    assert fourth_moment_critical_learning_rate(rec, lam, 2) is None   # momentum missing: not derivable
+
+
+@pytest.mark.parametrize("call, match", [
+    (lambda r: r.trajectory([1.0], 0.1, steps=2), r"missing hyperparameter\(s\) \['momentum'\]"),
+    (lambda r: r.trajectory([1.0], 0.1, steps=2, momentum=1.0), r"momentum must lie in the open interval"),
+    (lambda r: r.trajectory([1.0], 0.1, steps=2, momentum=0.5, delta=0.1), r"unknown hyperparameter"),
+    (lambda r: r.trajectory([1.0], 0.1, steps=2, momentum=lambda k: 0.5), r"must be numbers"),
+    (lambda r: r.critical_learning_rate([1.0, -1.0], momentum=0.5), r"eigenvalues.*> 0"),
+    (lambda r: r.time_average_covariance([1.0], 0.1, edges=[3, 2], momentum=0.5), r"strictly increasing"),
+    (lambda r: r.dense_operator(np.ones(17), 0.01, momentum=0.5), r"at most 16 entries"),
+])
+def test_bad_input_raises_value_error(call, match):
+    with pytest.raises(ValueError, match=match):
+        call(derive_fourth(HeavyBall()))
+
+
+def test_update_and_latex():
+    rec = derive_fourth(HeavyBall(), Gaussian())
+    eqs = rec.update
+    assert len(eqs) == 9 + 5 and str(eqs[-1].rhs) == "D_i^(0)"   # e_prev' = e: E e_prev'^4 = E e^4
+    tex = rec.latex()
+    assert tex.startswith("\\begin{align*}") and tex.endswith("\\end{align*}")
+    assert "P_{k+1,ij}^{(00)}" in tex and "D_{k+1,i}^{(4)} &= D_{k,i}^{(0)}" in tex
+    assert "V_k" not in tex.split("P_{k+1,ij}^{(00)}")[1]   # no excess-kurtosis coupling for Gaussian data
+    assert "V_k" in derive_fourth(HeavyBall(), IndependentCoordinates(2.0)).latex()

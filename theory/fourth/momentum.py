@@ -1,0 +1,734 @@
+r"""The even sector of two-step methods (heavy ball, Nesterov): state (e_k, e_{k-1}) per direction.
+
+Setting as in :mod:`theory.fourth` (least squares, x = sqrt(lambda) z with independent
+symmetric coordinates, Gaussian label noise), for an algorithm whose per-direction state is
+s = (s_0, s_1) = (e_k, e_{k-1}) with an update linear in the state and in the gradient
+coordinate g_i evaluated at the gradient point p_i (linear in the state: p_i = e_i for heavy
+ball, e_i + beta (e_i - e_{k-1,i}) for Nesterov). Flipping the sign of (z_i, e_i, e_{k-1,i})
+together leaves the law of a step unchanged, so the *even sector* closes:
+
+* pairs i != j: P_{ij}[a, b] = E q_a(i) q_b(j) with q = (s_0^2, s_0 s_1, s_1^2)
+  (a 3 x 3 block; P_{ji} = P_{ij}^T);
+* the diagonal: D_i[k] = E s_0^{4-k} s_1^k, k = 0..4;
+* the couplings produced by the gradient moments (which depend on the state only through
+  p_i, p_j, S_e = sum_l lambda_l p_l^2 and W_e = sum_l (kappa_l - 3) lambda_l^2 p_l^4):
+  T_i[a] = sum_l lambda_l E q_a(i) p_l^2, U = E S_e^2, V = E W_e, and, in the forcing,
+  the second moments m_i[a] = E q_a(i) and S = E S_e.
+
+Derivation (SymPy; the moment machinery :func:`theory.fourth.batch_gradient_moments` is
+shared with SGD): expand q'_a(i) q'_b(j) and s'_0^{4-k} s'_1^k of the update rule as
+polynomials in the batch-mean gradient coordinates, insert the conditional batch moments
+at the gradient point, and replace every monomial in (s_0(i), s_1(i), s_0(j), s_1(j), S_e,
+W_e) by its expectation symbol (any other monomial raises). The numeric map
+(:class:`TwoStepEvenMap`) then writes p_l^2 = sum_k c_k q_k(l) and p_l^4 = sum_k w_k
+s_0^{4-k} s_1^k with c, w from the gradient point.
+
+For heavy ball with beta = 0 the e-part is SGD's recursion exactly.
+"""
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass, field
+
+import numpy as np
+import sympy as sp
+
+from .. import symbols as sym
+from ..algorithms import GRADIENT
+from ..validation import (
+    check_eigenvalues,
+    check_initial,
+    check_integer,
+    check_nonnegative,
+    check_positive,
+)
+from .derivation import (
+    _E_I,
+    _E_J,
+    _G_I,
+    _G_J,
+    _S_COND,
+    _W_COND,
+    batch_gradient_moments,
+    kappa_j,
+    lam_j,
+    mu6_j,
+    mu8_j,
+)
+
+__all__ = ["TwoStepFourthRecursion", "TwoStepEvenMap", "PAIR_KEYS", "DIAGONAL_KEYS"]
+
+_F_I, _F_J = sp.symbols("f_i f_j", real=True)     # the second state variable (e_{k-1}) at i, j
+
+#: term keys of the pair update P'_ij[a, b] in the order of the coefficient arrays
+PAIR_KEYS = ([("P", g, h) for g in range(3) for h in range(3)] + [("Di", k) for k in range(5)]
+             + [("Dj", k) for k in range(5)] + [("Ti", k) for k in range(3)] + [("Tj", k) for k in range(3)]
+             + [("U",), ("V",)] + [("mi", k) for k in range(3)] + [("mj", k) for k in range(3)] + [("S",), ("1",)])
+#: term keys of the diagonal update D'_i[k]
+DIAGONAL_KEYS = ([("D", k) for k in range(5)] + [("T", k) for k in range(3)] + [("U",), ("V",)]
+                 + [("m", k) for k in range(3)] + [("S",), ("1",)])
+_PI = {k: n for n, k in enumerate(PAIR_KEYS)}
+_DI = {k: n for n, k in enumerate(DIAGONAL_KEYS)}
+
+
+# ---------------------------------------------------------------------------- derivation
+def _pair_key(monom):
+    a1, a2, b1, b2, s, w = monom
+    di, dj = a1 + a2, b1 + b2
+    if w:
+        return ("V",) if (w, s, di, dj) == (1, 0, 0, 0) else None
+    if s == 2:
+        return ("U",) if (di, dj) == (0, 0) else None
+    if s == 1:
+        return {(2, 0): ("Ti", a2), (0, 2): ("Tj", b2), (0, 0): ("S",)}.get((di, dj))
+    return {(2, 2): ("P", a2, b2), (4, 0): ("Di", a2), (0, 4): ("Dj", b2), (2, 0): ("mi", a2),
+            (0, 2): ("mj", b2), (0, 0): ("1",)}.get((di, dj))
+
+
+def _diag_key(monom):
+    a1, a2, s, w = monom
+    di = a1 + a2
+    if w:
+        return ("V",) if (w, s, di) == (1, 0, 0) else None
+    if s == 2:
+        return ("U",) if di == 0 else None
+    if s == 1:
+        return {2: ("T", a2), 0: ("S",)}.get(di)
+    return {4: ("D", a2), 2: ("m", a2), 0: ("1",)}.get(di)
+
+
+def _average(expr, gens, keyfn):
+    out = {}
+    for monom, coeff in sp.Poly(sp.expand(expr), *gens).terms():
+        key = keyfn(monom)
+        if key is None:
+            raise ValueError(f"the even sector does not close: monomial {monom} in {gens}")
+        out[key] = out.get(key, 0) + coeff
+    return out
+
+
+def derive_two_step(algorithm, rules):
+    """SymPy derivation of the even sector of a two-step method (see the module docstring)."""
+    s0, s1 = algorithm.state
+    sub_i, sub_j = {s0: _E_I, s1: _F_I}, {s0: _E_J, s1: _F_J}
+    gp_i, gp_j = algorithm.gradient_point.xreplace(sub_i), algorithm.gradient_point.xreplace(sub_j)
+    new_i = [sp.expand(u.xreplace({**sub_i, GRADIENT: _G_I})) for u in algorithm.update]
+    new_j = [sp.expand(u.xreplace({**sub_j, GRADIENT: _G_J})) for u in algorithm.update]
+    if any(sp.Poly(u, _G_I).degree() > 1 for u in new_i):
+        raise ValueError("the update rule must be linear in the gradient")
+    at_point = {_E_I: gp_i, _E_J: gp_j}
+    pm = {key: sp.expand(v.xreplace(at_point)) for key, v in batch_gradient_moments(rules, pair=True).items()}
+    dm = {key: sp.expand(v.xreplace(at_point)) for key, v in batch_gradient_moments(rules, pair=False).items()}
+    q_i = [new_i[0] ** (2 - a) * new_i[1] ** a for a in range(3)]
+    q_j = [new_j[0] ** (2 - a) * new_j[1] ** a for a in range(3)]
+    pair_gens = (_E_I, _F_I, _E_J, _F_J, _S_COND, _W_COND)
+    pair = {}
+    for a in range(3):
+        for b in range(3):
+            poly = sp.Poly(sp.expand(q_i[a] * q_j[b]), _G_I, _G_J)
+            cond = sum(c * pm[mon] for mon, c in poly.terms())
+            pair[(a, b)] = {k: sp.expand(v) for k, v in _average(cond, pair_gens, _pair_key).items()}
+    diag = {}
+    for k in range(5):
+        poly = sp.Poly(sp.expand(new_i[0] ** (4 - k) * new_i[1] ** k), _G_I)
+        cond = sum(c * dm[(mon[0], 0)] for mon, c in poly.terms())
+        diag[k] = {key: sp.expand(v) for key, v in _average(cond, (_E_I, _F_I, _S_COND, _W_COND), _diag_key).items()}
+    # the gradient point in the q basis: p^2 = sum_k c_k q_k, p^4 = sum_k w_k s0^(4-k) s1^k
+    p2, p4 = sp.Poly(sp.expand(gp_i**2), _E_I, _F_I), sp.Poly(sp.expand(gp_i**4), _E_I, _F_I)
+    c = [p2.coeff_monomial(_E_I ** (2 - k) * _F_I**k) for k in range(3)]
+    w = [p4.coeff_monomial(_E_I ** (4 - k) * _F_I**k) for k in range(5)]
+    # guard: the pair update is symmetric under i <-> j (P'_ji[b, a] from P'_ij[a, b])
+    swap_params = {sym.lam: lam_j, sym.kappa: kappa_j, sym.mu6: mu6_j, sym.mu8: mu8_j}
+    swap_params.update({v: k for k, v in list(swap_params.items())})
+    swap_key = {"Di": "Dj", "Dj": "Di", "Ti": "Tj", "Tj": "Ti", "mi": "mj", "mj": "mi"}
+    for (a, b), coeffs in pair.items():
+        other = pair[(b, a)]
+        for key, v in coeffs.items():
+            k2 = (("P", key[2], key[1]) if key[0] == "P" else
+                  (swap_key[key[0]], key[1]) if key[0] in swap_key else key)
+            if sp.expand(v.xreplace(swap_params) - other.get(k2, 0)) != 0:  # pragma: no cover
+                raise ValueError("the derived pair update is not symmetric under i <-> j")
+    return pair, diag, c, w
+
+
+# ---------------------------------------------------------------------------- numeric map
+_IDX = np.add.outer(np.arange(3), np.arange(3))    # q_a q_b = s0^(4-a-b) s1^(a+b): D index a + b
+_SYM = np.zeros((9, 6))                              # basis of symmetric 3 x 3 matrices (flattened)
+for _n, (_a, _b) in enumerate((a, b) for a in range(3) for b in range(a, 3)):
+    _SYM[3 * _a + _b, _n] = _SYM[3 * _b + _a, _n] = 1.0
+_SYM_PINV = np.linalg.pinv(_SYM)
+
+
+class TwoStepEvenMap:
+    """The two-step even-sector map at numeric parameters, for C classes of directions with counts n_c.
+
+    State: ``P`` (C, C, 3, 3) -- P[c, d] the pair block for i in c, j in d, i != j (P[c, c] the
+    pair inside class c, used only if n_c >= 2) -- and ``D`` (C, 5). Arrays may carry leading
+    batch dimensions. ``pair`` (C, C, 3, 3, len(PAIR_KEYS)) and ``diag`` (C, 5, len(DIAGONAL_KEYS))
+    are the derived coefficients; ``c`` (3,), ``w`` (5,) express p^2 and p^4 in the state.
+    """
+
+    def __init__(self, lam, counts, kappa, pair, diag, c, w, second=None):
+        self.lam, self.counts = np.asarray(lam, float), np.asarray(counts)
+        self.excess = (np.asarray(kappa, float) - 3.0) * self.lam**2
+        self.pair, self.diag, self.c, self.w, self.second = pair, diag, np.asarray(c, float), np.asarray(w, float), second
+        C = len(self.lam)
+        self.N = self.counts[None, :] - np.eye(C)
+        # the linear part of the pair update as one (9 x 27) matrix per (c, d) acting on
+        # z_cd = (P_cd, D_c, D_d, T_c, T_d, U, V)
+        self.K = np.ascontiguousarray(pair[..., :27].reshape(C, C, 9, 27))
+        self.KF = np.ascontiguousarray(pair[..., 27:].reshape(C, C, 9, 8))   # on (m_c, m_d, S, 1)
+
+    @property
+    def classes(self):
+        return len(self.lam)
+
+    def _T(self, P, D):
+        Dfull = D[..., _IDX]                                     # (..., C, 3, 3)
+        own = self.lam[:, None] * (Dfull @ self.c)
+        other = np.einsum("cd,...cda->...ca", self.N * self.lam[None, :], P @ self.c)
+        return own + other
+
+    def linear(self, P, D):
+        """L(P, D): the step without the forcing (exact map for sigma^2 = 0 and the degree-4 part)."""
+        dc = self.diag
+        T = self._T(P, D)
+        nl = self.counts * self.lam
+        U = np.einsum("c,...ck,k->...", nl, T, self.c)
+        V = np.einsum("c,...ck,k->...", self.counts * self.excess, D, self.w)
+        C = self.classes
+        lead = P.shape[:-4]
+        Ub = np.broadcast_to(np.asarray(U)[..., None, None, None], lead + (C, C, 1))
+        Vb = np.broadcast_to(np.asarray(V)[..., None, None, None], lead + (C, C, 1))
+        z = np.concatenate([P.reshape(lead + (C, C, 9)),
+                            np.broadcast_to(D[..., :, None, :], lead + (C, C, 5)),
+                            np.broadcast_to(D[..., None, :, :], lead + (C, C, 5)),
+                            np.broadcast_to(T[..., :, None, :], lead + (C, C, 3)),
+                            np.broadcast_to(T[..., None, :, :], lead + (C, C, 3)), Ub, Vb], axis=-1)
+        out = np.matmul(self.K, z[..., None])[..., 0].reshape(P.shape)
+        Dn = np.einsum("ckl,...cl->...ck", dc[..., 0:5], D)
+        Dn += np.einsum("ckl,...cl->...ck", dc[..., 5:8], T)
+        Dn += dc[..., 8] * np.asarray(U)[..., None, None] + dc[..., 9] * np.asarray(V)[..., None, None]
+        return out, Dn
+
+    def forcing(self, m):
+        """F(m, sigma^2): the part driven by the second moments m (C, 3) = (E s0^2, E s0 s1, E s1^2) and the noise."""
+        dc = self.diag
+        S = float(np.sum(self.counts * self.lam * (m @ self.c)))
+        C = self.classes
+        z = np.concatenate([np.broadcast_to(m[:, None, :], (C, C, 3)), np.broadcast_to(m[None, :, :], (C, C, 3)),
+                            np.full((C, C, 1), S), np.ones((C, C, 1))], axis=-1)
+        Pf = np.matmul(self.KF, z[..., None])[..., 0].reshape(C, C, 3, 3)
+        Df = np.einsum("ckl,cl->ck", dc[..., 10:13], m) + dc[..., 13] * S + dc[..., 14]
+        return Pf, Df
+
+    def apply(self, P, D, m):
+        """One step (P, D) -> L(P, D) + F(m)."""
+        P2, D2 = self.linear(P, D)
+        Pf, Df = self.forcing(m)
+        return P2 + Pf, D2 + Df
+
+    # ---------------------------------------------------------------- dense operator
+    def coordinates(self):
+        """("D", c, k), ("P", c, d, a, b) for c < d, ("Pcc", c, a, b) for a <= b and n_c >= 2."""
+        C = self.classes
+        out = [("D", c, k) for c in range(C) for k in range(5)]
+        out += [("P", c, d, a, b) for c in range(C) for d in range(c + 1, C) for a in range(3) for b in range(3)]
+        out += [("Pcc", c, a, b) for c in range(C) if self.counts[c] >= 2 for a in range(3) for b in range(a, 3)]
+        return out
+
+    def dense(self):
+        """Dense matrix of the linear part on the (class-symmetric) coordinates of :meth:`coordinates`."""
+        coords = self.coordinates()
+        n, C = len(coords), self.classes
+        P = np.zeros((n, C, C, 3, 3))
+        D = np.zeros((n, C, 5))
+        for r, co in enumerate(coords):
+            if co[0] == "D":
+                D[r, co[1], co[2]] = 1.0
+            elif co[0] == "P":
+                _, c, d, a, b = co
+                P[r, c, d, a, b] = P[r, d, c, b, a] = 1.0
+            else:
+                _, c, a, b = co
+                P[r, c, c, a, b] = P[r, c, c, b, a] = 1.0
+        P2, D2 = self.linear(P, D)
+        out = np.empty((n, n))
+        for r, co in enumerate(coords):
+            if co[0] == "D":
+                out[r] = D2[:, co[1], co[2]]
+            elif co[0] == "P":
+                out[r] = P2[:, co[1], co[2], co[3], co[4]]
+            else:
+                out[r] = P2[:, co[1], co[1], co[2], co[3]]
+        return out
+
+    # ---------------------------------------------------------------- det(I - L) by the coupling channels
+    def _coupling(self, P, D):
+        """G(P, D) = (T (C, 3), U, V) flattened to (..., 3C + 2): the channels through which directions couple."""
+        T = self._T(P, D)
+        U = np.einsum("c,...ck,k->...", self.counts * self.lam, T, self.c)
+        V = np.einsum("c,...ck,k->...", self.counts * self.excess, D, self.w)
+        return np.concatenate([T.reshape(T.shape[:-2] + (-1,)), U[..., None], V[..., None]], axis=-1)
+
+    def secular(self):
+        r"""(sign of det(I - L), log abs det(I - M)) on class-symmetric states, O(C^3) per evaluation.
+
+        L = L_0 + R G with L_0 the map without the couplings (block triangular: 5 x 5 blocks on
+        D_c, 9 x 9 blocks on P_cd fed by D_c, D_d) and G = (T, U, V) (3C + 2 channels), so
+        det(I - L) = det(I - L_0) det(I - M), M = G (I - L_0)^{-1} R.
+        """
+        C, n = self.classes, self.counts
+        pc, dc = self.pair, self.diag
+        I5, I9 = np.eye(5), np.eye(9)
+        Dm = I5 - dc[..., 0:5]                                   # (C, 5, 5)
+        Am = I9 - self.K[..., :9]                                # (C, C, 9, 9)
+        single = n < 2
+        Am[single, single] = I9                                 # no pair inside a class of one direction
+        nch = 3 * C + 2
+        # R e_k for each channel k: P (nch, C, C, 9), D (nch, C, 5)
+        rP = np.zeros((nch, C, C, 9))
+        rD = np.zeros((nch, C, 5))
+        Ti = pc[..., 19:22].reshape(C, C, 9, 3)
+        Tj = pc[..., 22:25].reshape(C, C, 9, 3)
+        for c in range(C):
+            for a in range(3):
+                k = 3 * c + a
+                rP[k, c, :, :] += Ti[c, :, :, a]
+                rP[k, :, c, :] += Tj[:, c, :, a]
+                rD[k, c, :] = dc[c, :, 5 + a]
+        rP[3 * C] = pc[..., 25].reshape(C, C, 9)
+        rP[3 * C + 1] = pc[..., 26].reshape(C, C, 9)
+        rD[3 * C] = dc[..., 8]
+        rD[3 * C + 1] = dc[..., 9]
+        xD = np.linalg.solve(Dm[None], rD[..., None])[..., 0]                       # (nch, C, 5)
+        Bi = pc[..., 9:14].reshape(C, C, 9, 5)
+        Bj = pc[..., 14:19].reshape(C, C, 9, 5)
+        rhs = rP + np.einsum("cdxk,nck->ncdx", Bi, xD) + np.einsum("cdxk,ndk->ncdx", Bj, xD)
+        xP = np.linalg.solve(Am[None], rhs[..., None])[..., 0].reshape(nch, C, C, 3, 3)
+        M = self._coupling(xP, xD).T                                                # (nch out, nch in)
+        sign, logabs = np.linalg.slogdet(np.eye(nch) - M)
+        # sign of det(I - L_0) on class-symmetric states
+        s0 = np.prod(np.sign(np.linalg.det(Dm)))
+        iu = np.triu_indices(C, 1)
+        s0 *= np.prod(np.sign(np.linalg.det(Am[iu])))
+        inner = np.flatnonzero(n >= 2)
+        if inner.size:
+            Am_sym = np.einsum("yx,cxz,zw->cyw", _SYM_PINV, Am[inner, inner], _SYM)  # (I - A_cc) on symmetric P_cc
+            s0 *= np.prod(np.sign(np.linalg.det(Am_sym)))
+        return float(sign * s0), float(logabs)
+
+    # ---------------------------------------------------------------- per direction
+    def _second_step(self, s):
+        return self.second.apply(s)
+
+    def _second_linear(self, x):
+        """The linear part of the conditional second-moment map on (d, 3, ...) arrays (first axis direction)."""
+        s = self.second
+        coupling = np.einsum("ip,ip...->...", s.v, x)
+        return np.einsum("ipq,iq...->ip...", s.A, x) + s.u.reshape(s.u.shape + (1,) * (x.ndim - 2)) * coupling
+
+    def _pfull(self, P, D):
+        """P with the diagonal blocks filled from D (E q_a(i) q_b(i) = D_i[a + b]); per direction only."""
+        Pf = P.copy()
+        d = self.classes
+        Pf[np.arange(d), np.arange(d)] = D[:, _IDX]
+        return Pf
+
+    def initial(self, e0, f0):
+        q = np.stack([e0**2, e0 * f0, f0**2], axis=1)
+        P = q[:, None, :, None] * q[None, :, None, :]
+        D = np.stack([e0 ** (4 - k) * f0**k for k in range(5)], axis=1)
+        return P, D, q
+
+    def trajectory(self, e0, f0, steps, parameters=None):
+        lam = self.lam
+        d = len(lam)
+        sigma2 = float(self.second.offset)
+        P, D, m = self.initial(e0, f0)
+        second = np.empty((steps + 1, d))
+        fourth = np.empty((steps + 1, d))
+        rvar = np.empty(steps + 1)
+        for k in range(steps + 1):
+            second[k], fourth[k] = m[:, 0], D[:, 0]
+            M = self._pfull(P, D)[:, :, 0, 0]
+            rvar[k] = 0.25 * (float(lam @ M @ lam) - float(lam @ m[:, 0]) ** 2)
+            if k < steps:
+                P, D = self.apply(P, D, m)
+                m = self._second_step(m)
+        from .recursion import FourthMomentTrajectory
+        return FourthMomentTrajectory(second_moments=second, fourth_moments=fourth,
+                                      risk=0.5 * (second @ lam + sigma2), risk_variance=rvar,
+                                      second_moment_variance=fourth - second**2, parameters=parameters or {})
+
+    def time_average_covariance(self, e0, f0, edges, parameters=None):
+        from .recursion import TimeAverageCovariance
+        lam = self.lam
+        d = len(lam)
+        sigma2 = float(self.second.offset)
+        nb = len(edges) - 1
+        block_of = np.full(edges[-1], -1)
+        for b in range(nb):
+            block_of[edges[b]:edges[b + 1]] = b
+        sizes = np.diff(edges).astype(float)
+        psi = np.zeros((d, 3, nb))          # sum_{k in I, k < l} M^{l-k} Cov(q_k, X_k), X = lambda . e^2
+        A = np.zeros((nb, nb))
+        diag_sum = np.zeros(nb)
+        Psi = np.zeros((d, 3, d))           # sum_{k in I, k < l} M^{l-k} Cov(q_k, e_{k,i}^2), current block
+        coord_var = np.zeros((nb, d))
+        risk_mean = np.zeros(nb)
+        m2_mean = np.zeros((nb, d))
+        P, D, m = self.initial(e0, f0)
+        idx = np.arange(d)
+        for k in range(edges[-1]):
+            b = block_of[k]
+            if b >= 0:
+                Sigma = self._pfull(P, D)[:, :, :, 0] - m[:, None, :] * m[None, :, 0, None]   # (j, i, a)
+                Sigma = np.transpose(Sigma, (0, 2, 1))                                     # (j, a, i)
+                Y = Sigma @ lam                                                             # (j, a)
+                A[:, b] += lam @ psi[:, 0, :]
+                diag_sum[b] += lam @ Y[:, 0]
+                if k == edges[b]:
+                    Psi[:] = 0.0
+                coord_var[b] += 2.0 * Psi[idx, 0, idx] + Sigma[idx, 0, idx]
+                risk_mean[b] += 0.5 * (lam @ m[:, 0] + sigma2)
+                m2_mean[b] += m[:, 0]
+                psi[:, :, b] += Y
+                Psi += Sigma
+                Psi = self._second_linear(Psi)
+            psi = self._second_linear(psi)
+            if k + 1 < edges[-1]:
+                P, D = self.apply(P, D, m)
+                m = self._second_step(m)
+        total = A + A.T + np.diag(diag_sum)
+        cov = total / (4.0 * np.outer(sizes, sizes))
+        return TimeAverageCovariance(edges=edges, risk_mean=risk_mean / sizes, risk_covariance=cov,
+                                     second_moment_mean=m2_mean / sizes[:, None],
+                                     second_moment_variance=coord_var / sizes[:, None] ** 2,
+                                     parameters=parameters or {})
+
+
+# ---------------------------------------------------------------------------- result object
+@dataclass
+class _Compiled:
+    pair: object
+    diag: object
+    c: object
+    w: object
+    hyper_names: list = field(default_factory=list)
+
+
+class TwoStepFourthRecursion:
+    """The even-sector recursion of a two-step method (heavy ball, Nesterov); from :func:`derive_fourth`.
+
+    Attributes
+    ----------
+    algorithm, data
+    pair : dict
+        {(a, b): {term key: coefficient}} of P'_ij[a, b] (keys of :data:`PAIR_KEYS`).
+    diagonal : dict
+        {k: {term key: coefficient}} of D'_i[k] (keys of :data:`DIAGONAL_KEYS`).
+    gradient_point : (c, w)
+        p^2 = sum_k c_k s0^(2-k) s1^k and p^4 = sum_k w_k s0^(4-k) s1^k.
+
+    Methods: ``update`` (the 14 SymPy equations), ``latex()``, ``linear_map(...)``,
+    ``dense_operator(...)``, ``spectral_radius(...)``, ``critical_learning_rate(...)``,
+    ``trajectory(...)`` (a :class:`FourthMomentTrajectory`) and ``time_average_covariance(...)``
+    (a :class:`TimeAverageCovariance`). Numeric methods take the algorithm's hyperparameters
+    other than the learning rate as keywords (``momentum`` for heavy ball and Nesterov),
+    validated by the algorithm (ValueError if missing, unknown, a schedule, or out of range).
+
+    Example
+    -------
+    >>> from theory import HeavyBall, derive_fourth
+    >>> rec = derive_fourth(HeavyBall())
+    >>> tr = rec.trajectory([1.0, 0.5], 0.1, steps=3, momentum=0.5)
+    >>> tr.second_moment_variance.shape, float(tr.risk_variance[0])
+    ((4, 2), 0.0)
+    """
+
+    def __init__(self, *, algorithm, data, pair, diagonal, c, w):
+        self.algorithm, self.data = algorithm, data
+        self.pair, self.diagonal, self.gradient_point = pair, diagonal, (c, w)
+
+    def with_data(self, data):
+        self._compiled  # noqa: B018 - compile once, shared by every copy
+        other = object.__new__(TwoStepFourthRecursion)
+        other.__dict__.update(self.__dict__)
+        other.data = data
+        return other
+
+    def __repr__(self):
+        return f"TwoStepFourthRecursion(algorithm={self.algorithm!r}, data={self.data!r})"
+
+    # ------------------------------------------------------------------ symbolic
+    @staticmethod
+    def term_symbol(key) -> sp.Symbol:
+        """The state symbol of a term key of :data:`PAIR_KEYS` / :data:`DIAGONAL_KEYS` (1 for the constant)."""
+        name, idx = key[0], "".join(str(x) for x in key[1:])
+        if name == "1":
+            return sp.Integer(1)
+        if name in ("U", "V", "S"):
+            return sp.Symbol(name if name != "S" else "S", real=True)
+        table = {"P": "P_ij", "Di": "D_i", "Dj": "D_j", "D": "D_i", "Ti": "T_i", "Tj": "T_j", "T": "T_i",
+                 "mi": "m_i", "mj": "m_j", "m": "m_i"}
+        return sp.Symbol(f"{table[name]}^({idx})", real=True)
+
+    @functools.cached_property
+    def update(self) -> list:
+        """[Eq(P_ij^(ab)', ...) for a, b in 0..2 (i != j), then Eq(D_i^(k)', ...) for k = 0..4].
+
+        P_ij^(ab) = E q_a(i) q_b(j), q = (e^2, e e_prev, e_prev^2); D_i^(k) = E e^(4-k) e_prev^k;
+        T_i^(a) = sum_l lambda_l E q_a(i) p_l^2; U = E S_e^2; V = sum_l (kappa_l - 3) lambda_l^2 E p_l^4;
+        m_i^(a) = E q_a(i); S = sum_l lambda_l E p_l^2 (p the gradient point)."""
+        def rhs(coeffs, keys):
+            terms = []
+            for key in keys:
+                c = coeffs.get(key, 0)
+                if c != 0:
+                    c = sp.collect(sp.expand(c), sym.gamma, sp.factor)
+                    t = self.term_symbol(key)
+                    terms.append(c if t == 1 else t if c == 1 else sp.Mul(c, t, evaluate=False))
+            return sp.Add(*terms)
+        out = [sp.Eq(sp.Symbol(f"P_ij^({a}{b})'"), rhs(self.pair[(a, b)], PAIR_KEYS))
+               for a in range(3) for b in range(3)]
+        out += [sp.Eq(sp.Symbol(f"D_i^({k})'"), rhs(self.diagonal[k], DIAGONAL_KEYS)) for k in range(5)]
+        return out
+
+    def latex(self) -> str:
+        """The derived even-sector update as one amsmath ``align*`` environment."""
+        from .derivation import LATEX_NAMES
+        names = dict(LATEX_NAMES)
+        for key in PAIR_KEYS + DIAGONAL_KEYS:
+            t = self.term_symbol(key)
+            if t != 1:
+                base, _, idx = t.name.partition("^")
+                names[t] = base.replace("_", "_{k,", 1) + "}^{" + idx + "}" if "_" in base else base + "_k"
+        names.update({self.algorithm.state[0]: r"e_{k,i}"})
+
+        def tex(expr):
+            return sp.latex(expr, symbol_names=names, order="none")
+
+        rows = [r"&\text{update rule: } " + self.algorithm.latex_update().replace("&=", "=").replace(r" \\ ", r",\quad "),
+                (r"&q_{k,i} = (e_{k,i}^2,\ e_{k,i} e_{k-1,i},\ e_{k-1,i}^2),\quad "
+                 r"P_{k,ij}^{(ab)} = \mathbb{E}\, q_{k,i}^{(a)} q_{k,j}^{(b)},\quad "
+                 r"D_{k,i}^{(n)} = \mathbb{E}\, e_{k,i}^{4-n} e_{k-1,i}^{n},\quad "
+                 r"T_{k,i}^{(a)} = \sum_l \lambda_l \mathbb{E}\, q_{k,i}^{(a)} p_{k,l}^2,\quad "
+                 r"U_k = \mathbb{E} \bigl(\textstyle\sum_l \lambda_l p_{k,l}^2\bigr)^2,\quad "
+                 r"V_k = \sum_l (\kappa_l - 3) \lambda_l^2 \mathbb{E}\, p_{k,l}^4")]
+        for eq in self.update:
+            lhs = eq.lhs.name.rstrip("'")
+            base, _, idx = lhs.partition("^")
+            lhs_tex = base.replace("_", "_{k+1,", 1) + "}^{" + idx + "}"
+            rows.append(lhs_tex + " &= " + tex(eq.rhs))
+        return "\\begin{align*}\n" + " \\\\\n".join(rows) + "\n\\end{align*}"
+
+    @functools.cached_property
+    def _compiled(self):
+        hyper = [s for n, s in self.algorithm.hyperparameters.items() if n != "learning_rate"]
+        pair_args = [sym.lam, lam_j, sym.kappa, kappa_j, sym.mu6, mu6_j, sym.mu8, mu8_j, sym.B, sym.sigma2,
+                     sym.gamma, *hyper]
+        diag_args = [sym.lam, sym.kappa, sym.mu6, sym.mu8, sym.B, sym.sigma2, sym.gamma, *hyper]
+        pair_exprs = [self.pair[(a, b)].get(k, 0) for a in range(3) for b in range(3) for k in PAIR_KEYS]
+        diag_exprs = [self.diagonal[k].get(key, 0) for k in range(5) for key in DIAGONAL_KEYS]
+        c, w = self.gradient_point
+        return _Compiled(sp.lambdify(pair_args, pair_exprs, modules="numpy", cse=True),
+                         sp.lambdify(diag_args, diag_exprs, modules="numpy", cse=True),
+                         sp.lambdify(hyper, list(c), modules="numpy"), sp.lambdify(hyper, list(w), modules="numpy"),
+                         [n for n in self.algorithm.hyperparameters if n != "learning_rate"])
+
+    # ------------------------------------------------------------------ checks
+    def _check(self, eigenvalues, learning_rate, batch, noise_variance, hyper):
+        lam = check_eigenvalues(eigenvalues)
+        if learning_rate is not None:
+            check_positive(learning_rate, "learning_rate")
+        batch = check_integer(batch, "batch", 1)
+        check_nonnegative(noise_variance, "noise_variance")
+        names = set(self._compiled.hyper_names)
+        unknown, missing = set(hyper) - names, names - set(hyper)
+        if unknown:
+            raise ValueError(f"unknown hyperparameter(s) {sorted(unknown)} for {self.algorithm!r}")
+        if missing:
+            raise ValueError(f"missing hyperparameter(s) {sorted(missing)} for {self.algorithm!r}")
+        if any(callable(v) for v in hyper.values()):
+            raise ValueError("hyperparameters must be numbers here (no schedules)")
+        self.algorithm.check_hyperparameters({"learning_rate": learning_rate or 1.0, **hyper})
+        return lam, batch, {k: float(v) for k, v in hyper.items()}
+
+    def _moments(self, lam):
+        vals = self.data.even_moment_values(len(lam))
+        return [np.broadcast_to(np.asarray(vals[s], dtype=float), lam.shape) for s in (sym.kappa, sym.mu6, sym.mu8)]
+
+    def _map(self, lam, counts, moments, gamma, batch, sigma2, hyper, with_second=False):
+        comp = self._compiled
+        C = len(lam)
+        k, m6, m8 = moments
+        col, row = (lambda x: x[:, None]), (lambda x: x[None, :])
+        hv = [hyper[n] for n in comp.hyper_names]
+        vals = comp.pair(col(lam), row(lam), col(k), row(k), col(m6), row(m6), col(m8), row(m8), float(batch),
+                         float(sigma2), float(gamma), *hv)
+        pair = np.stack([np.broadcast_to(np.asarray(v, dtype=float), (C, C)) for v in vals], axis=-1)
+        pair = pair.reshape(C, C, 3, 3, len(PAIR_KEYS))
+        vals = comp.diag(lam, k, m6, m8, float(batch), float(sigma2), float(gamma), *hv)
+        diag = np.stack([np.broadcast_to(np.asarray(v, dtype=float), (C,)) for v in vals], axis=-1)
+        diag = diag.reshape(C, 5, len(DIAGONAL_KEYS))
+        c = np.broadcast_to(np.asarray(comp.c(*hv), dtype=float), (3,))
+        w = np.broadcast_to(np.asarray(comp.w(*hv), dtype=float), (5,))
+        second = None
+        if with_second:
+            from ..derive import derive
+            second = derive(self.algorithm, self.data).linear_map(lam, gamma, batch, sigma2, **hyper)
+        return TwoStepEvenMap(lam, counts, k, pair, diag, c, w, second)
+
+    def linear_map(self, eigenvalues, learning_rate, batch=1, noise_variance=0.0, **hyper) -> TwoStepEvenMap:
+        """The map per direction at numeric parameters (with the second-moment map of :func:`theory.derive`)."""
+        lam, batch, hyper = self._check(eigenvalues, learning_rate, batch, noise_variance, hyper)
+        return self._map(lam, np.ones(len(lam), dtype=int), self._moments(lam), float(learning_rate), batch,
+                         float(noise_variance), hyper, with_second=True)
+
+    def _class_map(self, lam, gamma, batch, hyper):
+        keys = np.stack([lam, *self._moments(lam)], axis=1)
+        uniq, counts = np.unique(keys, axis=0, return_counts=True)
+        return self._map(uniq[:, 0], counts, [uniq[:, 1], uniq[:, 2], uniq[:, 3]], gamma, batch, 0.0, hyper)
+
+    def dense_operator(self, eigenvalues, learning_rate, batch=1, **hyper) -> np.ndarray:
+        """Dense matrix of the linear part per direction on D_i[k] and P_ij[a, b], i < j (small d only, <= 16)."""
+        lam, batch, hyper = self._check(eigenvalues, learning_rate, batch, 0.0, hyper)
+        if len(lam) > 16:
+            raise ValueError(f"eigenvalues must have at most 16 entries for a dense operator; got {len(lam)}")
+        return self._map(lam, np.ones(len(lam), dtype=int), self._moments(lam), float(learning_rate), batch,
+                         0.0, hyper).dense()
+
+    def spectral_radius(self, eigenvalues, learning_rate, batch=1, **hyper) -> float:
+        """Spectral radius of the linear part, on class-symmetric states (where it is attained, see
+        :meth:`critical_learning_rate`); class-symmetric dimension at most 2000 (ValueError)."""
+        lam, batch, hyper = self._check(eigenvalues, learning_rate, batch, 0.0, hyper)
+        cm = self._class_map(lam, float(learning_rate), batch, hyper)
+        if len(cm.coordinates()) > 2000:
+            raise ValueError(f"the class-symmetric dimension must be at most 2000 for a dense spectral radius; "
+                             f"got {len(cm.coordinates())} (use critical_learning_rate)")
+        from ..empirical import _single_threaded_blas
+        with _single_threaded_blas():   # an oversubscribed threaded BLAS is ~50x slower here on a busy machine
+            return float(np.max(np.abs(np.linalg.eigvals(cm.dense()))))
+
+    def critical_learning_rate(self, eigenvalues, batch=1, **hyper) -> float:
+        r"""gamma_c^(4): the smallest learning rate at which the spectral radius of the linear part reaches 1.
+
+        The linear part maps the cone of even-sector moment data of laws of the state
+        (E q_a(i) q_b(j), E s0^{4-k} s1^k) into itself (it is the exact map of those moments
+        when sigma^2 = 0), so by Krein--Rutman its spectral radius is an eigenvalue with an
+        eigenvector in that cone; averaging over permutations of identical directions keeps
+        it there, so the radius is attained on class-symmetric states (directions with equal
+        (lambda, kappa, mu_6, mu_8) merged). gamma_c^(4) is located on (0, gamma_c (1 + 1e-6)]
+        (gamma_c from :func:`theory.derive`; Jensen gives gamma_c^(4) <= gamma_c): class-symmetric
+        dimension <= 400 by a scan and bisection of the dense spectral radius, else by the sign of
+        det(I - L) = det(I - L_0) det(I - M) (:meth:`TwoStepEvenMap.secular`, O(C^3) per
+        evaluation; scan of 16 points, then 256, and Brent's method), confirmed on the dense
+        spectral radius when the class-symmetric dimension is at most 1200.
+
+        Raises ValueError on bad input, RuntimeError if no crossing is found.
+
+        Example
+        -------
+        >>> from theory import HeavyBall, derive_fourth
+        >>> rec = derive_fourth(HeavyBall())
+        >>> round(rec.critical_learning_rate([1.0], momentum=0.0), 10)   # = SGD's root of E(1 - g z^2)^4 = 1
+        0.3834510059
+        """
+        from scipy.optimize import brentq
+
+        from ..derive import derive
+        from ..empirical import _single_threaded_blas
+        lam, batch, hyper = self._check(eigenvalues, None, batch, 0.0, hyper)
+        with _single_threaded_blas():
+            gc = derive(self.algorithm, self.data).critical_learning_rate(lam, batch=batch, **hyper)
+            size = len(self._class_map(lam, gc, batch, hyper).coordinates())
+            dense = size <= 400
+
+            def rho(g):
+                return float(np.max(np.abs(np.linalg.eigvals(self._class_map(lam, g, batch, hyper).dense()))))
+
+            def sec(g):
+                with np.errstate(all="ignore"):
+                    for nudge in (0.0, 1e-9, -1e-9):   # off a pole of the factorisation
+                        sign, logabs = self._class_map(lam, g * (1 + nudge), batch, hyper).secular()
+                        if np.isfinite(logabs) or sign == 0:
+                            return sign, logabs
+                raise RuntimeError(f"det(I - L) could not be evaluated at learning rate {g!r}")  # pragma: no cover
+
+            def stable(g):
+                return rho(g) < 1 if dense else sec(g)[0] > 0
+
+            start = gc * 1e-4   # not smaller: at gamma -> 0 the map has the eigenvalue 1 (e_k = e_{k-1} at rest)
+            if not stable(start):
+                raise RuntimeError("the fourth-moment map is unstable even at a tiny learning rate")
+            found = False
+            for n_points in ((32,) if dense else (16, 256)):
+                prev = start
+                grid = gc * np.arange(1, n_points + 1) / n_points
+                grid[-1] = gc * (1 + 1e-6)
+                for g in grid:
+                    if not stable(g):
+                        found = True
+                        break
+                    prev = g
+                if found:
+                    break
+            if not found:
+                raise RuntimeError(f"no crossing of the fourth-moment spectral radius through 1 on (0, gamma_c = {gc!r}]")
+            if dense:
+                lo, hi = prev, g
+                while hi - lo > 1e-13 * hi:
+                    mid = 0.5 * (lo + hi)
+                    lo, hi = (mid, hi) if stable(mid) else (lo, mid)
+                return float(0.5 * (lo + hi))
+            ref = sec(prev)[1]
+
+            def h(x):
+                sign, logabs = sec(x)
+                return sign * np.exp(min(logabs - ref, 700.0))
+
+            root = brentq(h, prev, g, xtol=1e-14 * g, rtol=4 * np.finfo(float).eps)
+            if size <= 1200 and not rho(root * (1 - 1e-7)) < 1:  # pragma: no cover
+                raise RuntimeError(f"the spectral radius is already >= 1 just below the crossing {root!r}")
+            return float(root)
+
+    # ------------------------------------------------------------------ trajectories
+    def _start(self, initial, d):
+        e0 = check_initial(initial, d)
+        st = self.algorithm.initial_state(e0)
+        return np.asarray(st[0], float), np.asarray(st[1], float)
+
+    def trajectory(self, eigenvalues, learning_rate, batch=1, noise_variance=0.0, initial=1.0, steps=100,
+                   **hyper):
+        r"""Exact E e_{k,i}^2, E e_{k,i}^4, the risk and its variance over replicas, k = 0..steps.
+
+        From the deterministic e_0 (``initial``) with e_{-1} = e_0; risk R_k = (sum_i lambda_i
+        e_{k,i}^2 + sigma^2)/2. Cost O(steps d^2) (81 d^2 per step). Returns a
+        :class:`theory.fourth.FourthMomentTrajectory` (``Q`` is None).
+        """
+        lam, batch, hyper = self._check(eigenvalues, learning_rate, batch, noise_variance, hyper)
+        steps = check_integer(steps, "steps", 1)
+        mp = self._map(lam, np.ones(len(lam), dtype=int), self._moments(lam), float(learning_rate), batch,
+                       float(noise_variance), hyper, with_second=True)
+        params = dict(eigenvalues=lam, learning_rate=learning_rate, batch=batch, noise_variance=noise_variance,
+                      initial=initial, steps=steps, **hyper)
+        return mp.trajectory(*self._start(initial, len(lam)), steps, parameters=params)
+
+    def time_average_covariance(self, eigenvalues, learning_rate, edges, batch=1, noise_variance=0.0,
+                                initial=1.0, **hyper):
+        r"""Exact covariance over replicas of block time averages of the risk (and variances of e_i^2).
+
+        As :meth:`theory.FourthMomentRecursion.time_average_covariance`, with the conditional
+        second-moment map of the state q = (e^2, e e_prev, e_prev^2) (the 3 x 3 block +
+        rank-one map M of :func:`theory.derive`): for k <= l,
+        Cov(R_k, R_l) = (1/4) w^T M^{l-k} Cov(q_k, lambda . e_k^2), w = lambda on e^2.
+        """
+        from .recursion import _check_edges
+        lam, batch, hyper = self._check(eigenvalues, learning_rate, batch, noise_variance, hyper)
+        edges = _check_edges(edges)
+        mp = self._map(lam, np.ones(len(lam), dtype=int), self._moments(lam), float(learning_rate), batch,
+                       float(noise_variance), hyper, with_second=True)
+        params = dict(eigenvalues=lam, learning_rate=learning_rate, batch=batch, noise_variance=noise_variance,
+                      initial=initial, edges=edges, **hyper)
+        return mp.time_average_covariance(*self._start(initial, len(lam)), edges, parameters=params)
