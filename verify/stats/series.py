@@ -18,7 +18,7 @@ probability is at most ``alpha`` whatever the dependence between members.
 
 Each compared mean is tested in one of two ways.
 
-* **Exact variance** (SGD on data with independent symmetric coordinates: the fourth-moment
+* **Exact variance** (SGD, heavy ball and Nesterov on data with independent symmetric coordinates: the fourth-moment
   recursion of :mod:`theory.fourth` gives the exact variance over replicas of every block
   average, :mod:`verify.stats.laws`). The per-replica risks and squared errors are
   non-negative and right-skewed, so the mean's lower tail is lighter than Gaussian given its
