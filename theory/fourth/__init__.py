@@ -55,7 +55,9 @@ heavy ball reproduces SGD's numbers.
 
 Modules: :mod:`~theory.fourth.derivation` (SymPy), :mod:`~theory.fourth.recursion`
 (the result object), :mod:`~theory.fourth.linear` (the float64 map, its spectrum and
-time averages), :mod:`~theory.fourth.critical` (gamma_c^(4)).
+time averages), :mod:`~theory.fourth.critical` (gamma_c^(4)); for the two-step methods
+:mod:`~theory.fourth.momentum` (derivation and result object) and
+:mod:`~theory.fourth.momentum_linear` (the float64 map).
 
 Source: fourth moments and heavy tails of SGD near the critical learning rate;
 the second-moment analogue is Bordelon & Pehlevan, arXiv:2106.02713 (Sec. 3) and

@@ -1,0 +1,276 @@
+"""The numeric even-sector map of the two-step methods (heavy ball, Nesterov), float64.
+
+The per-pair state is the 3 x 3 block P_ij[a, b] = E q_a(i) q_b(j) of the products
+q = (e^2, e e_prev, e_prev^2) and the per-direction diagonal D_i[k] = E e^(4-k) e_prev^k;
+the coefficient arrays of the derived update (:mod:`theory.fourth.momentum`) are ordered by
+:data:`PAIR_KEYS` and :data:`DIAGONAL_KEYS`. One step costs O(d^2); identical directions
+are merged into classes for the spectrum and the critical learning rate.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["TwoStepEvenMap", "PAIR_KEYS", "DIAGONAL_KEYS"]
+
+#: term keys of the pair update P'_ij[a, b] in the order of the coefficient arrays
+PAIR_KEYS = ([("P", g, h) for g in range(3) for h in range(3)] + [("Di", k) for k in range(5)]
+             + [("Dj", k) for k in range(5)] + [("Ti", k) for k in range(3)] + [("Tj", k) for k in range(3)]
+             + [("U",), ("V",)] + [("mi", k) for k in range(3)] + [("mj", k) for k in range(3)] + [("S",), ("1",)])
+#: term keys of the diagonal update D'_i[k]
+DIAGONAL_KEYS = ([("D", k) for k in range(5)] + [("T", k) for k in range(3)] + [("U",), ("V",)]
+                 + [("m", k) for k in range(3)] + [("S",), ("1",)])
+
+_IDX = np.add.outer(np.arange(3), np.arange(3))    # q_a q_b = s0^(4-a-b) s1^(a+b): D index a + b
+_SYM = np.zeros((9, 6))                              # basis of symmetric 3 x 3 matrices (flattened)
+for _n, (_a, _b) in enumerate((a, b) for a in range(3) for b in range(a, 3)):
+    _SYM[3 * _a + _b, _n] = _SYM[3 * _b + _a, _n] = 1.0
+_SYM_PINV = np.linalg.pinv(_SYM)
+
+
+class TwoStepEvenMap:
+    """The two-step even-sector map at numeric parameters, for C classes of directions with counts n_c.
+
+    State: ``P`` (C, C, 3, 3) -- P[c, d] the pair block for i in c, j in d, i != j (P[c, c] the
+    pair inside class c, used only if n_c >= 2) -- and ``D`` (C, 5). Arrays may carry leading
+    batch dimensions. ``pair`` (C, C, 3, 3, len(PAIR_KEYS)) and ``diag`` (C, 5, len(DIAGONAL_KEYS))
+    are the derived coefficients; ``c`` (3,), ``w`` (5,) express p^2 and p^4 in the state.
+    """
+
+    def __init__(self, lam, counts, kappa, pair, diag, c, w, second=None):
+        self.lam, self.counts = np.asarray(lam, float), np.asarray(counts)
+        self.excess = (np.asarray(kappa, float) - 3.0) * self.lam**2
+        self.pair, self.diag, self.c, self.w, self.second = pair, diag, np.asarray(c, float), np.asarray(w, float), second
+        C = len(self.lam)
+        self.N = self.counts[None, :] - np.eye(C)
+        # the linear part of the pair update as one (9 x 27) matrix per (c, d) acting on
+        # z_cd = (P_cd, D_c, D_d, T_c, T_d, U, V)
+        self.K = np.ascontiguousarray(pair[..., :27].reshape(C, C, 9, 27))
+        self.KF = np.ascontiguousarray(pair[..., 27:].reshape(C, C, 9, 8))   # on (m_c, m_d, S, 1)
+
+    @property
+    def classes(self):
+        return len(self.lam)
+
+    def _T(self, P, D):
+        Dfull = D[..., _IDX]                                     # (..., C, 3, 3)
+        own = self.lam[:, None] * (Dfull @ self.c)
+        other = np.einsum("cd,...cda->...ca", self.N * self.lam[None, :], P @ self.c)
+        return own + other
+
+    def linear(self, P, D):
+        """L(P, D): the step without the forcing (exact map for sigma^2 = 0 and the degree-4 part)."""
+        dc = self.diag
+        T = self._T(P, D)
+        nl = self.counts * self.lam
+        U = np.einsum("c,...ck,k->...", nl, T, self.c)
+        V = np.einsum("c,...ck,k->...", self.counts * self.excess, D, self.w)
+        C = self.classes
+        lead = P.shape[:-4]
+        Ub = np.broadcast_to(np.asarray(U)[..., None, None, None], lead + (C, C, 1))
+        Vb = np.broadcast_to(np.asarray(V)[..., None, None, None], lead + (C, C, 1))
+        z = np.concatenate([P.reshape(lead + (C, C, 9)),
+                            np.broadcast_to(D[..., :, None, :], lead + (C, C, 5)),
+                            np.broadcast_to(D[..., None, :, :], lead + (C, C, 5)),
+                            np.broadcast_to(T[..., :, None, :], lead + (C, C, 3)),
+                            np.broadcast_to(T[..., None, :, :], lead + (C, C, 3)), Ub, Vb], axis=-1)
+        out = np.matmul(self.K, z[..., None])[..., 0].reshape(P.shape)
+        Dn = np.einsum("ckl,...cl->...ck", dc[..., 0:5], D)
+        Dn += np.einsum("ckl,...cl->...ck", dc[..., 5:8], T)
+        Dn += dc[..., 8] * np.asarray(U)[..., None, None] + dc[..., 9] * np.asarray(V)[..., None, None]
+        return out, Dn
+
+    def forcing(self, m):
+        """F(m, sigma^2): the part driven by the second moments m (C, 3) = (E s0^2, E s0 s1, E s1^2) and the noise."""
+        dc = self.diag
+        S = float(np.sum(self.counts * self.lam * (m @ self.c)))
+        C = self.classes
+        z = np.concatenate([np.broadcast_to(m[:, None, :], (C, C, 3)), np.broadcast_to(m[None, :, :], (C, C, 3)),
+                            np.full((C, C, 1), S), np.ones((C, C, 1))], axis=-1)
+        Pf = np.matmul(self.KF, z[..., None])[..., 0].reshape(C, C, 3, 3)
+        Df = np.einsum("ckl,cl->ck", dc[..., 10:13], m) + dc[..., 13] * S + dc[..., 14]
+        return Pf, Df
+
+    def apply(self, P, D, m):
+        """One step (P, D) -> L(P, D) + F(m)."""
+        P2, D2 = self.linear(P, D)
+        Pf, Df = self.forcing(m)
+        return P2 + Pf, D2 + Df
+
+    # ---------------------------------------------------------------- dense operator
+    def coordinates(self):
+        """("D", c, k), ("P", c, d, a, b) for c < d, ("Pcc", c, a, b) for a <= b and n_c >= 2."""
+        C = self.classes
+        out = [("D", c, k) for c in range(C) for k in range(5)]
+        out += [("P", c, d, a, b) for c in range(C) for d in range(c + 1, C) for a in range(3) for b in range(3)]
+        out += [("Pcc", c, a, b) for c in range(C) if self.counts[c] >= 2 for a in range(3) for b in range(a, 3)]
+        return out
+
+    def dense(self):
+        """Dense matrix of the linear part on the (class-symmetric) coordinates of :meth:`coordinates`."""
+        coords = self.coordinates()
+        n, C = len(coords), self.classes
+        P = np.zeros((n, C, C, 3, 3))
+        D = np.zeros((n, C, 5))
+        for r, co in enumerate(coords):
+            if co[0] == "D":
+                D[r, co[1], co[2]] = 1.0
+            elif co[0] == "P":
+                _, c, d, a, b = co
+                P[r, c, d, a, b] = P[r, d, c, b, a] = 1.0
+            else:
+                _, c, a, b = co
+                P[r, c, c, a, b] = P[r, c, c, b, a] = 1.0
+        P2, D2 = self.linear(P, D)
+        out = np.empty((n, n))
+        for r, co in enumerate(coords):
+            if co[0] == "D":
+                out[r] = D2[:, co[1], co[2]]
+            elif co[0] == "P":
+                out[r] = P2[:, co[1], co[2], co[3], co[4]]
+            else:
+                out[r] = P2[:, co[1], co[1], co[2], co[3]]
+        return out
+
+    # ---------------------------------------------------------------- det(I - L) by the coupling channels
+    def _coupling(self, P, D):
+        """G(P, D) = (T (C, 3), U, V) flattened to (..., 3C + 2): the channels through which directions couple."""
+        T = self._T(P, D)
+        U = np.einsum("c,...ck,k->...", self.counts * self.lam, T, self.c)
+        V = np.einsum("c,...ck,k->...", self.counts * self.excess, D, self.w)
+        return np.concatenate([T.reshape(T.shape[:-2] + (-1,)), U[..., None], V[..., None]], axis=-1)
+
+    def secular(self):
+        r"""(sign of det(I - L), log abs det(I - M)) on class-symmetric states, O(C^3) per evaluation.
+
+        L = L_0 + R G with L_0 the map without the couplings (block triangular: 5 x 5 blocks on
+        D_c, 9 x 9 blocks on P_cd fed by D_c, D_d) and G = (T, U, V) (3C + 2 channels), so
+        det(I - L) = det(I - L_0) det(I - M), M = G (I - L_0)^{-1} R.
+        """
+        C, n = self.classes, self.counts
+        pc, dc = self.pair, self.diag
+        I5, I9 = np.eye(5), np.eye(9)
+        Dm = I5 - dc[..., 0:5]                                   # (C, 5, 5)
+        Am = I9 - self.K[..., :9]                                # (C, C, 9, 9)
+        single = n < 2
+        Am[single, single] = I9                                 # no pair inside a class of one direction
+        nch = 3 * C + 2
+        # R e_k for each channel k: P (nch, C, C, 9), D (nch, C, 5)
+        rP = np.zeros((nch, C, C, 9))
+        rD = np.zeros((nch, C, 5))
+        Ti = pc[..., 19:22].reshape(C, C, 9, 3)
+        Tj = pc[..., 22:25].reshape(C, C, 9, 3)
+        for c in range(C):
+            for a in range(3):
+                k = 3 * c + a
+                rP[k, c, :, :] += Ti[c, :, :, a]
+                rP[k, :, c, :] += Tj[:, c, :, a]
+                rD[k, c, :] = dc[c, :, 5 + a]
+        rP[3 * C] = pc[..., 25].reshape(C, C, 9)
+        rP[3 * C + 1] = pc[..., 26].reshape(C, C, 9)
+        rD[3 * C] = dc[..., 8]
+        rD[3 * C + 1] = dc[..., 9]
+        xD = np.linalg.solve(Dm[None], rD[..., None])[..., 0]                       # (nch, C, 5)
+        Bi = pc[..., 9:14].reshape(C, C, 9, 5)
+        Bj = pc[..., 14:19].reshape(C, C, 9, 5)
+        rhs = rP + np.einsum("cdxk,nck->ncdx", Bi, xD) + np.einsum("cdxk,ndk->ncdx", Bj, xD)
+        xP = np.linalg.solve(Am[None], rhs[..., None])[..., 0].reshape(nch, C, C, 3, 3)
+        M = self._coupling(xP, xD).T                                                # (nch out, nch in)
+        sign, logabs = np.linalg.slogdet(np.eye(nch) - M)
+        # sign of det(I - L_0) on class-symmetric states
+        s0 = np.prod(np.sign(np.linalg.det(Dm)))
+        iu = np.triu_indices(C, 1)
+        s0 *= np.prod(np.sign(np.linalg.det(Am[iu])))
+        inner = np.flatnonzero(n >= 2)
+        if inner.size:
+            Am_sym = np.einsum("yx,cxz,zw->cyw", _SYM_PINV, Am[inner, inner], _SYM)  # (I - A_cc) on symmetric P_cc
+            s0 *= np.prod(np.sign(np.linalg.det(Am_sym)))
+        return float(sign * s0), float(logabs)
+
+    # ---------------------------------------------------------------- per direction
+    def _second_step(self, s):
+        return self.second.apply(s)
+
+    def _second_linear(self, x):
+        """The linear part of the conditional second-moment map on (d, 3, ...) arrays (first axis direction)."""
+        s = self.second
+        coupling = np.einsum("ip,ip...->...", s.v, x)
+        return np.einsum("ipq,iq...->ip...", s.A, x) + s.u.reshape(s.u.shape + (1,) * (x.ndim - 2)) * coupling
+
+    def _pfull(self, P, D):
+        """P with the diagonal blocks filled from D (E q_a(i) q_b(i) = D_i[a + b]); per direction only."""
+        Pf = P.copy()
+        d = self.classes
+        Pf[np.arange(d), np.arange(d)] = D[:, _IDX]
+        return Pf
+
+    def initial(self, e0, f0):
+        q = np.stack([e0**2, e0 * f0, f0**2], axis=1)
+        P = q[:, None, :, None] * q[None, :, None, :]
+        D = np.stack([e0 ** (4 - k) * f0**k for k in range(5)], axis=1)
+        return P, D, q
+
+    def trajectory(self, e0, f0, steps, parameters=None):
+        lam = self.lam
+        d = len(lam)
+        sigma2 = float(self.second.offset)
+        P, D, m = self.initial(e0, f0)
+        second = np.empty((steps + 1, d))
+        fourth = np.empty((steps + 1, d))
+        rvar = np.empty(steps + 1)
+        for k in range(steps + 1):
+            second[k], fourth[k] = m[:, 0], D[:, 0]
+            M = self._pfull(P, D)[:, :, 0, 0]
+            rvar[k] = 0.25 * (float(lam @ M @ lam) - float(lam @ m[:, 0]) ** 2)
+            if k < steps:
+                P, D = self.apply(P, D, m)
+                m = self._second_step(m)
+        from .recursion import FourthMomentTrajectory
+        return FourthMomentTrajectory(second_moments=second, fourth_moments=fourth,
+                                      risk=0.5 * (second @ lam + sigma2), risk_variance=rvar,
+                                      second_moment_variance=fourth - second**2, parameters=parameters or {})
+
+    def time_average_covariance(self, e0, f0, edges, parameters=None):
+        from .recursion import TimeAverageCovariance
+        lam = self.lam
+        d = len(lam)
+        sigma2 = float(self.second.offset)
+        nb = len(edges) - 1
+        block_of = np.full(edges[-1], -1)
+        for b in range(nb):
+            block_of[edges[b]:edges[b + 1]] = b
+        sizes = np.diff(edges).astype(float)
+        psi = np.zeros((d, 3, nb))          # sum_{k in I, k < l} M^{l-k} Cov(q_k, X_k), X = lambda . e^2
+        A = np.zeros((nb, nb))
+        diag_sum = np.zeros(nb)
+        Psi = np.zeros((d, 3, d))           # sum_{k in I, k < l} M^{l-k} Cov(q_k, e_{k,i}^2), current block
+        coord_var = np.zeros((nb, d))
+        risk_mean = np.zeros(nb)
+        m2_mean = np.zeros((nb, d))
+        P, D, m = self.initial(e0, f0)
+        idx = np.arange(d)
+        for k in range(edges[-1]):
+            b = block_of[k]
+            if b >= 0:
+                Sigma = self._pfull(P, D)[:, :, :, 0] - m[:, None, :] * m[None, :, 0, None]   # (j, i, a)
+                Sigma = np.transpose(Sigma, (0, 2, 1))                                     # (j, a, i)
+                Y = Sigma @ lam                                                             # (j, a)
+                A[:, b] += lam @ psi[:, 0, :]
+                diag_sum[b] += lam @ Y[:, 0]
+                if k == edges[b]:
+                    Psi[:] = 0.0
+                coord_var[b] += 2.0 * Psi[idx, 0, idx] + Sigma[idx, 0, idx]
+                risk_mean[b] += 0.5 * (lam @ m[:, 0] + sigma2)
+                m2_mean[b] += m[:, 0]
+                psi[:, :, b] += Y
+                Psi += Sigma
+                Psi = self._second_linear(Psi)
+            psi = self._second_linear(psi)
+            if k + 1 < edges[-1]:
+                P, D = self.apply(P, D, m)
+                m = self._second_step(m)
+        total = A + A.T + np.diag(diag_sum)
+        cov = total / (4.0 * np.outer(sizes, sizes))
+        return TimeAverageCovariance(edges=edges, risk_mean=risk_mean / sizes, risk_covariance=cov,
+                                     second_moment_mean=m2_mean / sizes[:, None],
+                                     second_moment_variance=coord_var / sizes[:, None] ** 2,
+                                     parameters=parameters or {})
