@@ -9,11 +9,70 @@ import numpy as np
 
 from .linear import _PAIR_NAMES
 
-__all__ = ["critical_crossing"]
+__all__ = ["critical_crossing", "locate_crossing"]
 
 
 #: class-symmetric dimension up to which the crossing is located on the dense spectral radius
 DENSE_LIMIT = 120
+
+
+def locate_crossing(rho, sec, gamma_c, start, dense, grids, bisect_tol=0.0, confirm=False, xtol=1e-15):
+    """The first learning rate in (start, gamma_c (1 + 1e-6)] where a linear map stops being stable.
+
+    Shared by every even-sector recursion (SGD, the two-step methods). ``rho(g)`` is the dense
+    spectral radius, ``sec(g)`` the (sign, log|det(I - L)|) of the factorised determinant.
+    Small problems (``dense``): a scan of ``rho < 1`` over each grid of ``grids`` (numbers of
+    points on (0, gamma_c]), then bisection to relative ``bisect_tol`` (0: to the last bit).
+    Otherwise the same scan on the sign of det(I - L), a finer grid when the coarser saw no
+    change (two roots inside one cell), Brent's method, and with ``confirm`` a check on the
+    dense spectral radius just below the root. Returns (root, lo, hi), the root's bracket.
+
+    Raises RuntimeError if the map is unstable at ``start`` or never leaves the stable region.
+    """
+    from scipy.optimize import brentq
+
+    def stable(g):
+        return rho(g) < 1 if dense else sec(g)[0] > 0
+
+    if not stable(start):
+        raise RuntimeError("the fourth-moment map is unstable even at a tiny learning rate; no crossing")
+    found = False
+    for n_points in grids:
+        prev = start
+        grid = gamma_c * np.arange(1, n_points + 1) / n_points
+        grid[-1] = gamma_c * (1 + 1e-6)
+        for g in grid:
+            if not stable(g):
+                found = True
+                break
+            prev = g
+        if found:
+            break
+    if not found:
+        raise RuntimeError(f"the fourth-moment map has no crossing of its spectral radius through 1 on "
+                           f"(0, gamma_c = {gamma_c!r}]: det(I - L) keeps its sign (a double root?); "
+                           "gamma_c^(4) <= gamma_c should hold")
+    if dense:
+        lo, hi = prev, g
+        for _ in range(200):
+            mid = 0.5 * (lo + hi)
+            if mid in (lo, hi) or hi - lo <= bisect_tol * hi:
+                break
+            lo, hi = (mid, hi) if stable(mid) else (lo, mid)
+        return 0.5 * (lo + hi), prev, g
+    ref = sec(prev)[1]   # det(I - M) spans hundreds of decades for large d: rescale by a constant
+
+    def h(x):
+        sign, logabs = sec(x)
+        return sign * np.exp(min(logabs - ref, 700.0))
+
+    root = brentq(h, prev, g, xtol=xtol * g, rtol=4 * np.finfo(float).eps, maxiter=200)
+    if confirm:   # independent confirmation on the dense operator
+        below = rho(root * (1 - 1e-7))
+        if not below < 1:  # pragma: no cover - would mean two crossings inside one scan cell
+            raise RuntimeError(f"the spectral radius is already {below} just below the crossing {root!r}; "
+                               "an earlier crossing was missed by the scan")
+    return root, prev, g
 
 
 def critical_crossing(rec, lam, batch, gamma_c, dps=None, points=32):
@@ -29,8 +88,6 @@ def critical_crossing(rec, lam, batch, gamma_c, dps=None, points=32):
 
     See FourthMomentRecursion.critical_learning_rate.
     """
-    from scipy.optimize import brentq
-
     from ..empirical import _single_threaded_blas
 
     base = rec._class_map(lam, None, batch)
@@ -47,54 +104,13 @@ def critical_crossing(rec, lam, batch, gamma_c, dps=None, points=32):
                     return sign * sign0, logabs
         raise RuntimeError(f"det(I - L) could not be evaluated at learning rate {g!r}")  # pragma: no cover
 
-    def stable(g):
-        return rho(g) < 1 if dense else sec(g)[0] > 0
-
     with _single_threaded_blas():
-        prev = gamma_c * 1e-9
-        if not stable(prev):
-            raise RuntimeError("the fourth-moment map is unstable even at a tiny learning rate; no crossing")
         # gamma_c^(4) <= gamma_c (Jensen), with equality in degenerate cases (e.g. Rademacher, B = 1, d = 2,
         # where the Perron combination of the e_i^2 evolves deterministically): scan just past gamma_c;
         # a coarse scan first, a finer one if it saw no sign change (two roots inside one cell)
-        start = prev
-        for n_points in ((points,) if dense else (max(points // 2, 2), 8 * points)):
-            prev = start
-            grid = gamma_c * np.arange(1, n_points + 1) / n_points
-            grid[-1] = gamma_c * (1 + 1e-6)
-            found = False
-            for g in grid:
-                if not stable(g):
-                    found = True
-                    break
-                prev = g
-            if found:
-                break
-        else:
-            raise RuntimeError(f"the fourth-moment map has no crossing of its spectral radius through 1 on "
-                               f"(0, gamma_c = {gamma_c!r}]: det(I - L) keeps its sign (a double root?); "
-                               "gamma_c^(4) <= gamma_c should hold")
-        if dense:
-            lo, hi = prev, g
-            for _ in range(200):
-                mid = 0.5 * (lo + hi)
-                if mid in (lo, hi):
-                    break
-                lo, hi = (mid, hi) if stable(mid) else (lo, mid)
-            root = 0.5 * (lo + hi)
-        else:
-            ref = sec(prev)[1]   # det(I - M) spans hundreds of decades for large d: rescale by a constant
-
-            def h(x):
-                sign, logabs = sec(x)
-                return sign * np.exp(min(logabs - ref, 700.0))
-
-            root = brentq(h, prev, g, xtol=1e-15 * g, rtol=4 * np.finfo(float).eps, maxiter=200)
-            if base.classes <= 40:   # independent confirmation on the dense class-reduced operator
-                below = rho(root * (1 - 1e-7))
-                if not below < 1:  # pragma: no cover - would mean two crossings inside one scan cell
-                    raise RuntimeError(f"the spectral radius is already {below} just below the crossing {root!r}; "
-                                       "an earlier crossing was missed by the scan")
+        root, prev, g = locate_crossing(rho, sec, gamma_c, gamma_c * 1e-9, dense,
+                                        (points,) if dense else (max(points // 2, 2), 8 * points),
+                                        confirm=base.classes <= 40)
     if dps is None:
         return float(root)
     if base.classes > 40:

@@ -373,10 +373,9 @@ class TwoStepFourthRecursion:
         >>> round(rec.critical_learning_rate([1.0], momentum=0.0), 10)   # = SGD's root of E(1 - g z^2)^4 = 1
         0.3834510059
         """
-        from scipy.optimize import brentq
-
         from ..derive import derive
         from ..empirical import _single_threaded_blas
+        from .critical import locate_crossing
         lam, batch, hyper = self._check(eigenvalues, None, batch, 0.0, hyper)
         with _single_threaded_blas():
             gc = derive(self.algorithm, self.data).critical_learning_rate(lam, batch=batch, **hyper)
@@ -394,41 +393,9 @@ class TwoStepFourthRecursion:
                             return sign, logabs
                 raise RuntimeError(f"det(I - L) could not be evaluated at learning rate {g!r}")  # pragma: no cover
 
-            def stable(g):
-                return rho(g) < 1 if dense else sec(g)[0] > 0
-
-            start = gc * 1e-4   # not smaller: at gamma -> 0 the map has the eigenvalue 1 (e_k = e_{k-1} at rest)
-            if not stable(start):
-                raise RuntimeError("the fourth-moment map is unstable even at a tiny learning rate")
-            found = False
-            for n_points in ((32,) if dense else (16, 256)):
-                prev = start
-                grid = gc * np.arange(1, n_points + 1) / n_points
-                grid[-1] = gc * (1 + 1e-6)
-                for g in grid:
-                    if not stable(g):
-                        found = True
-                        break
-                    prev = g
-                if found:
-                    break
-            if not found:
-                raise RuntimeError(f"no crossing of the fourth-moment spectral radius through 1 on (0, gamma_c = {gc!r}]")
-            if dense:
-                lo, hi = prev, g
-                while hi - lo > 1e-13 * hi:
-                    mid = 0.5 * (lo + hi)
-                    lo, hi = (mid, hi) if stable(mid) else (lo, mid)
-                return float(0.5 * (lo + hi))
-            ref = sec(prev)[1]
-
-            def h(x):
-                sign, logabs = sec(x)
-                return sign * np.exp(min(logabs - ref, 700.0))
-
-            root = brentq(h, prev, g, xtol=1e-14 * g, rtol=4 * np.finfo(float).eps)
-            if size <= 1200 and not rho(root * (1 - 1e-7)) < 1:  # pragma: no cover
-                raise RuntimeError(f"the spectral radius is already >= 1 just below the crossing {root!r}")
+            # not below 1e-4 gamma_c: at gamma -> 0 the map has the eigenvalue 1 (e_k = e_{k-1} at rest)
+            root, _, _ = locate_crossing(rho, sec, gc, gc * 1e-4, dense, (32,) if dense else (16, 256),
+                                         bisect_tol=1e-13, confirm=size <= 1200, xtol=1e-14)
             return float(root)
 
     # ------------------------------------------------------------------ trajectories
