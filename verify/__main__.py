@@ -25,7 +25,7 @@ def _table(results, width: int = 64) -> str:
     lines = []
     for r in results:
         if r.skipped:
-            lines.append(((r.id,), textwrap.wrap(r.skipped, width) or [""], "", "", "", "", "skipped"))
+            lines.append((r.id, textwrap.wrap(r.skipped, width) or [""], "", "", "", "", "skipped"))
             continue
         for j, row in enumerate(r.rows):
             mc = _fmt(row.monte_carlo)
@@ -36,7 +36,6 @@ def _table(results, width: int = 64) -> str:
                           _fmt(row.theory), mc, stat, row.verdict))
     flat = []
     for claim, check, *rest in lines:
-        claim = claim[0] if isinstance(claim, tuple) else claim
         flat.append((claim, check[0], *rest))
         flat.extend(("", more, "", "", "", "", "") for more in check[1:])
     widths = [max(len(str(x[i])) for x in [head] + flat) for i in range(len(head))]

@@ -125,7 +125,7 @@ def _clopper_pearson(k, n, level=0.95):
 def _runs_in_batches(kw, algorithm, data, runs, replicas, seed, batch_runs=200):
     done = 0
     root = np.random.SeedSequence(seed)
-    for j, child in enumerate(root.spawn(math.ceil(runs / batch_runs))):
+    for child in root.spawn(math.ceil(runs / batch_runs)):
         m = min(batch_runs, runs - done)
         yield from simulate(algorithm, data=data, replicas=m * replicas, chunk_size=replicas, seed=child,
                             split=True, **kw)

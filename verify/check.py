@@ -51,7 +51,7 @@ from theory.validation import check_integer
 
 from . import strategies as sst
 from .montecarlo import simulate
-from .stats import Verdict, combine, compare
+from .stats import Verdict, check_alpha, combine, compare
 
 __all__ = ["check_recursion", "check_problems", "default_problems", "Design", "draw_designs",
            "draw_problems", "minimum_examples", "learning_rate_limit", "shrink_problem", "MIN_GAP"]
@@ -70,12 +70,6 @@ KURTOSIS = (1.0, 10.0)
 SPARSITY = (0.25, 0.75)
 
 _NON_GAUSSIAN = ("independent", "sparse", "rademacher")
-
-
-def _check_alpha(alpha):
-    if isinstance(alpha, bool) or not (isinstance(alpha, (int, float)) and 0 < alpha < 1):
-        raise ValueError(f"alpha must lie in (0, 1); got {alpha!r}")
-    return float(alpha)
 
 
 # --------------------------------------------------------------------------- learning-rate limit
@@ -634,7 +628,7 @@ def check_recursion(expr, algorithm=None, data=None, *, examples: int = 4, steps
     examples = check_integer(examples, "examples", 1)
     steps = check_integer(steps, "steps", 1)
     replicas = check_integer(replicas, "replicas", 2)
-    alpha = _check_alpha(alpha)
+    alpha = check_alpha(alpha)
     seed = check_integer(seed, "seed", 0)
     shrink_runs = check_integer(shrink, "shrink", 0)
     recursion_from_expression(expr)  # validate before drawing anything

@@ -379,10 +379,7 @@ class EvenSectorMap:
         a2, u2, v2 = s.A[:, 0, 0], s.u[:, 0], s.v[:, 0]
         sigma2 = float(s.offset)
         nb = len(edges) - 1
-        block_of = np.full(edges[-1], -1)
-        for b in range(nb):
-            block_of[edges[b]:edges[b + 1]] = b
-        sizes = np.diff(edges).astype(float)
+        block_of, sizes = TimeAverageCovariance.block_index(edges)
         psi = np.zeros((nb, d))              # psi_I(l) = sum_{k in I, k < l} L^{l-k} Cov(e_k^2) lambda
         A = np.zeros((nb, nb))               # A[I, J] = sum_{l in J} lambda . psi_I(l)
         diag_sum = np.zeros(nb)              # sum_{l in I} lambda^T Cov(e_l^2) lambda
@@ -409,9 +406,4 @@ class EvenSectorMap:
             psi = psi * a2[None, :] + (psi @ v2)[:, None] * u2[None, :]
             if k + 1 < edges[-1]:
                 Q, m = self.apply(Q, m), self._second_step(m)
-        total = A + A.T + np.diag(diag_sum)
-        cov = total / (4.0 * np.outer(sizes, sizes))
-        return TimeAverageCovariance(edges=edges, risk_mean=risk_mean / sizes, risk_covariance=cov,
-                                     second_moment_mean=m2_mean / sizes[:, None],
-                                     second_moment_variance=coord_var / sizes[:, None] ** 2,
-                                     parameters=parameters or {})
+        return TimeAverageCovariance.from_sums(edges, sizes, A, diag_sum, risk_mean, m2_mean, coord_var, parameters)

@@ -235,10 +235,7 @@ class TwoStepEvenMap:
         d = len(lam)
         sigma2 = float(self.second.offset)
         nb = len(edges) - 1
-        block_of = np.full(edges[-1], -1)
-        for b in range(nb):
-            block_of[edges[b]:edges[b + 1]] = b
-        sizes = np.diff(edges).astype(float)
+        block_of, sizes = TimeAverageCovariance.block_index(edges)
         psi = np.zeros((d, 3, nb))          # sum_{k in I, k < l} M^{l-k} Cov(q_k, X_k), X = lambda . e^2
         A = np.zeros((nb, nb))
         diag_sum = np.zeros(nb)
@@ -268,9 +265,4 @@ class TwoStepEvenMap:
             if k + 1 < edges[-1]:
                 P, D = self.apply(P, D, m)
                 m = self._second_step(m)
-        total = A + A.T + np.diag(diag_sum)
-        cov = total / (4.0 * np.outer(sizes, sizes))
-        return TimeAverageCovariance(edges=edges, risk_mean=risk_mean / sizes, risk_covariance=cov,
-                                     second_moment_mean=m2_mean / sizes[:, None],
-                                     second_moment_variance=coord_var / sizes[:, None] ** 2,
-                                     parameters=parameters or {})
+        return TimeAverageCovariance.from_sums(edges, sizes, A, diag_sum, risk_mean, m2_mean, coord_var, parameters)

@@ -73,6 +73,24 @@ class TimeAverageCovariance:
     second_moment_variance: np.ndarray
     parameters: dict = field(default_factory=dict)
 
+    @staticmethod
+    def block_index(edges):
+        """(block of each step k < edges[-1], -1 outside the blocks; block sizes as floats)."""
+        block_of = np.full(edges[-1], -1)
+        for b in range(len(edges) - 1):
+            block_of[edges[b]:edges[b + 1]] = b
+        return block_of, np.diff(edges).astype(float)
+
+    @classmethod
+    def from_sums(cls, edges, sizes, cross, diag_sum, risk_sum, m2_sum, coord_sum, parameters=None):
+        """The result from the sums accumulated over the steps of each block: ``cross[I, J]``
+        = sum over k in I, l in J, k < l of lambda^T Cov(e_l^2, e_k^2) lambda, ``diag_sum[I]`` the
+        k = l terms, and the sums of the risk, of e^2 and of the per-coordinate variance terms."""
+        cov = (cross + cross.T + np.diag(diag_sum)) / (4.0 * np.outer(sizes, sizes))
+        return cls(edges=edges, risk_mean=risk_sum / sizes, risk_covariance=cov,
+                   second_moment_mean=m2_sum / sizes[:, None],
+                   second_moment_variance=coord_sum / sizes[:, None] ** 2, parameters=parameters or {})
+
 
 class FourthMomentRecursion:
     """A derived even-sector (fourth-moment) recursion; returned by :func:`derive_fourth`.

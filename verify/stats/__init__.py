@@ -17,9 +17,6 @@ from .checks import exact_identity, growth, hall_z, numeric_agreement, reported,
 from .result import KINDS, Deviation, Verdict, check_alpha, combine, jsonable
 from .series import QUANTITIES, compare
 
-# backwards-compatible private name used by verify.check
-_check_alpha = check_alpha
-
 __all__ = ["compare", "scalar_comparison", "growth", "exact_identity", "numeric_agreement", "reported",
            "AlphaBudget", "Verdict", "Deviation", "combine", "KINDS", "QUANTITIES", "hall_z", "z_of_p",
            "check_alpha", "jsonable"]

@@ -102,8 +102,7 @@ def exact_laws(prediction, edges, guard=True):
         return None
     if any(callable(v) for v in params.values()):
         return None
-    if getattr(rec, "gradient_moments", None) is None:
-        pass  # a user's recursion: the laws are the package's own (they do not depend on the user's formula)
+    # a user's recursion (theory.user) gets the package's own laws: they depend on the problem, not on the formula
     hyper = _hyper(rec, params)
     if hyper is None:
         return None
