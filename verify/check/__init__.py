@@ -1,0 +1,46 @@
+"""Checks of a user's own derivation: recursions, closed forms and ODEs, each against the
+package's exact derivation and Monte Carlo on the statistics layer (:mod:`verify.stats`).
+
+Every check returns a :class:`verify.Verdict`; on failure it carries a shrunk counterexample.
+
+* :func:`check_recursion` -- a second-moment recursion (one expression per moment of the state);
+* design of the drawn examples: :mod:`verify.check.design`;
+* the engine (family-wise level, shrinking): :mod:`verify.check.problems`, :mod:`verify.check.shrink`.
+"""
+from .design import (
+                     FRACTIONS,
+                     KURTOSIS,
+                     MIN_EIGENVALUE,
+                     MIN_GAP,
+                     NOISE_VARIANCES,
+                     SPARSITY,
+                     Design,
+                     default_problems,
+                     draw_designs,
+                     draw_problems,
+                     learning_rate_limit,
+                     minimum_examples,
+)
+from .problems import _hypothesis_draws, _run, check_problems
+from .recursion import check_recursion
+from .shrink import shrink_problem
+
+__all__ = [
+                     "FRACTIONS",
+                     "KURTOSIS",
+                     "MIN_EIGENVALUE",
+                     "MIN_GAP",
+                     "NOISE_VARIANCES",
+                     "SPARSITY",
+                     "Design",
+                     "_hypothesis_draws",
+                     "_run",
+                     "check_problems",
+                     "check_recursion",
+                     "default_problems",
+                     "draw_designs",
+                     "draw_problems",
+                     "learning_rate_limit",
+                     "minimum_examples",
+                     "shrink_problem",
+]
