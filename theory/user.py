@@ -134,7 +134,8 @@ def recursion_from_moments(expressions: Mapping, algorithm=None, data: DataModel
         unknown = expr.free_symbols - allowed
         if unknown:
             raise ValueError(
-                f"expression of {name} uses symbols {sorted(map(str, unknown))} that are not allowed; "
+                f"expression of {name} uses symbols {sorted(map(str, unknown))} that are not standard symbols or "
+                f"declared names of {algorithm!r}; "
                 f"allowed: {sorted(map(str, allowed))} (import them from theory.symbols, or write a string "
                 f"with the names {sorted(names)})")
         try:
@@ -142,7 +143,8 @@ def recursion_from_moments(expressions: Mapping, algorithm=None, data: DataModel
         except sp.PolynomialError:
             poly = None
         if poly is None or poly.total_degree() > 1:
-            raise ValueError(f"expression of {name} must be affine in the moments {list(moments)} and S; got "
+            raise ValueError(f"expression of {name} must be affine in {', '.join(moments)} and S (the moments and "
+                             "the coupling); got "
                              + (f"degree {poly.total_degree()}" if poly is not None else f"{expr}"))
         rows.append([poly.coeff_monomial(x) for x in state] + [poly.coeff_monomial(1)])
     p = len(moments)
