@@ -4,9 +4,11 @@ package's exact derivation and Monte Carlo on the statistics layer (:mod:`verify
 Every check returns a :class:`verify.Verdict`; on failure it carries a shrunk counterexample.
 
 * :func:`check_recursion` -- a second-moment recursion (one expression per moment of the state);
+* :func:`check_closed_form` -- a closed form of gamma_c, R_inf, R_k or gamma_c^(4) (isotropic problems);
 * design of the drawn examples: :mod:`verify.check.design`;
 * the engine (family-wise level, shrinking): :mod:`verify.check.problems`, :mod:`verify.check.shrink`.
 """
+from .closed_form import QUANTITIES, check_closed_form
 from .design import (
                      FRACTIONS,
                      KURTOSIS,
@@ -31,10 +33,12 @@ __all__ = [
                      "MIN_EIGENVALUE",
                      "MIN_GAP",
                      "NOISE_VARIANCES",
+                     "QUANTITIES",
                      "SPARSITY",
                      "Design",
                      "_hypothesis_draws",
                      "_run",
+                     "check_closed_form",
                      "check_problems",
                      "check_recursion",
                      "default_problems",
