@@ -5,6 +5,7 @@ Every check returns a :class:`verify.Verdict`; on failure it carries a shrunk co
 
 * :func:`check_recursion` -- a second-moment recursion (one expression per moment of the state);
 * :func:`check_closed_form` -- a closed form of gamma_c, R_inf, R_k or gamma_c^(4) (isotropic problems);
+* :func:`check_ode` -- the drift of a High-Line-type ODE (derived limit, O(1/d) gap, Monte Carlo);
 * design of the drawn examples: :mod:`verify.check.design`;
 * the engine (family-wise level, shrinking): :mod:`verify.check.problems`, :mod:`verify.check.shrink`.
 """
@@ -23,6 +24,7 @@ from .design import (
                      learning_rate_limit,
                      minimum_examples,
 )
+from .ode import check_ode
 from .problems import _hypothesis_draws, _run, check_problems
 from .recursion import check_recursion
 from .shrink import shrink_problem
@@ -39,6 +41,7 @@ __all__ = [
                      "_hypothesis_draws",
                      "_run",
                      "check_closed_form",
+                     "check_ode",
                      "check_problems",
                      "check_recursion",
                      "default_problems",
