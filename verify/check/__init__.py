@@ -25,29 +25,10 @@ from .design import (
                      minimum_examples,
 )
 from .ode import check_ode
-from .problems import _hypothesis_draws, _run, check_problems
+from .problems import _hypothesis_draws, _run, check_problems  # noqa: F401  (private, used by the tests)
 from .recursion import check_recursion
 from .shrink import shrink_problem
 
-__all__ = [
-                     "FRACTIONS",
-                     "KURTOSIS",
-                     "MIN_EIGENVALUE",
-                     "MIN_GAP",
-                     "NOISE_VARIANCES",
-                     "QUANTITIES",
-                     "SPARSITY",
-                     "Design",
-                     "_hypothesis_draws",
-                     "_run",
-                     "check_closed_form",
-                     "check_ode",
-                     "check_problems",
-                     "check_recursion",
-                     "default_problems",
-                     "draw_designs",
-                     "draw_problems",
-                     "learning_rate_limit",
-                     "minimum_examples",
-                     "shrink_problem",
-]
+__all__ = ["FRACTIONS", "KURTOSIS", "MIN_EIGENVALUE", "MIN_GAP", "NOISE_VARIANCES", "QUANTITIES", "SPARSITY",
+           "Design", "check_closed_form", "check_ode", "check_problems", "check_recursion", "default_problems",
+           "draw_designs", "draw_problems", "learning_rate_limit", "minimum_examples", "shrink_problem"]

@@ -147,7 +147,7 @@ def check_ode(drift, data=None, *, learning_rate_fraction: float = 0.5, noise_va
     if not (float(t_max) > 0 and math.isfinite(t_max)):
         raise ValueError(f"t_max must be a finite number > 0; got {t_max!r}")
     dims = [check_integer(x, "dimensions", 1) for x in dimensions]
-    if len(dims) < 2 or any(b <= a for a, b in zip(dims, dims[1:])):
+    if len(dims) < 2 or any(b <= a for a, b in itertools.pairwise(dims)):
         raise ValueError(f"dimensions must be at least 2 increasing integers; got {dimensions!r}")
     atoms = np.array([float(a) for a, _ in spectrum])
     weights = np.array([float(w) for _, w in spectrum])
@@ -178,7 +178,7 @@ def check_ode(drift, data=None, *, learning_rate_fraction: float = 0.5, noise_va
     gaps, mc_verdicts = [], []
     for j, dd in enumerate(dims):
         lam = np.repeat(atoms, np.round(dd * weights).astype(int))
-        steps = int(round(float(t_max) * dd))
+        steps = round(float(t_max) * dd)
         ks = np.round(times * dd).astype(int)
         kw = dict(eigenvalues=lam, learning_rate=g / dd, batch=1, noise_variance=sigma2,
                   initial=math.sqrt(float(initial) / dd), steps=steps)
