@@ -6,7 +6,7 @@ from theory import HeavyBall
 from theory import symbols as sym
 from verify import check_recursion
 
-# the heavy-ball recursion written by hand (Paquette & Paquette, arXiv:2106.06530), as text
+# the heavy-ball recursion written by hand (Paquette & Paquette, arXiv:2106.03696), as text
 RIGHT = {"m": "(1 + beta - gamma*lam)**2*m + gamma**2*lam**2*(kappa - 2)/B*m - 2*beta*(1 + beta - gamma*lam)*c"
               " + beta**2*m_prev + gamma**2*lam/B*(S + sigma2)",
          "c": "(1 + beta - gamma*lam)*m - beta*c",

@@ -100,7 +100,7 @@ def check_recursion(expr, algorithm=None, data=None, *, hyper=None, examples: in
     True
 
     Source: the recursions are those of Bordelon & Pehlevan, arXiv:2106.02713 (SGD) and
-    Paquette & Paquette, arXiv:2106.06530 (heavy ball); the package derives its own.
+    Paquette & Paquette, arXiv:2106.03696 and Lee et al., arXiv:2206.01029 (heavy ball); the package derives its own.
     """
     algorithm = SGD() if algorithm is None else algorithm
     if not isinstance(algorithm, Algorithm):
