@@ -189,8 +189,18 @@ def _xor_to_power(text):
                                for t in tokens).strip()
 
 
+def _canonical(expr, names):
+    """Replace a user's own Symbol("S") (other assumptions, same name) by the declared symbol."""
+    by_name = {**{str(v): v for v in names.values() if isinstance(v, sp.Symbol)},
+               **{k: v for k, v in names.items() if isinstance(v, sp.Symbol)}}
+    swap = {s: by_name[s.name] for s in expr.free_symbols
+            if isinstance(s, sp.Symbol) and s.name in by_name and by_name[s.name] != s}
+    return expr.xreplace(swap) if swap else expr
+
+
 def as_expression(value, names: Mapping[str, sp.Basic], *, argument: str = "expr") -> sp.Expr:
-    """A SymPy expression from a user's value: SymPy objects as they are, exact numbers
+    """A SymPy expression from a user's value: SymPy objects as they are (a symbol named like a
+    declared one, e.g. ``Symbol("S")``, stands for it whatever its assumptions), exact numbers
     (int, Fraction) as rationals, strings through :func:`parse_expression`; anything else
     (floats, callables, arbitrary objects) raises ValueError naming ``argument``.
 
@@ -208,7 +218,7 @@ def as_expression(value, names: Mapping[str, sp.Basic], *, argument: str = "expr
     if isinstance(value, sp.Basic):
         if not isinstance(value, sp.Expr):
             raise ValueError(f"{argument} must be a SymPy expression; got {type(value).__name__}")
-        return value
+        return _canonical(value, names)
     if isinstance(value, int):
         return sp.Integer(value)
     if isinstance(value, Fraction):

@@ -128,3 +128,23 @@ def test_moment_mapping_errors_name_the_moment():
         recursion_from_moments(dict(right, m=sp.Symbol("q")), HeavyBall())
     with pytest.raises(ValueError, match="mapping"):
         recursion_from_moments("m", HeavyBall())
+
+
+@pytest.mark.parametrize("algorithm", ["SGD", "HeavyBall", "Nesterov", "GeneralizedMomentum"])
+def test_every_algorithms_derived_recursion_round_trips_through_text(algorithm):
+    """The derived recursion, printed as text in the user's names and parsed back, is the same
+    (A, u, f); so is the SymPy form written with the user's own Symbol("S")."""
+    import theory
+    from theory import derive
+    from theory.user import formula_names, moment_names
+    alg = getattr(theory, algorithm)()
+    rec = derive(alg)
+    moments = moment_names(rec)
+    names = formula_names(alg, moments)
+    to_text = {s: sp.Symbol(n) for n, s in names.items() if isinstance(s, sp.Symbol)}
+    rows = {n: sum(a * s for a, s in zip(row, rec.moments)) + u * sp.Symbol("S") + f
+            for n, row, u, f in zip(moments, rec.A.tolist(), rec.u, rec.f)}
+    for given in (rows, {n: str(e.xreplace(to_text)) for n, e in rows.items()}):
+        user = recursion_from_moments(given, alg)
+        for a, b in ((user.A, rec.A), (user.u, rec.u), (user.f, rec.f)):
+            assert all(sp.simplify(x) == 0 for x in (a - b))
