@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import pathlib
 import statistics
 import sys
 import time
@@ -83,9 +84,8 @@ def main(argv=None) -> int:
         print(f"{name:24s} as expected in {ok}/{len(rs)} seeds; CPU median {statistics.median(cpu):.1f} s, "
               f"max {max(cpu):.1f} s")
     if args.json:
-        with open(args.json, "w") as fh:
-            json.dump(records, fh, indent=1)
-    return 1 if bad else 0
+        pathlib.Path(args.json).write_text(json.dumps(records, indent=1))
+    return int(bad > 0)
 
 
 if __name__ == "__main__":
