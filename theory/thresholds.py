@@ -210,7 +210,10 @@ class Spectrum:
         """Eigenvalues mu of each A_j, shape (C, p), and whether each lies on/outside the unit circle.
 
         An eigenvalue within 1e-6 of 1 is decided by the sign of 1 - mu read off
-        det(I - A_j) = prod_k (1 - mu_k), which is evaluated without cancellation.
+        det(I - A_j) = prod_k (1 - mu_k), which is evaluated without cancellation; any other
+        eigenvalue within 1e-7 of the unit circle (e.g. a block that touches -1 tangentially,
+        as SGD with kurtosis 1 and batch size 2 does at gamma lambda = 2) is recomputed in
+        mpmath at 40 digits from the same float64 inputs.
         """
         N = self.blocks(g)
         p = N.shape[1]
@@ -225,7 +228,42 @@ class Spectrum:
             others = np.prod(np.where(nr, 1.0, 1.0 - mu[rows]), axis=1).real
             one_minus = det / others
             out[rows] = np.where(nr, (one_minus <= 0)[:, None], out[rows])
+        marginal = (np.abs(np.abs(mu) - 1) < 1e-7) & ~near
+        for j in np.flatnonzero(marginal.any(axis=1)):
+            with mpmath.workdps(40):
+                A = mpmath.eye(p) - self._mp_block(g, j)
+                ev = [A[0, 0]] if p == 1 else mpmath.eig(A, left=False, right=False)
+                mod = [abs(x) for x in ev]
+            for k in np.flatnonzero(marginal[j]):   # match each float eigenvalue to its mp value
+                i = int(np.argmin([abs(complex(x) - mu[j, k]) for x in ev]))
+                out[j, k] = mod[i] >= 1
         return mu, out
+
+    def _mp_args(self, g, j):
+        hv = {**self.hyper, "learning_rate": g}
+        return [mpmath.mpf(float(self.lam[j])), mpmath.mpf(float(self.kappa[j])), mpmath.mpf(self.batch), 0,
+                *[mpmath.mpf(hv[n]) for n in self.names]]
+
+    def _mp_block(self, g, j):
+        """I - A_j in mpmath at the working precision, from the float64 inputs (exact binary values)."""
+        p = self.sf.p
+        args = self._mp_args(g, j)
+        return mpmath.matrix([[self.sf.N[r * p + c][1](*args) for c in range(p)] for r in range(p)])
+
+    def _secular_minus_one(self, g, marginal):
+        """F(-1), with the classes ``marginal`` (1 + a_j near 0) summed in mpmath."""
+        with np.errstate(all="ignore"):
+            vals = _bcast(self.sf.G[0](*self.args(g), -2.0), self.lam.shape)
+        rest = ~marginal
+        return 1.0 - float(np.sum(self.counts[rest] * vals[rest])) - self._mp_terms(g, np.flatnonzero(marginal), -2)
+
+    def _mp_terms(self, g, rows, w):
+        """sum over the classes ``rows`` of c_j G_j(w) in mpmath (40 digits), as a float."""
+        if len(rows) == 0:
+            return 0.0
+        with mpmath.workdps(40):
+            total = mpmath.fsum(self.counts[j] * self.sf.G[1](*self._mp_args(g, j), mpmath.mpf(w)) for j in rows)
+            return float(total)
 
     def winding(self, g, points=128, max_rounds=60):
         """Winding number of F(e^{i theta}) around 0 over the whole circle, with the samples.
@@ -271,13 +309,15 @@ class Spectrum:
     def stable(self, g) -> bool:
         """Whether rho(L(g)) < 1, decided in O(C) (p = 1) or O(C x circle points)."""
         if self._symmetric(g) is not None:
-            n = self.blocks(g)[:, 0, 0]           # 1 - a_j
-            if np.any(n <= 0) or np.any(n == 2):
+            mu, outside = self.block_eigenvalues(g)
+            a = mu[:, 0].real
+            if np.any(outside & (a > 0)[:, None]):   # some a_j >= 1
                 return False
             if not self.secular_one(g) > 0:
                 return False
-            f_minus = float(self.secular(g, np.array([-2.0]))[0])
-            below = float(np.sum(self.counts[n > 2]))
+            marginal = np.abs(a + 1) < 1e-7          # 1 + a_j recomputed in mpmath (see block_eigenvalues)
+            f_minus = self._secular_minus_one(g, marginal)
+            below = float(np.sum(self.counts[outside[:, 0] & (a < 0)]))
             return below + (f_minus > 0) - 1 == 0 and f_minus != 0
         _, outside = self.block_eigenvalues(g)
         n_out = float(self.counts @ outside.sum(axis=1))

@@ -5,6 +5,9 @@ import mpmath
 import numpy as np
 import pytest
 import sympy as sp
+from hypothesis import example, given
+from hypothesis import strategies as st
+from scipy.optimize import brentq
 
 from theory import SGD, Gaussian, IndependentCoordinates, derive, derive_fourth
 from theory.algorithms import GeneralizedMomentum, HeavyBall, Nesterov
@@ -37,7 +40,6 @@ def hand_sgd_stationary_risk(lam, g, noise, kappa=3, batch=1):
 def mp_dense_rho(rec, lam, g, batch=1, dps=40, **hyper):
     """Spectral radius of the dense dp x dp map blockdiag(A_i) + u v^T, built and diagonalised in mpmath."""
     with mpmath.workdps(dps):
-        args = [sp.Symbol("lambda_i", positive=True)]
         subs_h = {"learning_rate": mpmath.mpf(g), **{k: mpmath.mpf(v) for k, v in hyper.items()}}
         kap = rec.data.kurtosis_values(len(lam))
         p, d = len(rec.moments), len(lam)
@@ -58,8 +60,25 @@ def mp_dense_rho(rec, lam, g, batch=1, dps=40, **hyper):
                 for r in range(p):
                     for c in range(p):
                         L[i * p + r, j * p + c] += us[i][r] * vs[j][c]
-        del args
-        return max(abs(z) for z in mpmath.eig(L, left=False, right=False))
+        if d * p == 1:
+            return abs(L[0, 0])
+        if p == 1 and all(us[i][0] * vs[i][0] >= 0 for i in range(d)):
+            # similar to the symmetric diag(a) + q q^T, q_i = sqrt(u_i v_i): a symmetric eigensolver
+            q = [mpmath.sqrt(us[i][0] * vs[i][0]) for i in range(d)]
+            S = mpmath.matrix(d, d)
+            for i in range(d):
+                for j in range(d):
+                    S[i, j] = q[i] * q[j] + (L[i, i] - us[i][0] * vs[i][0] if i == j else 0)
+            return max(abs(z) for z in mpmath.eigsy(S, eigvals_only=True))
+        rng = np.random.default_rng(0)
+        for attempt in range(3):   # QR may stall on repeated eigenvalues: retry on a similar matrix
+            try:
+                Q = mpmath.matrix(rng.standard_normal((d * p, d * p)).tolist())
+                M = L if attempt == 0 else Q * L * mpmath.inverse(Q)
+                return max(abs(z) for z in mpmath.eig(M, left=False, right=False))
+            except RuntimeError:
+                continue
+        raise RuntimeError("mpmath.eig did not converge")
 
 
 @pytest.mark.parametrize("lam", [[1e-11, 1.0], [1e-16, 1.0], [1e-300, 1.0], list(np.arange(1, 601.0) ** -4),
@@ -109,7 +128,6 @@ def test_large_power_law_matches_hand_secular_equation():
     lam = np.arange(1, 20_001.0) ** -1.2
     got = derive().critical_learning_rate(lam, batch=4)
     # float64 oracle of the hand secular equation (brentq below its first pole)
-    from scipy.optimize import brentq
 
     def f(g):
         return 1 - np.sum(g * lam / (8 - g * lam * 5))
@@ -125,3 +143,91 @@ def test_fourth_moment_threshold_on_ill_conditioned_spectrum(small):
     hb = derive_fourth(HeavyBall())
     assert hb.critical_learning_rate([small, 1.0], momentum=0.5) == pytest.approx(
         hb.critical_learning_rate([1.0], momentum=0.5), rel=1e-9)
+
+
+# ---------------------------------------------------------------------- property tests (issue 11 item 1)
+
+
+@st.composite
+def spectra(draw, small_max, large_max=10_000):
+    """Spectra with condition numbers up to 1e16: mostly few directions, sometimes up to 10^4."""
+    d = draw(st.integers(1, small_max)) if draw(st.integers(0, 7)) else draw(st.integers(small_max + 1, large_max))
+    cond = 10.0 ** draw(st.floats(0.0, 16.0))
+    scale = 10.0 ** draw(st.floats(-3.0, 3.0))
+    kind = draw(st.sampled_from(["power", "loguniform", "two"]))
+    if kind == "power" or d == 1:
+        lam = np.arange(1, d + 1.0) ** (-np.log10(cond) / max(np.log10(d), 1.0))
+    elif kind == "loguniform":
+        seed = draw(st.integers(0, 2**32 - 1))
+        lam = 10.0 ** np.random.default_rng(seed).uniform(-np.log10(cond), 0.0, d)
+        lam[0] = 1.0
+    else:
+        k = draw(st.integers(1, d - 1))
+        lam = np.array([1.0 / cond] * k + [1.0] * (d - k))
+    return lam * scale
+
+
+def hand_first_root(G, lam, pole):
+    """First root of 1 = sum_i G(lambda_i, g) on (0, first pole), float64 (brentq)."""
+    hi = pole * (1 - 1e-15) if np.isfinite(pole) else 1e30 / lam.sum()
+
+    def f(g):
+        return 1.0 - np.sum(G(lam, g))
+    lo = 1e-300
+    return brentq(f, lo, hi, xtol=1e-300, rtol=1e-15, maxiter=500)
+
+
+def float_dense_check(rec, lam, gc, batch, hyper, resolvable):
+    """rho(L) > 1 just above gamma_c; just below, every eigenvalue on/outside the circle must belong to a
+    direction that float64 cannot resolve (gamma_c lambda_i < 1e-9: its eigenvalues are 1 - O(1e-9))."""
+    def eig(g):
+        return np.abs(np.linalg.eigvals(rec.linear_map(lam, g, batch, **hyper).transition_matrix()))
+    assert eig(gc * (1 + 1e-6)).max() > 1
+    p = len(rec.moments)
+    assert np.sum(eig(gc * (1 - 1e-6)) >= 1) <= p * int(np.sum(~resolvable))
+
+
+POWER_1E16 = np.arange(1, 10_001.0) ** -4.0     # d = 10^4, condition number 1e16
+
+
+@example(lam=POWER_1E16, batch=1, kurt=3.0)
+@example(lam=np.array([1e-16, 1e-8, 1.0]), batch=2, kurt=1.0)
+@given(lam=spectra(small_max=10), batch=st.integers(1, 4), kurt=st.sampled_from([1.0, 3.0, 8.0]))
+def test_sgd_threshold_property(lam, batch, kurt):
+    rec = derive(SGD(), IndependentCoordinates(kurtosis=kurt))
+    gc = rec.critical_learning_rate(lam, batch=batch)
+    c = batch + kurt - 2
+
+    def G(x, g):
+        return g * x / (2 * batch - g * x * c)
+    want = hand_first_root(G, lam, 2 * batch / (lam.max() * c) if c > 0 else np.inf)
+    assert gc == pytest.approx(want, rel=1e-11)
+    if len(lam) <= 10:
+        assert mp_dense_rho(rec, lam, gc * (1 - 1e-8), batch) < 1 < mp_dense_rho(rec, lam, gc * (1 + 1e-8), batch)
+    elif len(lam) <= 300:
+        float_dense_check(rec, lam, gc, batch, {}, gc * lam >= 1e-9)
+
+
+@example(lam=POWER_1E16, batch=1, beta=0.5, kurt=3.0)
+@example(lam=np.array([1e-16, 1e-3, 1.0]), batch=1, beta=-0.5, kurt=1.0)
+@given(lam=spectra(small_max=4), batch=st.integers(1, 3), beta=st.floats(-0.9, 0.95),
+       kurt=st.sampled_from([1.0, 3.0, 8.0]))
+def test_heavy_ball_threshold_property(lam, batch, beta, kurt):
+    rec = derive(HeavyBall(), IndependentCoordinates(kurtosis=kurt))
+    gc = rec.critical_learning_rate(lam, batch=batch, momentum=beta)
+    # hand oracle: the z = 1 secular term of heavy ball, solved by hand from the 3 x 3 block
+    # (Paquette & Paquette, arXiv:2106.03696): G_i = g l / (B (2 (1 - b) - g l (c_i - 2 b / (1 + b))))
+    c = 1 + (kurt - 2) / batch - 2 * beta / (1 + beta)
+
+    def G(x, g):
+        return g * x / (batch * (2 * (1 - beta) - g * x * c))
+    z1 = hand_first_root(G, lam, 2 * (1 - beta) / (lam.max() * c) if c > 0 else np.inf)
+    assert gc <= z1 * (1 + 1e-11)     # L has the eigenvalue 1 at z1, so rho >= 1 there
+    if len(lam) <= 4:
+        hyper = {"momentum": beta}
+        assert mp_dense_rho(rec, lam, gc * (1 - 1e-8), batch, dps=30, **hyper) < 1
+        assert mp_dense_rho(rec, lam, gc * (1 + 1e-8), batch, dps=30, **hyper) > 1
+    elif len(lam) <= 100:
+        float_dense_check(rec, lam, gc, batch, {"momentum": beta}, gc * lam >= 1e-9)
+    if beta >= 0 and kurt >= 3:   # a real exit at z = 1 (seen on the dense map for small d)
+        assert gc == pytest.approx(z1, rel=1e-11)
