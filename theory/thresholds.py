@@ -39,14 +39,16 @@ from __future__ import annotations
 import fractions
 import functools
 import numbers
+import re
 
 import mpmath
 import numpy as np
 import sympy as sp
 
-__all__ = ["SecularFunctions", "Spectrum", "critical_learning_rate", "merge_directions", "stationary_risk", "to_mpf"]
+__all__ = ["Mpf", "SecularFunctions", "Spectrum", "critical_learning_rate", "merge_directions", "stationary_risk", "to_mpf"]
 
 _W = sp.Symbol("w")   # z = 1 + w
+_DECIMAL = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
 
 
 def to_mpf(value, name="value"):
@@ -73,11 +75,39 @@ def to_mpf(value, name="value"):
     if isinstance(value, (numbers.Real, np.floating)):
         return mpmath.mpf(float(value))
     if isinstance(value, str):
-        try:
-            return mpmath.mpf(value)
-        except (ValueError, TypeError) as exc:
-            raise ValueError(f"{name} must be a decimal number; got the string {value!r}") from exc
+        if not _DECIMAL.fullmatch(value.strip()):
+            raise ValueError(f"{name} must be a decimal number such as '0.2' or '1e-3'; got the string {value!r}")
+        return mpmath.mpf(value.strip())
     raise ValueError(f"{name} must be a real number; got {value!r}")
+
+
+class Mpf(mpmath.mpf):
+    """An ``mpmath.mpf`` that remembers how many decimal digits it was computed to.
+
+    It prints (``str``, ``repr``) with those digits whatever the global ``mpmath.mp.dps``;
+    arithmetic on it returns plain ``mpf`` at the working precision.
+
+    Example
+    -------
+    >>> with mpmath.workdps(30):
+    ...     x = Mpf(mpmath.mpf(1) / 3, 30)
+    >>> x
+    mpf('0.333333333333333333333333333333')
+    """
+
+    __slots__ = ("dps",)
+
+    def __new__(cls, value, dps):
+        with mpmath.workdps(dps):
+            self = mpmath.mpf.__new__(cls, value)
+        self.dps = int(dps)
+        return self
+
+    def __str__(self):
+        return mpmath.nstr(self, self.dps)
+
+    def __repr__(self):
+        return f"mpf('{mpmath.nstr(self, self.dps)}')"
 
 
 def _mp_list(values, d, name):
@@ -493,8 +523,7 @@ def critical_learning_rate(rec, eigenvalues, lam, batch, hyper, dps=None):
         if not abs(value - root) <= 1e-6 * root:
             raise RuntimeError(f"high-precision refinement gave {value} but the float64 crossing is {root!r} "
                                f"(exit {exit})")
-    with mpmath.workdps(dps):
-        return +value
+        return Mpf(value, dps)
 
 
 def _sherman_morrison(G, H, Wx, Wy, noise):
@@ -518,6 +547,5 @@ def stationary_risk(rec, eigenvalues, lam, learning_rate, batch, noise_variance,
         sums = [mpmath.fsum(c * mpc.sf.terms[k][1](*mpc.args(g, key, noise))
                             for key, c in zip(mpc.keys, mpc.counts)) for k in ("G", "H", "Wx", "Wy")]
         value = _sherman_morrison(*sums, noise)
-    with mpmath.workdps(dps):
-        return +value
+        return Mpf(value, dps)
 

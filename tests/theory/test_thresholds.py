@@ -1,6 +1,8 @@
 """Thresholds on ill-conditioned spectra (issue 11 item 1): critical learning rates of every
 algorithm, stationary risks and gamma_c^(4), against oracles written here (the SGD secular
 equation by hand in mpmath, the dense linear map's spectral radius in mpmath)."""
+import fractions
+
 import mpmath
 import numpy as np
 import pytest
@@ -231,3 +233,57 @@ def test_heavy_ball_threshold_property(lam, batch, beta, kurt):
         float_dense_check(rec, lam, gc, batch, {"momentum": beta}, gc * lam >= 1e-9)
     if beta >= 0 and kurt >= 3:   # a real exit at z = 1 (seen on the dense map for small d)
         assert gc == pytest.approx(z1, rel=1e-11)
+
+
+# ---------------------------------------------------------------------- exact inputs (issue 10 item 6)
+
+
+def _exact_forms():
+    with mpmath.workdps(60):
+        mp = [mpmath.mpf(1), mpmath.mpf("0.5"), mpmath.mpf("0.2")]
+    return {"mpf": mp, "Fraction": [fractions.Fraction(1), fractions.Fraction(1, 2), fractions.Fraction(1, 5)],
+            "Rational": [sp.Integer(1), sp.Rational(1, 2), sp.Rational(1, 5)], "str": ["1", "0.5", "0.2"]}
+
+
+@pytest.mark.parametrize("form", ["mpf", "Fraction", "Rational", "str"])
+def test_exact_inputs_keep_their_precision_sgd(form):
+    lam = _exact_forms()[form]
+    got = derive().critical_learning_rate(lam, batch=2, dps=40)
+    with mpmath.workdps(50):
+        want = hand_sgd_gamma_c([mpmath.mpf(1), mpmath.mpf(1) / 2, mpmath.mpf(1) / 5], 3, 2, dps=50)
+        assert abs(got - want) <= mpmath.mpf(10) ** -38 * want
+        # float64 inputs are their binary values: 0.2 differs from 1/5 at 1e-17, and so does gamma_c
+        rounded = derive().critical_learning_rate([1.0, 0.5, 0.2], batch=2, dps=40)
+        assert mpmath.mpf(10) ** -20 < abs(rounded - want) < mpmath.mpf(10) ** -15
+    # printed with its digits, not 15
+    assert len(str(got).replace("0.", "", 1)) >= 38 and repr(got).startswith("mpf('0.92963248302400713792051915")
+
+
+def test_exact_inputs_heavy_ball_and_stationary_risk():
+    lam = [fractions.Fraction(1), fractions.Fraction(1, 3), fractions.Fraction(1, 7)]
+    beta = sp.Rational(1, 3)
+    got = derive(HeavyBall()).critical_learning_rate(lam, batch=2, dps=40, momentum=beta)
+    with mpmath.workdps(50):
+        b, B = mpmath.mpf(1) / 3, 2
+        xs = [mpmath.mpf(1), mpmath.mpf(1) / 3, mpmath.mpf(1) / 7]
+        c = 1 + mpmath.mpf(3 - 2) / B - 2 * b / (1 + b)
+
+        def f(g):   # heavy ball's z = 1 secular equation, by hand (see test_heavy_ball_threshold_property)
+            return 1 - mpmath.fsum(g * x / (B * (2 * (1 - b) - g * x * c)) for x in xs)
+        want = mpmath.findroot(f, (mpmath.mpf("0.5"), mpmath.mpf("1.5")), solver="anderson")
+        assert abs(got - want) <= mpmath.mpf(10) ** -38 * want
+    # stationary risk: learning rate, noise variance and eigenvalues exact
+    r = derive().stationary_risk(lam, fractions.Fraction(1, 10), batch=2, noise_variance=sp.Rational(3, 10), dps=40)
+    with mpmath.workdps(50):
+        G = mpmath.fsum(mpmath.mpf(1) / 10 * x / (4 - mpmath.mpf(1) / 10 * x * 3) for x in xs)
+        want = mpmath.mpf(3) / 10 / (2 * (1 - G))
+        assert abs(r - want) <= mpmath.mpf(10) ** -38 * want
+
+
+def test_exact_inputs_bad_strings_are_refused():
+    from theory.thresholds import to_mpf
+    for bad in ["__import__('os').system('true')", "1/3", "x"]:
+        with pytest.raises(ValueError, match="decimal number"):
+            to_mpf(bad, "eigenvalues")
+    with pytest.raises(ValueError, match="boolean"):
+        to_mpf(True, "learning_rate")
