@@ -234,7 +234,7 @@ class Recursion:
         """Spectral radius of the linear second-moment map; stable iff < 1."""
         return self.linear_map(eigenvalues, learning_rate, batch, 0.0, **hyper).spectral_radius()
 
-    def critical_learning_rate(self, eigenvalues, batch=1, dps=None, **hyper):
+    def critical_learning_rate(self, eigenvalues, batch=1, dps=None, certify=False, **hyper):
         r"""The critical learning rate gamma_c: the recursion is stable iff gamma < gamma_c.
 
         gamma_c is the smallest learning rate at which the spectral radius of
@@ -276,7 +276,15 @@ class Recursion:
         batch : int >= 1
         dps : int, optional
             Decimal digits; when given the result is an ``mpmath.mpf`` correct
-            to about ``dps`` digits, otherwise a float.
+            to about ``dps`` digits (printed with them), otherwise a float.
+            Inputs given as ``mpf``, ``Fraction``, SymPy numbers or decimal
+            strings are then read at full precision.
+        certify : bool
+            Return an ``mpmath.iv.mpf`` interval proved by interval arithmetic to
+            contain gamma_c, of width about 1e-35 gamma_c (10^{5 - max(dps, 40)}
+            relative); for recursions with one moment per direction (SGD, any
+            data model). The proof is in :func:`theory.precision.certify_critical`
+            and the docs (docs/thresholds.md).
         **hyper
             The algorithm's other hyperparameters (e.g. ``momentum`` in (-1, 1)).
 
@@ -302,7 +310,7 @@ class Recursion:
         if dps is not None:
             dps = check_integer(dps, "dps", 1)
         from .thresholds import critical_learning_rate
-        return critical_learning_rate(self, eigenvalues, lam, batch, hyper, dps)
+        return critical_learning_rate(self, eigenvalues, lam, batch, hyper, dps, bool(certify))
 
     @functools.cached_property
     def _secular_functions(self):

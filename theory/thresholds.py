@@ -36,85 +36,17 @@ inertia formula: Haynsworth (1968); argument principle: any complex-analysis tex
 """
 from __future__ import annotations
 
-import fractions
 import functools
-import numbers
-import re
 
 import mpmath
 import numpy as np
 import sympy as sp
 
-__all__ = ["Mpf", "SecularFunctions", "Spectrum", "critical_learning_rate", "merge_directions", "stationary_risk", "to_mpf"]
+from .precision import Mpf, _mp_list, to_mpf
+
+__all__ = ["SecularFunctions", "Spectrum", "critical_learning_rate", "merge_directions", "stationary_risk"]
 
 _W = sp.Symbol("w")   # z = 1 + w
-_DECIMAL = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
-
-
-def to_mpf(value, name="value"):
-    """``value`` as an ``mpmath.mpf`` at the working precision, without a detour through float64.
-
-    Accepts int, float (its exact binary value), ``mpmath.mpf``, ``fractions.Fraction``,
-    SymPy numbers (``Rational``, ``Float``, ...), NumPy scalars and decimal strings such as
-    ``'0.1'`` (parsed by mpmath: never evaluated as code). Raises ValueError otherwise.
-    """
-    if isinstance(value, mpmath.mpf):
-        return +value
-    if isinstance(value, (bool, np.bool_)):
-        raise ValueError(f"{name} must be a real number, not a boolean; got {value!r}")  # noqa: TRY004
-    if isinstance(value, fractions.Fraction):
-        return mpmath.mpf(value.numerator) / value.denominator
-    if isinstance(value, sp.Basic):
-        if isinstance(value, sp.Rational):
-            return mpmath.mpf(int(value.p)) / int(value.q)
-        if value.is_number and value.is_real:
-            return mpmath.mpf(value.evalf(mpmath.mp.dps + 5))
-        raise ValueError(f"{name} must be a real number; got {value!r}")
-    if isinstance(value, (numbers.Integral, np.integer)):
-        return mpmath.mpf(int(value))
-    if isinstance(value, (numbers.Real, np.floating)):
-        return mpmath.mpf(float(value))
-    if isinstance(value, str):
-        if not _DECIMAL.fullmatch(value.strip()):
-            raise ValueError(f"{name} must be a decimal number such as '0.2' or '1e-3'; got the string {value!r}")
-        return mpmath.mpf(value.strip())
-    raise ValueError(f"{name} must be a real number; got {value!r}")
-
-
-class Mpf(mpmath.mpf):
-    """An ``mpmath.mpf`` that remembers how many decimal digits it was computed to.
-
-    It prints (``str``, ``repr``) with those digits whatever the global ``mpmath.mp.dps``;
-    arithmetic on it returns plain ``mpf`` at the working precision.
-
-    Example
-    -------
-    >>> with mpmath.workdps(30):
-    ...     x = Mpf(mpmath.mpf(1) / 3, 30)
-    >>> x
-    mpf('0.333333333333333333333333333333')
-    """
-
-    __slots__ = ("dps",)
-
-    def __new__(cls, value, dps):
-        with mpmath.workdps(dps):
-            self = mpmath.mpf.__new__(cls, value)
-        self.dps = int(dps)
-        return self
-
-    def __str__(self):
-        return mpmath.nstr(self, self.dps)
-
-    def __repr__(self):
-        return f"mpf('{mpmath.nstr(self, self.dps)}')"
-
-
-def _mp_list(values, d, name):
-    arr = np.asarray(values, dtype=object)
-    if arr.ndim == 0:
-        arr = np.full(d, arr.item(), dtype=object)
-    return [to_mpf(x, name) for x in arr.reshape(-1)]
 
 
 class SecularFunctions:
@@ -509,9 +441,16 @@ def _refine_mp(rec, spec, mpc, root, exit):
     return sol[0]
 
 
-def critical_learning_rate(rec, eigenvalues, lam, batch, hyper, dps=None):
+def critical_learning_rate(rec, eigenvalues, lam, batch, hyper, dps=None, certify=False):
     """gamma_c of ``rec`` (see :meth:`theory.Recursion.critical_learning_rate`); ``lam`` is the
-    validated float64 copy of ``eigenvalues``, which are read again at full precision when ``dps``."""
+    validated float64 copy of ``eigenvalues``, which are read again at full precision when ``dps``.
+    With ``certify`` an ``mpmath.iv`` interval proved to contain gamma_c
+    (:func:`theory.precision.certify_critical`)."""
+    if certify:
+        from .precision import certify_critical
+        work = max(dps or 0, 40)
+        root = critical_learning_rate(rec, eigenvalues, lam, batch, hyper, work + 10)
+        return certify_critical(rec, eigenvalues, len(lam), batch, hyper, root, work)
     spec = Spectrum(rec, lam, batch, hyper)
     lo, hi, exit = _locate(spec)
     root = _float_root(spec, lo, hi, exit)

@@ -281,9 +281,41 @@ def test_exact_inputs_heavy_ball_and_stationary_risk():
 
 
 def test_exact_inputs_bad_strings_are_refused():
-    from theory.thresholds import to_mpf
+    from theory.precision import to_mpf
     for bad in ["__import__('os').system('true')", "1/3", "x"]:
         with pytest.raises(ValueError, match="decimal number"):
             to_mpf(bad, "eigenvalues")
     with pytest.raises(ValueError, match="boolean"):
         to_mpf(True, "learning_rate")
+
+
+# ---------------------------------------------------------------------- certified intervals (issue 10 item 6)
+def test_certified_interval_contains_the_critical_learning_rate():
+    lam = [fractions.Fraction(1), fractions.Fraction(1, 2), fractions.Fraction(1, 5)]
+    interval = derive().critical_learning_rate(lam, batch=2, certify=True)
+    with mpmath.workdps(60):
+        want = hand_sgd_gamma_c([mpmath.mpf(1), mpmath.mpf(1) / 2, mpmath.mpf(1) / 5], 3, 2, dps=60)
+        assert interval.a <= want <= interval.b
+        assert interval.b - interval.a < mpmath.mpf(10) ** -30
+    # ill-conditioned, heavy-tailed data
+    lam = [1e-16, 1e-3, 1.0, 1.0]
+    interval = derive(SGD(), IndependentCoordinates(kurtosis=8.0)).critical_learning_rate(lam, batch=3, certify=True)
+    with mpmath.workdps(60):
+        want = hand_sgd_gamma_c(lam, 8.0, 3, dps=60)
+        assert interval.a <= want <= interval.b and interval.b - interval.a < mpmath.mpf(10) ** -30
+
+
+@pytest.mark.parametrize("shift", ["1e-20", "-1e-20", "-1e-3"])
+def test_certification_refuses_a_wrong_root(shift):
+    from theory.precision import certify_critical
+    rec = derive()
+    lam = [fractions.Fraction(1), fractions.Fraction(1, 2), fractions.Fraction(1, 5)]
+    with mpmath.workdps(60):
+        root = rec.critical_learning_rate(lam, batch=2, dps=50) * (1 + mpmath.mpf(shift))
+    with pytest.raises(RuntimeError, match="could not certify"):
+        certify_critical(rec, lam, 3, 2, {}, root, 40)
+
+
+def test_certify_needs_one_moment_per_direction():
+    with pytest.raises(ValueError, match="p = 3"):
+        derive(HeavyBall()).critical_learning_rate([1.0, 0.5], certify=True, momentum=0.5)
