@@ -74,11 +74,20 @@ class Mpf(mpmath.mpf):
         self.dps = int(dps)
         return self
 
+    def __reduce__(self):   # pickle (e.g. to dask workers) keeps every bit and the digits
+        sign, man, exp, _ = self._mpf_
+        return (_mpf_from, (-int(man) if sign else int(man), int(exp), self.dps))
+
     def __str__(self):
         return mpmath.nstr(self, self.dps)
 
     def __repr__(self):
         return f"mpf('{mpmath.nstr(self, self.dps)}')"
+
+
+def _mpf_from(man, exp, dps):
+    with mpmath.workprec(max(int(man).bit_length(), 53) + 10):
+        return Mpf(mpmath.mpf((man, exp)), dps)
 
 
 def _mp_list(values, d, name):

@@ -319,3 +319,15 @@ def test_certification_refuses_a_wrong_root(shift):
 def test_certify_needs_one_moment_per_direction():
     with pytest.raises(ValueError, match="p = 3"):
         derive(HeavyBall()).critical_learning_rate([1.0, 0.5], certify=True, momentum=0.5)
+
+
+def test_high_precision_result_pickles_with_its_digits():
+    import pickle
+
+    from theory.precision import Mpf
+    got = derive().critical_learning_rate([1.0] * 3, dps=35)
+    back = pickle.loads(pickle.dumps(got))
+    assert back == got and repr(back) == repr(got) and back.dps == 35
+    with mpmath.workdps(35):
+        neg = Mpf(-got, 35)
+        assert pickle.loads(pickle.dumps(neg)) == -got
