@@ -4,6 +4,8 @@ r"""Numbers at full precision: exact inputs, results that keep their digits, cer
   float) at the working precision without a detour through float64; :func:`to_iv` encloses it
   in an mpmath interval.
 * :class:`Mpf` is the ``mpf`` returned with ``dps``: it prints with its digits.
+* :class:`MpClasses` and :func:`refine_crossing` solve the exit equation of a threshold
+  located in float64 by :mod:`theory.thresholds`, in mpmath on the exact inputs.
 * :func:`certify_critical` proves, in interval arithmetic (``mpmath.iv``), that an interval
   contains the critical learning rate (see its docstring for the proof).
 """
@@ -17,7 +19,7 @@ import mpmath
 import numpy as np
 import sympy as sp
 
-__all__ = ["Mpf", "certify_critical", "to_iv", "to_mpf"]
+__all__ = ["MpClasses", "Mpf", "certify_critical", "refine_crossing", "to_iv", "to_mpf"]
 
 _DECIMAL = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
 
@@ -97,6 +99,78 @@ def _mp_list(values, d, name):
     return [to_mpf(x, name) for x in arr.reshape(-1)]
 
 
+
+
+class MpClasses:
+    """The classes (distinct (lambda, kappa)) of a problem from its exact inputs, evaluated in mpmath."""
+
+    def __init__(self, rec, eigenvalues, d, batch, hyper):
+        self.sf = rec._secular_functions
+        lam = _mp_list(eigenvalues, d, "eigenvalues")
+        kappa = [mpmath.mpf(float(k)) for k in rec.data.kurtosis_values(d)]
+        classes = {}
+        for li, ki in zip(lam, kappa):
+            classes[(li, ki)] = classes.get((li, ki), 0) + 1
+        self.keys = list(classes)
+        self.counts = [classes[k] for k in self.keys]
+        self.batch = mpmath.mpf(batch)
+        self.names = list(rec.algorithm.hyperparameters)
+        self.hyper = {k: to_mpf(v, k) for k, v in hyper.items()}
+
+    def args(self, g, key, noise=0):
+        hv = {**self.hyper, "learning_rate": g}
+        return [key[0], key[1], self.batch, noise, *[hv[n] for n in self.names]]
+
+    def secular(self, g, w):
+        f = self.sf.G[1]
+        return 1 - mpmath.fsum(c * f(*self.args(g, k), w) for k, c in zip(self.keys, self.counts))
+
+    def block_det(self, g, j, z):
+        return self.sf.det_zA(*self.args(g, self.keys[j]), z)
+
+
+def refine_crossing(spec, mpc, root, exit):
+    """Solve the exit equation in mpmath from the float64 crossing ``root``.
+
+    ``exit`` is ('secular', z) with z = +-1 (F(z; gamma) = 0 in gamma) or complex (jointly in
+    (gamma, theta)), or ('block', j, mu) (det(z I - A_j) = 0 for a block shared by identical
+    directions); ``spec`` is the float64 :class:`theory.thresholds.Spectrum` that found it.
+    """
+    x0 = mpmath.mpf(root)
+    if exit[0] == "block":
+        # the block's class in the exact classes: the one closest to the float key
+        j = exit[1]
+        lam_j = spec.lam[j]
+        jj = min(range(len(mpc.keys)), key=lambda i: abs(mpc.keys[i][0] - lam_j)
+                 + abs(mpc.keys[i][1] - spec.kappa[j]))
+        z = exit[2]
+        if abs(z.imag) <= 1e-7:
+            zz = mpmath.mpf(1 if z.real > 0 else -1)
+            return mpmath.findroot(lambda g: mpmath.re(mpc.block_det(g, jj, zz)), x0)
+        sol = mpmath.findroot(lambda g, t: [mpmath.re(mpc.block_det(g, jj, mpmath.expj(t))),
+                                            mpmath.im(mpc.block_det(g, jj, mpmath.expj(t)))],
+                              (x0, mpmath.mpf(float(np.angle(z)))))
+        return sol[0]
+    z = exit[1]
+    if isinstance(z, float):
+        w = mpmath.mpf(z) - 1
+
+        def h(g):
+            return mpmath.re(mpc.secular(g, w))
+        for widen in (1e-13, 1e-10, 1e-7):
+            a, b = x0 * (1 - widen), x0 * (1 + widen)
+            if h(a) * h(b) < 0:
+                break
+        else:
+            raise RuntimeError(f"the secular equation at z = {z:+g} has no sign change around the float64 "
+                               f"critical learning rate {root!r}")
+        return mpmath.findroot(h, (a, b), solver="anderson")
+
+    def eqs(g, t):
+        val = mpc.secular(g, mpmath.expj(t) - 1)
+        return [mpmath.re(val), mpmath.im(val)]
+    sol = mpmath.findroot(eqs, (x0, mpmath.mpf(float(np.angle(z)))))
+    return sol[0]
 
 
 def to_iv(value, name="value"):

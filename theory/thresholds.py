@@ -42,7 +42,7 @@ import mpmath
 import numpy as np
 import sympy as sp
 
-from .precision import Mpf, _mp_list, to_mpf
+from .precision import MpClasses, Mpf, refine_crossing, to_mpf
 
 __all__ = ["SecularFunctions", "Spectrum", "critical_learning_rate", "merge_directions", "stationary_risk"]
 
@@ -374,73 +374,6 @@ def _float_root(spec, lo, hi, exit):
     return r if sol.success and abs(r - hi) <= 1e-6 * hi else 0.5 * (lo + hi)
 
 
-class _MpClasses:
-    """The classes of a problem from its exact inputs, evaluated in mpmath."""
-
-    def __init__(self, rec, eigenvalues, d, batch, hyper):
-        self.sf = rec._secular_functions
-        lam = _mp_list(eigenvalues, d, "eigenvalues")
-        kappa = [mpmath.mpf(float(k)) for k in rec.data.kurtosis_values(d)]
-        classes = {}
-        for li, ki in zip(lam, kappa):
-            classes[(li, ki)] = classes.get((li, ki), 0) + 1
-        self.keys = list(classes)
-        self.counts = [classes[k] for k in self.keys]
-        self.batch = mpmath.mpf(batch)
-        self.names = list(rec.algorithm.hyperparameters)
-        self.hyper = {k: to_mpf(v, k) for k, v in hyper.items()}
-
-    def args(self, g, key, noise=0):
-        hv = {**self.hyper, "learning_rate": g}
-        return [key[0], key[1], self.batch, noise, *[hv[n] for n in self.names]]
-
-    def secular(self, g, w):
-        f = self.sf.G[1]
-        return 1 - mpmath.fsum(c * f(*self.args(g, k), w) for k, c in zip(self.keys, self.counts))
-
-    def block_det(self, g, j, z):
-        return self.sf.det_zA(*self.args(g, self.keys[j]), z)
-
-
-def _refine_mp(rec, spec, mpc, root, exit):
-    """Solve the exit equation in mpmath from the float64 crossing ``root``."""
-    x0 = mpmath.mpf(root)
-    if exit[0] == "block":
-        # the block's class in the exact classes: the one closest to the float key
-        j = exit[1]
-        lam_j = spec.lam[j]
-        jj = min(range(len(mpc.keys)), key=lambda i: abs(mpc.keys[i][0] - lam_j)
-                 + abs(mpc.keys[i][1] - spec.kappa[j]))
-        z = exit[2]
-        if abs(z.imag) <= 1e-7:
-            zz = mpmath.mpf(1 if z.real > 0 else -1)
-            return mpmath.findroot(lambda g: mpmath.re(mpc.block_det(g, jj, zz)), x0)
-        sol = mpmath.findroot(lambda g, t: [mpmath.re(mpc.block_det(g, jj, mpmath.expj(t))),
-                                            mpmath.im(mpc.block_det(g, jj, mpmath.expj(t)))],
-                              (x0, mpmath.mpf(float(np.angle(z)))))
-        return sol[0]
-    z = exit[1]
-    if isinstance(z, float):
-        w = mpmath.mpf(z) - 1
-
-        def h(g):
-            return mpmath.re(mpc.secular(g, w))
-        for widen in (1e-13, 1e-10, 1e-7):
-            a, b = x0 * (1 - widen), x0 * (1 + widen)
-            if h(a) * h(b) < 0:
-                break
-        else:
-            raise RuntimeError(f"the secular equation at z = {z:+g} has no sign change around the float64 "
-                               f"critical learning rate {root!r}")
-        return mpmath.findroot(h, (a, b), solver="anderson")
-
-    def eqs(g, t):
-        val = mpc.secular(g, mpmath.expj(t) - 1)
-        return [mpmath.re(val), mpmath.im(val)]
-    sol = mpmath.findroot(eqs, (x0, mpmath.mpf(float(np.angle(z)))))
-    return sol[0]
-
-
 def critical_learning_rate(rec, eigenvalues, lam, batch, hyper, dps=None, certify=False):
     """gamma_c of ``rec`` (see :meth:`theory.Recursion.critical_learning_rate`); ``lam`` is the
     validated float64 copy of ``eigenvalues``, which are read again at full precision when ``dps``.
@@ -457,8 +390,8 @@ def critical_learning_rate(rec, eigenvalues, lam, batch, hyper, dps=None, certif
     if dps is None:
         return root
     with mpmath.workdps(dps + 15):
-        mpc = _MpClasses(rec, eigenvalues, len(lam), batch, hyper)
-        value = _refine_mp(rec, spec, mpc, root, exit)
+        mpc = MpClasses(rec, eigenvalues, len(lam), batch, hyper)
+        value = refine_crossing(spec, mpc, root, exit)
         if not abs(value - root) <= 1e-6 * root:
             raise RuntimeError(f"high-precision refinement gave {value} but the float64 crossing is {root!r} "
                                f"(exit {exit})")
@@ -481,7 +414,7 @@ def stationary_risk(rec, eigenvalues, lam, learning_rate, batch, noise_variance,
                 for k in ("G", "H", "Wx", "Wy")]
         return float(_sherman_morrison(*sums, float(noise_variance)))
     with mpmath.workdps(dps + 10):
-        mpc = _MpClasses(rec, eigenvalues, len(lam), batch, hyper)
+        mpc = MpClasses(rec, eigenvalues, len(lam), batch, hyper)
         g, noise = to_mpf(learning_rate, "learning_rate"), to_mpf(noise_variance, "noise_variance")
         sums = [mpmath.fsum(c * mpc.sf.terms[k][1](*mpc.args(g, key, noise))
                             for key, c in zip(mpc.keys, mpc.counts)) for k in ("G", "H", "Wx", "Wy")]
