@@ -309,6 +309,8 @@ class Recursion:
         lam, batch = self._check(eigenvalues, 1.0, batch, 0.0, hyper)
         if dps is not None:
             dps = check_integer(dps, "dps", 1)
+        if not isinstance(certify, (bool, np.bool_)):
+            raise ValueError(f"certify must be True or False; got {certify!r}")
         from .thresholds import critical_learning_rate
         return critical_learning_rate(self, eigenvalues, lam, batch, hyper, dps, bool(certify))
 

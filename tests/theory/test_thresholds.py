@@ -331,3 +331,8 @@ def test_high_precision_result_pickles_with_its_digits():
     with mpmath.workdps(35):
         neg = Mpf(-got, 35)
         assert pickle.loads(pickle.dumps(neg)) == -got
+
+
+def test_certify_must_be_a_boolean():
+    with pytest.raises(ValueError, match="certify must be True or False"):
+        derive().critical_learning_rate([1.0], certify="yes")
