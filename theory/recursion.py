@@ -234,15 +234,20 @@ class Recursion:
         """Spectral radius of the linear second-moment map; stable iff < 1."""
         return self.linear_map(eigenvalues, learning_rate, batch, 0.0, **hyper).spectral_radius()
 
-    def critical_learning_rate(self, eigenvalues, batch=1, dps=None, **hyper):
+    def critical_learning_rate(self, eigenvalues, batch=1, dps=None, certify=False, **hyper):
         r"""The critical learning rate gamma_c: the recursion is stable iff gamma < gamma_c.
 
         gamma_c is the smallest learning rate at which the spectral radius of
-        the second-moment map L = blockdiag(A_i) + u v^T reaches 1. It is
-        located in float64 on the exact spectral radius (geometric scan then
-        bisection); the eigenvalue z_c of largest modulus at the crossing tells
-        where L leaves the unit disc, and the crossing is refined in mpmath on
-        the exact equation for that exit:
+        the second-moment map L = blockdiag(A_i) + u v^T reaches 1. It is located
+        in float64 without forming L (:mod:`theory.thresholds`: equal directions
+        merged, O(d) per evaluation of the secular function, a stability test by
+        inertia (p = 1) or by the argument principle on the unit circle, all in
+        scaled variables, so any positive spectrum works, e.g. condition number
+        1e16 or d = 10^6); the exit point z_c on the unit circle tells where L
+        leaves the unit disc, and with ``dps`` the crossing is refined in mpmath
+        on the exact equation for that exit, from the inputs at full precision
+        (``mpf``, ``Fraction``, SymPy ``Rational`` or decimal strings are not
+        rounded to float64 first):
 
         * a *secular* exit (an eigenvalue of the coupled map) at z_c = e^{i theta}
           solves, jointly in (gamma, theta) when z_c is not real,
@@ -271,7 +276,15 @@ class Recursion:
         batch : int >= 1
         dps : int, optional
             Decimal digits; when given the result is an ``mpmath.mpf`` correct
-            to about ``dps`` digits, otherwise a float.
+            to about ``dps`` digits (printed with them), otherwise a float.
+            Inputs given as ``mpf``, ``Fraction``, SymPy numbers or decimal
+            strings are then read at full precision.
+        certify : bool
+            Return an ``mpmath.iv.mpf`` interval proved by interval arithmetic to
+            contain gamma_c, of width about 1e-35 gamma_c (10^{5 - max(dps, 40)}
+            relative); for recursions with one moment per direction (SGD, any
+            data model). The proof is in :func:`theory.precision.certify_critical`
+            and the docs (docs/thresholds.md).
         **hyper
             The algorithm's other hyperparameters (e.g. ``momentum`` in (-1, 1)).
 
@@ -296,149 +309,26 @@ class Recursion:
         lam, batch = self._check(eigenvalues, 1.0, batch, 0.0, hyper)
         if dps is not None:
             dps = check_integer(dps, "dps", 1)
-        lo, hi = self._critical_bracket(lam, batch, hyper)
-        with mpmath.workdps(max(dps or 0, 20) + 10):
-            root = self._refine_critical(lam, batch, hyper, lo, hi)
-        if dps is None:
-            return float(root)
-        with mpmath.workdps(dps):
-            return +root
+        if not isinstance(certify, (bool, np.bool_)):
+            raise ValueError(f"certify must be True or False; got {certify!r}")
+        from .thresholds import critical_learning_rate
+        return critical_learning_rate(self, eigenvalues, lam, batch, hyper, dps, bool(certify))
 
-    def _secular_one(self, lam, batch, hyper, g):
-        """1 - sum_i v_i^T (I - A_i(g))^{-1} u_i in float64 (vectorised over directions)."""
-        m = self.linear_map(lam, g, batch, 0.0, **hyper)
-        eye = np.eye(m.block_size)
-        with np.errstate(all="ignore"):
-            try:
-                x = np.linalg.solve(eye[None] - m.A, m.u[..., None])[..., 0]
-            except np.linalg.LinAlgError:
-                return float("nan")
-        return 1.0 - float(np.sum(m.v * x))
-
-    def _critical_bracket(self, lam, batch, hyper):
-        """Float64 bracket [lo, hi] of the first crossing of the spectral radius through 1.
-
-        Fast path: the first root of the secular equation at z = 1 (cheap, O(d)), accepted
-        only if the exact spectral radius is below 1 just before it and at least 1 just
-        after; otherwise (an exit elsewhere on the unit circle) a scan of the exact spectral
-        radius (dense eigenvalues) locates the crossing.
-        """
-        def rho(g):
-            return self.linear_map(lam, g, batch, 0.0, **hyper).spectral_radius()
-
-        g0 = 1e-6 / float(np.sum(lam))
-        g = g0
-        while self._secular_one(lam, batch, hyper, 2 * g) > 0 and g < 1e15:
-            g *= 2
-        if g < 1e15:
-            lo, hi = g, 2 * g
-            for _ in range(200):
-                mid = 0.5 * (lo + hi)
-                if mid in (lo, hi):
-                    break
-                lo, hi = (mid, hi) if self._secular_one(lam, batch, hyper, mid) > 0 else (lo, mid)
-            a, b = lo * (1 - 1e-9), hi * (1 + 1e-9)
-            if rho(g0) < 1 and rho(a) < 1 <= rho(b):
-                return a, b
-        g = g0
-        if rho(g) >= 1:
-            raise RuntimeError("the second-moment map is unstable even at a learning rate "
-                               f"of {g:g}; no critical learning rate exists")
-        while rho(2 * g) < 1:
-            g *= 2
-            if g > 1e15:
-                raise RuntimeError("the second-moment map is stable at every learning rate tried")
-        lo, hi = g, 2 * g
-        for _ in range(200):
-            mid = 0.5 * (lo + hi)
-            if mid in (lo, hi):
-                break
-            lo, hi = (mid, hi) if rho(mid) < 1 else (lo, mid)
-        return lo, hi
-
-    def _mp_unique_blocks(self, lam, batch, hyper):
-        """gamma -> [(count, A_j, u_j, v_j)] over distinct (lambda, kappa) directions, in mpmath."""
-        kappa = self.data.kurtosis_values(len(lam))
-        keys, counts = np.unique(np.stack([lam, kappa], axis=1), axis=0, return_counts=True)
-        fns, p = self._mp_fns, len(self.moments)
-        names = list(self.algorithm.hyperparameters)
-
-        def blocks(gm):
-            hv = {**{k: mpmath.mpf(v) for k, v in hyper.items()}, "learning_rate": gm}
-            hyp = [hv[n] for n in names]
-            out = []
-            for (li, ki), c in zip(keys, counts):
-                args = [mpmath.mpf(li), mpmath.mpf(ki), mpmath.mpf(batch), mpmath.mpf(0), *hyp]
-                A = mpmath.matrix([[fns["A"][r * p + q](*args) for q in range(p)] for r in range(p)])
-                out.append((int(c), A, mpmath.matrix([f(*args) for f in fns["u"]]),
-                            mpmath.matrix([f(*args) for f in fns["v"]])))
-            return out
-        return blocks, keys, counts
-
-    def _refine_critical(self, lam, batch, hyper, lo, hi):
-        """High-precision crossing for the exit eigenvalue found at ``hi`` (see critical_learning_rate)."""
-        lmap = self.linear_map(lam, hi, batch, 0.0, **hyper)
-        eig = lmap.eigenvalues()
-        z = complex(eig[np.argmax(np.abs(eig))])
-        if z.imag < 0:
-            z = z.conjugate()
-        theta0 = float(np.angle(z))
-        real_exit = abs(z.imag) <= 1e-7
-        blocks, keys, counts = self._mp_unique_blocks(lam, batch, hyper)
-        p = len(self.moments)
-        eye = mpmath.eye(p)
-        # a block exit: an eigenvalue of some A_j repeated over identical directions
-        block = None
-        kappa = self.data.kurtosis_values(len(lam))
-        for j, ((li, ki), c) in enumerate(zip(keys, counts)):
-            if c < 2:
-                continue
-            sel = np.flatnonzero((lam == li) & (kappa == ki))[0]
-            ev = np.linalg.eigvals(lmap.A[sel])
-            if np.min(np.abs(ev - z)) <= 1e-7 * max(1.0, abs(z)):
-                block = j
-                break
-
-        def F(gm, zz):
-            if block is not None:
-                _, A, _, _ = blocks(gm)[block]
-                return mpmath.det(zz * eye - A)
-            total = mpmath.mpf(0)
-            for c, A, u, v in blocks(gm):
-                x = mpmath.lu_solve(zz * eye - A, u)
-                total += c * mpmath.fsum(v[r] * x[r] for r in range(p))
-            return 1 - total
-
-        if real_exit:
-            zz = mpmath.mpf(1) if z.real > 0 else mpmath.mpf(-1)
-
-            def h(gm):
-                return mpmath.re(F(gm, zz))
-
-            for widen in (1e-12, 1e-9, 1e-6, 1e-3):
-                a, b = mpmath.mpf(lo) * (1 - widen), mpmath.mpf(hi) * (1 + widen)
-                if h(a) * h(b) < 0:
-                    break
-            else:  # pragma: no cover - would mean the two routes disagree
-                raise RuntimeError("the exact equation of the exit at z = %+d has no sign change around "
-                                   "the critical learning rate %r found from the spectral radius" % (int(zz), hi))
-            root = mpmath.findroot(h, (a, b), solver="anderson")
-        else:
-            def eqs(gm, th):
-                val = F(gm, mpmath.expj(th))
-                return [mpmath.re(val), mpmath.im(val)]
-            root, _ = mpmath.findroot(eqs, (mpmath.mpf(hi), mpmath.mpf(theta0)))
-        if not abs(root - hi) <= 1e-6 * hi:
-            raise RuntimeError(f"high-precision refinement gave {root} but the spectral radius of the "
-                               f"float64 map crosses 1 at {hi!r} (exit at z = {z:.6g})")
-        return root
+    @functools.cached_property
+    def _secular_functions(self):
+        """The compiled pieces of :mod:`theory.thresholds` (symbolic only; shared by :meth:`with_data`)."""
+        from .thresholds import SecularFunctions
+        return SecularFunctions(self)
 
     # ------------------------------------------------------------------ stationary risk
     def stationary_risk(self, eigenvalues, learning_rate, batch=1, noise_variance=0.0, dps=None, **hyper):
         r"""Stationary risk R_inf = lim_k R_k for 0 < gamma < gamma_c.
 
-        From the closed form :attr:`stationary_risk_expression` (Sherman--Morrison);
-        for SGD
+        From the Sherman--Morrison fixed point R_inf = (W_x H/(1 - G) + W_y + sigma^2)/2
+        (the closed form :attr:`stationary_risk_expression`), the four sums over
+        directions G, H, W_x, W_y evaluated in O(d) on merged directions, without
+        cancellation for tiny gamma lambda_i (:mod:`theory.thresholds`); with
+        ``dps`` in mpmath from the inputs at full precision. For SGD
 
         .. math:: R_\infty = \frac{\sigma^2}{2(1 - \mathcal{G})},\quad
                   \mathcal{G} = \sum_i \frac{\gamma\lambda_i}{2B - \gamma\lambda_i(B + \kappa_i - 2)}.
@@ -459,30 +349,15 @@ class Recursion:
         Source: Bordelon & Pehlevan, arXiv:2106.02713; Paquette et al., arXiv:2102.04396.
         """
         lam, batch = self._check(eigenvalues, learning_rate, batch, noise_variance, hyper)
+        if dps is not None:
+            dps = check_integer(dps, "dps", 1)
         gc = self.critical_learning_rate(lam, batch, **hyper)
         if float(learning_rate) >= gc:
             raise ValueError(
                 f"learning_rate must lie in (0, critical learning rate = {gc:.10g}) for a stationary "
                 f"risk to exist; got learning_rate = {learning_rate!r}")
-        expr = self.stationary_risk_expression
-        if dps is None:
-            m = self.linear_map(lam, learning_rate, batch, noise_variance, **hyper)
-            return float(m.observable(m.stationary()))
-        with mpmath.workdps(dps + 10):
-            G1 = self._mp_fns["G1"]
-            kappa = self.data.kurtosis_values(len(lam))
-            hv = {"learning_rate": learning_rate, **hyper}
-            hyp = [mpmath.mpf(hv[n]) for n in self.algorithm.hyperparameters]
-            G = mpmath.fsum(G1(mpmath.mpf(li), mpmath.mpf(ki), mpmath.mpf(batch),
-                               mpmath.mpf(noise_variance), *hyp) for li, ki in zip(lam, kappa))
-            if expr.free_symbols - {SUM_G, sym.sigma2, *self.hyper_symbols, sym.B}:
-                mp = self._mp_map(lam, learning_rate, batch, noise_variance, hyper)
-                value = mp.observable(mp.stationary())
-            else:
-                f = sp.lambdify([SUM_G, sym.sigma2, sym.B, *self.hyper_symbols], expr, modules="mpmath")
-                value = f(G, mpmath.mpf(noise_variance), batch, *hyp)
-        with mpmath.workdps(dps):
-            return +value
+        from .thresholds import stationary_risk
+        return stationary_risk(self, eigenvalues, lam, learning_rate, batch, noise_variance, hyper, dps)
 
     # ------------------------------------------------------------------ trajectories
     def initial_moments(self, initial, dimension):

@@ -375,20 +375,24 @@ class TwoStepFourthRecursion:
         """
         from ..derive import derive
         from ..empirical import _single_threaded_blas
-        from .critical import locate_crossing
+        from .critical import locate_crossing, resolvable_classes
         lam, batch, hyper = self._check(eigenvalues, None, batch, 0.0, hyper)
         with _single_threaded_blas():
             gc = derive(self.algorithm, self.data).critical_learning_rate(lam, batch=batch, **hyper)
-            size = len(self._class_map(lam, gc, batch, hyper).coordinates())
+            classes = resolvable_classes(lam, self._moments(lam), gc)
+
+            def cmap(g):
+                return self._map(*classes, g, batch, 0.0, hyper)
+            size = len(cmap(gc).coordinates())
             dense = size <= 400
 
             def rho(g):
-                return float(np.max(np.abs(np.linalg.eigvals(self._class_map(lam, g, batch, hyper).dense()))))
+                return float(np.max(np.abs(np.linalg.eigvals(cmap(g).dense()))))
 
             def sec(g):
                 with np.errstate(all="ignore"):
                     for nudge in (0.0, 1e-9, -1e-9):   # off a pole of the factorisation
-                        sign, logabs = self._class_map(lam, g * (1 + nudge), batch, hyper).secular()
+                        sign, logabs = cmap(g * (1 + nudge)).secular()
                         if np.isfinite(logabs) or sign == 0:
                             return sign, logabs
                 raise RuntimeError(f"det(I - L) could not be evaluated at learning rate {g!r}")  # pragma: no cover
