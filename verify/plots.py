@@ -50,7 +50,7 @@ def plot_series(ax, series):
     ax.legend(frameon=False)
 
 
-def plot_results(results, directory) -> list:
+def plot_results(results, directory, formats=("png",)) -> list:
     """Write ``<claim id>.png`` for each result with curves; return the paths written."""
     plt = _mpl()
     out = Path(directory)
@@ -69,10 +69,11 @@ def plot_results(results, directory) -> list:
         for ax in axes.ravel()[n:]:
             ax.set_visible(False)
         fig.suptitle(f"{r.id}: {'passed' if r.passed else 'FAILED'}", fontsize=10)
-        path = out / (re.sub(r"[^A-Za-z0-9_.-]", "_", r.id) + ".png")
-        fig.savefig(path)
+        for ext in formats:
+            path = out / (re.sub(r"[^A-Za-z0-9_.-]", "_", r.id) + "." + ext)
+            fig.savefig(path)
+            paths.append(path)
         plt.close(fig)
-        paths.append(path)
     return paths
 
 
