@@ -92,32 +92,32 @@ def _claim_line(r) -> str:
 def table(results, width: int = 100, wide: bool = False, unicode: bool = True) -> str:
     """The results table as text, at most ``width`` characters per line unless ``wide``.
 
-    Each claim is a header line (id, verdict, family-wise alpha, seconds) followed by
-    one indented line per check: its description (wrapped to the room left), kind, theory value,
-    Monte Carlo mean ± standard error, statistic and verdict. Numbers are never cut. With
-    ``wide`` nothing wraps (one line per check, any length). A header line longer than
-    ``width`` (a long skip reason) wraps with an indent.
+    Each claim is a header line (id, verdict, family-wise alpha, seconds) followed, per check,
+    by one line of numbers (kind, theory value, Monte Carlo mean ± standard error, statistic,
+    verdict) and the check's description beneath it, wrapped at ``width``. Numbers are never cut
+    or wrapped. With ``wide`` the description follows the numbers on the same line and nothing
+    wraps.
     """
     pm = "±" if unicode else "+-"
+    head = _HEAD[1:] + (("check",) if wide else ())
     rows = [_cells(row, pm) for r in results for row in r.rows]
-    widths = [max([len(h)] + [len(c[i]) for c in rows]) for i, h in enumerate(_HEAD)]
-    indent, sep = 2, 2
-    fixed = sum(widths[1:]) + sep * (len(_HEAD) - 1) + indent
-    check_width = widths[0] if wide else max(24, min(widths[0], width - fixed))
-    widths[0] = check_width
+    widths = [max([len(h)] + [len(c[i + 1]) for c in rows]) for i, h in enumerate(_HEAD[1:])]
 
     def line(cells):
-        return (" " * indent + "  ".join(str(c).ljust(w) for c, w in zip(cells, widths))).rstrip()
+        return ("  " + "  ".join(str(c).ljust(w) for c, w in zip(cells, widths + [0]))).rstrip()
 
-    out = [line(_HEAD), line(["-" * w for w in widths])]
+    out = [line(head), line(["-" * w for w in widths] + (["-----"] if wide else []))]
     for r in results:
-        head = _claim_line(r)
-        out += [head] if wide else textwrap.wrap(head, width, subsequent_indent=" " * 4, break_long_words=False)
+        title = _claim_line(r)
+        out += [title] if wide else textwrap.wrap(title, width, subsequent_indent=" " * 4, break_long_words=False)
         for row in r.rows:
             check, *rest = _cells(row, pm)
-            parts = [check] if wide else (textwrap.wrap(check, check_width, break_long_words=False) or [""])
-            out.append(line([parts[0], *rest]))
-            out += [line([more] + [""] * len(rest)) for more in parts[1:]]
+            if wide:
+                out.append(line([*rest, check]))
+                continue
+            out.append(line(rest))
+            out += textwrap.wrap(check, width, initial_indent=" " * 6, subsequent_indent=" " * 6,
+                                 break_long_words=False, break_on_hyphens=False)
     return "\n".join(out)
 
 
