@@ -109,6 +109,9 @@ class Series:
     log_y: bool = False
     reference: float | None = None
     reference_label: str = ""
+    #: False for a curve whose Monte Carlo mean is not compared pointwise (e.g. no finite variance);
+    #: figures then draw no band and no standardised deviation for it
+    tested: bool = True
 
     @classmethod
     def of(cls, label, x, theory, monte_carlo, standard_error, **kw) -> "Series":
