@@ -6,7 +6,13 @@ import numpy as np
 import pytest
 
 from theory import derive
-from theory.validation import FewReplicasWarning, check_eigenvalues, check_positive, check_replicas, check_seed
+from theory.validation import (
+    FewReplicasWarning,
+    check_eigenvalues,
+    check_positive,
+    check_replicas,
+    check_seed,
+)
 from verify import simulate
 
 KW = dict(eigenvalues=[1.0, 0.5], learning_rate=0.2, steps=3)
