@@ -148,7 +148,7 @@ def check_integer(value, name: str, minimum: int = 1) -> int:
 
 
 #: below this many replicas :func:`check_replicas` warns that standard errors and tests are unreliable
-MIN_REPLICAS_FOR_POWER = 100
+MIN_REPLICAS_FOR_POWER = 30
 
 
 class FewReplicasWarning(UserWarning):
@@ -157,9 +157,11 @@ class FewReplicasWarning(UserWarning):
 
 def check_replicas(replicas, name: str = "replicas") -> int:
     """Number of Monte Carlo replicas as an int >= 2 (a standard error needs two independent
-    replicas); warns :class:`FewReplicasWarning` below :data:`MIN_REPLICAS_FOR_POWER`, where the
-    sample variance alone has a relative error sqrt(2/(n-1)) >= 14 % and a test detects only
-    gross errors (docs/statistics.md: 95 % power against a 1 % error needs ~5000 replicas).
+    replicas); warns :class:`FewReplicasWarning` below :data:`MIN_REPLICAS_FOR_POWER` (30), where
+    the sample variance alone has a relative error sqrt(2/(n-1)) > 26 %, a standard error is a
+    rough guess and a test detects only gross errors (docs/statistics.md: 95 % power against a
+    1 % error needs ~5000 replicas of a single risk; the High Line claims use >= 32 replicas
+    because each replica averages over d >= 128 directions).
 
     >>> check_replicas(1)
     Traceback (most recent call last):

@@ -67,12 +67,12 @@ def test_one_replica_is_refused_and_few_replicas_warn():
         simulate(**KW, replicas=1)
     with pytest.raises(ValueError, match="replicas must be an integer >= 2"):
         check_replicas(True)
-    for n in (2, 10, 99):
-        with pytest.warns(FewReplicasWarning, match=f"replicas = {n} < 100"):
+    for n in (2, 10, 29):
+        with pytest.warns(FewReplicasWarning, match=f"replicas = {n} < 30"):
             simulate(**KW, replicas=n, seed=0)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        assert check_replicas(100) == 100 and simulate(**KW, replicas=1000, seed=0).replicas == 1000
+        assert check_replicas(30) == 30 and simulate(**KW, replicas=1000, seed=0).replicas == 1000
 
 
 def test_adaptive_simulation_refuses_one_replica():
