@@ -168,15 +168,21 @@ def main(argv=None) -> int:
 
     claims = _preflight(parser, args)
     client = _connect(parser, args.scheduler, args.scheduler_timeout) if args.scheduler else None
-    with warnings.catch_warnings():
-        warnings.showwarning = _show_warning
-        return _run(args, argv, claims, client)
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.getsignal(signal.SIGINT) if main_thread else None
+    if main_thread:
+        # Ctrl-C and `kill -INT` stop the run even when started with SIGINT ignored (e.g. `cmd &` in a script)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with warnings.catch_warnings():
+            warnings.showwarning = _show_warning
+            return _run(args, argv, claims, client)
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGINT, previous)
 
 
 def _run(args, argv, claims, client) -> int:
-    if threading.current_thread() is threading.main_thread():
-        # Ctrl-C and `kill -INT` stop the run even when started with SIGINT ignored (e.g. `cmd &` in a script)
-        signal.signal(signal.SIGINT, signal.default_int_handler)
     progress = None
     if sys.stderr.isatty() and not args.quiet:
         from tqdm import tqdm
@@ -188,7 +194,7 @@ def _run(args, argv, claims, client) -> int:
                              on_result=(lambda r: progress.update(1)) if progress is not None else None)
     except Interrupted as stop:
         if progress is not None:
-            progress.close()
+            progress.close()   # before the message, so the bar does not overwrite it
         print(f"\ninterrupted: {len(stop.finished)} of {len(claims)} claims had finished; they are kept in "
               f"{args.results}/. Resume with:\n  {_resume_command(argv)}", file=sys.stderr)
         return EXIT_INTERRUPTED
