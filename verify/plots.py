@@ -11,11 +11,10 @@ claim, made generically from what the claim returned, so a claim declares nothin
   agreement is visible as z staying inside the bounds. A series declared ``tested=False``
   (e.g. a divergent risk whose replicas have no finite variance: tested by a moment-free
   growth test instead) is drawn as a thin line with no band and no z panel, and says so.
-* **Checks** (every claim): one row per check of the statistics layer, the relative
-  deviation (Monte Carlo − theory)/|theory| with the check's own acceptance interval
-  ±z(α_j)·s.e./|theory| (two-sided at the check's α) for comparisons, the agreeing digits
-  for numeric checks, "exact" for exact identities, hollow markers for numbers reported
-  only. A claim without curves gets this figure alone; a claim with curves gets both.
+* **Checks** (every claim): one row per check of the statistics layer, the standardised
+  deviation z = (Monte Carlo − theory)/s.e. with the check's own acceptance region
+  |z| < isf(α_j/2) for comparisons, the agreeing digits for numeric checks, "exact" for
+  exact identities, hollow markers for numbers reported only. A claim without curves gets this figure alone; a claim with curves gets both.
 
 Labels use matplotlib's mathtext: the package's ASCII maths in series labels and claim titles
 (``gamma_c``, ``R_inf``, ``sigma^2``, ``m_k,i``, ...) is typeset by :func:`mathtext`.
@@ -165,48 +164,50 @@ def plot_series(ax, series, z_ax=None, alpha: float = 1e-6, z_label: bool = True
 
 
 def _check_rows(result):
+    """Per check: (label, kind, z, acceptance bound, outcome, statistic) with z = (Monte Carlo −
+    theory)/s.e. (NaN where no standard error applies) and the bound isf(α_j/2) of the check's
+    own α_j for comparisons (NaN otherwise)."""
     from scipy.stats import norm
     rows = []
     for v in result.verdicts:
         th, mc, se = float(v.theory), float(v.monte_carlo), float(v.standard_error)
-        scale = abs(th) if math.isfinite(th) and th != 0 else 1.0
-        rel = (mc - th) / scale if math.isfinite(th) and math.isfinite(mc) else float("nan")
-        half = float("nan")
-        if v.kind in ("series", "scalar") and v.alpha > 0 and math.isfinite(se) and se > 0:
-            half = float(norm.isf(v.alpha / 2)) * se / scale
+        ok = math.isfinite(th) and math.isfinite(mc) and math.isfinite(se) and se > 0
+        z = (mc - th) / se if ok else float("nan")
+        bound = float(norm.isf(v.alpha / 2)) if v.kind in ("series", "scalar") and v.alpha > 0 else float("nan")
         label = textwrap.shorten(v.label or v.test or v.kind, 70, placeholder=" ...")
-        rows.append((label, v.kind, rel, half, v.outcome, v.statistic))
+        rows.append((label, v.kind, z, bound, v.outcome, v.statistic))
     return rows
 
 
 def plot_checks(ax, result):
-    """Draw every check of a :class:`verify.claims.ClaimResult` as one row: the relative deviation
-    (Monte Carlo − theory)/|theory| with the acceptance interval of the check at its own α
-    (comparisons), "exact"/digits (exact and numeric checks), a plain marker for growth tests (they
-    test against a reference such as R_0, not against the theory), hollow markers for reported rows."""
+    """Draw every check of a :class:`verify.claims.ClaimResult` as one row: the standardised
+    deviation z = (Monte Carlo − theory)/s.e. of its headline numbers, with the acceptance region
+    |z| < isf(α_j/2) of a comparison at its own α_j (grey); exact identities and numeric agreements
+    sit at 0 with "exact"/their digits; growth tests (which test against a reference such as R_0,
+    not against the theory) and reported rows are drawn without a region (hollow: reported)."""
     rows = _check_rows(result)
     ys = np.arange(len(rows))[::-1]
-    finite = [abs(r[2]) + (r[3] if math.isfinite(r[3]) else 0) for r in rows if math.isfinite(r[2])]
-    span = max(finite + [1e-12]) * 1.25
-    for y, (label, kind, rel, half, outcome, stat) in zip(ys, rows):
+    extent = [abs(r[2]) for r in rows if math.isfinite(r[2])] + [r[3] for r in rows if math.isfinite(r[3])]
+    span = max(extent + [3.0]) * 1.15
+    for y, (label, kind, z, bound, outcome, stat) in zip(ys, rows):
         color = {"pass": "#1b9e77", "FAIL": "#d62728", "reported": "0.5"}[outcome]
-        if math.isfinite(half):
-            ax.errorbar(rel, y, xerr=half, fmt="o", color=color, markersize=3.5, capsize=2, linewidth=0.9)
-        elif kind == "reported":
-            ax.plot(rel, y, "o", mfc="none", color=color, markersize=4)
-        elif math.isfinite(rel):
-            ax.plot(rel, y, "D", color=color, markersize=3.5)
+        if math.isfinite(bound):
+            ax.plot([-bound, bound], [y, y], color="0.85", linewidth=6, solid_capstyle="butt", zorder=1)
+        x = z if math.isfinite(z) else (0.0 if kind in ("exact", "numeric") else float("nan"))
+        if math.isfinite(x):
+            marker = {"exact": "D", "numeric": "D", "growth": "^"}.get(kind, "o")
+            ax.plot(x, y, marker, color=color, mfc="none" if kind == "reported" else color, markersize=4, zorder=3)
         note = {"exact": "exact" if outcome == "pass" else "differs",
                 "numeric": ("all digits" if math.isinf(stat) else f"{stat:.3g} digits"),
                 "reported": "reported only"}.get(kind, f"{kind}, {outcome}")
         ax.annotate(note, (1.0, y), xycoords=("axes fraction", "data"), xytext=(3, 0), textcoords="offset points",
                     va="center", fontsize=6, color=color)
-    ax.axvline(0, color=THEORY, linewidth=0.8)
+    ax.axvline(0, color=THEORY, linewidth=0.8, zorder=2)
     ax.set_xlim(-span, span)
     ax.set_yticks(ys)
     ax.set_yticklabels([mathtext(r[0]) for r in rows], fontsize=6)
     ax.set_ylim(-0.7, len(rows) - 0.3)
-    ax.set_xlabel(r"(Monte Carlo $-$ theory) / |theory|; bars: acceptance interval at the check's $\alpha$")
+    ax.set_xlabel(r"$z$ = (Monte Carlo $-$ theory) / s.e.;  grey: acceptance region of the check at its $\alpha$")
 
 
 def _title(r) -> str:
@@ -273,8 +274,9 @@ def write_gallery(results, directory, image: str = "png") -> Path:
              ("Written from a results store by `python -m verify.plots DIR --results STORE` (or by "
              "`python -m verify run --plot DIR`). Each figure shows theory against "
              "Monte Carlo with the pointwise 95 % band and, beneath each curve, the standardised deviation "
-             "z_k = (Monte Carlo - theory)/s.e.; the last panel shows every check of the claim with its "
-             "acceptance interval."), ""]
+             "z_k = (Monte Carlo - theory)/s.e. with the pointwise and Bonferroni bounds; the last panel "
+             "shows every check of the claim, its z and the acceptance region of the check at its own "
+             "alpha. The numbers are those of a `--budget quick` run."), ""]
     for r in results:
         if r.skipped or not r.verdicts:
             continue
