@@ -115,3 +115,16 @@ def test_stable_region_figure(tmp_path):
     region = stable_region([1.0, 0.5, 0.25], [0.05, 0.2, 0.4, 0.8], [-0.5, 0.0, 0.5])
     path = plot_stable_region(region, tmp_path / "r.png")
     assert path.exists() and path.stat().st_size > 1000
+
+
+def test_checks_panel_puts_a_planted_error_outside_its_region():
+    from verify.plots import _check_rows
+
+    def runner(claim, budget, ss):
+        return [scalar_comparison(1.0, mean=1.0 + 8 * 0.01, standard_error=0.01, replicas=1000, alpha=claim.alpha,
+                                  label="planted: 8 standard errors")]
+    result = Claim("test.plots.planted", "t", "s", runner, lambda: None).run(Budget("t", 10, 0))
+    ((_, kind, z, bound, outcome, _),) = _check_rows(result)
+    assert outcome == "FAIL" and abs(z - 8) < 1e-9 and z > bound
+    ok = _check_rows(_claim(False).run(Budget("t", 10, 0)))
+    assert all(abs(z) < b for _, k, z, b, o, _ in ok if k == "scalar")
