@@ -13,7 +13,7 @@ claim, made generically from what the claim returned, so a claim declares nothin
   growth test instead) is drawn as a thin line with no band and no z panel, and says so.
 * **Checks** (every claim): one row per check of the statistics layer, the standardised
   deviation z = (Monte Carlo − theory)/s.e. with the check's own acceptance region
-  |z| < isf(α_j/2) for comparisons, the agreeing digits for numeric checks, "exact" for
+  ``abs(z) < isf(α_j/2)`` for comparisons, the agreeing digits for numeric checks, "exact" for
   exact identities, hollow markers for numbers reported only. A claim without curves gets this figure alone; a claim with curves gets both.
 
 Labels use matplotlib's mathtext: the package's ASCII maths in series labels and claim titles
@@ -182,7 +182,7 @@ def _check_rows(result):
 def plot_checks(ax, result):
     """Draw every check of a :class:`verify.claims.ClaimResult` as one row: the standardised
     deviation z = (Monte Carlo − theory)/s.e. of its headline numbers, with the acceptance region
-    |z| < isf(α_j/2) of a comparison at its own α_j (grey); exact identities and numeric agreements
+    ``abs(z) < isf(α_j/2)`` of a comparison at its own α_j (grey); exact identities and numeric agreements
     sit at 0 with "exact"/their digits; growth tests (which test against a reference such as R_0,
     not against the theory) and reported rows are drawn without a region (hollow: reported)."""
     rows = _check_rows(result)
