@@ -207,7 +207,7 @@ def plot_checks(ax, result):
     ax.set_yticks(ys)
     ax.set_yticklabels([mathtext(r[0]) for r in rows], fontsize=6)
     ax.set_ylim(-0.7, len(rows) - 0.3)
-    ax.set_xlabel(r"$z$ = (Monte Carlo $-$ theory) / s.e.;  grey: acceptance region of the check at its $\alpha$")
+    ax.set_xlabel(r"$z$ = (Monte Carlo $-$ theory)/s.e.; grey: accepted at the check's $\alpha$")
 
 
 def _title(r) -> str:
