@@ -26,7 +26,7 @@ import sympy as sp
 from theory.algorithms import GRADIENT, Algorithm
 from theory.data import DataModel, Gaussian
 from theory.validation import (check_algorithm_and_data, check_eigenvalues, check_initial,
-                               check_integer, check_nonnegative, check_positive)
+                               check_integer, check_nonnegative, check_positive, check_replicas, check_seed)
 
 from .samplers import sample_standardized
 
@@ -173,7 +173,7 @@ def block_edges(steps: int) -> list:
 def chunk_streams(seed, replicas: int, chunk_size: int):
     """Root ``SeedSequence`` (from an int, a SeedSequence or None), its spawned child per chunk of
     replicas, and the chunk sizes (all ``chunk_size`` but the last)."""
-    root = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
+    root = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(check_seed(seed))
     sizes = [min(chunk_size, replicas - s) for s in range(0, replicas, chunk_size)]
     return root, root.spawn(len(sizes)), sizes
 
@@ -525,7 +525,7 @@ def simulate(algorithm: Algorithm | None = None, *, data: DataModel | None = Non
     check_nonnegative(noise_variance, "noise_variance")
     e0 = check_initial(initial, len(lam))
     steps = check_integer(steps, "steps", 1)
-    replicas = check_integer(replicas, "replicas", 1)
+    replicas = check_replicas(replicas)
     chunk_size = check_integer(chunk_size, "chunk_size", 1)
     data.kurtosis_values(len(lam))  # validates per-coordinate parameters against d
     own = getattr(data, "eigenvalues", None)  # models with their own spectrum (EmpiricalDistribution)

@@ -54,7 +54,8 @@ def test_three_point_law_has_exact_kurtosis():
 
 
 @pytest.mark.parametrize("kw, match", [
-    (dict(replicas=0), r"replicas must be an integer >= 1"),
+    (dict(replicas=0), r"replicas must be an integer >= 2"),
+    (dict(replicas=1), r"replicas must be an integer >= 2 \(a standard error"),
     (dict(steps=0), r"steps must be an integer >= 1"),
     (dict(batch=0), r"batch must be an integer >= 1"),
     (dict(learning_rate=float("nan")), r"learning_rate must be finite and > 0"),

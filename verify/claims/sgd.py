@@ -110,7 +110,7 @@ def _critical_runner(data, algorithm=None, hyper=None):
                                        label=f"gamma = {factor} gamma_c diverges (spectral radius {rho:.6f}): "
                                              f"risk over {window} above R_0 = {r0:.4g}"))
             series.append(Series.of(f"risk at gamma = {factor} gamma_c (d=128)", np.arange(steps + 1), tr.risk,
-                                    res.risk, res.risk_se, log_y=True))
+                                    res.risk, res.risk_se, log_y=True, tested=factor < 1))
         return verdicts, series
     return runner
 

@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-__all__ = ["Verdict", "Deviation", "KINDS", "combine", "check_alpha", "jsonable"]
+__all__ = ["KINDS", "Deviation", "Verdict", "check_alpha", "combine", "from_json_number", "jsonable", "strict_json"]
 
 #: the kinds of check and the unit of each one's ``statistic``
 KINDS = {
@@ -39,6 +39,29 @@ def jsonable(obj):
     if isinstance(obj, (int, float, str, bool)) or obj is None:
         return obj
     return repr(obj)
+
+
+def strict_json(obj):
+    """``obj`` made valid strict JSON (RFC 8259): :func:`jsonable`, then NaN -> ``None`` (null) and
+    +-inf -> the strings ``"Infinity"``/``"-Infinity"`` (which ``float()`` reads back, see
+    :func:`from_json_number`), so ``json.dumps(..., allow_nan=False)`` succeeds.
+
+    >>> strict_json({"z": float("inf"), "se": float("nan"), "x": [np.float64(0.5)]})
+    {'z': 'Infinity', 'se': None, 'x': [0.5]}
+    """
+    obj = jsonable(obj)
+    if isinstance(obj, dict):
+        return {k: strict_json(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [strict_json(v) for v in obj]
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None if math.isnan(obj) else ("Infinity" if obj > 0 else "-Infinity")
+    return obj
+
+
+def from_json_number(x) -> float:
+    """The float written by :func:`strict_json`: ``None`` -> NaN, ``"Infinity"`` -> inf."""
+    return float("nan") if x is None else float(x)
 
 
 @dataclass(frozen=True)
@@ -183,10 +206,15 @@ class Verdict:
     def from_dict(cls, d: dict) -> "Verdict":
         d = dict(d)
         d.pop("unit", None)
-        worst = Deviation(**d.pop("worst")) if d.get("worst") else d.pop("worst", None)
+        worst = d.pop("worst", None)
+        if worst:
+            worst = dict(worst)
+            for key in ("theory", "monte_carlo", "standard_error", "statistic"):
+                worst[key] = from_json_number(worst.get(key))
+            worst = Deviation(**worst)
         for key in ("statistic", "p_value", "theory", "monte_carlo", "standard_error"):
-            if d.get(key) is None and key in d:
-                d[key] = float("nan")
+            if key in d:
+                d[key] = from_json_number(d[key])
         return cls(worst=worst, **d)
 
 
