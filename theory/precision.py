@@ -19,7 +19,7 @@ import mpmath
 import numpy as np
 import sympy as sp
 
-__all__ = ["MpClasses", "Mpf", "certify_critical", "refine_crossing", "to_iv", "to_mpf"]
+__all__ = ["MpClasses", "Mpf", "certify_critical", "float_view", "refine_crossing", "to_iv", "to_mpf"]
 
 _DECIMAL = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
 
@@ -52,6 +52,17 @@ def to_mpf(value, name="value"):
             raise ValueError(f"{name} must be a decimal number such as '0.2' or '1e-3'; got the string {value!r}")
         return mpmath.mpf(value.strip())
     raise ValueError(f"{name} must be a real number; got {value!r}")
+
+
+def float_view(values, name="eigenvalues"):
+    """The float64 view of exact inputs (mpf, Fraction, SymPy numbers, decimal strings), for the
+    range checks that precede a high-precision computation; the exact values are kept apart.
+
+    A scalar stays a scalar; anything :func:`to_mpf` refuses raises its ValueError.
+    """
+    arr = np.asarray(values, dtype=object)
+    flat = [float(to_mpf(x, name)) for x in arr.reshape(-1)]
+    return flat[0] if arr.ndim == 0 else np.array(flat).reshape(arr.shape)
 
 
 class Mpf(mpmath.mpf):

@@ -16,6 +16,7 @@ import sympy as sp
 
 from . import symbols as sym
 from .linear import BlockRankOne, MpBlockRankOne
+from .precision import float_view
 from .validation import (check_eigenvalues, check_initial, check_integer,
                          check_nonnegative, check_positive)
 
@@ -306,7 +307,8 @@ class Recursion:
         arXiv:2102.04396 (isotropic case gamma_c = 2/(d+2) for B = 1); momentum:
         Paquette & Paquette, arXiv:2106.03696.
         """
-        lam, batch = self._check(eigenvalues, 1.0, batch, 0.0, hyper)
+        exact = dps is not None or (isinstance(certify, (bool, np.bool_)) and certify)
+        lam, batch = self._check(float_view(eigenvalues) if exact else eigenvalues, 1.0, batch, 0.0, hyper)
         if dps is not None:
             dps = check_integer(dps, "dps", 1)
         if not isinstance(certify, (bool, np.bool_)):
@@ -348,9 +350,12 @@ class Recursion:
 
         Source: Bordelon & Pehlevan, arXiv:2106.02713; Paquette et al., arXiv:2102.04396.
         """
-        lam, batch = self._check(eigenvalues, learning_rate, batch, noise_variance, hyper)
-        if dps is not None:
+        if dps is not None:   # exact inputs: range-check their float64 view, compute from them
+            lam, batch = self._check(float_view(eigenvalues), float_view(learning_rate, "learning_rate"), batch,
+                                     float_view(noise_variance, "noise_variance"), hyper)
             dps = check_integer(dps, "dps", 1)
+        else:
+            lam, batch = self._check(eigenvalues, learning_rate, batch, noise_variance, hyper)
         gc = self.critical_learning_rate(lam, batch, **hyper)
         if float(learning_rate) >= gc:
             raise ValueError(
