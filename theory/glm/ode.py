@@ -338,3 +338,33 @@ def linearised_threshold(limit: GLMLimit, eigenvalues, teacher=1.0, *, bracket, 
             limit, eigenvalues, gv, teacher, weights=weights, noise_variance=noise_variance, spacing=spacing)).real))
     return brentq(top, *bracket, xtol=xtol)
 
+
+
+def growth_rate(limit: GLMLimit, eigenvalues, g_value, teacher=1.0, *, weights=None, noise_variance=0.0, spacing=None):
+    r"""The exponential growth rate z > 0 of the linearised ODE at X = X* for g > g_c.
+
+    From the derived linearisation (:attr:`GLMLimit.linearised_drift`) dD_i/dt = a_i D_i + c_i S_D,
+    S_D = (1/d) sum_j lambda_j D_j: z is the positive root of the secular equation
+    (1/d) sum_i lambda_i c_i / (z - a_i) = 1 (a_i < 0). Raises ValueError if g <= g_c (no root > 0)
+    or the limit has no linearisation at X = X*.
+    """
+    from .derivation import _D, _SD
+    if limit.linearised_drift is None or limit.critical_learning_rate is None:
+        raise ValueError(f"no linearisation at X = X*: {limit.threshold_note}")
+    prob = problem(eigenvalues, teacher, weights=weights)
+    b = float((prob.weights * prob.atoms) @ prob.Q)
+    parts = []
+    for coef in (sp.diff(limit.linearised_drift, _D), sp.diff(limit.linearised_drift, _SD)):
+        ev = Evaluator(coef, spacing, noise_variance, (g, lam))
+        parts.append(np.array([float(ev(b, b, b, float(g_value), lv)) for lv in prob.atoms]))
+    a, c = parts
+    lw = prob.weights * prob.atoms
+
+    def secular(z):
+        return float(np.sum(lw * c / (z - a))) - 1.0
+    if secular(0.0) <= 0:
+        raise ValueError(f"g = {g_value} is not above the critical learning rate: no growth")
+    hi = 1.0
+    while secular(hi) > 0:
+        hi *= 2
+    return brentq(secular, 0.0, hi, xtol=1e-14, rtol=1e-12)
