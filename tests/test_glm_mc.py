@@ -32,7 +32,7 @@ def test_simulator_matches_the_exact_least_squares_recursion():
 
 def test_seeded_runs_are_reproducible_and_recorded():
     lim = derive_limit(logistic("bernoulli"))
-    kw = dict(teacher=np.full(30, 0.3), replicas=3, seed=np.random.SeedSequence(7))
+    kw = {"teacher": np.full(30, 0.3), "replicas": 3, "seed": np.random.SeedSequence(7)}
     a = simulate_glm(lim, power_law_spectrum(30), 2.0, 0.5, **kw)
     b = simulate_glm(lim, power_law_spectrum(30), 2.0, 0.5, **dict(kw, seed=np.random.SeedSequence(7)))
     np.testing.assert_array_equal(a.risk, b.risk)
@@ -40,10 +40,10 @@ def test_seeded_runs_are_reproducible_and_recorded():
 
 
 @pytest.mark.parametrize("kw, words", [
-    (dict(teacher=np.ones(3)), "teacher"),
-    (dict(teacher=np.ones(5), initial=np.ones(4)), "initial"),
-    (dict(teacher=np.ones(5), replicas=1), "replicas"),
-    (dict(teacher=np.ones(5), noise_variance=-1.0), "noise_variance"),
+    ({"teacher": np.ones(3)}, "teacher"),
+    ({"teacher": np.ones(5), "initial": np.ones(4)}, "initial"),
+    ({"teacher": np.ones(5), "replicas": 1}, "replicas"),
+    ({"teacher": np.ones(5), "noise_variance": -1.0}, "noise_variance"),
 ])
 def test_bad_input(kw, words):
     with pytest.raises(ValueError, match=words):

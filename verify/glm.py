@@ -138,7 +138,7 @@ def simulate_glm(limit: GLMLimit, eigenvalues, g, t_max, *, teacher, initial=Non
     X0 = np.zeros(d) if initial is None else np.asarray(initial, dtype=float)
     if X0.shape != (d,) or not np.all(np.isfinite(X0)):
         raise ValueError(f"initial must be a finite array of shape ({d},); got shape {X0.shape}")
-    steps = int(round(t_max * d))
+    steps = round(t_max * d)
     every = max(1, d // 16) if record_every is None else check_integer(record_every, "record_every")
     ss = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
     rng = np.random.default_rng(ss)

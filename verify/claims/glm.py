@@ -102,7 +102,7 @@ def _curve_claim(setting, wrong, wrong_label, scale=2, cap=128):
         run = setting.run(reps, child_seed(ss, 0))
         sol = setting.ode(run.t)
         alphas = AlphaBudget(claim.alpha, {"curve": 1}).split("curve", len(BLOCKS))
-        params = dict(d=setting.d, g=setting.g(), replicas=reps, Q=setting.Q)
+        params = {"d": setting.d, "g": setting.g(), "replicas": reps, "Q": setting.Q}
         verdicts = curve_verdicts(run, sol, alphas, f"d={setting.d}, g = {setting.fraction:g} g_c: SGD vs ODE",
                                   parameters=params)
         bad = setting.ode(run.t, wrong(setting.limit()))
@@ -174,7 +174,7 @@ def _logistic_threshold_runner(claim, budget, ss):
                 f"ODE at g = 1.25 g_c settles on a plateau: excess risk {sol.excess_risk[i]:.4g} at t = "
                 f"{sol.t[i]:g} and {sol.excess_risk[-1]:.4g} at t = {T:g} (2 digits)")))
         verdicts += curve_verdicts(run, sol, [alphas[name]], f"d={d}, g = {s.fraction:g} g_c: SGD vs ODE",
-                                   blocks=((0.75 * T, T),), parameters=dict(d=d, g=s.g(), replicas=reps))
+                                   blocks=((0.75 * T, T),), parameters={"d": d, "g": s.g(), "replicas": reps})
         m = run.risk.mean(axis=0)
         series.append(Series.of(f"logistic, g = {s.fraction:g} g_c", run.t, sol.risk, m,
                                 run.risk.std(axis=0, ddof=1) / math.sqrt(reps), xlabel="t = k/d",
@@ -192,7 +192,7 @@ def _phase_threshold_runner(claim, budget, ss):
     run = below.run(reps, child_seed(ss, 0), record_every=below.d // 4)
     sol = below.ode(run.t)
     verdicts += curve_verdicts(run, sol, [alphas["below"]], f"d={below.d}, g = 0.8 g_c: SGD vs ODE (converging)",
-                               blocks=((1.5, 3.0),), parameters=dict(d=below.d, g=below.g(), replicas=reps))
+                               blocks=((1.5, 3.0),), parameters={"d": below.d, "g": below.g(), "replicas": reps})
     # above: the ODE leaves X* exponentially at the rate of the derived linearisation (secular root)
     sol = above.ode(np.linspace(0.0, T, 9))
     slope = math.log(sol.excess_risk[-1] / sol.excess_risk[4]) / (T / 2)
@@ -205,7 +205,7 @@ def _phase_threshold_runner(claim, budget, ss):
     final = np.nan_to_num(run.risk[:, -1], nan=np.finfo(float).max, posinf=np.finfo(float).max)
     r0 = float(run.risk[0, 0])
     verdicts.append(growth(r0, final, method="markov", factor=10.0, alpha=alphas["leaves"], seed=run.seed,
-                           theory=float(sol.risk[-1]), parameters=dict(d=d, g=above.g(), replicas=reps), label=(
+                           theory=float(sol.risk[-1]), parameters={"d": d, "g": above.g(), "replicas": reps}, label=(
                                f"d={d}, g = 1.25 g_c: SGD leaves the optimum, E R(t = {T:g}) > R(0) = {r0:.3g} "
                                "(Markov-binomial, replicas above 10 R(0))")))
     return verdicts
@@ -264,7 +264,7 @@ def _finite_size_runner(claim, budget, ss):
     diff = difference_of_means(summ(gaps[dims[-1]]), summ(gaps[dims[0]]))
     verdicts.append(scalar_comparison(0.0, alpha=claim.alpha, **diff, label=(
         f"gap = c/d: d x (SGD - ODE) at d = {dims[-1]} equals that at d = {dims[0]} "
-        f"({gaps[dims[-1]].mean():.3f} vs {gaps[dims[0]].mean():.3f})"), parameters=dict(dims=list(dims))))
+        f"({gaps[dims[-1]].mean():.3f} vs {gaps[dims[0]].mean():.3f})"), parameters={"dims": list(dims)}))
     return verdicts
 
 
