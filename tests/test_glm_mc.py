@@ -71,3 +71,12 @@ def test_curve_claim_passes_and_rejects_its_planted_error(cid):
 def test_threshold_and_finite_size_claims_pass(cid):
     res = CLAIMS[cid].run("standard", seed=0)
     assert res.passed, [(r.check, r.statistic) for r in res.rows]
+
+
+def test_the_docs_example_runs_and_passes(capsys):
+    import pathlib
+    text = (pathlib.Path(__file__).resolve().parents[1] / "docs" / "glm.md").read_text()
+    code = text.split("```python\n")[-1].split("```")[0]
+    exec(compile(code, "docs/glm.md", "exec"), {})
+    out = capsys.readouterr().out.strip().splitlines()
+    assert out[0] == r"\begin{align*}" and out[-1].startswith("True")
