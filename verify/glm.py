@@ -123,8 +123,8 @@ def simulate_glm(limit: GLMLimit, eigenvalues, g, t_max, *, teacher, initial=Non
     >>> from theory.glm import derive_limit, logistic
     >>> lam = power_law_spectrum(50)
     >>> run = simulate_glm(derive_limit(logistic()), lam, 2.0, 0.5, teacher=np.full(50, 0.2), replicas=4, seed=1)
-    >>> run.risk.shape, run.t[-1]
-    ((4, 17), 0.5)
+    >>> run.risk.shape, float(run.t[-1])       # records every d // 16 = 3 steps, and the last
+    ((4, 10), 0.5)
     """
     lam = check_eigenvalues(eigenvalues)
     d = lam.size
