@@ -161,6 +161,7 @@ def _logistic_threshold_runner(claim, budget, ss):
     verdicts = [_linearisation_check(LOGISTIC)]
     reps = _replicas(budget)
     series = []
+    final = {"theory": [], "mc": [], "se": []}
     for j, (s, name) in enumerate(((below, "below"), (above, "above"))):
         run = s.run(reps, child_seed(ss, j), record_every=d // 4)
         sol = s.ode(run.t)
@@ -180,6 +181,13 @@ def _logistic_threshold_runner(claim, budget, ss):
         series.append(Series.of(f"logistic, g = {s.fraction:g} g_c", run.t, sol.risk, m,
                                 run.risk.std(axis=0, ddof=1) / math.sqrt(reps), xlabel="t = k/d",
                                 reference=float(sol.optimal_risk), reference_label="optimal risk"))
+        last = run.t >= 0.75 * T
+        excess = run.risk[:, last].mean(axis=1) - sol.optimal_risk
+        final["theory"].append(float(np.mean(sol.excess_risk[last])))
+        final["mc"].append(float(excess.mean()))
+        final["se"].append(float(excess.std(ddof=1) / math.sqrt(reps)))
+    series.append(Series.of("logistic: final excess risk against g / g_c", [below.fraction, above.fraction],
+                            final["theory"], final["mc"], final["se"], xlabel="g / g_c", ylabel="excess risk"))
     return verdicts, series
 
 
