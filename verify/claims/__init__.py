@@ -266,3 +266,4 @@ from . import data_models  # noqa: E402,F401  (registers the sparse / Rademacher
 from . import highline  # noqa: E402,F401  (registers the High Line and adaptive-learning-rate claims)
 from . import sparse_momentum  # noqa: E402,F401  (registers the sparse-momentum regime / conflict claims)
 from . import fourth  # noqa: E402,F401  (registers the fourth-moment claims)
+from . import glm  # noqa: E402,F401  (registers the GLM claims: logistic regression, phase retrieval)
