@@ -150,7 +150,7 @@ class Recursion:
     # ------------------------------------------------------------------ LaTeX
     def latex(self) -> str:
         """The derivation as a LaTeX ``align*`` environment (amsmath)."""
-        from .latex import recursion_latex
+        from .latex_recursion import recursion_latex
         return recursion_latex(self)
 
     def __repr__(self):

@@ -10,7 +10,7 @@ from theory.__main__ import main
 def test_latex_contains_recursion_and_closed_forms():
     tex = derive(data=IndependentCoordinates(2.0)).latex()
     assert tex.startswith("\\begin{align*}") and tex.rstrip().endswith("\\end{align*}")
-    for piece in ["m_{k+1,i}", r"\kappa_i", r"S_k + \sigma^2", r"R_\infty", r"\mathcal{G}", r"\gamma_c"]:
+    for piece in ["m_{k+1,i}", r"\kappa_i", r"\bar{S}_k + \sigma^2", r"R_\infty", r"\mathcal{G}", r"\gamma_c"]:
         assert piece in tex
 
 
