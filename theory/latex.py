@@ -30,11 +30,12 @@ from sympy.printing.latex import LatexPrinter
 
 from . import symbols as sym
 
-__all__ = ["PREAMBLE_MACROS", "WIDTH", "arrange", "document", "math_width", "rows", "tidy", "to_latex"]
+__all__ = [
+    "align","PREAMBLE_MACROS", "WIDTH", "arrange", "document", "math_width", "rows", "tidy", "to_latex"]
 
 #: width budget of one displayed line, in rendered math characters (see :func:`math_width`);
 #: about 420 pt at 10 pt type, inside the 500 pt text width of :func:`document`.
-WIDTH = 72
+WIDTH = 66
 
 _DATA = (sym.lam, sym.kappa, sym.mu6, sym.mu8)
 #: E S_k, the coupling sum of a moment recursion (printed \bar S_k)
@@ -317,7 +318,9 @@ def math_width(tex: str, script=0.7) -> float:
     while k < n:
         ch = tex[k]
         if ch == "\\":
-            m = re.match(r"\\([a-zA-Z]+|.)", tex[k:])
+            m = re.match(r"\\([a-zA-Z]+|.)", tex[k:], re.DOTALL)
+            if m is None:  # a lone backslash at the end
+                break
             cmd = m.group(0)
             k += len(cmd)
             if cmd in _SPACES:
@@ -328,8 +331,8 @@ def math_width(tex: str, script=0.7) -> float:
                     b, k = _group(tex, k)
                 else:  # \tfrac12
                     a, b, k = tex[k], tex[k + 1], k + 2
-                inner = 1.0 if cmd == r"\dfrac" else (0.8 if cmd == r"\frac" else 0.7)
-                width += max(math_width(a), math_width(b)) * inner + 0.5
+                inner = 1.0 if cmd == r"\dfrac" or (cmd == r"\frac" and script == 0.7) else 0.75
+                width += max(math_width(a, 0.6), math_width(b, 0.6)) * inner + 0.5
             elif cmd in (r"\text", r"\mathrm", r"\texttt") and tex[k:k + 1] == "{":
                 body, k = _group(tex, k)
                 width += 0.55 * len(re.sub(r"\\[a-zA-Z]+|[{}$]", "", body)) + math_width(
@@ -384,14 +387,14 @@ def _chunks(expr, printer, budget):
             out += [head + sub[0]] + sub[1:]
         return out
     if expr.is_Mul:
-        brackets = [f for f in expr.args if f.is_Add]
-        if len(brackets) == 1 and not any(f.is_Pow and f.exp.is_negative for f in expr.args):
-            neg, body = _sign(expr)
-            inner = brackets[0]
-            k = body.args.index(inner) if body.is_Mul else 0
-            pre = printer._factors(body.args[:k]) if body.is_Mul else ""
-            post = printer._factors(body.args[k + 1:]) if body.is_Mul else ""
-            sub = _chunks(inner, printer, budget)
+        neg, body = _sign(expr)
+        args = list(body.args) if body.is_Mul else [body]
+        brackets = [k for k, f in enumerate(args) if f.is_Add]
+        if len(brackets) == 1:
+            k = brackets[0]
+            pre = printer.doprint(sp.Mul(*args[:k], evaluate=False)) if k else ""
+            post = printer._factors(args[k + 1:])
+            sub = _chunks(args[k], printer, budget)
             if len(sub) > 1:
                 big = r"\biggl(" if r"\frac" in full else r"\Bigl("
                 close = r"\biggr)" if r"\frac" in full else r"\Bigr)"
@@ -426,6 +429,48 @@ def rows(lhs: str, rhs, names, main=sym.gamma, late=(), width=WIDTH, suffix="", 
         first = False
     out.append(line.rstrip() + suffix)
     return out
+
+
+_BREAKS = re.compile(r"(,\\qquad |,\\quad |;\\ |\\qquad(?=\\text)|\\quad(?=\\text|\(\\text))")
+
+
+def align(lines, width=WIDTH) -> str:
+    r"""An ``align*`` environment of ``lines``; a line wider than ``width`` is broken at its
+    ``,\quad``-type separators (continuation lines start at the alignment point)."""
+    out = []
+    for line in lines:
+        if math_width(line) <= width:
+            out.append(line)
+            continue
+        pieces = _BREAKS.split(line)
+        current = pieces[0]
+        for k in range(1, len(pieces) - 1, 2):
+            sep, piece = pieces[k], pieces[k + 1]
+            if math_width(current + sep + piece) > width:
+                out.append(current + sep.rstrip().removesuffix(r"\quad").removesuffix(r"\qquad").rstrip())
+                current = (r"&\quad " if "&=" in line or line.lstrip().startswith("&\\quad") else "&") + piece
+            else:
+                current += sep + piece
+        out.append(current)
+    return "\\begin{align*}\n" + " \\\\\n".join(out) + "\n\\end{align*}"
+
+
+def fraction_rows(name: str, expr, names, main=sym.gamma, late=(), width=WIDTH) -> list:
+    r"""Rows defining ``name = expr`` (a rational function, written by :func:`tidy`); a fraction too
+    wide for one line is written ``name = N/D`` with its numerator N and denominator D on rows of
+    their own, named ``N^{base}_i`` and ``D^{base}_i`` (``base`` the part of ``name`` before ``_``)."""
+    t = tidy(expr, main)
+    if math_width(Printer(names).doprint(arrange(t, main, late))) <= width - math_width(name) - 3:
+        return rows(name, t, names, main=main, late=late, suffix=",")
+    if t.is_Mul and len(t.args) == 2 and t.args[1].is_Pow:
+        num, den = t.args[0], t.args[1].base
+    else:
+        num, den = sp.fraction(sp.together(expr))
+    base = name.split("_")[0].replace("\\", "")
+    top, bottom = f"N^{{{base}}}_i", f"D^{{{base}}}_i"
+    return ([name + r" &= \frac{" + top + "}{" + bottom + "},"]
+            + rows(top, num, names, main=main, late=late, suffix=",")
+            + rows(bottom, den, names, main=main, late=late, suffix=","))
 
 
 # ----------------------------------------------------------------------------- documents

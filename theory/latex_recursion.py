@@ -24,7 +24,7 @@ import sympy as sp
 
 from . import symbols as sym
 from .algorithms import GRADIENT
-from .latex import SBAR, WIDTH, Printer, arrange, math_width, rows, tidy, to_latex
+from .latex import SBAR, align, arrange, fraction_rows, rows, tidy, to_latex
 
 __all__ = [
     "POINT",
@@ -104,21 +104,6 @@ def _sum(expr, names, late, index="i"):
     if arrange(expr, late=late).is_Add:
         tex = r"\left(" + tex + r"\right)"
     return r"\sum_{" + index + r"=1}^{d} " + tex
-
-
-def _term_rows(name, expr, names, late=()):
-    """Rows defining a per-direction term; a fraction too wide for one line is given as N/D."""
-    t = tidy(expr)
-    printer = Printer(names)
-    if math_width(printer.doprint(arrange(t, late=late))) <= WIDTH - math_width(name) - 3:
-        return rows(name, t, names, late=late, suffix=",")
-    num, den = sp.fraction(sp.together(expr))
-    t_num = t.args[0] if t.is_Mul and len(t.args) == 2 and t.args[1].is_Pow else num
-    t_den = t.args[1].base if t.is_Mul and len(t.args) == 2 and t.args[1].is_Pow else den
-    base = name.split("_")[0]
-    top, bottom = f"N^{{{base}}}_i", f"D^{{{base}}}_i"
-    return ([name + r" &= \frac{" + top + "}{" + bottom + "},"]
-            + rows(top, t_num, names, late=late, suffix=",") + rows(bottom, t_den, names, late=late, suffix=","))
 
 
 def _stationary(rec, names):
@@ -213,7 +198,7 @@ def recursion_latex(rec) -> str:
     exit_note = "" if len(moments) == 1 else r" (the exit at $z = 1$)"
     out.append(r"&\text{critical learning rate } \gamma_c\text{" + exit_note + r": } \rho(L) < 1 \iff \gamma < \gamma_c"
                r",\ \textstyle\sum_{i=1}^{d} G_i = 1 \text{ at } \gamma = \gamma_c,")
-    out += _term_rows("G_i", rec._stationary_terms["G"], names)
+    out += fraction_rows("G_i", rec._stationary_terms["G"], names)
 
     risk_inf, used = _stationary(rec, names)
     out.append(r"&\text{stationary risk } (0 < \gamma < \gamma_c)\text{:}")
@@ -227,9 +212,9 @@ def recursion_latex(rec) -> str:
     for s in extra:
         key, term = _SUM_TERMS[s]
         if key != "G":
-            out += _term_rows(term, rec._stationary_terms[key], names)
+            out += fraction_rows(term, rec._stationary_terms[key], names)
     out[-1] = out[-1].rstrip(",.") + "."
-    return "\\begin{align*}\n" + " \\\\\n".join(out) + "\n\\end{align*}"
+    return align(out)
 
 
 def recursion_section(rec) -> str:

@@ -89,7 +89,7 @@ class _Reader:
 
 
 def _same(a, b):
-    return sp.simplify(sp.expand(a - b)) == 0
+    return sp.cancel(sp.together(a - b)) == 0
 
 
 def _j(names):
