@@ -30,8 +30,7 @@ from sympy.printing.latex import LatexPrinter
 
 from . import symbols as sym
 
-__all__ = [
-    "align","PREAMBLE_MACROS", "WIDTH", "arrange", "document", "math_width", "rows", "tidy", "to_latex"]
+__all__ = ["WIDTH", "align", "arrange", "document", "fraction_rows", "math_width", "rows", "tidy", "to_latex"]
 
 #: width budget of one displayed line, in rendered math characters (see :func:`math_width`);
 #: about 420 pt at 10 pt type, inside the 500 pt text width of :func:`document`.
@@ -474,10 +473,6 @@ def fraction_rows(name: str, expr, names, main=sym.gamma, late=(), width=WIDTH) 
 
 
 # ----------------------------------------------------------------------------- documents
-#: macros that :func:`document` defines in its preamble (beyond LaTeX, amsmath and amssymb)
-PREAMBLE_MACROS = {}
-
-
 def document(sections, title="sgdcheck derivations", results=None) -> str:
     r"""A complete LaTeX document (pdflatex, amsmath) from ``(heading, body)`` pairs.
 

@@ -42,6 +42,10 @@ from sympy.parsing.latex import parse_latex
 
 ALGORITHMS = [SGD(), HeavyBall(), Nesterov(), GeneralizedMomentum()]
 DATA = [Gaussian(), IndependentCoordinates(), SparseGaussian(0.5), Rademacher()]
+#: the recursions of the `python -m theory latex` catalogue; the other pairs run under the slow marker
+CATALOGUE = {("sgd", d.name) for d in DATA} | {(a, d) for a in ("heavy_ball", "nesterov")
+                                              for d in ("gaussian", "independent")} | {("generalized_momentum",
+                                                                                       "gaussian")}
 LAYOUT = [r"\biggl", r"\biggr", r"\Bigl", r"\Bigr", r"\bigl", r"\bigr", r"\qquad", r"\quad", r"\,", "&"]
 
 
@@ -96,8 +100,10 @@ def _j(names):
     return {s: re.sub(r"_i(?![a-zA-Z])", "_j", t.replace(",i}", ",j}")) for s, t in names.items()}
 
 
-@pytest.fixture(scope="module", params=[(a, d) for a in ALGORITHMS for d in DATA],
-                ids=lambda p: f"{p[0].name}-{p[1].name}")
+@pytest.fixture(scope="module", params=[
+    pytest.param((a, d), id=f"{a.name}-{d.name}",
+                 marks=() if (a.name, d.name) in CATALOGUE else pytest.mark.slow)
+    for a in ALGORITHMS for d in DATA])
 def printed(request):
     alg, data = request.param
     rec = derive(alg, data)
