@@ -9,6 +9,26 @@ from .catalogue import DERIVATIONS, select
 from .latex import document
 
 
+def _body(obj, standalone):
+    """The LaTeX of a derived object; in a document, with its assumptions and source."""
+    from .latex_recursion import recursion_section
+    from .recursion import Recursion
+    if not standalone:
+        return obj.latex()
+    if isinstance(obj, Recursion):
+        return recursion_section(obj)
+    source = _source(type(obj).__doc__ or "")
+    return (r"\paragraph{Source.} " + source + "\n\n" if source else "") + obj.latex()
+
+
+def _source(doc):
+    """The ``Source: ...`` sentence of a docstring, escaped for LaTeX text ('' if none)."""
+    import re
+    m = re.search(r"Source:\s*(.+?)(?:\n\s*\n|$)", doc, re.DOTALL)
+    text = " ".join(m.group(1).split()) if m else ""
+    return text.replace("&", r"\&").replace("_", r"\_").replace("%", r"\%").replace("#", r"\#")
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m theory", description="Derivations as LaTeX.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -29,7 +49,7 @@ def main(argv=None) -> int:
         chosen = select(args.ids)
     except ValueError as exc:
         parser.error(str(exc))
-    sections = [(title, build().latex()) for _, (title, build) in chosen]
+    sections = [(title, _body(build(), args.standalone)) for _, (title, build) in chosen]
     results = None
     if args.results:
         if not args.standalone:

@@ -438,7 +438,7 @@ def align(lines, width=WIDTH) -> str:
     ``,\quad``-type separators (continuation lines start at the alignment point)."""
     out = []
     for line in lines:
-        if math_width(line) <= width:
+        if line.startswith(r"\intertext") or math_width(line) <= width:
             out.append(line)
             continue
         pieces = _BREAKS.split(line)
@@ -451,7 +451,9 @@ def align(lines, width=WIDTH) -> str:
             else:
                 current += sep + piece
         out.append(current)
-    return "\\begin{align*}\n" + " \\\\\n".join(out) + "\n\\end{align*}"
+    body = "".join(line + ("\n" if line.startswith(r"\intertext") or k == len(out) - 1 else " \\\\\n")
+                   for k, line in enumerate(out))
+    return "\\begin{align*}\n" + body + "\\end{align*}"
 
 
 def fraction_rows(name: str, expr, names, main=sym.gamma, late=(), width=WIDTH) -> list:

@@ -147,10 +147,10 @@ def recursion_latex(rec) -> str:
     names[POINT] = names[state[0]] if point_is_error else r"p_{k,i}"
     p_k = names[POINT].replace(",i}", "}")
 
-    out = [r"&\text{update rule:}"] + alg.latex_update().split(" \\\\\n")
+    out = [r"\intertext{Update rule:}"] + alg.latex_update().split(" \\\\\n")
     if not point_is_error:
-        out += [r"&\text{gradient point:}"] + rows(r"p_{k,i}", alg.gradient_point, names, late=state)
-    out += [r"&\text{minibatch gradient, } \mathcal{F}_k \text{ the history up to step } k\text{:}",
+        out += [r"\intertext{Gradient point:}"] + rows(r"p_{k,i}", alg.gradient_point, names, late=state)
+    out += [r"\intertext{Minibatch gradient and its conditional moments ($\mathcal{F}_k$ the history up to step $k$):}",
             r"g_{k,i} &= \frac{1}{B}\sum_{b=1}^{B} x_{b,i}\bigl(\langle x_b, " + p_k + r"\rangle - \varepsilon_b\bigr),"
             r"\qquad S_k = \sum_{j=1}^{d} \lambda_j " + _direction_j(names[POINT]) + "^2,"]
     from .derive import gradient_moments
@@ -164,7 +164,7 @@ def recursion_latex(rec) -> str:
 
     means = [sp.Symbol(f"mean_{a}") for a in range(len(state))]
     names.update({mu: r"\mathbb{E}\, " + names[s] for mu, s in zip(means, state)})
-    out.append(r"&\text{means:}")
+    out.append(r"\intertext{Means:}")
     for row, mu in zip(rec.mean_matrix.tolist(), means):
         rhs = sp.Add(*[sp.Mul(tidy(c), x, evaluate=False) for c, x in zip(row, means) if c != 0],
                      evaluate=False)
@@ -172,7 +172,7 @@ def recursion_latex(rec) -> str:
         if to_latex(rhs, names, late=means) != lhs:
             out += rows(lhs, rhs, names, late=means, suffix=",", keep=True)
 
-    out.append(r"&\text{second moments, } \bar{S}_k = \mathbb{E}\, S_k\text{:}")
+    out.append(r"\intertext{Second moments, with $\bar{S}_k = \mathbb{E}\, S_k$:}")
     late = moments
     for mm, A_row, ui, fi in zip(moments, rec.A.tolist(), rec.u, rec.f):
         terms = [sp.Mul(tidy(c), x, evaluate=False) for c, x in zip(A_row, moments) if c != 0]
@@ -188,20 +188,20 @@ def recursion_latex(rec) -> str:
 
     names_j = {s: _direction_j(t) for s, t in names.items()}
     coupling, risk = _linear_form(rec.v, moments), _linear_form(rec.w, moments)
-    out.append(r"&\text{coupling and risk } R_k = \tfrac12\,\mathbb{E}\bigl(\langle x, \theta_k\rangle - y\bigr)^2\text{:}")
+    out.append(r"\intertext{Coupling and risk $R_k = \tfrac12\,\mathbb{E}\bigl(\langle x, \theta_k\rangle - y\bigr)^2$:}")
     out.append(r"\bar{S}_k &= " + _sum(coupling, names_j, late, "j") + ",")
     if list(rec.v) == list(rec.w):
         out.append(r"R_k &= \tfrac12\bigl(\bar{S}_k + \sigma^2\bigr),")
     else:
         out.append(r"R_k &= \tfrac12\Bigl(" + _sum(risk, names_j, late, "j") + r" + \sigma^2\Bigr),")
 
-    exit_note = "" if len(moments) == 1 else r" (the exit at $z = 1$)"
-    out.append(r"&\text{critical learning rate } \gamma_c\text{" + exit_note + r": } \rho(L) < 1 \iff \gamma < \gamma_c"
-               r",\ \textstyle\sum_{i=1}^{d} G_i = 1 \text{ at } \gamma = \gamma_c,")
+    exit_note = "" if len(moments) == 1 else r" (the exit of the spectrum at $z = 1$)"
+    out.append(r"\intertext{Critical learning rate" + exit_note + r": the second-moment map $L$ is stable, "
+               r"$\rho(L) < 1$, iff $\gamma < \gamma_c$, where $\sum_{i=1}^{d} G_i = 1$ at $\gamma = \gamma_c$ and}")
     out += fraction_rows("G_i", rec._stationary_terms["G"], names)
 
     risk_inf, used = _stationary(rec, names)
-    out.append(r"&\text{stationary risk } (0 < \gamma < \gamma_c)\text{:}")
+    out.append(r"\intertext{Stationary risk ($0 < \gamma < \gamma_c$):}")
     out += rows(r"R_\infty", tidy(risk_inf, main=sp.Symbol(r"\mathcal{G}")), names, suffix=",")
     defs = []
     for s in used:

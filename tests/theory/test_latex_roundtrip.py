@@ -52,6 +52,7 @@ LAYOUT = [r"\biggl", r"\biggr", r"\Bigl", r"\Bigr", r"\bigl", r"\bigr", r"\qquad
 def _equations(tex):
     """{lhs: rhs} of the align* body: continuation rows joined, text rows dropped."""
     body = tex.split(r"\begin{align*}")[1].split(r"\end{align*}")[0]
+    body = re.sub(r"^\\intertext\{.*\}$", "", body, flags=re.MULTILINE)  # text between the equations
     rows = [r.strip() for r in body.split("\\\\")]
     eqs, last = {}, None
     for row in rows:
