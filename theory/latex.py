@@ -56,13 +56,22 @@ def _sign(expr):
 
 
 def _degree(expr, symbols):
-    """Total degree of ``expr`` (its numerator) in ``symbols``."""
-    if not symbols:
+    """Degree of a term in ``symbols`` (a sum counts its highest term; a denominator counts 0)."""
+    wanted = set(symbols)
+    if not wanted:
         return 0
-    try:
-        return sp.Poly(sp.fraction(sp.together(expr))[0], *symbols).total_degree()
-    except sp.PolynomialError:
+
+    def deg(e):
+        if e in wanted:
+            return 1
+        if e.is_Mul:
+            return sum(deg(a) for a in e.args)
+        if e.is_Add:
+            return max(deg(a) for a in e.args)
+        if e.is_Pow and e.exp.is_Integer:
+            return deg(e.base) * int(e.exp) if e.exp > 0 else 0
         return 0
+    return deg(expr)
 
 
 class _Order:
