@@ -71,7 +71,8 @@ def latex_names(algorithm) -> dict:
             mm = algorithm.second_moment_symbol(a, b)
             if mm not in names:
                 sa, sb = names[algorithm.state[a]], names[algorithm.state[b]]
-                names[mm] = r"\mathbb{E}\, " + (sa + "^2" if a == b else sa + " " + sb)
+                square = r"\bigl(" + sa + r"\bigr)^2" if "^" in sa else sa + "^2"
+                names[mm] = r"\mathbb{E}\, " + (square if a == b else sa + " " + sb)
     return names
 
 

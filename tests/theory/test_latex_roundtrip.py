@@ -33,19 +33,30 @@ from theory import (
     derive,
 )
 from theory import symbols as sym
-from theory.algorithms import GeneralizedMomentum
+from theory.algorithms import GRADIENT, Algorithm, GeneralizedMomentum
 from theory.derive import gradient_moments
 from theory.latex_recursion import POINT, SBAR, SUM_NAMES, advance, latex_names
 
 pytest.importorskip("antlr4", reason="the antlr4 runtime (test extra) parses LaTeX")
 from sympy.parsing.latex import parse_latex
 
-ALGORITHMS = [SGD(), HeavyBall(), Nesterov(), GeneralizedMomentum()]
+
+class Lagged(Algorithm):
+    """A user's algorithm that declares no LaTeX names: SGD that also keeps its previous error z."""
+
+    name = "lagged"
+    state = (sp.Symbol("e_i", real=True), sp.Symbol("z_i", real=True))
+    hyperparameters = {"learning_rate": sym.gamma}  # noqa: RUF012 - the Algorithm interface
+    gradient_point = state[0]
+    update = (state[0] - sym.gamma * GRADIENT, state[0])
+
+
+ALGORITHMS = [SGD(), HeavyBall(), Nesterov(), GeneralizedMomentum(), Lagged()]
 DATA = [Gaussian(), IndependentCoordinates(), SparseGaussian(0.5), Rademacher()]
 #: the recursions of the `python -m theory latex` catalogue; the other pairs run under the slow marker
 CATALOGUE = {("sgd", d.name) for d in DATA} | {(a, d) for a in ("heavy_ball", "nesterov")
                                               for d in ("gaussian", "independent")} | {("generalized_momentum",
-                                                                                       "gaussian")}
+                                                                                       "gaussian")} | {("lagged", "gaussian")}
 LAYOUT = [r"\biggl", r"\biggr", r"\Bigl", r"\Bigr", r"\bigl", r"\bigr", r"\qquad", r"\quad", r"\,", "&"]
 
 
@@ -233,3 +244,10 @@ def test_reader_rejects_a_planted_wrong_equation():
     assert wrong != good and not _same(_Reader(names)(wrong), expected)
     with pytest.raises(AssertionError, match="unknown symbols"):
         _Reader(names)(good + r" + q_{k}")
+
+
+def test_undeclared_names_get_a_generic_name_advanced_in_step():
+    tex = derive(Lagged(), Gaussian()).latex()
+    assert r"s^{(1)}_{k+1,i} &= e_{k,i}" in tex
+    assert r"\mathbb{E}\, e_{k+1,i} s^{(1)}_{k+1,i} &= \left(1 - \gamma \lambda_i\right) m_{k,i}" in tex
+    assert r"\mathbb{E}\, \bigl(s^{(1)}_{k+1,i}\bigr)^2 &= m_{k,i}" in tex  # no double superscript
