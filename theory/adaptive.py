@@ -66,7 +66,7 @@ def _rows(lhs, expr, main=sym.gamma):
 
 def _fraction_rows(lhs, expr, main):
     from .latex import fraction_rows
-    return fraction_rows(lhs, expr, _NAMES, main=main)
+    return [r.replace("N_i", "N").replace("D_i", "D") for r in fraction_rows(lhs, expr, _NAMES, main=main)]
 
 
 def _root_rows(lhs, expr):

@@ -465,10 +465,11 @@ def align(lines, width=WIDTH) -> str:
     return "\\begin{align*}\n" + body + "\\end{align*}"
 
 
-def fraction_rows(name: str, expr, names, main=sym.gamma, late=(), width=WIDTH) -> list:
+def fraction_rows(name: str, expr, names, main=sym.gamma, late=(), width=WIDTH, base=None) -> list:
     r"""Rows defining ``name = expr`` (a rational function, written by :func:`tidy`); a fraction too
     wide for one line is written ``name = N/D`` with its numerator N and denominator D on rows of
-    their own, named ``N^{base}_i`` and ``D^{base}_i`` (``base`` the part of ``name`` before ``_``)."""
+    their own, named ``N^{base}_i`` and ``D^{base}_i`` (``base`` by default the part of ``name``
+    before ``_`` when that is a plain symbol, else ``N_i``, ``D_i``)."""
     t = tidy(expr, main)
     if math_width(Printer(names).doprint(arrange(t, main, late))) <= width - math_width(name) - 3:
         return rows(name, t, names, main=main, late=late, suffix=",")
@@ -476,8 +477,10 @@ def fraction_rows(name: str, expr, names, main=sym.gamma, late=(), width=WIDTH) 
         num, den = t.args[0], t.args[1].base
     else:
         num, den = sp.fraction(sp.together(expr))
-    base = name.split("_")[0].replace("\\", "")
-    top, bottom = f"N^{{{base}}}_i", f"D^{{{base}}}_i"
+    if base is None:
+        head = name.split("_")[0]
+        base = head if re.fullmatch(r"\\?[A-Za-z]+", head) else ""
+    top, bottom = (f"N^{{{base}}}_i", f"D^{{{base}}}_i") if base else ("N_i", "D_i")
     return ([name + r" &= \frac{" + top + "}{" + bottom + "},"]
             + rows(top, num, names, main=main, late=late, suffix=",")
             + rows(bottom, den, names, main=main, late=late, suffix=","))
@@ -493,7 +496,8 @@ def document(sections, title="sgdcheck derivations", results=None) -> str:
     """
     def esc(s):
         return (str(s).replace("_", r"\_").replace("&", r"\&").replace("%", r"\%")
-                .replace("^", r"\^{}").replace("#", r"\#"))
+                .replace("^", r"\^{}").replace("#", r"\#").replace("->", r"$\to$")
+                .replace("<", r"$<$").replace(">", r"$>$"))
 
     parts = [r"\documentclass[10pt]{article}", r"\usepackage[margin=2cm]{geometry}",
              r"\usepackage{amsmath,amssymb}", r"\allowdisplaybreaks",
