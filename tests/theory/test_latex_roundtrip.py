@@ -22,18 +22,10 @@ import numpy as np
 import pytest
 import sympy as sp
 
-from theory import (
-    SGD,
-    Gaussian,
-    HeavyBall,
-    IndependentCoordinates,
-    Nesterov,
-    Rademacher,
-    SparseGaussian,
-    derive,
-)
+from theory import SGD, HeavyBall, Nesterov, derive
 from theory import symbols as sym
 from theory.algorithms import GRADIENT, Algorithm, GeneralizedMomentum
+from theory.data import Gaussian, IndependentCoordinates, Rademacher, SparseGaussian
 from theory.derive import gradient_moments
 from theory.latex_recursion import POINT, SBAR, SUM_NAMES, advance, latex_names
 
