@@ -37,6 +37,8 @@ __all__ = ["WIDTH", "align", "arrange", "document", "fraction_rows", "math_width
 WIDTH = 66
 
 _DATA = (sym.lam, sym.kappa, sym.mu6, sym.mu8)
+_DATA_FAMILIES = ("lambda", "kappa", "mu6", "mu8")
+_DATA_NAME = re.compile(r"(lambda|kappa|mu6|mu8)_([a-z])")
 #: E S_k, the coupling sum of a moment recursion (printed \bar S_k)
 SBAR = sp.Symbol(r"\bar{S}_k")
 _LAST_SCALARS = (sym.S, SBAR, sym.sigma2, sym.B)
@@ -85,7 +87,10 @@ class _Order:
         if s in self.late:
             return (5, self.order.index(s))
         if s in _DATA:
-            return (2, _DATA.index(s))
+            return (2, _DATA.index(s), "i")
+        m = _DATA_NAME.fullmatch(str(s))
+        if m:  # the same data symbol along another direction, e.g. lambda_j after lambda_i
+            return (2, _DATA_FAMILIES.index(m.group(1)), m.group(2))
         if s in _LAST_SCALARS:
             return (3, _LAST_SCALARS.index(s))
         return (1, str(s).lower())
@@ -105,7 +110,8 @@ class _Order:
         hyper = sorted((s for s in free if self.symbol_rank(s)[0] == 1 and s != self.main), key=str)
         late = sorted(self.order.index(s) for s in free & self.late)
         return (_degree(t, [self.order[k] for k in late]), late, _degree(t, [self.main]) if self.main in free else 0,
-                _degree(t, hyper), _degree(t, [s for s in free if s in _DATA]), sp.default_sort_key(t))
+                _degree(t, hyper), _degree(t, [s for s in free if self.symbol_rank(s)[0] == 2]),
+                sp.default_sort_key(t))
 
     def is_hyper_polynomial(self, add):
         """A negative number plus terms that each hold a hyperparameter, e.g. -1 + beta or gamma lambda_i - 1."""
