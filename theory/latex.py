@@ -298,7 +298,14 @@ class Printer(LatexPrinter):
 
 
 def to_latex(expr, names, main=sym.gamma, late=()):
-    """LaTeX of ``expr`` in the conventional order, with ``names`` (symbol -> LaTeX)."""
+    r"""LaTeX of ``expr`` in the conventional order, with ``names`` (symbol -> LaTeX).
+
+    Example
+    -------
+    >>> from theory.symbols import LATEX_NAMES, gamma, lam, kappa, B
+    >>> print(to_latex(tidy(1 - 2*gamma*lam + gamma**2*lam**2*(B + kappa - 2)/B), LATEX_NAMES))
+    1 - 2 \gamma \lambda_i + \gamma^{2} \lambda_i^{2} \left(1 + \frac{\kappa_i - 2}{B}\right)
+    """
     return Printer(names).doprint(arrange(expr, main, late))
 
 
@@ -450,7 +457,17 @@ _BREAKS = re.compile(r"(,\\qquad |,\\quad |;\\ |\\qquad(?=\\text)|\\quad(?=\\tex
 
 def align(lines, width=WIDTH) -> str:
     r"""An ``align*`` environment of ``lines``; a line wider than ``width`` is broken at its
-    ``,\quad``-type separators (continuation lines start at the alignment point)."""
+    ``,\quad``-type separators (continuation lines start at the alignment point).
+    An ``\intertext{...}`` line (text between the equations) takes no line break of its own.
+
+    Example
+    -------
+    >>> print(align([r"\intertext{Update rule:}", r"e_{k+1,i} &= e_{k,i} - \gamma g_{k,i}"]))
+    \begin{align*}
+    \intertext{Update rule:}
+    e_{k+1,i} &= e_{k,i} - \gamma g_{k,i}
+    \end{align*}
+    """
     out = []
     for line in lines:
         if line.startswith(r"\intertext") or math_width(line) <= width:

@@ -59,6 +59,13 @@ def latex_names(algorithm) -> dict:
 
     The algorithm's declared names first; a state variable it does not name is
     written s^{(a)}_{k,i}, a second moment it does not name \mathbb{E}\, s_a s_b.
+
+    Example
+    -------
+    >>> from theory import HeavyBall
+    >>> from theory.symbols import m
+    >>> latex_names(HeavyBall())[m], advance(latex_names(HeavyBall())[m])
+    ('m_{k,i}', 'm_{k+1,i}')
     """
     names = {**sym.LATEX_NAMES, **_declared_names(algorithm)}
     names[GRADIENT] = r"g_{k,i}"
