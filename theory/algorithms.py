@@ -51,11 +51,10 @@ class Algorithm:
         return sym.m if (a, b) == (0, 0) else sp.Symbol(f"m_i^({a}{b})", real=True)
 
     def latex_update(self) -> str:
-        lines = []
-        for s, new in zip(self.state, self.update):
-            lhs = sp.latex(s, symbol_names=self._names()).replace("_{k,i}", "_{k+1,i}")
-            lines.append(lhs + " &= " + sp.latex(new, symbol_names=self._names(), order="none"))
-        return r" \\ ".join(lines)
+        """The update rule as rows ``s_{k+1,i} &= ...`` of an ``align*`` environment, printed from
+        :attr:`update` (a plain shift such as e_{k,i} = e_{k,i} is left out)."""
+        from .latex_recursion import update_rows
+        return " \\\\\n".join(update_rows(self))
 
     def _names(self):
         return {**sym.LATEX_NAMES, GRADIENT: r"g_{k,i}", self.state[0]: r"e_{k,i}"}
@@ -135,9 +134,7 @@ class _TwoStep(Algorithm):
                 sp.Symbol("m_i^prev", nonnegative=True): r"m_{k-1,i}"}
 
     def latex_update(self) -> str:
-        names = self._names()
-        return (r"e_{k+1,i} &= " + sp.latex(self.update[0], symbol_names=names, order="none")
-                + r" \\ e_{-1,i} &= e_{0,i}")
+        return super().latex_update() + " \\\\\n" + r"e_{-1,i} &= e_{0,i}"
 
 
 class HeavyBall(_TwoStep):
@@ -245,6 +242,9 @@ class GeneralizedMomentum(Algorithm):
         x = _scalar(values["delta"], "delta")
         if not (0.0 <= x <= 1.0):
             raise ValueError(f"delta must lie in [0, 1]; got {values['delta']!r}")
+
+    def latex_update(self) -> str:
+        return super().latex_update() + " \\\\\n" + r"y_{-1,i} &= 0"
 
     def second_moment_symbol(self, a: int, b: int) -> sp.Symbol:
         names = {(0, 0): sym.m, (0, 1): sp.Symbol("c_i^y", real=True),

@@ -151,8 +151,10 @@ class Recursion:
     # ------------------------------------------------------------------ LaTeX
     def latex(self) -> str:
         """The derivation as a LaTeX ``align*`` environment (amsmath)."""
-        from .latex import recursion_latex
-        return recursion_latex(self)
+        if "_latex" not in self.__dict__:  # the symbolic part is shared by with_data() copies
+            from .latex_recursion import recursion_latex
+            self.__dict__["_latex"] = recursion_latex(self)
+        return self.__dict__["_latex"]
 
     def __repr__(self):
         return f"Recursion(algorithm={self.algorithm!r}, data={self.data!r})"

@@ -244,22 +244,22 @@ class TwoStepFourthRecursion:
                 names[t] = base.replace("_", "_{k,", 1) + "}^{" + idx + "}" if "_" in base else base + "_k"
         names.update({self.algorithm.state[0]: r"e_{k,i}"})
 
-        def tex(expr):
-            return sp.latex(expr, symbol_names=names, order="none")
-
-        rows = [r"&\text{update rule: } " + self.algorithm.latex_update().replace("&=", "=").replace(r" \\ ", r",\quad "),
-                (r"&q_{k,i} = (e_{k,i}^2,\ e_{k,i} e_{k-1,i},\ e_{k-1,i}^2),\quad "
-                 r"P_{k,ij}^{(ab)} = \mathbb{E}\, q_{k,i}^{(a)} q_{k,j}^{(b)},\quad "
-                 r"D_{k,i}^{(n)} = \mathbb{E}\, e_{k,i}^{4-n} e_{k-1,i}^{n},\quad "
-                 r"T_{k,i}^{(a)} = \sum_l \lambda_l \mathbb{E}\, q_{k,i}^{(a)} p_{k,l}^2,\quad "
-                 r"U_k = \mathbb{E} \bigl(\textstyle\sum_l \lambda_l p_{k,l}^2\bigr)^2,\quad "
-                 r"V_k = \sum_l (\kappa_l - 3) \lambda_l^2 \mathbb{E}\, p_{k,l}^4")]
-        for eq in self.update:
-            lhs = eq.lhs.name.rstrip("'")
-            base, _, idx = lhs.partition("^")
-            lhs_tex = base.replace("_", "_{k+1,", 1) + "}^{" + idx + "}"
-            rows.append(lhs_tex + " &= " + tex(eq.rhs))
-        return "\\begin{align*}\n" + " \\\\\n".join(rows) + "\n\\end{align*}"
+        from ..latex import align, rows, tidy
+        out = [r"&\text{update rule:}", *self.algorithm.latex_update().split(" \\\\\n"),
+               (r"&q_{k,i} = (e_{k,i}^2,\ e_{k,i} e_{k-1,i},\ e_{k-1,i}^2),\quad "
+                r"P_{k,ij}^{(ab)} = \mathbb{E}\, q_{k,i}^{(a)} q_{k,j}^{(b)},\quad "
+                r"D_{k,i}^{(n)} = \mathbb{E}\, e_{k,i}^{4-n} e_{k-1,i}^{n},\quad "
+                r"T_{k,i}^{(a)} = \sum_l \lambda_l \mathbb{E}\, q_{k,i}^{(a)} p_{k,l}^2,\quad "
+                r"U_k = \mathbb{E} \bigl(\textstyle\sum_l \lambda_l p_{k,l}^2\bigr)^2,\quad "
+                r"V_k = \sum_l (\kappa_l - 3) \lambda_l^2 \mathbb{E}\, p_{k,l}^4")]
+        late = [self.term_symbol(k) for k in PAIR_KEYS + DIAGONAL_KEYS if self.term_symbol(k) != 1]
+        blocks = [(f"P_{{k+1,ij}}^{{({a}{b})}}", self.pair[(a, b)], PAIR_KEYS) for a in range(3) for b in range(3)]
+        blocks += [(f"D_{{k+1,i}}^{{({n})}}", self.diagonal[n], DIAGONAL_KEYS) for n in range(5)]
+        for lhs, coeffs, keys in blocks:
+            terms = [sp.Mul(tidy(coeffs[k]), self.term_symbol(k), evaluate=False)
+                     for k in keys if coeffs.get(k, 0) != 0]
+            out += rows(lhs, sp.Add(*terms, evaluate=False), names, late=late, keep=True)
+        return align(out)
 
     @functools.cached_property
     def _compiled(self):
