@@ -105,6 +105,26 @@ def _tex(expr):
     return sp.latex(expr, symbol_names=LATEX_NAMES)
 
 
+def _broken(lhs, expr):
+    r"""Rows ``lhs &= ...`` of an align* for ``lhs = expr``, broken between top-level terms so
+    that every row fits the page width of :mod:`theory.latex` (continuation rows ``&\quad``)."""
+    from ..latex import WIDTH, math_width
+    terms = sp.Add.make_args(sp.expand(expr)) if expr.is_Add else (expr,)
+    out, line = [], lhs + " &= "
+    used, first = math_width(line), True
+    for term in terms:
+        tex = _tex(term)
+        piece = tex if first else ("- " + tex[1:].lstrip() if tex.startswith("-") else "+ " + tex)
+        if not first and used + math_width(piece) > WIDTH:
+            out.append(line.rstrip())
+            line, used = r"&\quad ", 1.5
+        line += ("" if line.endswith(" ") else " ") + piece
+        used += math_width(piece) + 0.4
+        first = False
+    out.append(line.rstrip())
+    return out
+
+
 class Expectation(sp.Function):
     r"""E[G(r, r*)] over (r, r*) ~ N(0, B), B the covariance of prediction and teacher output.
 
@@ -361,21 +381,23 @@ class GLMLimit:
 
     def latex(self) -> str:
         """The normalisation, loss, labels, ODE, risk and threshold (align*)."""
+        from ..latex import align
         rows = [
-            (r"&\text{normalisation: } \gamma = g/d,\ \text{batch } 1,\ t = k/d,\ P_i = d X_i^2,\ U_i = d X_i X^*_i,\ "
-             r"Q_i = d X_i^{*2}\quad\text{(arXiv:2308.08977; arXiv:2405.19585, eq.~8)}"),
+            (r"&\text{normalisation: } \gamma = g/d,\quad \text{batch } 1,\quad t = k/d,\quad P_i = d X_i^2,"
+             r"\quad U_i = d X_i X^*_i,\quad Q_i = d X_i^{*2}"),
+            r"&\text{(arXiv:2308.08977; arXiv:2405.19585, eq.~8)}",
             (r"&(r, r^*) \sim N(0, B),\quad B = \frac{1}{d}\sum_{i=1}^d \lambda_i\begin{pmatrix} P_i & U_i \\ "
              r"U_i & Q_i\end{pmatrix}"),
             r"\ell(r, y) &= " + _tex(self.loss.expression) + r",\qquad " + self.loss.labels.latex(),
-            r"f = \partial_r \ell &= " + _tex(self.gradient),
-            r"\frac{dP_i}{dt} &= " + _tex(self.drift_P),
-            r"\frac{dU_i}{dt} &= " + _tex(self.drift_U),
-            r"R(t) &= " + _tex(self.risk),
+            *_broken(r"f = \partial_r \ell", self.gradient),
+            *_broken(r"\frac{dP_i}{dt}", self.drift_P),
+            *_broken(r"\frac{dU_i}{dt}", self.drift_U),
+            *_broken(r"R(t)", self.risk),
         ]
         if self.critical_learning_rate is not None:
-            rows.append(r"g_c &= " + _tex(self.critical_learning_rate)
-                        + r"\quad(\gamma_c = g_c/d;\ r^* \sim N(0, B_{22}))")
-        return "\\begin{align*}\n" + " \\\\\n".join(rows) + "\n\\end{align*}"
+            rows += [*_broken(r"g_c", self.critical_learning_rate),
+                     r"&\quad(\gamma_c = g_c/d;\ r^* \sim N(0, B_{22}))"]
+        return align(rows)
 
     # numeric side (theory.glm.ode)
     def solve(self, eigenvalues, g, t_max, **kw):
