@@ -355,7 +355,7 @@ class SGD(Algorithm):
     so the error e = theta - theta* obeys e_{k+1,i} = e_{k,i} - gamma g_{k,i} - gamma w (e_{k,i} + theta*_i)
     with the gradient evaluated at e_k. ``weight_decay`` w >= 0 (a number, part of the algorithm's
     value, default 0: plain SGD) is ridge regularisation toward the origin, the gradient step on
-    (1/2) E (<x, theta> - y)^2 + (w/2) |theta|^2; for w > 0 the rule is affine and the algorithm
+    (1/2) E (<x, theta> - y)^2 + (w/2) times the squared norm of theta; for w > 0 the rule is affine and the algorithm
     has the per-direction hyperparameter ``optimum`` theta*_i (default 0). The stationary mean is the
     ridge solution, E e_inf,i = -w theta*_i/(lambda_i + w), whose bias adds
     lambda_i w^2 theta*_i^2/(lambda_i + w)^2 / 2 to the risk. Learning rate gamma is not scaled by
@@ -385,16 +385,19 @@ class SGD(Algorithm):
 
     @property
     def hyperparameter_spec(self):
+        """The hyperparameters as data (see :class:`Algorithm`)."""
         return (LEARNING_RATE,) + ((OPTIMUM_SPEC,) if self.weight_decay else ())
 
     @property
     def update(self):
+        """The new state (see :class:`Algorithm`)."""
         if not self.weight_decay:
             return (_E - sym.gamma * GRADIENT,)
         return (_E - sym.gamma * GRADIENT - sym.gamma * WEIGHT_DECAY * (_E + OPTIMUM),)
 
     @property
     def constants(self):
+        """Named numbers of the rule (see :attr:`Algorithm.constants`)."""
         return {WEIGHT_DECAY: _to_sympy(self.weight_decay)} if self.weight_decay else {}
 
 
@@ -587,33 +590,40 @@ class IterateAveraging(Algorithm):
 
     @property
     def state(self):
+        """The per-direction state (see :class:`Algorithm`)."""
         return tuple(self.base.state) + (_EBAR,)
 
     @property
     def hyperparameter_spec(self):
+        """The hyperparameters as data (see :class:`Algorithm`)."""
         return tuple(self.base.hyperparameter_spec) + (
             Hyperparameter("averaging", AVERAGING, Interval(0.0, 1.0, high_open=False), schedulable=True,
                            latex="a", description="averaging weight a_k (EMA: constant; polyak_ruppert)"),)
 
     @property
     def gradient_point(self):
+        """Where the gradient is evaluated (see :class:`Algorithm`)."""
         return self.base.gradient_point
 
     @property
     def update(self):
+        """The new state (see :class:`Algorithm`)."""
         new = tuple(self.base.update)
         return new + ((1 - AVERAGING) * _EBAR + AVERAGING * new[0],)
 
     @property
     def observable(self):
+        """The averaged error ebar_i: the risk is measured on the averaged iterate."""
         return _EBAR
 
     @property
     def constants(self):
+        """Named numbers of the rule (see :attr:`Algorithm.constants`)."""
         return self.base.constants
 
     @property
     def symbol_latex(self):
+        """LaTeX of the base rule's symbols and of ebar_i."""
         return {**self.base.latex_names, _EBAR: r"\bar e_{k,i}"}
 
     def initial_state(self, error):
