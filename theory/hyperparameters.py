@@ -175,12 +175,13 @@ def bind_hyperparameters(algorithm, values: dict, *, dimension: int | None = Non
     if unknown:
         raise ValueError(f"unknown hyperparameter(s) {unknown} for {algorithm!r}; its hyperparameters are "
                          f"{list(spec)}")
+    missing = [n for n, h in spec.items() if values.get(n) is None and h.default is None]
+    if missing:
+        raise ValueError(f"missing hyperparameter(s) {missing} for {algorithm!r} (allowed: "
+                         + ", ".join(f"{n} in {spec[n].interval}" for n in missing) + ")")
     out = {}
     for name, h in spec.items():
-        if name not in values or values[name] is None:
-            if h.default is None:
-                raise ValueError(f"missing hyperparameter {name!r} for {algorithm!r} (allowed range "
-                                 f"{h.interval})")
+        if values.get(name) is None:
             out[name] = h.default
             continue
         v = values[name]
@@ -189,8 +190,8 @@ def bind_hyperparameters(algorithm, values: dict, *, dimension: int | None = Non
                 raise ValueError(f"{name} must be a number in {h.interval}; it cannot be a schedule (callable "
                                  f"of the step k) for {algorithm!r}")
             if not schedules:
-                raise ValueError(f"{name} must be a number here; schedules (callables of the step k) are "
-                                 "accepted by trajectory() and simulate() only")
+                raise ValueError(f"hyperparameters must be numbers here: {name} is a callable of the step k; callables "
+                                 "(schedules) are accepted by trajectory() and simulate() only")
             if steps is not None:
                 for k in range(steps):
                     try:
