@@ -41,7 +41,8 @@ class Trajectory:
     Attributes
     ----------
     risk : ndarray, shape (steps + 1,)
-        R_k = E (1/2)(<x, theta_k> - y)^2 for k = 0..steps.
+        R_k = E (1/2)(<x, theta_k> - y)^2 for k = 0..steps, on the algorithm's observable
+        (theta_k = theta* + o_k; o = e except e.g. for an averaged iterate).
     second_moments : ndarray, shape (steps + 1, d)
         m_{k,i} = E e_{k,i}^2.
     mean : ndarray, shape (steps + 1, d) or None

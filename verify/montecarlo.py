@@ -41,8 +41,9 @@ class SimulationResult:
     Attributes
     ----------
     risk, risk_se : ndarray, shape (steps + 1,)
-        Mean over replicas of R(theta_k) = (e_k^T K e_k + sigma^2)/2 (the exact
-        population risk of each replica's iterate) and its standard error
+        Mean over replicas of R(theta_k) = (o_k^T K o_k + sigma^2)/2 with o_k the algorithm's
+        observable (the error e_k, or e.g. the averaged error; the exact population risk of each
+        replica's iterate) and its standard error
         (sample standard deviation over replicas / sqrt(replicas)).
     second_moments, second_moments_se : ndarray, shape (steps + 1, d)
         Mean over replicas of e_{k,i}^2 and its standard error.
@@ -507,8 +508,14 @@ def simulate(algorithm: Algorithm | None = None, *, data: DataModel | None = Non
         If True, return a list with one :class:`SimulationResult` per chunk (independent
         experiments of ``chunk_size`` replicas each, e.g. for null studies of a test).
     **hyper
-        Other hyperparameters of ``algorithm`` (e.g. ``momentum``); each may be a
-        callable h(k) of the step (a schedule): the step k -> k + 1 uses h(k).
+        Other hyperparameters of ``algorithm`` (e.g. ``momentum``), bound and range-checked by
+        :func:`theory.bind_hyperparameters` exactly as in :meth:`theory.Recursion.trajectory`.
+        Those declared schedulable may be callables h(k) of the step (the step k -> k + 1 uses
+        h(k); every value used is checked before the run), those declared per-direction may be
+        arrays of shape (d,). Affine rules (e.g. ``SGD(weight_decay=w)``) take ``optimum``
+        theta* (eigenbasis, default 0); ``initial`` stays the error e_0 = theta_0 - theta*.
+        The risk is measured on the algorithm's ``observable`` (e.g. the averaged iterate of
+        :class:`theory.IterateAveraging`); ``second_moments`` and ``mean`` are those of e_k.
 
     Returns
     -------
@@ -518,7 +525,7 @@ def simulate(algorithm: Algorithm | None = None, *, data: DataModel | None = Non
     ------
     ValueError
         Bad eigenvalues, learning rate, batch, noise variance, initial error,
-        steps or replicas (< 1), or unknown hyperparameters.
+        steps or replicas (< 1), or unknown, missing or out-of-range hyperparameters.
 
     Example
     -------
