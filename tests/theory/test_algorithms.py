@@ -1,7 +1,9 @@
 """Algorithms as values: equality by parameters, declared data, validation at construction, one
 binder for hyperparameters, and the affine rules (weight decay, averaging, preconditioning) against
 independent oracles (dense d x d covariance recursions, exact identities)."""
+import copy
 import math
+import pickle
 
 import numpy as np
 import pytest
@@ -40,6 +42,9 @@ def test_algorithms_are_values():
         SGD().weight_decay = 1.0
     with pytest.raises(AttributeError, match="immutable"):
         Scaled(2).c = 3
+    for alg in (SGD(0.2), IterateAveraging(HeavyBall()), PreconditionedSGD(), Scaled(3)):   # claims pickle them
+        again = pickle.loads(pickle.dumps(alg))
+        assert again == alg and hash(again) == hash(alg) and copy.deepcopy(alg) == alg
 
 
 def test_derive_is_keyed_by_the_value_not_the_type():
