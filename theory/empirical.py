@@ -32,8 +32,8 @@ import sympy as sp
 
 from . import symbols as sym
 from .algorithms import GRADIENT, SGD, Algorithm
-from .hyperparameters import bind_hyperparameters
 from .data import EmpiricalDistribution
+from .hyperparameters import bind_hyperparameters
 from .recursion import Trajectory
 from .validation import check_initial, check_integer, check_nonnegative, check_positive
 
