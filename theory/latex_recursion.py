@@ -51,7 +51,7 @@ _SUM_MEANING = {"G": r"v_i^\top (I - A_i)^{-1} u_i", "H": r"v_i^\top (I - A_i)^{
 
 def _declared_names(algorithm) -> dict:
     """The algorithm's declared LaTeX names (symbol -> LaTeX at step k, direction i)."""
-    return algorithm._names()
+    return algorithm.latex_names
 
 
 def latex_names(algorithm) -> dict:

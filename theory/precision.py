@@ -110,8 +110,6 @@ def _mp_list(values, d, name):
     return [to_mpf(x, name) for x in arr.reshape(-1)]
 
 
-
-
 class MpClasses:
     """The classes (distinct (lambda, kappa)) of a problem from its exact inputs, evaluated in mpmath."""
 
@@ -119,17 +117,21 @@ class MpClasses:
         self.sf = rec._secular_functions
         lam = _mp_list(eigenvalues, d, "eigenvalues")
         kappa = [mpmath.mpf(float(k)) for k in rec.data.kurtosis_values(d)]
+        #: per-direction hyperparameters (a preconditioner, theta*_i) enter the class key
+        self.vector = [k for k, v in hyper.items() if np.ndim(v) == 1]
+        columns = [_mp_list(hyper[k], d, k) for k in self.vector]
         classes = {}
-        for li, ki in zip(lam, kappa):
-            classes[(li, ki)] = classes.get((li, ki), 0) + 1
+        for i, (li, ki) in enumerate(zip(lam, kappa)):
+            key = (li, ki, *(c[i] for c in columns))
+            classes[key] = classes.get(key, 0) + 1
         self.keys = list(classes)
         self.counts = [classes[k] for k in self.keys]
         self.batch = mpmath.mpf(batch)
         self.names = list(rec.algorithm.hyperparameters)
-        self.hyper = {k: to_mpf(v, k) for k, v in hyper.items()}
+        self.hyper = {k: to_mpf(v, k) for k, v in hyper.items() if k not in self.vector}
 
     def args(self, g, key, noise=0):
-        hv = {**self.hyper, "learning_rate": g}
+        hv = {**self.hyper, "learning_rate": g, **dict(zip(self.vector, key[2:]))}
         return [key[0], key[1], self.batch, noise, *[hv[n] for n in self.names]]
 
     def secular(self, g, w):

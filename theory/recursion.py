@@ -17,6 +17,7 @@ import sympy as sp
 from . import symbols as sym
 from .linear import BlockRankOne, MpBlockRankOne
 from .precision import float_view
+from .hyperparameters import bind_hyperparameters
 from .validation import (check_eigenvalues, check_initial, check_integer,
                          check_nonnegative, check_positive)
 
@@ -41,7 +42,8 @@ class Trajectory:
     Attributes
     ----------
     risk : ndarray, shape (steps + 1,)
-        R_k = E (1/2)(<x, theta_k> - y)^2 for k = 0..steps.
+        R_k = E (1/2)(<x, theta_k> - y)^2 for k = 0..steps, on the algorithm's observable
+        (theta_k = theta* + o_k; o = e except e.g. for an averaged iterate).
     second_moments : ndarray, shape (steps + 1, d)
         m_{k,i} = E e_{k,i}^2.
     mean : ndarray, shape (steps + 1, d) or None
@@ -77,15 +79,27 @@ class Recursion:
         Blocks of s_{k+1,i} = A_i s_{k,i} + u_i C_k + f_i, C_k = sum_j v_j^T s_{k,j},
         R_k = (sum_j w_j^T s_{k,j} + sigma^2)/2.
     mean_matrix : sympy.Matrix
-        E s_{k+1,i} = mean_matrix E s_{k,i}.
+        E s_{k+1,i} = mean_matrix E s_{k,i} + mean_forcing.
+    mean_forcing : sympy.Matrix
+        The affine part of the mean recursion (a multiple of theta*_i; zero for linear rules).
+    observable : sympy.Matrix, shape (1, n)
+        Weights of the observable o_i = observable . s_i on which the risk is measured
+        (R_k = (sum_i lambda_i E o_{k,i}^2 + sigma^2)/2, encoded in ``w``).
+
+    For an affine rule (one containing theta*_i, e.g. weight decay) ``moments`` and ``pairs``
+    continue after the second moments with theta*_i E s_{k,i,a} (pairs (a, n) with n the number
+    of state variables), and ``f`` contains theta*_i^2 (a per-direction forcing).
     """
 
     def __init__(self, *, algorithm, data, pairs, moments, A, u, f, v, w, mean_matrix,
-                 gradient_moments):
+                 gradient_moments, mean_forcing=None, observable=None):
         self.algorithm, self.data = algorithm, data
         self.pairs, self.moments = pairs, moments
         self.A, self.u, self.f, self.v, self.w = A, u, f, v, w
         self.mean_matrix = mean_matrix
+        n = mean_matrix.shape[0] if mean_matrix is not None else 1
+        self.mean_forcing = sp.zeros(n, 1) if mean_forcing is None else mean_forcing
+        self.observable = sp.Matrix([[1] + [0] * (n - 1)]) if observable is None else observable
         self.gradient_moments = gradient_moments
         self.hyper_symbols = list(algorithm.hyperparameters.values())
         self._args = [sym.lam, sym.kappa, sym.B, sym.sigma2, *self.hyper_symbols]
@@ -137,7 +151,7 @@ class Recursion:
         For SGD this gives R_inf = sigma^2 / (2 (1 - G)).
         """
         t = self._stationary_terms
-        local = {sym.lam, sym.kappa}
+        local = {sym.lam, sym.kappa} | {h.symbol for h in self.algorithm.hyperparameter_spec if h.per_direction}
         sums = {}
         for key in ("H", "Wx", "Wy"):
             ratio = sp.cancel(t[key] / t["G"]) if t["G"] != 0 else None
@@ -164,7 +178,7 @@ class Recursion:
     def _numpy_fns(self):
         def comp(matrix):
             return [sp.lambdify(self._args, e, modules="numpy") for e in matrix]
-        return {k: comp(getattr(self, k)) for k in ("A", "u", "f", "v", "w", "mean_matrix")
+        return {k: comp(getattr(self, k)) for k in ("A", "u", "f", "v", "w", "mean_matrix", "mean_forcing")
                 if getattr(self, k) is not None}
 
     @functools.cached_property
@@ -175,32 +189,39 @@ class Recursion:
         out["G1"] = sp.lambdify(self._args, self._stationary_terms["G"], modules="mpmath")
         return out
 
-    def _check(self, eigenvalues, learning_rate, batch, noise_variance, hyper, schedules=False):
+    def _check(self, eigenvalues, learning_rate, batch, noise_variance, hyper, schedules=False, steps=None):
+        """Validate the arguments; bind ``hyper`` in place (defaults filled, per-direction values as arrays).
+
+        All hyperparameter checks go through :func:`theory.bind_hyperparameters`.
+        """
         lam = check_eigenvalues(eigenvalues)
         check_positive(learning_rate, "learning_rate")
         batch = check_integer(batch, "batch", 1)
         check_nonnegative(noise_variance, "noise_variance")
-        names = set(self.algorithm.hyperparameters) - {"learning_rate"}
-        unknown = set(hyper) - names
-        if unknown:
-            raise ValueError(f"unknown hyperparameter(s) {sorted(unknown)} for {self.algorithm!r}; "
-                             f"expected {sorted(names)}")
-        missing = names - set(hyper)
-        if missing:
-            raise ValueError(f"missing hyperparameter(s) {sorted(missing)} for {self.algorithm!r}")
-        timed = sorted(k for k, v in hyper.items() if callable(v))
-        if timed and not schedules:
-            raise ValueError(f"hyperparameter(s) {timed} must be numbers here; callables of the step k "
-                             "(schedules) are accepted by trajectory() only")
-        if not timed:
-            self.algorithm.check_hyperparameters({"learning_rate": learning_rate, **hyper})
+        if "learning_rate" in hyper:
+            raise ValueError("learning_rate is a separate argument; do not pass it among the hyperparameters")
+        bound = bind_hyperparameters(self.algorithm, {"learning_rate": learning_rate, **hyper},
+                                     dimension=len(lam), steps=steps, schedules=schedules)
+        bound.pop("learning_rate")
+        hyper.update(bound)
         return lam, batch
 
     def _arg_values(self, lam, learning_rate, batch, noise_variance, hyper):
         kappa = self.data.kurtosis_values(len(lam))
-        hv = {"learning_rate": learning_rate, **hyper}
+        defaults = {h.name: h.default for h in self.algorithm.hyperparameter_spec if h.default is not None}
+        hv = {**defaults, "learning_rate": learning_rate, **hyper}
         return [lam, kappa, batch, noise_variance,
                 *[hv[name] for name in self.algorithm.hyperparameters]]
+
+    def _mp_hyper(self, learning_rate, hyper, i):
+        """The hyperparameter values of direction ``i`` as mpf (per-direction arrays indexed)."""
+        defaults = {h.name: h.default for h in self.algorithm.hyperparameter_spec if h.default is not None}
+        hv = {**defaults, "learning_rate": learning_rate, **hyper}
+        out = []
+        for name in self.algorithm.hyperparameters:
+            v = hv[name]
+            out.append(mpmath.mpf(v[i] if isinstance(v, np.ndarray) and v.ndim == 1 else v))
+        return out
 
     def linear_map(self, eigenvalues, learning_rate, batch=1, noise_variance=0.0, **hyper) -> BlockRankOne:
         """The recursion at numeric parameters as a float64 :class:`BlockRankOne`.
@@ -222,10 +243,9 @@ class Recursion:
         p = len(self.moments)
         kappa = self.data.kurtosis_values(len(lam))
         fns = self._mp_fns
-        hv = {"learning_rate": learning_rate, **hyper}
-        hyp = [mpmath.mpf(hv[name]) for name in self.algorithm.hyperparameters]
         out = {k: [] for k in ("A", "u", "v", "f", "w")}
-        for li, ki in zip(lam, kappa):
+        for i, (li, ki) in enumerate(zip(lam, kappa)):
+            hyp = self._mp_hyper(learning_rate, hyper, i)
             args = [mpmath.mpf(li), mpmath.mpf(ki), mpmath.mpf(batch), mpmath.mpf(noise_variance), *hyp]
             out["A"].append(mpmath.matrix([[fns["A"][r * p + c](*args) for c in range(p)] for r in range(p)]))
             for key in ("u", "v", "f", "w"):
@@ -367,11 +387,17 @@ class Recursion:
         return stationary_risk(self, eigenvalues, lam, learning_rate, batch, noise_variance, hyper, dps)
 
     # ------------------------------------------------------------------ trajectories
-    def initial_moments(self, initial, dimension):
-        """Second-moment state s_0 (d, p) for a deterministic initial error e_0."""
+    def initial_moments(self, initial, dimension, optimum=None):
+        """Second-moment state s_0 (d, p) and mean state (d, n) for a deterministic initial error e_0.
+
+        For an affine rule the entries theta*_i s_{0,i,a} use ``optimum`` (theta*, scalar or (d,)).
+        """
         e0 = check_initial(initial, dimension)
-        st = self.algorithm.initial_state(e0)
-        return np.stack([st[a] * st[b] for a, b in self.pairs], axis=-1), np.stack(st, axis=-1)
+        st = [np.broadcast_to(np.asarray(x, dtype=float), (dimension,)) for x in self.algorithm.initial_state(e0)]
+        n = len(st)
+        star = np.broadcast_to(np.asarray(0.0 if optimum is None else optimum, dtype=float), (dimension,))
+        cols = [st[a] * (star if b == n else st[b]) for a, b in self.pairs]
+        return np.stack(cols, axis=-1), np.stack(st, axis=-1)
 
     def trajectory(self, eigenvalues, learning_rate, batch=1, noise_variance=0.0, initial=1.0,
                    steps=100, dps=None, **hyper) -> Trajectory:
@@ -379,9 +405,16 @@ class Recursion:
 
         Iterates the recursion from the deterministic initial error e_0
         (``initial``: scalar or shape (d,), in the eigenbasis), in float64 or,
-        with ``dps``, in mpmath (arrays of ``mpf``). Hyperparameters other than
-        the learning rate may be callables ``h(k)`` of the step k (schedules,
-        e.g. DANA's gamma_3(k)); the step k -> k + 1 then uses h(k) (float64 only).
+        with ``dps``, in mpmath (arrays of ``mpf``). Hyperparameters declared schedulable
+        may be callables ``h(k)`` of the step k (schedules, e.g. DANA's gamma_3(k) and
+        Delta(k)); the step k -> k + 1 then uses h(k) (float64 only), and every value
+        h(0), ..., h(steps - 1) is range-checked before the run. Affine algorithms (e.g.
+        ``SGD(weight_decay=w)``) take ``optimum`` theta*_i (scalar or (d,), default 0).
+
+        The risk is R_k = (sum_i lambda_i E o_{k,i}^2 + sigma^2)/2 on the algorithm's
+        observable o (the error e for SGD and momentum methods, the averaged error for
+        :class:`theory.IterateAveraging`); ``second_moments`` are E e_{k,i}^2 and ``mean``
+        E e_{k,i}.
 
         Raises ValueError on bad input (steps < 1 among them).
 
@@ -392,13 +425,14 @@ class Recursion:
         >>> tr.risk.shape, tr.second_moments.shape
         ((4,), (4, 2))
         """
-        lam, batch = self._check(eigenvalues, learning_rate, batch, noise_variance, hyper, schedules=True)
         steps = check_integer(steps, "steps", 1)
+        lam, batch = self._check(eigenvalues, learning_rate, batch, noise_variance, hyper, schedules=True,
+                                 steps=steps)
         d = len(lam)
-        s0, mu0 = self.initial_moments(initial, d)
+        s0, mu0 = self.initial_moments(initial, d, hyper.get("optimum"))
         params = dict(eigenvalues=lam, learning_rate=learning_rate, batch=batch,
                       noise_variance=noise_variance, initial=initial, steps=steps, **hyper)
-        if any(callable(v) for v in hyper.values()):
+        if any(callable(v) and not isinstance(v, np.ndarray) for v in hyper.values()):
             if dps is not None:
                 raise ValueError("dps must be None when a hyperparameter is a callable of the step k")
             return self._scheduled_trajectory(lam, learning_rate, batch, noise_variance, hyper,
@@ -424,6 +458,14 @@ class Recursion:
         return self.trajectory(eigenvalues, learning_rate, batch, noise_variance, initial, steps,
                                dps, **hyper).risk
 
+    def _mean_step(self, args, d, n):
+        """(M, b) of the mean recursion E s' = M E s + b at numeric arguments; shapes (d, n, n), (d, n)."""
+        M = np.stack([np.broadcast_to(np.asarray(fn(*args), dtype=float), (d,))
+                      for fn in self._numpy_fns["mean_matrix"]], axis=-1).reshape(d, n, n)
+        b = np.stack([np.broadcast_to(np.asarray(fn(*args), dtype=float), (d,))
+                      for fn in self._numpy_fns["mean_forcing"]], axis=-1)
+        return M, b
+
     def _scheduled_trajectory(self, lam, learning_rate, batch, noise_variance, hyper, s0, mu0, steps, params):
         """Trajectory with hyperparameters h(k) (callables of the step k): step k -> k+1 uses h(k)."""
         d, n = mu0.shape
@@ -432,13 +474,11 @@ class Recursion:
         s, mu = s0, mu0
         states[0], mean[0] = s0, mu0[:, 0]
         for k in range(steps):
-            hk = {name: (v(k) if callable(v) else v) for name, v in hyper.items()}
+            hk = {name: (v(k) if callable(v) and not isinstance(v, np.ndarray) else v) for name, v in hyper.items()}
             m = self.linear_map(lam, learning_rate, batch, noise_variance, **hk)
             s = m.apply(s)
-            args = self._arg_values(lam, float(learning_rate), batch, float(noise_variance), hk)
-            M = np.stack([np.broadcast_to(np.asarray(fn(*args), dtype=float), (d,))
-                          for fn in self._numpy_fns["mean_matrix"]], axis=-1).reshape(d, n, n)
-            mu = np.einsum("ipq,iq->ip", M, mu)
+            M, b = self._mean_step(self._arg_values(lam, float(learning_rate), batch, float(noise_variance), hk), d, n)
+            mu = np.einsum("ipq,iq->ip", M, mu) + b
             states[k + 1], mean[k + 1] = s, mu[:, 0]
         risk = m.observable(states)
         return Trajectory(risk=risk, second_moments=states[:, :, 0], mean=mean, parameters=params, recursion=self)
@@ -446,12 +486,11 @@ class Recursion:
     def _mean_trajectory(self, lam, learning_rate, batch, noise_variance, hyper, mu0, steps):
         args = self._arg_values(lam, float(learning_rate), batch, float(noise_variance), hyper)
         d, n = mu0.shape
-        M = np.stack([np.broadcast_to(np.asarray(fn(*args), dtype=float), (d,))
-                      for fn in self._numpy_fns["mean_matrix"]], axis=-1).reshape(d, n, n)
+        M, b = self._mean_step(args, d, n)
         out = np.empty((steps + 1, d))
         mu = mu0
         out[0] = mu[:, 0]
         for k in range(1, steps + 1):
-            mu = np.einsum("ipq,iq->ip", M, mu)
+            mu = np.einsum("ipq,iq->ip", M, mu) + b
             out[k] = mu[:, 0]
         return out

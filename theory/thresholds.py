@@ -101,15 +101,23 @@ class SecularFunctions:
                            modules="mpmath")
 
 
-def merge_directions(lam, kappa):
-    """Distinct (lambda, kappa) pairs and their multiplicities: three arrays of shape (C,), O(d log d)."""
-    order = np.lexsort((kappa, lam))
-    lam, kappa = lam[order], kappa[order]
+def merge_directions(lam, kappa, *per_direction):
+    """Distinct (lambda, kappa, per-direction values...) tuples and their multiplicities, O(d log d).
+
+    Returns ``lam``, ``kappa``, ``counts`` of shape (C,), followed by one merged array per
+    array of ``per_direction`` (per-direction hyperparameters such as a preconditioner or the
+    optimum theta*_i: directions merge only when every value agrees).
+    """
+    cols = [lam, kappa, *per_direction]
+    order = np.lexsort(tuple(reversed(cols)))
+    cols = [c[order] for c in cols]
     new = np.ones(len(lam), dtype=bool)
-    new[1:] = (lam[1:] != lam[:-1]) | (kappa[1:] != kappa[:-1])
+    for c in cols:
+        new[1:] |= c[1:] != c[:-1]
     starts = np.flatnonzero(new)
     counts = np.diff(np.append(starts, len(lam))).astype(float)
-    return lam[starts], kappa[starts], counts
+    merged = [c[starts] for c in cols]
+    return (merged[0], merged[1], counts, *merged[2:])
 
 
 def _bcast(x, shape, dtype=float):
@@ -129,16 +137,24 @@ class Spectrum:
 
     def __init__(self, rec, lam, batch, hyper):
         self.rec, self.sf = rec, rec._secular_functions
-        self.lam, self.kappa, self.counts = merge_directions(lam, rec.data.kurtosis_values(len(lam)))
+        d = len(lam)
+        vector = {k: np.asarray(v, dtype=float) for k, v in hyper.items() if np.ndim(v) == 1}
+        self.lam, self.kappa, self.counts, *merged = merge_directions(
+            np.asarray(lam, dtype=float), rec.data.kurtosis_values(d), *vector.values())
         self.batch = batch
         self.names = list(rec.algorithm.hyperparameters)
-        self.hyper = {k: float(v) for k, v in hyper.items()}
+        #: scalars as floats; per-direction hyperparameters as arrays over the classes (C,)
+        self.hyper = {k: float(v) for k, v in hyper.items() if k not in vector}
+        self.hyper.update(zip(vector, merged))
+        self._vector = set(vector)
         self.scale = float(np.dot(self.counts, self.lam))   # tr K
 
     # ------------------------------------------------------------------ evaluations
     def args(self, g, col=False):
         lam, kappa = (self.lam[:, None], self.kappa[:, None]) if col else (self.lam, self.kappa)
         hv = {**self.hyper, "learning_rate": g}
+        if col:
+            hv.update({k: hv[k][:, None] for k in self._vector})
         return [lam, kappa, self.batch, 0.0, *[hv[n] for n in self.names]]
 
     def _vec(self, fns, g):
@@ -203,6 +219,7 @@ class Spectrum:
 
     def _mp_args(self, g, j):
         hv = {**self.hyper, "learning_rate": g}
+        hv.update({k: float(hv[k][j]) for k in self._vector})
         return [mpmath.mpf(float(self.lam[j])), mpmath.mpf(float(self.kappa[j])), mpmath.mpf(self.batch), 0,
                 *[mpmath.mpf(hv[n]) for n in self.names]]
 

@@ -62,7 +62,7 @@ def test_three_point_law_has_exact_kurtosis():
     (dict(learning_rate=-1.0), r"learning_rate must be finite and > 0"),
     (dict(eigenvalues=[1.0, -2.0]), r"eigenvalues must be finite and > 0"),
     (dict(noise_variance=-0.1), r"noise_variance must be finite and >= 0"),
-    (dict(momentum=0.9), r"unknown \['momentum'\]"),
+    (dict(momentum=0.9), r"unknown hyperparameter\(s\) \['momentum'\]"),
 ])
 def test_bad_input(kw, match):
     with pytest.raises(ValueError, match=match):

@@ -175,7 +175,7 @@ def _collect_terms(expr: sp.Expr, terms) -> dict:
 
 def derive_fourth(algorithm: Algorithm | None = None, data: DataModel | None = None):
     algorithm, data = check_algorithm_and_data(algorithm, data)
-    if type(algorithm) not in (SGD, HeavyBall, Nesterov):
+    if algorithm not in (SGD(), HeavyBall(), Nesterov()):  # by value: SGD(weight_decay=w) is another rule
         raise NotImplementedError(
             f"the fourth-moment recursion is derived for SGD, HeavyBall and Nesterov so far; got {algorithm!r}")
     if isinstance(data, EmpiricalDistribution):

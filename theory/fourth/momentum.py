@@ -35,6 +35,7 @@ import sympy as sp
 
 from .. import symbols as sym
 from ..algorithms import GRADIENT
+from ..hyperparameters import bind_hyperparameters
 from ..validation import (
     check_eigenvalues,
     check_initial,
@@ -282,16 +283,8 @@ class TwoStepFourthRecursion:
             check_positive(learning_rate, "learning_rate")
         batch = check_integer(batch, "batch", 1)
         check_nonnegative(noise_variance, "noise_variance")
-        names = set(self._compiled.hyper_names)
-        unknown, missing = set(hyper) - names, names - set(hyper)
-        if unknown:
-            raise ValueError(f"unknown hyperparameter(s) {sorted(unknown)} for {self.algorithm!r}")
-        if missing:
-            raise ValueError(f"missing hyperparameter(s) {sorted(missing)} for {self.algorithm!r}")
-        if any(callable(v) for v in hyper.values()):
-            raise ValueError("hyperparameters must be numbers here (no schedules)")
-        self.algorithm.check_hyperparameters({"learning_rate": learning_rate or 1.0, **hyper})
-        return lam, batch, {k: float(v) for k, v in hyper.items()}
+        bound = bind_hyperparameters(self.algorithm, {"learning_rate": learning_rate or 1.0, **hyper})
+        return lam, batch, {k: float(bound[k]) for k in self._compiled.hyper_names}
 
     def _moments(self, lam):
         vals = self.data.even_moment_values(len(lam))
