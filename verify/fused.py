@@ -233,6 +233,13 @@ def same_expectations(a, b, alpha=1e-6, quantities=("block_risk", "block_second_
         cols += [(name, j, parts[0][j], parts[1][j], parts[2][j], parts[3][j], parts[4][j], parts[5][j])
                  for j in range(parts[0].size)]
     m = len(cols)
-    verdicts = [scalar_comparison(0.0, alpha=alpha / m, label=f"{name}[{j}]", **difference_of_means(
-        (xa, sa, ga, a.replicas), (xb, sb, gb, b.replicas))) for name, j, xa, sa, ga, xb, sb, gb in cols]
+    verdicts = []
+    for name, j, xa, sa, ga, xb, sb, gb in cols:
+        diff = difference_of_means((xa, sa, ga, a.replicas), (xb, sb, gb, b.replicas))
+        # mean_a against "theory" mean_b with the difference's standard error and skewness: the same
+        # statistic as the difference against 0, and an exact comparison where both are deterministic
+        diff["mean"] = float(xa)
+        if not diff["standard_error"] > 1e-12 * max(abs(xa), abs(xb)):
+            diff["skewness"] = 0.0
+        verdicts.append(scalar_comparison(float(xb), alpha=alpha / m, label=f"{name}[{j}]", **diff))
     return combine(verdicts, alpha, label=label or "same expectations (two-sample, Bonferroni)")
