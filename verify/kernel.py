@@ -317,6 +317,50 @@ def _record_rows(st, k, first_rows, lam, floor, coords, all_coords, rstat, mstat
 
 
 @_fjit
+def _record_all(st, k, first_rows, lam, floor, rstat, mstat, mustat, feat, blk_r, blk_m, blk_mu):
+    """:func:`_record_rows` for every coordinate and the block sums of :func:`_block_rows`, in one
+    pass over each replica's row (the common case of :func:`verify.simulate`)."""
+    m = st.shape[1]
+    d = st.shape[2]
+    km, s1m, s2m = mstat[0, k], mstat[1, k], mstat[2, k]
+    ku, s1u, s2u = mustat[0, k], mustat[1, k], mustat[2, k]
+    if first_rows:
+        row = st[0, 0]
+        for i in range(d):
+            km[i] = row[i] * row[i]
+            ku[i] = row[i]
+    for r in range(m):
+        row = st[0, r]
+        bm = blk_m[r]
+        bu = blk_mu[r]
+        risk = 0.0
+        m2 = 0.0
+        for i in range(d):
+            e = row[i]
+            sq = e * e
+            risk += lam[i] * sq
+            m2 += lam[i] * lam[i] * sq
+            dm = sq - km[i]
+            s1m[i] += dm
+            s2m[i] += dm * dm
+            du = e - ku[i]
+            s1u[i] += du
+            s2u[i] += du * du
+            bm[i] += sq
+            bu[i] += e
+        risk = 0.5 * (risk + floor)
+        feat[r, 0] = risk
+        feat[r, 1] = m2
+        blk_r[r] += risk
+        if first_rows and r == 0:
+            rstat[0, k] = risk
+        dr = risk - rstat[0, k]
+        rstat[1, k] += dr
+        rstat[2, k] += dr * dr
+        rstat[3, k] += dr * dr * dr
+
+
+@_fjit
 def _shift4(out, b, v, first):
     """Shifted sums (K, S1, S2, S3) of the 1-d ``v`` (one entry per coordinate) into out[:, b]."""
     k0, s1, s2, s3 = out[0, b], out[1, b], out[2, b], out[3, b]
@@ -331,12 +375,16 @@ def _shift4(out, b, v, first):
 
 
 @_fjit
-def _block_rows(st, block, width, first_rows, feat, blk_r, blk_m, blk_mu, bstat_r, bstat_m, bstat_mu, rep_brisk):
-    """Add step k's risk (feat[:, 0]), e_i^2 and e_i to each replica's block sums; at the block's last
-    step (``width`` > 0) put the block averages into the shifted sums over replicas and reset."""
+def _block_rows(st, block, width, first_rows, feat, blk_r, blk_m, blk_mu, bstat_r, bstat_m, bstat_mu, rep_brisk,
+                accumulate):
+    """Add step k's risk (feat[:, 0]), e_i^2 and e_i to each replica's block sums (if ``accumulate``);
+    at the block's last step (``width`` > 0) put the block averages into the shifted sums over
+    replicas and reset."""
     m = st.shape[1]
     d = st.shape[2]
     for r in range(m):
+        if not accumulate:
+            break
         row = st[0, r]
         bm = blk_m[r]
         bu = blk_mu[r]
@@ -372,10 +420,15 @@ def _block_rows(st, block, width, first_rows, feat, blk_r, blk_m, blk_mu, bstat_
 @_jit
 def _record(st, k, first_rows, lam, floor, coords, all_coords, rstat, mstat, mustat, blk_r, blk_m, blk_mu,
             block, width, bstat_r, bstat_m, bstat_mu, rep_brisk, feat):
+    if all_coords and block >= 0:
+        _record_all(st, k, first_rows, lam, floor, rstat, mstat, mustat, feat, blk_r, blk_m, blk_mu)
+        _block_rows(st, block, width, first_rows, feat, blk_r, blk_m, blk_mu, bstat_r, bstat_m, bstat_mu,
+                    rep_brisk, False)
+        return
     _record_rows(st, k, first_rows, lam, floor, coords, all_coords, rstat, mstat, mustat, feat)
     if block >= 0:
         _block_rows(st, block, width, first_rows, feat, blk_r, blk_m, blk_mu, bstat_r, bstat_m, bstat_mu,
-                    rep_brisk)
+                    rep_brisk, True)
 
 
 @_jit
