@@ -145,7 +145,8 @@ def _gradient(s, st, r, C, ci, cr, sqrt_lam, noise_sd, batch, sufficient, q, z):
     """The minibatch gradient of replica ``r`` at its gradient point (row S of C[ci, cr]) as
     g_i = scale_i (alpha q_i + beta z_i) with q = sqrt(lambda) p and z filled here; returns
     (alpha, beta). Direct sampling: alpha = 0 and z the (single or summed) z_b r_b; sufficient
-    statistics: z = w and (alpha, beta) = ((A - sqrt(R2) <q, w>)/|q|^2, sqrt(R2))."""
+    statistics: z = w (drawn first, in the pass that forms q), then the B pairs (s_b, eps_b), and
+    (alpha, beta) = ((A - sqrt(R2) <q, w>)/|q|^2, sqrt(R2))."""
     S = st.shape[0]
     d = st.shape[2]
     ra, rb_, rc, rw = s[0], s[1], s[2], s[3]
@@ -153,8 +154,8 @@ def _gradient(s, st, r, C, ci, cr, sqrt_lam, noise_sd, batch, sufficient, q, z):
     p0 = C[ci, cr, S, 0]
     p1 = C[ci, cr, S, 1] if S > 1 else 0.0
     qq = 0.0
-    dot = 0.0
-    fuse = not sufficient and batch == 1   # draw z_1 in the same pass as q
+    dot = 0.0   # <z_1, q> (direct, B = 1) or <w, q> (sufficient statistics)
+    fuse = sufficient or batch == 1   # draw z_1 or w in the same pass as q
     for i in range(d):
         if S == 1:
             p = p0 * st[0, r, i]
@@ -173,12 +174,7 @@ def _gradient(s, st, r, C, ci, cr, sqrt_lam, noise_sd, batch, sufficient, q, z):
             dot += zi * qi
     alpha = 0.0
     beta = 1.0
-    if fuse:
-        beta = dot
-        if noise_sd > 0.0:
-            x, ra, rb_, rc, rw = _nrm(ra, rb_, rc, rw, s)
-            beta -= noise_sd * x
-    elif sufficient:
+    if sufficient:
         nq = np.sqrt(qq)
         a = 0.0
         r2 = 0.0
@@ -191,13 +187,13 @@ def _gradient(s, st, r, C, ci, cr, sqrt_lam, noise_sd, batch, sufficient, q, z):
                 rb -= noise_sd * x
             a += sb * rb
             r2 += rb * rb
-        qw = 0.0
-        for i in range(d):
-            w, ra, rb_, rc, rw = _nrm(ra, rb_, rc, rw, s)
-            z[i] = w
-            qw += q[i] * w
         beta = np.sqrt(r2)
-        alpha = (a - beta * qw) / qq if qq > 0.0 else 0.0
+        alpha = (a - beta * dot) / qq if qq > 0.0 else 0.0
+    elif fuse:
+        beta = dot
+        if noise_sd > 0.0:
+            x, ra, rb_, rc, rw = _nrm(ra, rb_, rc, rw, s)
+            beta -= noise_sd * x
     else:
         zb = z[d:]    # z holds 2d entries: the sum in the first half, the current z_b in the second
         for b in range(batch):
