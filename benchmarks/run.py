@@ -148,6 +148,40 @@ def workers_section(quick, repeats):
     return "Two workers against one", text, {"rows": data}
 
 
+@register_section
+def samplers_section(quick, repeats):
+    """Each data model's sampler against the engine on it (d = 64, B = 1)."""
+    from theory import EmpiricalDistribution, Gaussian, IndependentCoordinates, Rademacher, SparseGaussian
+    from verify.samplers import sample_standardized
+    d, steps, replicas = 64, (60 if quick else 200), 2048
+    X = np.random.default_rng(0).standard_normal((2000, d)) * np.linspace(1, 0.2, d)
+    models = [("Gaussian", Gaussian()), ("IndependentCoordinates(6)", IndependentCoordinates(6.0)),
+              ("SparseGaussian(0.25)", SparseGaussian(0.25)), ("Rademacher", Rademacher()),
+              ("EmpiricalDistribution(n=2000)", EmpiricalDistribution(X, X[:, 0] ** 2))]
+    rows, data = [], []
+    for name, model in models:
+        lam = model.eigenvalues if isinstance(model, EmpiricalDistribution) else np.linspace(1.0, 0.1, d) / d
+        kw = dict(eigenvalues=lam, learning_rate=0.5 / d, noise_variance=0.1, steps=steps, replicas=replicas,
+                  seed=0, workers=1, sampling="direct")
+        simulate(SGD(), data=model, **dict(kw, steps=2, replicas=8))
+        rng = np.random.Generator(np.random.PCG64(0))
+        reps = []
+        for _ in range(repeats):
+            sr = 1024 * d * steps / cpu_time(lambda: [sample_standardized(model, rng, (1024, 1, d))
+                                                     for _ in range(steps)])
+            er = replicas * steps * d / cpu_time(lambda: simulate(SGD(), data=model, **kw))
+            reps.append((sr, er))
+        sr, er = (float(np.median(c)) for c in zip(*reps))
+        engine = simulate(SGD(), data=model, **dict(kw, steps=2, replicas=8)).parameters["engine"]
+        data.append(dict(model=name, sampler=sr, engine=er, ratio=er / sr, which=engine))
+        rows.append([name, engine, f"{sr / 1e6:.0f}", f"{er / 1e6:.0f}", f"{er / sr:.2f}"])
+    text = (f"d = {d}, B = 1, {replicas} replicas, one thread, coordinates per CPU-second: the data model's "
+            "sampler (`verify.samplers`) alone, and `simulate(..., sampling=\"direct\")` on it (the engine "
+            "that `engine=\"auto\"` picks).\n\n"
+            + _table(["data model", "engine", "sampler M/s", "engine M/s", "engine / sampler"], rows))
+    return "Data models: sampler against engine", text, {"rows": data}
+
+
 _ADAPTIVE_CHILD = r"""
 import json, resource, sys, time
 import numpy as np
@@ -216,11 +250,13 @@ def main(argv=None):
     ap.add_argument("--repeats", type=int, default=None)
     ap.add_argument("--no-write", action="store_true", help="print only; do not write docs/benchmarks.md")
     ap.add_argument("--json", metavar="PATH")
-    ap.add_argument("--only", metavar="NAME", action="append", help="run only sections whose function name contains NAME")
+    ap.add_argument("--only", metavar="NAME", action="append",
+                    help="run only sections whose function name contains NAME (prints; does not write the docs)")
     args = ap.parse_args(argv)
     repeats = args.repeats or (1 if args.quick else 3)
     import importlib
     sections = list(SECTIONS)
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     for name in OPTIONAL:   # sections of other benchmark modules (e.g. the ODE benchmarks)
         sections += list(getattr(importlib.import_module(name), "SECTIONS", []))
     head = (f"numpy {np.__version__}, Python {platform.python_version()}, {os.cpu_count()} CPUs, "
@@ -235,7 +271,7 @@ def main(argv=None):
         print(f"\n## {title}\n\n{text}", flush=True)
         parts.append(f"## {title}\n\n{text}\n")
         data[section.__name__] = info
-    if not args.no_write:
+    if not (args.no_write or args.only):   # the document always holds one complete run
         doc = ("# Benchmarks\n\nWritten by `python benchmarks/run.py" + (" --quick" if args.quick else "")
                + "` from one run; do not edit by hand. " + __doc__.split("\n\n", 2)[2].replace("\n", " ").strip()
                + f"\n\nMeasured: {head}.\n\n" + "\n".join(parts))
@@ -248,5 +284,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     main()
