@@ -97,3 +97,19 @@ def test_sufficient_sampling_needs_gaussian_data():
         simulate(data=Rademacher(), eigenvalues=[1.0], learning_rate=0.1, sampling="sufficient", steps=2, replicas=4)
     with pytest.raises(ValueError, match="sampling must be"):
         simulate(eigenvalues=[1.0], learning_rate=0.1, sampling="exact", steps=2, replicas=4)
+
+
+def test_a_claim_gives_the_same_verdicts_with_either_sampling(monkeypatch):
+    # the learning-rate / batch-size ratio claim runs Gaussian data at B = 1..32: its rows' outcomes
+    # with the default (sufficient statistics for B >= 2) and with direct sampling forced
+    import functools
+
+    from verify.claims import CLAIMS
+    from verify.claims import ratio as ratio_claim
+    claim = CLAIMS["sgd.learning_rate_batch_ratio"]
+    auto = claim.run("quick", seed=1)
+    monkeypatch.setattr(ratio_claim, "simulate", functools.partial(ratio_claim.simulate, sampling="direct"))
+    direct = claim.run("quick", seed=1)
+    assert auto.passed and direct.passed
+    assert [(r.check.split(":")[0], r.kind, r.passed) for r in auto.rows] == \
+        [(r.check.split(":")[0], r.kind, r.passed) for r in direct.rows]
