@@ -39,7 +39,7 @@ from theory.validation import (
 )
 
 from .montecarlo import (BlockRecorder, SimulationResult, _compile, assemble_result, choose_engine, chunk_streams,
-                         moments3)
+                         moments3, run_chunks)
 
 __all__ = ["StateRule", "AdaGradNorm", "ConstantRate", "simulate_adaptive", "AdaptiveResult",
            "simulate_homogenized"]
@@ -221,9 +221,6 @@ def simulate_adaptive(policy, *, eigenvalues, noise_variance=0.0, initial=1.0, s
     >>> res.risk.shape, res.learning_rate.shape
     ((5,), (5,))
     """
-    import os
-    from concurrent.futures import ThreadPoolExecutor
-
     from theory import SGD, Gaussian
 
     from . import fused
@@ -251,12 +248,7 @@ def simulate_adaptive(policy, *, eigenvalues, noise_variance=0.0, initial=1.0, s
     def run(cs):
         return fused.run_chunk_hooked(cs[0], cs[1], algorithm, linear, _PolicyHook(policy, lam), lam, batch, sd,
                                       sd**2, e0, steps, sufficient, coords=coordinates)
-    workers = workers or os.cpu_count() or 1
-    if workers > 1 and len(sizes) > 1:
-        with ThreadPoolExecutor(max_workers=min(workers, len(sizes))) as pool:
-            parts = list(pool.map(run, zip(children, sizes)))
-    else:
-        parts = [run(cs) for cs in zip(children, sizes)]
+    parts = run_chunks(run, children, sizes, workers)
     params = dict(policy=repr(policy), eigenvalues=lam.tolist(), noise_variance=float(noise_variance),
                   initial=e0.tolist(), steps=steps, replicas=replicas, batch=batch, engine="fused",
                   sampling="sufficient" if sufficient else "direct",

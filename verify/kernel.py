@@ -256,9 +256,9 @@ def _update(st, r, C, ci, cr, scale, q, z, alpha, beta, new):
 
 
 @_fjit
-def _record_rows(st, k, first_rows, lam, floor, coords, all_coords, rstat, mstat, mustat, feat):
-    """Record step k of the rows of ``st``: feat[r, 0:2] = (R, M_2) per replica, and shifted sums over
-    replicas of the risk (with cubes) and of e_i^2, e_i for the requested coordinates."""
+def _record_rows(st, k, first_rows, lam, floor, coords, rstat, mstat, mustat, feat):
+    """Record step k of the rows of ``st`` for a subset ``coords`` of the coordinates: feat[r, 0:2] =
+    (R, M_2) per replica, and shifted sums over replicas of the risk (with cubes) and of e_i^2, e_i."""
     m = st.shape[1]
     d = st.shape[2]
     for r in range(m):
@@ -269,53 +269,39 @@ def _record_rows(st, k, first_rows, lam, floor, coords, all_coords, rstat, mstat
             sq = row[i] * row[i]
             risk += lam[i] * sq
             m2 += lam[i] * lam[i] * sq
-        risk = 0.5 * (risk + floor)
-        feat[r, 0] = risk
-        feat[r, 1] = m2
-        if first_rows and r == 0:
-            rstat[0, k] = risk
-        dr = risk - rstat[0, k]
-        rstat[1, k] += dr
-        rstat[2, k] += dr * dr
-        rstat[3, k] += dr * dr * dr
-    if all_coords:
-        km, s1m, s2m = mstat[0, k], mstat[1, k], mstat[2, k]
-        ku, s1u, s2u = mustat[0, k], mustat[1, k], mustat[2, k]
+        _risk_stat(rstat, k, r, 0.5 * (risk + floor), m2, first_rows and r == 0, feat)
+    for c in range(coords.shape[0]):
+        j = coords[c]
         if first_rows:
-            row = st[0, 0]
-            for i in range(d):
-                km[i] = row[i] * row[i]
-                ku[i] = row[i]
+            mstat[0, k, c] = st[0, 0, j] * st[0, 0, j]
+            mustat[0, k, c] = st[0, 0, j]
         for r in range(m):
-            row = st[0, r]
-            for i in range(d):
-                e = row[i]
-                dm = e * e - km[i]
-                s1m[i] += dm
-                s2m[i] += dm * dm
-                du = e - ku[i]
-                s1u[i] += du
-                s2u[i] += du * du
-    else:
-        for c in range(coords.shape[0]):
-            j = coords[c]
-            if first_rows:
-                mstat[0, k, c] = st[0, 0, j] * st[0, 0, j]
-                mustat[0, k, c] = st[0, 0, j]
-            for r in range(m):
-                e = st[0, r, j]
-                dm = e * e - mstat[0, k, c]
-                mstat[1, k, c] += dm
-                mstat[2, k, c] += dm * dm
-                du = e - mustat[0, k, c]
-                mustat[1, k, c] += du
-                mustat[2, k, c] += du * du
+            e = st[0, r, j]
+            dm = e * e - mstat[0, k, c]
+            mstat[1, k, c] += dm
+            mstat[2, k, c] += dm * dm
+            du = e - mustat[0, k, c]
+            mustat[1, k, c] += du
+            mustat[2, k, c] += du * du
 
 
 @_fjit
-def _record_all(st, k, first_rows, lam, floor, rstat, mstat, mustat, feat, blk_r, blk_m, blk_mu):
-    """:func:`_record_rows` for every coordinate and the block sums of :func:`_block_rows`, in one
-    pass over each replica's row (the common case of :func:`verify.simulate`)."""
+def _risk_stat(rstat, k, r, risk, m2, first, feat):
+    """feat[r, 0:2] = (R, M_2); shifted sums (with cubes) of the risk at step k."""
+    feat[r, 0] = risk
+    feat[r, 1] = m2
+    if first:
+        rstat[0, k] = risk
+    dr = risk - rstat[0, k]
+    rstat[1, k] += dr
+    rstat[2, k] += dr * dr
+    rstat[3, k] += dr * dr * dr
+
+
+@_fjit
+def _record_all(st, k, first_rows, lam, floor, rstat, mstat, mustat, feat, blk_r, blk_m, blk_mu, in_block):
+    """:func:`_record_rows` for every coordinate, and (if ``in_block``) the block sums of
+    :func:`_block_rows`, in one pass over each replica's row."""
     m = st.shape[1]
     d = st.shape[2]
     km, s1m, s2m = mstat[0, k], mstat[1, k], mstat[2, k]
@@ -342,18 +328,13 @@ def _record_all(st, k, first_rows, lam, floor, rstat, mstat, mustat, feat, blk_r
             du = e - ku[i]
             s1u[i] += du
             s2u[i] += du * du
-            bm[i] += sq
-            bu[i] += e
+            if in_block:
+                bm[i] += sq
+                bu[i] += e
         risk = 0.5 * (risk + floor)
-        feat[r, 0] = risk
-        feat[r, 1] = m2
-        blk_r[r] += risk
-        if first_rows and r == 0:
-            rstat[0, k] = risk
-        dr = risk - rstat[0, k]
-        rstat[1, k] += dr
-        rstat[2, k] += dr * dr
-        rstat[3, k] += dr * dr * dr
+        if in_block:
+            blk_r[r] += risk
+        _risk_stat(rstat, k, r, risk, m2, first_rows and r == 0, feat)
 
 
 @_fjit
@@ -416,12 +397,13 @@ def _block_rows(st, block, width, first_rows, feat, blk_r, blk_m, blk_mu, bstat_
 @_jit
 def _record(st, k, first_rows, lam, floor, coords, all_coords, rstat, mstat, mustat, blk_r, blk_m, blk_mu,
             block, width, bstat_r, bstat_m, bstat_mu, rep_brisk, feat):
-    if all_coords and block >= 0:
-        _record_all(st, k, first_rows, lam, floor, rstat, mstat, mustat, feat, blk_r, blk_m, blk_mu)
-        _block_rows(st, block, width, first_rows, feat, blk_r, blk_m, blk_mu, bstat_r, bstat_m, bstat_mu,
-                    rep_brisk, False)
+    if all_coords:
+        _record_all(st, k, first_rows, lam, floor, rstat, mstat, mustat, feat, blk_r, blk_m, blk_mu, block >= 0)
+        if block >= 0:
+            _block_rows(st, block, width, first_rows, feat, blk_r, blk_m, blk_mu, bstat_r, bstat_m, bstat_mu,
+                        rep_brisk, False)
         return
-    _record_rows(st, k, first_rows, lam, floor, coords, all_coords, rstat, mstat, mustat, feat)
+    _record_rows(st, k, first_rows, lam, floor, coords, rstat, mstat, mustat, feat)
     if block >= 0:
         _block_rows(st, block, width, first_rows, feat, blk_r, blk_m, blk_mu, bstat_r, bstat_m, bstat_mu,
                     rep_brisk, True)

@@ -31,7 +31,8 @@ from theory.validation import (check_algorithm_and_data, check_eigenvalues, chec
 from .samplers import sample_standardized
 from .sampling import has_exact_sufficient_law, sufficient_gradient
 
-__all__ = ["simulate", "SimulationResult", "block_edges", "chunk_streams", "assemble_result", "choose_engine"]
+__all__ = ["simulate", "SimulationResult", "block_edges", "chunk_streams", "assemble_result", "choose_engine",
+           "run_chunks"]
 
 
 @dataclass
@@ -471,6 +472,16 @@ def _run_rows(rng, n, algorithm, compiled, data, lam, hyper_values, batch, noise
     return {**sums, **blocks.output()}
 
 
+def run_chunks(run, children, sizes, workers=None):
+    """``[run((child, size)) for each chunk]`` on a thread pool of ``workers`` (default: the CPUs);
+    the list is in chunk order whatever the number of workers."""
+    workers = workers or os.cpu_count() or 1
+    if workers > 1 and len(sizes) > 1:
+        with ThreadPoolExecutor(max_workers=min(workers, len(sizes))) as pool:
+            return list(pool.map(run, zip(children, sizes)))
+    return [run(cs) for cs in zip(children, sizes)]
+
+
 def fused_available() -> bool:
     """True when numba imports (the fused kernel's compiler)."""
     try:
@@ -610,12 +621,7 @@ def simulate(algorithm: Algorithm | None = None, *, data: DataModel | None = Non
 
         def run(cs):
             return _run_chunk(cs[0], cs[1], *args)
-    workers = workers or os.cpu_count() or 1
-    if workers > 1 and len(sizes) > 1:
-        with ThreadPoolExecutor(max_workers=min(workers, len(sizes))) as pool:
-            parts = list(pool.map(run, zip(children, sizes)))
-    else:
-        parts = [run(cs) for cs in zip(children, sizes)]
+    parts = run_chunks(run, children, sizes, workers)
 
     params = dict(algorithm=repr(algorithm), data=repr(data), eigenvalues=lam.tolist(),
                   learning_rate=float(learning_rate), batch=batch, noise_variance=float(noise_variance),

@@ -5,33 +5,24 @@ import numpy as np
 import pytest
 import sympy as sp
 
-from theory import SGD, Rademacher
+from theory import SGD, HeavyBall, Rademacher
 from theory import symbols as sym
 from theory.algorithms import GRADIENT, Algorithm
 from verify import kernel, simulate
 from verify.fused import same_expectations
 
 
-class _HeavyBall(Algorithm):
-    """Two-variable state: the kernel's two-row update."""
-    name = "heavy_ball_kernel_test"
-    state = (sp.Symbol("e_i", real=True), sp.Symbol("e_prev", real=True))
+class _ThreeState(Algorithm):
+    """Three-variable state: the kernel's generic update (the two-variable update is HeavyBall's)."""
+    name = "three_state_kernel_test"
+    state = (sp.Symbol("e_i", real=True), sp.Symbol("e_prev", real=True), sp.Symbol("e_prev2", real=True))
     hyperparameters = {"learning_rate": sym.gamma, "momentum": sp.Symbol("beta")}
     gradient_point = state[0]
-    update = (state[0] - sym.gamma * GRADIENT + sp.Symbol("beta") * (state[0] - state[1]), state[0])
-
-    def initial_state(self, error):
-        return (error, error)
-
-
-class _ThreeState(_HeavyBall):
-    """Three-variable state: the kernel's generic update."""
-    name = "three_state_kernel_test"
-    state = (*_HeavyBall.state, sp.Symbol("e_prev2", real=True))
-    update = (_HeavyBall.update[0], state[0], state[1])
+    update = (state[0] - sym.gamma * GRADIENT + sp.Symbol("beta") * (state[0] - state[1]), state[0], state[1])
 
     def initial_state(self, error):
         return (error, error, error)
+
 
 
 def test_stream_is_numpys_sfc64_bit_for_bit():
@@ -60,9 +51,9 @@ def test_fused_numbers_identical_whatever_the_workers(batch):
     assert a.parameters["engine"] == "fused"
 
 
-CASES = [(SGD(), {}, 1, "direct"), (SGD(), {}, 4, "sufficient"), (_HeavyBall(), {"momentum": 0.5}, 2, "direct"),
+CASES = [(SGD(), {}, 1, "direct"), (SGD(), {}, 4, "sufficient"), (HeavyBall(), {"momentum": 0.5}, 2, "direct"),
          (_ThreeState(), {"momentum": 0.3}, 1, "direct"),
-         (_HeavyBall(), {"momentum": lambda k: 0.6 / (1 + 0.05 * k)}, 2, "sufficient")]
+         (HeavyBall(), {"momentum": lambda k: 0.6 / (1 + 0.05 * k)}, 2, "sufficient")]
 
 
 @pytest.mark.parametrize("algorithm, hyper, batch, sampling", CASES)
