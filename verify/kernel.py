@@ -23,6 +23,11 @@ state NumPy's ``SFC64(child)`` has for the chunk's ``SeedSequence`` child, and N
 ziggurat for the standard normal (the tables are numba's copy of NumPy's). Both are checked bit
 for bit against ``numpy.random.Generator(SFC64(child))`` in the tests, so the stream is NumPy's
 own and depends only on the seed and the chunk.
+
+Reproducibility: the numbers depend on the seed, ``chunk_size``, B and d only, never on the number of
+workers or the executor. The update and recording may reassociate sums (vectorised reductions), so a
+different CPU (vector width) may round the recorded moments differently in the last bits; on one
+machine and one installation every run is identical.
 """
 from __future__ import annotations
 
