@@ -8,7 +8,7 @@ hyperparameter hook built from a learning-rate policy:
 * ``policy.start(n)`` -> per-replica accumulator (shape (n,)),
 * ``policy.rate_from(risk, m2, acc, lam)`` -> g_k per replica (shape (n,)) from the replica's risk
   R(e) = (e^T K e + sigma^2)/2 and M_2 = sum_i lambda_i^2 e_i^2,
-* ``policy.after_norm(acc, g2, d)`` -> accumulator after a step whose gradient has |G|^2 = g2.
+* ``policy.after_norm(acc, g2, d)`` -> accumulator after a step whose gradient has <G, G> = g2.
 
 Model and normalisation (arXiv:2405.19585): x = sqrt(lambda) z with z standard Gaussian,
 y = <x, theta*> + eps, eps ~ N(0, sigma^2); the step is theta_{k+1} = theta_k - (g_k/d) G_k with

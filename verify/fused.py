@@ -170,7 +170,7 @@ def run_chunk_hooked(child, n, algorithm, linear, hook, lam, batch, noise_sd, fl
     of ``algorithm`` (a float or an array of shape (n,)); ``recorded`` (shape (n,)) is recorded per
     step like the risk (mean, standard error, block averages) under the key ``lr``. ``features``
     (n, 3): column 0 the risk R(e_{k-1}), column 1 M_2 = sum_i lambda_i^2 e_{k-1,i}^2, column 2 the
-    squared norm |g_{k-1}|^2 of this step's minibatch gradient (drawn before the hook is called, so
+    squared norm <g, g> of this step's minibatch gradient (drawn before the hook is called, so
     a rule may use the gradient of its own step, as AdaGrad-Norm does; 0 at step 0). The gradient
     point is evaluated with the previous step's values, so the algorithm's gradient point must not
     depend on its hyperparameters (checked by the caller).

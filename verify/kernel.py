@@ -4,7 +4,7 @@ The NumPy engine (:mod:`verify.montecarlo`) makes separate passes over the (repl
 the random numbers, the inner products, the update and the statistics. This kernel (numba,
 compiled once and cached on disk) runs, for each step and each replica of a cache-sized row block,
 
-1. the gradient point p = sum_j P_j s_j and q = sqrt(lambda) p (with |q|^2),
+1. the gradient point p = sum_j P_j s_j and q = sqrt(lambda) p (with <q, q>),
 2. the minibatch gradient g = (sqrt(lambda)/B) G, G = sum_b z_b (<z_b, q> - eps_b), either drawn
    directly (B vectors z_b) or from its exact law given the per-sample scalars
    (:mod:`verify.sampling`, Gaussian data: one d-vector per step),
@@ -151,7 +151,7 @@ def _gradient(s, st, r, C, ci, cr, sqrt_lam, noise_sd, batch, sufficient, q, z):
     g_i = scale_i (alpha q_i + beta z_i) with q = sqrt(lambda) p and z filled here; returns
     (alpha, beta). Direct sampling: alpha = 0 and z the (single or summed) z_b r_b; sufficient
     statistics: z = w (drawn first, in the pass that forms q), then the B pairs (s_b, eps_b), and
-    (alpha, beta) = ((A - sqrt(R2) <q, w>)/|q|^2, sqrt(R2))."""
+    (alpha, beta) = ((A - sqrt(R2) <q, w>)/<q, q>, sqrt(R2))."""
     S = st.shape[0]
     d = st.shape[2]
     ra, rb_, rc, rw = s[0], s[1], s[2], s[3]
@@ -438,7 +438,7 @@ def step_rows(s, st, C, k0, k1, first_rows, sqrt_lam, lam, scale, noise_sd, batc
 @_jit
 def gradients(s, st, C, sqrt_lam, scale, noise_sd, batch, sufficient, q, z, Gall, feat):
     """Phase 1 of a step with per-replica hyperparameters: every replica's minibatch gradient into
-    Gall (m, d) (C[0, 0 or r] gives the gradient point), |g|^2 into feat[:, 2]."""
+    Gall (m, d) (C[0, 0 or r] gives the gradient point), <g, g> into feat[:, 2]."""
     d = st.shape[2]
     for r in range(st.shape[1]):
         cr = 0 if C.shape[1] == 1 else r

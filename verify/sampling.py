@@ -6,18 +6,18 @@ the minibatch gradient at the gradient point p is
     g = (1/B) sum_b x_b (<x_b, p> - eps_b) = sqrt(lambda) * G / B,   G = sum_b z_b r_b,
     r_b = s_b - eps_b,  s_b = <z_b, q>,  q = sqrt(lambda) * p.
 
-**Derivation.** Write z_b = (s_b/|q|^2) q + w_b^perp with w_b^perp = (I - q q^T/|q|^2) z_b. For a
+**Derivation.** Write z_b = (s_b/<q, q>) q + w_b^perp with w_b^perp = (I - q q^T/<q, q>) z_b. For a
 Gaussian z_b the pair (s_b, w_b^perp) is jointly Gaussian and uncorrelated (E[w^perp s] =
-(I - q q^T/|q|^2) q = 0), hence independent: s_b ~ N(0, |q|^2) and w_b^perp ~ N(0, I - q q^T/|q|^2),
+(I - q q^T/<q, q>) q = 0), hence independent: s_b ~ N(0, <q, q>) and w_b^perp ~ N(0, I - q q^T/<q, q>),
 the conditional law of z_b given s_b. Therefore
 
-    G = q (sum_b s_b r_b)/|q|^2 + sum_b r_b w_b^perp,
+    G = q (sum_b s_b r_b)/<q, q> + sum_b r_b w_b^perp,
 
 and given the 2B scalars (s_b, eps_b) the second term is a fixed linear combination of independent
 N(0, P) vectors (P the projector), i.e. N(0, (sum_b r_b^2) P), which is sqrt(sum_b r_b^2) P w for one
 w ~ N(0, I_d). So
 
-    G =_d q (A - sqrt(R2) <q, w>)/|q|^2 + sqrt(R2) w,   A = sum_b s_b r_b,  R2 = sum_b r_b^2,
+    G =_d q (A - sqrt(R2) <q, w>)/<q, q> + sqrt(R2) w,   A = sum_b s_b r_b,  R2 = sum_b r_b^2,
 
 exactly in law (jointly over replicas and steps, since each step uses fresh draws): d + 2B normal
 variates per step instead of B (d + 1). For q = 0, s_b = 0, A = 0 and G = sqrt(R2) w.
