@@ -8,6 +8,7 @@ Each section is a function ``section(quick, repeats) -> (title, markdown text, d
 :data:`SECTIONS`. Another benchmark module adds its own by defining a list ``SECTIONS`` of such
 functions and being named in :data:`OPTIONAL` (imported from this directory; e.g. the ODE
 benchmarks in ``ode_speed.py``).
+
 Rates are per CPU-second of this process (``time.process_time``) so that other jobs on a shared
 machine do not enter them, and every ratio is formed between timings taken back to back in the same
 repeat (median over repeats). Counting: "variates" are the normal variates the *direct* method
@@ -183,7 +184,7 @@ def samplers_section(quick, repeats):
 
 
 _ADAPTIVE_CHILD = r"""
-import json, resource, sys, time
+import json, sys, time
 import numpy as np
 sys.path.insert(0, {root!r})
 d, reps, steps, which = {d}, {reps}, {steps}, {which!r}
@@ -208,8 +209,9 @@ else:   # plain NumPy loop over steps, vectorised over replicas, recording the m
         acc += (g * g).sum(1) / d ** 2
         e -= (1.0 / np.sqrt(acc) / d)[:, None] * g
         risk[k] = 0.5 * ((e * e) @ lam + 0.1).mean()
+hwm = [line for line in open("/proc/self/status") if line.startswith("VmHWM")]   # peak RSS of this process
 print(json.dumps(dict(cpu=time.process_time() - c0, wall=time.perf_counter() - t0,
-                      max_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)))
+                      max_rss_mb=float(hwm[0].split()[1]) / 1024 if hwm else float("nan"))))
 """
 
 
@@ -272,9 +274,9 @@ def main(argv=None):
         parts.append(f"## {title}\n\n{text}\n")
         data[section.__name__] = info
     if not (args.no_write or args.only):   # the document always holds one complete run
+        method = __doc__.split("\n\n")[4].replace("\n", " ").strip()
         doc = ("# Benchmarks\n\nWritten by `python benchmarks/run.py" + (" --quick" if args.quick else "")
-               + "` from one run; do not edit by hand. " + __doc__.split("\n\n", 2)[2].replace("\n", " ").strip()
-               + f"\n\nMeasured: {head}.\n\n" + "\n".join(parts))
+               + f"` from one run (do not edit by hand). {method}\n\nMeasured: {head}.\n\n" + "\n".join(parts))
         with open(os.path.join(ROOT, "docs", "benchmarks.md"), "w") as fh:
             fh.write(doc)
     if args.json:
