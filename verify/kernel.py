@@ -295,12 +295,18 @@ def _risk_stat(rstat, k, r, risk, m2, first, feat):
     """feat[r, 0:2] = (R, M_2); shifted sums (with cubes) of the risk at step k."""
     feat[r, 0] = risk
     feat[r, 1] = m2
+    _shift1(rstat, k, risk, first)
+
+
+@_fjit
+def _shift1(stat, j, v, first):
+    """Shifted sums (K, S1, S2, S3) of the scalar ``v`` into stat[:, j] (K set by the first replica)."""
     if first:
-        rstat[0, k] = risk
-    dr = risk - rstat[0, k]
-    rstat[1, k] += dr
-    rstat[2, k] += dr * dr
-    rstat[3, k] += dr * dr * dr
+        stat[0, j] = v
+    dv = v - stat[0, j]
+    stat[1, j] += dv
+    stat[2, j] += dv * dv
+    stat[3, j] += dv * dv * dv
 
 
 @_fjit
@@ -381,12 +387,7 @@ def _block_rows(st, block, width, first_rows, feat, blk_r, blk_m, blk_mu, bstat_
         first = first_rows and r == 0
         v = blk_r[r] * inv
         rep_brisk[r, block] = v
-        if first:
-            bstat_r[0, block] = v
-        dv = v - bstat_r[0, block]
-        bstat_r[1, block] += dv
-        bstat_r[2, block] += dv * dv
-        bstat_r[3, block] += dv * dv * dv
+        _shift1(bstat_r, block, v, first)
         blk_r[r] = 0.0
         bm = blk_m[r]
         bu = blk_mu[r]
