@@ -260,3 +260,4 @@ from . import data_models  # noqa: E402,F401  (registers the sparse / Rademacher
 from . import highline  # noqa: E402,F401  (registers the High Line and adaptive-learning-rate claims)
 from . import sparse_momentum  # noqa: E402,F401  (registers the sparse-momentum regime / conflict claims)
 from . import fourth  # noqa: E402,F401  (registers the fourth-moment claims)
+from . import teacher_student  # noqa: E402,F401  (registers the teacher-student / double-descent claims)
