@@ -263,7 +263,8 @@ class TwoScaleTeacherStudent:
         """phi (T, d): the derived filter (:func:`spectral_filter`) at eigenvalues ``s`` (d,).
 
         ``method="flow"``: ``times`` are t; ``"gd"``: t = k eta, k = t / ``learning_rate`` steps
-        (need not be an integer: the analytic continuation of the filter); ``"ridge"``: ``times``
+        (need not be an integer while eta s_max <= 1: the analytic continuation of the filter;
+        otherwise ValueError); ``"ridge"``: ``times``
         are the ridge parameters lambda > 0."""
         t = np.asarray(times, dtype=float)[:, None]
         if t.ndim != 2 or not np.all(np.isfinite(t)) or np.any(t < 0):
@@ -278,7 +279,13 @@ class TwoScaleTeacherStudent:
             if np.max(s) * learning_rate >= 2:
                 raise ValueError(f"learning_rate must lie in (0, 2 / s_max = {2 / np.max(s):.6g}) for gradient "
                                  f"descent on this design to converge; got {learning_rate!r}")
-            return _numeric_filter("gd")(s, float(learning_rate), t / float(learning_rate))
+            k = t / float(learning_rate)
+            if np.max(s) * learning_rate > 1:
+                if np.any(np.abs(k - np.round(k)) > 1e-9 * np.maximum(1.0, k)):
+                    raise ValueError("times / learning_rate must be whole step counts when learning_rate * s_max > 1 "
+                                     f"(the filter (1 - eta s)^k has a negative base; s_max = {np.max(s):.6g})")
+                k = np.round(k)
+            return _numeric_filter("gd")(s, float(learning_rate), k)
         if method == "ridge":
             if np.any(t <= 0):
                 raise ValueError("method='ridge' needs ridge parameters lambda > 0 in times")

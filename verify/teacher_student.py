@@ -13,7 +13,7 @@ replicas (designs) stay independent and the teacher-to-teacher variance drops by
 
 Per replica and step it records the test error averaged exactly over the noiseless test point,
 ||F w_hat - w||^2 / (2d) (split into the fast and slow coordinates), and the training error
-||X w_hat - y||^2 / (2n). The expectation of the first over replicas is E_G(k eta) averaged over
+||X w_hat - y||^2 / (2n), and the order parameters R = <w, F w_hat>/d, Q = ||F w_hat||^2/d. The expectation of the first over replicas is E_G(k eta) averaged over
 designs; given the replica's design it is E_G of that design (paired comparisons,
 :func:`paired`).
 """
@@ -26,7 +26,7 @@ import numpy as np
 from theory.teacher_student import TwoScaleTeacherStudent
 from theory.validation import check_integer, check_positive
 
-__all__ = ["TeacherStudentRuns", "gradient_descent_runs", "paired"]
+__all__ = ["TeacherStudentRuns", "gradient_descent_runs", "paired", "plot_double_descent"]
 
 _MAX_BITS = 26
 
@@ -42,6 +42,8 @@ class TeacherStudentRuns:
     test_error_fast: np.ndarray
     test_error_slow: np.ndarray
     training_error: np.ndarray
+    R: np.ndarray
+    Q: np.ndarray
     designs: np.ndarray
     seed: int
 
@@ -85,7 +87,7 @@ def gradient_descent_runs(model: TwoScaleTeacherStudent, learning_rate, steps, r
     rng = np.random.default_rng(seed)
     n, d, f = model.n, model.d, model.scales
     bits = max(int(steps.max(initial=0)).bit_length(), 1)
-    out = {k: np.empty((replicas, steps.size)) for k in ("test", "fast", "slow", "train")}
+    out = {k: np.empty((replicas, steps.size)) for k in ("test", "fast", "slow", "train", "R", "Q")}
     designs = np.empty((replicas, n, d))
     fast = np.arange(d) < model.p
     eta = float(learning_rate)
@@ -115,14 +117,18 @@ def gradient_descent_runs(model: TwoScaleTeacherStudent, learning_rate, steps, r
             for b in range(bits):
                 if (int(k) >> b) & 1:
                     v = powers[b] @ v
-            err = (f[None, :, None] * v[:, :d] - w) ** 2             # (r, d, m)
+            fw = f[None, :, None] * v[:, :d]
+            err = (fw - w) ** 2                                      # (r, d, m)
+            out["R"][lo:lo + r, j] = (fw * w).sum(axis=(1, 2)) / (d * m)
+            out["Q"][lo:lo + r, j] = (fw * fw).sum(axis=(1, 2)) / (d * m)
             out["fast"][lo:lo + r, j] = err[:, fast].sum(axis=(1, 2)) / (2 * d * m)
             out["slow"][lo:lo + r, j] = err[:, ~fast].sum(axis=(1, 2)) / (2 * d * m)
             res = X @ v[:, :d] - y
             out["train"][lo:lo + r, j] = (res**2).sum(axis=(1, 2)) / (2 * n * m)
         designs[lo:lo + r] = X
     test = out["fast"] + out["slow"]
-    return TeacherStudentRuns(steps, eta, test, out["fast"], out["slow"], out["train"], designs, seed)
+    return TeacherStudentRuns(steps, eta, test, out["fast"], out["slow"], out["train"], out["R"], out["Q"],
+                              designs, seed)
 
 
 def paired(runs: TeacherStudentRuns, model: TwoScaleTeacherStudent, field: str = "test_error"):
@@ -137,3 +143,45 @@ def paired(runs: TeacherStudentRuns, model: TwoScaleTeacherStudent, field: str =
                       for X in runs.designs])
     mc = getattr(runs, field)
     return exact, mc - exact + exact.mean(axis=0)
+
+
+def plot_double_descent(path, designs=64, teachers=8, seed=0, kappas=(1.0, 10.0, 100.0)):
+    """The docs figure (``docs/teacher_student.png``): (a) E_G against log t for several kappa at the
+    Fig. 1 setting otherwise (n = 130, d = 100, p = 70, sigma = 0), exact design averages (lines)
+    and Monte Carlo gradient descent (points, +- 2 standard errors); (b) at kappa = 100 the fast
+    and slow components E_fast, E_slow (their sum is E_G); (c) the (R, Q) trajectory.
+    Returns the matplotlib figure."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    eta = 0.2
+    grid = np.unique(np.round(np.logspace(0, np.log10(1e5 / eta), 121))) * eta
+    steps = np.unique(np.round(np.logspace(0, np.log10(1e5 / eta), 16)).astype(int))
+    fig, ax = plt.subplots(1, 3, figsize=(15, 4.2))
+    for i, kappa in enumerate(kappas):
+        model = TwoScaleTeacherStudent(130, 100, 70, kappa)
+        runs = gradient_descent_runs(model, eta, steps, designs, seed + i, teachers=teachers)
+        per = [model.curves(X, grid, "gd", eta) for X in runs.designs]
+        mean = {k: np.mean([getattr(c, k) for c in per], axis=0) for k in ("test_error", "test_error_fast",
+                                                                                "test_error_slow", "R", "Q")}
+        line, = ax[0].semilogx(grid, mean["test_error"], label=f"kappa = {kappa:g}")
+        se = runs.test_error.std(axis=0, ddof=1) / np.sqrt(designs)
+        ax[0].errorbar(runs.times, runs.test_error.mean(axis=0), 2 * se, fmt="o", ms=3, color=line.get_color())
+        if kappa == max(kappas):
+            for key, lab in (("test_error_fast", "fast features"), ("test_error_slow", "slow features"),
+                             ("test_error", "both")):
+                ln, = ax[1].semilogx(grid, mean[key], label=lab)
+                mc = getattr(runs, key)
+                ax[1].errorbar(runs.times, mc.mean(axis=0), 2 * mc.std(axis=0, ddof=1) / np.sqrt(designs), fmt="o",
+                               ms=3, color=ln.get_color())
+            ax[2].plot(mean["R"], mean["Q"], label="exact (design average)")
+            ax[2].plot(runs.R.mean(axis=0), runs.Q.mean(axis=0), "o", ms=3, label="Monte Carlo GD")
+    ax[0].set(xlabel="training time t = k eta", ylabel="test error E_G", title="(a) epoch-wise double descent")
+    ax[1].set(xlabel="training time t", ylabel="E_G components", title="(b) kappa = 100: fast and slow features")
+    ax[2].set(xlabel="R", ylabel="Q", title="(c) order parameters (kappa = 100)")
+    for a in ax:
+        a.legend(fontsize=8)
+        a.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    return fig

@@ -26,7 +26,7 @@ _SRC = "Pezeshki, Mitra, Bengio, Lajoie, arXiv:2112.03215 (ICML 2022)"
 FIG1 = TwoScaleTeacherStudent(130, 100, 70, 100.0, 0.0)     # the paper's Fig. 1 setting
 LEARNING_RATE = 0.2                                           # eta s_max < 1 on every design seen
 TEACHERS = 8
-GRID = np.logspace(-1, np.log10(4000.0), 121)                 # gradient-descent time t = k eta
+GRID = np.unique(np.round(np.logspace(0, np.log10(4000.0 / LEARNING_RATE), 121))) * LEARNING_RATE  # t = k eta
 HALF_WIDTH = 0.35                                             # log-time offset of the slope check
 
 
