@@ -240,6 +240,17 @@ class TwoScaleTeacherStudent:
         check_positive(self.kappa, "kappa")
         check_nonnegative(self.noise_variance, "noise_variance")
 
+    def latex(self) -> str:
+        """The derived filters and the per-design test error as amsmath ``align*`` (the model's
+        parameters are left symbolic: the formulas hold for every n, d, p, kappa, sigma^2)."""
+        names = {EIGENVALUE: "s_a", LEARNING_RATE: r"\eta", RIDGE: r"\lambda"}
+        rows = [rf"\phi^{{\mathrm{{{m}}}}}(s_a) &= " + sp.latex(spectral_filter(m), symbol_names=names)
+                for m in METHODS]
+        rows.append(r"E_G &= " + sp.latex(test_error_expression()))
+        rows.append(r"M &= (V^\top F^2 V) \circ (V^\top F^{-2} V),\quad N = V^\top F^2 V,\quad "
+                    r"F = \mathrm{diag}(1_p, \kappa^{-1} 1_{d-p})")
+        return "\\begin{align*}\n" + " \\\\\n".join(rows) + "\n\\end{align*}"
+
     @property
     def scales(self) -> np.ndarray:
         """The diagonal of F, shape (d,): 1 on the p fast features, 1/kappa on the slow ones."""
