@@ -16,7 +16,7 @@ from theory.teacher_student import (
     locate_extremum,
     spectral_filter,
 )
-from theory.teacher_student import test_error_expression as error_expression
+from theory.teacher_student import expected_test_error_expression as error_expression
 
 
 def _errors_from_maps(model, X, Kw, Ke):

@@ -56,9 +56,9 @@ __all__ = [
     "Extremum",
     "TeacherStudentCurves",
     "TwoScaleTeacherStudent",
+    "expected_test_error_expression",
     "locate_extremum",
     "spectral_filter",
-    "test_error_expression",
 ]
 
 EIGENVALUE = sp.Symbol("s_a", nonnegative=True)
@@ -102,7 +102,7 @@ def spectral_filter(method: str) -> sp.Expr:
     return sp.expand(sp.simplify(s * sol / _B))
 
 
-def test_error_expression() -> sp.Expr:
+def expected_test_error_expression() -> sp.Expr:
     r"""The per-design test error E_G as a SymPy expression in the filter values phi_a, with
     M, N as in the module docstring (d, sigma^2 symbols; sums unevaluated), for LaTeX."""
     d, a, b = sp.symbols("d a b", integer=True, positive=True)
@@ -217,7 +217,7 @@ class TwoScaleTeacherStudent:
     -------
     >>> m = TwoScaleTeacherStudent(130, 100, 70, 100.0)
     >>> X = m.sample_design(np.random.default_rng(0))
-    >>> c = m.curves(X, [1e-3, 1e9])
+    >>> c = m.curves(X, [1e-6, 1e9])
     >>> [round(float(e), 3) for e in c.test_error]    # E_G(0) = 1/2; n > d: interpolates the teacher
     [0.5, 0.0]
 
@@ -246,7 +246,7 @@ class TwoScaleTeacherStudent:
         names = {EIGENVALUE: "s_a", LEARNING_RATE: r"\eta", RIDGE: r"\lambda"}
         rows = [rf"\phi^{{\mathrm{{{m}}}}}(s_a) &= " + sp.latex(spectral_filter(m), symbol_names=names)
                 for m in METHODS]
-        rows.append(r"E_G &= " + sp.latex(test_error_expression()))
+        rows.append(r"E_G &= " + sp.latex(expected_test_error_expression()))
         rows.append(r"M &= (V^\top F^2 V) \circ (V^\top F^{-2} V),\quad N = V^\top F^2 V,\quad "
                     r"F = \mathrm{diag}(1_p, \kappa^{-1} 1_{d-p})")
         return "\\begin{align*}\n" + " \\\\\n".join(rows) + "\n\\end{align*}"

@@ -75,7 +75,7 @@ def gradient_descent_runs(model: TwoScaleTeacherStudent, learning_rate, steps, r
     -------
     >>> m = TwoScaleTeacherStudent(20, 10, 5, 4.0)
     >>> r = gradient_descent_runs(m, 0.1, [0, 10], replicas=4, seed=0)
-    >>> r.test_error.shape, bool(np.allclose(r.test_error[:, 0], 0.5 * (r.test_error[:, 0] * 2)))
+    >>> r.test_error.shape, bool(np.all(r.test_error[:, 1] < r.test_error[:, 0]))   # 10 steps fit part of w
     ((4, 2), True)
     """
     check_positive(learning_rate, "learning_rate")
