@@ -14,7 +14,13 @@ from __future__ import annotations
 import numpy as np
 import sympy as sp
 
-from theory.teacher_student import TIME, TwoScaleTeacherStudent, spectral_filter
+from theory.teacher_student import (
+    TIME,
+    AveragedCurves,
+    TwoScaleTeacherStudent,
+    locate_extremum,
+    spectral_filter,
+)
 
 from ..stats import AlphaBudget, exact_identity, growth, reported, scalar_comparison
 from ..teacher_student import gradient_descent_runs, paired
@@ -85,7 +91,7 @@ def _fig1_runs(model, budget, ss, extra_times=()):
 
 
 def _average(model, designs):
-    from theory.teacher_student import AveragedCurves, locate_extremum
+    """The exact gradient-descent test error of each design on GRID, averaged, features located."""
     per = np.array([model.curves(X, GRID, "gd", LEARNING_RATE).test_error for X in designs])
     lo = locate_extremum(GRID, per, "min")
     hi = locate_extremum(GRID, per, "max", start=int(np.searchsorted(GRID, lo.time))) if lo else None
