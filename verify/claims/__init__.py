@@ -268,3 +268,4 @@ from . import sparse_momentum  # noqa: E402,F401  (registers the sparse-momentum
 from . import fourth  # noqa: E402,F401  (registers the fourth-moment claims)
 from . import glm  # noqa: E402,F401  (registers the GLM claims: logistic regression, phase retrieval)
 from . import regularised  # noqa: E402,F401  (registers weight decay, iterate averaging, preconditioning)
+from . import teacher_student  # noqa: E402,F401  (registers the teacher-student / double-descent claims)
