@@ -20,6 +20,7 @@ the SGD update rule, :func:`theory.highline.derive_limit`):
 from __future__ import annotations
 
 import functools
+import warnings
 from dataclasses import dataclass
 
 import sympy as sp
@@ -120,9 +121,10 @@ class TwoEigenvalueLineSearch:
         The fixed-point polynomial of x (positive factors removed; eq. 94 for p = 1/2).
     limit_ratio : sympy.Expr
         Its unique positive root x_inf.
-    learning_rate : sympy.Expr
-        g as a function of x; ``limit_learning_rate`` = g(x_inf) (eqs. 98, 101).
-    limit_learning_rate : sympy.Expr
+    g_of_x : sympy.Expr
+        The normalised learning rate g (step g/d) as a function of x; ``limit_g`` = g(x_inf) (eqs. 98, 101).
+        (Formerly ``learning_rate`` and ``limit_learning_rate``: deprecated aliases that warn.)
+    limit_g : sympy.Expr
     rate : sympy.Expr
         The exponential decay rate of R at the fixed point, -R'/R = g_inf^2 tau_2.
     """
@@ -130,8 +132,8 @@ class TwoEigenvalueLineSearch:
     ratio_ode: sp.Expr
     polynomial: sp.Expr
     limit_ratio: sp.Expr
-    learning_rate: sp.Expr
-    limit_learning_rate: sp.Expr
+    g_of_x: sp.Expr
+    limit_g: sp.Expr
     rate: sp.Expr
     tau2: sp.Expr
 
@@ -143,19 +145,45 @@ class TwoEigenvalueLineSearch:
                 r"\frac{dx}{dt} &= " + _tex(sp.factor(self.ratio_ode)),
                 r"0 &= " + _tex(self.polynomial) + r"\quad(\text{fixed point; eq.~94 at } p = \tfrac12)",
                 r"x_\infty &= " + _tex(self.limit_ratio),
-                r"g_\infty &= " + _tex(self.learning_rate) + r"\Big|_{x = x_\infty}"
+                r"g_\infty &= " + _tex(self.g_of_x) + r"\Big|_{x = x_\infty}"
                 r"\quad(\text{eqs.~98, 101}),\qquad -\frac{R'}{R} \to g_\infty^2\,\tfrac{1}{d}\operatorname{tr}K^2"]
         return "\\begin{align*}\n" + " \\\\\n".join(rows) + "\n\\end{align*}"
 
+    @property
+    def learning_rate(self):
+        """Deprecated alias of :attr:`g_of_x`."""
+        _deprecated("TwoEigenvalueLineSearch.learning_rate", "g_of_x")
+        return self.g_of_x
+
+    @property
+    def limit_learning_rate(self):
+        """Deprecated alias of :attr:`limit_g`."""
+        _deprecated("TwoEigenvalueLineSearch.limit_learning_rate", "limit_g")
+        return self.limit_g
+
     def numeric(self, lambda1, lambda2, mass=0.5, dps=None):
-        """(x_inf, g_inf, rate) at numeric values (mpmath at ``dps`` digits, else float)."""
+        """(x_inf, g_inf, rate) at numeric values (mpmath at ``dps`` digits, else float).
+
+        Raises ValueError unless lambda1 > lambda2 > 0 (finite), 0 < mass < 1 (the mass of lambda1) and
+        dps is None or an integer >= 1. Example: ``two_eigenvalue_line_search().numeric(1.0, 0.5, 0.5)``.
+        """
         import mpmath
+
+        from .validation import check_integer
+        check_positive(lambda1, "lambda1")
+        check_positive(lambda2, "lambda2")
+        if not float(lambda2) < float(lambda1):
+            raise ValueError(f"lambda2 must be smaller than lambda1 (lambda_1 > lambda_2 > 0); got lambda1 = "
+                             f"{lambda1!r}, lambda2 = {lambda2!r}")
+        check_positive(mass, "mass", upper=1)
+        if dps is not None:
+            check_integer(dps, "dps", minimum=1)
         vals = {lam1: lambda1, lam2: lambda2, p: mass}
         if dps is None:
-            return tuple(float(e.subs(vals)) for e in (self.limit_ratio, self.limit_learning_rate, self.rate))
+            return tuple(float(e.subs(vals)) for e in (self.limit_ratio, self.limit_g, self.rate))
         with mpmath.workdps(dps + 10):
             fs = [sp.lambdify([lam1, lam2, p], e, modules="mpmath")
-                  for e in (self.limit_ratio, self.limit_learning_rate, self.rate)]
+                  for e in (self.limit_ratio, self.limit_g, self.rate)]
             args = [mpmath.mpf(v) for v in (lambda1, lambda2, mass)]
             return tuple(f(*args) for f in fs)
 
@@ -211,6 +239,11 @@ def two_eigenvalue_line_search(mass=None) -> TwoEigenvalueLineSearch:
     x_inf = sp.simplify(pos[0])
     g_inf = sp.simplify(gv.subs(x, x_inf))
     return TwoEigenvalueLineSearch(dxdt, sp.collect(poly, x), x_inf, gv, g_inf, sp.simplify(g_inf**2 * t2), t2)
+
+
+def _deprecated(old, new):
+    warnings.warn(f"{old} is deprecated (learning_rate means gamma = g/d elsewhere in the package); use {new}",
+                  DeprecationWarning, stacklevel=3)
 
 
 # ---------------------------------------------------------------------------------------- AdaGrad-Norm

@@ -26,12 +26,12 @@ def test_planted_error_in_the_ode_is_detected():
     lam = two_class_spectrum(d)
     res = simulate_adaptive(StateRule(ad.line_search()), eigenvalues=lam, initial=1 / math.sqrt(d), steps=T * d,
                             replicas=128, seed=11)
-    sol = hl.solve(lam, t_max=T, rule=ad.line_search(), initial=1.0, t_eval=np.arange(T * d + 1) / d)
+    sol = hl.solve(lam, t_max=T, rule=ad.line_search(), initial_D2=1.0, t_eval=np.arange(T * d + 1) / d)
     assert all(v.passed for v, _ in _mc_vs_ode(res, sol, 1e-6, {}))
     sol.risk = sol.risk * 1.03
     assert not _mc_vs_ode(res, sol, 1e-6, {})[0][0].passed
     sol.risk = sol.risk / 1.03
-    sol.learning_rate = sol.learning_rate * 1.03
+    sol.g = sol.g * 1.03
     assert not _mc_vs_ode(res, sol, 1e-6, {})[1][0].passed
 
 
