@@ -64,6 +64,7 @@ __all__ = [
     "ODESolution",
     "R",
     "choose_method",
+    "RTOL_PER_ACCURACY",
     "constant_g",
     "constant_learning_rate",
     "d",
@@ -348,18 +349,18 @@ class LearningRateRule:
     def _args(self):
         return [R, I, tau1, tau2, M2, *[s for _, s, _ in self.parameters]]
 
-    @functools.cached_property
+    @property
     def _numpy(self):
-        return sp.lambdify(self._args, self.expression, modules="numpy")
+        return _lambdified(self.expression, tuple(self._args), "numpy")
 
-    @functools.cached_property
+    @property
     def _mp(self):
-        return sp.lambdify(self._args, self.expression, modules="mpmath")
+        return _lambdified(self.expression, tuple(self._args), "mpmath")
 
-    @functools.cached_property
+    @property
     def _numpy_partials(self):
         """(dg/dR, dg/dI, dg/dM_2) for Jacobians."""
-        return [sp.lambdify(self._args, sp.diff(self.expression, v), modules="numpy") for v in (R, I, M2)]
+        return [_lambdified(sp.diff(self.expression, v), tuple(self._args), "numpy") for v in (R, I, M2)]
 
     def values(self, mp=False):
         return [mpmath.mpf(v) if mp else float(v) for _, _, v in self.parameters]
@@ -369,6 +370,13 @@ class LearningRateRule:
 
     def depends_on_state(self) -> bool:
         return bool(self.expression.free_symbols & {R, I, M2})
+
+
+@functools.lru_cache(maxsize=256)
+def _lambdified(expression, args, modules):
+    """One compiled function per (expression, arguments, backend): rules built anew for every solve
+    (e.g. a constant g) do not pay SymPy's lambdify (milliseconds) each time."""
+    return sp.lambdify(list(args), expression, modules=modules)
 
 
 def constant_g(value) -> LearningRateRule:
@@ -523,7 +531,8 @@ def homogenized_sgd() -> HomogenizedSGD:
 
 
 # the numerical solvers live in theory.highline_solve (imported last: they use the definitions above)
-from .highline_solve import (  # noqa: E402 - the solvers use the definitions above
+from .highline_solve import (
+    RTOL_PER_ACCURACY,
     ODESolution,
     choose_method,
     solve,
