@@ -59,9 +59,10 @@ def test_stability_limited_dop853_does_not_track_rtol_but_auto_does():
 
 def test_choose_method():
     ode = hl.derive_limit()
-    assert hl.choose_method(np.ones(3), np.ones(3) / 3, 1.0, 10.0, 1e-6, ode) == "LSODA"
+    assert hl.choose_method(np.ones(3), np.ones(3) / 3, 1.0, 10.0, 1e-6, ode) == "RK45"   # ~ 6 steps for stability
+    assert hl.choose_method(np.ones(3), np.ones(3) / 3, 100.0, 10.0, 1e-6, ode) == "LSODA"  # ~ 600: stiff
     lam = np.linspace(1e-3, 1.0, 4096)
     w = np.ones(4096) / 4096
-    assert hl.choose_method(lam, w, 1.0, 10.0, 1e-6, ode) == "RK45"       # a_max t/3.3 ~ 6 steps for stability
+    assert hl.choose_method(lam, w, 1.0, 10.0, 1e-6, ode) == "RK45"
     assert hl.choose_method(lam, w, 1e3, 10.0, 1e-3, ode) == "ETD2"       # ~ 6000 steps > 20/sqrt(1e-3) ~ 632
     assert hl.choose_method(lam, w, 1e3, 10.0, 1e-6, ode) == "RK45"       # ~ 6000 < 20/sqrt(1e-6) = 20000

@@ -1,8 +1,10 @@
 """Monte Carlo of adaptive algorithms and the High Line claims: calibration, power, reproducibility."""
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
+import sympy as sp
 
 from theory import SGD, derive
 from theory import adaptive as ad
@@ -82,3 +84,17 @@ def test_homogenized_sgd_generator_and_euler_maruyama():
         simulate_homogenized(eigenvalues=lam, learning_rate=1.0, t_max=1.0, dt=0.3)
     with pytest.raises(ValueError, match="dt"):
         simulate_homogenized(eigenvalues=lam, learning_rate=1.0, t_max=1.0, dt=0.0)
+
+
+def test_eq95_check_counts_planted_violations(monkeypatch):
+    """The certified eq. 95 count is 0 for the derived limit and counts every pair when g_inf is planted
+    2.5x too large (above the upper bound) or 0.9x the lower bound."""
+    from theory import adaptive as ad
+    from verify.claims.highline import eq95_violations
+    pairs = [(1.0, r, m) for r in (0.5, 0.1, 1e-3) for m in (0.1, 0.5, 0.9)]
+    assert eq95_violations(pairs)[0] == 0
+    ls = ad.two_eigenvalue_line_search()
+    lower = ad.lam2 / (ad.p * ad.lam1**2 + (1 - ad.p) * ad.lam2**2)
+    for wrong in (sp.Rational(5, 2) * ls.limit_g, sp.Rational(9, 10) * lower):
+        monkeypatch.setattr(ad, "two_eigenvalue_line_search", lambda mass=None, w=wrong: replace(ls, limit_g=w))
+        assert eq95_violations(pairs)[0] == len(pairs)
