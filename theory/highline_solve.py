@@ -15,7 +15,7 @@ per atom or per direction only on request (``record_D2``).
 
 Accuracy. ``accuracy`` is the largest relative error of R(t) and g_t over the output times that
 the caller accepts; :func:`solve` turns it into the integrator's tolerances through the error
-model measured by ``benchmarks/ode_speed.py`` (see ``docs/benchmarks.md``):
+model measured by ``benchmarks/ode_speed.py`` (see ``docs/ode_solver.md``):
 
 * the error control is relative (``atol`` = 1e-150 times the initial scale, far below any value a solution reaches but with its square still a float64): D_i^2 >= 0 and R
   decays exponentially in noiseless problems, so any absolute floor turns into a relative
@@ -53,7 +53,7 @@ _METHODS = ("auto", "ETD2", *_SOLVERS)
 
 #: rtol = accuracy * RTOL_PER_ACCURACY[method]: chosen from the measured ratio between the largest relative
 #: error of R(t), g_t over the output times and the integrator's rtol on every problem of
-#: ``benchmarks/ode_speed.py --error-model`` (docs/benchmarks.md), with a safety factor of about 5:
+#: ``benchmarks/ode_speed.py --error-model`` (docs/ode_solver.md), with a safety factor of about 5:
 #: LSODA reached up to 40 rtol (line-search trace problem), ETD2 up to 34 rtol, RK45 up to 1.7 rtol (stiff
 #: power law). DOP853 has no reliable factor (its error estimate fails where its step is limited by
 #: stability: up to 1000 rtol) and is never chosen by ``method="auto"``.
