@@ -436,7 +436,7 @@ def initial_D2_from_error(initial, d):
 
     Example
     -------
-    >>> initial_D2_from_error(0.1, 100)
+    >>> initial_D2_from_error(0.5, 4)
     1.0
     """
     d = _dimension(d)
