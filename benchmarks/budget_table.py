@@ -41,8 +41,8 @@ def detectable(verdict: dict, power: float = 0.9):
 
 def summarise(result: dict) -> dict:
     deltas = [x for x in (detectable(v) for v in result["verdicts"]) if x is not None]
-    return dict(id=result["id"], passed=result["passed"], comparisons=len(deltas),
-                best=min(deltas) if deltas else None, worst=max(deltas) if deltas else None)
+    return {"id": result["id"], "passed": result["passed"], "comparisons": len(deltas),
+                "best": min(deltas) if deltas else None, "worst": max(deltas) if deltas else None}
 
 
 def run(ids, budgets, seed=0):
@@ -83,7 +83,8 @@ def main():
     print(HEADER)
     if args.from_json:
         for path in args.from_json:
-            data = json.load(open(path))
+            with open(path) as fh:
+                data = json.load(fh)
             for res in data["claims"]:
                 row = summarise(res)
                 row.update(budget=data["budget"], cpu=res.get("seconds", float("nan")))

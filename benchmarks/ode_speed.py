@@ -49,24 +49,24 @@ def problem(kind, d=2**14, seed=0):
         lam = np.ones(d)
         x0 = rng.normal(size=d) / np.sqrt(d)
         D0 = d * (x0 - 1 / np.sqrt(d)) ** 2
-        return dict(eigenvalues=lam, initial_D2=D0, t_max=10.0, noise_variance=0.1, g=0.5 * 2 / lam.mean())
+        return {"eigenvalues": lam, "initial_D2": D0, "t_max": 10.0, "noise_variance": 0.1, "g": 0.5 * 2 / lam.mean()}
     if kind == "power_law":
         lam = ((j - 0.5) / d) ** 2
-        return dict(eigenvalues=lam, initial_D2=1.0, t_max=10.0, noise_variance=0.1, g=0.5 * 2 / lam.mean())
+        return {"eigenvalues": lam, "initial_D2": 1.0, "t_max": 10.0, "noise_variance": 0.1, "g": 0.5 * 2 / lam.mean()}
     if kind == "stiff":
         lam = (j / d) ** -0.5
         lam = lam / lam.max()
-        return dict(eigenvalues=lam, initial_D2=1.0, t_max=10.0, noise_variance=0.1, g=0.5 * 2 / lam.mean())
+        return {"eigenvalues": lam, "initial_D2": 1.0, "t_max": 10.0, "noise_variance": 0.1, "g": 0.5 * 2 / lam.mean()}
     if kind == "adagrad":
         lam = np.where(j <= d // 2, 1.0, 0.25)
-        return dict(eigenvalues=lam, initial_D2=1.0, t_max=10.0, noise_variance=0.1, rule=ad.adagrad_norm(1.0, 0.3))
+        return {"eigenvalues": lam, "initial_D2": 1.0, "t_max": 10.0, "noise_variance": 0.1, "rule": ad.adagrad_norm(1.0, 0.3)}
     if kind == "line_search_trace":
         n, s = 400, 3.5
         sq = (np.arange(1, n + 1) / (n + 1)) ** (-1 / s)
         sq *= np.sqrt(n / np.sum(sq * sq))
         x0 = rng.normal(size=n) / np.sqrt(n)
         D0 = n * (x0 - 1 / np.sqrt(n)) ** 2
-        return dict(eigenvalues=sq**2, initial_D2=D0, t_max=60.0, noise_variance=0.0, rule=ad.line_search())
+        return {"eigenvalues": sq**2, "initial_D2": D0, "t_max": 60.0, "noise_variance": 0.0, "rule": ad.line_search()}
     raise ValueError(f"kind must be one of {PROBLEMS}; got {kind!r}")
 
 
@@ -88,8 +88,8 @@ def _euler(prob, dt, out_every):
     t1, t2 = lam.mean(), np.mean(lam**2)
     D = np.broadcast_to(np.asarray(prob["initial_D2"], float), (d,)).copy()
     s2 = prob["noise_variance"]
-    n = int(round(prob["t_max"] / dt))
-    every = int(round(out_every / dt))
+    n = round(prob["t_max"] / dt)
+    every = round(out_every / dt)
     Ii = 0.0
     risks, gs = [], []
     for k in range(n + 1):
@@ -140,10 +140,10 @@ def speed(kind, d=2**14, dt=1 / 256, repeat=3):
     acc = min(max(err_e, 1e-10), 0.1)
     ts, sol = best_time(lambda: _solve(prob, te, accuracy=acc), repeat)
     err_s = error(sol.risk, sol.g, ref)
-    return dict(problem=kind, d=np.size(prob["eigenvalues"]), atoms=sol.eigenvalues.size, reference_error=ref_err,
-                euler_dt=dt, euler_error=err_e, euler_seconds=te_e, accuracy=acc, method=sol.method,
-                solver_error=err_s, within=err_s <= acc, evaluations=sol.evaluations, solver_seconds=ts,
-                speedup=te_e / ts)
+    return {"problem": kind, "d": np.size(prob["eigenvalues"]), "atoms": sol.eigenvalues.size, "reference_error": ref_err,
+                "euler_dt": dt, "euler_error": err_e, "euler_seconds": te_e, "accuracy": acc, "method": sol.method,
+                "solver_error": err_s, "within": err_s <= acc, "evaluations": sol.evaluations, "solver_seconds": ts,
+                "speedup": te_e / ts}
 
 
 def error_model(kind, d=2**14, accuracies=(1e-3, 1e-4, 1e-5, 1e-6, 1e-7, 1e-8),
@@ -163,9 +163,9 @@ def error_model(kind, d=2**14, accuracies=(1e-3, 1e-4, 1e-5, 1e-6, 1e-7, 1e-8),
             sol = _solve(prob, te, accuracy=acc, method=method)
             sec = time.perf_counter() - t0
             err = error(sol.risk, sol.g, ref)
-            rows.append(dict(problem=kind, method=sol.method if method == "auto" else method,
-                             auto=method == "auto", accuracy=acc, error=err, ratio=err / acc,
-                             evaluations=sol.evaluations, seconds=sec))
+            rows.append({"problem": kind, "method": sol.method if method == "auto" else method,
+                             "auto": method == "auto", "accuracy": acc, "error": err, "ratio": err / acc,
+                             "evaluations": sol.evaluations, "seconds": sec})
     return rows
 
 
