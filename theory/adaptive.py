@@ -202,8 +202,12 @@ def two_eigenvalue_line_search(mass=None) -> TwoEigenvalueLineSearch:
     >>> ls = two_eigenvalue_line_search(sp.Rational(1, 2))
     >>> sp.factor(ls.polynomial)    # doctest: +SKIP
 
+    Raises ValueError unless ``mass`` is None or lies in (0, 1).
+
     Source: arXiv:2405.19585, App. F, eqs. 94, 98, 101.
     """
+    if mass is not None:
+        check_positive(mass, "mass", upper=1)
     pm = p if mass is None else sp.nsimplify(mass)
     ode = derive_limit()
     rule = line_search_derivation()["rule"]

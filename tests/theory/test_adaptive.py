@@ -100,3 +100,9 @@ def test_two_eigenvalue_deprecated_names_warn():
         assert ls.limit_learning_rate == ls.limit_g
     with pytest.warns(DeprecationWarning, match="g_of_x"):
         assert ls.learning_rate == ls.g_of_x
+
+
+@pytest.mark.parametrize("mass", [1.5, 0.0, -0.2, 1.0])
+def test_two_eigenvalue_derivation_refuses_a_mass_outside_the_unit_interval(mass):
+    with pytest.raises(ValueError, match="mass"):
+        ad.two_eigenvalue_line_search(mass)
