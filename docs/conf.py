@@ -17,12 +17,17 @@ sys.path.insert(0, str(ROOT))
 project = "sgdcheck"
 author = "sgdcheck developers"
 extensions = ["myst_parser", "sphinx.ext.autodoc", "sphinx.ext.napoleon", "sphinx.ext.doctest",
-              "sphinx.ext.mathjax"]
+              "sphinx.ext.mathjax",
+              # MathJax 3 shipped inside a PyPI package and copied into _static/mathjax: the pages
+              # render their maths offline (no CDN); it sets mathjax_path to the local copy
+              "sphinx-mathjax-offline"]
 myst_enable_extensions = ["dollarmath", "amsmath"]
 myst_heading_anchors = 3
 source_suffix = {".md": "markdown"}
-exclude_patterns = ["_build"]
+exclude_patterns = ["_build", "figures/*.pdf"]
 html_theme = "alabaster"
+html_static_path = ["_static"]
+html_css_files = ["sgdcheck.css"]   # long display equations scroll within the page
 autodoc_member_order = "bysource"
 autodoc_typehints = "none"
 napoleon_numpy_docstring = True

@@ -9,6 +9,26 @@ from .catalogue import DERIVATIONS, select
 from .latex import document
 
 
+def _body(obj, standalone):
+    """The LaTeX of a derived object; in a document, with its assumptions and source."""
+    from .latex_recursion import recursion_section
+    from .recursion import Recursion
+    if not standalone:
+        return obj.latex()
+    if isinstance(obj, Recursion):
+        return recursion_section(obj)
+    source = _source(type(obj).__doc__ or "")
+    return (r"\paragraph{Source.} " + source + "\n\n" if source else "") + obj.latex()
+
+
+def _source(doc):
+    """The ``Source: ...`` sentence of a docstring, escaped for LaTeX text ('' if none)."""
+    import re
+    m = re.search(r"Source:\s*(.+?)(?:\n\s*\n|$)", doc, re.DOTALL)
+    text = " ".join(m.group(1).split()) if m else ""
+    return text.replace("&", r"\&").replace("_", r"\_").replace("%", r"\%").replace("#", r"\#")
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m theory", description="Derivations as LaTeX.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -29,19 +49,24 @@ def main(argv=None) -> int:
         chosen = select(args.ids)
     except ValueError as exc:
         parser.error(str(exc))
-    sections = [(title, build().latex()) for _, (title, build) in chosen]
+    if args.results and not args.standalone:
+        parser.error("--results goes with --standalone")
+    if args.output:
+        import os
+        folder = os.path.dirname(os.path.abspath(args.output))
+        if os.path.isdir(args.output) or not os.path.isdir(folder) or not os.access(folder, os.W_OK):
+            parser.error(f"-o {args.output}: not a writable file path (the folder must exist and be writable)")
     results = None
     if args.results:
-        if not args.standalone:
-            parser.error("--results goes with --standalone")
         try:
             with open(args.results) as fh:
                 data = json.load(fh)
-            results = [dict(id=c["id"], p_value=float(c["p_value"]), alpha=float(c.get("alpha", "nan")),
-                            verdict="skipped" if c.get("skipped") else ("passed" if c["passed"] else "FAILED"),
-                            seed=c["seed"]["entropy"]) for c in data["claims"]]
+            results = [{"id": c["id"], "p_value": float(c["p_value"]), "alpha": float(c.get("alpha", "nan")),
+                        "verdict": "skipped" if c.get("skipped") else ("passed" if c["passed"] else "FAILED"),
+                        "seed": c["seed"]["entropy"]} for c in data["claims"]]
         except (OSError, ValueError, KeyError, TypeError) as exc:
             parser.error(f"--results {args.results}: not a results file of `python -m verify run --json` ({exc})")
+    sections = [(title, _body(build(), args.standalone)) for _, (title, build) in chosen]  # after every check
     if args.standalone:
         text = document(sections, results=results)
     else:

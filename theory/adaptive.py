@@ -59,6 +59,33 @@ def _tex(expr):
     return sp.latex(expr, symbol_names=_NAMES)
 
 
+def _rows(lhs, expr, main=sym.gamma):
+    """Rows ``lhs &= expr`` of an align* environment, broken to the page width."""
+    from .latex import rows
+    return rows(lhs, expr, _NAMES, main=main)
+
+
+def _fraction_rows(lhs, expr, main):
+    from .latex import fraction_rows
+    return [r.replace("N_i", "N").replace("D_i", "D") for r in fraction_rows(lhs, expr, _NAMES, main=main)]
+
+
+def _root_rows(lhs, expr):
+    """``lhs = expr`` with the radicand of its square root named Q and defined on a row of its own."""
+    roots = [a for a in expr.atoms(sp.Pow) if a.exp == sp.Rational(1, 2)]
+    if len(roots) != 1:
+        return _rows(lhs, expr, main=p)
+    Q = sp.Symbol("Q")
+    _NAMES.setdefault(Q, "Q")
+    return [*_rows(lhs, expr.subs(roots[0], sp.sqrt(Q)), main=p), r"&\text{with}",
+            *_rows("Q", roots[0].base, main=p)]
+
+
+def align(lines):
+    from .latex import align as _align
+    return _align(lines)
+
+
 def spectral_average(expr):
     r"""(1/d) sum_i of a per-direction expression polynomial in lambda_i and D_i^2 (degree <= 1 in D_i^2).
 
@@ -142,12 +169,13 @@ class TwoEigenvalueLineSearch:
                 r"\quad\text{(arXiv:2405.19585, App.~F; step } g_t/d,\ t = k/d)",
                 r"&K:\ \lambda_1 \text{ with mass } p,\ \lambda_2 < \lambda_1 \text{ with mass } 1-p,\quad "
                 r"x = \frac{\sum_{i:\lambda_i=\lambda_2} D_i^2}{\sum_{i:\lambda_i=\lambda_1} D_i^2}",
-                r"\frac{dx}{dt} &= " + _tex(sp.factor(self.ratio_ode)),
-                r"0 &= " + _tex(self.polynomial) + r"\quad(\text{fixed point; eq.~94 at } p = \tfrac12)",
-                r"x_\infty &= " + _tex(self.limit_ratio),
+                *_fraction_rows(r"\frac{dx}{dt}", self.ratio_ode, main=x),
+                r"&\text{fixed point (eq.~94 at } p = \tfrac12\text{):}",
+                *_rows("0", self.polynomial, main=x),
+                *_root_rows(r"x_\infty", self.limit_ratio),
                 r"g_\infty &= " + _tex(self.g_of_x) + r"\Big|_{x = x_\infty}"
                 r"\quad(\text{eqs.~98, 101}),\qquad -\frac{R'}{R} \to g_\infty^2\,\tfrac{1}{d}\operatorname{tr}K^2"]
-        return "\\begin{align*}\n" + " \\\\\n".join(rows) + "\n\\end{align*}"
+        return align(rows)
 
     @property
     def learning_rate(self):
@@ -357,15 +385,16 @@ class AdaGradNormLimit:
         D0 = sp.Symbol("D_0^2", positive=True)
         Bs = sp.Symbol("B", positive=True)
         names = {**_NAMES, D0: "D^2(0)", Bs: "B"}
+        from .latex import rows as broken
         rows = [r"&\text{AdaGrad-Norm (Alg.~1 of arXiv:2405.19585): } b_k^2 = b^2 + \tfrac{1}{d^2}\sum_{j\le k}"
                 r"\|G_j\|^2,\ \text{step } \tfrac{\eta}{d\, b_k} G_k,\ t = k/d",
                 r"g_t &= " + sp.latex(self.rule, symbol_names=names)
                 + r"\qquad\Bigl(\tfrac{1}{d}\,\mathbb{E}\|G\|^2 \to 2\,\tfrac{\operatorname{tr}K}{d}\,R\Bigr)",
-                r"&K = \lambda I,\ \sigma = 0:\ B = b^2 + 2\lambda\!\int_0^t\! R,\quad B' = "
-                + sp.latex(self.first_integral, symbol_names=names),
+                r"&K = \lambda I,\ \sigma = 0:\ B = b^2 + 2\lambda\!\int_0^t\! R,\quad\text{then}",
+                *broken("B'", self.first_integral, names, main=eta),
                 r"g_\infty &= " + sp.latex(self.limit, symbol_names=names)
                 + r"\quad(W_{-1}\text{: the lower real branch of Lambert } W)"]
-        return "\\begin{align*}\n" + " \\\\\n".join(rows) + "\n\\end{align*}"
+        return align(rows)
 
 
 def adagrad_norm_limit() -> AdaGradNormLimit:

@@ -61,6 +61,9 @@ DERIVATIONS = {
                              lambda: _adaptive().two_eigenvalue_line_search()),
     "highline.adagrad_norm": ("AdaGrad-Norm: learning-rate ODE and the isotropic Lambert-W limit",
                               lambda: _adaptive().adagrad_norm_limit()),
+    **{f"glm.{key}": (f"GLM ODE of SGD (arXiv:2308.08977), {key.replace('_', ' ')}: derived from the loss",
+                      lambda key=key: _glm().derive_limit(_glm().derivation.PRESETS[key]()))
+       for key in ("least_squares", "logistic_soft", "logistic_bernoulli", "phase_retrieval")},
 }
 
 
@@ -72,6 +75,11 @@ def _example_empirical():
 def _highline():
     from . import highline
     return highline
+
+
+def _glm():
+    from . import glm
+    return glm
 
 
 def _adaptive():

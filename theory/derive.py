@@ -29,7 +29,7 @@ import functools
 import sympy as sp
 
 from . import symbols as sym
-from .algorithms import GRADIENT, Algorithm
+from .algorithms import GRADIENT, OPTIMUM, Algorithm
 from .data import DataModel
 from .validation import check_algorithm_and_data
 
@@ -85,7 +85,12 @@ def _to_moments(expr, state, pairs, moments):
             out += coeff
         elif degree == 2:
             idx = tuple(sorted(k for k, e in enumerate(monom) for _ in range(e)))
-            out += coeff * moments[pairs.index(idx)]
+            if idx in pairs:
+                out += coeff * moments[pairs.index(idx)]
+            elif all(state[k] == OPTIMUM for k in idx):  # theta*^2: a forcing, not a state entry
+                out += coeff * OPTIMUM**2
+            else:  # pragma: no cover - every other product is a declared moment
+                raise ValueError(f"no moment symbol for the product {idx} in {expr}")
         else:
             raise ValueError(f"expected a quadratic form in the state; got degree {degree} in {expr}")
     return out
@@ -102,6 +107,12 @@ def _to_means(expr, state, means):
         else:
             raise ValueError(f"expected a linear form in the state; got {expr}")
     return out
+
+
+def _linear_form(expr, state):
+    """Coefficients of a linear form in the state."""
+    poly = sp.Poly(sp.expand(expr), *state)
+    return [poly.coeff_monomial(s) for s in state]
 
 
 def derive(algorithm: Algorithm | None = None, data: DataModel | None = None):
@@ -150,21 +161,31 @@ def _derive(algorithm: Algorithm, data: DataModel):
     """
     from .recursion import Recursion
 
-    state = algorithm.state
+    state = tuple(algorithm.state)
     n = len(state)
     pairs = [(a, b) for a in range(n) for b in range(a, n)]
     moments = [algorithm.second_moment_symbol(a, b) for a, b in pairs]
+    update = [sp.expand(u) for u in algorithm.update]
+    # affine rules: theta*_i joins the state as a constant; E[s_a theta*] = theta* E s_a are tracked
+    # with the second moments and theta*^2 stays a (per-direction) forcing, never a state entry
+    augmented, aug_pairs, aug_moments = state, pairs, moments
+    if algorithm.affine:
+        augmented = state + (OPTIMUM,)
+        aug_pairs = pairs + [(a, n) for a in range(n)]
+        aug_moments = moments + [algorithm.optimum_moment_symbol(a) for a in range(n)]
+        update = update + [OPTIMUM]
     means = [sp.Symbol(f"mu_{k}", real=True) for k in range(n)]
     Eg, Eg2 = gradient_moments(data, algorithm.gradient_point)
 
     new_moments = []
-    for a, b in pairs:
-        poly = sp.Poly(sp.expand(algorithm.update[a] * algorithm.update[b]), GRADIENT)
+    for a, b in aug_pairs:
+        poly = sp.Poly(sp.expand(update[a] * update[b]), GRADIENT)
         if poly.degree() > 2:
             raise ValueError("the update rule must be linear in the gradient")
         c = [poly.coeff_monomial(GRADIENT**k) for k in range(3)]
         conditional = c[0] + c[1] * Eg + c[2] * Eg2
-        new_moments.append(sp.expand(_to_moments(conditional, state, pairs, moments)))
+        new_moments.append(sp.expand(_to_moments(conditional, augmented, aug_pairs, aug_moments)))
+    pairs, moments = aug_pairs, aug_moments
 
     A = sp.Matrix([[sp.factor(sp.diff(e, mm)) for mm in moments] for e in new_moments])
     u = sp.Matrix([sp.factor(sp.diff(e, sym.S)) for e in new_moments])
@@ -175,18 +196,26 @@ def _derive(algorithm: Algorithm, data: DataModel):
         if sp.simplify(e - row) != 0:  # pragma: no cover - guards the shape claim
             raise ValueError("the derived second-moment recursion is not of block plus rank-one form")
 
-    v_form = _to_moments(sym.lam * algorithm.gradient_point**2, state, pairs, moments)
+    v_form = _to_moments(sym.lam * algorithm.gradient_point**2, augmented, pairs, moments)
     v = sp.Matrix([sp.diff(v_form, mm) for mm in moments])
-    w_form = _to_moments(sym.lam * state[0] ** 2, state, pairs, moments)
+    w_form = _to_moments(sym.lam * sp.expand(algorithm.observable**2), augmented, pairs, moments)
     w = sp.Matrix([sp.diff(w_form, mm) for mm in moments])
 
     mean_new = [_to_means(upd.subs(GRADIENT, Eg), state, means) for upd in algorithm.update]
     mean_matrix = sp.Matrix([[sp.factor(sp.diff(e, mu)) for mu in means] for e in mean_new])
+    mean_forcing = sp.Matrix([sp.factor(e.subs({mu: 0 for mu in means})) for e in mean_new])
+    observable = sp.Matrix([[c for c in _linear_form(algorithm.observable, state)]])
 
+    constants = algorithm.constants
+    if constants:  # numbers of the rule enter after the (symbolic, fast) derivation
+        def put(m):
+            return m.subs(constants)
+        A, u, f, v, w, mean_matrix, mean_forcing = (put(x) for x in (A, u, f, v, w, mean_matrix, mean_forcing))
+        Eg, Eg2 = Eg.subs(constants), Eg2.subs(constants)
     return Recursion(
         algorithm=algorithm, data=data, pairs=pairs, moments=moments,
         A=A, u=u, f=f, v=v, w=w, mean_matrix=mean_matrix,
-        gradient_moments=(Eg, Eg2),
+        gradient_moments=(Eg, Eg2), mean_forcing=mean_forcing, observable=observable,
     )
 
 

@@ -33,6 +33,7 @@ import sympy as sp
 from . import symbols as sym
 from .algorithms import GRADIENT, SGD, Algorithm
 from .data import EmpiricalDistribution
+from .hyperparameters import bind_hyperparameters
 from .recursion import Trajectory
 from .validation import check_initial, check_integer, check_nonnegative, check_positive
 
@@ -117,6 +118,9 @@ def _derive_matrix(algorithm: Algorithm):
         raise NotImplementedError("the empirical-distribution recursion is derived for algorithms whose "
                                   f"state is the error alone (e.g. SGD); {algorithm!r} has "
                                   f"{len(algorithm.state)} state variables")
+    if algorithm.affine or any(h.per_direction for h in algorithm.hyperparameter_spec):
+        raise NotImplementedError("the empirical-distribution recursion (dense d x d moments) is derived for "
+                                  f"rules without theta* or per-direction hyperparameters; got {algorithm!r}")
     e = algorithm.state[0]
     upd = sp.expand(algorithm.update[0])
     a, b = sp.diff(upd, e), sp.diff(upd, GRADIENT)
@@ -264,10 +268,8 @@ class EmpiricalRecursion:
         check_nonnegative(noise_variance, "noise_variance")
         steps = check_integer(steps, "steps", 1)
         e0 = check_initial(initial, len(lam))
-        values = {"learning_rate": float(learning_rate), **hyper}
+        values = bind_hyperparameters(self.algorithm, {"learning_rate": float(learning_rate), **hyper})
         names = list(self.algorithm.hyperparameters)
-        if set(values) != set(names):
-            raise ValueError(f"hyperparameters of {self.algorithm!r} are {names}; got {sorted(values)}")
         coeff_args = self._coefficients([batch, float(noise_variance), *[values[k] for k in names]])
         d = len(lam)
         risk = np.empty(steps + 1)

@@ -205,12 +205,15 @@ class BilinearGame:
 
         def t(e):
             return sp.latex(e, symbol_names=names)
-        rows = [r"\theta_{k+1,i} &= " + t(self.update[0]),
-                r"\varphi_{k+1,i} &= " + t(self.update[2]),
+        from .latex import align
+        from .latex import rows as broken
+        late = [_TH, _THP, _PH, _PHP, _XT, _XP]
+        rows = [*broken(r"\theta_{k+1,i}", self.update[0], names, main=ETA, late=late),
+                *broken(r"\varphi_{k+1,i}", self.update[2], names, main=ETA, late=late),
                 r"M_i &= " + t(self.transition_matrix),
                 r"\det(zI - M_i) &= " + t(self.characteristic_polynomial),
                 r"\Sigma_{k+1,i} &= M_i \Sigma_{k,i} M_i^\top + v\, N_i N_i^\top,\quad N_i = " + t(self.noise_matrix)]
-        return "\\begin{align*}\n" + " \\\\\n".join(rows) + "\n\\end{align*}"
+        return align(rows)
 
 
 def small_step_rate(scheme: str = "alternating"):

@@ -210,7 +210,7 @@ class HighLineODE:
             + _tex(self.correction) + r"\right)",
             r"R(t) &= \frac{1}{d}\sum_{i=1}^d " + _tex(self.risk_weight) + r" D_i^2(t) + \frac{\sigma^2}{2}",
             r"R(t) &= \frac{1}{d}\sum_{i=1}^d " + _fixed(self.forcing)
-            + r" + \frac{\sigma^2}{2} + \int_0^t \frac{1}{d}\sum_{i=1}^d "
+            + r" + \frac{\sigma^2}{2} \\ &\quad + \int_0^t \frac{1}{d}\sum_{i=1}^d "
             + _fixed(self.volterra_kernel.subs(t, _TS)) + r"\, R(s)\, ds\quad(\text{fixed } g)",
             r"&\text{stable} \iff \frac1d\sum_{i=1}^d " + _fixed(self.secular_term)
             + r" < 1 \iff g < " + _tex(self.critical_g_expression) + r",\qquad R_\infty = "
@@ -218,7 +218,8 @@ class HighLineODE:
             r"&\text{(the paper's eq.~91 omits the } \tfrac12 \text{ of eq.~8; this package keeps it.)}",
         ]
         del lam
-        return "\\begin{align*}\n" + " \\\\\n".join(rows) + "\n\\end{align*}"
+        from .latex import align
+        return align(rows)
 
 
 def derive_limit(recursion=None) -> HighLineODE:

@@ -129,18 +129,20 @@ class EffectiveLearningRate:
         """The derivation as an amsmath ``align*`` environment."""
         n = sym.LATEX_NAMES
 
-        def t(e):
-            return sp.latex(e, symbol_names=n)
+        from .latex import align, fraction_rows, tidy, to_latex
+        from .latex import rows as broken
+
         rows = [
             r"R_\infty &= \frac{\sigma^2}{2(1 - \sum_i G_i)}\ \text{(both methods, Sherman--Morrison)}",
-            r"G_i^{\mathrm{HB}}(\gamma,\beta) &= " + t(self.heavy_ball),
-            r"G_i^{\mathrm{SGD}}\bigl(\tfrac{\gamma}{1-\beta}\bigr) &= " + t(self.sgd),
-            r"G_i^{\mathrm{HB}} - G_i^{\mathrm{SGD}} &= " + t(self.difference),
-            r"&= " + t(self.leading) + r" + O(\gamma^3)",
-            r"\frac{G_i^{\mathrm{HB}} - G_i^{\mathrm{SGD}}}{G_i^{\mathrm{SGD}}} &= " + t(self.relative_leading)
+            *broken(r"G_i^{\mathrm{HB}}(\gamma,\beta)", tidy(self.heavy_ball), n),
+            *broken(r"G_i^{\mathrm{SGD}}\bigl(\tfrac{\gamma}{1-\beta}\bigr)", tidy(self.sgd), n),
+            r"&G_i^{\mathrm{HB}} - G_i^{\mathrm{SGD}} = \Delta G_i,\quad\text{where}",
+            *fraction_rows(r"\Delta G_i", self.difference, n),
+            r"\Delta G_i &= " + to_latex(tidy(self.leading), n) + r" + O(\gamma^3)",
+            r"\frac{G_i^{\mathrm{HB}} - G_i^{\mathrm{SGD}}}{G_i^{\mathrm{SGD}}} &= " + to_latex(tidy(self.relative_leading), n)
             + r" + O(\gamma^2)",
         ]
-        return "\\begin{align*}\n" + " \\\\\n".join(rows) + "\n\\end{align*}"
+        return align(rows)
 
 
 def effective_learning_rate(data: DataModel | None = None) -> EffectiveLearningRate:

@@ -16,6 +16,8 @@ import sympy as sp
 
 from . import symbols as sym
 from .linear import BlockRankOne, MpBlockRankOne
+from .precision import float_view
+from .hyperparameters import bind_hyperparameters
 from .validation import (check_eigenvalues, check_initial, check_integer,
                          check_nonnegative, check_positive)
 
@@ -40,7 +42,8 @@ class Trajectory:
     Attributes
     ----------
     risk : ndarray, shape (steps + 1,)
-        R_k = E (1/2)(<x, theta_k> - y)^2 for k = 0..steps.
+        R_k = E (1/2)(<x, theta_k> - y)^2 for k = 0..steps, on the algorithm's observable
+        (theta_k = theta* + o_k; o = e except e.g. for an averaged iterate).
     second_moments : ndarray, shape (steps + 1, d)
         m_{k,i} = E e_{k,i}^2.
     mean : ndarray, shape (steps + 1, d) or None
@@ -76,15 +79,27 @@ class Recursion:
         Blocks of s_{k+1,i} = A_i s_{k,i} + u_i C_k + f_i, C_k = sum_j v_j^T s_{k,j},
         R_k = (sum_j w_j^T s_{k,j} + sigma^2)/2.
     mean_matrix : sympy.Matrix
-        E s_{k+1,i} = mean_matrix E s_{k,i}.
+        E s_{k+1,i} = mean_matrix E s_{k,i} + mean_forcing.
+    mean_forcing : sympy.Matrix
+        The affine part of the mean recursion (a multiple of theta*_i; zero for linear rules).
+    observable : sympy.Matrix, shape (1, n)
+        Weights of the observable o_i = observable . s_i on which the risk is measured
+        (R_k = (sum_i lambda_i E o_{k,i}^2 + sigma^2)/2, encoded in ``w``).
+
+    For an affine rule (one containing theta*_i, e.g. weight decay) ``moments`` and ``pairs``
+    continue after the second moments with theta*_i E s_{k,i,a} (pairs (a, n) with n the number
+    of state variables), and ``f`` contains theta*_i^2 (a per-direction forcing).
     """
 
     def __init__(self, *, algorithm, data, pairs, moments, A, u, f, v, w, mean_matrix,
-                 gradient_moments):
+                 gradient_moments, mean_forcing=None, observable=None):
         self.algorithm, self.data = algorithm, data
         self.pairs, self.moments = pairs, moments
         self.A, self.u, self.f, self.v, self.w = A, u, f, v, w
         self.mean_matrix = mean_matrix
+        n = mean_matrix.shape[0] if mean_matrix is not None else 1
+        self.mean_forcing = sp.zeros(n, 1) if mean_forcing is None else mean_forcing
+        self.observable = sp.Matrix([[1] + [0] * (n - 1)]) if observable is None else observable
         self.gradient_moments = gradient_moments
         self.hyper_symbols = list(algorithm.hyperparameters.values())
         self._args = [sym.lam, sym.kappa, sym.B, sym.sigma2, *self.hyper_symbols]
@@ -136,7 +151,7 @@ class Recursion:
         For SGD this gives R_inf = sigma^2 / (2 (1 - G)).
         """
         t = self._stationary_terms
-        local = {sym.lam, sym.kappa}
+        local = {sym.lam, sym.kappa} | {h.symbol for h in self.algorithm.hyperparameter_spec if h.per_direction}
         sums = {}
         for key in ("H", "Wx", "Wy"):
             ratio = sp.cancel(t[key] / t["G"]) if t["G"] != 0 else None
@@ -150,8 +165,10 @@ class Recursion:
     # ------------------------------------------------------------------ LaTeX
     def latex(self) -> str:
         """The derivation as a LaTeX ``align*`` environment (amsmath)."""
-        from .latex import recursion_latex
-        return recursion_latex(self)
+        if "_latex" not in self.__dict__:  # the symbolic part is shared by with_data() copies
+            from .latex_recursion import recursion_latex
+            self.__dict__["_latex"] = recursion_latex(self)
+        return self.__dict__["_latex"]
 
     def __repr__(self):
         return f"Recursion(algorithm={self.algorithm!r}, data={self.data!r})"
@@ -161,7 +178,7 @@ class Recursion:
     def _numpy_fns(self):
         def comp(matrix):
             return [sp.lambdify(self._args, e, modules="numpy") for e in matrix]
-        return {k: comp(getattr(self, k)) for k in ("A", "u", "f", "v", "w", "mean_matrix")
+        return {k: comp(getattr(self, k)) for k in ("A", "u", "f", "v", "w", "mean_matrix", "mean_forcing")
                 if getattr(self, k) is not None}
 
     @functools.cached_property
@@ -172,32 +189,39 @@ class Recursion:
         out["G1"] = sp.lambdify(self._args, self._stationary_terms["G"], modules="mpmath")
         return out
 
-    def _check(self, eigenvalues, learning_rate, batch, noise_variance, hyper, schedules=False):
+    def _check(self, eigenvalues, learning_rate, batch, noise_variance, hyper, schedules=False, steps=None):
+        """Validate the arguments; bind ``hyper`` in place (defaults filled, per-direction values as arrays).
+
+        All hyperparameter checks go through :func:`theory.bind_hyperparameters`.
+        """
         lam = check_eigenvalues(eigenvalues)
         check_positive(learning_rate, "learning_rate")
         batch = check_integer(batch, "batch", 1)
         check_nonnegative(noise_variance, "noise_variance")
-        names = set(self.algorithm.hyperparameters) - {"learning_rate"}
-        unknown = set(hyper) - names
-        if unknown:
-            raise ValueError(f"unknown hyperparameter(s) {sorted(unknown)} for {self.algorithm!r}; "
-                             f"expected {sorted(names)}")
-        missing = names - set(hyper)
-        if missing:
-            raise ValueError(f"missing hyperparameter(s) {sorted(missing)} for {self.algorithm!r}")
-        timed = sorted(k for k, v in hyper.items() if callable(v))
-        if timed and not schedules:
-            raise ValueError(f"hyperparameter(s) {timed} must be numbers here; callables of the step k "
-                             "(schedules) are accepted by trajectory() only")
-        if not timed:
-            self.algorithm.check_hyperparameters({"learning_rate": learning_rate, **hyper})
+        if "learning_rate" in hyper:
+            raise ValueError("learning_rate is a separate argument; do not pass it among the hyperparameters")
+        bound = bind_hyperparameters(self.algorithm, {"learning_rate": learning_rate, **hyper},
+                                     dimension=len(lam), steps=steps, schedules=schedules)
+        bound.pop("learning_rate")
+        hyper.update(bound)
         return lam, batch
 
     def _arg_values(self, lam, learning_rate, batch, noise_variance, hyper):
         kappa = self.data.kurtosis_values(len(lam))
-        hv = {"learning_rate": learning_rate, **hyper}
+        defaults = {h.name: h.default for h in self.algorithm.hyperparameter_spec if h.default is not None}
+        hv = {**defaults, "learning_rate": learning_rate, **hyper}
         return [lam, kappa, batch, noise_variance,
                 *[hv[name] for name in self.algorithm.hyperparameters]]
+
+    def _mp_hyper(self, learning_rate, hyper, i):
+        """The hyperparameter values of direction ``i`` as mpf (per-direction arrays indexed)."""
+        defaults = {h.name: h.default for h in self.algorithm.hyperparameter_spec if h.default is not None}
+        hv = {**defaults, "learning_rate": learning_rate, **hyper}
+        out = []
+        for name in self.algorithm.hyperparameters:
+            v = hv[name]
+            out.append(mpmath.mpf(v[i] if isinstance(v, np.ndarray) and v.ndim == 1 else v))
+        return out
 
     def linear_map(self, eigenvalues, learning_rate, batch=1, noise_variance=0.0, **hyper) -> BlockRankOne:
         """The recursion at numeric parameters as a float64 :class:`BlockRankOne`.
@@ -219,10 +243,9 @@ class Recursion:
         p = len(self.moments)
         kappa = self.data.kurtosis_values(len(lam))
         fns = self._mp_fns
-        hv = {"learning_rate": learning_rate, **hyper}
-        hyp = [mpmath.mpf(hv[name]) for name in self.algorithm.hyperparameters]
         out = {k: [] for k in ("A", "u", "v", "f", "w")}
-        for li, ki in zip(lam, kappa):
+        for i, (li, ki) in enumerate(zip(lam, kappa)):
+            hyp = self._mp_hyper(learning_rate, hyper, i)
             args = [mpmath.mpf(li), mpmath.mpf(ki), mpmath.mpf(batch), mpmath.mpf(noise_variance), *hyp]
             out["A"].append(mpmath.matrix([[fns["A"][r * p + c](*args) for c in range(p)] for r in range(p)]))
             for key in ("u", "v", "f", "w"):
@@ -234,15 +257,20 @@ class Recursion:
         """Spectral radius of the linear second-moment map; stable iff < 1."""
         return self.linear_map(eigenvalues, learning_rate, batch, 0.0, **hyper).spectral_radius()
 
-    def critical_learning_rate(self, eigenvalues, batch=1, dps=None, **hyper):
+    def critical_learning_rate(self, eigenvalues, batch=1, dps=None, certify=False, **hyper):
         r"""The critical learning rate gamma_c: the recursion is stable iff gamma < gamma_c.
 
         gamma_c is the smallest learning rate at which the spectral radius of
-        the second-moment map L = blockdiag(A_i) + u v^T reaches 1. It is
-        located in float64 on the exact spectral radius (geometric scan then
-        bisection); the eigenvalue z_c of largest modulus at the crossing tells
-        where L leaves the unit disc, and the crossing is refined in mpmath on
-        the exact equation for that exit:
+        the second-moment map L = blockdiag(A_i) + u v^T reaches 1. It is located
+        in float64 without forming L (:mod:`theory.thresholds`: equal directions
+        merged, O(d) per evaluation of the secular function, a stability test by
+        inertia (p = 1) or by the argument principle on the unit circle, all in
+        scaled variables, so any positive spectrum works, e.g. condition number
+        1e16 or d = 10^6); the exit point z_c on the unit circle tells where L
+        leaves the unit disc, and with ``dps`` the crossing is refined in mpmath
+        on the exact equation for that exit, from the inputs at full precision
+        (``mpf``, ``Fraction``, SymPy ``Rational`` or decimal strings are not
+        rounded to float64 first):
 
         * a *secular* exit (an eigenvalue of the coupled map) at z_c = e^{i theta}
           solves, jointly in (gamma, theta) when z_c is not real,
@@ -271,7 +299,15 @@ class Recursion:
         batch : int >= 1
         dps : int, optional
             Decimal digits; when given the result is an ``mpmath.mpf`` correct
-            to about ``dps`` digits, otherwise a float.
+            to about ``dps`` digits (printed with them), otherwise a float.
+            Inputs given as ``mpf``, ``Fraction``, SymPy numbers or decimal
+            strings are then read at full precision.
+        certify : bool
+            Return an ``mpmath.iv.mpf`` interval proved by interval arithmetic to
+            contain gamma_c, of width about 1e-35 gamma_c (10^{5 - max(dps, 40)}
+            relative); for recursions with one moment per direction (SGD, any
+            data model). The proof is in :func:`theory.precision.certify_critical`
+            and the docs (docs/thresholds.md).
         **hyper
             The algorithm's other hyperparameters (e.g. ``momentum`` in (-1, 1)).
 
@@ -293,152 +329,30 @@ class Recursion:
         arXiv:2102.04396 (isotropic case gamma_c = 2/(d+2) for B = 1); momentum:
         Paquette & Paquette, arXiv:2106.03696.
         """
-        lam, batch = self._check(eigenvalues, 1.0, batch, 0.0, hyper)
+        exact = dps is not None or (isinstance(certify, (bool, np.bool_)) and certify)
+        lam, batch = self._check(float_view(eigenvalues) if exact else eigenvalues, 1.0, batch, 0.0, hyper)
         if dps is not None:
             dps = check_integer(dps, "dps", 1)
-        lo, hi = self._critical_bracket(lam, batch, hyper)
-        with mpmath.workdps(max(dps or 0, 20) + 10):
-            root = self._refine_critical(lam, batch, hyper, lo, hi)
-        if dps is None:
-            return float(root)
-        with mpmath.workdps(dps):
-            return +root
+        if not isinstance(certify, (bool, np.bool_)):
+            raise ValueError(f"certify must be True or False; got {certify!r}")
+        from .thresholds import critical_learning_rate
+        return critical_learning_rate(self, eigenvalues, lam, batch, hyper, dps, bool(certify))
 
-    def _secular_one(self, lam, batch, hyper, g):
-        """1 - sum_i v_i^T (I - A_i(g))^{-1} u_i in float64 (vectorised over directions)."""
-        m = self.linear_map(lam, g, batch, 0.0, **hyper)
-        eye = np.eye(m.block_size)
-        with np.errstate(all="ignore"):
-            try:
-                x = np.linalg.solve(eye[None] - m.A, m.u[..., None])[..., 0]
-            except np.linalg.LinAlgError:
-                return float("nan")
-        return 1.0 - float(np.sum(m.v * x))
-
-    def _critical_bracket(self, lam, batch, hyper):
-        """Float64 bracket [lo, hi] of the first crossing of the spectral radius through 1.
-
-        Fast path: the first root of the secular equation at z = 1 (cheap, O(d)), accepted
-        only if the exact spectral radius is below 1 just before it and at least 1 just
-        after; otherwise (an exit elsewhere on the unit circle) a scan of the exact spectral
-        radius (dense eigenvalues) locates the crossing.
-        """
-        def rho(g):
-            return self.linear_map(lam, g, batch, 0.0, **hyper).spectral_radius()
-
-        g0 = 1e-6 / float(np.sum(lam))
-        g = g0
-        while self._secular_one(lam, batch, hyper, 2 * g) > 0 and g < 1e15:
-            g *= 2
-        if g < 1e15:
-            lo, hi = g, 2 * g
-            for _ in range(200):
-                mid = 0.5 * (lo + hi)
-                if mid in (lo, hi):
-                    break
-                lo, hi = (mid, hi) if self._secular_one(lam, batch, hyper, mid) > 0 else (lo, mid)
-            a, b = lo * (1 - 1e-9), hi * (1 + 1e-9)
-            if rho(g0) < 1 and rho(a) < 1 <= rho(b):
-                return a, b
-        g = g0
-        if rho(g) >= 1:
-            raise RuntimeError("the second-moment map is unstable even at a learning rate "
-                               f"of {g:g}; no critical learning rate exists")
-        while rho(2 * g) < 1:
-            g *= 2
-            if g > 1e15:
-                raise RuntimeError("the second-moment map is stable at every learning rate tried")
-        lo, hi = g, 2 * g
-        for _ in range(200):
-            mid = 0.5 * (lo + hi)
-            if mid in (lo, hi):
-                break
-            lo, hi = (mid, hi) if rho(mid) < 1 else (lo, mid)
-        return lo, hi
-
-    def _mp_unique_blocks(self, lam, batch, hyper):
-        """gamma -> [(count, A_j, u_j, v_j)] over distinct (lambda, kappa) directions, in mpmath."""
-        kappa = self.data.kurtosis_values(len(lam))
-        keys, counts = np.unique(np.stack([lam, kappa], axis=1), axis=0, return_counts=True)
-        fns, p = self._mp_fns, len(self.moments)
-        names = list(self.algorithm.hyperparameters)
-
-        def blocks(gm):
-            hv = {**{k: mpmath.mpf(v) for k, v in hyper.items()}, "learning_rate": gm}
-            hyp = [hv[n] for n in names]
-            out = []
-            for (li, ki), c in zip(keys, counts):
-                args = [mpmath.mpf(li), mpmath.mpf(ki), mpmath.mpf(batch), mpmath.mpf(0), *hyp]
-                A = mpmath.matrix([[fns["A"][r * p + q](*args) for q in range(p)] for r in range(p)])
-                out.append((int(c), A, mpmath.matrix([f(*args) for f in fns["u"]]),
-                            mpmath.matrix([f(*args) for f in fns["v"]])))
-            return out
-        return blocks, keys, counts
-
-    def _refine_critical(self, lam, batch, hyper, lo, hi):
-        """High-precision crossing for the exit eigenvalue found at ``hi`` (see critical_learning_rate)."""
-        lmap = self.linear_map(lam, hi, batch, 0.0, **hyper)
-        eig = lmap.eigenvalues()
-        z = complex(eig[np.argmax(np.abs(eig))])
-        if z.imag < 0:
-            z = z.conjugate()
-        theta0 = float(np.angle(z))
-        real_exit = abs(z.imag) <= 1e-7
-        blocks, keys, counts = self._mp_unique_blocks(lam, batch, hyper)
-        p = len(self.moments)
-        eye = mpmath.eye(p)
-        # a block exit: an eigenvalue of some A_j repeated over identical directions
-        block = None
-        kappa = self.data.kurtosis_values(len(lam))
-        for j, ((li, ki), c) in enumerate(zip(keys, counts)):
-            if c < 2:
-                continue
-            sel = np.flatnonzero((lam == li) & (kappa == ki))[0]
-            ev = np.linalg.eigvals(lmap.A[sel])
-            if np.min(np.abs(ev - z)) <= 1e-7 * max(1.0, abs(z)):
-                block = j
-                break
-
-        def F(gm, zz):
-            if block is not None:
-                _, A, _, _ = blocks(gm)[block]
-                return mpmath.det(zz * eye - A)
-            total = mpmath.mpf(0)
-            for c, A, u, v in blocks(gm):
-                x = mpmath.lu_solve(zz * eye - A, u)
-                total += c * mpmath.fsum(v[r] * x[r] for r in range(p))
-            return 1 - total
-
-        if real_exit:
-            zz = mpmath.mpf(1) if z.real > 0 else mpmath.mpf(-1)
-
-            def h(gm):
-                return mpmath.re(F(gm, zz))
-
-            for widen in (1e-12, 1e-9, 1e-6, 1e-3):
-                a, b = mpmath.mpf(lo) * (1 - widen), mpmath.mpf(hi) * (1 + widen)
-                if h(a) * h(b) < 0:
-                    break
-            else:  # pragma: no cover - would mean the two routes disagree
-                raise RuntimeError("the exact equation of the exit at z = %+d has no sign change around "
-                                   "the critical learning rate %r found from the spectral radius" % (int(zz), hi))
-            root = mpmath.findroot(h, (a, b), solver="anderson")
-        else:
-            def eqs(gm, th):
-                val = F(gm, mpmath.expj(th))
-                return [mpmath.re(val), mpmath.im(val)]
-            root, _ = mpmath.findroot(eqs, (mpmath.mpf(hi), mpmath.mpf(theta0)))
-        if not abs(root - hi) <= 1e-6 * hi:
-            raise RuntimeError(f"high-precision refinement gave {root} but the spectral radius of the "
-                               f"float64 map crosses 1 at {hi!r} (exit at z = {z:.6g})")
-        return root
+    @functools.cached_property
+    def _secular_functions(self):
+        """The compiled pieces of :mod:`theory.thresholds` (symbolic only; shared by :meth:`with_data`)."""
+        from .thresholds import SecularFunctions
+        return SecularFunctions(self)
 
     # ------------------------------------------------------------------ stationary risk
     def stationary_risk(self, eigenvalues, learning_rate, batch=1, noise_variance=0.0, dps=None, **hyper):
         r"""Stationary risk R_inf = lim_k R_k for 0 < gamma < gamma_c.
 
-        From the closed form :attr:`stationary_risk_expression` (Sherman--Morrison);
-        for SGD
+        From the Sherman--Morrison fixed point R_inf = (W_x H/(1 - G) + W_y + sigma^2)/2
+        (the closed form :attr:`stationary_risk_expression`), the four sums over
+        directions G, H, W_x, W_y evaluated in O(d) on merged directions, without
+        cancellation for tiny gamma lambda_i (:mod:`theory.thresholds`); with
+        ``dps`` in mpmath from the inputs at full precision. For SGD
 
         .. math:: R_\infty = \frac{\sigma^2}{2(1 - \mathcal{G})},\quad
                   \mathcal{G} = \sum_i \frac{\gamma\lambda_i}{2B - \gamma\lambda_i(B + \kappa_i - 2)}.
@@ -458,38 +372,32 @@ class Recursion:
 
         Source: Bordelon & Pehlevan, arXiv:2106.02713; Paquette et al., arXiv:2102.04396.
         """
-        lam, batch = self._check(eigenvalues, learning_rate, batch, noise_variance, hyper)
+        if dps is not None:   # exact inputs: range-check their float64 view, compute from them
+            lam, batch = self._check(float_view(eigenvalues), float_view(learning_rate, "learning_rate"), batch,
+                                     float_view(noise_variance, "noise_variance"), hyper)
+            dps = check_integer(dps, "dps", 1)
+        else:
+            lam, batch = self._check(eigenvalues, learning_rate, batch, noise_variance, hyper)
         gc = self.critical_learning_rate(lam, batch, **hyper)
         if float(learning_rate) >= gc:
             raise ValueError(
                 f"learning_rate must lie in (0, critical learning rate = {gc:.10g}) for a stationary "
                 f"risk to exist; got learning_rate = {learning_rate!r}")
-        expr = self.stationary_risk_expression
-        if dps is None:
-            m = self.linear_map(lam, learning_rate, batch, noise_variance, **hyper)
-            return float(m.observable(m.stationary()))
-        with mpmath.workdps(dps + 10):
-            G1 = self._mp_fns["G1"]
-            kappa = self.data.kurtosis_values(len(lam))
-            hv = {"learning_rate": learning_rate, **hyper}
-            hyp = [mpmath.mpf(hv[n]) for n in self.algorithm.hyperparameters]
-            G = mpmath.fsum(G1(mpmath.mpf(li), mpmath.mpf(ki), mpmath.mpf(batch),
-                               mpmath.mpf(noise_variance), *hyp) for li, ki in zip(lam, kappa))
-            if expr.free_symbols - {SUM_G, sym.sigma2, *self.hyper_symbols, sym.B}:
-                mp = self._mp_map(lam, learning_rate, batch, noise_variance, hyper)
-                value = mp.observable(mp.stationary())
-            else:
-                f = sp.lambdify([SUM_G, sym.sigma2, sym.B, *self.hyper_symbols], expr, modules="mpmath")
-                value = f(G, mpmath.mpf(noise_variance), batch, *hyp)
-        with mpmath.workdps(dps):
-            return +value
+        from .thresholds import stationary_risk
+        return stationary_risk(self, eigenvalues, lam, learning_rate, batch, noise_variance, hyper, dps)
 
     # ------------------------------------------------------------------ trajectories
-    def initial_moments(self, initial, dimension):
-        """Second-moment state s_0 (d, p) for a deterministic initial error e_0."""
+    def initial_moments(self, initial, dimension, optimum=None):
+        """Second-moment state s_0 (d, p) and mean state (d, n) for a deterministic initial error e_0.
+
+        For an affine rule the entries theta*_i s_{0,i,a} use ``optimum`` (theta*, scalar or (d,)).
+        """
         e0 = check_initial(initial, dimension)
-        st = self.algorithm.initial_state(e0)
-        return np.stack([st[a] * st[b] for a, b in self.pairs], axis=-1), np.stack(st, axis=-1)
+        st = [np.broadcast_to(np.asarray(x, dtype=float), (dimension,)) for x in self.algorithm.initial_state(e0)]
+        n = len(st)
+        star = np.broadcast_to(np.asarray(0.0 if optimum is None else optimum, dtype=float), (dimension,))
+        cols = [st[a] * (star if b == n else st[b]) for a, b in self.pairs]
+        return np.stack(cols, axis=-1), np.stack(st, axis=-1)
 
     def trajectory(self, eigenvalues, learning_rate, batch=1, noise_variance=0.0, initial=1.0,
                    steps=100, dps=None, **hyper) -> Trajectory:
@@ -497,9 +405,16 @@ class Recursion:
 
         Iterates the recursion from the deterministic initial error e_0
         (``initial``: scalar or shape (d,), in the eigenbasis), in float64 or,
-        with ``dps``, in mpmath (arrays of ``mpf``). Hyperparameters other than
-        the learning rate may be callables ``h(k)`` of the step k (schedules,
-        e.g. DANA's gamma_3(k)); the step k -> k + 1 then uses h(k) (float64 only).
+        with ``dps``, in mpmath (arrays of ``mpf``). Hyperparameters declared schedulable
+        may be callables ``h(k)`` of the step k (schedules, e.g. DANA's gamma_3(k) and
+        Delta(k)); the step k -> k + 1 then uses h(k) (float64 only), and every value
+        h(0), ..., h(steps - 1) is range-checked before the run. Affine algorithms (e.g.
+        ``SGD(weight_decay=w)``) take ``optimum`` theta*_i (scalar or (d,), default 0).
+
+        The risk is R_k = (sum_i lambda_i E o_{k,i}^2 + sigma^2)/2 on the algorithm's
+        observable o (the error e for SGD and momentum methods, the averaged error for
+        :class:`theory.IterateAveraging`); ``second_moments`` are E e_{k,i}^2 and ``mean``
+        E e_{k,i}.
 
         Raises ValueError on bad input (steps < 1 among them).
 
@@ -510,13 +425,14 @@ class Recursion:
         >>> tr.risk.shape, tr.second_moments.shape
         ((4,), (4, 2))
         """
-        lam, batch = self._check(eigenvalues, learning_rate, batch, noise_variance, hyper, schedules=True)
         steps = check_integer(steps, "steps", 1)
+        lam, batch = self._check(eigenvalues, learning_rate, batch, noise_variance, hyper, schedules=True,
+                                 steps=steps)
         d = len(lam)
-        s0, mu0 = self.initial_moments(initial, d)
+        s0, mu0 = self.initial_moments(initial, d, hyper.get("optimum"))
         params = dict(eigenvalues=lam, learning_rate=learning_rate, batch=batch,
                       noise_variance=noise_variance, initial=initial, steps=steps, **hyper)
-        if any(callable(v) for v in hyper.values()):
+        if any(callable(v) and not isinstance(v, np.ndarray) for v in hyper.values()):
             if dps is not None:
                 raise ValueError("dps must be None when a hyperparameter is a callable of the step k")
             return self._scheduled_trajectory(lam, learning_rate, batch, noise_variance, hyper,
@@ -542,6 +458,14 @@ class Recursion:
         return self.trajectory(eigenvalues, learning_rate, batch, noise_variance, initial, steps,
                                dps, **hyper).risk
 
+    def _mean_step(self, args, d, n):
+        """(M, b) of the mean recursion E s' = M E s + b at numeric arguments; shapes (d, n, n), (d, n)."""
+        M = np.stack([np.broadcast_to(np.asarray(fn(*args), dtype=float), (d,))
+                      for fn in self._numpy_fns["mean_matrix"]], axis=-1).reshape(d, n, n)
+        b = np.stack([np.broadcast_to(np.asarray(fn(*args), dtype=float), (d,))
+                      for fn in self._numpy_fns["mean_forcing"]], axis=-1)
+        return M, b
+
     def _scheduled_trajectory(self, lam, learning_rate, batch, noise_variance, hyper, s0, mu0, steps, params):
         """Trajectory with hyperparameters h(k) (callables of the step k): step k -> k+1 uses h(k)."""
         d, n = mu0.shape
@@ -550,13 +474,11 @@ class Recursion:
         s, mu = s0, mu0
         states[0], mean[0] = s0, mu0[:, 0]
         for k in range(steps):
-            hk = {name: (v(k) if callable(v) else v) for name, v in hyper.items()}
+            hk = {name: (v(k) if callable(v) and not isinstance(v, np.ndarray) else v) for name, v in hyper.items()}
             m = self.linear_map(lam, learning_rate, batch, noise_variance, **hk)
             s = m.apply(s)
-            args = self._arg_values(lam, float(learning_rate), batch, float(noise_variance), hk)
-            M = np.stack([np.broadcast_to(np.asarray(fn(*args), dtype=float), (d,))
-                          for fn in self._numpy_fns["mean_matrix"]], axis=-1).reshape(d, n, n)
-            mu = np.einsum("ipq,iq->ip", M, mu)
+            M, b = self._mean_step(self._arg_values(lam, float(learning_rate), batch, float(noise_variance), hk), d, n)
+            mu = np.einsum("ipq,iq->ip", M, mu) + b
             states[k + 1], mean[k + 1] = s, mu[:, 0]
         risk = m.observable(states)
         return Trajectory(risk=risk, second_moments=states[:, :, 0], mean=mean, parameters=params, recursion=self)
@@ -564,12 +486,11 @@ class Recursion:
     def _mean_trajectory(self, lam, learning_rate, batch, noise_variance, hyper, mu0, steps):
         args = self._arg_values(lam, float(learning_rate), batch, float(noise_variance), hyper)
         d, n = mu0.shape
-        M = np.stack([np.broadcast_to(np.asarray(fn(*args), dtype=float), (d,))
-                      for fn in self._numpy_fns["mean_matrix"]], axis=-1).reshape(d, n, n)
+        M, b = self._mean_step(args, d, n)
         out = np.empty((steps + 1, d))
         mu = mu0
         out[0] = mu[:, 0]
         for k in range(1, steps + 1):
-            mu = np.einsum("ipq,iq->ip", M, mu)
+            mu = np.einsum("ipq,iq->ip", M, mu) + b
             out[k] = mu[:, 0]
         return out

@@ -7,24 +7,57 @@ from __future__ import annotations
 
 import math
 import numbers
+import warnings
 
 import numpy as np
 
 __all__ = [
     "check_algorithm_and_data", "select_by_prefix",
-    "check_eigenvalues", "check_positive", "check_nonnegative", "check_integer",
+    "check_eigenvalues", "check_positive", "check_nonnegative", "check_integer", "check_seed",
+    "check_replicas", "FewReplicasWarning", "MIN_REPLICAS_FOR_POWER",
     "check_kurtosis", "check_initial", "check_fraction", "check_sparsity", "check_data_matrix",
 ]
 
 
 def _is_real_scalar(value) -> bool:
+    if isinstance(value, (bool, np.bool_)):
+        return False
     return isinstance(value, numbers.Real) or (
-        isinstance(value, np.ndarray) and value.ndim == 0 and np.isrealobj(value)
+        isinstance(value, np.ndarray) and value.ndim == 0 and np.isrealobj(value) and value.dtype.kind in "iuf"
     ) or type(value).__name__ == "mpf"
 
 
+def _not_numbers(value) -> str | None:
+    """Why ``value`` (a scalar or array-like) is not made of numbers, or None: strings, bytes and
+    booleans would otherwise be converted silently by NumPy ("1.5" -> 1.5, True -> 1.0)."""
+    if isinstance(value, np.ndarray) and value.dtype.kind in "iufc":
+        return None
+    try:
+        items = np.asarray(value, dtype=object).ravel()
+    except (TypeError, ValueError):
+        return None   # ragged etc.: the float conversion reports it
+    for x in items:
+        if isinstance(x, (str, bytes, np.str_, np.bytes_)):
+            return f"strings ({x!r})"
+        if isinstance(x, (bool, np.bool_)):
+            return f"booleans ({x!r})"
+    return None
+
+
 def check_eigenvalues(eigenvalues, name: str = "eigenvalues") -> np.ndarray:
-    """Return ``eigenvalues`` as a 1-D float64 array; raise if not all finite and > 0."""
+    """Return ``eigenvalues`` as a 1-D float64 array; raise if not all finite and > 0.
+
+    Strings and booleans are refused (NumPy would turn ``"2"`` into 2.0 and ``True`` into 1.0).
+
+    >>> check_eigenvalues(["1", "0.5"])
+    Traceback (most recent call last):
+    ...
+    ValueError: eigenvalues must be a 1-D array of finite positive numbers, not strings ('1'); got ['1', '0.5']
+    """
+    bad_type = _not_numbers(eigenvalues)
+    if bad_type is not None:
+        raise ValueError(f"{name} must be a 1-D array of finite positive numbers, not {bad_type}; "
+                         f"got {eigenvalues!r}")
     try:
         arr = np.asarray(eigenvalues, dtype=float)
     except (TypeError, ValueError) as exc:
@@ -46,9 +79,34 @@ def check_eigenvalues(eigenvalues, name: str = "eigenvalues") -> np.ndarray:
 
 
 def _scalar(value, name):
+    if isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"{name} must be a real number, not a boolean; got {value!r}")
     if not _is_real_scalar(value):
         raise ValueError(f"{name} must be a real number; got {value!r}")
     return float(value)
+
+
+def check_seed(seed, name: str = "seed"):
+    """Return ``seed`` unchanged if NumPy can seed a ``SeedSequence`` with it: None, a
+    non-negative integer, a non-empty sequence of them, or a ``numpy.random.SeedSequence``.
+    Raises ValueError naming ``name`` otherwise (booleans, floats, strings, negative integers).
+
+    >>> check_seed(1.5)
+    Traceback (most recent call last):
+    ...
+    ValueError: seed must be None, a non-negative integer, a sequence of them or a numpy.random.SeedSequence; got 1.5
+    """
+    if seed is None or isinstance(seed, np.random.SeedSequence):
+        return seed
+    msg = (f"{name} must be None, a non-negative integer, a sequence of them or a numpy.random.SeedSequence; "
+           f"got {seed!r}")
+    items = list(seed) if isinstance(seed, (list, tuple, np.ndarray)) else [seed]
+    if not items:
+        raise ValueError(msg)
+    for x in items:
+        if isinstance(x, (bool, np.bool_)) or not isinstance(x, (numbers.Integral, np.integer)) or x < 0:
+            raise ValueError(msg)
+    return seed
 
 
 def check_positive(value, name: str, upper: float | None = None):
@@ -87,6 +145,40 @@ def check_integer(value, name: str, minimum: int = 1) -> int:
     if value < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum}; got {value!r}")
     return int(value)
+
+
+#: below this many replicas :func:`check_replicas` warns that standard errors and tests are unreliable
+MIN_REPLICAS_FOR_POWER = 30
+
+
+class FewReplicasWarning(UserWarning):
+    """So few Monte Carlo replicas that standard errors are noisy and tests have little power."""
+
+
+def check_replicas(replicas, name: str = "replicas") -> int:
+    """Number of Monte Carlo replicas as an int >= 2 (a standard error needs two independent
+    replicas); warns :class:`FewReplicasWarning` below :data:`MIN_REPLICAS_FOR_POWER` (30), where
+    the sample variance alone has a relative error sqrt(2/(n-1)) > 26 %, a standard error is a
+    rough guess and a test detects only gross errors (docs/statistics.md: 95 % power against a
+    1 % error needs ~5000 replicas of a single risk; the High Line claims use >= 32 replicas
+    because each replica averages over d >= 128 directions).
+
+    >>> check_replicas(1)
+    Traceback (most recent call last):
+    ...
+    ValueError: replicas must be an integer >= 2 (a standard error needs at least two independent replicas); got 1
+    """
+    if isinstance(replicas, (numbers.Integral, np.integer)) and not isinstance(replicas, (bool, np.bool_)) \
+            and replicas == 1:
+        raise ValueError(f"{name} must be an integer >= 2 (a standard error needs at least two independent "
+                         f"replicas); got {replicas!r}")
+    n = check_integer(replicas, name, 2)
+    if n < MIN_REPLICAS_FOR_POWER:
+        warnings.warn(f"{name} = {n} < {MIN_REPLICAS_FOR_POWER}: the standard errors are themselves noisy "
+                      f"(relative error of the variance ~ {math.sqrt(2 / (n - 1)):.0%}) and a test has little "
+                      "power; use >= 1000 replicas to detect errors of a few percent", FewReplicasWarning,
+                      stacklevel=3)
+    return n
 
 
 def _per_direction(value, name: str, what: str) -> np.ndarray:

@@ -1,71 +1,152 @@
-"""Command line: ``python -m verify list`` and ``python -m verify run``."""
+"""Command line: ``python -m verify list``, ``python -m verify run`` and ``python -m verify calibrate``.
+
+Exit status of ``run``: 0 every claim passed; 1 a claim failed; 2 a usage or environment
+error, found before any work starts; 130 interrupted by Ctrl-C (finished claims are kept
+in the results directory and ``--resume`` continues).
+"""
 from __future__ import annotations
 
 import argparse
-import json
+import os
+import shlex
+import signal
 import sys
+import threading
+import warnings
+from pathlib import Path
 
+from . import report
 from .claims import BUDGETS, CLAIMS, select
-from .runner import run_claims
+from .runner import Interrupted, run_claims
+
+#: exit statuses of ``python -m verify run``
+EXIT_PASSED, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+EXIT_HELP = ("exit status: 0 every claim passed; 1 a claim failed; 2 usage or environment error "
+             "(checked before any work starts); 130 interrupted by Ctrl-C (finished claims are kept; "
+             "rerun with --resume)")
+
+#: figure formats of ``--plot-format``
+PLOT_FORMATS = ("png", "pdf", "svg")
 
 
-def _fmt(x) -> str:
+def _show_warning(message, category, filename, lineno, file=None, line=None):
+    print(f"warning: {message}", file=sys.stderr)
+
+
+def _writable_dir(parser, path, option: str, create: bool) -> Path:
+    """``path`` as a directory this process can write to (created if ``create``); else exit 2."""
+    d = Path(path)
+    if create:
+        try:
+            d.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            parser.error(f"{option} {path}: cannot create the directory ({exc.strerror or exc})")
+    if not d.is_dir():
+        parser.error(f"{option} {path}: the directory does not exist" if not d.exists()
+                     else f"{option} {path}: not a directory")
+    if not os.access(d, os.W_OK | os.X_OK):
+        parser.error(f"{option} {path}: the directory is not writable")
+    return d
+
+
+def _writable_file(parser, path, option: str) -> None:
+    """Exit 2 unless ``path`` can be written: its directory exists and is writable, and it is not a
+    directory or a read-only file."""
+    f = Path(path)
+    if f.is_dir():
+        parser.error(f"{option} {path}: is a directory; give a file name")
+    _writable_dir(parser, f.resolve().parent, f"{option} {path}: directory", create=False)
+    if f.exists() and not os.access(f, os.W_OK):
+        parser.error(f"{option} {path}: the file is not writable")
+
+
+def _connect(parser, address: str, timeout: float):
+    """A dask.distributed Client connected to ``address`` within ``timeout`` seconds; else exit 2."""
     try:
-        x = float(x)
-    except (TypeError, ValueError):
-        return str(x)
-    return "" if x != x else f"{x:.6g}"
+        from dask.distributed import Client
+    except ImportError:
+        parser.error("--scheduler needs dask.distributed, which is not installed: pip install 'sgdcheck[dask]'")
+    try:
+        return Client(address, timeout=timeout)
+    except (OSError, TimeoutError, ValueError, TypeError) as exc:
+        parser.error(f"--scheduler {address}: cannot reach the Dask scheduler within {timeout:g} s "
+                     f"(--scheduler-timeout); {exc}")
 
 
-def _table(results, width: int = 64) -> str:
-    """The results table: one line per check (the check's text wrapped at ``width``), with its
-    kind, the theory and Monte Carlo numbers, the statistic in the kind's unit, and the verdict."""
-    import textwrap
-    head = ("claim", "check", "kind", "theory", "Monte Carlo +- s.e.", "statistic", "verdict")
-    lines = []
-    for r in results:
-        if r.skipped:
-            lines.append((r.id, textwrap.wrap(r.skipped, width) or [""], "", "", "", "", "skipped"))
-            continue
-        for j, row in enumerate(r.rows):
-            mc = _fmt(row.monte_carlo)
-            if mc and _fmt(row.standard_error) and row.standard_error > 0:
-                mc += f" +- {row.standard_error:.2g}"
-            stat = f"{row.unit} = {row.statistic:.3g}" if row.statistic == row.statistic else ""
-            lines.append(((r.id if j == 0 else ""), textwrap.wrap(row.check, width) or [""], row.kind,
-                          _fmt(row.theory), mc, stat, row.verdict))
-    flat = []
-    for claim, check, *rest in lines:
-        flat.append((claim, check[0], *rest))
-        flat.extend(("", more, "", "", "", "", "") for more in check[1:])
-    widths = [max(len(str(x[i])) for x in [head] + flat) for i in range(len(head))]
-    out = ["  ".join(str(h).ljust(w) for h, w in zip(head, widths)).rstrip(),
-           "  ".join("-" * w for w in widths)]
-    for x in flat:
-        out.append("  ".join(str(v).ljust(w) for v, w in zip(x, widths)).rstrip())
-    return "\n".join(out)
+def _preflight(parser, args) -> list:
+    """Every check that can be made before any work: claim ids, seed, output paths, extras,
+    the scheduler. Returns the selected claims; exits with status 2 on the first problem."""
+    try:
+        claims = select(args.ids)
+    except ValueError as exc:
+        parser.error(str(exc))
+    if args.seed < 0:
+        parser.error(f"--seed must be a non-negative integer; got {args.seed}")
+    if args.scheduler and args.serial:
+        parser.error("--serial and --scheduler exclude each other")
+    if not args.scheduler_timeout > 0:
+        parser.error(f"--scheduler-timeout must be > 0 seconds; got {args.scheduler_timeout:g}")
+    if args.width < 40:
+        parser.error(f"--width must be at least 40 columns; got {args.width}")
+    formats = [f.strip().lower() for f in args.plot_format.split(",") if f.strip()]
+    bad = [f for f in formats if f not in PLOT_FORMATS]
+    if bad or not formats:
+        parser.error(f"--plot-format must be a comma-separated list of {', '.join(PLOT_FORMATS)}; "
+                     f"got {args.plot_format!r}")
+    args.plot_format = formats
+    _writable_dir(parser, args.results, "--results", create=True)
+    if args.json:
+        _writable_file(parser, args.json, "--json")
+    if args.plot:
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError:
+            parser.error("--plot needs matplotlib, which is not installed: pip install 'sgdcheck[plots]'")
+        _writable_dir(parser, args.plot, "--plot", create=True)
+    return claims
+
+
+def _resume_command(argv) -> str:
+    argv = list(argv)
+    if "--resume" not in argv:
+        argv.append("--resume")
+    return "python -m verify " + " ".join(shlex.quote(a) for a in argv)
 
 
 def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
     parser = argparse.ArgumentParser(prog="python -m verify", description=(
         "Check derived second-moment dynamics of stochastic optimisation against Monte Carlo."))
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("list", help="list the claims: id, title, source")
-    run = sub.add_parser("run", help="derive, simulate and compare the claims")
+    run = sub.add_parser("run", help="derive, simulate and compare the claims", epilog=EXIT_HELP)
     run.add_argument("ids", nargs="*", help="claim ids or dot-separated prefixes (default: all)")
     run.add_argument("--budget", choices=sorted(BUDGETS), default="standard",
                      help="Monte Carlo effort (default: standard)")
     run.add_argument("--seed", type=int, default=0, help="root seed of every random stream (default: 0)")
-    run.add_argument("--json", metavar="PATH", help="write every number and the seed as JSON")
+    run.add_argument("--json", metavar="PATH",
+                     help="write every number, the seed and the library versions as strict JSON "
+                          "(NaN as null, infinities as \"Infinity\")")
+    run.add_argument("--format", choices=report.FORMATS, default="text",
+                     help="what to print: the text table, or json, csv or markdown on stdout with the "
+                          "summary line on stderr (default: text)")
+    run.add_argument("--wide", action="store_true", help="text table: one line per check, no wrapping")
+    run.add_argument("--width", type=int, default=100, help="text table: line width (default: 100)")
     run.add_argument("--quiet", action="store_true", help="print only the summary line")
     run.add_argument("--results", metavar="DIR", default=".sgdcheck-results",
                      help="directory where each finished claim is written (default: .sgdcheck-results)")
     run.add_argument("--resume", action="store_true",
-                     help="reuse finished results in --results DIR; recompute nothing that finished")
+                     help="reuse finished results in --results DIR; recompute nothing that finished "
+                          "(an unreadable results file is named, renamed to *.corrupt and recomputed)")
     run.add_argument("--scheduler", metavar="ADDRESS",
                      help="run the claims on a Dask cluster (dask.distributed scheduler address)")
+    run.add_argument("--scheduler-timeout", metavar="SECONDS", type=float, default=10.0,
+                     help="give up connecting to --scheduler after this long (default: 10)")
     run.add_argument("--serial", action="store_true", help="run the claims one after another in this process")
     run.add_argument("--plot", metavar="DIR", help="write a figure per claim (needs the 'plots' extra)")
+    run.add_argument("--plot-format", metavar="EXT[,EXT]", default="png,pdf",
+                     help=f"figure formats, comma-separated from {', '.join(PLOT_FORMATS)} (default: png,pdf)")
     cal = sub.add_parser("calibrate", help="null studies and power of the default test over the catalogue's regimes")
     cal.add_argument("--runs", type=int, default=1800, help="null experiments per regime (default: 1800)")
     cal.add_argument("--replicas", type=int, default=1000, help="replicas per null experiment (default: 1000)")
@@ -85,64 +166,75 @@ def main(argv=None) -> int:
             print(f"{c.id}\t{c.title}\t{c.source}")
         return 0
 
+    claims = _preflight(parser, args)
+    client = _connect(parser, args.scheduler, args.scheduler_timeout) if args.scheduler else None
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.getsignal(signal.SIGINT) if main_thread else None
+    if main_thread:
+        # Ctrl-C and `kill -INT` stop the run even when started with SIGINT ignored (e.g. `cmd &` in a script)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
-        claims = select(args.ids)
-    except ValueError as exc:
-        parser.error(str(exc))
-    if args.seed < 0:
-        parser.error(f"--seed must be a non-negative integer; got {args.seed}")
+        with warnings.catch_warnings():
+            warnings.showwarning = _show_warning
+            return _run(args, argv, claims, client)
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGINT, previous)
+
+
+def _run(args, argv, claims, client) -> int:
     progress = None
     if sys.stderr.isatty() and not args.quiet:
         from tqdm import tqdm
         progress = tqdm(total=len(claims), unit="claim", file=sys.stderr)
-    executor, client = ("serial" if args.serial else None), None
-    if args.scheduler:
-        try:
-            from dask.distributed import Client
-        except ImportError:
-            parser.error("--scheduler needs Dask: pip install 'sgdcheck[dask]'")
-        client = Client(args.scheduler)
-        executor = client
+    executor = client if client is not None else ("serial" if args.serial else None)
     try:
         results = run_claims(claims, args.budget, args.seed, executor=executor, results_dir=args.results,
                              resume=args.resume,
                              on_result=(lambda r: progress.update(1)) if progress is not None else None)
+    except Interrupted as stop:
+        if progress is not None:
+            progress.close()   # before the message, so the bar does not overwrite it
+        print(f"\ninterrupted: {len(stop.finished)} of {len(claims)} claims had finished; they are kept in "
+              f"{args.results}/. Resume with:\n  {_resume_command(argv)}", file=sys.stderr)
+        return EXIT_INTERRUPTED
     finally:
         if progress is not None:
             progress.close()
         if client is not None:
             client.close()
     failed = [r.id for r in results if not r.passed and not r.skipped]
-    if not args.quiet:
-        print(_table(results))
-        print()
-    print(f"{len(results) - len(failed)} of {len(results)} claims passed "
-          f"(budget {args.budget}, seed {args.seed}, family-wise alpha per claim "
-          f"{', '.join(sorted({f'{r.alpha:g}' for r in results}))})"
-          + (f"; FAILED: {', '.join(failed)}" if failed else ""))
+    summary = (f"{len(results) - len(failed)} of {len(results)} claims passed "
+               f"(budget {args.budget}, seed {args.seed}, family-wise alpha per claim "
+               f"{', '.join(sorted({f'{r.alpha:g}' for r in results}))})"
+               + (f"; FAILED: {', '.join(failed)}" if failed else ""))
+    text = args.format == "text"
+    if not args.quiet or not text:
+        print({"text": lambda: report.table(results, width=args.width, wide=args.wide,
+                                            unicode=_unicode(sys.stdout)) + "\n",
+               "json": lambda: report.dumps(report.document(results, args.budget, args.seed)),
+               "csv": lambda: report.csv_text(results).rstrip("\n"),
+               "markdown": lambda: report.markdown(results)}[args.format]())
+    print(summary, file=sys.stdout if text else sys.stderr)
     if args.plot:
-        try:
-            from .plots import plot_results
-        except ImportError:
-            parser.error("--plot needs matplotlib: pip install 'sgdcheck[plots]'")
-        paths = plot_results(results, args.plot)
-        if any(r.id.startswith("momentum.") for r in results):
-            from .plots import plot_heavy_ball_stable_region
-            paths.append(plot_heavy_ball_stable_region(args.plot))
-        for path in paths:
+        from .plots import plot_results
+        for path in plot_results(results, args.plot, formats=args.plot_format):
             if not args.quiet:
-                print(f"wrote {path}")
+                print(f"wrote {path}", file=sys.stdout if text else sys.stderr)
     if args.json:
-        with open(args.json, "w") as fh:
-            json.dump({"budget": args.budget, "seed": args.seed,
-                       "claims": [r.to_dict() for r in results]}, fh, indent=2, default=float)
-    return 0 if not failed else 1
+        Path(args.json).write_text(report.dumps(report.document(results, args.budget, args.seed)) + "\n")
+    return EXIT_FAILED if failed else EXIT_PASSED
+
+
+def _unicode(stream) -> bool:
+    try:
+        "±".encode(getattr(stream, "encoding", None) or "ascii")
+        return True
+    except (UnicodeEncodeError, LookupError):
+        return False
 
 
 def _calibrate(parser, args) -> int:
-    import os
-    from pathlib import Path
-
     from . import calibrate as cb
     if args.runs < 10 or args.replicas < 10:
         parser.error(f"--runs and --replicas must be integers >= 10; got {args.runs}, {args.replicas}")
@@ -177,13 +269,13 @@ def _calibrate(parser, args) -> int:
         if progress is not None:
             bar.close()
     doubling = ", ".join(f"{cb.doubling_power(args.runs, a):.2f} at alpha = {a:g}" for a in cb.ALPHAS)
-    text = ["Null studies: false failures of verify.compare with the true recursion over "
+    text = [("Null studies: false failures of verify.compare with the true recursion over "
             f"{args.runs} independent runs of {args.replicas} replicas per regime. Limit: the 99% quantile "
             "of Binomial(runs, alpha). Probability that a test with rate 2 alpha would exceed it: "
-            f"{doubling}.", "", cb.format_null(results)]
+            f"{doubling}."), "", cb.format_null(results)]
     if power:
-        text += ["", f"Power at alpha = {power['alpha']:g} against a planted error in the coupling term "
-                 f"({power['setting']}; {power['runs']} runs per cell):", "", cb.format_power(power)]
+        text += ["", (f"Power at alpha = {power['alpha']:g} against a planted error in the coupling term "
+                 f"({power['setting']}; {power['runs']} runs per cell):"), "", cb.format_power(power)]
     print("\n".join(text))
     if out is not None:
         (out / "calibration.md").write_text("\n".join(text) + "\n")
@@ -193,11 +285,15 @@ def _calibrate(parser, args) -> int:
             except ImportError:
                 print("matplotlib is not installed: no power.png (pip install 'sgdcheck[plots]')", file=sys.stderr)
     if args.json:
-        with open(args.json, "w") as fh:
-            json.dump({"null": results, "power": power}, fh, indent=2, default=float)
+        Path(args.json).write_text(report.dumps({"versions": report.versions(), "null": results,
+                                                 "power": power}) + "\n")
     ok = all(row["consistent"] for r in results for row in r["rows"])
     return 0 if ok else 1
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except BrokenPipeError:  # e.g. `python -m verify run | head`: stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(EXIT_FAILED)

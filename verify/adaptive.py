@@ -32,6 +32,7 @@ from theory.validation import (
     check_integer,
     check_nonnegative,
     check_positive,
+    check_replicas,
 )
 
 from .montecarlo import BlockRecorder, SimulationResult, assemble_result, chunk_streams, moments3
@@ -218,7 +219,7 @@ def simulate_adaptive(policy, *, eigenvalues, noise_variance=0.0, initial=1.0, s
     check_nonnegative(noise_variance, "noise_variance")
     e0 = check_initial(initial, lam.size)
     steps = check_integer(steps, "steps", 1)
-    replicas = check_integer(replicas, "replicas", 1)
+    replicas = check_replicas(replicas)
     chunk_size = check_integer(chunk_size, "chunk_size", 1)
     if not all(hasattr(policy, a) for a in ("start", "rate", "after")):
         raise ValueError(f"policy must have start, rate and after (StateRule, AdaGradNorm, ConstantRate); got {policy!r}")

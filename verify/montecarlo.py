@@ -25,8 +25,9 @@ import sympy as sp
 
 from theory.algorithms import GRADIENT, Algorithm
 from theory.data import DataModel, Gaussian
+from theory.hyperparameters import bind_hyperparameters
 from theory.validation import (check_algorithm_and_data, check_eigenvalues, check_initial,
-                               check_integer, check_nonnegative, check_positive)
+                               check_integer, check_nonnegative, check_positive, check_replicas, check_seed)
 
 from .samplers import sample_standardized
 
@@ -40,8 +41,9 @@ class SimulationResult:
     Attributes
     ----------
     risk, risk_se : ndarray, shape (steps + 1,)
-        Mean over replicas of R(theta_k) = (e_k^T K e_k + sigma^2)/2 (the exact
-        population risk of each replica's iterate) and its standard error
+        Mean over replicas of R(theta_k) = (o_k^T K o_k + sigma^2)/2 with o_k the algorithm's
+        observable (the error e_k, or e.g. the averaged error; the exact population risk of each
+        replica's iterate) and its standard error
         (sample standard deviation over replicas / sqrt(replicas)).
     second_moments, second_moments_se : ndarray, shape (steps + 1, d)
         Mean over replicas of e_{k,i}^2 and its standard error.
@@ -173,7 +175,7 @@ def block_edges(steps: int) -> list:
 def chunk_streams(seed, replicas: int, chunk_size: int):
     """Root ``SeedSequence`` (from an int, a SeedSequence or None), its spawned child per chunk of
     replicas, and the chunk sizes (all ``chunk_size`` but the last)."""
-    root = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
+    root = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(check_seed(seed))
     sizes = [min(chunk_size, replicas - s) for s in range(0, replicas, chunk_size)]
     return root, root.spawn(len(sizes)), sizes
 
@@ -227,13 +229,18 @@ def _compile(algorithm: Algorithm):
     and the gradient (every algorithm here), its coefficient matrix as a function of the
     hyperparameters, so the engine can apply it in place without temporaries."""
     hyper = list(algorithm.hyperparameters.values())
-    update = sp.lambdify([*algorithm.state, GRADIENT, *hyper], list(algorithm.update), modules="numpy")
-    point = sp.lambdify([*algorithm.state, *hyper], algorithm.gradient_point, modules="numpy")
+    per_direction = any(h.per_direction for h in algorithm.hyperparameter_spec)
+    const = algorithm.constants
+    rule = [sp.sympify(u).subs(const) for u in algorithm.update]
+    update = sp.lambdify([*algorithm.state, GRADIENT, *hyper], rule, modules="numpy")
+    point = sp.lambdify([*algorithm.state, *hyper], sp.sympify(algorithm.gradient_point).subs(const), modules="numpy")
     linear = None
     variables = [*algorithm.state, GRADIENT]
+    if per_direction:  # per-direction values (arrays of shape (d,)) or theta*: the generic, broadcasting path
+        return update, point, None
     try:
         rows = []
-        for expr in (*algorithm.update, algorithm.gradient_point):
+        for expr in (*rule, sp.sympify(algorithm.gradient_point).subs(const)):
             poly = sp.Poly(sp.expand(expr), *variables)
             if poly.total_degree() > 1 or poly.coeff_monomial(1) != 0:
                 raise ValueError
@@ -374,9 +381,14 @@ def _run_rows(rng, n, algorithm, compiled, data, lam, hyper_values, batch, noise
                 m2[cols] = np.einsum("rd,rd->d", dv, dv)
         out_m2[k] = m2
 
-    def record(k, e):
+    observable = algorithm.observable
+    obs = (None if observable == algorithm.state[0]
+           else sp.lambdify(list(algorithm.state), observable, modules="numpy"))
+
+    def record(k, e, o=None):
+        """Statistics of step k: e_i^2 and e_i of the error; the risk on the observable o (default e)."""
         np.multiply(e, e, out=sq)
-        risk = sq @ lam
+        risk = sq @ lam if o is None else np.einsum("rd,rd,d->r", o, o, lam)
         risk *= 0.5
         risk += 0.5 * floor
         centred(sq, *sums["m"], k)
@@ -413,13 +425,12 @@ def _run_rows(rng, n, algorithm, compiled, data, lam, hyper_values, batch, noise
         if first:
             out[...] = 0.0
 
-    record(0, state[0])
+    record(0, state[0], None if obs is None else obs(*state))
     schedule = hyper_values
     timed = any(callable(h) for h in schedule)
     for k in range(1, steps + 1):
         if timed:  # the step k-1 -> k uses h(k - 1), as in theory.Recursion.trajectory
-            hyper_values = [float(h(k - 1)) if callable(h) else h for h in schedule]
-            algorithm.check_hyperparameters(dict(zip(algorithm.hyperparameters, hyper_values)))
+            hyper_values = [float(h(k - 1)) if callable(h) else h for h in schedule]  # range-checked up front
             if linear is not None:
                 coeffs = [[float(c) for c in row] for row in linear(*hyper_values)]
         if in_place:
@@ -460,7 +471,7 @@ def _run_rows(rng, n, algorithm, compiled, data, lam, hyper_values, batch, noise
             state, spare = spare, state
         else:
             state = [np.broadcast_to(s, (n, d)) for s in update(*state, g, *hyper_values)]
-        record(k, state[0])
+        record(k, state[0], None if obs is None else obs(*state))
     return {**sums, **blocks.output()}
 
 
@@ -497,8 +508,14 @@ def simulate(algorithm: Algorithm | None = None, *, data: DataModel | None = Non
         If True, return a list with one :class:`SimulationResult` per chunk (independent
         experiments of ``chunk_size`` replicas each, e.g. for null studies of a test).
     **hyper
-        Other hyperparameters of ``algorithm`` (e.g. ``momentum``); each may be a
-        callable h(k) of the step (a schedule): the step k -> k + 1 uses h(k).
+        Other hyperparameters of ``algorithm`` (e.g. ``momentum``), bound and range-checked by
+        :func:`theory.bind_hyperparameters` exactly as in :meth:`theory.Recursion.trajectory`.
+        Those declared schedulable may be callables h(k) of the step (the step k -> k + 1 uses
+        h(k); every value used is checked before the run), those declared per-direction may be
+        arrays of shape (d,). Affine rules (e.g. ``SGD(weight_decay=w)``) take ``optimum``
+        theta* (eigenbasis, default 0); ``initial`` stays the error e_0 = theta_0 - theta*.
+        The risk is measured on the algorithm's ``observable`` (e.g. the averaged iterate of
+        :class:`theory.IterateAveraging`); ``second_moments`` and ``mean`` are those of e_k.
 
     Returns
     -------
@@ -508,7 +525,7 @@ def simulate(algorithm: Algorithm | None = None, *, data: DataModel | None = Non
     ------
     ValueError
         Bad eigenvalues, learning rate, batch, noise variance, initial error,
-        steps or replicas (< 1), or unknown hyperparameters.
+        steps or replicas (< 1), or unknown, missing or out-of-range hyperparameters.
 
     Example
     -------
@@ -520,28 +537,21 @@ def simulate(algorithm: Algorithm | None = None, *, data: DataModel | None = Non
     t0 = time.perf_counter()
     algorithm, data = check_algorithm_and_data(algorithm, data)
     lam = check_eigenvalues(eigenvalues)
-    check_positive(learning_rate, "learning_rate")
     batch = check_integer(batch, "batch", 1)
     check_nonnegative(noise_variance, "noise_variance")
     e0 = check_initial(initial, len(lam))
     steps = check_integer(steps, "steps", 1)
-    replicas = check_integer(replicas, "replicas", 1)
+    replicas = check_replicas(replicas)
     chunk_size = check_integer(chunk_size, "chunk_size", 1)
     data.kurtosis_values(len(lam))  # validates per-coordinate parameters against d
     own = getattr(data, "eigenvalues", None)  # models with their own spectrum (EmpiricalDistribution)
     if own is not None and not np.allclose(own, lam, rtol=1e-12, atol=0):
         raise ValueError(f"eigenvalues must be the data model's own (data.eigenvalues) for {data!r}")
     names = list(algorithm.hyperparameters)
-    values = {"learning_rate": float(learning_rate), **hyper}
-    unknown = set(hyper) - set(names)
-    missing = set(names) - set(values)
-    if unknown or missing:
-        raise ValueError(f"hyperparameters of {algorithm!r} are {names}; unknown {sorted(unknown)}, "
-                         f"missing {sorted(missing)}")
-    timed = any(callable(values[n]) for n in names[1:])
-    if not timed:
-        algorithm.check_hyperparameters(values)
-    hyper_values = [values[n] if callable(values[n]) else float(values[n]) for n in names]
+    bound = bind_hyperparameters(algorithm, {"learning_rate": learning_rate, **hyper}, dimension=len(lam),
+                                 steps=steps, schedules=True)
+    hyper_values = [v if callable(v) and not isinstance(v, np.ndarray) else
+                    (v.astype(float) if isinstance(v, np.ndarray) else float(v)) for v in (bound[n] for n in names)]
 
     root, children, sizes = chunk_streams(seed, replicas, chunk_size)
     compiled = _compile(algorithm)

@@ -8,13 +8,22 @@
   ``SeedSequence.spawn``), so results are identical whichever executor ran them.
 * Finished claims are written to a results directory as they complete, keyed by
   a hash of the claim, the budget, the seed and the package version;
-  ``resume=True`` loads those and recomputes nothing that finished.
+  ``resume=True`` loads those and recomputes nothing that finished. A results
+  file that cannot be read is renamed to ``<key>.json.corrupt`` (a
+  :class:`CorruptResultWarning` names it) and its claim is recomputed.
+* Ctrl-C (KeyboardInterrupt) stops the run within seconds: pending claims are
+  cancelled, the pool's worker processes are terminated (they ignore SIGINT
+  themselves, so a terminal's Ctrl-C reaches only this process's handler), and
+  :class:`Interrupted` carries every claim that had finished, all of them
+  already in the results directory.
 """
 from __future__ import annotations
 
 import hashlib
 import json
 import os
+import signal
+import warnings
 from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
 from pathlib import Path
 
@@ -23,8 +32,30 @@ import numpy as np
 import theory
 
 from .claims import BUDGETS, CLAIMS, ClaimResult
+from .stats.result import strict_json
 
-__all__ = ["run_claims", "map_grid", "result_key", "as_executor"]
+__all__ = ["CorruptResultWarning", "Interrupted", "as_executor", "map_grid", "result_key", "run_claims"]
+
+
+class Interrupted(KeyboardInterrupt):
+    """Raised by :func:`run_claims` on Ctrl-C.
+
+    Attributes
+    ----------
+    finished : list of ClaimResult
+        The claims that had finished (in the requested order); with a results
+        directory each of them is already written there.
+    pending : list of str
+        Ids of the claims that had not finished.
+    """
+
+    def __init__(self, finished, pending):
+        super().__init__(f"interrupted: {len(finished)} claim(s) finished, {len(pending)} pending")
+        self.finished, self.pending = list(finished), list(pending)
+
+
+class CorruptResultWarning(RuntimeWarning):
+    """A results file could not be read; it was set aside and its claim is recomputed."""
 
 
 def result_key(claim, budget: str, seed: int) -> str:
@@ -49,6 +80,43 @@ def _run_one(claim_id: str, budget: str, seed: int) -> dict:
     return CLAIMS[claim_id].run(budget, seed).to_dict()
 
 
+def _ignore_sigint():
+    """Initializer of the pool's workers: Ctrl-C is the parent's to handle (it terminates them)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _load(path: Path, claim_id: str):
+    """The ClaimResult stored at ``path``, or None (after renaming the file to ``*.corrupt`` and
+    warning) when it cannot be read or belongs to another claim."""
+    try:
+        result = ClaimResult.from_dict(json.loads(path.read_text()))
+        if result.id != claim_id:
+            raise ValueError(f"it holds claim {result.id!r}, not {claim_id!r}")
+        return result
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        aside = path.with_name(path.name + ".corrupt")
+        os.replace(path, aside)
+        warnings.warn(f"results file {path} of claim {claim_id!r} could not be read "
+                      f"({type(exc).__name__}: {str(exc)[:120]}); moved to {aside.name} and recomputing",
+                      CorruptResultWarning, stacklevel=3)
+        return None
+
+
+def _stop_pool(ex, futures):
+    """Cancel what has not started and end the pool now: its workers are terminated."""
+    for fut in futures:
+        fut.cancel()
+    processes = list((getattr(ex, "_processes", None) or {}).values())
+    try:
+        ex.shutdown(wait=False, cancel_futures=True)
+    except TypeError:  # an Executor without cancel_futures (e.g. dask's ClientExecutor)
+        ex.shutdown(wait=False)
+    for proc in processes:
+        proc.terminate()
+    for proc in processes:
+        proc.join(timeout=5)
+
+
 def run_claims(claims, budget: str = "standard", seed: int = 0, executor=None, results_dir=None,
                resume: bool = False, on_result=None) -> list:
     """Run ``claims`` and return their :class:`ClaimResult` objects in the given order.
@@ -71,6 +139,14 @@ def run_claims(claims, budget: str = "standard", seed: int = 0, executor=None, r
     ------
     ValueError
         Unknown budget, negative seed, ``resume`` without ``results_dir``.
+    Interrupted
+        On Ctrl-C (a KeyboardInterrupt), within seconds; it carries the finished claims.
+
+    Warns
+    -----
+    CorruptResultWarning
+        With ``resume``, for each results file that cannot be read (it is renamed to
+        ``<key>.json.corrupt`` and the claim recomputed).
     """
     if budget not in BUDGETS:
         raise ValueError(f"budget must be one of {sorted(BUDGETS)}; got {budget!r}")
@@ -85,36 +161,53 @@ def run_claims(claims, budget: str = "standard", seed: int = 0, executor=None, r
     todo = []
     for c in claims:
         path = store / f"{result_key(c, budget, seed)}.json" if store is not None else None
-        if resume and path is not None and path.exists():
-            done[c.id] = ClaimResult.from_dict(json.loads(path.read_text()))
+        loaded = _load(path, c.id) if resume and path is not None and path.exists() else None
+        if loaded is not None:
+            done[c.id] = loaded
             if on_result:
-                on_result(done[c.id])
+                on_result(loaded)
         else:
             todo.append((c, path))
+
+    def interrupted():
+        return Interrupted([done[c.id] for c in claims if c.id in done],
+                           [c.id for c in claims if c.id not in done])
 
     def finish(claim, path, payload):
         if path is not None:
             tmp = path.with_suffix(".tmp")
-            tmp.write_text(json.dumps(payload, default=float))
+            tmp.write_text(json.dumps(strict_json(payload), allow_nan=False))
             os.replace(tmp, path)
         done[claim.id] = ClaimResult.from_dict(payload)
         if on_result:
             on_result(done[claim.id])
 
     if executor == "serial" or (executor is None and len(todo) <= 1):
-        for c, path in todo:
-            finish(c, path, _run_one(c.id, budget, int(seed)))
-    else:
-        own = executor is None
-        ex = ProcessPoolExecutor(max_workers=min(len(todo), os.cpu_count() or 1)) if own else as_executor(executor)
         try:
-            futures = {ex.submit(_run_one, c.id, budget, int(seed)): (c, path) for c, path in todo}
-            for fut in as_completed(futures):
-                c, path = futures[fut]
+            for c, path in todo:
+                finish(c, path, _run_one(c.id, budget, int(seed)))
+        except KeyboardInterrupt:
+            raise interrupted() from None
+        return [done[c.id] for c in claims]
+    own = executor is None
+    ex = (ProcessPoolExecutor(max_workers=min(len(todo), os.cpu_count() or 1), initializer=_ignore_sigint)
+          if own else as_executor(executor))
+    futures: dict = {}
+    try:
+        for c, path in todo:
+            futures[ex.submit(_run_one, c.id, budget, int(seed))] = (c, path)
+        for fut in as_completed(futures):
+            c, path = futures[fut]
+            finish(c, path, fut.result())
+    except KeyboardInterrupt:
+        for fut, (c, path) in futures.items():  # finished between the signal and here: keep them too
+            if c.id not in done and fut.done() and not fut.cancelled() and fut.exception() is None:
                 finish(c, path, fut.result())
-        finally:
-            if own:
-                ex.shutdown()
+        _stop_pool(ex, futures)
+        raise interrupted() from None
+    finally:
+        if own:
+            ex.shutdown()
     return [done[c.id] for c in claims]
 
 

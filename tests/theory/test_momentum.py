@@ -123,8 +123,10 @@ def test_generalized_momentum_schedules_reduce_to_constants():
     b = rec.trajectory(gamma3=lambda k: 0.05, delta=lambda k: 0.2, **kw)
     np.testing.assert_allclose(a.risk, b.risk, rtol=1e-13)
     np.testing.assert_allclose(a.mean, b.mean, rtol=1e-13)
-    with pytest.raises(ValueError, match="delta must lie in"):
-        rec.trajectory(gamma3=0.05, delta=lambda k: 2.0, **kw)
+    # Delta_k > 1 is allowed (DANA's Delta(k) = delta/(1 + k)); a negative value used at step 3 is not
+    rec.trajectory(gamma3=0.05, delta=lambda k: 2.0, **kw)
+    with pytest.raises(ValueError, match=r"delta must be finite and >= 0; got -0.1 at step k = 3"):
+        rec.trajectory(gamma3=0.05, delta=lambda k: 0.2 if k < 3 else -0.1, **kw)
     with pytest.raises(ValueError, match="callables"):
         rec.critical_learning_rate([1.0], gamma1=1.0, gamma3=lambda k: 0.1, delta=0.1)
 

@@ -163,7 +163,9 @@ def test_failure_p_value_is_family_wise():
     (dict(data="gaussian"), "data"),
     (dict(data=st.just(Gaussian())), "data"),
     (dict(data=[]), "data"),
-    (dict(algorithm=HeavyBall()), "algorithm"),
+    (dict(algorithm=HeavyBall()), "expr must be a mapping"),
+    (dict(algorithm="sgd"), "algorithm"),
+    (dict(hyper={"momentum": 0.5}), "hyper"),
 ])
 def test_bad_arguments_raise_naming_the_argument(kwargs, name):
     with pytest.raises(ValueError, match=name):

@@ -54,14 +54,15 @@ def test_three_point_law_has_exact_kurtosis():
 
 
 @pytest.mark.parametrize("kw, match", [
-    (dict(replicas=0), r"replicas must be an integer >= 1"),
+    (dict(replicas=0), r"replicas must be an integer >= 2"),
+    (dict(replicas=1), r"replicas must be an integer >= 2 \(a standard error"),
     (dict(steps=0), r"steps must be an integer >= 1"),
     (dict(batch=0), r"batch must be an integer >= 1"),
     (dict(learning_rate=float("nan")), r"learning_rate must be finite and > 0"),
     (dict(learning_rate=-1.0), r"learning_rate must be finite and > 0"),
     (dict(eigenvalues=[1.0, -2.0]), r"eigenvalues must be finite and > 0"),
     (dict(noise_variance=-0.1), r"noise_variance must be finite and >= 0"),
-    (dict(momentum=0.9), r"unknown \['momentum'\]"),
+    (dict(momentum=0.9), r"unknown hyperparameter\(s\) \['momentum'\]"),
 ])
 def test_bad_input(kw, match):
     with pytest.raises(ValueError, match=match):

@@ -79,3 +79,25 @@ def test_check_recursion_rejects_bad_expressions():
         check_recursion(RIGHT + __import__("sympy").Symbol("q"))
     with pytest.raises(ValueError, match="affine in m"):
         check_recursion(RIGHT * m)
+
+
+def test_combine_growth_is_an_intersection_union_test():
+    """Growth tests pass when their null is rejected: two passing growth tests combine into a
+    pass (p = max p_j, no correction), one failing member fails the family, and mixing them
+    with comparisons is refused."""
+    import numpy as np
+    import pytest
+
+    from verify.stats import growth, scalar_comparison
+    from verify.stats.result import combine
+
+    rng = np.random.default_rng(0)
+    up = growth(1.0, 3.0 + rng.standard_normal(400), alpha=1e-3)
+    up2 = growth(1.0, 2.0 + rng.standard_normal(400), alpha=1e-3)
+    flat = growth(1.0, 1.0 + rng.standard_normal(400), alpha=1e-3)
+    assert up.passed and up2.passed and not flat.passed
+    both = combine([up, up2], 1e-3)
+    assert both.passed and both.p_value == max(up.p_value, up2.p_value)
+    assert not combine([up, flat], 1e-3).passed
+    with pytest.raises(ValueError, match="cannot mix growth"):
+        combine([up, scalar_comparison(1.0, mean=1.0, standard_error=0.1, replicas=100, alpha=1e-3)], 1e-3)

@@ -9,11 +9,37 @@ import numpy as np
 
 from .linear import _PAIR_NAMES
 
-__all__ = ["critical_crossing", "locate_crossing"]
+__all__ = ["critical_crossing", "locate_crossing", "resolvable_classes"]
 
 
 #: class-symmetric dimension up to which the crossing is located on the dense spectral radius
 DENSE_LIMIT = 120
+
+#: directions with gamma_c lambda_i below this are left out of the float64 location (see resolvable_directions)
+NEGLIGIBLE = 1e-10
+
+
+def resolvable_classes(lam, moments, gamma_c):
+    r"""Distinct classes (lambda, kappa, mu_6, mu_8) that the float64 even-sector map resolves near gamma_c.
+
+    Returns (lam, counts, [kappa, mu_6, mu_8]) over the classes, each of shape (C,).
+
+    The coefficients of the even-sector map are evaluated as 1 - 4 gamma lambda_i + ..., so a direction
+    with gamma lambda_i near the float64 spacing of 1 (2.2e-16) has its marginal eigenvalue rounded onto
+    the unit circle and det(I - L) rounded to 0, whatever the true stability. Such a direction is
+    nearly frozen: as lambda_i -> 0 it contributes the eigenvalue 1 of Q_ii (approached from below) and
+    pairs (i, j) that evolve as e_i^2 times the second-moment map of the other directions, whose spectral
+    radius stays below 1 up to gamma_c >= gamma_c^(4). Leaving out the directions with
+    gamma_c lambda_i < NEGLIGIBLE = 1e-10 therefore moves the crossing by a relative
+    O(sum of the dropped gamma_c lambda_i) (first order in lambda_i), and every kept direction is
+    resolvable at every learning rate of the scan (>= gamma_c / 1024). ``dps`` refinements keep every
+    direction (mpmath resolves them).
+    """
+    lam = np.asarray(lam, dtype=float)
+    keys = np.stack([lam, *moments], axis=1)
+    keep = (lam * gamma_c >= NEGLIGIBLE) | (lam == lam.max())
+    uniq, counts = np.unique(keys[keep], axis=0, return_counts=True)
+    return uniq[:, 0], counts, [uniq[:, 1], uniq[:, 2], uniq[:, 3]]
 
 
 def locate_crossing(rho, sec, gamma_c, start, dense, grids, bisect_tol=0.0, confirm=False, xtol=1e-15):
@@ -89,8 +115,10 @@ def critical_crossing(rec, lam, batch, gamma_c, dps=None, points=32):
     See FourthMomentRecursion.critical_learning_rate.
     """
     from ..empirical import _single_threaded_blas
-
-    base = rec._class_map(lam, None, batch)
+    from .linear import EvenSectorMap
+    full_lam = lam
+    lam, counts, moments = resolvable_classes(lam, rec._moment_values(lam), gamma_c)
+    base = EvenSectorMap.build(rec, lam, counts, None, batch, 0.0, moments=moments)
     dense = len(base._sym_coordinates()) <= DENSE_LIMIT
 
     def rho(g):
@@ -108,11 +136,13 @@ def critical_crossing(rec, lam, batch, gamma_c, dps=None, points=32):
         # gamma_c^(4) <= gamma_c (Jensen), with equality in degenerate cases (e.g. Rademacher, B = 1, d = 2,
         # where the Perron combination of the e_i^2 evolves deterministically): scan just past gamma_c;
         # a coarse scan first, a finer one if it saw no sign change (two roots inside one cell)
-        root, prev, g = locate_crossing(rho, sec, gamma_c, gamma_c * 1e-9, dense,
+        root, prev, g = locate_crossing(rho, sec, gamma_c, gamma_c / 1024, dense,
                                         (points,) if dense else (max(points // 2, 2), 8 * points),
                                         confirm=base.classes <= 40)
     if dps is None:
         return float(root)
+    if counts.sum() != len(full_lam):   # the refinement keeps every direction (mpmath resolves them)
+        base = rec._class_map(full_lam, None, batch)
     if base.classes > 40:
         raise ValueError(f"dps refinement supports at most 40 distinct classes of directions; got {base.classes}")
     return _refine_mp(rec, base, batch, root, prev, g, dps)

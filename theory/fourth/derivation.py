@@ -175,7 +175,7 @@ def _collect_terms(expr: sp.Expr, terms) -> dict:
 
 def derive_fourth(algorithm: Algorithm | None = None, data: DataModel | None = None):
     algorithm, data = check_algorithm_and_data(algorithm, data)
-    if type(algorithm) not in (SGD, HeavyBall, Nesterov):
+    if algorithm not in (SGD(), HeavyBall(), Nesterov()):  # by value: SGD(weight_decay=w) is another rule
         raise NotImplementedError(
             f"the fourth-moment recursion is derived for SGD, HeavyBall and Nesterov so far; got {algorithm!r}")
     if isinstance(data, EmpiricalDistribution):
@@ -295,13 +295,10 @@ def latex_block(rec) -> str:
         return sp.latex(expr, symbol_names=LATEX_NAMES, order="none")
 
     def lines(lhs, coeffs):
-        out = []
-        for t, c in coeffs.items():
-            if c == 0:
-                continue
-            body = tex(sp.collect(sp.expand(c), sym.gamma, sp.factor))
-            out.append(r"\left(" + body + r"\right)" + ("" if t == 1 else " " + tex(t)))
-        return [lhs + " &= " + out[0]] + [r"&\quad + " + o for o in out[1:]]
+        from ..latex import rows, tidy
+        terms = [sp.Mul(tidy(c), t, evaluate=False) for t, c in coeffs.items() if c != 0]
+        late = [t for t in coeffs if t != 1]
+        return rows(lhs, sp.Add(*terms, evaluate=False), LATEX_NAMES, late=late, keep=True)
 
     rules = [tex(rec.data.even_moment(n)) for n in (4, 6, 8)]
     rows = [
@@ -320,4 +317,5 @@ def latex_block(rec) -> str:
     rows.append(r"&\text{fourth moments stable} \iff \rho(L) < 1;\ \gamma_c^{(4)}:\ "
                 r"\text{the smallest } \gamma \text{ with } \rho(L(\gamma)) = 1 \text{ (a root of } \det(I - L(\gamma)))"
                 r",\quad \gamma_c^{(4)} \le \gamma_c")
-    return "\\begin{align*}\n" + " \\\\\n".join(rows) + "\n\\end{align*}"
+    from ..latex import align
+    return align(rows)

@@ -35,6 +35,7 @@ import sympy as sp
 
 from .. import symbols as sym
 from ..algorithms import GRADIENT
+from ..hyperparameters import bind_hyperparameters
 from ..validation import (
     check_eigenvalues,
     check_initial,
@@ -244,22 +245,22 @@ class TwoStepFourthRecursion:
                 names[t] = base.replace("_", "_{k,", 1) + "}^{" + idx + "}" if "_" in base else base + "_k"
         names.update({self.algorithm.state[0]: r"e_{k,i}"})
 
-        def tex(expr):
-            return sp.latex(expr, symbol_names=names, order="none")
-
-        rows = [r"&\text{update rule: } " + self.algorithm.latex_update().replace("&=", "=").replace(r" \\ ", r",\quad "),
-                (r"&q_{k,i} = (e_{k,i}^2,\ e_{k,i} e_{k-1,i},\ e_{k-1,i}^2),\quad "
-                 r"P_{k,ij}^{(ab)} = \mathbb{E}\, q_{k,i}^{(a)} q_{k,j}^{(b)},\quad "
-                 r"D_{k,i}^{(n)} = \mathbb{E}\, e_{k,i}^{4-n} e_{k-1,i}^{n},\quad "
-                 r"T_{k,i}^{(a)} = \sum_l \lambda_l \mathbb{E}\, q_{k,i}^{(a)} p_{k,l}^2,\quad "
-                 r"U_k = \mathbb{E} \bigl(\textstyle\sum_l \lambda_l p_{k,l}^2\bigr)^2,\quad "
-                 r"V_k = \sum_l (\kappa_l - 3) \lambda_l^2 \mathbb{E}\, p_{k,l}^4")]
-        for eq in self.update:
-            lhs = eq.lhs.name.rstrip("'")
-            base, _, idx = lhs.partition("^")
-            lhs_tex = base.replace("_", "_{k+1,", 1) + "}^{" + idx + "}"
-            rows.append(lhs_tex + " &= " + tex(eq.rhs))
-        return "\\begin{align*}\n" + " \\\\\n".join(rows) + "\n\\end{align*}"
+        from ..latex import align, rows, tidy
+        out = [r"&\text{update rule:}", *self.algorithm.latex_update().split(" \\\\\n"),
+               (r"&q_{k,i} = (e_{k,i}^2,\ e_{k,i} e_{k-1,i},\ e_{k-1,i}^2),\quad "
+                r"P_{k,ij}^{(ab)} = \mathbb{E}\, q_{k,i}^{(a)} q_{k,j}^{(b)},\quad "
+                r"D_{k,i}^{(n)} = \mathbb{E}\, e_{k,i}^{4-n} e_{k-1,i}^{n},\quad "
+                r"T_{k,i}^{(a)} = \sum_l \lambda_l \mathbb{E}\, q_{k,i}^{(a)} p_{k,l}^2,\quad "
+                r"U_k = \mathbb{E} \bigl(\textstyle\sum_l \lambda_l p_{k,l}^2\bigr)^2,\quad "
+                r"V_k = \sum_l (\kappa_l - 3) \lambda_l^2 \mathbb{E}\, p_{k,l}^4")]
+        late = [self.term_symbol(k) for k in PAIR_KEYS + DIAGONAL_KEYS if self.term_symbol(k) != 1]
+        blocks = [(f"P_{{k+1,ij}}^{{({a}{b})}}", self.pair[(a, b)], PAIR_KEYS) for a in range(3) for b in range(3)]
+        blocks += [(f"D_{{k+1,i}}^{{({n})}}", self.diagonal[n], DIAGONAL_KEYS) for n in range(5)]
+        for lhs, coeffs, keys in blocks:
+            terms = [sp.Mul(tidy(coeffs[k]), self.term_symbol(k), evaluate=False)
+                     for k in keys if coeffs.get(k, 0) != 0]
+            out += rows(lhs, sp.Add(*terms, evaluate=False), names, late=late, keep=True)
+        return align(out)
 
     @functools.cached_property
     def _compiled(self):
@@ -282,16 +283,8 @@ class TwoStepFourthRecursion:
             check_positive(learning_rate, "learning_rate")
         batch = check_integer(batch, "batch", 1)
         check_nonnegative(noise_variance, "noise_variance")
-        names = set(self._compiled.hyper_names)
-        unknown, missing = set(hyper) - names, names - set(hyper)
-        if unknown:
-            raise ValueError(f"unknown hyperparameter(s) {sorted(unknown)} for {self.algorithm!r}")
-        if missing:
-            raise ValueError(f"missing hyperparameter(s) {sorted(missing)} for {self.algorithm!r}")
-        if any(callable(v) for v in hyper.values()):
-            raise ValueError("hyperparameters must be numbers here (no schedules)")
-        self.algorithm.check_hyperparameters({"learning_rate": learning_rate or 1.0, **hyper})
-        return lam, batch, {k: float(v) for k, v in hyper.items()}
+        bound = bind_hyperparameters(self.algorithm, {"learning_rate": learning_rate or 1.0, **hyper})
+        return lam, batch, {k: float(bound[k]) for k in self._compiled.hyper_names}
 
     def _moments(self, lam):
         vals = self.data.even_moment_values(len(lam))
@@ -375,20 +368,24 @@ class TwoStepFourthRecursion:
         """
         from ..derive import derive
         from ..empirical import _single_threaded_blas
-        from .critical import locate_crossing
+        from .critical import locate_crossing, resolvable_classes
         lam, batch, hyper = self._check(eigenvalues, None, batch, 0.0, hyper)
         with _single_threaded_blas():
             gc = derive(self.algorithm, self.data).critical_learning_rate(lam, batch=batch, **hyper)
-            size = len(self._class_map(lam, gc, batch, hyper).coordinates())
+            classes = resolvable_classes(lam, self._moments(lam), gc)
+
+            def cmap(g):
+                return self._map(*classes, g, batch, 0.0, hyper)
+            size = len(cmap(gc).coordinates())
             dense = size <= 400
 
             def rho(g):
-                return float(np.max(np.abs(np.linalg.eigvals(self._class_map(lam, g, batch, hyper).dense()))))
+                return float(np.max(np.abs(np.linalg.eigvals(cmap(g).dense()))))
 
             def sec(g):
                 with np.errstate(all="ignore"):
                     for nudge in (0.0, 1e-9, -1e-9):   # off a pole of the factorisation
-                        sign, logabs = self._class_map(lam, g * (1 + nudge), batch, hyper).secular()
+                        sign, logabs = cmap(g * (1 + nudge)).secular()
                         if np.isfinite(logabs) or sign == 0:
                             return sign, logabs
                 raise RuntimeError(f"det(I - L) could not be evaluated at learning rate {g!r}")  # pragma: no cover

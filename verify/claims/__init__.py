@@ -30,6 +30,7 @@ import numpy as np
 from theory.validation import select_by_prefix
 
 from ..stats import Verdict
+from ..stats.result import from_json_number
 
 __all__ = ["Budget", "BUDGETS", "Row", "Series", "ClaimResult", "Claim", "CLAIMS", "register", "select",
            "claim_seed", "child_seed", "ClaimSkipped"]
@@ -89,8 +90,7 @@ class Row:
 
     @classmethod
     def from_dict(cls, d: dict) -> "Row":
-        def num(x):
-            return float("nan") if x is None else float(x)
+        num = from_json_number
         return cls(d["check"], d["kind"], num(d["theory"]), num(d["monte_carlo"]), num(d["standard_error"]),
                    num(d["statistic"]), d["unit"], d["verdict"])
 
@@ -109,6 +109,9 @@ class Series:
     log_y: bool = False
     reference: float | None = None
     reference_label: str = ""
+    #: False for a curve whose Monte Carlo mean is not compared pointwise (e.g. no finite variance);
+    #: figures then draw no band and no standardised deviation for it
+    tested: bool = True
 
     @classmethod
     def of(cls, label, x, theory, monte_carlo, standard_error, **kw) -> "Series":
@@ -121,6 +124,9 @@ class Series:
 
     @classmethod
     def from_dict(cls, d: dict) -> "Series":
+        d = dict(d)
+        for key in ("x", "theory", "monte_carlo", "standard_error"):
+            d[key] = [from_json_number(v) for v in d[key]]
         return cls(**d)
 
 
@@ -260,3 +266,5 @@ from . import data_models  # noqa: E402,F401  (registers the sparse / Rademacher
 from . import highline  # noqa: E402,F401  (registers the High Line and adaptive-learning-rate claims)
 from . import sparse_momentum  # noqa: E402,F401  (registers the sparse-momentum regime / conflict claims)
 from . import fourth  # noqa: E402,F401  (registers the fourth-moment claims)
+from . import glm  # noqa: E402,F401  (registers the GLM claims: logistic regression, phase retrieval)
+from . import regularised  # noqa: E402,F401  (registers weight decay, iterate averaging, preconditioning)

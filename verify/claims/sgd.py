@@ -67,13 +67,15 @@ def _second_moments_runner(data, algorithm=None, hyper=None, drawn_hyper=None, d
     return runner
 
 
-def _critical_runner(data, algorithm=None, hyper=None):
+def _critical_runner(data, algorithm=None, hyper=None, growth_steps=1.0):
     """Just below gamma_c the risk curve follows the recursion and decays; just above it diverges.
 
     Below: the series comparison (:func:`verify.compare`) and a one-sided test that the late
     risk is below R_0. Above: the iterates' fourth moments diverge, so no t-test is valid; the
     divergence is established by the moment-free Markov-binomial test of :func:`verify.stats.growth`
-    (under "E R_T <= R_0" at most half of the replicas can end above 2 R_0).
+    (under "E R_T <= R_0" at most half of the replicas can end above 2 R_0). The runs last
+    ``growth_steps`` e-folding times of the spectral radius (more for a slowly reacting observable,
+    e.g. an averaged iterate).
     """
     algorithm, hyper = algorithm or SGD(), dict(hyper or {})
 
@@ -87,7 +89,7 @@ def _critical_runner(data, algorithm=None, hyper=None):
         for k, factor in enumerate((0.95, 1.05)):
             gamma = factor * gc
             rho = rec.spectral_radius(lam, gamma, **hyper)
-            steps = int(min(6000, math.ceil(1.0 / abs(math.log(rho)))))
+            steps = int(min(6000, math.ceil(growth_steps / abs(math.log(rho)))))
             kw = dict(eigenvalues=lam, learning_rate=gamma, batch=1, noise_variance=0.0, initial=1.0,
                       steps=steps, **hyper)
             tr = rec.trajectory(**kw)
@@ -110,7 +112,7 @@ def _critical_runner(data, algorithm=None, hyper=None):
                                        label=f"gamma = {factor} gamma_c diverges (spectral radius {rho:.6f}): "
                                              f"risk over {window} above R_0 = {r0:.4g}"))
             series.append(Series.of(f"risk at gamma = {factor} gamma_c (d=128)", np.arange(steps + 1), tr.risk,
-                                    res.risk, res.risk_se, log_y=True))
+                                    res.risk, res.risk_se, log_y=True, tested=factor < 1))
         return verdicts, series
     return runner
 

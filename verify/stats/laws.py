@@ -39,7 +39,7 @@ def _fourth(recursion):
         from theory.fourth import derive_fourth
     except ImportError:  # pragma: no cover
         return None
-    if recursion is None or type(getattr(recursion, "algorithm", None)) not in (SGD, HeavyBall, Nesterov):
+    if recursion is None or getattr(recursion, "algorithm", None) not in (SGD(), HeavyBall(), Nesterov()):
         return None
     try:
         return derive_fourth(recursion.algorithm, recursion.data)

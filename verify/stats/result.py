@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-__all__ = ["Verdict", "Deviation", "KINDS", "combine", "check_alpha", "jsonable"]
+__all__ = ["KINDS", "Deviation", "Verdict", "check_alpha", "combine", "from_json_number", "jsonable", "strict_json"]
 
 #: the kinds of check and the unit of each one's ``statistic``
 KINDS = {
@@ -39,6 +39,29 @@ def jsonable(obj):
     if isinstance(obj, (int, float, str, bool)) or obj is None:
         return obj
     return repr(obj)
+
+
+def strict_json(obj):
+    """``obj`` made valid strict JSON (RFC 8259): :func:`jsonable`, then NaN -> ``None`` (null) and
+    +-inf -> the strings ``"Infinity"``/``"-Infinity"`` (which ``float()`` reads back, see
+    :func:`from_json_number`), so ``json.dumps(..., allow_nan=False)`` succeeds.
+
+    >>> strict_json({"z": float("inf"), "se": float("nan"), "x": [np.float64(0.5)]})
+    {'z': 'Infinity', 'se': None, 'x': [0.5]}
+    """
+    obj = jsonable(obj)
+    if isinstance(obj, dict):
+        return {k: strict_json(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [strict_json(v) for v in obj]
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None if math.isnan(obj) else ("Infinity" if obj > 0 else "-Infinity")
+    return obj
+
+
+def from_json_number(x) -> float:
+    """The float written by :func:`strict_json`: ``None`` -> NaN, ``"Infinity"`` -> inf."""
+    return float("nan") if x is None else float(x)
 
 
 @dataclass(frozen=True)
@@ -183,21 +206,31 @@ class Verdict:
     def from_dict(cls, d: dict) -> "Verdict":
         d = dict(d)
         d.pop("unit", None)
-        worst = Deviation(**d.pop("worst")) if d.get("worst") else d.pop("worst", None)
+        worst = d.pop("worst", None)
+        if worst:
+            worst = dict(worst)
+            for key in ("theory", "monte_carlo", "standard_error", "statistic"):
+                worst[key] = from_json_number(worst.get(key))
+            worst = Deviation(**worst)
         for key in ("statistic", "p_value", "theory", "monte_carlo", "standard_error"):
-            if d.get(key) is None and key in d:
-                d[key] = float("nan")
+            if key in d:
+                d[key] = from_json_number(d[key])
         return cls(worst=worst, **d)
 
 
 def combine(verdicts, alpha: float, parameters: dict | None = None, label: str = "") -> Verdict:
     """Combine the verdicts of a family of tests by Bonferroni.
 
-    The combined p-value is min(1, m min_j p_j) for m members, and it passes iff it exceeds
+    For comparisons (series, scalar), whose null is "theory = Monte Carlo", the combined
+    p-value is min(1, m min_j p_j) for m members, and the family passes iff it exceeds
     ``alpha`` (so each member must have been run at alpha/m, or its p-value is simply
-    re-adjusted here); the worst member's deviation and parameters are kept.
+    re-adjusted here). For growth tests, which pass when their null is *rejected*, the
+    family establishes every alternative (an intersection-union test): its p-value is
+    max_j p_j and it passes iff that is at most ``alpha``, with no multiplicity correction
+    (Berger, Technometrics 24 (1982)). The worst member's deviation and parameters are kept.
 
-    Raises ValueError for an empty family or a member that is not a test.
+    Raises ValueError for an empty family, a member that is not a test, or a mix of
+    growth tests with comparisons.
 
     Example
     -------
@@ -215,14 +248,28 @@ def combine(verdicts, alpha: float, parameters: dict | None = None, label: str =
     bad = [v.kind for v in verdicts if v.kind not in ("series", "scalar", "growth")]
     if bad:
         raise ValueError(f"combine takes tests with p-values (series, scalar, growth); got kinds {bad}")
-    worst = min(verdicts, key=lambda v: (v.p_value, -v.statistic))
-    p = min(1.0, len(verdicts) * worst.p_value)
-    kind = worst.kind if len({v.kind for v in verdicts}) == 1 else "series"
+    kinds = {v.kind for v in verdicts}
+    if "growth" in kinds and len(kinds) > 1:
+        raise ValueError("combine cannot mix growth tests (which pass when their null is rejected) "
+                         f"with comparisons (which pass when it is not); got kinds {sorted(kinds)}")
+    if kinds == {"growth"}:
+        # intersection-union test: every alternative must be established; the family
+        # p-value is the largest member p-value and no multiplicity correction is needed
+        worst = max(verdicts, key=lambda v: (v.p_value, -v.statistic))
+        p = worst.p_value
+        passed = bool(p <= alpha)
+        member_alpha = alpha
+    else:
+        worst = min(verdicts, key=lambda v: (v.p_value, -v.statistic))
+        p = min(1.0, len(verdicts) * worst.p_value)
+        passed = bool(p > alpha)
+        member_alpha = alpha / len(verdicts)
+    kind = worst.kind if len(kinds) == 1 else "series"
     from scipy.stats import norm
     z = float(norm.isf(p / 2)) if p > 0 else float("inf")
-    return Verdict(bool(p > alpha), z, p, alpha, sum(v.comparisons for v in verdicts), worst.worst,
+    return Verdict(passed, z, p, alpha, sum(v.comparisons for v in verdicts), worst.worst,
                    dict(parameters or worst.parameters), worst.seed, kind=kind,
                    test=f"Bonferroni over {len(verdicts)} tests", label=label,
                    theory=worst.theory, monte_carlo=worst.monte_carlo, standard_error=worst.standard_error,
                    members=[dict(name=v.label or f"#{j + 1}", statistic=v.statistic, p_value=v.p_value,
-                                 alpha=alpha / len(verdicts)) for j, v in enumerate(verdicts)])
+                                 alpha=member_alpha) for j, v in enumerate(verdicts)])

@@ -1,0 +1,179 @@
+r"""Monte Carlo of streaming SGD on a single-index model (GLM), vectorised over replicas.
+
+The algorithm itself, in the normalisation of :mod:`theory.glm`: a fresh a_k ~ N(0, K) each
+step, r = <a, X>, r* = <a, X*>, a label y drawn from the loss's label model given r*, and
+
+.. math:: X_{k+1} = X_k - \frac{g}{d}\, a_k\, f(r_k, y_k),\qquad f = \partial_r \ell .
+
+At the recorded steps (t = k/d) the covariance B of (r, r*) under the population is computed
+exactly from the iterate (B_11 = sum_j lambda_j X_j^2, B_12 = sum_j lambda_j X_j X^*_j,
+B_22 = sum_j lambda_j X_j^{*2}) and the population risk of that iterate is E l under N(0, B)
+(:meth:`theory.glm.GLMLimit.risk_at`: exact for polynomial losses, 1e-10 relative otherwise).
+Every random stream comes from the given ``numpy.random.SeedSequence`` (recorded in the result).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import sympy as sp
+
+from theory.glm.derivation import GLMLimit, r, rs, sigma2, y
+from theory.glm.functions import NUMPY_FUNCTIONS
+from theory.validation import (
+    check_eigenvalues,
+    check_integer,
+    check_nonnegative,
+    check_positive,
+)
+
+__all__ = ["GLMRun", "power_law_spectrum", "simulate_glm"]
+
+
+def power_law_spectrum(d, exponent=0.5):
+    r"""lambda_j proportional to j^{-exponent}, j = 1..d, normalised so that tr K / d = 1.
+
+    Raises ValueError unless d >= 1 and exponent >= 0.
+    """
+    d = check_integer(d, "d")
+    check_nonnegative(exponent, "exponent")
+    lam = np.arange(1, d + 1, dtype=float) ** (-float(exponent))
+    return lam / lam.mean()
+
+
+@dataclass
+class GLMRun:
+    """Per-replica records of a Monte Carlo run.
+
+    Attributes
+    ----------
+    t : (T,) recorded times k/d; steps : (T,) the step numbers k
+    B : (replicas, T, 3) — B_11, B_12, B_22 of each replica's iterate
+    risk : (replicas, T) — the population risk of each iterate
+    seed : dict — entropy and spawn_key of the SeedSequence
+    d, g, replicas
+    """
+
+    t: np.ndarray
+    steps: np.ndarray
+    B: np.ndarray
+    risk: np.ndarray
+    seed: dict
+    d: int
+    g: float
+    replicas: int
+
+    def block_average(self, t0, t1):
+        """Each replica's risk averaged over the recorded times in [t0, t1) (shape (replicas,))."""
+        sel = (self.t >= t0) & (self.t < t1)
+        if not sel.any():
+            raise ValueError(f"no recorded time in [{t0}, {t1})")
+        return self.risk[:, sel].mean(axis=1)
+
+
+def _label_sampler(labels, noise_variance):
+    mods = [NUMPY_FUNCTIONS, "numpy"]
+    mean = sp.lambdify([rs], labels.expression, modules=mods)
+    if labels.kind == "deterministic":
+        return lambda v, rng: np.broadcast_to(mean(v), v.shape).astype(float)
+    if labels.kind == "bernoulli":
+        return lambda v, rng: (rng.random(v.shape) < mean(v)).astype(float)
+    sd = float(sp.sqrt(labels.variance.subs(sigma2, noise_variance)))
+    return lambda v, rng: mean(v) + sd * rng.standard_normal(v.shape)
+
+
+def simulate_glm(limit: GLMLimit, eigenvalues, g, t_max, *, teacher, initial=None, noise_variance=0.0,
+                 replicas=64, seed=0, record_every=None, chunk=64) -> GLMRun:
+    r"""Run streaming SGD on the GLM of ``limit.loss`` for ``t_max * d`` steps.
+
+    Parameters
+    ----------
+    limit : theory.glm.GLMLimit
+        Gives the loss, its label model and the risk of an iterate.
+    eigenvalues : array (d,)
+        Eigenvalues of K (the data are a = sqrt(lambda) * N(0, I)).
+    g : float > 0
+        Normalised step: the learning rate per step is gamma = g/d.
+    t_max : float > 0
+        Number of steps / d.
+    teacher : array (d,)
+        X*.
+    initial : array (d,), optional
+        X_0 (default 0), the same in every replica.
+    noise_variance : float >= 0
+        sigma^2 of Gaussian labels.
+    replicas : int >= 2
+    seed : int or numpy.random.SeedSequence
+    record_every : int, optional
+        Steps between records (default d // 16, at least 1).
+    chunk : int
+        Steps whose data are drawn at once (memory replicas * d * chunk floats).
+
+    Returns
+    -------
+    GLMRun
+
+    Raises
+    ------
+    ValueError
+        Naming the argument.
+
+    Example
+    -------
+    >>> from theory.glm import derive_limit, logistic
+    >>> lam = power_law_spectrum(50)
+    >>> run = simulate_glm(derive_limit(logistic()), lam, 2.0, 0.5, teacher=np.full(50, 0.2), replicas=4, seed=1)
+    >>> run.risk.shape, float(run.t[-1])       # records every d // 16 = 3 steps, and the last
+    ((4, 10), 0.5)
+    """
+    lam = check_eigenvalues(eigenvalues)
+    d = lam.size
+    check_positive(g, "g")
+    check_positive(t_max, "t_max")
+    check_nonnegative(noise_variance, "noise_variance")
+    replicas = check_integer(replicas, "replicas", 2)
+    Xs = np.asarray(teacher, dtype=float)
+    if Xs.shape != (d,) or not np.all(np.isfinite(Xs)):
+        raise ValueError(f"teacher must be a finite array of shape ({d},); got shape {Xs.shape}")
+    X0 = np.zeros(d) if initial is None else np.asarray(initial, dtype=float)
+    if X0.shape != (d,) or not np.all(np.isfinite(X0)):
+        raise ValueError(f"initial must be a finite array of shape ({d},); got shape {X0.shape}")
+    steps = round(t_max * d)
+    every = max(1, d // 16) if record_every is None else check_integer(record_every, "record_every")
+    ss = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
+    rng = np.random.default_rng(ss)
+    f = sp.lambdify([r, y, rs], limit.gradient, modules=[NUMPY_FUNCTIONS, "numpy"])
+    label = _label_sampler(limit.loss.labels, noise_variance)
+    sq = np.sqrt(lam)
+    X = np.tile(X0, (replicas, 1))
+    rec_steps = np.arange(0, steps + 1, every)
+    if rec_steps[-1] != steps:
+        rec_steps = np.append(rec_steps, steps)
+    B = np.empty((replicas, rec_steps.size, 3))
+    lx = lam * Xs
+    b22 = float(Xs @ lx)
+
+    def record(j):
+        B[:, j, 0] = (X * X) @ lam
+        B[:, j, 1] = X @ lx
+        B[:, j, 2] = b22
+    record(0)
+    j, k = 1, 0
+    while k < steps:
+        m = min(chunk, steps - k)
+        A = rng.standard_normal((m, replicas, d))
+        A *= sq
+        for i in range(m):
+            a = A[i]
+            rr = np.einsum("rd,rd->r", a, X)
+            rstar = a @ Xs
+            fv = np.broadcast_to(f(rr, label(rstar, rng), rstar), rr.shape)
+            X -= (g / d) * fv[:, None] * a
+            k += 1
+            if j < rec_steps.size and k == rec_steps[j]:
+                record(j)
+                j += 1
+    b11 = np.maximum(B[..., 0], np.divide(B[..., 1] ** 2, B[..., 2], out=np.zeros(B.shape[:2]), where=B[..., 2] > 0))
+    risk = np.asarray(limit.risk_at(b11, B[..., 1], B[..., 2], noise_variance=noise_variance), dtype=float)
+    return GLMRun(rec_steps / d, rec_steps, B, risk, {"entropy": ss.entropy, "spawn_key": list(ss.spawn_key)}, d,
+                  float(g), replicas)
