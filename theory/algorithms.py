@@ -186,9 +186,11 @@ class Algorithm(metaclass=_AlgorithmMeta):
         names.update(self.symbol_latex)
         n = len(self.state)
         for a in range(n):
+            if self.state[a] not in names:
+                continue   # an undeclared state variable: theory.latex_recursion names it and its moments
             for b in range(a, n):
                 s = self.second_moment_symbol(a, b)
-                if s not in names:
+                if s not in names and self.state[b] in names:
                     names[s] = r"\mathbb{E}\," + names.get(self.state[a], sp.latex(self.state[a])) + " " + \
                         names.get(self.state[b], sp.latex(self.state[b]))
             q = self.optimum_moment_symbol(a)

@@ -1,7 +1,9 @@
 """The derivations that ``python -m theory latex`` prints, by id."""
 from __future__ import annotations
 
-from .algorithms import SGD, GeneralizedMomentum, HeavyBall, Nesterov
+from sympy import Rational
+
+from .algorithms import SGD, GeneralizedMomentum, HeavyBall, IterateAveraging, Nesterov, PreconditionedSGD
 from .data import Gaussian, IndependentCoordinates, Rademacher, SparseGaussian
 from .derive import derive
 from .empirical import derive_empirical
@@ -64,6 +66,15 @@ DERIVATIONS = {
     **{f"glm.{key}": (f"GLM ODE of SGD (arXiv:2308.08977), {key.replace('_', ' ')}: derived from the loss",
                       lambda key=key: _glm().derive_limit(_glm().derivation.PRESETS[key]()))
        for key in ("least_squares", "logistic_soft", "logistic_bernoulli", "phase_retrieval")},
+    "regularised.weight_decay": ("SGD with weight decay toward the origin (ridge-regularised SGD), Gaussian data",
+                                 lambda: derive(SGD(weight_decay=Rational(1, 10)), Gaussian())),
+    "regularised.polyak_ruppert": ("Polyak-Ruppert iterate averaging of SGD, risk on the averaged iterate, "
+                                   "Gaussian data", lambda: derive(IterateAveraging(SGD()), Gaussian())),
+    "regularised.preconditioned": ("SGD with a diagonal preconditioner in the eigenbasis, Gaussian data",
+                                   lambda: derive(PreconditionedSGD(), Gaussian())),
+    "teacher_student.two_scale": ("Two-scale linear teacher-student model (arXiv:2112.03215): exact test error "
+                                  "over training time", lambda: _teacher_student().TwoScaleTeacherStudent(
+                                      130, 100, 70, 100.0)),
 }
 
 
@@ -75,6 +86,11 @@ def _example_empirical():
 def _highline():
     from . import highline
     return highline
+
+
+def _teacher_student():
+    from . import teacher_student
+    return teacher_student
 
 
 def _glm():

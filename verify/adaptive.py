@@ -1,22 +1,26 @@
 r"""Monte Carlo SGD whose learning rate depends on each replica's own state.
 
-The fixed-learning-rate engine (:func:`verify.simulate`) executes an algorithm's symbolic
-update with hyperparameters shared by all replicas. Adaptive algorithms (idealised exact
-line search, AdaGrad-Norm) choose the learning rate of every replica from that replica's
-own iterate or gradient history, so this engine keeps a per-replica learning-rate policy:
+Adaptive algorithms (idealised exact line search, AdaGrad-Norm) choose the learning rate of every
+replica from that replica's own iterate or gradient history. They run through the main engine's
+fused kernel (:mod:`verify.fused`, :func:`verify.fused.run_chunk_hooked`) with a per-replica
+hyperparameter hook built from a learning-rate policy:
 
 * ``policy.start(n)`` -> per-replica accumulator (shape (n,)),
-* ``policy.rate(e, acc, lam, sigma2)`` -> g_k per replica (shape (n,)), before the step,
-* ``policy.after(acc, gradient)`` -> accumulator after the step's gradient.
+* ``policy.rate_from(risk, m2, acc, lam)`` -> g_k per replica (shape (n,)) from the replica's risk
+  R(e) = (e^T K e + sigma^2)/2 and M_2 = sum_i lambda_i^2 e_i^2,
+* ``policy.after_norm(acc, g2, d)`` -> accumulator after a step whose gradient has <G, G> = g2.
 
-Model and normalisation (arXiv:2405.19585): batch 1, x = sqrt(lambda) z with z standard
-Gaussian, y = <x, theta*> + eps, eps ~ N(0, sigma^2); the step is
-theta_{k+1} = theta_k - (g_k/d) G_k with G_k = x_k (<x_k, e_k> - eps_k); time t = k/d.
+Model and normalisation (arXiv:2405.19585): x = sqrt(lambda) z with z standard Gaussian,
+y = <x, theta*> + eps, eps ~ N(0, sigma^2); the step is theta_{k+1} = theta_k - (g_k/d) G_k with
+G_k = (1/B) sum_b x_b (<x_b, e_k> - eps_b) (batch 1 in the paper); time t = k/d.
 
-Replicas run in chunks, chunk c drawing from ``Generator(PCG64(child_c))`` with child_c the
-c-th ``SeedSequence.spawn`` child of the recorded root seed, as in :mod:`verify.montecarlo`.
-The output is a :class:`verify.SimulationResult` (risk, second moments, block averages, with
-standard errors over replicas) plus the mean learning rate g_k and its standard error.
+Only what is compared is recorded, with streaming accumulation: the risk and the learning rate
+per step (mean, standard error, skewness), the per-replica dyadic block averages of the risk and
+of the learning rate, block averages of e_i^2 and e_i, and e_i^2, e_i per step only for the
+requested ``coordinates``. Memory is O(replicas d + steps (1 + len(coordinates))).
+
+Replicas run in chunks, chunk c drawing from NumPy's SFC64 stream of the c-th ``SeedSequence.spawn``
+child of the recorded root seed, as in :func:`verify.simulate` with ``engine="fused"``.
 """
 from __future__ import annotations
 
@@ -35,7 +39,8 @@ from theory.validation import (
     check_replicas,
 )
 
-from .montecarlo import BlockRecorder, SimulationResult, assemble_result, chunk_streams, moments3
+from .montecarlo import (BlockRecorder, SimulationResult, _compile, assemble_result, choose_engine, chunk_streams,
+                         moments3, run_chunks)
 
 __all__ = ["StateRule", "AdaGradNorm", "ConstantRate", "simulate_adaptive", "AdaptiveResult",
            "simulate_homogenized"]
@@ -65,7 +70,13 @@ class ConstantRate:
     def rate(self, e, acc, lam, sigma2):
         return np.full(e.shape[0], self.g)
 
+    def rate_from(self, risk, m2, acc, lam):
+        return np.full(risk.shape[0], self.g)
+
     def after(self, acc, grad):
+        return acc
+
+    def after_norm(self, acc, g2, d):
         return acc
 
 
@@ -93,10 +104,16 @@ class StateRule:
     def rate(self, e, acc, lam, sigma2):
         sq = e * e
         r = 0.5 * (sq @ lam + sigma2)
-        return np.broadcast_to(self._f(r, 0.0, lam.mean(), (lam**2).mean(), sq @ lam**2, *self._hv),
-                               (e.shape[0],)).astype(float)
+        return self.rate_from(r, sq @ lam**2, acc, lam)
+
+    def rate_from(self, risk, m2, acc, lam):
+        return np.broadcast_to(self._f(risk, 0.0, lam.mean(), (lam**2).mean(), m2, *self._hv),
+                               (risk.shape[0],)).astype(float)
 
     def after(self, acc, grad):
+        return acc
+
+    def after_norm(self, acc, g2, d):
         return acc
 
 
@@ -122,67 +139,47 @@ class AdaGradNorm:
     def rate(self, e, acc, lam, sigma2):
         return self.eta / np.sqrt(acc)
 
+    def rate_from(self, risk, m2, acc, lam):
+        return self.eta / np.sqrt(acc)
+
     def after(self, acc, grad):
-        return acc + (grad * grad).sum(axis=1) / grad.shape[1] ** 2
+        return self.after_norm(acc, (grad * grad).sum(axis=1), grad.shape[1])
+
+    def after_norm(self, acc, g2, d):
+        return acc + g2 / d**2
 
 
-def _chunk(child, n, policy, lam, sigma2, e0, steps):
-    rng = np.random.Generator(np.random.PCG64(child))
-    d = lam.size
-    sl = np.sqrt(lam)
-    sd = float(np.sqrt(sigma2))
-    e = np.broadcast_to(e0, (n, d)).copy()
-    acc = policy.start(n)
-    out = {"risk": (np.empty(steps + 1), np.empty(steps + 1), np.empty(steps + 1)),
-           "lr": (np.empty(steps + 1), np.empty(steps + 1))}
-    out["m"] = (np.empty((steps + 1, d)), np.empty((steps + 1, d)))
-    out["mu"] = (np.empty((steps + 1, d)), np.empty((steps + 1, d)))
-    blocks = BlockRecorder(n, steps, {"risk": (), "m": (d,), "mu": (d,), "lr": ()}, replica=("risk", "lr"))
+class _PolicyHook:
+    """The per-replica hyperparameter hook (:func:`verify.fused.run_chunk_hooked`) of a learning-rate
+    policy for SGD: learning rate gamma_k = g_k/d per replica; records g_k."""
 
-    def put(key, k, v):
-        if len(out[key]) == 3:
-            out[key][0][k], out[key][1][k], out[key][2][k] = moments3(v)
-            return
-        mean = v.mean(axis=0)
-        out[key][0][k] = mean
-        out[key][1][k] = ((v - mean) ** 2).sum(axis=0)
+    def __init__(self, policy, lam):
+        self.policy, self.lam, self.d = policy, lam, lam.size
+        self.first = getattr(policy, "needs_gradient_first", False)
 
-    def record(k, e, g):
-        sq = e * e
-        risk = 0.5 * (sq @ lam + sigma2)
-        put("risk", k, risk)
-        put("m", k, sq)
-        put("mu", k, e)
-        put("lr", k, g)
-        blocks.add(k, risk=risk, m=sq, mu=e, lr=np.broadcast_to(g, (n,)))
+    def start(self, feat):
+        self.acc = self.policy.start(feat.shape[0])
+        g = self.policy.rate_from(feat[:, 0], feat[:, 1], self.acc, self.lam)
+        return [g / self.d], g
 
-    first = getattr(policy, "needs_gradient_first", False)
-    record(0, e, policy.rate(e, acc, lam, sigma2))
-    em = getattr(policy, "euler_maruyama", False)
-    for k in range(1, steps + 1):
-        if em:
-            e = policy.step(e, lam, sigma2, rng)
-            record(k, e, policy.rate(e, acc, lam, sigma2))
-            continue
-        x = rng.standard_normal((n, d)) * sl
-        resid = np.einsum("rd,rd->r", x, e)
-        if sd:
-            resid = resid - sd * rng.standard_normal(n)
-        grad = x * resid[:, None]
-        if first:
-            acc = policy.after(acc, grad)
-            g = policy.rate(e, acc, lam, sigma2)
+    def step(self, k, feat):
+        pol = self.policy
+        if self.first:   # AdaGrad-Norm: the step's own gradient enters its learning rate
+            self.acc = pol.after_norm(self.acc, feat[:, 2], self.d)
+            g = pol.rate_from(feat[:, 0], feat[:, 1], self.acc, self.lam)
         else:
-            g = policy.rate(e, acc, lam, sigma2)
-            acc = policy.after(acc, grad)
-        e = e - (g / d)[:, None] * grad
-        record(k, e, g)
-    return n, {**out, **blocks.output()}
+            g = pol.rate_from(feat[:, 0], feat[:, 1], self.acc, self.lam)
+            self.acc = pol.after_norm(self.acc, feat[:, 2], self.d)
+        return [g / self.d], g
 
 
 def simulate_adaptive(policy, *, eigenvalues, noise_variance=0.0, initial=1.0, steps=100, replicas=1000,
-                      seed=None, chunk_size=256) -> AdaptiveResult:
-    r"""Run batch-1 SGD with a per-replica adaptive learning rate, ``replicas`` independent times.
+                      seed=None, chunk_size=256, batch=1, coordinates=(), workers=None,
+                      sampling="auto") -> AdaptiveResult:
+    r"""Run SGD with a per-replica adaptive learning rate, ``replicas`` independent times.
+
+    The run goes through the main engine's fused kernel with a per-replica hyperparameter hook
+    (:func:`verify.fused.run_chunk_hooked`); only what is compared is recorded (module docstring).
 
     Parameters
     ----------
@@ -194,26 +191,40 @@ def simulate_adaptive(policy, *, eigenvalues, noise_variance=0.0, initial=1.0, s
         e_0 (so D_i^2(0) = d e_{0,i}^2).
     steps, replicas, chunk_size : int >= 1
     seed : int, SeedSequence or None
+    batch : int >= 1
+        Minibatch size B (the paper's algorithms: 1).
+    coordinates : sequence of int, or None
+        Coordinates i whose e_i^2 and e_i are recorded at every step (None: all d, memory
+        O(steps d)); block averages of every coordinate are always recorded.
+    workers : int, optional
+        Threads over chunks; the numbers do not depend on it.
+    sampling : {"auto", "direct", "sufficient"}
+        As in :func:`verify.simulate`.
 
     Returns
     -------
     AdaptiveResult
         The recorded learning rate at step k >= 1 is the one used for the step from k-1 to k
         (for AdaGrad-Norm: after accumulating G_{k-1}); at k = 0 it is the rule at the initial
-        state (eta/b for AdaGrad-Norm).
+        state (eta/b for AdaGrad-Norm). ``second_moments`` and ``mean`` have one column per
+        requested coordinate (``parameters["coordinates"]``).
 
     Raises
     ------
     ValueError
-        Bad eigenvalues (empty, non-positive), noise, initial, steps or replicas.
+        Bad eigenvalues (empty, non-positive), noise, initial, steps, replicas, batch, coordinates
+        outside 0..d-1, or a policy without the methods above.
 
     Example
     -------
     >>> from theory.adaptive import line_search
     >>> res = simulate_adaptive(StateRule(line_search()), eigenvalues=[1.0, 0.5], steps=4, replicas=8, seed=0)
-    >>> res.risk.shape
-    (5,)
+    >>> res.risk.shape, res.learning_rate.shape
+    ((5,), (5,))
     """
+    from theory import SGD, Gaussian
+
+    from . import fused
     t0 = time.perf_counter()
     lam = check_eigenvalues(eigenvalues)
     check_nonnegative(noise_variance, "noise_variance")
@@ -221,53 +232,98 @@ def simulate_adaptive(policy, *, eigenvalues, noise_variance=0.0, initial=1.0, s
     steps = check_integer(steps, "steps", 1)
     replicas = check_replicas(replicas)
     chunk_size = check_integer(chunk_size, "chunk_size", 1)
-    if not all(hasattr(policy, a) for a in ("start", "rate", "after")):
-        raise ValueError(f"policy must have start, rate and after (StateRule, AdaGradNorm, ConstantRate); got {policy!r}")
+    batch = check_integer(batch, "batch", 1)
+    if not all(hasattr(policy, a) for a in ("start", "rate_from", "after_norm")):
+        raise ValueError("policy must have start, rate_from and after_norm (StateRule, AdaGradNorm, ConstantRate); "
+                         f"got {policy!r}")
+    if coordinates is not None:
+        coordinates = np.asarray(coordinates, dtype=np.int64).ravel()
+        if coordinates.size and (coordinates.min() < 0 or coordinates.max() >= lam.size):
+            raise ValueError(f"coordinates must lie in 0..{lam.size - 1}; got {coordinates.tolist()}")
+    algorithm, data = SGD(), Gaussian()
+    linear = _compile(algorithm)[2]
+    _, sufficient = choose_engine("fused", sampling, data, batch, linear is not None)
     root, children, sizes = chunk_streams(seed, replicas, chunk_size)
-    parts = [_chunk(c, n, policy, lam, float(noise_variance), e0, steps) for c, n in zip(children, sizes)]
+    sd = float(np.sqrt(float(noise_variance)))
+
+    def run(cs):
+        return fused.run_chunk_hooked(cs[0], cs[1], algorithm, linear, _PolicyHook(policy, lam), lam, batch, sd,
+                                      sd**2, e0, steps, sufficient, coords=coordinates)
+    parts = run_chunks(run, children, sizes, workers)
     params = dict(policy=repr(policy), eigenvalues=lam.tolist(), noise_variance=float(noise_variance),
-                  initial=e0.tolist(), steps=steps, replicas=replicas)
+                  initial=e0.tolist(), steps=steps, replicas=replicas, batch=batch, engine="fused",
+                  sampling="sufficient" if sufficient else "direct",
+                  coordinates=None if coordinates is None else coordinates.tolist())
     return assemble_result(parts, root, chunk_size, params, t0, cls=AdaptiveResult, learning_rate="lr")
 
 
-def simulate_homogenized(*, eigenvalues, learning_rate, noise_variance=0.0, initial=1.0, t_max=1.0, dt=1 / 64,
-                         replicas=1000, seed=None, chunk_size=256) -> SimulationResult:
+def _homogenized_chunk(child, n, g, dt, lam, sigma2, e0, steps):
+    """Euler-Maruyama of homogenized SGD on ``n`` replicas (PCG64 stream of ``child``)."""
+    rng = np.random.Generator(np.random.PCG64(child))
+    d = lam.size
+    e = np.broadcast_to(e0, (n, d)).copy()
+    out = {"risk": (np.empty(steps + 1), np.empty(steps + 1), np.empty(steps + 1)),
+           "m": (np.empty((steps + 1, d)), np.empty((steps + 1, d))),
+           "mu": (np.empty((steps + 1, d)), np.empty((steps + 1, d)))}
+    blocks = BlockRecorder(n, steps, {"risk": (), "m": (d,), "mu": (d,)}, replica=("risk",))
+
+    def record(k, e):
+        sq = e * e
+        risk = 0.5 * (sq @ lam + sigma2)
+        out["risk"][0][k], out["risk"][1][k], out["risk"][2][k] = moments3(risk)
+        for key, v in (("m", sq), ("mu", e)):
+            mean = v.mean(axis=0)
+            out[key][0][k], out[key][1][k] = mean, ((v - mean) ** 2).sum(axis=0)
+        blocks.add(k, risk=risk, m=sq, mu=e)
+        return risk
+
+    risk = record(0, e)
+    for k in range(1, steps + 1):
+        noise = rng.standard_normal((n, d)) * np.sqrt(2 * risk[:, None] * lam / d * dt)
+        e = e - g * dt * e * lam + g * noise
+        risk = record(k, e)
+    return n, {**out, **blocks.output()}
+
+
+def simulate_homogenized(*, eigenvalues, g=None, noise_variance=0.0, initial=1.0, t_max=1.0, dt=1 / 64,
+                         replicas=1000, seed=None, chunk_size=256, learning_rate=None) -> SimulationResult:
     r"""Euler-Maruyama simulation of homogenized SGD (:func:`theory.highline.homogenized_sgd`).
 
     e_{n+1} = e_n - g K e_n dt + g sqrt(2 R(e_n) lambda / d) sqrt(dt) xi_n, xi_n ~ N(0, I_d),
-    R(e) = (e^T K e + sigma^2)/2, for n = 0..t_max/dt; step n is time t = n dt. Same seeding
-    scheme and output as :func:`simulate_adaptive` (per-step means and standard errors of the
-    risk and e_i^2 over replicas, dyadic block averages).
+    R(e) = (e^T K e + sigma^2)/2, for n = 0..t_max/dt; step n is time t = n dt. ``g`` is the High
+    Line's normalised learning rate g = gamma d (``learning_rate=`` is its deprecated old name).
+    Output as :func:`verify.simulate` (per-step means and standard errors of the risk and e_i^2
+    over replicas, dyadic block averages); PCG64 streams from ``SeedSequence`` children.
 
-    Raises ValueError for bad eigenvalues, learning_rate <= 0, dt <= 0, t_max/dt not an integer >= 1.
-    Example: ``simulate_homogenized(eigenvalues=[1.0]*8, learning_rate=1.0, t_max=1, dt=0.25, replicas=10, seed=0)``.
+    Raises ValueError for bad eigenvalues, g <= 0 (or neither/both of g and learning_rate), dt <= 0,
+    t_max/dt not an integer >= 1.
+    Example: ``simulate_homogenized(eigenvalues=[1.0]*8, g=1.0, t_max=1, dt=0.25, replicas=10, seed=0)``.
     """
+    import warnings
+    if learning_rate is not None:
+        if g is not None:
+            raise ValueError("give g (the normalised learning rate), not both g and learning_rate")
+        warnings.warn("simulate_homogenized(learning_rate=...) is deprecated: the argument is the High Line's "
+                      "normalised learning rate g = gamma d; pass g=...", DeprecationWarning, stacklevel=2)
+        g = learning_rate
+    if g is None:
+        raise ValueError("g (the normalised learning rate g = gamma d > 0) is required")
+    t0 = time.perf_counter()
     lam = check_eigenvalues(eigenvalues)
-    g = float(check_positive(learning_rate, "learning_rate"))
+    g = float(check_positive(g, "g"))
     check_positive(dt, "dt")
     check_positive(t_max, "t_max")
+    check_nonnegative(noise_variance, "noise_variance")
     steps = t_max / dt
     if abs(steps - round(steps)) > 1e-9 * steps:
         raise ValueError(f"t_max / dt must be an integer; got t_max={t_max!r}, dt={dt!r}")
     steps = check_integer(int(round(steps)), "t_max/dt", 1)
-    pol = _Homogenized(g, float(dt))
-    res = simulate_adaptive(pol, eigenvalues=lam, noise_variance=noise_variance, initial=initial, steps=steps,
-                            replicas=replicas, seed=seed, chunk_size=chunk_size)
-    res.parameters.update(learning_rate=g, dt=float(dt), t_max=float(t_max), scheme="Euler-Maruyama")
-    return res
-
-
-class _Homogenized(ConstantRate):
-    """Policy object that makes the engine run Euler-Maruyama of homogenized SGD instead of SGD."""
-
-    euler_maruyama = True
-
-    def __init__(self, g, dt):
-        super().__init__(g)
-        self.dt = dt
-
-    def step(self, e, lam, sigma2, rng):
-        n, d = e.shape
-        risk = 0.5 * ((e * e) @ lam + sigma2)
-        noise = rng.standard_normal((n, d)) * np.sqrt(2 * risk[:, None] * lam / d * self.dt)
-        return e - self.g * self.dt * e * lam + self.g * noise
+    e0 = check_initial(initial, lam.size)
+    replicas = check_integer(replicas, "replicas", 1)
+    chunk_size = check_integer(chunk_size, "chunk_size", 1)
+    root, children, sizes = chunk_streams(seed, replicas, chunk_size)
+    parts = [_homogenized_chunk(c, n, g, float(dt), lam, float(noise_variance), e0, steps)
+             for c, n in zip(children, sizes)]
+    params = dict(eigenvalues=lam.tolist(), g=g, noise_variance=float(noise_variance), initial=e0.tolist(),
+                  steps=steps, replicas=replicas, dt=float(dt), t_max=float(t_max), scheme="Euler-Maruyama")
+    return assemble_result(parts, root, chunk_size, params, t0)

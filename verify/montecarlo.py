@@ -30,8 +30,10 @@ from theory.validation import (check_algorithm_and_data, check_eigenvalues, chec
                                check_integer, check_nonnegative, check_positive, check_replicas, check_seed)
 
 from .samplers import sample_standardized
+from .sampling import has_exact_sufficient_law, sufficient_gradient
 
-__all__ = ["simulate", "SimulationResult", "block_edges", "chunk_streams", "assemble_result"]
+__all__ = ["simulate", "SimulationResult", "block_edges", "chunk_streams", "assemble_result", "choose_engine",
+           "run_chunks"]
 
 
 @dataclass
@@ -305,7 +307,8 @@ class BlockRecorder:
 _BLOCK_ENTRIES = 65536
 
 
-def _run_chunk(child, n, algorithm, compiled, data, lam, hyper_values, batch, noise_sd, e0, steps):
+def _run_chunk(child, n, algorithm, compiled, data, lam, hyper_values, batch, noise_sd, e0, steps,
+               sufficient=False):
     """Run ``n`` replicas on the random stream ``child``; per-step (mean, centred sum of squares).
 
     The replicas are processed in row blocks of about ``_BLOCK_ENTRIES / (B d)`` replicas, one
@@ -319,13 +322,15 @@ def _run_chunk(child, n, algorithm, compiled, data, lam, hyper_values, batch, no
     acc = _Merged()
     for start in range(0, n, rows):
         m = min(rows, n - start)
-        acc.add(m, _run_rows(rng, m, algorithm, compiled, data, lam, hyper_values, batch, noise_sd, e0, steps))
+        acc.add(m, _run_rows(rng, m, algorithm, compiled, data, lam, hyper_values, batch, noise_sd, e0, steps,
+                             sufficient))
     out = {key: (st.mean, st.m2) if st.m3 is None else (st.mean, st.m2, st.m3) for key, st in acc.stats.items()}
     out.update({key: acc.array(key) for key in acc.replica})
     return n, out
 
 
-def _run_rows(rng, n, algorithm, compiled, data, lam, hyper_values, batch, noise_sd, e0, steps):
+def _run_rows(rng, n, algorithm, compiled, data, lam, hyper_values, batch, noise_sd, e0, steps,
+              sufficient=False):
     """Run ``n`` replicas on ``rng``; per-step (mean, centred sum of squares) over them.
 
     Performance: every array is preallocated; the data vector is never rescaled
@@ -343,7 +348,7 @@ def _run_rows(rng, n, algorithm, compiled, data, lam, hyper_values, batch, noise
              for s in algorithm.initial_state(e0)]
     floor = noise_sd**2 + float(getattr(data, "residual_variance", 0.0))
     gaussian = type(data) is Gaussian
-    zbuf = np.empty((n, batch, d))
+    zbuf = np.empty((n, 1 if sufficient else batch, d))
     z1 = zbuf[:, 0, :]
     resid = np.empty((n, batch))
     noise = np.empty((n, batch))
@@ -441,27 +446,30 @@ def _run_rows(rng, n, algorithm, compiled, data, lam, hyper_values, batch, noise
         else:
             p = np.broadcast_to(point(*state, *hyper_values), (n, d))
             np.multiply(p, sqrt_lam, out=q)
-        if gaussian:
+        if sufficient:   # exact law of the minibatch gradient given the per-sample scalars
+            sufficient_gradient(rng, q, noise_sd, batch, out=g)
+        elif gaussian:
             rng.standard_normal(out=zbuf)
             z, label = zbuf, None
         else:
             drawn = sample_standardized(data, rng, (n, batch, d))
             z, label = drawn if isinstance(drawn, tuple) else (drawn, None)
-        zz = z1 if z is zbuf else z[:, 0, :]
-        if batch == 1:
-            np.einsum("rd,rd->r", zz, q, out=resid[:, 0])
-        else:
-            np.einsum("rbd,rd->rb", z, q, out=resid)
-        if label is not None:
-            resid -= label
-        if noise_sd:
-            rng.standard_normal(out=noise)
-            noise *= noise_sd
-            resid -= noise
-        if batch == 1:
-            np.multiply(zz, resid, out=g)
-        else:
-            np.einsum("rbd,rb->rd", z, resid, out=g)
+        if not sufficient:
+            zz = z1 if z is zbuf else z[:, 0, :]
+            if batch == 1:
+                np.einsum("rd,rd->r", zz, q, out=resid[:, 0])
+            else:
+                np.einsum("rbd,rd->rb", z, q, out=resid)
+            if label is not None:
+                resid -= label
+            if noise_sd:
+                rng.standard_normal(out=noise)
+                noise *= noise_sd
+                resid -= noise
+            if batch == 1:
+                np.multiply(zz, resid, out=g)
+            else:
+                np.einsum("rbd,rb->rd", z, resid, out=g)
         g *= gscale                               # g = (1/B) sum_b x_b (<x_b, p> - eps_b) (times c)
         if in_place:
             state[0] += g
@@ -475,9 +483,52 @@ def _run_rows(rng, n, algorithm, compiled, data, lam, hyper_values, batch, noise
     return {**sums, **blocks.output()}
 
 
+def run_chunks(run, children, sizes, workers=None):
+    """``[run((child, size)) for each chunk]`` on a thread pool of ``workers`` (default: the CPUs);
+    the list is in chunk order whatever the number of workers."""
+    workers = workers or os.cpu_count() or 1
+    if workers > 1 and len(sizes) > 1:
+        with ThreadPoolExecutor(max_workers=min(workers, len(sizes))) as pool:
+            return list(pool.map(run, zip(children, sizes)))
+    return [run(cs) for cs in zip(children, sizes)]
+
+
+def fused_available() -> bool:
+    """True when numba imports (the fused kernel's compiler)."""
+    try:
+        import numba  # noqa: F401
+    except ImportError:  # pragma: no cover - numba is a runtime dependency
+        return False
+    return True
+
+
+def choose_engine(engine, sampling, data, batch, linear):
+    """Resolve ``engine`` and ``sampling`` (see :func:`simulate`) to ("fused" | "numpy", sufficient: bool).
+
+    Raises ValueError for an unknown name, "sufficient" sampling of a non-Gaussian data model, or
+    the fused engine for a rule that is not linear in the state and the gradient or non-Gaussian data.
+    """
+    if engine not in ("auto", "fused", "numpy"):
+        raise ValueError(f"engine must be 'auto', 'fused' or 'numpy'; got {engine!r}")
+    if sampling not in ("auto", "direct", "sufficient"):
+        raise ValueError(f"sampling must be 'auto', 'direct' or 'sufficient'; got {sampling!r}")
+    exact = has_exact_sufficient_law(data)
+    if sampling == "sufficient" and not exact:
+        raise ValueError(f"sampling='sufficient' needs Gaussian data (an exact conditional law); got {data!r}")
+    sufficient = sampling == "sufficient" or (sampling == "auto" and exact and batch >= 2)
+    fusable = linear and type(data) is Gaussian and fused_available()
+    if engine == "fused" and not fusable:
+        raise ValueError("engine='fused' needs an update rule linear in the state and the gradient and "
+                         f"Gaussian data; got {data!r}" + ("" if linear else " and a non-linear rule"))
+    if engine == "auto":
+        engine = "fused" if fusable else "numpy"
+    return engine, sufficient
+
+
 def simulate(algorithm: Algorithm | None = None, *, data: DataModel | None = None, eigenvalues,
              learning_rate, batch=1, noise_variance=0.0, initial=1.0, steps=100, replicas=1000,
-             seed=None, workers=None, chunk_size=1024, split=False, **hyper) -> SimulationResult:
+             seed=None, workers=None, chunk_size=1024, split=False, engine="auto", sampling="auto",
+             **hyper) -> SimulationResult:
     r"""Run ``algorithm`` on streaming least squares, ``replicas`` independent times.
 
     Model: x = sqrt(lambda) z in the eigenbasis of K = diag(lambda) (z from
@@ -507,6 +558,17 @@ def simulate(algorithm: Algorithm | None = None, *, data: DataModel | None = Non
     split : bool
         If True, return a list with one :class:`SimulationResult` per chunk (independent
         experiments of ``chunk_size`` replicas each, e.g. for null studies of a test).
+    engine : {"auto", "fused", "numpy"}
+        "fused": the compiled kernel of :mod:`verify.kernel` (SFC64 streams, one pass per step;
+        needs an update rule linear in the state and the gradient, and Gaussian data);
+        "numpy": the NumPy reference engine (PCG64 streams, every rule and data model);
+        "auto": "fused" where it applies, else "numpy". The two engines draw different random
+        numbers from the same seed; each is reproducible bit for bit.
+    sampling : {"auto", "direct", "sufficient"}
+        "sufficient": the minibatch gradient drawn from its exact law given the per-sample
+        scalars (:mod:`verify.sampling`; Gaussian data only): d + 2B normal variates per step
+        instead of B (d + 1); "direct": the B data vectors drawn; "auto": "sufficient" for
+        Gaussian data with B >= 2, else "direct".
     **hyper
         Other hyperparameters of ``algorithm`` (e.g. ``momentum``), bound and range-checked by
         :func:`theory.bind_hyperparameters` exactly as in :meth:`theory.Recursion.trajectory`.
@@ -556,17 +618,28 @@ def simulate(algorithm: Algorithm | None = None, *, data: DataModel | None = Non
     root, children, sizes = chunk_streams(seed, replicas, chunk_size)
     compiled = _compile(algorithm)
     noise_sd = float(np.sqrt(float(noise_variance)))
-    args = (algorithm, compiled, data, lam, hyper_values, batch, noise_sd, e0, steps)
-    workers = workers or os.cpu_count() or 1
-    if workers > 1 and len(sizes) > 1:
-        with ThreadPoolExecutor(max_workers=min(workers, len(sizes))) as pool:
-            parts = list(pool.map(lambda cs: _run_chunk(cs[0], cs[1], *args), zip(children, sizes)))
+    # the fused kernel records the risk on the error e (state[0]); a rule whose risk is measured on
+    # another combination of the state (iterate averaging) runs on the NumPy engine
+    on_error = sp.simplify(sp.sympify(algorithm.observable) - algorithm.state[0]) == 0
+    engine, sufficient = choose_engine(engine, sampling, data, batch, compiled[2] is not None and on_error)
+    if engine == "fused":
+        from . import fused
+        C = fused.coefficient_schedule(algorithm, compiled[2], hyper_values, steps)
+        floor = noise_sd**2 + float(getattr(data, "residual_variance", 0.0))
+
+        def run(cs):
+            return fused.run_chunk(cs[0], cs[1], algorithm, C, lam, batch, noise_sd, floor, e0, steps, sufficient)
     else:
-        parts = [_run_chunk(c, s, *args) for c, s in zip(children, sizes)]
+        args = (algorithm, compiled, data, lam, hyper_values, batch, noise_sd, e0, steps, sufficient)
+
+        def run(cs):
+            return _run_chunk(cs[0], cs[1], *args)
+    parts = run_chunks(run, children, sizes, workers)
 
     params = dict(algorithm=repr(algorithm), data=repr(data), eigenvalues=lam.tolist(),
                   learning_rate=float(learning_rate), batch=batch, noise_variance=float(noise_variance),
-                  initial=e0.tolist(), steps=steps, replicas=replicas,
+                  initial=e0.tolist(), steps=steps, replicas=replicas, engine=engine,
+                  sampling="sufficient" if sufficient else "direct",
                   **{k: (repr(v) if callable(v) else v) for k, v in hyper.items()})
     if split:
         return [assemble_result([part], child, chunk_size, dict(params, replicas=part[0]), t0)

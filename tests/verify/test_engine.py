@@ -40,7 +40,7 @@ def test_same_numbers_whatever_the_workers(data):
 @pytest.mark.parametrize("algorithm, hyper", [(SGD(), {}), (_HeavyBall(), {"momentum": 0.5})])
 def test_linear_fast_path_equals_generic_update(monkeypatch, algorithm, hyper):
     kw = dict(eigenvalues=[1.0, 0.4, 0.2], learning_rate=0.1, batch=3, noise_variance=0.1, steps=25,
-              replicas=300, seed=2, **hyper)
+              replicas=300, seed=2, engine="numpy", sampling="direct", **hyper)
     fast = simulate(algorithm, **kw)
     compile_ = montecarlo._compile
     monkeypatch.setattr(montecarlo, "_compile", lambda alg: compile_(alg)[:2] + (None,))

@@ -17,7 +17,7 @@ from verify.claims.highline import _mc_vs_ode, two_class_spectrum
 def test_constant_rate_engine_agrees_with_the_exact_recursion():
     lam = two_class_spectrum(16)
     kw = dict(eigenvalues=lam, noise_variance=0.2, initial=0.5, steps=40)
-    res = simulate_adaptive(ConstantRate(0.1 * 16), replicas=2000, seed=3, **kw)
+    res = simulate_adaptive(ConstantRate(0.1 * 16), replicas=2000, seed=3, coordinates=None, **kw)
     tr = derive(SGD()).trajectory(lam, 0.1, noise_variance=0.2, initial=0.5, steps=40)
     assert compare(tr, res, alpha=1e-6).passed
 
@@ -74,16 +74,23 @@ def test_homogenized_sgd_generator_and_euler_maruyama():
     # oracle (arXiv:2308.08977): dX = -g K X dt + g sqrt(2 R K / d) dB
     assert sp.simplify(h.diffusion_variance - 2 * hl.R * hl.g**2 * hl.sym.lam / hl.d) == 0
     lam = two_class_spectrum(16)
-    res = simulate_homogenized(eigenvalues=lam, learning_rate=1.0, noise_variance=0.1, initial=0.25, t_max=1.0,
+    res = simulate_homogenized(eigenvalues=lam, g=1.0, noise_variance=0.1, initial=0.25, t_max=1.0,
                                dt=1 / 32, replicas=2000, seed=2)
     em = euler_maruyama_expectation(lam, 1.0, 1 / 32, 32, 0.1, 1.0)
     from types import SimpleNamespace
     assert compare(SimpleNamespace(risk=em), res, quantities=("risk",)).passed
     assert not compare(SimpleNamespace(risk=em * 1.03), res, quantities=("risk",)).passed
     with pytest.raises(ValueError, match="integer"):
-        simulate_homogenized(eigenvalues=lam, learning_rate=1.0, t_max=1.0, dt=0.3)
+        simulate_homogenized(eigenvalues=lam, g=1.0, t_max=1.0, dt=0.3)
     with pytest.raises(ValueError, match="dt"):
-        simulate_homogenized(eigenvalues=lam, learning_rate=1.0, t_max=1.0, dt=0.0)
+        simulate_homogenized(eigenvalues=lam, g=1.0, t_max=1.0, dt=0.0)
+    # the old name of g still works, with a deprecation warning, and gives the same numbers
+    with pytest.warns(DeprecationWarning, match="g = gamma d"):
+        old = simulate_homogenized(eigenvalues=lam, learning_rate=1.0, noise_variance=0.1, initial=0.25, t_max=1.0,
+                                   dt=1 / 32, replicas=2000, seed=2)
+    np.testing.assert_array_equal(old.risk, res.risk)
+    with pytest.raises(ValueError, match="not both"):
+        simulate_homogenized(eigenvalues=lam, g=1.0, learning_rate=1.0)
 
 
 def test_eq95_check_counts_planted_violations(monkeypatch):

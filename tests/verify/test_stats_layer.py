@@ -163,3 +163,22 @@ def test_compare_needs_per_replica_blocks():
         compare(derive().trajectory(**kw), res)
     with pytest.raises(ValueError, match="weights"):
         compare(SimpleNamespace(risk=np.ones(11)), simulate(replicas=100, seed=0, **kw), weights={"x": 1})
+
+
+def test_claim_p_value_is_not_lowered_by_a_passing_growth_test():
+    """A growth test passes by rejecting its null: its tiny p is evidence *for* the claim and must
+    not appear as the claim's p-value; a failing growth test makes the claim's p-value 0."""
+    import numpy as np
+
+    from verify.claims import ClaimResult
+    from verify.stats import growth, scalar_comparison
+
+    rng = np.random.default_rng(1)
+    up = growth(1.0, 5.0 + rng.standard_normal(200), alpha=5e-7)
+    flat = growth(1.0, 1.0 + rng.standard_normal(200), alpha=5e-7)
+    same = scalar_comparison(1.0, mean=1.0, standard_error=0.1, replicas=100, alpha=5e-7)
+    assert up.passed and up.p_value < 1e-100
+    ok = ClaimResult("x", "t", "s", True, [], [up, same], {}, alpha=1e-6)
+    assert ok.p_value > 1e-6
+    bad = ClaimResult("x", "t", "s", False, [], [flat, same], {}, alpha=1e-6)
+    assert bad.p_value == 0.0

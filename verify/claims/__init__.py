@@ -148,12 +148,15 @@ class ClaimResult:
 
     @property
     def p_value(self) -> float:
-        """The claim's family-wise p-value: min over its counted checks of p_j alpha / alpha_j
-        (weighted Bonferroni; an exact or numeric check that fails counts as p = 0). The claim
-        passes iff every check passes, which for tests alone is p_value > alpha."""
-        ps = [0.0 for v in self.verdicts if v.counted and v.kind in ("exact", "numeric") and not v.passed]
+        """The claim's family-wise p-value against "theory = Monte Carlo": min over its counted
+        comparisons (series, scalar) of p_j alpha / alpha_j (weighted Bonferroni). A failing exact,
+        numeric or growth check counts as p = 0; a passing growth test (which passes by *rejecting*
+        its null, so its small p is evidence for the claim) does not count. The claim passes iff
+        every check passes, which is p_value > alpha."""
+        ps = [0.0 for v in self.verdicts
+              if v.counted and v.kind in ("exact", "numeric", "growth") and not v.passed]
         ps += [min(1.0, v.p_value * self.alpha / v.alpha) for v in self.verdicts
-               if v.counted and v.kind in ("series", "scalar", "growth") and v.alpha > 0]
+               if v.counted and v.kind in ("series", "scalar") and v.alpha > 0]
         return min(ps, default=1.0)
 
     def to_dict(self) -> dict:
@@ -268,3 +271,4 @@ from . import sparse_momentum  # noqa: E402,F401  (registers the sparse-momentum
 from . import fourth  # noqa: E402,F401  (registers the fourth-moment claims)
 from . import glm  # noqa: E402,F401  (registers the GLM claims: logistic regression, phase retrieval)
 from . import regularised  # noqa: E402,F401  (registers weight decay, iterate averaging, preconditioning)
+from . import teacher_student  # noqa: E402,F401  (registers the teacher-student / double-descent claims)

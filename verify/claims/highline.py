@@ -529,7 +529,7 @@ def _homogenized_runner(claim, budget, ss):
     dt = 1 / 128
     steps = int(T / dt)
     reps = budget.replicas // 2
-    res = simulate_homogenized(eigenvalues=lam, learning_rate=g, noise_variance=s2, initial=1 / math.sqrt(d),
+    res = simulate_homogenized(eigenvalues=lam, g=g, noise_variance=s2, initial=1 / math.sqrt(d),
                                t_max=T, dt=dt, replicas=reps, seed=child_seed(ss, 0))
     em = euler_maruyama_expectation(lam, g, dt, steps, s2, 1.0)
     verdicts.append(compare(SimpleNamespace(risk=em), res, alpha=alphas["expectation"], quantities=("risk",),

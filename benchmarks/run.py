@@ -1,0 +1,289 @@
+"""Every speed ratio of the package, measured in one run, written to docs/benchmarks.md.
+
+Run from the repository root::
+
+    python benchmarks/run.py [--quick] [--repeats N] [--no-write] [--json PATH]
+
+Each section is a function ``section(quick, repeats) -> (title, markdown text, data dict)`` in
+:data:`SECTIONS`. Another benchmark module adds its own by defining a list ``SECTIONS`` of such
+functions and being named in :data:`OPTIONAL` (imported from this directory; e.g. the ODE
+benchmarks in ``ode_speed.py``).
+
+Rates are per CPU-second of this process (``time.process_time``) so that other jobs on a shared
+machine do not enter them, and every ratio is formed between timings taken back to back in the same
+repeat (median over repeats). Counting: "variates" are the normal variates the *direct* method
+consumes, replicas x steps x B x (d + 1), whatever a method actually draws, so that the
+sufficient-statistic path is credited with the work it replaces.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
+sys.path.insert(0, ROOT)
+
+from theory import SGD  # noqa: E402
+from verify import simulate  # noqa: E402
+
+SECTIONS: list = []
+#: benchmark modules (in this directory) whose list ``SECTIONS`` is appended to the run, if present
+OPTIONAL = ("ode_speed",)
+
+
+def register_section(fn):
+    """Add ``fn(quick, repeats) -> (title, markdown, data)`` to the benchmark run (decorator)."""
+    SECTIONS.append(fn)
+    return fn
+
+
+def cpu_time(fn):
+    t0 = time.process_time()
+    fn()
+    return time.process_time() - t0
+
+
+def wall_time(fn):
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
+def raw_rate(bitgen, shape, draws, threads=1, clock=cpu_time):
+    """Variates per second of ``Generator(bitgen).standard_normal(out=buf)`` filling ``shape`` arrays."""
+    def work(seed):
+        rng = np.random.Generator(bitgen(seed))
+        buf = np.empty(shape)
+        for _ in range(draws):
+            rng.standard_normal(out=buf)
+    if threads == 1:
+        return int(np.prod(shape)) * draws / clock(lambda: work(0))
+
+    def run():
+        with ThreadPoolExecutor(threads) as ex:
+            list(ex.map(work, range(threads)))
+    return int(np.prod(shape)) * draws * threads / clock(run)
+
+
+def engine_rate(d, batch, steps, replicas, engine, sampling, workers=1, clock=cpu_time):
+    lam = np.linspace(1.0, 0.1, d) / d
+    kw = dict(eigenvalues=lam, learning_rate=0.5, batch=batch, noise_variance=0.1, steps=steps, replicas=replicas,
+              seed=0, workers=workers, chunk_size=1024, engine=engine, sampling=sampling)
+    simulate(SGD(), **dict(kw, steps=2, replicas=8))   # compile / warm up outside the timing
+    return replicas * steps * batch * (d + 1) / clock(lambda: simulate(SGD(), **kw))
+
+
+def _table(header, rows):
+    out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    out += ["| " + " | ".join(r) + " |" for r in rows]
+    return "\n".join(out)
+
+
+SETTINGS = ((16, 1), (64, 1), (64, 8), (256, 1), (1024, 1), (1024, 8))
+
+
+@register_section
+def engine_section(quick, repeats):
+    """Engines against the raw generators, per core (one thread, CPU time)."""
+    replicas = 2048
+    rows, data = [], []
+    for d, batch in SETTINGS:
+        steps = max(10, (60 if quick else 200) * 256 // max(d, 256))
+        reps = []
+        for _ in range(repeats):
+            pcg = raw_rate(np.random.PCG64, (1024, batch, d), steps)
+            sfc = raw_rate(np.random.SFC64, (1024, batch, d), steps)
+            npy = engine_rate(d, batch, steps, replicas, "numpy", "direct")
+            fus = engine_rate(d, batch, steps, replicas, "fused", "direct")
+            suf = engine_rate(d, batch, steps, replicas, "fused", "sufficient")
+            reps.append(dict(pcg=pcg, sfc=sfc, numpy=npy, fused=fus, sufficient=suf,
+                             numpy_pcg=npy / pcg, numpy_sfc=npy / sfc, fused_pcg=fus / pcg, fused_sfc=fus / sfc,
+                             fused_numpy=fus / npy, sufficient_pcg=suf / pcg, sufficient_direct=suf / fus))
+        row = {k: float(np.median([r[k] for r in reps])) for k in reps[0]}
+        row.update(d=d, batch=batch, steps=steps, replicas=replicas)
+        data.append(row)
+        rows.append([str(d), str(batch), f"{row['pcg'] / 1e6:.0f}", f"{row['sfc'] / 1e6:.0f}",
+                     f"{row['numpy_sfc']:.2f}", f"{row['numpy_pcg']:.2f}", f"{row['fused_sfc']:.2f}",
+                     f"{row['fused_pcg']:.2f}", f"{row['fused_numpy']:.2f}", f"{row['sufficient_pcg']:.2f}",
+                     f"{row['sufficient_direct']:.2f}"])
+    text = ("SGD on Gaussian data with label noise, 2048 replicas, one thread; rates in variates per CPU-second "
+            "(replicas x steps x B x (d + 1)); raw = `Generator(PCG64 | SFC64).standard_normal(out=...)` "
+            "filling the (1024, B, d) draw of a step. NumPy engine = `simulate(engine=\"numpy\", "
+            "sampling=\"direct\")`, fused = `engine=\"fused\", sampling=\"direct\"`, sufficient = "
+            "`engine=\"fused\", sampling=\"sufficient\"`.\n\n"
+            + _table(["d", "B", "raw PCG64 M/s", "raw SFC64 M/s", "NumPy engine / SFC64", "NumPy engine / PCG64",
+                      "fused / SFC64", "fused / PCG64", "fused / NumPy engine", "sufficient / PCG64",
+                      "sufficient / direct (fused)"], rows))
+    return "Monte Carlo engines against the raw random-number generators", text, {"rows": data}
+
+
+@register_section
+def workers_section(quick, repeats):
+    """Two workers against one (wall clock), with the raw generator's own two-thread speed-up."""
+    rows, data = [], []
+    for d, batch in ((64, 1), (1024, 1), (1024, 8)):
+        steps = max(10, (60 if quick else 200) * 256 // max(d, 256))
+        reps = []
+        for _ in range(repeats):
+            r1 = raw_rate(np.random.PCG64, (1024, batch, d), steps, 1, wall_time)
+            r2 = raw_rate(np.random.PCG64, (1024, batch, d), steps, 2, wall_time)
+            e1 = engine_rate(d, batch, steps, 4096, "fused", "auto", 1, wall_time)
+            e2 = engine_rate(d, batch, steps, 4096, "fused", "auto", 2, wall_time)
+            reps.append(dict(raw=r2 / r1, engine=e2 / e1, efficiency=(e2 / e1) / (r2 / r1)))
+        row = {k: float(np.median([r[k] for r in reps])) for k in reps[0]}
+        row.update(d=d, batch=batch)
+        data.append(row)
+        rows.append([str(d), str(batch), f"{row['raw']:.2f}", f"{row['engine']:.2f}", f"{row['efficiency']:.2f}"])
+    text = ("Wall-clock speed-up of `simulate(..., workers=2)` over `workers=1` (fused engine, 4096 replicas in "
+            "4 chunks; the numbers are identical), next to the raw PCG64 generator's own two-thread speed-up "
+            "in the same repeat (what the machine gives a second thread right now); efficiency = engine / raw.\n\n"
+            + _table(["d", "B", "raw x2 / x1", "engine x2 / x1", "efficiency"], rows))
+    return "Two workers against one", text, {"rows": data}
+
+
+@register_section
+def samplers_section(quick, repeats):
+    """Each data model's sampler against the engine on it (d = 64, B = 1)."""
+    from theory import EmpiricalDistribution, Gaussian, IndependentCoordinates, Rademacher, SparseGaussian
+    from verify.samplers import sample_standardized
+    d, steps, replicas = 64, (60 if quick else 200), 2048
+    X = np.random.default_rng(0).standard_normal((2000, d)) * np.linspace(1, 0.2, d)
+    models = [("Gaussian", Gaussian()), ("IndependentCoordinates(6)", IndependentCoordinates(6.0)),
+              ("SparseGaussian(0.25)", SparseGaussian(0.25)), ("Rademacher", Rademacher()),
+              ("EmpiricalDistribution(n=2000)", EmpiricalDistribution(X, X[:, 0] ** 2))]
+    rows, data = [], []
+    for name, model in models:
+        lam = model.eigenvalues if isinstance(model, EmpiricalDistribution) else np.linspace(1.0, 0.1, d) / d
+        kw = dict(eigenvalues=lam, learning_rate=0.5 / d, noise_variance=0.1, steps=steps, replicas=replicas,
+                  seed=0, workers=1, sampling="direct")
+        simulate(SGD(), data=model, **dict(kw, steps=2, replicas=8))
+        rng = np.random.Generator(np.random.PCG64(0))
+        reps = []
+        for _ in range(repeats):
+            sr = 1024 * d * steps / cpu_time(lambda: [sample_standardized(model, rng, (1024, 1, d))
+                                                     for _ in range(steps)])
+            er = replicas * steps * d / cpu_time(lambda: simulate(SGD(), data=model, **kw))
+            reps.append((sr, er))
+        sr, er = (float(np.median(c)) for c in zip(*reps))
+        engine = simulate(SGD(), data=model, **dict(kw, steps=2, replicas=8)).parameters["engine"]
+        data.append(dict(model=name, sampler=sr, engine=er, ratio=er / sr, which=engine))
+        rows.append([name, engine, f"{sr / 1e6:.0f}", f"{er / 1e6:.0f}", f"{er / sr:.2f}"])
+    text = (f"d = {d}, B = 1, {replicas} replicas, one thread, coordinates per CPU-second: the data model's "
+            "sampler (`verify.samplers`) alone, and `simulate(..., sampling=\"direct\")` on it (the engine "
+            "that `engine=\"auto\"` picks).\n\n"
+            + _table(["data model", "engine", "sampler M/s", "engine M/s", "engine / sampler"], rows))
+    return "Data models: sampler against engine", text, {"rows": data}
+
+
+_ADAPTIVE_CHILD = r"""
+import json, sys, time
+import numpy as np
+sys.path.insert(0, {root!r})
+d, reps, steps, which = {d}, {reps}, {steps}, {which!r}
+lam = np.linspace(1.0, 0.1, d)
+if which == "engine":
+    from verify.adaptive import AdaGradNorm, simulate_adaptive
+    simulate_adaptive(AdaGradNorm(1.0, 1.0), eigenvalues=lam[:8], steps=2, replicas=2, seed=0)
+    t0, c0 = time.perf_counter(), time.process_time()
+    simulate_adaptive(AdaGradNorm(1.0, 1.0), eigenvalues=lam, initial=d ** -0.5, noise_variance=0.1, steps=steps,
+                      replicas=reps, seed=0, workers=1)
+else:   # plain NumPy loop over steps, vectorised over replicas, recording the mean risk only
+    t0, c0 = time.perf_counter(), time.process_time()
+    rng = np.random.default_rng(0)
+    sl = np.sqrt(lam)
+    e = np.full((reps, d), d ** -0.5)
+    acc = np.ones(reps)
+    risk = np.empty(steps + 1)
+    for k in range(1, steps + 1):
+        x = rng.standard_normal((reps, d)) * sl
+        r = np.einsum("rd,rd->r", x, e) - np.sqrt(0.1) * rng.standard_normal(reps)
+        g = x * r[:, None]
+        acc += (g * g).sum(1) / d ** 2
+        e -= (1.0 / np.sqrt(acc) / d)[:, None] * g
+        risk[k] = 0.5 * ((e * e) @ lam + 0.1).mean()
+hwm = [line for line in open("/proc/self/status") if line.startswith("VmHWM")]   # peak RSS of this process
+print(json.dumps(dict(cpu=time.process_time() - c0, wall=time.perf_counter() - t0,
+                      max_rss_mb=float(hwm[0].split()[1]) / 1024 if hwm else float("nan"))))
+"""
+
+
+def _adaptive_run(d, reps, steps, which):
+    code = _ADAPTIVE_CHILD.format(root=ROOT, d=d, reps=reps, steps=steps, which=which)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+@register_section
+def adaptive_section(quick, repeats):
+    """Adaptive Monte Carlo (AdaGrad-Norm) at d = 4096, 30 replicas: peak memory and time against a plain loop."""
+    d, reps = 4096, 30
+    t = 1 if quick else 10
+    steps = t * d
+    runs = []
+    for _ in range(max(1, repeats // 2)):
+        eng = _adaptive_run(d, reps, steps, "engine")
+        loop = _adaptive_run(d, reps, steps, "loop")
+        runs.append(dict(engine_cpu=eng["cpu"], loop_cpu=loop["cpu"], speedup=loop["cpu"] / eng["cpu"],
+                         engine_rss=eng["max_rss_mb"], loop_rss=loop["max_rss_mb"]))
+    row = {k: float(np.median([r[k] for r in runs])) for k in runs[0]}
+    row.update(d=d, replicas=reps, t=t, steps=steps)
+    text = (f"`simulate_adaptive(AdaGradNorm(1, 1), ...)` at d = {d}, {reps} replicas, to t = {t} ({steps} steps, "
+            "B = 1, label noise 0.1), each in a fresh process (peak resident memory of the whole process, "
+            "Python and numba included), against a plain NumPy loop over steps vectorised over replicas "
+            "(which records only the mean risk).\n\n"
+            + _table(["", "CPU s", "peak memory MB"],
+                     [["engine (fused kernel, hook)", f"{row['engine_cpu']:.1f}", f"{row['engine_rss']:.0f}"],
+                      ["plain NumPy loop", f"{row['loop_cpu']:.1f}", f"{row['loop_rss']:.0f}"],
+                      ["speed-up", f"{row['speedup']:.2f}", ""]]))
+    return "Adaptive learning rates: memory and speed", text, row
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--quick", action="store_true", help="fewer steps and repeats (adaptive run to t = 1)")
+    ap.add_argument("--repeats", type=int, default=None)
+    ap.add_argument("--no-write", action="store_true", help="print only; do not write docs/benchmarks.md")
+    ap.add_argument("--json", metavar="PATH")
+    ap.add_argument("--only", metavar="NAME", action="append",
+                    help="run only sections whose function name contains NAME (prints; does not write the docs)")
+    args = ap.parse_args(argv)
+    repeats = args.repeats or (1 if args.quick else 3)
+    import importlib
+    sections = list(SECTIONS)
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    for name in OPTIONAL:   # sections of other benchmark modules (e.g. the ODE benchmarks)
+        sections += list(getattr(importlib.import_module(name), "SECTIONS", []))
+    head = (f"numpy {np.__version__}, Python {platform.python_version()}, {os.cpu_count()} CPUs, "
+            f"{'--quick, ' if args.quick else ''}median of {repeats} repeat(s), "
+            f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
+    print(head)
+    parts, data = [], {}
+    for section in sections:
+        if args.only and not any(o in section.__name__ for o in args.only):
+            continue
+        title, text, info = section(args.quick, repeats)
+        print(f"\n## {title}\n\n{text}", flush=True)
+        parts.append(f"## {title}\n\n{text}\n")
+        data[section.__name__] = info
+    if not (args.no_write or args.only):   # the document always holds one complete run
+        method = __doc__.split("\n\n")[4].replace("\n", " ").strip()
+        doc = ("# Benchmarks\n\nWritten by `python benchmarks/run.py" + (" --quick" if args.quick else "")
+               + f"` from one run (do not edit by hand). {method}\n\nMeasured: {head}.\n\n" + "\n".join(parts))
+        with open(os.path.join(ROOT, "docs", "benchmarks.md"), "w") as fh:
+            fh.write(doc)
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump(data, fh, indent=2)
+    return data
+
+
+if __name__ == "__main__":
+    main()

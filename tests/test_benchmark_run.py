@@ -1,0 +1,31 @@
+"""benchmarks/run.py: sections are collected (own and optional modules'), run, and printed; a partial
+run (--only) never overwrites docs/benchmarks.md."""
+import importlib.util
+import pathlib
+import sys
+import types
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+
+def _module():
+    spec = importlib.util.spec_from_file_location("bench_run", ROOT / "benchmarks" / "run.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_sections_and_optional_modules(monkeypatch, capsys):
+    mod = _module()
+    names = [f.__name__ for f in mod.SECTIONS]
+    assert names == ["engine_section", "workers_section", "samplers_section", "adaptive_section"]
+    extra = types.ModuleType("fake_ode_bench")
+    extra.SECTIONS = [lambda quick, repeats: ("Stub", mod._table(["a"], [["1"]]), {"quick": quick})]
+    extra.SECTIONS[0].__name__ = "stub_section"
+    monkeypatch.setitem(sys.modules, "fake_ode_bench", extra)
+    monkeypatch.setattr(mod, "OPTIONAL", ("fake_ode_bench",))
+    doc = ROOT / "docs" / "benchmarks.md"
+    before = doc.read_text()
+    data = mod.main(["--quick", "--only", "stub"])
+    assert data == {"stub_section": {"quick": True}}
+    assert "## Stub" in capsys.readouterr().out and doc.read_text() == before

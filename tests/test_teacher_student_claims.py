@@ -1,0 +1,69 @@
+"""The teacher-student Monte Carlo and claims: the matrix-power GD equals stepping GD (the claims
+themselves run in tests/verify/test_claims.py); planted wrong theories (slow features' scale off by 5 %, noise variance off by 10 %) are
+rejected by the same checks on the same runs."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from theory.teacher_student import TwoScaleTeacherStudent
+from verify.claims import BUDGETS
+from verify.claims.teacher_student import (
+    FIG1,
+    LEARNING_RATE,
+    _fig1_runs,
+    double_descent_checks,
+)
+from verify.stats import AlphaBudget, scalar_comparison
+from verify.teacher_student import gradient_descent_runs, paired
+
+
+def test_matrix_power_equals_stepping_gradient_descent():
+    m = TwoScaleTeacherStudent(9, 6, 2, 5.0, 0.3)
+    steps, eta, r, k_teach = [0, 1, 6, 37], 0.15, 3, 2
+    runs = gradient_descent_runs(m, eta, steps, r, seed=11, teachers=k_teach)
+    rng = np.random.default_rng(11)
+    Z = rng.standard_normal((r, m.n, m.d)) / np.sqrt(m.d)
+    W = rng.standard_normal((r, m.d, k_teach))
+    Y = Z @ W + np.sqrt(0.3) * rng.standard_normal((r, m.n, k_teach))
+    for i in range(r):
+        X = Z[i] * m.scales
+        w_hat = np.zeros((m.d, k_teach))
+        k = 0
+        for j, kk in enumerate(steps):
+            while k < kk:
+                w_hat -= eta * X.T @ (X @ w_hat - Y[i])
+                k += 1
+            test = ((m.scales[:, None] * w_hat - W[i]) ** 2).sum() / (2 * m.d * k_teach)
+            train = ((X @ w_hat - Y[i]) ** 2).sum() / (2 * m.n * k_teach)
+            np.testing.assert_allclose([runs.test_error[i, j], runs.training_error[i, j]], [test, train],
+                                       rtol=1e-10)
+    np.testing.assert_allclose(runs.designs, Z * m.scales)
+
+
+def test_bad_monte_carlo_arguments_are_named():
+    m = TwoScaleTeacherStudent(9, 6, 2, 5.0)
+    with pytest.raises(ValueError, match="learning_rate"):
+        gradient_descent_runs(m, 50.0, [3], 2, seed=0)
+    with pytest.raises(ValueError, match="steps"):
+        gradient_descent_runs(m, 0.1, [2**27], 2, seed=0)
+    with pytest.raises(ValueError, match="replicas"):
+        gradient_descent_runs(m, 0.1, [1], 1, seed=0)
+
+
+def test_double_descent_rejects_slow_scale_off_by_5_percent():
+    runs, located = _fig1_runs(FIG1, BUDGETS["quick"], np.random.SeedSequence(3, spawn_key=(1,)))
+    wrong = TwoScaleTeacherStudent(FIG1.n, FIG1.d, FIG1.p, FIG1.kappa * 1.05, 0.0)
+    names = ["minimum height", "minimum slope", "peak height", "peak slope", "early", "late", "rise"]
+    good = double_descent_checks(FIG1, runs, AlphaBudget(1e-6, names), located)
+    bad = double_descent_checks(wrong, runs, AlphaBudget(1e-6, names), located)
+    assert all(v.passed for v in good)
+    assert not all(v.passed for v in bad if v.counted)
+
+
+def test_noise_variance_off_by_10_percent_is_rejected():
+    model = TwoScaleTeacherStudent(130, 100, 100, 1.0, 0.5)
+    runs = gradient_descent_runs(model, LEARNING_RATE, [20000], 125, seed=4, teachers=8)
+    for sigma2, ok in ((0.5, True), (0.55, False)):
+        exact, samples = paired(runs, TwoScaleTeacherStudent(130, 100, 100, 1.0, sigma2))
+        assert scalar_comparison(exact[:, 0].mean(), samples[:, 0], alpha=1e-6).passed is ok

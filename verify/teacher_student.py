@@ -1,0 +1,187 @@
+r"""Monte Carlo of the two-scale teacher--student model: gradient descent on drawn training sets.
+
+Each replica draws its own design Z (n, d) with N(0, 1/d) entries, teacher w ~ N(0, I_d) and
+label noise, and runs gradient descent w_hat_{k+1} = w_hat_k - eta X^T (X w_hat_k - y) from
+w_hat_0 = 0 on X = Z F. The k-step iterate is computed as the k-th power of the affine GD map
+P = [[I - eta X^T X, eta X^T y], [0, 1]] acting on (0, 1) by repeated squaring (the binary
+digits of k), vectorised over replicas: the same iterates as stepping k times, to rounding,
+at any step count up to 2^26 for the price of log2 k matrix products -- and with no
+eigendecomposition, so it is independent of :mod:`theory.teacher_student`. Each design is
+trained for ``teachers`` independent teachers (and label noises) at once (the map is the same;
+only its last columns differ), and a replica's value is the average over its teachers: the
+replicas (designs) stay independent and the teacher-to-teacher variance drops by that factor.
+
+Per replica and step it records the test error averaged exactly over the noiseless test point,
+||F w_hat - w||^2 / (2d) (split into the fast and slow coordinates), and the training error
+||X w_hat - y||^2 / (2n), and the order parameters R = <w, F w_hat>/d, Q = ||F w_hat||^2/d. The expectation of the first over replicas is E_G(k eta) averaged over
+designs; given the replica's design it is E_G of that design (paired comparisons,
+:func:`paired`).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from theory.teacher_student import TwoScaleTeacherStudent
+from theory.validation import check_integer, check_positive
+
+__all__ = ["TeacherStudentRuns", "gradient_descent_runs", "paired", "plot_double_descent"]
+
+_MAX_BITS = 26
+
+
+@dataclass(frozen=True)
+class TeacherStudentRuns:
+    """Per-replica errors (replicas, K) at ``steps`` (K,) of gradient descent with ``learning_rate``
+    (times t = steps * learning_rate), and each replica's ``designs`` (replicas, n, d)."""
+
+    steps: np.ndarray
+    learning_rate: float
+    test_error: np.ndarray
+    test_error_fast: np.ndarray
+    test_error_slow: np.ndarray
+    training_error: np.ndarray
+    R: np.ndarray
+    Q: np.ndarray
+    designs: np.ndarray
+    seed: int
+
+    @property
+    def times(self) -> np.ndarray:
+        return self.steps * self.learning_rate
+
+
+def gradient_descent_runs(model: TwoScaleTeacherStudent, learning_rate, steps, replicas, seed,
+                          teachers: int = 1, chunk: int = 64) -> TeacherStudentRuns:
+    """Run gradient descent on ``replicas`` independently drawn training sets (module docstring).
+
+    Parameters
+    ----------
+    model : TwoScaleTeacherStudent
+    learning_rate : float in (0, 2 / s_max); replicas whose design has eta s_max >= 2 raise
+    steps : iterable of integers in [0, 2^26]
+    replicas : int >= 2, the number of independent designs
+    teachers : int >= 1, teachers (with their label noise) trained on each design
+    seed : int, the seed of ``numpy.random.default_rng`` (recorded in the result)
+
+    Raises
+    ------
+    ValueError
+        naming the argument: steps out of range, a learning rate at which gradient descent
+        diverges on a drawn design, fewer than 2 replicas.
+
+    Example
+    -------
+    >>> m = TwoScaleTeacherStudent(20, 10, 5, 4.0)
+    >>> r = gradient_descent_runs(m, 0.1, [0, 10], replicas=4, seed=0)
+    >>> r.test_error.shape, bool(np.all(r.test_error[:, 1] < r.test_error[:, 0]))   # 10 steps fit part of w
+    ((4, 2), True)
+    """
+    check_positive(learning_rate, "learning_rate")
+    replicas = check_integer(replicas, "replicas", minimum=2)
+    m = check_integer(teachers, "teachers")
+    steps = np.array([check_integer(k, "steps", minimum=0) for k in np.atleast_1d(steps)], dtype=np.int64)
+    if steps.max(initial=0) > 2**_MAX_BITS:
+        raise ValueError(f"steps must be integers in [0, 2^{_MAX_BITS}]; got {int(steps.max())}")
+    rng = np.random.default_rng(seed)
+    n, d, f = model.n, model.d, model.scales
+    bits = max(int(steps.max(initial=0)).bit_length(), 1)
+    out = {k: np.empty((replicas, steps.size)) for k in ("test", "fast", "slow", "train", "R", "Q")}
+    designs = np.empty((replicas, n, d))
+    fast = np.arange(d) < model.p
+    eta = float(learning_rate)
+    for lo in range(0, replicas, chunk):
+        r = min(chunk, replicas - lo)
+        Z = rng.standard_normal((r, n, d)) / np.sqrt(d)
+        w = rng.standard_normal((r, d, m))
+        y = Z @ w + np.sqrt(float(model.noise_variance)) * rng.standard_normal((r, n, m))
+        X = Z * f
+        A = np.einsum("rnd,rne->rde", X, X)
+        gersh = np.abs(A).sum(axis=2).max(axis=1)            # Gershgorin bound on s_max, cheap
+        if np.any(eta * gersh >= 2):
+            smax = np.linalg.eigvalsh(A[eta * gersh >= 2])[:, -1].max()
+            if eta * smax >= 2:
+                raise ValueError(f"learning_rate must lie in (0, 2 / s_max = {2 / smax:.6g}) on the drawn "
+                                 f"designs; got {learning_rate!r}")
+        P = np.zeros((r, d + m, d + m))
+        P[:, :d, :d] = np.eye(d) - eta * A
+        P[:, :d, d:] = eta * X.transpose(0, 2, 1) @ y
+        P[:, d:, d:] = np.eye(m)
+        powers = [P]
+        for _ in range(1, bits):
+            powers.append(powers[-1] @ powers[-1])
+        for j, k in enumerate(steps):
+            v = np.zeros((r, d + m, m))
+            v[:, d:, :] = np.eye(m)
+            for b in range(bits):
+                if (int(k) >> b) & 1:
+                    v = powers[b] @ v
+            fw = f[None, :, None] * v[:, :d]
+            err = (fw - w) ** 2                                      # (r, d, m)
+            out["R"][lo:lo + r, j] = (fw * w).sum(axis=(1, 2)) / (d * m)
+            out["Q"][lo:lo + r, j] = (fw * fw).sum(axis=(1, 2)) / (d * m)
+            out["fast"][lo:lo + r, j] = err[:, fast].sum(axis=(1, 2)) / (2 * d * m)
+            out["slow"][lo:lo + r, j] = err[:, ~fast].sum(axis=(1, 2)) / (2 * d * m)
+            res = X @ v[:, :d] - y
+            out["train"][lo:lo + r, j] = (res**2).sum(axis=(1, 2)) / (2 * n * m)
+        designs[lo:lo + r] = X
+    test = out["fast"] + out["slow"]
+    return TeacherStudentRuns(steps, eta, test, out["fast"], out["slow"], out["train"], out["R"], out["Q"],
+                              designs, seed)
+
+
+def paired(runs: TeacherStudentRuns, model: TwoScaleTeacherStudent, field: str = "test_error"):
+    """(per-replica exact values, per-replica paired samples) at ``runs.steps``, each (replicas, K).
+
+    The exact value is ``model``'s expected ``field`` for the replica's own design
+    (:meth:`TwoScaleTeacherStudent.curves`, method ``"gd"``); the paired sample is
+    Monte Carlo - exact + (mean over replicas of exact), whose expectation is that mean when
+    ``model`` is right (the replicas are independent given nothing, so a one-sample test applies).
+    ``model`` may differ from the simulated one (a planted wrong theory)."""
+    exact = np.array([getattr(model.curves(X, runs.times, "gd", runs.learning_rate), field)
+                      for X in runs.designs])
+    mc = getattr(runs, field)
+    return exact, mc - exact + exact.mean(axis=0)
+
+
+def plot_double_descent(path, designs=64, teachers=8, seed=0, kappas=(1.0, 10.0, 100.0)):
+    """The docs figure (``docs/teacher_student.png``): (a) E_G against log t for several kappa at the
+    Fig. 1 setting otherwise (n = 130, d = 100, p = 70, sigma = 0), exact design averages (lines)
+    and Monte Carlo gradient descent (points, +- 2 standard errors); (b) at kappa = 100 the fast
+    and slow components E_fast, E_slow (their sum is E_G); (c) the (R, Q) trajectory.
+    Returns the matplotlib figure."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    eta = 0.2
+    grid = np.unique(np.round(np.logspace(0, np.log10(1e5 / eta), 121))) * eta
+    steps = np.unique(np.round(np.logspace(0, np.log10(1e5 / eta), 16)).astype(int))
+    fig, ax = plt.subplots(1, 3, figsize=(15, 4.2))
+    for i, kappa in enumerate(kappas):
+        model = TwoScaleTeacherStudent(130, 100, 70, kappa)
+        runs = gradient_descent_runs(model, eta, steps, designs, seed + i, teachers=teachers)
+        per = [model.curves(X, grid, "gd", eta) for X in runs.designs]
+        mean = {k: np.mean([getattr(c, k) for c in per], axis=0) for k in ("test_error", "test_error_fast",
+                                                                                "test_error_slow", "R", "Q")}
+        line, = ax[0].semilogx(grid, mean["test_error"], label=f"kappa = {kappa:g}")
+        se = runs.test_error.std(axis=0, ddof=1) / np.sqrt(designs)
+        ax[0].errorbar(runs.times, runs.test_error.mean(axis=0), 2 * se, fmt="o", ms=3, color=line.get_color())
+        if kappa == max(kappas):
+            for key, lab in (("test_error_fast", "fast features"), ("test_error_slow", "slow features"),
+                             ("test_error", "both")):
+                ln, = ax[1].semilogx(grid, mean[key], label=lab)
+                mc = getattr(runs, key)
+                ax[1].errorbar(runs.times, mc.mean(axis=0), 2 * mc.std(axis=0, ddof=1) / np.sqrt(designs), fmt="o",
+                               ms=3, color=ln.get_color())
+            ax[2].plot(mean["R"], mean["Q"], label="exact (design average)")
+            ax[2].plot(runs.R.mean(axis=0), runs.Q.mean(axis=0), "o", ms=3, label="Monte Carlo GD")
+    ax[0].set(xlabel="training time t = k eta", ylabel="test error E_G", title="(a) epoch-wise double descent")
+    ax[1].set(xlabel="training time t", ylabel="E_G components", title="(b) kappa = 100: fast and slow features")
+    ax[2].set(xlabel="R", ylabel="Q", title="(c) order parameters (kappa = 100)")
+    for a in ax:
+        a.legend(fontsize=8)
+        a.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    return fig
