@@ -52,7 +52,7 @@ def test_least_squares_reproduces_the_high_line_ode_exactly():
 def test_least_squares_threshold_is_2d_over_trK():
     lim = derive_limit(least_squares())
     assert lim.critical_learning_rate == 2 / tau1            # tau_1 = tr K / d: g_c = 2 d / tr K
-    assert lim.critical_learning_rate.subs(tau1, hl.trK / hl.d) == hl.derive_limit().critical_learning_rate
+    assert lim.critical_learning_rate.subs(tau1, hl.trK / hl.d) == hl.derive_limit().critical_g_expression
 
 
 def _exact_increment_rate(loss_expr, name):

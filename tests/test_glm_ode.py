@@ -24,7 +24,7 @@ def test_least_squares_solution_equals_the_high_line_solver():
     t = np.linspace(0, 3, 7)
     sol = solve(lim, LAM, g, 3.0, teacher=1.0, initial_P=0.25, initial_U=0.5, noise_variance=s2, t_eval=t,
                 rtol=1e-11, atol=1e-13)
-    ref = hl.solve(LAM, t_max=3.0, learning_rate=g, noise_variance=s2, initial=0.25 - 1.0 + 1.0, t_eval=t)
+    ref = hl.solve(LAM, t_max=3.0, g=g, noise_variance=s2, initial_D2=0.25 - 1.0 + 1.0, t_eval=t)
     np.testing.assert_allclose(sol.risk, ref.risk, rtol=1e-8)
     assert sol.learning_rate == pytest.approx(g / LAM.size)
 

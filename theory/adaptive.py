@@ -20,6 +20,7 @@ the SGD update rule, :func:`theory.highline.derive_limit`):
 from __future__ import annotations
 
 import functools
+import warnings
 from dataclasses import dataclass
 
 import sympy as sp
@@ -147,9 +148,10 @@ class TwoEigenvalueLineSearch:
         The fixed-point polynomial of x (positive factors removed; eq. 94 for p = 1/2).
     limit_ratio : sympy.Expr
         Its unique positive root x_inf.
-    learning_rate : sympy.Expr
-        g as a function of x; ``limit_learning_rate`` = g(x_inf) (eqs. 98, 101).
-    limit_learning_rate : sympy.Expr
+    g_of_x : sympy.Expr
+        The normalised learning rate g (step g/d) as a function of x; ``limit_g`` = g(x_inf) (eqs. 98, 101).
+        (Formerly ``learning_rate`` and ``limit_learning_rate``: deprecated aliases that warn.)
+    limit_g : sympy.Expr
     rate : sympy.Expr
         The exponential decay rate of R at the fixed point, -R'/R = g_inf^2 tau_2.
     """
@@ -157,8 +159,8 @@ class TwoEigenvalueLineSearch:
     ratio_ode: sp.Expr
     polynomial: sp.Expr
     limit_ratio: sp.Expr
-    learning_rate: sp.Expr
-    limit_learning_rate: sp.Expr
+    g_of_x: sp.Expr
+    limit_g: sp.Expr
     rate: sp.Expr
     tau2: sp.Expr
 
@@ -171,19 +173,45 @@ class TwoEigenvalueLineSearch:
                 r"&\text{fixed point (eq.~94 at } p = \tfrac12\text{):}",
                 *_rows("0", self.polynomial, main=x),
                 *_root_rows(r"x_\infty", self.limit_ratio),
-                r"g_\infty &= " + _tex(self.learning_rate) + r"\Big|_{x = x_\infty}"
+                r"g_\infty &= " + _tex(self.g_of_x) + r"\Big|_{x = x_\infty}"
                 r"\quad(\text{eqs.~98, 101}),\qquad -\frac{R'}{R} \to g_\infty^2\,\tfrac{1}{d}\operatorname{tr}K^2"]
         return align(rows)
 
+    @property
+    def learning_rate(self):
+        """Deprecated alias of :attr:`g_of_x`."""
+        _deprecated("TwoEigenvalueLineSearch.learning_rate", "g_of_x")
+        return self.g_of_x
+
+    @property
+    def limit_learning_rate(self):
+        """Deprecated alias of :attr:`limit_g`."""
+        _deprecated("TwoEigenvalueLineSearch.limit_learning_rate", "limit_g")
+        return self.limit_g
+
     def numeric(self, lambda1, lambda2, mass=0.5, dps=None):
-        """(x_inf, g_inf, rate) at numeric values (mpmath at ``dps`` digits, else float)."""
+        """(x_inf, g_inf, rate) at numeric values (mpmath at ``dps`` digits, else float).
+
+        Raises ValueError unless lambda1 > lambda2 > 0 (finite), 0 < mass < 1 (the mass of lambda1) and
+        dps is None or an integer >= 1. Example: ``two_eigenvalue_line_search().numeric(1.0, 0.5, 0.5)``.
+        """
         import mpmath
+
+        from .validation import check_integer
+        check_positive(lambda1, "lambda1")
+        check_positive(lambda2, "lambda2")
+        if not float(lambda2) < float(lambda1):
+            raise ValueError(f"lambda2 must be smaller than lambda1 (lambda_1 > lambda_2 > 0); got lambda1 = "
+                             f"{lambda1!r}, lambda2 = {lambda2!r}")
+        check_positive(mass, "mass", upper=1)
+        if dps is not None:
+            check_integer(dps, "dps", minimum=1)
         vals = {lam1: lambda1, lam2: lambda2, p: mass}
         if dps is None:
-            return tuple(float(e.subs(vals)) for e in (self.limit_ratio, self.limit_learning_rate, self.rate))
+            return tuple(float(e.subs(vals)) for e in (self.limit_ratio, self.limit_g, self.rate))
         with mpmath.workdps(dps + 10):
             fs = [sp.lambdify([lam1, lam2, p], e, modules="mpmath")
-                  for e in (self.limit_ratio, self.limit_learning_rate, self.rate)]
+                  for e in (self.limit_ratio, self.limit_g, self.rate)]
             args = [mpmath.mpf(v) for v in (lambda1, lambda2, mass)]
             return tuple(f(*args) for f in fs)
 
@@ -202,8 +230,12 @@ def two_eigenvalue_line_search(mass=None) -> TwoEigenvalueLineSearch:
     >>> ls = two_eigenvalue_line_search(sp.Rational(1, 2))
     >>> sp.factor(ls.polynomial)    # doctest: +SKIP
 
+    Raises ValueError unless ``mass`` is None or lies in (0, 1).
+
     Source: arXiv:2405.19585, App. F, eqs. 94, 98, 101.
     """
+    if mass is not None:
+        check_positive(mass, "mass", upper=1)
     pm = p if mass is None else sp.nsimplify(mass)
     ode = derive_limit()
     rule = line_search_derivation()["rule"]
@@ -238,7 +270,13 @@ def two_eigenvalue_line_search(mass=None) -> TwoEigenvalueLineSearch:
         poly = sp.expand(-poly)
     x_inf = sp.simplify(pos[0])
     g_inf = sp.simplify(gv.subs(x, x_inf))
-    return TwoEigenvalueLineSearch(dxdt, sp.collect(poly, x), x_inf, gv, g_inf, sp.simplify(g_inf**2 * t2), t2)
+    # the rate g_inf^2 tau_2 is left as that product (simplify only reorders it, at 1.6 s of CPU per process)
+    return TwoEigenvalueLineSearch(dxdt, sp.collect(poly, x), x_inf, gv, g_inf, g_inf**2 * t2, t2)
+
+
+def _deprecated(old, new):
+    warnings.warn(f"{old} is deprecated (learning_rate means gamma = g/d elsewhere in the package); use {new}",
+                  DeprecationWarning, stacklevel=3)
 
 
 # ---------------------------------------------------------------------------------------- AdaGrad-Norm

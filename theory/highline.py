@@ -44,19 +44,46 @@ evaluation costs O(number of distinct eigenvalues) <= O(d); nothing is d x d.
 from __future__ import annotations
 
 import functools
+import warnings
 from dataclasses import dataclass, field
 
 import mpmath
 import numpy as np
 import sympy as sp
-from scipy.integrate import solve_ivp
 
 from . import symbols as sym
-from .validation import check_eigenvalues, check_nonnegative, check_positive
+from .validation import check_positive
 
-__all__ = ["derive_limit", "HighLineODE", "LearningRateRule", "constant_learning_rate", "spectral_measure",
-           "ODESolution", "solve", "solve_mp", "g", "t", "z", "d", "D2", "R", "I", "tau1", "tau2", "M2",
-           "trK", "HomogenizedSGD", "homogenized_sgd"]
+__all__ = [
+    "D2",
+    "M2",
+    "HighLineODE",
+    "HomogenizedSGD",
+    "I",
+    "LearningRateRule",
+    "ODESolution",
+    "R",
+    "choose_method",
+    "RTOL_PER_ACCURACY",
+    "constant_g",
+    "constant_learning_rate",
+    "d",
+    "derive_limit",
+    "error_from_initial_D2",
+    "g",
+    "g_from_learning_rate",
+    "homogenized_sgd",
+    "initial_D2_from_error",
+    "learning_rate_from_g",
+    "solve",
+    "solve_mp",
+    "spectral_measure",
+    "t",
+    "tau1",
+    "tau2",
+    "trK",
+    "z",
+]
 
 #: learning rate in the 1/d normalisation: the step is (g/d) * gradient
 g = sp.Symbol("g", positive=True)
@@ -101,8 +128,9 @@ class HighLineODE:
         The O(1/d) term: d * (exact increment per unit time - drift), as d -> infinity.
     risk_weight : sympy.Expr
         R = (1/d) sum_i risk_weight * D_i^2 + sigma^2/2 (risk_weight = lambda_i/2).
-    critical_learning_rate : sympy.Expr
-        The fixed g at which the linear ODE loses stability, 2d / tr K (in the symbol trK).
+    critical_g_expression : sympy.Expr
+        The fixed g at which the linear ODE loses stability, 2d / tr K (in the symbols d and trK);
+        :meth:`critical_g` and :meth:`critical_learning_rate` evaluate it on a spectrum.
     secular_term : sympy.Expr
         Per-direction term of sum_i G_i(0) = 1 (before summing).
     volterra_kernel : sympy.Expr
@@ -122,13 +150,42 @@ class HighLineODE:
     drift: sp.Expr
     correction: sp.Expr
     risk_weight: sp.Expr
-    critical_learning_rate: sp.Expr
+    critical_g_expression: sp.Expr
     secular_term: sp.Expr
     volterra_kernel: sp.Expr
     forcing: sp.Expr
     stationary_risk: sp.Expr
     growth_term: sp.Expr
     recursion: object = field(repr=False, compare=False)
+
+    def critical_g(self, eigenvalues) -> float:
+        r"""The critical normalised learning rate g_c = 2d/tr K of the ODE with fixed g on a spectrum (a number).
+
+        Raises ValueError unless the eigenvalues are finite and > 0.
+
+        Example
+        -------
+        >>> derive_limit().critical_g([1.0, 0.5])
+        2.6666666666666665
+        """
+        from .validation import check_eigenvalues
+        lam = check_eigenvalues(eigenvalues)
+        return float(self.critical_g_expression.subs({d: lam.size, trK: float(lam.sum())}))
+
+    @property
+    def critical_learning_rate(self):
+        r"""The critical learning rate gamma_c = g_c/d = 2/tr K in the limit, as a method like
+        :meth:`theory.Recursion.critical_learning_rate`: ``ode.critical_learning_rate(eigenvalues)``.
+
+        (Formerly a SymPy attribute holding g_c; attribute access such as ``.subs`` still works on the
+        returned object but warns: use :attr:`critical_g_expression`.)
+
+        Example
+        -------
+        >>> derive_limit().critical_learning_rate([1.0, 0.5])
+        1.3333333333333333
+        """
+        return _CriticalLearningRate(self)
 
     @functools.cached_property
     def _numpy_drift(self):
@@ -156,7 +213,7 @@ class HighLineODE:
             + r" + \frac{\sigma^2}{2} \\ &\quad + \int_0^t \frac{1}{d}\sum_{i=1}^d "
             + _fixed(self.volterra_kernel.subs(t, _TS)) + r"\, R(s)\, ds\quad(\text{fixed } g)",
             r"&\text{stable} \iff \frac1d\sum_{i=1}^d " + _fixed(self.secular_term)
-            + r" < 1 \iff g < " + _tex(self.critical_learning_rate) + r",\qquad R_\infty = "
+            + r" < 1 \iff g < " + _tex(self.critical_g_expression) + r",\qquad R_\infty = "
             + _fixed(self.stationary_risk),
             r"&\text{(the paper's eq.~91 omits the } \tfrac12 \text{ of eq.~8; this package keeps it.)}",
         ]
@@ -178,7 +235,7 @@ def derive_limit(recursion=None) -> HighLineODE:
     -------
     HighLineODE
         With ``drift`` = -2 g lambda_i D_i^2 + 2 g^2 lambda_i R (eq. 8 of
-        arXiv:2405.19585), ``critical_learning_rate`` = 2 d / tr K, and the
+        arXiv:2405.19585), ``critical_g_expression`` = 2 d / tr K, and the
         Volterra kernel g^2 lambda_i^2 exp(-2 g lambda_i t).
 
     Raises
@@ -193,7 +250,7 @@ def derive_limit(recursion=None) -> HighLineODE:
     >>> ode = derive_limit()
     >>> ode.drift
     -2*D_i^2*g*lambda_i + 2*R*g**2*lambda_i
-    >>> ode.critical_learning_rate
+    >>> ode.critical_g_expression
     2*d/\operatorname{tr}K
 
     Source: Collins-Woodfin, Seroussi, Garcia Malaxechebarria, Mackenzie, Paquette,
@@ -208,7 +265,7 @@ def derive_limit(recursion=None) -> HighLineODE:
                                 recursion)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _derive_limit_cached(algorithm, data_type, key, recursion):
     if len(recursion.moments) != 1:
         raise NotImplementedError("the High Line limit is derived for recursions with one second moment "
@@ -247,10 +304,31 @@ def _derive_limit_cached(algorithm, data_type, key, recursion):
     forcing = sp.factor(risk_weight * D20 * sp.exp(a * t))
     # check: the Volterra form satisfies the ODE (differentiate under the integral sign)
     return HighLineODE(drift=drift, correction=correction, risk_weight=risk_weight,
-                       critical_learning_rate=sp.simplify(crit[0]), secular_term=G0,
+                       critical_g_expression=sp.simplify(crit[0]), secular_term=G0,
                        volterra_kernel=kernel, forcing=forcing,
                        stationary_risk=sp.factor(r_inf),
                        growth_term=sp.factor(risk_weight * sp.diff(drift, R) / (z - a)), recursion=recursion)
+
+
+class _CriticalLearningRate:
+    """``HighLineODE.critical_learning_rate``: callable (gamma_c = 2/tr K on a spectrum); any other attribute
+    is that of the SymPy expression g_c, with a DeprecationWarning (the former attribute)."""
+
+    def __init__(self, ode):
+        self._ode = ode
+
+    def __call__(self, eigenvalues) -> float:
+        from .validation import check_eigenvalues
+        return self._ode.critical_g(eigenvalues) / check_eigenvalues(eigenvalues).size
+
+    def __getattr__(self, name):
+        warnings.warn("HighLineODE.critical_learning_rate is now a method returning gamma_c = 2/tr K for a "
+                      "spectrum; the SymPy expression of g_c = 2d/tr K is HighLineODE.critical_g_expression",
+                      DeprecationWarning, stacklevel=2)
+        return getattr(self._ode.critical_g_expression, name)
+
+    def __repr__(self):
+        return f"<bound method HighLineODE.critical_learning_rate (g_c = {self._ode.critical_g_expression})>"
 
 
 # ---------------------------------------------------------------------------- learning-rate rules
@@ -272,18 +350,18 @@ class LearningRateRule:
     def _args(self):
         return [R, I, tau1, tau2, M2, *[s for _, s, _ in self.parameters]]
 
-    @functools.cached_property
+    @property
     def _numpy(self):
-        return sp.lambdify(self._args, self.expression, modules="numpy")
+        return _lambdified(self.expression, tuple(self._args), "numpy")
 
-    @functools.cached_property
+    @property
     def _mp(self):
-        return sp.lambdify(self._args, self.expression, modules="mpmath")
+        return _lambdified(self.expression, tuple(self._args), "mpmath")
 
-    @functools.cached_property
+    @property
     def _numpy_partials(self):
         """(dg/dR, dg/dI, dg/dM_2) for Jacobians."""
-        return [sp.lambdify(self._args, sp.diff(self.expression, v), modules="numpy") for v in (R, I, M2)]
+        return [_lambdified(sp.diff(self.expression, v), tuple(self._args), "numpy") for v in (R, I, M2)]
 
     def values(self, mp=False):
         return [mpmath.mpf(v) if mp else float(v) for _, _, v in self.parameters]
@@ -295,397 +373,92 @@ class LearningRateRule:
         return bool(self.expression.free_symbols & {R, I, M2})
 
 
+@functools.lru_cache(maxsize=256)
+def _lambdified(expression, args, modules):
+    """One compiled function per (expression, arguments, backend): rules built anew for every solve
+    (e.g. a constant g) do not pay SymPy's lambdify (milliseconds) each time."""
+    return sp.lambdify(list(args), expression, modules=modules)
+
+
+def constant_g(value) -> LearningRateRule:
+    """The fixed normalised learning rate g (step g/d). Raises ValueError unless value > 0.
+
+    Example: ``solve([1.0], t_max=1.0, rule=constant_g(0.5))`` is ``solve([1.0], t_max=1.0, g=0.5)``.
+    """
+    check_positive(value, "g")
+    return LearningRateRule("constant", g, (("g", g, value),), "")
+
+
 def constant_learning_rate(value) -> LearningRateRule:
-    """The fixed learning rate g (step g/d). Raises ValueError unless value > 0."""
-    check_positive(value, "learning_rate")
-    return LearningRateRule("constant", g, (("learning_rate", g, value),), "")
+    """Deprecated name of :func:`constant_g` (``learning_rate`` means gamma = g/d elsewhere)."""
+    warnings.warn("theory.highline.constant_learning_rate is deprecated: its argument is the normalised rate "
+                  "g (step g/d); use constant_g", DeprecationWarning, stacklevel=2)
+    return constant_g(value)
 
 
-def spectral_measure(eigenvalues, weights=None):
-    r"""Distinct eigenvalues and weights w_j = multiplicity / d (they sum to 1).
+def _dimension(d):
+    if isinstance(d, bool) or not isinstance(d, (int, np.integer)) or d < 1:
+        raise ValueError(f"d (the dimension) must be an integer >= 1; got {d!r}")
+    return int(d)
 
-    With ``weights`` given, ``eigenvalues`` are taken as the atoms of the spectral
-    measure directly (weights > 0, normalised to sum 1).
 
-    Raises ValueError on an empty spectrum, non-positive eigenvalues or weights.
+def g_from_learning_rate(learning_rate, d):
+    r"""The High Line's normalised learning rate g = gamma d from the learning rate gamma of SGD at dimension d.
+
+    Raises ValueError unless learning_rate > 0 and d is an integer >= 1.
+
+    Example
+    -------
+    >>> g_from_learning_rate(0.01, 100)
+    1.0
     """
-    lam = check_eigenvalues(eigenvalues)
-    if weights is None:
-        atoms, counts = np.unique(lam, return_counts=True)
-        return atoms[::-1].copy(), (counts[::-1] / lam.size).astype(float), lam.size
-    w = np.asarray(weights, dtype=float)
-    if w.shape != lam.shape or not np.all(np.isfinite(w)) or np.any(w <= 0):
-        raise ValueError(f"weights must be positive and have the shape of eigenvalues {lam.shape}; got {weights!r}")
-    return lam, w / w.sum(), None
+    check_positive(learning_rate, "learning_rate")
+    return float(learning_rate) * _dimension(d)
 
 
-@dataclass
-class ODESolution:
-    """A solution of the High Line ODE at times ``t``.
+def learning_rate_from_g(g_value, d):
+    r"""The learning rate gamma = g/d of SGD at dimension d from the High Line's normalised g.
 
-    Attributes
-    ----------
-    t : ndarray (T,)
-    D2 : ndarray (T, n)
-        D_j^2(t) for each atom lambda_j of the spectral measure (n distinct eigenvalues).
-    risk : ndarray (T,)
-    learning_rate : ndarray (T,)
-        g_t.
-    integral : ndarray (T,)
-        int_0^t R(s) ds.
-    eigenvalues, weights : ndarray (n,)
-    rtol, atol : float
-    method : str
-    evaluations : int
-        Right-hand-side evaluations.
+    Raises ValueError unless g > 0 and d is an integer >= 1.
+
+    Example
+    -------
+    >>> learning_rate_from_g(1.0, 100)
+    0.01
     """
-
-    t: np.ndarray
-    D2: np.ndarray
-    risk: np.ndarray
-    learning_rate: np.ndarray
-    integral: np.ndarray
-    eigenvalues: np.ndarray
-    weights: np.ndarray
-    rtol: float
-    atol: float
-    method: str
-    evaluations: int = 0
+    check_positive(g_value, "g")
+    return float(g_value) / _dimension(d)
 
 
-def _initial_D2(initial, n):
+def initial_D2_from_error(initial, d):
+    r"""D_i^2(0) = d e_{0,i}^2 from the initial error e_0 = theta_0 - theta^* (a number or per direction).
+
+    Raises ValueError unless the entries are finite and d is an integer >= 1.
+
+    Example
+    -------
+    >>> initial_D2_from_error(0.5, 4)
+    1.0
+    """
+    d = _dimension(d)
     arr = np.asarray(initial, dtype=float)
-    if arr.ndim == 0:
-        arr = np.full(n, float(arr))
-    if arr.shape != (n,) or not np.all(np.isfinite(arr)) or np.any(arr < 0):
-        raise ValueError(f"initial (D_i^2(0) = d e_{{0,i}}^2) must be >= 0, a number or shape ({n},); got {initial!r}")
-    return arr
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"initial (the initial error e_0) must be finite; got {initial!r}")
+    out = d * arr**2
+    return float(out) if out.ndim == 0 else out
 
 
-def _setup(eigenvalues, weights, learning_rate, rule, noise_variance, initial):
-    atoms, w, dim = spectral_measure(eigenvalues, weights)
-    check_nonnegative(noise_variance, "noise_variance")
-    if (learning_rate is None) == (rule is None):
-        raise ValueError("give exactly one of learning_rate (a fixed g > 0) and rule (a LearningRateRule)")
-    if rule is None:
-        rule = constant_learning_rate(learning_rate)
-    elif not isinstance(rule, LearningRateRule):
-        raise ValueError(f"rule must be a theory.highline.LearningRateRule; got {rule!r}")
-    if weights is None and dim is not None and np.ndim(initial) == 1:
-        # group per-direction initial values by atom only when they agree within each atom
-        lam = check_eigenvalues(eigenvalues)
-        ini = _initial_D2(initial, lam.size)
-        keys = np.unique(np.stack([lam, ini], axis=1), axis=0)[::-1]
-        atoms, w = keys[:, 0].copy(), np.array([np.sum((lam == a) & (ini == b)) for a, b in keys]) / lam.size
-        initial = keys[:, 1].copy()
-    D0 = _initial_D2(initial, atoms.size)
-    return atoms, w, rule, float(noise_variance), D0
+def error_from_initial_D2(initial_D2, d):
+    r"""|e_{0,i}| = sqrt(D_i^2(0)/d): the inverse of :func:`initial_D2_from_error` (up to the sign of e_0).
 
-
-def _single_threaded_blas():
-    """Limit BLAS to one thread while integrating (vectors of length d gain nothing from threads, and
-    on a loaded machine OpenBLAS threads stall for milliseconds per call); uses threadpoolctl if installed."""
-    global _CONTROLLER
-    if _CONTROLLER is None:
-        try:
-            from threadpoolctl import ThreadpoolController
-            _CONTROLLER = ThreadpoolController()   # scans the loaded libraries once (milliseconds)
-        except ImportError:  # pragma: no cover - optional
-            _CONTROLLER = False
-    if _CONTROLLER is False:  # pragma: no cover
-        import contextlib
-        return contextlib.nullcontext()
-    return _CONTROLLER.limit(limits=1, user_api="blas")
-
-
-_CONTROLLER = None
-
-
-def _dot(a, b):
-    """Inner product of two vectors without BLAS (whose threads stall on a loaded machine)."""
-    return np.einsum("i,i->", a, b)
-
-
-def solve(eigenvalues, *, t_max, learning_rate=None, rule=None, noise_variance=0.0, initial=1.0,
-          weights=None, t_eval=None, rtol=1e-10, atol=1e-13, method="DOP853", ode=None) -> ODESolution:
-    r"""Integrate the High Line ODE with SciPy's ``solve_ivp`` (float64).
-
-    Solves dD_j^2/dt = drift(g_t, lambda_j, D_j^2, R) for every atom of the spectral
-    measure and dI/dt = R (I = int_0^t R, needed by AdaGrad-Norm), with
-    R = (1/2) sum_j w_j lambda_j D_j^2 + sigma^2/2. One right-hand-side evaluation is a
-    few vector operations of length n <= d (no d x d matrix).
-
-    Parameters
-    ----------
-    eigenvalues : array_like (d,) or (n,) atoms with ``weights``
-    t_max : float > 0
-        Final time t = k/d.
-    learning_rate : float > 0, optional
-        Fixed g (step g/d). Exactly one of ``learning_rate`` and ``rule``.
-    rule : LearningRateRule, optional
-        State-dependent g_t (e.g. :func:`theory.adaptive.line_search`, :func:`theory.adaptive.adagrad_norm`).
-    noise_variance : float >= 0
-        sigma^2 (the paper's omega^2).
-    initial : float or array (d,) / (n,)
-        D_i^2(0) = d e_{0,i}^2.
-    weights : array_like (n,), optional
-        Weights of the atoms (normalised to sum 1); default: multiplicities / d.
-    t_eval : array_like, optional
-        Output times (default: 201 points on [0, t_max]).
-    rtol, atol : float
-        Tolerances of the adaptive solver (defaults 1e-10, 1e-13). For noiseless problems run
-        to long times, where R and D_i^2 decay exponentially, pass a tiny ``atol`` (e.g. 1e-100)
-        so that the error control stays relative (ratios such as the line-search rate need it).
-    method : str
-        Any ``solve_ivp`` method; default "DOP853" (explicit Runge-Kutta of order 8
-        with adaptive steps); or "ETD2", this module's adaptive second-order exponential
-        integrator (:func:`_solve_etd2`), which treats the stiff diagonal part exactly and is
-        the fast choice for large d and moderate tolerances; use "LSODA"/"Radau"/"BDF" for stiff spectra (long times,
-        eigenvalues over many decades): these get the exact Jacobian (derived by SymPy) when
-        the spectral measure has at most 2000 atoms (the Jacobian is dense, (n+1)^2).
-
-    Returns
-    -------
-    ODESolution
-
-    Raises
-    ------
-    ValueError
-        Empty or non-positive spectrum, t_max <= 0, bad rule, bad initial values,
-        or a failure of the solver (with its message).
-
-    Example
-    -------
-    >>> sol = solve([1.0, 0.5], t_max=1.0, learning_rate=0.5, t_eval=[0.0, 1.0])
-    >>> round(float(sol.risk[0]), 6)
-    0.375
+    Raises ValueError unless the entries are finite and >= 0 and d is an integer >= 1.
     """
-    atoms, w, rule, sigma2, D0 = _setup(eigenvalues, weights, learning_rate, rule, noise_variance, initial)
-    check_positive(t_max, "t_max")
-    ode = derive_limit() if ode is None else ode
-    if method == "ETD2":
-        with _single_threaded_blas():
-            return _solve_etd2(atoms, w, rule, sigma2, D0, float(t_max), t_eval, rtol, atol, ode)
-    drift = ode._numpy_drift
-    t1, t2 = float(w @ atoms), float(w @ atoms**2)
-    lw, l2w = w * atoms, w * atoms**2
-    rate = rule._numpy
-    hv = rule.values()
-    n = atoms.size
-    counter = [0]
-
-    def rhs(_, y):
-        counter[0] += 1
-        D, Ii = y[:n], y[n]
-        r = 0.5 * _dot(lw, D) + 0.5 * sigma2
-        gg = rate(r, Ii, t1, t2, _dot(l2w, D), *hv)
-        out = np.empty_like(y)
-        out[:n] = drift(gg, atoms, D, r)
-        out[n] = r
-        return out
-
-    jac = None
-    if method in ("Radau", "BDF", "LSODA") and n <= 2000:
-        # dense Jacobian (n+1)^2 for the implicit methods: diagonal + rank-two coupling through R, M_2
-        dgd, dDd, dRd = ode._numpy_drift_partials
-        gR, gI, gM = rule._numpy_partials
-        dR_dD = 0.5 * lw
-
-        def jac(_, y):
-            D, Ii = y[:n], y[n]
-            r = 0.5 * _dot(lw, D) + 0.5 * sigma2
-            args = (r, Ii, t1, t2, _dot(l2w, D), *hv)
-            gg = rate(*args)
-            dg_dD = gR(*args) * dR_dD + gM(*args) * l2w
-            fg = np.broadcast_to(dgd(gg, atoms, D, r), (n,))
-            J = np.zeros((n + 1, n + 1))
-            J[:n, :n] = np.outer(fg, dg_dD) + np.outer(np.broadcast_to(dRd(gg, atoms, D, r), (n,)), dR_dD)
-            J[np.arange(n), np.arange(n)] += np.broadcast_to(dDd(gg, atoms, D, r), (n,))
-            J[:n, n] = fg * gI(*args)
-            J[n, :n] = dR_dD
-            return J
-
-    if t_eval is None:
-        t_eval = np.linspace(0.0, float(t_max), 201)
-    t_eval = np.asarray(t_eval, dtype=float)
-    with _single_threaded_blas():
-        sol = solve_ivp(rhs, (0.0, float(t_max)), np.concatenate([D0, [0.0]]), method=method, t_eval=t_eval,
-                        rtol=rtol, atol=atol, **({"jac": jac} if jac is not None else {}))
-    if not sol.success:
-        raise ValueError(f"the ODE solver failed: {sol.message}")
-    Y = sol.y.T
-    D = Y[:, :n]
-    risk = 0.5 * np.einsum("ti,i->t", D, lw) + 0.5 * sigma2
-    lr = np.array([rate(r, Ii, t1, t2, _dot(l2w, Di), *hv) for r, Ii, Di in zip(risk, Y[:, n], D)], dtype=float)
-    return ODESolution(sol.t, D, risk, np.broadcast_to(lr, risk.shape).copy(), Y[:, n], atoms, w, rtol, atol,
-                       method, counter[0])
-
-
-def _phi1(z):
-    """(1 - e^{-z})/z, = 1 at z = 0."""
-    nz = z > 0
-    if nz.all():
-        return -np.expm1(-z) / z
-    out = np.ones_like(z)
-    out[nz] = -np.expm1(-z[nz]) / z[nz]
-    return out
-
-
-def _psi(z):
-    """(1 - e^{-z}(1 + z))/z^2, = 1/2 at z = 0 (series below z = 1e-2, error < 2e-16)."""
-    small = z < 1e-2
-    if small.all():
-        return 0.5 + z * (-1 / 3 + z * (1 / 8 + z * (-1 / 30 + z * (1 / 144 - z / 840))))
-    if not small.any():
-        return (-np.expm1(-z) - z * np.exp(-z)) / z**2
-    out = np.empty_like(z)
-    zs = z[small]
-    out[small] = 0.5 + zs * (-1 / 3 + zs * (1 / 8 + zs * (-1 / 30 + zs * (1 / 144 - zs / 840))))
-    zb = z[~small]
-    out[~small] = (-np.expm1(-zb) - zb * np.exp(-zb)) / zb**2
-    return out
-
-
-def _solve_etd2(atoms, w, rule, sigma2, D0, t_max, t_eval, rtol, atol, ode):
-    r"""Adaptive second-order exponential time differencing for the High Line ODE.
-
-    The drift is affine in D_i^2: dD_i^2/dt = -a_i D_i^2 + c_i with a_i, c_i depending on the
-    state only through the scalars g_t and R(t). Over a step [t, t + h] the scheme freezes
-    a_i at the average of its end values and takes c_i linear in time, and integrates each
-    mode exactly:
-
-    .. math:: D_i(t+h) = e^{-z_i} D_i(t) + h\,[c_i(t)\,\psi(z_i) + c_i(t+h)(\varphi_1(z_i) - \psi(z_i))],
-              \quad z_i = a_i h,\ \varphi_1(z) = \frac{1 - e^{-z}}{z},\ \psi(z) = \frac{1 - e^{-z}(1+z)}{z^2},
-
-    with the end values from the first-order predictor D_i e^{-z_i} + h phi_1(z_i) c_i(t)
-    (exponential Euler); I = int R by the trapezoidal rule. The difference between predictor
-    and corrector estimates the local error (weighted RMS norm with ``rtol``, ``atol`` as in
-    SciPy); steps are accepted when it is <= 1 and resized by 0.9 err^{-1/2}, within [0.2, 5].
-    Stiffness (2 g lambda_max h >> 1) costs nothing: the modes are integrated exactly. Each step
-    costs two evaluations of O(n) vector operations.
-    """
-    n = atoms.size
-    drift = ode._numpy_drift
-    rate = rule._numpy
-    hv = rule.values()
-    t1, t2 = float(w @ atoms), float(w @ atoms**2)
-    lw, l2w = w * atoms, w * atoms**2
-    counter = [0]
-
-    def coeffs(D, Ii):
-        counter[0] += 1
-        r = 0.5 * _dot(lw, D) + 0.5 * sigma2
-        gg = float(rate(r, Ii, t1, t2, _dot(l2w, D), *hv))
-        c = drift(gg, atoms, 0.0, r)
-        a = c - drift(gg, atoms, 1.0, r)
-        return np.broadcast_to(a, (n,)), np.broadcast_to(c, (n,)), r, gg
-
-    if t_eval is None:
-        t_eval = np.linspace(0.0, t_max, 201)
-    t_eval = np.asarray(t_eval, dtype=float)
-    if np.any(np.diff(t_eval) < 0) or t_eval[0] < 0 or t_eval[-1] > t_max * (1 + 1e-12):
-        raise ValueError("t_eval must be increasing and within [0, t_max]")
-    D, Ii, t = D0.astype(float).copy(), 0.0, 0.0
-    a0, c0, r0, g0 = coeffs(D, Ii)
-    h = min(t_max, 0.01 / max(float(np.max(a0)), 1e-12) + 1e-3 * t_max) if t_max > 0 else t_max
-    outD, outI, outR, outG = [], [], [], []
-    j = 0
-    while j < len(t_eval) and t_eval[j] <= t:
-        outD.append(D.copy()), outI.append(Ii), outR.append(r0), outG.append(g0)
-        j += 1
-    while j < len(t_eval):
-        h = min(h, t_eval[j] - t)
-        z0 = a0 * h
-        Dp = np.exp(-z0) * D + h * _phi1(z0) * c0
-        Ip = Ii + h * r0
-        a1, c1, r1, g1 = coeffs(Dp, Ip)
-        z = 0.5 * (a0 + a1) * h
-        ps, p1 = _psi(z), _phi1(z)
-        Dc = np.exp(-z) * D + h * (c0 * ps + c1 * (p1 - ps))
-        Ic = Ii + 0.5 * h * (r0 + r1)
-        scale = atol + rtol * np.abs(Dc)
-        err = np.sqrt((np.sum(((Dc - Dp) / scale) ** 2) + ((Ic - Ip) / (atol + rtol * abs(Ic))) ** 2) / (n + 1))
-        if err <= 1.0:
-            t += h
-            D, Ii = Dc, Ic
-            a0, c0, r0, g0 = coeffs(D, Ii)
-            while j < len(t_eval) and t_eval[j] <= t * (1 + 1e-14):
-                outD.append(D.copy()), outI.append(Ii), outR.append(r0), outG.append(g0)
-                j += 1
-        fac = 5.0 if err == 0 else min(5.0, max(0.2, 0.9 * err ** -0.5))
-        h = h * fac
-        if h < 1e-14 * max(t_max, 1.0):
-            raise ValueError(f"the ETD2 step size underflowed at t = {t}")
-    return ODESolution(t_eval.copy(), np.array(outD), np.array(outR), np.array(outG), np.array(outI), atoms, w,
-                       rtol, atol, "ETD2", counter[0])
-
-
-def solve_mp(eigenvalues, t_values, *, learning_rate=None, rule=None, noise_variance=0, initial=1,
-             weights=None, dps=30, ode=None):
-    r"""Integrate the High Line ODE in high precision with ``mpmath.odefun`` (Taylor series method).
-
-    Same system as :func:`solve`; every quantity is an ``mpmath.mpf`` at ``dps`` decimal
-    digits (the Taylor method's local error is controlled at that working precision).
-    Intended for a few distinct eigenvalues (two-class spectra, K = lambda I).
-
-    Returns a dict with lists (one entry per time in ``t_values``) of ``risk``,
-    ``learning_rate``, ``integral`` and ``D2`` (lists of mpf per atom).
-
-    Raises ValueError as :func:`solve`.
-
-    Example
-    -------
-    >>> out = solve_mp([1.0], [0, 1], learning_rate=1, dps=20)
-    >>> mpmath.nstr(out["risk"][1], 12)   # K = I, g = 1: R(t) = R(0) e^{-t}
-    '0.183939720586'
-    """
-    with mpmath.workdps(dps):
-        if weights is None:
-            atoms, w, _ = spectral_measure(eigenvalues)
-            atoms = [mpmath.mpf(a) for a in atoms]
-            w = [mpmath.mpf(x) for x in w]
-        else:
-            spectral_measure(eigenvalues, weights)
-            atoms = [mpmath.mpf(a) for a in np.atleast_1d(eigenvalues)] if not isinstance(eigenvalues, (list, tuple)) \
-                else [mpmath.mpf(a) for a in eigenvalues]
-            tot = mpmath.fsum(mpmath.mpf(x) for x in weights)
-            w = [mpmath.mpf(x) / tot for x in weights]
-        n = len(atoms)
-        if (learning_rate is None) == (rule is None):
-            raise ValueError("give exactly one of learning_rate (a fixed g > 0) and rule (a LearningRateRule)")
-        rule = constant_learning_rate(learning_rate) if rule is None else rule
-        check_nonnegative(noise_variance, "noise_variance")
-        sigma2 = mpmath.mpf(noise_variance)
-        ini = initial if isinstance(initial, (list, tuple)) else [initial] * n
-        if len(ini) != n:
-            raise ValueError(f"initial must be a number or have {n} entries (one per atom)")
-        D0 = [mpmath.mpf(x) for x in ini]
-        ode = derive_limit() if ode is None else ode
-        drift, rate, hv = ode._mp_drift, rule._mp, rule.values(mp=True)
-        t1 = mpmath.fsum(a * x for a, x in zip(atoms, w))
-        t2 = mpmath.fsum(a * a * x for a, x in zip(atoms, w))
-
-        def parts(y):
-            r = mpmath.fsum(x * a * Di for x, a, Di in zip(w, atoms, y[:n])) / 2 + sigma2 / 2
-            m2 = mpmath.fsum(x * a * a * Di for x, a, Di in zip(w, atoms, y[:n]))
-            return r, rate(r, y[n], t1, t2, m2, *hv)
-
-        def F(_, y):
-            r, gg = parts(y)
-            return [drift(gg, a, Di, r) for a, Di in zip(atoms, y[:n])] + [r]
-
-        f = mpmath.odefun(F, 0, D0 + [mpmath.mpf(0)])
-        out = {"t": [], "risk": [], "learning_rate": [], "integral": [], "D2": []}
-        for tv in t_values:
-            y = f(mpmath.mpf(tv))
-            r, gg = parts(y)
-            out["t"].append(mpmath.mpf(tv))
-            out["risk"].append(r)
-            out["learning_rate"].append(gg)
-            out["integral"].append(y[n])
-            out["D2"].append(list(y[:n]))
-        return out
-
+    d = _dimension(d)
+    arr = np.asarray(initial_D2, dtype=float)
+    if not np.all(np.isfinite(arr)) or np.any(arr < 0):
+        raise ValueError(f"initial_D2 (D_i^2(0) = d e_{{0,i}}^2) must be finite and >= 0; got {initial_D2!r}")
+    out = np.sqrt(arr / d)
+    return float(out) if out.ndim == 0 else out
 
 # ---------------------------------------------------------------------------- homogenized SGD
 @dataclass(frozen=True)
@@ -732,7 +505,7 @@ class HomogenizedSGD:
         return sp.expand(new.subs(e, sp.sqrt(D2 / d))), dt
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def homogenized_sgd() -> HomogenizedSGD:
     """Derive homogenized SGD and its generator on D_i^2 (see :class:`HomogenizedSGD`).
 
@@ -756,3 +529,14 @@ def homogenized_sgd() -> HomogenizedSGD:
     # Ito: d(e^2) = (2 e drift + diffusion variance) dt; D^2 = d e^2
     gen = sp.expand(d * (2 * e * drift + diff_var)).subs(e, sp.sqrt(D2 / d))
     return HomogenizedSGD(drift, diff_var, sp.expand(gen))
+
+
+# the numerical solvers live in theory.highline_solve (imported last: they use the definitions above)
+from .highline_solve import (
+    RTOL_PER_ACCURACY,
+    ODESolution,
+    choose_method,
+    solve,
+    solve_mp,
+    spectral_measure,
+)

@@ -39,7 +39,7 @@ def test_line_search_limit_matches_the_float_ode():
     _, g_inf, _ = ls.numeric(1.0, 0.3, 0.4)
     sol = hl.solve([1.0, 0.3], weights=[0.4, 0.6], t_max=80.0, rule=ad.line_search(), t_eval=[80.0],
                    atol=1e-100)  # noiseless: R decays exponentially, control the relative error only
-    assert abs(sol.learning_rate[-1] - g_inf) < 1e-8 * g_inf
+    assert abs(sol.g[-1] - g_inf) < 1e-8 * g_inf
 
 
 def test_adagrad_rate_is_the_paper_ode():
@@ -59,9 +59,9 @@ def test_lambert_limit_solves_the_first_integral_and_matches_the_ode(etav, bv, l
     # float ODE to a long time; the rate converges exponentially
     rate = min(2 * g_inf * lamv - (g_inf * lamv) ** 2, 1.0)
     T = 40.0 / rate
-    sol = hl.solve([lamv], t_max=T, rule=ad.adagrad_norm(etav, bv), initial=D0, t_eval=[T], method="LSODA",
+    sol = hl.solve([lamv], t_max=T, rule=ad.adagrad_norm(etav, bv), initial_D2=D0, t_eval=[T], method="LSODA",
                    rtol=1e-11, atol=1e-20)
-    assert abs(sol.learning_rate[-1] - g_inf) < 1e-7 * g_inf
+    assert abs(sol.g[-1] - g_inf) < 1e-7 * g_inf
 
 
 @pytest.mark.parametrize("eta_, b_, match", [(0.0, 1.0, "eta"), (-1.0, 1.0, "eta"), (1.0, 0.0, "b"),
@@ -81,3 +81,28 @@ def test_empty_spectrum_errors():
 def test_latex():
     tex = ad.two_eigenvalue_line_search().latex()
     assert "eq.~94" in tex and r"\lambda_1" in tex
+
+
+@pytest.mark.parametrize("args, match", [((0.5, 1.0, 0.5), "lambda2 must be smaller"),
+                                         ((1.0, 1.0, 0.5), "lambda2 must be smaller"),
+                                         ((1.0, 0.5, 1.5), "mass"), ((1.0, 0.5, 0.0), "mass"),
+                                         ((1.0, -0.5, 0.5), "lambda2"), ((float("nan"), 0.5, 0.5), "lambda1")])
+def test_two_eigenvalue_numeric_refuses_bad_arguments(args, match):
+    with pytest.raises(ValueError, match=match):
+        ad.two_eigenvalue_line_search().numeric(*args)
+    with pytest.raises(ValueError, match="dps"):
+        ad.two_eigenvalue_line_search().numeric(1.0, 0.5, 0.5, dps=0)
+
+
+def test_two_eigenvalue_deprecated_names_warn():
+    ls = ad.two_eigenvalue_line_search()
+    with pytest.warns(DeprecationWarning, match="limit_g"):
+        assert ls.limit_learning_rate == ls.limit_g
+    with pytest.warns(DeprecationWarning, match="g_of_x"):
+        assert ls.learning_rate == ls.g_of_x
+
+
+@pytest.mark.parametrize("mass", [1.5, 0.0, -0.2, 1.0])
+def test_two_eigenvalue_derivation_refuses_a_mass_outside_the_unit_interval(mass):
+    with pytest.raises(ValueError, match="mass"):
+        ad.two_eigenvalue_line_search(mass)

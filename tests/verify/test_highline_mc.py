@@ -1,8 +1,10 @@
 """Monte Carlo of adaptive algorithms and the High Line claims: calibration, power, reproducibility."""
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
+import sympy as sp
 
 from theory import SGD, derive
 from theory import adaptive as ad
@@ -26,12 +28,12 @@ def test_planted_error_in_the_ode_is_detected():
     lam = two_class_spectrum(d)
     res = simulate_adaptive(StateRule(ad.line_search()), eigenvalues=lam, initial=1 / math.sqrt(d), steps=T * d,
                             replicas=128, seed=11)
-    sol = hl.solve(lam, t_max=T, rule=ad.line_search(), initial=1.0, t_eval=np.arange(T * d + 1) / d)
+    sol = hl.solve(lam, t_max=T, rule=ad.line_search(), initial_D2=1.0, t_eval=np.arange(T * d + 1) / d)
     assert all(v.passed for v, _ in _mc_vs_ode(res, sol, 1e-6, {}))
     sol.risk = sol.risk * 1.03
     assert not _mc_vs_ode(res, sol, 1e-6, {})[0][0].passed
     sol.risk = sol.risk / 1.03
-    sol.learning_rate = sol.learning_rate * 1.03
+    sol.g = sol.g * 1.03
     assert not _mc_vs_ode(res, sol, 1e-6, {})[1][0].passed
 
 
@@ -89,3 +91,17 @@ def test_homogenized_sgd_generator_and_euler_maruyama():
     np.testing.assert_array_equal(old.risk, res.risk)
     with pytest.raises(ValueError, match="not both"):
         simulate_homogenized(eigenvalues=lam, g=1.0, learning_rate=1.0)
+
+
+def test_eq95_check_counts_planted_violations(monkeypatch):
+    """The certified eq. 95 count is 0 for the derived limit and counts every pair when g_inf is planted
+    2.5x too large (above the upper bound) or 0.9x the lower bound."""
+    from theory import adaptive as ad
+    from verify.claims.highline import eq95_violations
+    pairs = [(1.0, r, m) for r in (0.5, 0.1, 1e-3) for m in (0.1, 0.5, 0.9)]
+    assert eq95_violations(pairs)[0] == 0
+    ls = ad.two_eigenvalue_line_search()
+    lower = ad.lam2 / (ad.p * ad.lam1**2 + (1 - ad.p) * ad.lam2**2)
+    for wrong in (sp.Rational(5, 2) * ls.limit_g, sp.Rational(9, 10) * lower):
+        monkeypatch.setattr(ad, "two_eigenvalue_line_search", lambda mass=None, w=wrong: replace(ls, limit_g=w))
+        assert eq95_violations(pairs)[0] == len(pairs)

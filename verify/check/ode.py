@@ -164,7 +164,7 @@ def check_ode(drift, data=None, *, learning_rate_fraction: float = 0.5, noise_va
     rec = derive(SGD(), data)
     ode = hl.derive_limit(rec)
     kappa = float(np.atleast_1d(data.kurtosis_values(1))[0])
-    g = float(learning_rate_fraction) * float(ode.critical_learning_rate.subs(hl.trK, float(weights @ atoms) * hl.d))
+    g = float(learning_rate_fraction) * float(ode.critical_g_expression.subs(hl.trK, float(weights @ atoms) * hl.d))
     sigma2 = float(noise_variance)
     times = np.linspace(0.0, float(t_max), 21)
     setting = dict(g=g, noise_variance=sigma2, initial_D2=float(initial), t_max=float(t_max),
