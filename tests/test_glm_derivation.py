@@ -143,3 +143,18 @@ def test_gaussian_label_expectation():
 def test_bad_input_is_rejected_with_a_clear_error(bad, exc, words):
     with pytest.raises(exc, match=words):
         bad()
+
+
+def test_a_loss_given_as_text_is_refused_and_never_run(tmp_path):
+    """Strings would be evaluated by sympify: the GLM entry points refuse them."""
+    import pytest
+
+    from theory.glm import loss
+    from theory.glm.expectations import expectation_mp
+    target = tmp_path / "pwned"
+    attack = f"__import__('os').system('touch {target}')"
+    with pytest.raises(TypeError, match="must be a SymPy expression"):
+        loss(attack)
+    with pytest.raises(TypeError, match="must be a SymPy expression"):
+        expectation_mp(attack, 1, 0, 1)
+    assert not target.exists()

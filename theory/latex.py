@@ -129,7 +129,7 @@ def arrange(expr, main=sym.gamma, late=(), keep=False):
     With ``keep`` the terms of a top-level sum keep their order.
     The value is unchanged: ``sp.simplify(arrange(e) - e) == 0``.
     """
-    return _arrange(sp.sympify(expr), _Order(main, late), keep)
+    return _arrange(sp.sympify(expr, strict=True), _Order(main, late), keep)
 
 
 def _flat(e, kind):
@@ -239,7 +239,7 @@ def tidy(expr, main=sym.gamma):
     makes the denominator's constant term positive; otherwise the expression is a
     polynomial in ``main`` whose coefficients may have the batch size in a denominator.
     """
-    expr = sp.sympify(expr)
+    expr = sp.sympify(expr, strict=True)
     num, den = sp.fraction(sp.cancel(sp.together(expr)))
     if main not in den.free_symbols:
         return _polynomial(num / den, main)

@@ -105,6 +105,16 @@ def _tex(expr):
     return sp.latex(expr, symbol_names=LATEX_NAMES)
 
 
+def symbolic(value, what):
+    """``value`` as a SymPy object without ever evaluating text: SymPy expressions and numbers
+    pass; strings are refused (``sympify`` would run them as Python code)."""
+    try:
+        return sp.sympify(value, strict=True)
+    except (sp.SympifyError, TypeError):
+        raise TypeError(f"{what} must be a SymPy expression (build it from theory.glm.derivation's symbols r, y, "
+                        f"rs, sigma2), not {type(value).__name__}; got {value!r}") from None
+
+
 def _broken(lhs, expr):
     r"""Rows ``lhs &= ...`` of an align* for ``lhs = expr``, broken between top-level terms so
     that every row fits the page width of :mod:`theory.latex` (continuation rows ``&\quad``)."""
@@ -237,7 +247,7 @@ class GLMLoss:
 
 def least_squares(noise_variance=sigma2) -> GLMLoss:
     """l = (r - y)^2 / 2 with y = r* + sqrt(sigma^2) epsilon (the High Line's problem, eq. 8)."""
-    return GLMLoss("least squares", (r - y) ** 2 / 2, LabelModel("gaussian", rs, sp.sympify(noise_variance)),
+    return GLMLoss("least squares", (r - y) ** 2 / 2, LabelModel("gaussian", rs, symbolic(noise_variance, "noise_variance")),
                    "l = (r - y)^2 / 2, risk with the 1/2 (as the High Line eq. 8)",
                    "Collins-Woodfin et al., arXiv:2405.19585, eq. 8")
 
@@ -268,7 +278,7 @@ def loss(expression, labels=None, name="user loss") -> GLMLoss:
     >>> loss((r - y)**4).name
     'user loss'
     """
-    return GLMLoss(name, sp.sympify(expression), LabelModel("deterministic") if labels is None else labels)
+    return GLMLoss(name, symbolic(expression, "expression"), LabelModel("deterministic") if labels is None else labels)
 
 
 PRESETS = {"least_squares": least_squares, "logistic_soft": lambda: logistic("soft"),

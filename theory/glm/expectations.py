@@ -20,7 +20,7 @@ import mpmath
 import numpy as np
 import sympy as sp
 
-from .derivation import B11, B12, B22, Expectation, r, rs, sigma2
+from .derivation import B11, B12, B22, Expectation, r, rs, sigma2, symbolic
 from .functions import MPMATH_FUNCTIONS, NUMPY_FUNCTIONS
 
 __all__ = ["DEFAULT_SPACING", "Evaluator", "Quadrature", "closed_form", "expectation_mp", "gaussian_moment"]
@@ -108,7 +108,7 @@ class Quadrature:
         spacing = DEFAULT_SPACING if spacing is None else spacing
         if isinstance(spacing, bool) or not isinstance(spacing, (int, float)) or not 0 < spacing <= 1:
             raise ValueError(f"spacing must be a number in (0, 1]; got {spacing!r}")
-        self.integrands = [sp.sympify(G) for G in integrands]
+        self.integrands = [symbolic(G, "integrands") for G in integrands]
         self.spacing = float(spacing)
         self.noise_variance = float(noise_variance)
         self._plan = []
@@ -177,7 +177,7 @@ class Evaluator:
     """
 
     def __init__(self, expr, spacing=None, noise_variance=0.0, parameters=()):
-        expr = closed_form(sp.sympify(expr)).subs(sigma2, float(noise_variance))
+        expr = closed_form(symbolic(expr, "expr")).subs(sigma2, float(noise_variance))
         self.parameters = tuple(parameters)
         self.atoms = sorted(expr.atoms(Expectation), key=sp.srepr)
         es = sp.symbols(f"e_0:{len(self.atoms)}")
@@ -201,7 +201,7 @@ def expectation_mp(G, b11, b12, b22, dps=30, noise_variance=0):
     >>> float(expectation_mp(r**2, 2, 0, 1, dps=20))
     2.0
     """
-    G = sp.sympify(G).subs(sigma2, noise_variance)
+    G = symbolic(G, "G").subs(sigma2, noise_variance)
     fn = sp.lambdify([r, rs], G, modules=[MPMATH_FUNCTIONS, "mpmath"])
     with mpmath.workdps(dps):
         b11, b12, b22 = mpmath.mpf(b11), mpmath.mpf(b12), mpmath.mpf(b22)
