@@ -77,7 +77,12 @@ def as_executor(executor):
 
 
 def _run_one(claim_id: str, budget: str, seed: int) -> dict:
-    return CLAIMS[claim_id].run(budget, seed).to_dict()
+    """Run one claim with single-threaded BLAS: the runner's parallelism is across claims, and
+    BLAS threads on top of it oversubscribe the cores (measured: the teacher-student claims,
+    dense eigendecompositions of many small designs, took 10-15x longer)."""
+    from threadpoolctl import threadpool_limits
+    with threadpool_limits(limits=1, user_api="blas"):
+        return CLAIMS[claim_id].run(budget, seed).to_dict()
 
 
 def _ignore_sigint():
