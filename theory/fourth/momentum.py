@@ -58,6 +58,7 @@ from .derivation import (
 )
 
 from .momentum_linear import DIAGONAL_KEYS, PAIR_KEYS, TwoStepEvenMap
+from .recursion import DataBound
 
 __all__ = ["TwoStepFourthRecursion", "TwoStepEvenMap", "PAIR_KEYS", "DIAGONAL_KEYS"]
 
@@ -157,7 +158,7 @@ class _Compiled:
     hyper_names: list = field(default_factory=list)
 
 
-class TwoStepFourthRecursion:
+class TwoStepFourthRecursion(DataBound):
     """The even-sector recursion of a two-step method (heavy ball, Nesterov); from :func:`derive_fourth`.
 
     Attributes
@@ -189,16 +190,6 @@ class TwoStepFourthRecursion:
     def __init__(self, *, algorithm, data, pair, diagonal, c, w):
         self.algorithm, self.data = algorithm, data
         self.pair, self.diagonal, self.gradient_point = pair, diagonal, (c, w)
-
-    def with_data(self, data):
-        self._compiled  # noqa: B018 - compile once, shared by every copy
-        other = object.__new__(TwoStepFourthRecursion)
-        other.__dict__.update(self.__dict__)
-        other.data = data
-        return other
-
-    def __repr__(self):
-        return f"TwoStepFourthRecursion(algorithm={self.algorithm!r}, data={self.data!r})"
 
     # ------------------------------------------------------------------ symbolic
     @staticmethod

@@ -92,7 +92,22 @@ class TimeAverageCovariance:
                    second_moment_variance=coord_sum / sizes[:, None] ** 2, parameters=parameters or {})
 
 
-class FourthMomentRecursion:
+class DataBound:
+    """Shared by the fourth-moment recursions: one symbolic derivation, many data models."""
+
+    def with_data(self, data):
+        """The same symbolic recursion with the numeric moments of ``data``."""
+        self._compiled  # noqa: B018 - compile once, shared by every copy
+        other = object.__new__(type(self))
+        other.__dict__.update(self.__dict__)
+        other.data = data
+        return other
+
+    def __repr__(self):
+        return f"{type(self).__name__}(algorithm={self.algorithm!r}, data={self.data!r})"
+
+
+class FourthMomentRecursion(DataBound):
     """A derived even-sector (fourth-moment) recursion; returned by :func:`derive_fourth`.
 
     Attributes
@@ -112,16 +127,6 @@ class FourthMomentRecursion:
         self.pair, self.diagonal = pair, diagonal
         self.gradient_moments = gradient_moments
 
-    def with_data(self, data):
-        """The same symbolic recursion with the numeric moments of ``data``."""
-        self._compiled  # compile once, shared by every copy
-        other = object.__new__(FourthMomentRecursion)
-        other.__dict__.update(self.__dict__)
-        other.data = data
-        return other
-
-    def __repr__(self):
-        return f"FourthMomentRecursion(algorithm={self.algorithm!r}, data={self.data!r})"
 
     # ------------------------------------------------------------------ symbolic
     @functools.cached_property
