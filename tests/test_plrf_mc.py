@@ -127,11 +127,11 @@ def test_sgd_loss_curve_check_passes_and_rejects_a_5_percent_error_in_the_irredu
 
 
 def test_dana_loss_curve_check_rejects_a_changed_gamma3_decay_exponent():
-    """The claim's exponent is 1/(2 alpha) = 0.5; a 10 % change either way is rejected."""
+    """The claim's exponent is 1/(2 alpha) = 0.714 (alpha = 0.7); a 10 % change either way is rejected."""
     model, alg, hyper, res = _standard("dana")
     ok, _ = loss_curve_check(model, alg, hyper, res, 1e-6)
     assert all(v.passed for v in ok)
-    for exponent in (0.45, 0.55):
+    for exponent in (0.9 / (2 * model.alpha), 1.1 / (2 * model.alpha)):
         planted = dana_hyperparameters(model, gamma3_exponent=exponent)
         wrong, _ = loss_curve_check(model, alg, hyper, res, 1e-6, prediction_hyper=planted)
         assert not wrong[0].passed, exponent

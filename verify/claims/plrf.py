@@ -7,16 +7,23 @@ Sizes and replicas per budget (the theory side is exact at every size):
 ==========  ===========================  ==========================================================
 budget      instance (alpha, beta, v, d)  Monte Carlo
 ==========  ===========================  ==========================================================
-quick       (1.0, 0.8, 200, 50)           loss curves: 128 replicas x 500 steps
-standard    (1.0, 0.8, 200, 50)           loss curves: 256 replicas x 1000 steps (about 1 s CPU each)
-thorough    (1.0, 0.8, 2000, 500)         loss curves: 256 replicas x 1000 steps (the issue's setting;
+quick       (0.7, 0.8, 200, 50)           loss curves: 128 replicas x 500 steps
+standard    (0.7, 0.8, 200, 50)           loss curves: 256 replicas x 1000 steps (about 1.5 s CPU each)
+thorough    (0.7, 0.8, 2000, 500)         loss curves: 256 replicas x 1000 steps (the issue's setting;
                                           ``python -m verify run plrf --budget thorough``)
 ==========  ===========================  ==========================================================
 
+alpha = 0.7, beta = 0.8 are the values of the authors' DANA_ODE_example notebook; at alpha = 1 the
+"high_d" constants (gamma_2 + gamma_3(0) = 1.5/tr D with tr D = 1.64) put DANA's first steps beyond
+the mean-square stable region, the expected risk is carried by rare replicas (skewness ~100) and no
+t-test on a few hundred replicas is valid; at alpha = 0.4 (the DANADecayHighD notebook's value)
+gamma_3 decays like k^(-1.25) and DANA is SGD after a few steps, so a changed exponent is hardly
+visible.
+
 The loss curves are compared with :func:`verify.stats.compare` on the risk (time-averaged risk
 and dyadic block averages; exact variances from :mod:`theory.fourth` for SGD, Hall-corrected t
-for DANA, whose per-replica risks are heavy-tailed early on: sample skewness up to ~100 at
-steps 5-200 on the standard instance). ``benchmarks/plrf_null_study.py`` measures the false-failure
+for DANA, whose per-replica risks are skewed early on: sample skewness up to ~8 at steps 1-20 on
+the standard instance). ``benchmarks/plrf_null_study.py`` measures the false-failure
 rate of both claims over independent seeds; tests/test_plrf_mc.py plants the errors the claims
 must reject (P_inf off by 5 %, gamma_3's decay exponent 1/(2 alpha) changed by 10 %).
 """
@@ -53,14 +60,15 @@ __all__ = [
 _SRC = ("Ferbach, Everett, Gidel, Paquette, Paquette, arXiv:2505.16098 (PLRF, SGD and DANA-decaying); "
         "settings from github.com/LosVolterrosHermanos/Experimental (colabs/DANADecayHighD.ipynb)")
 #: (alpha, beta, v, d, replicas, steps) per budget
-SETTINGS = {"quick": (1.0, 0.8, 200, 50, 128, 500), "standard": (1.0, 0.8, 200, 50, 256, 1000),
-            "thorough": (1.0, 0.8, 2000, 500, 256, 1000)}
+SETTINGS = {"quick": (0.7, 0.8, 200, 50, 128, 500), "standard": (0.7, 0.8, 200, 50, 256, 1000),
+            "thorough": (0.7, 0.8, 2000, 500, 256, 1000)}
 #: fresh samples for the Monte Carlo estimate of P(theta*) per budget
 _FRESH = {"quick": 50_000, "standard": 200_000, "thorough": 1_000_000}
 #: (d ladder, seeds per d) for the deterministic-equivalent check per budget; v = 4 d
 _DE = {"quick": ((25, 50, 100), 200), "standard": ((25, 50, 100), 200), "thorough": ((25, 50, 100, 200, 400), 400)}
-#: the DE band at the largest d of the ladder: measured bias (+3.8 % at d = 100, 400 seeds) plus 6 standard errors
-DE_BAND = 0.15
+#: the DE band at the largest d of the ladder: measured bias at alpha = 0.7, beta = 0.8 (+2.7 % +- 1.0 % at d = 100,
+#: 400 seeds) plus 6 standard errors of a 200-seed mean (1.4 %), rounded up
+DE_BAND = 0.12
 
 
 def instance_for(budget, ss) -> PowerLawRandomFeatures:
