@@ -10,16 +10,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import matplotlib  # noqa: E402
+import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
 
-from theory import Gaussian, derive  # noqa: E402
-from theory.plrf import PowerLawRandomFeatures  # noqa: E402
-from verify.claims.plrf import curve_setting  # noqa: E402
-from verify.plrf import simulate_feature_map  # noqa: E402
+from theory import Gaussian, derive
+from theory.plrf import PowerLawRandomFeatures
+from verify.claims.plrf import curve_setting
+from verify.plrf import simulate_feature_map
 
 
 def main():
@@ -31,7 +31,7 @@ def main():
     ap.add_argument("--d", type=int, default=100)
     args = ap.parse_args()
     t0 = time.process_time()
-    model = PowerLawRandomFeatures(1.0, 0.8, v=4 * args.d, d=args.d, seed=0)
+    model = PowerLawRandomFeatures(0.7, 0.8, v=4 * args.d, d=args.d, seed=0)
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for kind, color in (("sgd", "C0"), ("dana", "C3")):
         alg, hyper, label = curve_setting(kind, model)
@@ -46,8 +46,8 @@ def main():
     ax.axhline(model.irreducible_risk, color="k", ls=":", lw=1, label="P_inf of the instance")
     ax.set_xlabel("step k")
     ax.set_ylabel("risk P(theta_k)")
-    ax.set_title(f"PLRF alpha = 1, beta = 0.8, v = {model.v}, d = {model.d}, B = 1", fontsize=10)
-    ax.legend(fontsize=7, loc="lower left")
+    ax.set_title(f"PLRF alpha = 0.7, beta = 0.8, v = {model.v}, d = {model.d}, B = 1", fontsize=10)
+    ax.legend(fontsize=7, loc="upper right")
     fig.tight_layout()
     fig.savefig(args.output, dpi=120)
     print(f"wrote {args.output} ({time.process_time() - t0:.1f} s CPU)")
