@@ -58,7 +58,8 @@ __all__ = [
 ]
 
 _SRC = ("Ferbach, Everett, Gidel, Paquette, Paquette, arXiv:2505.16098 (PLRF, SGD and DANA-decaying); "
-        "settings from github.com/LosVolterrosHermanos/Experimental (colabs/DANADecayHighD.ipynb)")
+        "schedules from github.com/LosVolterrosHermanos/Experimental colabs/DANADecayHighD.ipynb, alpha = 0.7, "
+        "beta = 0.8 from colabs/DANA_ODE_example.ipynb")
 #: (alpha, beta, v, d, replicas, steps) per budget
 SETTINGS = {"quick": (0.7, 0.8, 200, 50, 128, 500), "standard": (0.7, 0.8, 200, 50, 256, 1000),
             "thorough": (0.7, 0.8, 2000, 500, 256, 1000)}
