@@ -57,7 +57,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.linalg import toeplitz
 
-from .validation import check_positive
+from .validation import _scalar
 
 __all__ = ["LongTimeCurve", "risk_curve"]
 
@@ -427,8 +427,15 @@ def risk_curve(recursion, eigenvalues, learning_rate, times, batch=1, noise_vari
     Source: Paquette et al., arXiv:2405.15074 (Volterra form of the risk); Ferbach et al.,
     arXiv:2505.16098 (DANA).
     """
+    from .highline_solve import _single_threaded_blas
     t = _check_times(times)
-    check_positive(accuracy, "accuracy", upper=0.1 + 1e-15)
+    if not (_scalar(accuracy, "accuracy") > 0 and float(accuracy) <= 0.1):
+        raise ValueError(f"accuracy must lie in (0, 0.1] (a relative error); got {accuracy!r}")
+    with _single_threaded_blas():
+        return _risk_curve(recursion, eigenvalues, learning_rate, t, batch, noise_variance, initial, accuracy, hyper)
+
+
+def _risk_curve(recursion, eigenvalues, learning_rate, t, batch, noise_variance, initial, accuracy, hyper):
     steps = int(t[-1])
     sched = {k: v for k, v in hyper.items() if _is_schedule(v)}
     const = {k: v for k, v in hyper.items() if not _is_schedule(v)}
