@@ -38,16 +38,16 @@ import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from theory import SGD, GeneralizedMomentum, HeavyBall, derive  # noqa: E402
-from theory.highline_solve import _single_threaded_blas  # noqa: E402
-from theory.longtime import risk_curve  # noqa: E402
+from theory import SGD, GeneralizedMomentum, HeavyBall, derive
+from theory.highline_solve import _single_threaded_blas
+from theory.longtime import risk_curve
 
 ALPHA = 0.8
 
 
 def dana_decaying(g3=0.05, delta=3.0, alpha=ALPHA):
     """DANA-decaying: gamma_3(k) = g3 (1 + k)^{-1/(2 alpha)}, Delta(k) = delta/(delta + k) (arXiv:2505.16098)."""
-    return dict(gamma1=1.0, gamma3=lambda k: g3 * (1 + k) ** (-1 / (2 * alpha)), delta=lambda k: delta / (delta + k))
+    return {"gamma1": 1.0, "gamma3": lambda k: g3 * (1 + k) ** (-1 / (2 * alpha)), "delta": lambda k: delta / (delta + k)}
 
 
 def problems(d):
@@ -86,10 +86,11 @@ def log_ode(rec, lam, lr, n, times, hyper, dtau=1e-3, dtype=np.float64, noise_va
     return np.interp(np.log1p(times), taus, np.array(risk))
 
 
-def cpu(fn):
+def cpu(fn, *args, **kwargs):
+    """(CPU seconds, result) of fn(*args, **kwargs) with one BLAS thread."""
     with _single_threaded_blas():
         t0 = time.process_time()
-        out = fn()
+        out = fn(*args, **kwargs)
         return time.process_time() - t0, out
 
 
@@ -106,19 +107,19 @@ def reference_rows(d=200, n=50_000, quick=False):
     rows = []
     for name, (alg, lr, hyper) in problems(d).items():
         rec = derive(alg)
-        t_it, tr = cpu(lambda: rec.trajectory(lam, lr, steps=n, noise_variance=0.01, **hyper))
+        t_it, tr = cpu(rec.trajectory, lam, lr, steps=n, noise_variance=0.01, **hyper)
         exact = tr.risk[times]
-        t_ode, ode = cpu(lambda: log_ode(rec, lam, lr, n, times, hyper))
+        t_ode, ode = cpu(log_ode, rec, lam, lr, n, times, hyper)
         e_ode = rel_err(ode, exact)
         acc = min(0.1, e_ode)
-        t_eq, c_eq = cpu(lambda: risk_curve(rec, lam, lr, times, noise_variance=0.01, accuracy=acc, **hyper))
+        t_eq, c_eq = cpu(risk_curve, rec, lam, lr, times, noise_variance=0.01, accuracy=acc, **hyper)
         acc_hi = 1e-6 if not callable(hyper.get("delta")) else 1e-4
-        t_hi, c_hi = cpu(lambda: risk_curve(rec, lam, lr, times, noise_variance=0.01, accuracy=acc_hi, **hyper))
-        rows.append(dict(problem=name, d=d, n=n, iterate_s=t_it, ode_s=t_ode, ode_error=e_ode,
-                         solver_eq_s=t_eq, solver_eq_error=rel_err(c_eq.risk, exact),
-                         solver_hi_accuracy=acc_hi, solver_hi_s=t_hi, solver_hi_error=rel_err(c_hi.risk, exact),
-                         solver_hi_estimate=c_hi.estimated_error,
-                         ode_over_solver=t_ode / t_eq, iterate_over_solver=t_it / t_hi))
+        t_hi, c_hi = cpu(risk_curve, rec, lam, lr, times, noise_variance=0.01, accuracy=acc_hi, **hyper)
+        rows.append({"problem": name, "d": d, "n": n, "iterate_s": t_it, "ode_s": t_ode, "ode_error": e_ode,
+                         "solver_eq_s": t_eq, "solver_eq_error": rel_err(c_eq.risk, exact),
+                         "solver_hi_accuracy": acc_hi, "solver_hi_s": t_hi, "solver_hi_error": rel_err(c_hi.risk, exact),
+                         "solver_hi_estimate": c_hi.estimated_error,
+                         "ode_over_solver": t_ode / t_eq, "iterate_over_solver": t_it / t_hi})
         print(rows[-1], flush=True)
     return rows
 
@@ -132,14 +133,14 @@ def target_rows(d=10_000, n=1_000_000, quick=False, prefix=20_000):
     rows = []
     for name, (alg, lr, hyper) in problems(d).items():
         rec = derive(alg)
-        t_pre, tr = cpu(lambda: rec.trajectory(lam, lr, steps=prefix, noise_variance=0.01, **hyper))
+        t_pre, tr = cpu(rec.trajectory, lam, lr, steps=prefix, noise_variance=0.01, **hyper)
         acc = 1e-6 if not callable(hyper.get("delta")) else 1e-4
-        t_s, c = cpu(lambda: risk_curve(rec, lam, lr, times, noise_variance=0.01, accuracy=acc, **hyper))
+        t_s, c = cpu(risk_curve, rec, lam, lr, times, noise_variance=0.01, accuracy=acc, **hyper)
         inside = times <= prefix
-        rows.append(dict(problem=name, d=d, n=n, iterate_projected_s=t_pre * n / prefix, solver_s=t_s,
-                         accuracy=acc, solver_error_on_prefix=rel_err(c.risk[inside], tr.risk[times[inside]]),
-                         estimated_error=c.estimated_error, nodes=c.nodes,
-                         iterate_over_solver=t_pre * n / prefix / t_s))
+        rows.append({"problem": name, "d": d, "n": n, "iterate_projected_s": t_pre * n / prefix, "solver_s": t_s,
+                         "accuracy": acc, "solver_error_on_prefix": rel_err(c.risk[inside], tr.risk[times[inside]]),
+                         "estimated_error": c.estimated_error, "nodes": c.nodes,
+                         "iterate_over_solver": t_pre * n / prefix / t_s})
         print(rows[-1], flush=True)
     return rows
 
@@ -161,17 +162,17 @@ def ode_first_hundred(d=200):
 
 
 def markdown(ref, tgt, first):
-    out = ["Power-law spectrum lambda_j = j^{-1.6}, sigma^2 = 0.01, CPU seconds (one thread). Errors: max relative "
-           "error of R_k over a log grid against plain iteration (`trajectory`, float64).", "",
-           "| problem | d | n | iterate s | log-time ODE s | ODE error | solver s at ODE's accuracy | its error "
-           "| ODE / solver | solver s (accuracy) | its error | iterate / solver |", "|" + "---|" * 12]
+    out = [("Power-law spectrum lambda_j = j^{-1.6}, sigma^2 = 0.01, CPU seconds (one thread). Errors: max relative "
+            "error of R_k over a log grid against plain iteration (`trajectory`, float64)."), "",
+           ("| problem | d | n | iterate s | log-time ODE s | ODE error | solver s at ODE's accuracy | its error "
+            "| ODE / solver | solver s (accuracy) | its error | iterate / solver |"), "|" + "---|" * 12]
     for r in ref:
         out.append(f"| {r['problem']} | {r['d']} | {r['n']} | {r['iterate_s']:.2f} | {r['ode_s']:.2f} | "
                    f"{r['ode_error']:.2g} | {r['solver_eq_s']:.3f} | {r['solver_eq_error']:.1g} | "
                    f"{r['ode_over_solver']:.1f} | {r['solver_hi_s']:.3f} ({r['solver_hi_accuracy']:g}) | "
                    f"{r['solver_hi_error']:.1g} | {r['iterate_over_solver']:.0f} |")
-    out += ["", "| problem | d | n | iterate s (projected) | solver s | accuracy | error on first steps "
-            "| estimated error | nodes | iterate / solver |", "|" + "---|" * 10]
+    out += ["", ("| problem | d | n | iterate s (projected) | solver s | accuracy | error on first steps "
+                 "| estimated error | nodes | iterate / solver |"), "|" + "---|" * 10]
     for r in tgt:
         out.append(f"| {r['problem']} | {r['d']} | {r['n']} | {r['iterate_projected_s']:.0f} | {r['solver_s']:.2f} | "
                    f"{r['accuracy']:g} | {r['solver_error_on_prefix']:.1g} | {r['estimated_error']:.1g} | "
