@@ -65,8 +65,11 @@ __all__ = ["LongTimeCurve", "risk_curve"]
 RATIO = 2.0
 #: time steps per exactly solved block
 BLOCK = 256
-#: eigenvector matrices of a block worse conditioned than this are refused (nearly defective)
-MAX_CONDITION = 1e10
+#: blocks whose eigenvector matrix is worse conditioned than this (nearly defective, e.g. repeated
+#: eigenvalues) are not diagonalised: their directions are iterated exactly within each block
+FRAGILE_CONDITION = 1e8
+#: ... and so are blocks whose modal weights cancel by more than this factor (close eigenvalues)
+MAX_CANCELLATION = 1e4
 #: below this window length the scheduled solver iterates exactly
 MIN_WINDOW = 16
 
@@ -105,31 +108,40 @@ class LongTimeCurve:
 def _modes(m, s0):
     """Modal decomposition of a BlockRankOne ``m`` at state ``s0`` (d, p).
 
-    Returns mu (N,) complex, weights (6, N) complex (c z0, c a, c b, e z0, e a, e b), and the
-    (V, Vinv, a, b) needed to map node states back to the per-direction state.
+    Returns mu (N,) complex, weights (6, N) complex (c z0, c a, c b, e z0, e a, e b), the
+    (V, Vinv, a, b) needed to map node states back to the per-direction state, and ``fragile``
+    (N,) bool: the modes of blocks that are (nearly) defective (eigenvector condition number above
+    :data:`FRAGILE_CONDITION`, or modal weights that cancel by more than :data:`MAX_CANCELLATION`:
+    sum_l |omega_l| / |sum_l omega_l| over the direction's modes); their weights are zeroed and
+    :func:`_reduce` iterates those directions exactly instead. Last, the largest cancellation
+    factor among the other directions (the compression error is proportional to sum |omega|).
     """
     d, p = m.A.shape[:2]
     if p == 1:
         mu = m.A[:, :, 0].astype(complex)
         V = np.ones((d, 1, 1), dtype=complex)
         Vinv = V
+        cond = np.ones(d)
     else:
         mu, V = np.linalg.eig(m.A)
+        singular = ~(np.abs(np.linalg.det(V)) > 1e-8)     # columns have unit norm: |det| <= 1
+        V[singular] = np.eye(p)
         Vinv = np.linalg.inv(V)
         cond = np.linalg.norm(V, axis=(1, 2)) * np.linalg.norm(Vinv, axis=(1, 2))   # Frobenius
-        bad = np.flatnonzero(~(cond < MAX_CONDITION))
-        if bad.size:
-            raise ValueError(
-                f"the {p}x{p} block of eigendirection {int(bad[0])} is (nearly) defective (eigenvector "
-                f"condition number {cond[bad[0]]:.3g}); risk_curve needs diagonalisable blocks: use "
-                "Recursion.trajectory for these hyperparameters")
+        cond[singular] = np.inf
     z0 = np.einsum("ipq,iq->ip", Vinv, s0)
     a = np.einsum("ipq,iq->ip", Vinv, m.u)
     b = np.einsum("ipq,iq->ip", Vinv, m.f)
     c = np.einsum("iqp,iq->ip", V, m.v)
     e = np.einsum("iqp,iq->ip", V, m.w)
     W = np.stack([c * z0, c * a, c * b, e * z0, e * a, e * b]).reshape(6, -1)
-    return mu.reshape(-1), W, (V, Vinv, a, b)
+    Wd = W.reshape(6, d, p)
+    total = np.abs(Wd).sum(axis=2)
+    cancel = np.where(total > 0, total / np.maximum(np.abs(Wd.sum(axis=2)), 1e-300), 1.0).max(axis=0)
+    bad = ~(cond <= FRAGILE_CONDITION) | ~(cancel <= MAX_CANCELLATION)
+    fragile = np.repeat(bad, p)
+    W[:, fragile] = 0.0
+    return mu.reshape(-1), W, (V, Vinv, a, b), fragile, float(np.max(cancel[~bad], initial=1.0))
 
 
 def chebyshev_bound(q: int, ratio: float = RATIO) -> float:
@@ -186,16 +198,19 @@ class _Compressed:
     W: np.ndarray             # (6, N') complex weights (conjugate pairs folded: weight doubled)
     pieces: list              # (mode indices, node slice, Lagrange matrix or None) for decompression
     bound: np.ndarray         # (6,) a priori bound on the compressed sums (uniform in m)
+    exact: object = None      # (directions, BlockRankOne restricted to them, their states) or None
+    q: tuple = ()             # Chebyshev nodes per real bin, points per complex cell
 
 
-def _compress(mu, W, q, qc=None):
+def _compress(mu, W, q, qc=None, fragile=None):
     """Group modes into nodes (see the module docstring); q (qc) nodes per real (complex) bin."""
     qc = q if qc is None else qc
     N = mu.size
     idx = np.arange(N)
     real = mu.imag == 0
     r = mu.real
-    compressible = real & (r != 0) & (np.abs(r) < 1)
+    solid = np.ones(N, bool) if fragile is None else ~fragile
+    compressible = real & (r != 0) & (np.abs(r) < 1) & solid
     nus, Ws, pieces, bound = [], [], [], np.zeros(6)
     count = 0
 
@@ -206,9 +221,9 @@ def _compress(mu, W, q, qc=None):
         pieces.append((ids, slice(count, count + ids.size), None))
         count += ids.size
 
-    keep(idx[real & ~compressible], False)
-    cplx = idx[(mu.imag > 0) & (np.abs(mu) < 1)]         # conjugate partners (imag < 0) are folded in
-    keep(idx[(mu.imag > 0) & ~(np.abs(mu) < 1)], True)
+    keep(idx[real & ~compressible & solid], False)
+    cplx = idx[(mu.imag > 0) & (np.abs(mu) < 1) & solid]     # conjugate partners (imag < 0) are folded in
+    keep(idx[(mu.imag > 0) & ~(np.abs(mu) < 1) & solid], True)
     if cplx.size:
         x = -np.log(mu[cplx])
         xi = x.real
@@ -254,6 +269,22 @@ def _compress(mu, W, q, qc=None):
             rel = (xb - xa) / xa
             bound += (2.0 * (rel * q / (4 * math.e)) ** q / math.factorial(q)) * np.abs(W[:, sel]).sum(axis=1)
     return _Compressed(np.concatenate(nus), np.concatenate(Ws, axis=1), pieces, bound)
+
+
+def _reduce(m, s0, accuracy):
+    """Modes, compression and the exactly iterated (nearly defective) directions of map ``m`` at ``s0``.
+
+    The nodes per bin are chosen for ``accuracy`` divided by the largest cancellation factor of the
+    compressed directions (see :func:`_modes`)."""
+    mu, W, aux, fragile, cancel = _modes(m, s0)
+    q = _nodes_for(accuracy / cancel)
+    comp = _compress(mu, W, *q, fragile=fragile)
+    comp.q = q
+    dirs = np.flatnonzero(fragile.reshape(m.A.shape[:2])[:, 0])
+    if dirs.size:
+        sub = type(m)(A=m.A[dirs], u=m.u[dirs], v=m.v[dirs], f=m.f[dirs], w=m.w[dirs])
+        comp.exact = (dirs, sub, np.array(s0[dirs], dtype=float))
+    return comp, mu, aux
 
 
 # ---------------------------------------------------------------------------------- stepping
@@ -305,6 +336,49 @@ class _Group:
         self.E0[np.abs(self.E0) < _TINY] = 0.0
 
 
+class _ExactGroup:
+    """Directions iterated exactly (their p x p blocks are not diagonalised), same interface as _Group."""
+
+    def __init__(self, sub, s, block):
+        A, u, v, f, w = sub.A, sub.u, sub.v, sub.f, sub.w
+        n, p = u.shape
+        AT = np.swapaxes(A, 1, 2)
+        self.PV = np.empty((block + 1, n, p))    # (A^T)^t v
+        self.PW = np.empty((block + 1, n, p))    # (A^T)^t w
+        self.G = np.empty((block + 1, n, p))     # A^t u
+        self.F = np.zeros((block + 1, n, p))     # sum_{m<t} A^m f
+        self.Apow = np.empty((block + 1, n, p, p))
+        self.PV[0], self.PW[0], self.G[0], self.Apow[0] = v, w, u, np.eye(p)
+        Af = f.copy()
+        for t in range(block):
+            self.PV[t + 1] = np.einsum("ipq,iq->ip", AT, self.PV[t])
+            self.PW[t + 1] = np.einsum("ipq,iq->ip", AT, self.PW[t])
+            self.G[t + 1] = np.einsum("ipq,iq->ip", A, self.G[t])
+            self.Apow[t + 1] = A @ self.Apow[t]
+            self.F[t + 1] = self.F[t] + Af
+            Af = np.einsum("ipq,iq->ip", A, Af)
+        self.u, self.f, self.s = u, f, s
+
+    def kernels(self, block):
+        return (np.einsum("tip,ip->t", self.PV[:block], self.u), np.einsum("tip,ip->t", self.PW[:block], self.u),
+                self._forcing(self.PV, block), self._forcing(self.PW, block))
+
+    def _forcing(self, P, block):
+        # sum_{m<t} x^T A^m f = sum_{m<t} ((A^T)^m x) . f
+        per = np.einsum("tip,ip->t", P[:block], self.f)
+        out = np.zeros(block)
+        out[1:] = np.cumsum(per[:-1])
+        return out
+
+    def free(self, block):
+        return np.stack([np.einsum("tip,ip->t", self.PV[:block], self.s),
+                         np.einsum("tip,ip->t", self.PW[:block], self.s)], axis=1)
+
+    def advance(self, C, L):
+        self.s = (np.einsum("ipq,iq->ip", self.Apow[L], self.s) + np.einsum("tip,t->ip", self.G[L - 1::-1][:L], C[:L])
+                  + self.F[L])
+
+
 def _solve(comp: _Compressed, steps: int, offset: float, block: int = BLOCK, state: bool = False):
     """Risk R_0..R_steps of the compressed system; with ``state`` also the groups carrying the node
     states at step ``steps``."""
@@ -312,6 +386,8 @@ def _solve(comp: _Compressed, steps: int, offset: float, block: int = BLOCK, sta
     is_c = comp.nu.imag != 0
     groups = [g for g in (_Group(comp.nu[~is_c], comp.W[:, ~is_c], block),
                           _Group(comp.nu[is_c], comp.W[:, is_c], block)) if g.nu.size]
+    if comp.exact is not None:
+        groups.append(_ExactGroup(comp.exact[1], comp.exact[2], block))
     Kc = np.zeros(block)
     Ke = np.zeros(block)
     sc = np.zeros(block)
@@ -442,24 +518,23 @@ def _risk_curve(recursion, eigenvalues, learning_rate, t, batch, noise_variance,
     lam, batch = recursion._check(eigenvalues, learning_rate, batch, noise_variance, dict(hyper), schedules=True)
     d = len(lam)
     s0, _ = recursion.initial_moments(initial, d, const.get("optimum"))
-    q = _nodes_for(accuracy)
     if not sched:
         m = recursion.linear_map(lam, learning_rate, batch, noise_variance, **const)
-        mu, W, _ = _modes(m, s0)
-        comp = _compress(mu, W, *q)
+        comp, _, _ = _reduce(m, s0, accuracy)
         risk, _ = _solve(comp, steps, float(noise_variance))
         floor = max(np.min(np.abs(risk)), 1e-300)
         err = float(np.max(comp.bound) / floor)
         return LongTimeCurve(times=t, risk=risk[t], estimated_error=err, method="volterra",
-                             nodes=int(comp.nu.size), details={"chebyshev_nodes": q, "ratio": RATIO, "block": BLOCK})
+                             nodes=int(comp.nu.size), details={"chebyshev_nodes": comp.q, "ratio": RATIO, "block": BLOCK,
+                                      "exact_directions": 0 if comp.exact is None else len(comp.exact[0])})
     values = _schedule_values(recursion.algorithm, sched, max(steps, 1))
     eps = float(np.clip(25.0 * accuracy ** 0.7, 0.005, 0.1))
-    args = (recursion, lam, learning_rate, batch, float(noise_variance), s0, steps, const, values, q)
+    args = (recursion, lam, learning_rate, batch, float(noise_variance), s0, steps, const, values, accuracy)
     risk, windows = _windowed(*args, eps)
     coarse, _ = _windowed(*args, 2 * eps)
     err = float(np.max(np.abs(coarse[t] - risk[t]) / np.maximum(np.abs(risk[t]), 1e-300)))
     return LongTimeCurve(times=t, risk=risk[t], estimated_error=err, method="frozen-windows", nodes=0,
-                         details={"chebyshev_nodes": q, "ratio": RATIO, "block": BLOCK, "epsilon": eps, "windows": windows,
+                         details={"ratio": RATIO, "block": BLOCK, "epsilon": eps, "windows": windows,
                                       "exact_steps": min(steps, math.ceil(MIN_WINDOW / eps))})
 
 
@@ -490,7 +565,8 @@ def _decompress(comp, groups, mu, aux, s_modes, steps):
     """Per-direction state after ``steps`` steps from the node states (Chebyshev interpolation in x)."""
     V, _, a, b = aux
     d, p = a.shape
-    nodes_Ea = np.concatenate([g.Ea.astype(complex) for g in groups])
+    nodes_Ea = np.concatenate([np.zeros(0, complex)] + [g.Ea.astype(complex) for g in groups
+                                                         if isinstance(g, _Group)])
     is_c = comp.nu.imag != 0
     order = np.concatenate([np.flatnonzero(~is_c), np.flatnonzero(is_c)])
     Ea_nodes = np.empty(comp.nu.size, complex)
@@ -507,7 +583,10 @@ def _decompress(comp, groups, mu, aux, s_modes, steps):
         Eb = np.where(mu == 1, float(steps), (1 - E0) / (1 - mu))
     Eb[pos] = -np.expm1(steps * np.log(mu.real[pos])) / (1 - mu.real[pos])
     z = (factor * (E0 * s_modes + a.reshape(-1) * Ea + b.reshape(-1) * Eb)).reshape(d, p)
-    return np.einsum("ipq,iq->ip", V, z).real
+    out = np.einsum("ipq,iq->ip", V, z).real
+    if comp.exact is not None:
+        out[comp.exact[0]] = next(g for g in groups if isinstance(g, _ExactGroup)).s
+    return out
 
 
 _GAUSS_X = np.array([-math.sqrt(0.6), 0.0, math.sqrt(0.6)])
@@ -528,7 +607,7 @@ def _window_map(recursion, lam, learning_rate, batch, noise_variance, const, val
     return type(maps[0])(offset=maps[0].offset, **mean)
 
 
-def _windowed(recursion, lam, learning_rate, batch, noise_variance, s, steps, const, values, q, eps):
+def _windowed(recursion, lam, learning_rate, batch, noise_variance, s, steps, const, values, accuracy, eps):
     """Risk R_0..R_steps with hyperparameters frozen at their window means on [k, k + floor(eps k))."""
     risk = np.empty(steps + 1)
     k, windows = 0, 0
@@ -546,8 +625,7 @@ def _windowed(recursion, lam, learning_rate, batch, noise_variance, s, steps, co
             risk[k] = m.observable(s)
             continue
         m = _window_map(recursion, lam, learning_rate, batch, noise_variance, const, values, k, h)
-        mu, W, aux = _modes(m, s)
-        comp = _compress(mu, W, *q)
+        comp, mu, aux = _reduce(m, s, accuracy)
         r, groups = _solve(comp, h, noise_variance, state=True)
         risk[k + 1:k + h + 1] = r[1:]
         s = _decompress(comp, groups, mu, aux, np.einsum("ipq,iq->ip", aux[1], s).reshape(-1), h)

@@ -34,7 +34,7 @@ def test_compression_matches_its_bound():
     lam = np.arange(1, 2001) ** -1.6
     m = rec.linear_map(lam, 0.1, momentum=0.8)
     s0, _ = rec.initial_moments(1.0, 2000)
-    mu, W, _ = _modes(m, s0)
+    mu, W, _, _, _ = _modes(m, s0)
     comp = _compress(mu, W, 8, 12)
     assert comp.nu.size < mu.size / 4
     for k in (0, 1, 7, 100, 3000, 10**5):
@@ -128,10 +128,32 @@ def test_bad_schedule_value_names_the_step():
         risk_curve(rec, [1.0, 0.5], 0.1, [0, 10], gamma1=1.0, gamma3=lambda k: "x", delta=0.1)
 
 
-def test_defective_block_is_refused():
-    """A Jordan block has no eigenvector basis: refused with a clear message, not a wrong curve."""
+def test_defective_blocks_are_iterated_exactly():
+    """A Jordan block has no eigenvector basis: its direction is iterated exactly, the rest by modes."""
     from theory.linear import BlockRankOne
-    A = np.array([[[0.9, 1.0, 0.0], [0.0, 0.9, 0.0], [0.0, 0.0, 0.5]]])
-    one = np.ones((1, 3))
-    with pytest.raises(ValueError, match="defective"):
-        _modes(BlockRankOne(A=A, u=one, v=one, f=one, w=one), one)
+    from theory.longtime import _reduce, _solve
+    rng = np.random.default_rng(0)
+    d = 40
+    A = np.zeros((d, 3, 3))
+    A[:, 0, 0], A[:, 1, 1], A[:, 2, 2] = rng.uniform(0.5, 0.99, (3, d))
+    A[0] = [[0.9, 1.0, 0.0], [0.0, 0.9, 1.0], [0.0, 0.0, 0.9]]        # defective
+    m = BlockRankOne(A=A, u=rng.uniform(0, 1e-3, (d, 3)), v=rng.uniform(0, 1, (d, 3)),
+                     f=rng.uniform(0, 1e-3, (d, 3)), w=rng.uniform(0, 1, (d, 3)), offset=0.1)
+    s0 = rng.uniform(0, 1, (d, 3))
+    comp, _, _ = _reduce(m, s0, 1e-9)
+    assert comp.exact is not None and list(comp.exact[0]) == [0]
+    risk, _ = _solve(comp, 2000, 0.1, block=64)
+    exact = m.observable(m.iterate(s0, 2000))
+    assert np.max(np.abs(risk / exact - 1)) < 1e-9
+
+
+def test_polyak_ruppert_averaging_schedule():
+    """a_k = 1/(k + 2) makes blocks nearly defective when a_k meets gamma lambda_i (handled exactly)."""
+    from theory import IterateAveraging, polyak_ruppert
+    rec = derive(IterateAveraging())
+    lam = np.arange(1, 101) ** -1.5
+    n = 3000
+    times = _grid(n, 30)
+    exact = rec.trajectory(lam, 0.5, steps=n, noise_variance=0.1, averaging=polyak_ruppert).risk[times]
+    curve = risk_curve(rec, lam, 0.5, times, noise_variance=0.1, accuracy=1e-4, averaging=polyak_ruppert)
+    assert np.max(np.abs(curve.risk / exact - 1)) < 1e-4
