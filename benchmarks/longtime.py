@@ -98,22 +98,26 @@ def rel_err(a, b):
     return float(np.max(np.abs(np.asarray(a) / np.asarray(b) - 1)))
 
 
+def cases(d, n, points):
+    """(name, recursion, eigenvalues, learning rate, hyperparameters, log grid of times, accuracy) per problem."""
+    lam = np.arange(1, d + 1) ** (-2 * ALPHA)
+    times = np.unique(np.geomspace(1, n, points).astype(int))
+    for name, (alg, lr, hyper) in problems(d).items():
+        yield name, derive(alg), lam, lr, hyper, times, (1e-4 if callable(hyper.get("delta")) else 1e-6)
+
+
 def reference_rows(d=200, n=50_000, quick=False):
     """Row 1: iteration vs solver vs ODE at the issue's reference point."""
     if quick:
         n = 5000
-    lam = np.arange(1, d + 1) ** (-2 * ALPHA)
-    times = np.unique(np.geomspace(1, n, 60).astype(int))
     rows = []
-    for name, (alg, lr, hyper) in problems(d).items():
-        rec = derive(alg)
+    for name, rec, lam, lr, hyper, times, acc_hi in cases(d, n, 60):
         t_it, tr = cpu(rec.trajectory, lam, lr, steps=n, noise_variance=0.01, **hyper)
         exact = tr.risk[times]
         t_ode, ode = cpu(log_ode, rec, lam, lr, n, times, hyper)
         e_ode = rel_err(ode, exact)
         acc = min(0.1, e_ode)
         t_eq, c_eq = cpu(risk_curve, rec, lam, lr, times, noise_variance=0.01, accuracy=acc, **hyper)
-        acc_hi = 1e-6 if not callable(hyper.get("delta")) else 1e-4
         t_hi, c_hi = cpu(risk_curve, rec, lam, lr, times, noise_variance=0.01, accuracy=acc_hi, **hyper)
         rows.append({"problem": name, "d": d, "n": n, "iterate_s": t_it, "ode_s": t_ode, "ode_error": e_ode,
                          "solver_eq_s": t_eq, "solver_eq_error": rel_err(c_eq.risk, exact),
@@ -128,13 +132,9 @@ def target_rows(d=10_000, n=1_000_000, quick=False, prefix=20_000):
     """Row 2: n = 10^6, d = 10^4 (iteration timed on a prefix and scaled linearly)."""
     if quick:
         d, n, prefix = 2000, 100_000, 5000
-    lam = np.arange(1, d + 1) ** (-2 * ALPHA)
-    times = np.unique(np.geomspace(1, n, 100).astype(int))
     rows = []
-    for name, (alg, lr, hyper) in problems(d).items():
-        rec = derive(alg)
+    for name, rec, lam, lr, hyper, times, acc in cases(d, n, 100):
         t_pre, tr = cpu(rec.trajectory, lam, lr, steps=prefix, noise_variance=0.01, **hyper)
-        acc = 1e-6 if not callable(hyper.get("delta")) else 1e-4
         t_s, c = cpu(risk_curve, rec, lam, lr, times, noise_variance=0.01, accuracy=acc, **hyper)
         inside = times <= prefix
         rows.append({"problem": name, "d": d, "n": n, "iterate_projected_s": t_pre * n / prefix, "solver_s": t_s,
@@ -147,11 +147,9 @@ def target_rows(d=10_000, n=1_000_000, quick=False, prefix=20_000):
 
 def ode_first_hundred(d=200):
     """Row 3: the log-time ODE (dtau = 1e-3) over k = 1..100, float32 and float64, against the recursion."""
-    lam = np.arange(1, d + 1) ** (-2 * ALPHA)
     times = np.arange(1, 101)
     rows = []
-    for name, (alg, lr, hyper) in problems(d).items():
-        rec = derive(alg)
+    for name, rec, lam, lr, hyper, _, _ in cases(d, 100, 2):
         exact = rec.trajectory(lam, lr, steps=100, noise_variance=0.01, **hyper).risk[times]
         row = {"problem": name}
         for dt in (np.float32, np.float64):

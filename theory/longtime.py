@@ -6,7 +6,9 @@ Every recursion of :mod:`theory.recursion` has the shape (:mod:`theory.linear`)
     s_{k+1,i} = A_i s_{k,i} + u_i C_k + f_i,\qquad C_k = \sum_j v_j^\top s_{k,j},\qquad
     R_k = \tfrac12\Bigl(\sum_j w_j^\top s_{k,j} + \sigma^2\Bigr).
 
-**Modes.** Diagonalise each p x p block, A_i = V_i diag(mu_i) V_i^{-1}. In the N = d p modal
+**Modes.** Diagonalise each p x p block, A_i = V_i diag(mu_i) V_i^{-1} (nearly defective blocks,
+e.g. with close eigenvalues, are not diagonalised: their directions are iterated exactly inside
+the block solve below). In the N = d p modal
 coordinates z = V^{-1} s the recursion is diagonal plus rank one, and solving it gives the
 discrete Volterra (renewal) equation
 
@@ -487,7 +489,8 @@ def risk_curve(recursion, eigenvalues, learning_rate, times, batch=1, noise_vari
     Raises
     ------
     ValueError
-        Bad input (naming the argument and its allowed range), or a nearly defective block.
+        Bad input (naming the argument and its allowed range; a schedule value out of range names
+        the step).
 
     Example
     -------
