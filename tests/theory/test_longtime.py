@@ -159,6 +159,7 @@ def test_polyak_ruppert_averaging_schedule():
     assert np.max(np.abs(curve.risk / exact - 1)) < 1e-4
 
 
+@pytest.mark.slow
 def test_benchmark_runs_at_small_sizes():
     """benchmarks/longtime.py: every row is produced, and the solver beats the log-time ODE's accuracy."""
     import importlib.util
