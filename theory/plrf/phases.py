@@ -60,11 +60,15 @@ __all__ = [
     "ALGORITHMS",
     "LossExponent",
     "Phase",
+    "TheorySpectrum",
+    "algorithm_settings",
     "buffer_growth_exponent",
+    "compute_optimal_exponent",
     "effective_time_exponent",
     "loss_exponent",
     "phase",
     "power_law_sum_exponent",
+    "theory_spectrum",
 ]
 
 #: the algorithms :func:`loss_exponent` knows, with their hyperparameter scaling
@@ -332,3 +336,155 @@ def loss_exponent(alpha, beta, algorithm="sgd") -> LossExponent:
     if algorithm == "dana_constant":
         window += ", k >> d"
     return LossExponent(algorithm, float(alpha), float(beta), ph, sp.nsimplify(eta), "forcing", tau, window)
+
+
+# ---------------------------------------------------------------------- the compute-optimal exponent
+_D, _F = sp.symbols("d f", positive=True)
+
+
+def compute_optimal_exponent(alpha, beta, algorithm="sgd") -> sp.Expr:
+    r"""The exponent eta_c of the compute-optimal loss P*(f) ~ f^{-eta_c}, flops f = k d.
+
+    In phase Ia the loss is (up to constants) P(k, d) ~ T(k)^{-sigma_F} + d^{-(p - 1)},
+    p = 2 alpha + 2 beta: the forcing of :func:`loss_exponent` and the limit F_0(d) ~
+    sum_{j > d} j^{-p} (SymPy: int_d^infinity x^{-p} dx). SymPy minimises over d at fixed
+    f = k d (setting the derivative in log d to zero balances the two terms) and reads off
+    d*(f) ~ f^{tau/(2 alpha + tau)} and eta_c = tau (p - 1)/(2 alpha + tau) (SGD: tau = 1,
+    eta_c = (2 alpha + 2 beta - 1)/(2 alpha + 1), arXiv:2405.15074, phase Ia).
+
+    Raises NotImplementedError outside phase Ia and for DANA-constant (whose d-dependent
+    gamma_3 enters the balance).
+
+    Example
+    -------
+    >>> compute_optimal_exponent(1, sp.Rational(3, 10))
+    8/15
+    """
+    ph = phase(alpha, beta)
+    if ph.name != "Ia":
+        raise NotImplementedError(f"the compute-optimal exponent is derived in phase Ia only; got phase {ph.name}")
+    if algorithm == "dana_constant":
+        raise NotImplementedError("DANA-constant: gamma_3 ~ 1/d enters the compute-optimal balance; not derived here")
+    eta = loss_exponent(alpha, beta, algorithm)
+    a, b = _number(alpha, "alpha"), _number(beta, "beta")
+    p = 2 * a + 2 * b
+    tail = sp.integrate(_X ** (-p), (_X, _D, sp.oo), conds="none")          # F_0(d) ~ d^{-(p - 1)}
+    u = sp.Symbol("u", real=True)                                           # log d
+    loss = (_F / sp.exp(u)) ** (-eta.exact) + tail.subs(_D, sp.exp(u))
+    # the minimiser balances the two power laws: d*(f) = C f^{e}; find e from the stationarity condition
+    e = sp.Symbol("e", positive=True)
+    powers = [sp.expand_log(sp.log(term.subs(u, e * sp.log(_F))), force=True).coeff(sp.log(_F))
+              for term in sp.Add.make_args(sp.expand(loss))]
+    e_star = sp.solve(sp.Eq(*powers), e)[0]
+    check = sp.simplify(sp.diff(loss, u).subs(u, e_star * sp.log(_F)) * _F ** (-powers[0].subs(e, e_star)))
+    if check.has(_F):
+        raise ArithmeticError("the balance of the two loss terms is not a stationary point")
+    return sp.nsimplify(-powers[0].subs(e, e_star))
+
+
+# ---------------------------------------------------------------------- settings of the measurements
+@dataclass(frozen=True)
+class TheorySpectrum:
+    r"""An instance-free PLRF spectrum: the deterministic equivalent, computed without drawing W.
+
+    eigenvalues j^{-2 alpha} (j = 1..d, descending), initial e_{0,j}^2 = j^{-2 beta} + c_beta/d
+    (c_beta = sum_{j <= d} j^{-2 beta} if alpha > 1/2 and beta > 1/2, else 0: the F_ac term),
+    irreducible risk P_inf = (1/2) sum_{j <= v} kappa lambda_j b_j^2/(lambda_j + kappa) with kappa
+    from :func:`theory.plrf.sketch_kappa`; noise variance 2 P_inf. The same formulas as
+    :meth:`theory.plrf.PowerLawRandomFeatures.deterministic_equivalent` (a test checks they
+    agree), which draws the (v, d) matrix W first and so cannot reach d = 10^6.
+    """
+
+    alpha: float
+    beta: float
+    v: int
+    d: int
+    eigenvalues: object
+    initial: object
+    irreducible_risk: float
+
+    @property
+    def noise_variance(self) -> float:
+        return 2.0 * self.irreducible_risk
+
+
+def theory_spectrum(alpha, beta, d, v=None) -> TheorySpectrum:
+    """The :class:`TheorySpectrum` of PLRF(alpha, beta) with d features and v = 4 d (default) data dimensions.
+
+    Raises ValueError for alpha <= 0, d < 1 or v <= d.
+
+    Example
+    -------
+    >>> s = theory_spectrum(1.0, 0.3, 100)
+    >>> s.eigenvalues.shape, bool(0 < s.irreducible_risk < 0.01)
+    ((100,), True)
+    """
+    import numpy as np
+
+    from .model import sketch_kappa
+
+    a, b = float(_number(alpha, "alpha")), float(beta)
+    if isinstance(d, bool) or int(d) != d or d < 1:
+        raise ValueError(f"d must be an integer >= 1; got {d!r}")
+    d = int(d)
+    v = 4 * d if v is None else v
+    if isinstance(v, bool) or int(v) != v or v <= d:
+        raise ValueError(f"v must be an integer > d = {d}; got {v!r}")
+    jv = np.arange(1, int(v) + 1, dtype=float)
+    lam_v, b_v = jv ** (-2 * a), jv ** (-b)
+    kappa = sketch_kappa(lam_v, d)
+    p_inf = 0.5 * float(np.sum(kappa * lam_v * b_v**2 / (lam_v + kappa)))
+    j = jv[:d]
+    c_beta = float(np.sum(j ** (-2 * b))) if (a > 0.5 and b > 0.5) else 0.0
+    return TheorySpectrum(a, b, int(v), d, j ** (-2 * a), np.sqrt(j ** (-2 * b) + c_beta / d), p_inf)
+
+
+def algorithm_settings(algorithm, alpha, beta, eigenvalues, batch=1):
+    r"""The hyperparameters with which each algorithm's exponent is measured.
+
+    Returns ``(algorithm_object, learning_rate, hyper)`` for :func:`theory.derive` and
+    :func:`theory.longtime.risk_curve`. With tr = sum_i lambda_i and d = len(eigenvalues):
+    gamma_2 = 0.375 min(2/(B + 1), 1/tr) (the authors' ``get_optim_hparams``,
+    colabs/DANA_ODE_example.ipynb); delta = max(2 + (2 beta - 1)/alpha, 2 - 1/alpha) + 1 (same
+    source) and Delta(k) = delta/(delta + k) (arXiv:2505.16098's form; the notebook's
+    delta/(1 + k) exceeds 1 early). SGD: :class:`theory.SGD`. SGD-M: generalised momentum with
+    learning rate gamma_2/2, gamma_1 = 1, constant Delta = 0.1 (momentum 0.9), gamma_3 = 0.05 gamma_2:
+    the effective learning rate gamma_2/2 + gamma_3/Delta = gamma_2 is SGD's (the standard comparison).
+    DANA-constant: gamma_1 = 1, gamma_3 = 0.1/(d tr). DANA-decaying: gamma_1 = 1,
+    gamma_3(k) = (0.1/tr) (1 + k)^{-1/(2 alpha)} (the notebook's 0.1 without 1/tr; tr = 1.64 at
+    alpha = 1). Raises ValueError for an unknown algorithm.
+
+    Example
+    -------
+    >>> alg, lr, hyper = algorithm_settings("dana_decaying", 1.0, 0.3, [1.0, 0.25])
+    >>> round(lr, 4), sorted(hyper)
+    (0.3, ['delta', 'gamma1', 'gamma3'])
+    """
+    import numpy as np
+
+    from ..algorithms import SGD, GeneralizedMomentum
+
+    if algorithm not in ALGORITHMS:
+        raise ValueError(f"algorithm must be one of {sorted(ALGORITHMS)}; got {algorithm!r}")
+    a, b = float(_number(alpha, "alpha")), float(beta)
+    lam = np.asarray(eigenvalues, dtype=float)
+    tr, d = float(lam.sum()), lam.size
+    gamma2 = 0.375 * min(2.0 / (batch + 1), 1.0 / tr)
+    if algorithm == "sgd":
+        return SGD(), gamma2, {}
+    if algorithm == "sgd_m":
+        # heavy-ball momentum 0.9 with SGD's effective learning rate gamma_2' + gamma_3 gamma_1/Delta = gamma_2
+        return GeneralizedMomentum(), 0.5 * gamma2, {"gamma1": 1.0, "gamma3": 0.05 * gamma2, "delta": 0.1}
+    delta = max(2 + (2 * b - 1) / a, 2 - 1 / a) + 1
+
+    def decaying_momentum(k):
+        return delta / (delta + k)
+
+    if algorithm == "dana_constant":
+        return GeneralizedMomentum(), gamma2, {"gamma1": 1.0, "gamma3": 0.1 / (d * tr), "delta": decaying_momentum}
+    scale, kappa3 = 0.1 / tr, 1 / (2 * a)
+
+    def gamma3(k):
+        return scale * (1.0 + k) ** (-kappa3)
+
+    return GeneralizedMomentum(), gamma2, {"gamma1": 1.0, "gamma3": gamma3, "delta": decaying_momentum}
