@@ -27,6 +27,7 @@ Budgets: ``standard`` runs every curve to k = 10^5; ``thorough`` to k = 10^6
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -47,6 +48,7 @@ from ..stats import exact_identity, growth, numeric_agreement, reported
 from . import Claim, ClaimSkipped, Series, register
 
 __all__ = [
+    "COMPUTE_OPTIMAL_TOLERANCE",
     "SETTINGS",
     "TOLERANCE",
     "ExponentSetting",
@@ -96,10 +98,12 @@ def _times(k_max, per_decade=30):
     return np.unique(np.round(np.logspace(0, np.log10(k_max), int(per_decade * np.log10(k_max)) + 1)).astype(int))
 
 
+@functools.lru_cache(maxsize=32)
 def exact_curve(algorithm, alpha, beta, d, k_max, per_decade=30):
     """(times, risk, spectrum): the exact expected risk of ``algorithm`` on the theory spectrum
     of PLRF(alpha, beta, d) at log-spaced steps up to ``k_max`` (:func:`theory.longtime.risk_curve`;
-    raises ClaimSkipped if the solver cannot run the algorithm's schedules yet)."""
+    raises ClaimSkipped if the solver cannot run the algorithm's schedules yet). Deterministic, so
+    cached (the planted-error reruns reuse the curves)."""
     from theory.longtime import risk_curve
 
     spectrum = theory_spectrum(alpha, beta, d)
@@ -229,13 +233,18 @@ def frontier(algorithm, alpha, beta, dimensions, k_max, per_decade=30):
     return curves, flops, table.min(axis=0), table.argmin(axis=0)
 
 
+#: declared tolerance of the compute-optimal exponent: the envelope over d = 2^i (ratio 2) ripples
+#: log-periodically (its local exponent swings by +-0.1 within each period) and the finite-d
+#: corrections of F_0(d) are slow; at the standard setting the fit is 0.52 against 0.533
+COMPUTE_OPTIMAL_TOLERANCE = 0.02
+
+
 def compute_optimal_checks(budget_name, alpha=1.0, beta=0.3, offset=0.0):
     """``plrf.compute_optimal``: fit the envelope's exponent over the flops where an interior d
     attains it and compare with :func:`theory.plrf.phases.compute_optimal_exponent` (SGD,
-    phase Ia). d = 2^8..2^13 (standard) or 2^8..2^15 (thorough), k to 10^5 / 10^6."""
-    top = 13 if budget_name != "thorough" else 15
-    dims = [2 ** i for i in range(8, top + 1)]
-    k_max = 1e5 if budget_name != "thorough" else 1e6
+    phase Ia). d = 2^3..2^9 with k to 10^6 (standard) or d = 2^3..2^11 with k to 10^7 (thorough)."""
+    top, k_max = (9, 1e6) if budget_name != "thorough" else (11, 1e7)
+    dims = [2 ** i for i in range(3, top + 1)]
     curves, flops, env, arg = frontier("sgd", alpha, beta, dims, k_max)
     interior = (arg > 0) & (arg < len(dims) - 1)
     if interior.sum() < 10:
@@ -243,16 +252,15 @@ def compute_optimal_checks(budget_name, alpha=1.0, beta=0.3, offset=0.0):
     f_int = flops[interior]
     fit = fit_exponent(f_int, env[interior], (f_int[0], f_int[-1]), limit=0.0, points=32)
     predicted = float(compute_optimal_exponent(alpha, beta, "sgd"))
-    # the envelope of a discrete set of d (ratio 2) ripples log-periodically; its amplitude over the
-    # window bounds the slope error: tolerance = max(0.02, 2 x the measured half-window drift)
-    tol = max(0.02, 2 * fit.drift)
-    verdicts = [exponent_check(predicted + offset, fit.exponent, tol,
+    verdicts = [exponent_check(predicted + offset, fit.exponent, COMPUTE_OPTIMAL_TOLERANCE,
                                f"SGD compute-optimal exponent, phase Ia (alpha = {alpha:g}, beta = {beta:g}), "
-                               f"d in 2^8..2^{top}, flops in [{f_int[0]:.2g}, {f_int[-1]:.2g}]"),
+                               f"d in 2^3..2^{top}, flops in [{f_int[0]:.2g}, {f_int[-1]:.2g}]"),
                 reported(fit.exponent, predicted, standard_error=fit.uncertainty,
                          label="envelope exponent (fit s.e.) vs derived (2 alpha + 2 beta - 1)/(2 alpha + 1)")]
     series = [Series.of(f"d = {d}", f, np.full(f.size, np.nan), r, np.zeros(f.size), xlabel="flops k d",
                         ylabel="risk", log_y=True, tested=False) for d, f, r in curves]
+    series.append(Series.of("envelope", flops, env, env, np.zeros(flops.size), xlabel="flops k d",
+                            ylabel="risk", log_y=True, tested=False))
     return verdicts, series
 
 
