@@ -184,7 +184,7 @@ def dana_constant_row(budget_name, alpha=1.0, beta=0.3, d=512):
                           f"at k = {times[j]} (derived asymptote {predicted:g} not reached before instability)")
 
 
-def outscaling_checks(budget_name, outscale=(1.0, 0.3), no_outscale=(0.4, 0.3), d_no=16384, offset=0.0):
+def outscaling_checks(budget_name, outscale=(1.0, 0.3), no_outscale=(0.4, 0.3), d_no=262144, offset=0.0):
     """``plrf.dana_outscales_sgd``: where alpha > 1/2 (phase Ia) DANA-decaying's measured exponent
     exceeds SGD's by more than the two tolerances together; where alpha < 1/2 (phase Ib, kappa_3 =
     1/(2 alpha) > 1: gamma_3(k) k -> 0, no acceleration) the two agree to DANA's tolerance.
@@ -199,13 +199,13 @@ def outscaling_checks(budget_name, outscale=(1.0, 0.3), no_outscale=(0.4, 0.3), 
     verdicts = [growth(margin, mean=gain, standard_error=0.0, replicas=2, theory=predicted_gain,
                        label=f"alpha = {outscale[0]:g}, beta = {outscale[1]:g} (phase Ia), d = {d}: measured "
                              f"eta(DANA-decaying) - eta(SGD) > {margin:g}")]
-    # below the high-dimensional line: the fit window is short (saturation at T ~ d^{2 alpha})
-    window = (30.0, 1e3)
+    # below the high-dimensional line the window is short (saturation at T ~ d^{2 alpha}, tr K ~ d^{1 - 2 alpha})
+    window = (300.0, 1e4)
     no = {alg: measure(alg, *no_outscale, d_no, window)[0] for alg in ("sgd", "dana_decaying")}
     verdicts.append(exponent_check(no["sgd"].exponent, no["dana_decaying"].exponent + offset,
                                    TOLERANCE["dana_decaying"],
                                    f"alpha = {no_outscale[0]:g}, beta = {no_outscale[1]:g} (phase Ib), d = {d_no}, "
-                                   f"k in [30, 1e3]: eta(DANA-decaying) = eta(SGD), no outscaling"))
+                                   f"k in [300, 1e4]: eta(DANA-decaying) = eta(SGD), no outscaling"))
     verdicts.append(reported(gain, predicted_gain, label="phase Ia: measured gain eta(DANA) - eta(SGD) vs derived"))
     return verdicts
 
