@@ -55,7 +55,7 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.linalg import solve_triangular
+from scipy.linalg import toeplitz
 
 from .validation import check_positive
 
@@ -115,14 +115,14 @@ def _modes(m, s0):
         Vinv = V
     else:
         mu, V = np.linalg.eig(m.A)
-        cond = np.linalg.cond(V)
+        Vinv = np.linalg.inv(V)
+        cond = np.linalg.norm(V, axis=(1, 2)) * np.linalg.norm(Vinv, axis=(1, 2))   # Frobenius
         bad = np.flatnonzero(~(cond < MAX_CONDITION))
         if bad.size:
             raise ValueError(
                 f"the {p}x{p} block of eigendirection {int(bad[0])} is (nearly) defective (eigenvector "
                 f"condition number {cond[bad[0]]:.3g}); risk_curve needs diagonalisable blocks: use "
                 "Recursion.trajectory for these hyperparameters")
-        Vinv = np.linalg.inv(V)
     z0 = np.einsum("ipq,iq->ip", Vinv, s0)
     a = np.einsum("ipq,iq->ip", Vinv, m.u)
     b = np.einsum("ipq,iq->ip", Vinv, m.f)
@@ -138,18 +138,38 @@ def chebyshev_bound(q: int, ratio: float = RATIO) -> float:
     return 2.0 * ((ratio - 1.0) * q / (4.0 * math.e)) ** q / math.factorial(q)
 
 
-def _nodes_for(accuracy: float) -> int:
+def _nodes_for(accuracy: float) -> tuple:
+    """Nodes per bin (real, complex) whose worst-case bound is below accuracy / 100."""
     q = 2
     while chebyshev_bound(q) > accuracy / 100 and q < 40:
         q += 1
-    return q
+    qc = 2
+    while _disc_bound(1.0, math.hypot(0.25, 0.25), qc) > accuracy / 100 and qc < 60:
+        qc += 1
+    return q, qc
 
 
-def _lagrange(x, nodes):
-    """Matrix ell_n(x_l), shape (len(x), q), of the Lagrange basis at first-kind Chebyshev nodes."""
+#: complex modes: cells [xi_a, r xi_a] x [i w xi_a, (i + 1) w xi_a] in x = -log mu = xi - i theta
+_C_RATIO, _C_WIDTH = 1.5, 0.5
+
+
+def _disc_bound(xi0, r, q):
+    """Uniform-in-m bound on |e^{-m x} - p(x)| for |x - x0| <= r, p interpolating at q points on that
+    circle (Hermite's formula on a circle of radius R' in (r, xi0)); xi0 = Re x0 > r."""
+    m = np.geomspace(1e-3, 1e3, 121)[:, None] * (q / xi0)
+    R = r + (xi0 - r) * np.linspace(0.02, 0.98, 49)[None, :]
+    with np.errstate(over="ignore", under="ignore"):
+        b = 2 * R * np.exp(-m * (xi0 - R)) / (((R / r) ** q - 1) * (R - r))
+    return float(np.max(np.min(b, axis=1)))
+
+
+def _lagrange(x, nodes, bw=None):
+    """Matrix ell_n(x_l), shape (len(x), q), of the Lagrange basis at ``nodes`` (barycentric weights
+    ``bw``; default: first-kind Chebyshev nodes)."""
     q = len(nodes)
     j = np.arange(q)
-    bw = (-1.0) ** j * np.sin((2 * j + 1) * np.pi / (2 * q))
+    if bw is None:
+        bw = (-1.0) ** j * np.sin((2 * j + 1) * np.pi / (2 * q))
     diff = x[:, None] - nodes[None, :]
     exact = diff == 0
     diff[exact] = 1.0
@@ -168,8 +188,9 @@ class _Compressed:
     bound: np.ndarray         # (6,) a priori bound on the compressed sums (uniform in m)
 
 
-def _compress(mu, W, q):
-    """Group modes into nodes (see the module docstring)."""
+def _compress(mu, W, q, qc=None):
+    """Group modes into nodes (see the module docstring); q (qc) nodes per real (complex) bin."""
+    qc = q if qc is None else qc
     N = mu.size
     idx = np.arange(N)
     real = mu.imag == 0
@@ -186,7 +207,30 @@ def _compress(mu, W, q):
         count += ids.size
 
     keep(idx[real & ~compressible], False)
-    keep(idx[mu.imag > 0], True)           # conjugate partners (imag < 0) are folded in
+    cplx = idx[(mu.imag > 0) & (np.abs(mu) < 1)]         # conjugate partners (imag < 0) are folded in
+    keep(idx[(mu.imag > 0) & ~(np.abs(mu) < 1)], True)
+    if cplx.size:
+        x = -np.log(mu[cplx])
+        xi = x.real
+        j = np.floor(np.log(xi) / math.log(_C_RATIO))
+        cell = np.floor(x.imag / (_C_WIDTH * _C_RATIO ** j))
+        keys = np.stack([j, cell], axis=1)
+        _, inverse = np.unique(keys, axis=0, return_inverse=True)
+        for c in range(inverse.max() + 1):
+            inside = inverse.ravel() == c
+            sel, xs = cplx[inside], x[inside]
+            if sel.size <= qc:
+                keep(sel, True)
+                continue
+            x0 = 0.5 * (xs.real.min() + xs.real.max()) + 0.5j * (xs.imag.min() + xs.imag.max())
+            rad = float(np.max(np.abs(xs - x0))) * (1 + 1e-12)
+            yn = x0 + rad * np.exp(2j * np.pi * np.arange(qc) / qc)
+            L = _lagrange(xs, yn, np.exp(2j * np.pi * np.arange(qc) / qc))
+            nus.append(np.exp(-yn))
+            Ws.append(2.0 * W[:, sel] @ L)
+            pieces.append((sel, slice(count, count + qc), L))
+            count += qc
+            bound += _disc_bound(x0.real, rad, qc) * 2.0 * np.abs(W[:, sel]).sum(axis=1)
     for sign in (1.0, -1.0):
         ids = idx[compressible & (np.sign(r) == sign)]
         if not ids.size:
@@ -213,6 +257,10 @@ def _compress(mu, W, q):
 
 
 # ---------------------------------------------------------------------------------- stepping
+#: magnitudes below this are set to zero (subnormal floats make every product 100x slower)
+_TINY = 1e-280
+
+
 class _Group:
     """Nodes of one arithmetic kind (real, or complex with conjugates folded) and their block tables."""
 
@@ -220,12 +268,16 @@ class _Group:
         self.complex = bool(np.any(nu.imag != 0))
         self.nu = nu if self.complex else nu.real
         self.W = W if self.complex else W.real
-        t = np.arange(block + 1)
-        P = self.nu[:, None] ** t[None, :]                       # nu^t, t = 0..block
+        P = np.empty((self.nu.size, block + 1), self.nu.dtype)  # nu^t, t = 0..block
+        P[:, 0] = 1.0
+        P[:, 1:] = np.cumprod(np.broadcast_to(self.nu[:, None], (self.nu.size, block)), axis=1)
+        P[np.abs(P) < _TINY] = 0.0                               # no subnormal numbers (they are slow)
         self.P = P
         S = np.zeros_like(P)
         S[:, 1:] = np.cumsum(P[:, :-1], axis=1)                  # sum_{m<t} nu^m
         self.S = S
+        self.PT = np.ascontiguousarray(P[:, :block].T)           # (block, N') for the free response
+        self.Q = np.ascontiguousarray(P[:, block - 1::-1])       # nu^{block-1-s}, s = 0..block-1
         n = self.nu.size
         dt = self.nu.dtype
         self.E0, self.Ea, self.Eb = np.ones(n, dt), np.zeros(n, dt), np.zeros(n, dt)
@@ -241,18 +293,21 @@ class _Group:
         W = self.W
         g = np.stack([W[0] * self.E0 + W[1] * self.Ea + W[2] * self.Eb,
                       W[3] * self.E0 + W[4] * self.Ea + W[5] * self.Eb], axis=1)
-        return (self.P[:, :block].T @ g).real
+        return (self.PT @ g).real
 
     def advance(self, C, L):
         """Carry the node states over L steps with couplings C[0..L-1]."""
         pl = self.P[:, L]
-        self.Ea = pl * self.Ea + self.P[:, L - 1::-1] @ C[:L]
+        Q = self.Q if L == self.Q.shape[1] else self.Q[:, -L:]
+        self.Ea = pl * self.Ea + Q @ C[:L]
         self.Eb = pl * self.Eb + self.S[:, L]
         self.E0 = pl * self.E0
+        self.E0[np.abs(self.E0) < _TINY] = 0.0
 
 
-def _solve(comp: _Compressed, steps: int, offset: float, block: int = BLOCK):
-    """Risk R_0..R_steps of the compressed system, and the groups (node states at the end)."""
+def _solve(comp: _Compressed, steps: int, offset: float, block: int = BLOCK, state: bool = False):
+    """Risk R_0..R_steps of the compressed system; with ``state`` also the groups carrying the node
+    states at step ``steps``."""
     block = max(1, min(block, steps + 1))
     is_c = comp.nu.imag != 0
     groups = [g for g in (_Group(comp.nu[~is_c], comp.W[:, ~is_c], block),
@@ -267,12 +322,14 @@ def _solve(comp: _Compressed, steps: int, offset: float, block: int = BLOCK):
         Ke += b
         sc += c
         se += d
-    t = np.arange(block)
-    lag = t[:, None] - 1 - t[None, :]
-    Tc = np.where(lag >= 0, Kc[np.clip(lag, 0, None)], 0.0)
-    Te = np.where(lag >= 0, Ke[np.clip(lag, 0, None)], 0.0)
-    Minv = solve_triangular(np.eye(block) - Tc, np.eye(block), lower=True, unit_diagonal=True)
-    TeMinv = Te @ Minv
+    # (I - T_c)^{-1} is lower-triangular Toeplitz: its first column r solves r_t = sum_{s<t} K_c(t-1-s) r_s
+    r = np.zeros(block)
+    r[0] = 1.0
+    for j in range(1, block):
+        r[j] = Kc[j - 1::-1] @ r[:j]
+    zero = np.zeros(block)
+    Minv = toeplitz(r, zero)
+    TeMinv = toeplitz(np.concatenate([[0.0], np.convolve(Ke, r)[:block - 1]]), zero)
     risk = np.empty(steps + 1)
     k = 0
     while k <= steps:
@@ -281,11 +338,12 @@ def _solve(comp: _Compressed, steps: int, offset: float, block: int = BLOCK):
         gc = free[:, 0] + sc
         C = Minv @ gc
         risk[k:k + L] = 0.5 * (offset + free[:L, 1] + se[:L] + (TeMinv @ gc)[:L])
-        if k + L <= steps:
+        last = k + L > steps
+        if not last or (state and L > 1):
             for g in groups:
-                g.advance(C, L)
+                g.advance(C, L - 1 if last else L)
         k += L
-    return risk, groups, C
+    return risk, groups
 
 
 # ---------------------------------------------------------------------------------- public
@@ -381,10 +439,111 @@ def risk_curve(recursion, eigenvalues, learning_rate, times, batch=1, noise_vari
     if not sched:
         m = recursion.linear_map(lam, learning_rate, batch, noise_variance, **const)
         mu, W, _ = _modes(m, s0)
-        comp = _compress(mu, W, q)
-        risk, _, _ = _solve(comp, steps, float(noise_variance))
+        comp = _compress(mu, W, *q)
+        risk, _ = _solve(comp, steps, float(noise_variance))
         floor = max(np.min(np.abs(risk)), 1e-300)
         err = float(np.max(comp.bound) / floor)
         return LongTimeCurve(times=t, risk=risk[t], estimated_error=err, method="volterra",
-                             nodes=int(comp.nu.size), details=dict(chebyshev_nodes=q, ratio=RATIO, block=BLOCK))
-    raise NotImplementedError("schedules: not yet")
+                             nodes=int(comp.nu.size), details={"chebyshev_nodes": q, "ratio": RATIO, "block": BLOCK})
+    values = _schedule_values(recursion.algorithm, sched, max(steps, 1))
+    eps = float(np.clip(25.0 * accuracy ** 0.7, 0.005, 0.1))
+    args = (recursion, lam, learning_rate, batch, float(noise_variance), s0, steps, const, values, q)
+    risk, windows = _windowed(*args, eps)
+    coarse, _ = _windowed(*args, 2 * eps)
+    err = float(np.max(np.abs(coarse[t] - risk[t]) / np.maximum(np.abs(risk[t]), 1e-300)))
+    return LongTimeCurve(times=t, risk=risk[t], estimated_error=err, method="frozen-windows", nodes=0,
+                         details={"chebyshev_nodes": q, "ratio": RATIO, "block": BLOCK, "epsilon": eps, "windows": windows,
+                                      "exact_steps": min(steps, math.ceil(MIN_WINDOW / eps))})
+
+
+def _schedule_values(algorithm, sched, steps):
+    """h(0), ..., h(steps - 1) of every schedule as float arrays, each value range-checked."""
+    spec = {h.name: h for h in algorithm.hyperparameter_spec}
+    out = {}
+    for name, fn in sched.items():
+        vals = np.empty(steps)
+        for k in range(steps):
+            try:
+                vals[k] = fn(k)
+            except Exception as exc:
+                raise ValueError(f"{name}({k}) must return a real number in {spec[name].interval}; "
+                                 f"it raised {type(exc).__name__}: {exc}") from exc
+        lo, hi = spec[name].interval.low, spec[name].interval.high
+        inside = np.isfinite(vals)
+        inside &= (vals > lo) if spec[name].interval.low_open else (vals >= lo)
+        inside &= (vals < hi) if spec[name].interval.high_open else (vals <= hi)
+        bad = np.flatnonzero(~inside)
+        if bad.size:
+            spec[name].check_value(float(vals[bad[0]]), where=f" at step k = {int(bad[0])}")
+        out[name] = vals
+    return out
+
+
+def _decompress(comp, groups, mu, aux, s_modes, steps):
+    """Per-direction state after ``steps`` steps from the node states (Chebyshev interpolation in x)."""
+    V, _, a, b = aux
+    d, p = a.shape
+    nodes_Ea = np.concatenate([g.Ea.astype(complex) for g in groups])
+    is_c = comp.nu.imag != 0
+    order = np.concatenate([np.flatnonzero(~is_c), np.flatnonzero(is_c)])
+    Ea_nodes = np.empty(comp.nu.size, complex)
+    Ea_nodes[order] = nodes_Ea
+    Ea = np.zeros(mu.size, complex)
+    factor = np.zeros(mu.size)
+    for ids, sl, L in comp.pieces:
+        Ea[ids] = Ea_nodes[sl] if L is None else L @ Ea_nodes[sl]
+        factor[ids] = 1.0
+    factor[mu.imag > 0] = 2.0              # the conjugate partner (imag < 0) is folded in
+    E0 = mu ** steps
+    pos = (mu.imag == 0) & (mu.real > 0) & (mu.real < 1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        Eb = np.where(mu == 1, float(steps), (1 - E0) / (1 - mu))
+    Eb[pos] = -np.expm1(steps * np.log(mu.real[pos])) / (1 - mu.real[pos])
+    z = (factor * (E0 * s_modes + a.reshape(-1) * Ea + b.reshape(-1) * Eb)).reshape(d, p)
+    return np.einsum("ipq,iq->ip", V, z).real
+
+
+_GAUSS_X = np.array([-math.sqrt(0.6), 0.0, math.sqrt(0.6)])
+_GAUSS_W = np.array([5.0, 8.0, 5.0]) / 18.0
+
+
+def _window_map(recursion, lam, learning_rate, batch, noise_variance, const, values, k, h):
+    """The mean of the linear maps of the steps k, ..., k + h - 1 (3-point Gauss--Legendre in the
+    step, schedules interpolated linearly between integer steps)."""
+    maps = []
+    for x in _GAUSS_X:
+        kk = max(float(k), k - 0.5 + h * 0.5 * (1 + x))
+        i = min(int(kk), k + h - 2)
+        frac = kk - i
+        maps.append(recursion.linear_map(lam, learning_rate, batch, noise_variance, **const,
+                                         **{n: float((1 - frac) * v[i] + frac * v[i + 1]) for n, v in values.items()}))
+    mean = {key: sum(wg * getattr(mp, key) for wg, mp in zip(_GAUSS_W, maps)) for key in "Auvfw"}
+    return type(maps[0])(offset=maps[0].offset, **mean)
+
+
+def _windowed(recursion, lam, learning_rate, batch, noise_variance, s, steps, const, values, q, eps):
+    """Risk R_0..R_steps with hyperparameters frozen at their window means on [k, k + floor(eps k))."""
+    risk = np.empty(steps + 1)
+    k, windows = 0, 0
+    s = np.array(s, dtype=float)
+    m = recursion.linear_map(lam, learning_rate, batch, noise_variance, **const,
+                             **{n: v[0] for n, v in values.items()})
+    risk[0] = m.observable(s)
+    while k < steps:
+        h = min(int(eps * k), steps - k)
+        if h < MIN_WINDOW:
+            m = recursion.linear_map(lam, learning_rate, batch, noise_variance, **const,
+                                     **{n: v[k] for n, v in values.items()})
+            s = m.apply(s)
+            k += 1
+            risk[k] = m.observable(s)
+            continue
+        m = _window_map(recursion, lam, learning_rate, batch, noise_variance, const, values, k, h)
+        mu, W, aux = _modes(m, s)
+        comp = _compress(mu, W, *q)
+        r, groups = _solve(comp, h, noise_variance, state=True)
+        risk[k + 1:k + h + 1] = r[1:]
+        s = _decompress(comp, groups, mu, aux, np.einsum("ipq,iq->ip", aux[1], s).reshape(-1), h)
+        k += h
+        windows += 1
+    return risk, windows
