@@ -273,3 +273,4 @@ from . import glm  # noqa: E402,F401  (registers the GLM claims: logistic regres
 from . import regularised  # noqa: E402,F401  (registers weight decay, iterate averaging, preconditioning)
 from . import teacher_student  # noqa: E402,F401  (registers the teacher-student / double-descent claims)
 from . import plrf  # noqa: E402,F401  (registers the power-law random features claims)
+from . import plrf_scaling  # noqa: E402,F401  (registers the PLRF exponent, outscaling and compute-optimal claims)
