@@ -72,48 +72,50 @@ def sfc64_state(seed) -> np.ndarray:
 @_jit
 def _next(s):
     """One SFC64 output (Chris Doty-Humphrey's small fast counting generator, as in NumPy)."""
-    a, b, c, w = s[0], s[1], s[2], s[3]
-    tmp = a + b + w
-    s[3] = w + _U1
-    s[0] = b ^ (b >> _U11)
-    s[1] = c + (c << _U3)
-    s[2] = ((c << _U24) | (c >> _U40)) + tmp
+    tmp, s[0], s[1], s[2], s[3] = _advance(s[0], s[1], s[2], s[3])
     return tmp
 
 
-@_jit
-def _double(s):
-    return np.float64(_next(s) >> _U11) * _TO_DOUBLE
-
-
-@_jit
-def _normal_slow(s, idx, rabs, x):
-    """The ziggurat's rare branches (tail and wedges); returns (accepted, value)."""
-    if idx == 0:
-        while True:
-            xx = -_INV_R * np.log1p(-_double(s))
-            yy = -np.log1p(-_double(s))
-            if yy + yy > xx * xx:
-                if (rabs >> _U8) & _U1:
-                    return True, -(_R + xx)
-                return True, _R + xx
-    if (_FI[idx - 1] - _FI[idx]) * _double(s) + _FI[idx] < np.exp(-0.5 * x * x):
-        return True, x
-    return False, 0.0
+@nb.njit(cache=True, nogil=True, inline="always")
+def _advance(a, b, c, w):
+    """One SFC64 step on the state (a, b, c, w) held in registers: (output, a, b, c, w)."""
+    tmp = a + b + w
+    return tmp, b ^ (b >> _U11), c + (c << _U3), ((c << _U24) | (c >> _U40)) + tmp, w + _U1
 
 
 @nb.njit(cache=True, nogil=True, inline="always")
-def _nrm(a, b, c, w, s):
+def _unit(t):
+    """The double in [0, 1) NumPy makes of the 64-bit output t (its top 53 bits)."""
+    return np.float64(t >> _U11) * _TO_DOUBLE
+
+
+@_jit
+def _normal_slow(a, b, c, w, idx, rabs, x):
+    """The ziggurat's rare branches (tail and wedges); returns (accepted, value, a, b, c, w)."""
+    if idx == 0:
+        while True:
+            t, a, b, c, w = _advance(a, b, c, w)
+            xx = -_INV_R * np.log1p(-_unit(t))
+            t, a, b, c, w = _advance(a, b, c, w)
+            yy = -np.log1p(-_unit(t))
+            if yy + yy > xx * xx:
+                if (rabs >> _U8) & _U1:
+                    return True, -(_R + xx), a, b, c, w
+                return True, _R + xx, a, b, c, w
+    t, a, b, c, w = _advance(a, b, c, w)
+    if (_FI[idx - 1] - _FI[idx]) * _unit(t) + _FI[idx] < np.exp(-0.5 * x * x):
+        return True, x, a, b, c, w
+    return False, 0.0, a, b, c, w
+
+
+@nb.njit(cache=True, nogil=True, inline="always")
+def _nrm(a, b, c, w):
     """A standard normal variate: NumPy's ``random_standard_normal`` (256-layer ziggurat) on the
-    SFC64 state (a, b, c, w) held in registers; returns (x, a, b, c, w). The rare branches go
-    through the state array ``s``."""
+    SFC64 state (a, b, c, w) held in registers; returns (x, a, b, c, w). No array is passed in:
+    an array argument of an inlined function costs a reference-count increment and decrement
+    per variate (atomic operations that halved the generator's rate)."""
     while True:
-        tmp = a + b + w
-        w += _U1
-        a = b ^ (b >> _U11)
-        b = c + (c << _U3)
-        c = ((c << _U24) | (c >> _U40)) + tmp
-        r = tmp
+        r, a, b, c, w = _advance(a, b, c, w)
         idx = np.intp(r & _MASK8)
         r = r >> _U8
         rabs = (r >> _U1) & _MASK52
@@ -122,9 +124,7 @@ def _nrm(a, b, c, w, s):
             x = -x
         if rabs < _KI[idx]:
             return x, a, b, c, w
-        s[0], s[1], s[2], s[3] = a, b, c, w
-        ok, v = _normal_slow(s, idx, rabs, x)
-        a, b, c, w = s[0], s[1], s[2], s[3]
+        ok, v, a, b, c, w = _normal_slow(a, b, c, w, idx, rabs, x)
         if ok:
             return v, a, b, c, w
 
@@ -134,7 +134,7 @@ def fill_normal(s, out):
     """Fill the 1-d array ``out`` with standard normals from the SFC64 state ``s`` (advanced in place)."""
     a, b, c, w = s[0], s[1], s[2], s[3]
     for i in range(out.shape[0]):
-        out[i], a, b, c, w = _nrm(a, b, c, w, s)
+        out[i], a, b, c, w = _nrm(a, b, c, w)
     s[0], s[1], s[2], s[3] = a, b, c, w
 
 
@@ -174,7 +174,7 @@ def _gradient(s, st, r, C, ci, cr, sqrt_lam, noise_sd, batch, sufficient, q, z):
         q[i] = qi
         qq += qi * qi
         if fuse:
-            zi, ra, rb_, rc, rw = _nrm(ra, rb_, rc, rw, s)
+            zi, ra, rb_, rc, rw = _nrm(ra, rb_, rc, rw)
             z[i] = zi
             dot += zi * qi
     alpha = 0.0
@@ -184,11 +184,11 @@ def _gradient(s, st, r, C, ci, cr, sqrt_lam, noise_sd, batch, sufficient, q, z):
         a = 0.0
         r2 = 0.0
         for _ in range(batch):
-            x, ra, rb_, rc, rw = _nrm(ra, rb_, rc, rw, s)
+            x, ra, rb_, rc, rw = _nrm(ra, rb_, rc, rw)
             sb = nq * x
             rb = sb
             if noise_sd > 0.0:
-                x, ra, rb_, rc, rw = _nrm(ra, rb_, rc, rw, s)
+                x, ra, rb_, rc, rw = _nrm(ra, rb_, rc, rw)
                 rb -= noise_sd * x
             a += sb * rb
             r2 += rb * rb
@@ -197,19 +197,19 @@ def _gradient(s, st, r, C, ci, cr, sqrt_lam, noise_sd, batch, sufficient, q, z):
     elif fuse:
         beta = dot
         if noise_sd > 0.0:
-            x, ra, rb_, rc, rw = _nrm(ra, rb_, rc, rw, s)
+            x, ra, rb_, rc, rw = _nrm(ra, rb_, rc, rw)
             beta -= noise_sd * x
     else:
         zb = z[d:]    # z holds 2d entries: the sum in the first half, the current z_b in the second
         for b in range(batch):
             dot = 0.0
             for i in range(d):
-                zi, ra, rb_, rc, rw = _nrm(ra, rb_, rc, rw, s)
+                zi, ra, rb_, rc, rw = _nrm(ra, rb_, rc, rw)
                 zb[i] = zi
                 dot += zi * q[i]
             rb = dot
             if noise_sd > 0.0:
-                x, ra, rb_, rc, rw = _nrm(ra, rb_, rc, rw, s)
+                x, ra, rb_, rc, rw = _nrm(ra, rb_, rc, rw)
                 rb -= noise_sd * x
             if b == 0:
                 for i in range(d):
