@@ -104,23 +104,39 @@ def _initial(algorithm, e0, m, d):
     return st
 
 
+class _Rows:
+    """The arrays of one row block of ``m`` replicas: the state (S, m, d), the gradient buffers
+    Q, Z (m, d) of :func:`verify.kernel.draw`, and the recorder's per-row block sums."""
+
+    def __init__(self, algorithm, e0, m, d, rec):
+        self.st = _initial(algorithm, e0, m, d)
+        self.Q, self.Z = np.empty((m, d)), np.empty((m, d))
+        self.zb, self.beta, self.new = np.empty(d), np.empty(m), np.empty(self.st.shape[0])
+        self.buf = rec.rows(m)
+
+
+def _step_args(rec, rows, lam, batch, noise_sd, floor, sufficient):
+    """Arguments of :func:`verify.kernel.step_rows` after (s, st, C, k0, k1, first_rows)."""
+    lam, sqrt_lam, scale, noise_sd = _problem(lam, batch, noise_sd)
+    b = rows.buf
+    return (sqrt_lam, lam, lam * lam, scale, noise_sd, batch, sufficient, float(floor), rec.coords, rec.all_coords,
+            rec.block_of, rec.width, rec.rstat, rec.mstat, rec.mustat, b["blk_r"], b["blk_m"], b["blk_mu"],
+            rec.bstat_r, rec.bstat_m, rec.bstat_mu, b["rep_brisk"], b["feat"], rows.Q, rows.Z, rows.zb,
+            rows.beta, rows.new)
+
+
 def run_chunk(child, n, algorithm, C, lam, batch, noise_sd, floor, e0, steps, sufficient, coords=None):
     """Run ``n`` replicas on the SFC64 stream of ``child`` with coefficients ``C`` (T, 1, S+1, S+1)."""
-    lam, sqrt_lam, scale, noise_sd = _problem(lam, batch, noise_sd)
-    d = lam.size
+    d = len(lam)
     s = K.sfc64_state(child)
     rec = Recorder(n, steps, d, coords)
-    rows = max(1, min(n, _ROW_ENTRIES // d))
-    q, z, new = np.empty(d), np.empty(2 * d), np.empty(C.shape[-1])
-    for start in range(0, n, rows):
-        m = min(rows, n - start)
-        st = _initial(algorithm, e0, m, d)
-        buf = rec.rows(m)
-        K.step_rows(s, st, C, 0, steps, start == 0, sqrt_lam, lam, scale, noise_sd, batch, sufficient,
-                    float(floor), rec.coords, rec.all_coords, rec.block_of, rec.width, rec.rstat, rec.mstat,
-                    rec.mustat, buf["blk_r"], buf["blk_m"], buf["blk_mu"], rec.bstat_r, rec.bstat_m,
-                    rec.bstat_mu, buf["rep_brisk"], buf["feat"], q, z, new)
-        rec.replica_block_risk[start:start + m] = buf["rep_brisk"]
+    size = max(1, min(n, _ROW_ENTRIES // d))
+    for start in range(0, n, size):
+        m = min(size, n - start)
+        rows = _Rows(algorithm, e0, m, d, rec)
+        K.step_rows(s, rows.st, C, 0, steps, start == 0,
+                    *_step_args(rec, rows, lam, batch, noise_sd, floor, sufficient))
+        rec.replica_block_risk[start:start + m] = rows.buf["rep_brisk"]
     return n, rec.output()
 
 
@@ -175,34 +191,33 @@ def run_chunk_hooked(child, n, algorithm, linear, hook, lam, batch, noise_sd, fl
     point is evaluated with the previous step's values, so the algorithm's gradient point must not
     depend on its hyperparameters (checked by the caller).
     """
-    lam, sqrt_lam, scale, noise_sd = _problem(lam, batch, noise_sd)
-    d = lam.size
+    d = len(lam)
     s = K.sfc64_state(child)
     rec = Recorder(n, steps, d, coords)
     series = _Series(rec)
-    st = _initial(algorithm, e0, n, d)
-    buf = rec.rows(n)
-    feat = buf["feat"]
-    q, z, new, ones = np.empty(d), np.empty(2 * d), np.empty(st.shape[0] + 1), np.ones(d)
-    Gall = np.zeros((n, d))
+    rows = _Rows(algorithm, e0, n, d, rec)
+    args = _step_args(rec, rows, lam, batch, noise_sd, floor, sufficient)
+    (sqrt_lam, lam, lam2, scale, noise_sd, batch, sufficient, floor, coords, all_coords, block_of, width, rstat, mstat,
+     mustat, blk_r, blk_m, blk_mu, bstat_r, bstat_m, bstat_mu, rep_brisk, feat, Q, Z, zb, beta, new) = args
+    st = rows.st
     C = hyper_coefficients(linear, [1.0] * len(algorithm.hyperparameters), n)[None]
-    args = (rec.coords, rec.all_coords)
     # step 0: record only (no update; the coefficients are not used)
-    K.step_rows(s, st, C, 0, 0, True, sqrt_lam, lam, scale, noise_sd, batch, sufficient, float(floor),
-                *args, rec.block_of, rec.width, rec.rstat, rec.mstat, rec.mustat, buf["blk_r"], buf["blk_m"],
-                buf["blk_mu"], rec.bstat_r, rec.bstat_m, rec.bstat_mu, buf["rep_brisk"], feat, q, z, new)
+    K.step_rows(s, st, C, 0, 0, True, *args)
     values, recorded = hook.start(feat)
-    C = hyper_coefficients(linear, values, n)[None]
     series.add(0, np.broadcast_to(np.asarray(recorded, dtype=float), (n,)).copy())
     for k in range(1, steps + 1):
-        K.gradients(s, st, C, sqrt_lam, scale, noise_sd, batch, sufficient, q, z, Gall, feat)
+        # the gradient point is evaluated with the previous step's values (checked by the caller)
+        K.draw(s, st, C, 0, sqrt_lam, noise_sd, batch, sufficient, Q, Z, zb, beta)
+        K.gradient_norms(Z, beta, scale, feat)
         values, recorded = hook.step(k, feat)
         C = hyper_coefficients(linear, values, n)[None]
-        K.update_record(st, C, Gall, k, True, lam, float(floor), *args, rec.block_of[k], rec.width[k],
-                        rec.rstat, rec.mstat, rec.mustat, buf["blk_r"], buf["blk_m"], buf["blk_mu"],
-                        rec.bstat_r, rec.bstat_m, rec.bstat_mu, buf["rep_brisk"], feat, ones, new)
+        block = block_of[k]
+        K.update_record(st, C, 0, scale, Z, beta, True, k, True, lam, lam2, floor, coords, all_coords, block >= 0,
+                        rstat, mstat, mustat, blk_r, blk_m, blk_mu, feat, new)
+        if block >= 0 and width[k] > 0:
+            K.close_block(block, width[k], True, blk_r, blk_m, blk_mu, bstat_r, bstat_m, bstat_mu, rep_brisk)
         series.add(k, np.broadcast_to(np.asarray(recorded, dtype=float), (n,)).copy())
-    rec.replica_block_risk[:] = buf["rep_brisk"]
+    rec.replica_block_risk[:] = rep_brisk
     return n, {**rec.output(), **series.output("lr")}
 
 

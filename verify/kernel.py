@@ -42,10 +42,12 @@ from numba.np.random._constants import (
 )
 
 __all__ = [
+    "close_block",
+    "draw",
     "fill_normal",
     "fill_raw",
     "finish_shifted",
-    "gradients",
+    "gradient_norms",
     "sfc64_state",
     "step_rows",
     "update_record",
@@ -146,156 +148,226 @@ def fill_raw(s, out):
 
 
 @_jit
-def _gradient(s, st, r, C, ci, cr, sqrt_lam, noise_sd, batch, sufficient, q, z):
-    """The minibatch gradient of replica ``r`` at its gradient point (row S of C[ci, cr]) as
-    g_i = scale_i (alpha q_i + beta z_i) with q = sqrt(lambda) p and z filled here; returns
-    (alpha, beta). Direct sampling: alpha = 0 and z the (single or summed) z_b r_b; sufficient
-    statistics: z = w (drawn first, in the pass that forms q), then the B pairs (s_b, eps_b), and
-    (alpha, beta) = ((A - sqrt(R2) <q, w>)/<q, q>, sqrt(R2))."""
+def draw(s, st, C, ci, sqrt_lam, noise_sd, batch, sufficient, Q, Z, zb, beta):
+    """Pass 1 of a step for every replica r of the row block ``st`` (S, m, d): the minibatch
+    gradient at the replica's gradient point p = sum_j C[ci, cr, S, j] s_j (cr = 0, or r for
+    per-replica coefficients), returned as g_r = beta_r * scale * Z[r] (scale = sqrt(lambda)/B,
+    applied by :func:`update_record`). Q (m, d) receives q = sqrt(lambda) p; zb (d,) is scratch.
+
+    Direct sampling, B = 1: Z[r] = z and beta_r = <z, q> - eps. Direct, B > 1: Z[r] = sum_b z_b r_b
+    and beta_r = 1. Sufficient statistics: Z[r] = alpha q + beta w (see :mod:`verify.sampling`)
+    and beta_r = 1. The random numbers are drawn in the order of the NumPy engine's law, from the
+    SFC64 state ``s`` (advanced in place)."""
     S = st.shape[0]
+    m = st.shape[1]
     d = st.shape[2]
+    per_replica = C.shape[1] > 1
     ra, rb_, rc, rw = s[0], s[1], s[2], s[3]
-    # coefficients in registers (stores to q could alias C and would force reloads)
-    p0 = C[ci, cr, S, 0]
-    p1 = C[ci, cr, S, 1] if S > 1 else 0.0
-    qq = 0.0
-    dot = 0.0   # <z_1, q> (direct, B = 1) or <w, q> (sufficient statistics)
-    fuse = sufficient or batch == 1   # draw z_1 or w in the same pass as q
-    for i in range(d):
+    for r in range(m):
+        cr = r if per_replica else 0
+        # q = sqrt(lambda) p in one vectorised pass (the coefficients in registers)
+        p0 = C[ci, cr, S, 0]
         if S == 1:
-            p = p0 * st[0, r, i]
+            for i in range(d):
+                Q[r, i] = sqrt_lam[i] * (p0 * st[0, r, i])
         elif S == 2:
-            p = p0 * st[0, r, i] + p1 * st[1, r, i]
+            p1 = C[ci, cr, S, 1]
+            for i in range(d):
+                Q[r, i] = sqrt_lam[i] * (p0 * st[0, r, i] + p1 * st[1, r, i])
         else:
-            p = 0.0
-            for j in range(S):
-                p += C[ci, cr, S, j] * st[j, r, i]
-        qi = sqrt_lam[i] * p
-        q[i] = qi
-        qq += qi * qi
-        if fuse:
-            zi, ra, rb_, rc, rw = _nrm(ra, rb_, rc, rw)
-            z[i] = zi
-            dot += zi * qi
-    alpha = 0.0
-    beta = 1.0
-    if sufficient:
-        nq = np.sqrt(qq)
-        a = 0.0
-        r2 = 0.0
-        for _ in range(batch):
-            x, ra, rb_, rc, rw = _nrm(ra, rb_, rc, rw)
-            sb = nq * x
-            rb = sb
-            if noise_sd > 0.0:
+            for i in range(d):
+                p = 0.0
+                for j in range(S):
+                    p += C[ci, cr, S, j] * st[j, r, i]
+                Q[r, i] = sqrt_lam[i] * p
+        if sufficient:
+            qq = 0.0
+            dot = 0.0   # <q, w>
+            for i in range(d):
+                zi, ra, rb_, rc, rw = _nrm(ra, rb_, rc, rw)
+                Z[r, i] = zi
+                qi = Q[r, i]
+                qq += qi * qi
+                dot += zi * qi
+            nq = np.sqrt(qq)
+            a = 0.0
+            r2 = 0.0
+            for _ in range(batch):
                 x, ra, rb_, rc, rw = _nrm(ra, rb_, rc, rw)
-                rb -= noise_sd * x
-            a += sb * rb
-            r2 += rb * rb
-        beta = np.sqrt(r2)
-        alpha = (a - beta * dot) / qq if qq > 0.0 else 0.0
-    elif fuse:
-        beta = dot
-        if noise_sd > 0.0:
-            x, ra, rb_, rc, rw = _nrm(ra, rb_, rc, rw)
-            beta -= noise_sd * x
-    else:
-        zb = z[d:]    # z holds 2d entries: the sum in the first half, the current z_b in the second
-        for b in range(batch):
+                sb = nq * x
+                res = sb
+                if noise_sd > 0.0:
+                    x, ra, rb_, rc, rw = _nrm(ra, rb_, rc, rw)
+                    res -= noise_sd * x
+                a += sb * res
+                r2 += res * res
+            bt = np.sqrt(r2)
+            al = (a - bt * dot) / qq if qq > 0.0 else 0.0
+            for i in range(d):
+                Z[r, i] = al * Q[r, i] + bt * Z[r, i]
+            beta[r] = 1.0
+        elif batch == 1:
             dot = 0.0
             for i in range(d):
                 zi, ra, rb_, rc, rw = _nrm(ra, rb_, rc, rw)
-                zb[i] = zi
-                dot += zi * q[i]
-            rb = dot
+                Z[r, i] = zi
+                dot += zi * Q[r, i]
             if noise_sd > 0.0:
                 x, ra, rb_, rc, rw = _nrm(ra, rb_, rc, rw)
-                rb -= noise_sd * x
-            if b == 0:
+                dot -= noise_sd * x
+            beta[r] = dot
+        else:
+            for b in range(batch):
+                dot = 0.0
                 for i in range(d):
-                    z[i] = zb[i] * rb
-            else:
-                for i in range(d):
-                    z[i] += zb[i] * rb
+                    zi, ra, rb_, rc, rw = _nrm(ra, rb_, rc, rw)
+                    zb[i] = zi
+                    dot += zi * Q[r, i]
+                if noise_sd > 0.0:
+                    x, ra, rb_, rc, rw = _nrm(ra, rb_, rc, rw)
+                    dot -= noise_sd * x
+                if b == 0:
+                    for i in range(d):
+                        Z[r, i] = zb[i] * dot
+                else:
+                    for i in range(d):
+                        Z[r, i] += zb[i] * dot
+            beta[r] = 1.0
     s[0], s[1], s[2], s[3] = ra, rb_, rc, rw
-    return alpha, beta
 
 
 #: update and recording: reductions may be reassociated (vectorised); the random numbers are not
 #: touched by these flags, and a given build gives the same numbers every run
-_fjit = nb.njit(cache=True, nogil=True, fastmath={"reassoc"})
+_fjit = nb.njit(cache=True, nogil=True, fastmath={"reassoc", "contract"})
 
 
 @_fjit
-def _update(st, r, C, ci, cr, scale, q, z, alpha, beta, new):
-    """s_a <- sum_j U_aj s_j + U_a,g g for replica ``r``, g_i = scale_i (alpha q_i + beta z_i)."""
+def gradient_norms(Z, beta, scale, feat):
+    """feat[r, 2] = <g_r, g_r> for the gradients g_r = beta_r scale Z[r] of :func:`draw`."""
+    for r in range(Z.shape[0]):
+        g2 = 0.0
+        for i in range(Z.shape[1]):
+            gi = scale[i] * Z[r, i]
+            g2 += gi * gi
+        feat[r, 2] = beta[r] * beta[r] * g2
+
+
+@_fjit
+def update_record(st, C, ci, scale, Z, beta, update, k, first_rows, lam, lam2, floor, coords, all_coords,
+                  in_block, rstat, mstat, mustat, blk_r, blk_m, blk_mu, feat, new):
+    """Pass 2 of a step for every replica r of ``st`` (S, m, d): if ``update``, the linear update
+    s_a <- sum_j C[ci, cr, a, j] s_j + C[ci, cr, a, S] g with g = beta_r scale Z[r] (:func:`draw`);
+    then the recording of step k on the error e = s_0 while its row is in L1: feat[r, 0:2] =
+    (R, M_2), the shifted sums (K, S1, S2, S3) over replicas of the risk into rstat[:, k] and
+    (K, S1, S2) of e_i^2 and e_i into mstat[:, k], mustat[:, k] (every coordinate if
+    ``all_coords``, else those in ``coords``), and if ``in_block`` the replica's block sums
+    blk_r, blk_m, blk_mu. ``first_rows``: row 0 starts the chunk (it sets the shifts K)."""
     S = st.shape[0]
-    d = st.shape[2]
-    # coefficients in registers for one- and two-variable states (SGD, the momentum methods)
-    u00 = C[ci, cr, 0, 0]
-    u0g = C[ci, cr, 0, S]
-    if S == 1:
-        row = st[0, r]
-        for i in range(d):
-            row[i] = u0g * (scale[i] * (alpha * q[i] + beta * z[i])) + u00 * row[i]
-    elif S == 2:
-        u01, u10, u11, u1g = C[ci, cr, 0, 1], C[ci, cr, 1, 0], C[ci, cr, 1, 1], C[ci, cr, 1, 2]
-        row0 = st[0, r]
-        row1 = st[1, r]
-        for i in range(d):
-            gi = scale[i] * (alpha * q[i] + beta * z[i])
-            a0 = row0[i]
-            a1 = row1[i]
-            row0[i] = u0g * gi + u00 * a0 + u01 * a1
-            row1[i] = u1g * gi + u10 * a0 + u11 * a1
-    else:
-        for i in range(d):
-            gi = scale[i] * (alpha * q[i] + beta * z[i])
-            for a in range(S):
-                v = C[ci, cr, a, S] * gi
-                for j in range(S):
-                    v += C[ci, cr, a, j] * st[j, r, i]
-                new[a] = v
-            for a in range(S):
-                st[a, r, i] = new[a]
-
-
-@_fjit
-def _record_rows(st, k, first_rows, lam, floor, coords, rstat, mstat, mustat, feat):
-    """Record step k of the rows of ``st`` for a subset ``coords`` of the coordinates: feat[r, 0:2] =
-    (R, M_2) per replica, and shifted sums over replicas of the risk (with cubes) and of e_i^2, e_i."""
     m = st.shape[1]
     d = st.shape[2]
+    per_replica = C.shape[1] > 1
+    km, s1m, s2m = mstat[0, k], mstat[1, k], mstat[2, k]
+    ku, s1u, s2u = mustat[0, k], mustat[1, k], mustat[2, k]
     for r in range(m):
-        row = st[0, r]
+        cr = r if per_replica else 0
+        if update:
+            bt = beta[r]
+            u00 = C[ci, cr, 0, 0]
+            u0g = C[ci, cr, 0, S] * bt
+            if S == 1:
+                for i in range(d):
+                    st[0, r, i] = u00 * st[0, r, i] + u0g * (scale[i] * Z[r, i])
+            elif S == 2:
+                u01, u10, u11, u1g = C[ci, cr, 0, 1], C[ci, cr, 1, 0], C[ci, cr, 1, 1], C[ci, cr, 1, 2] * bt
+                for i in range(d):
+                    gi = scale[i] * Z[r, i]
+                    a0 = st[0, r, i]
+                    a1 = st[1, r, i]
+                    st[0, r, i] = u00 * a0 + u01 * a1 + u0g * gi
+                    st[1, r, i] = u10 * a0 + u11 * a1 + u1g * gi
+            else:
+                for i in range(d):
+                    gi = bt * scale[i] * Z[r, i]
+                    for a in range(S):
+                        v = C[ci, cr, a, S] * gi
+                        for j in range(S):
+                            v += C[ci, cr, a, j] * st[j, r, i]
+                        new[a] = v
+                    for a in range(S):
+                        st[a, r, i] = new[a]
+        first = first_rows and r == 0
         risk = 0.0
         m2 = 0.0
-        for i in range(d):
-            sq = row[i] * row[i]
-            risk += lam[i] * sq
-            m2 += lam[i] * lam[i] * sq
-        _risk_stat(rstat, k, r, 0.5 * (risk + floor), m2, first_rows and r == 0, feat)
-    for c in range(coords.shape[0]):
-        j = coords[c]
-        if first_rows:
-            mstat[0, k, c] = st[0, 0, j] * st[0, 0, j]
-            mustat[0, k, c] = st[0, 0, j]
-        for r in range(m):
-            e = st[0, r, j]
-            dm = e * e - mstat[0, k, c]
-            mstat[1, k, c] += dm
-            mstat[2, k, c] += dm * dm
-            du = e - mustat[0, k, c]
-            mustat[1, k, c] += du
-            mustat[2, k, c] += du * du
-
-
-@_fjit
-def _risk_stat(rstat, k, r, risk, m2, first, feat):
-    """feat[r, 0:2] = (R, M_2); shifted sums (with cubes) of the risk at step k."""
-    feat[r, 0] = risk
-    feat[r, 1] = m2
-    _shift1(rstat, k, risk, first)
+        if all_coords and first:
+            for i in range(d):
+                e = st[0, r, i]
+                sq = e * e
+                km[i] = sq
+                ku[i] = e
+        if all_coords and in_block:
+            for i in range(d):
+                e = st[0, r, i]
+                sq = e * e
+                risk += lam[i] * sq
+                m2 += lam2[i] * sq
+                dm = sq - km[i]
+                s1m[i] += dm
+                s2m[i] += dm * dm
+                du = e - ku[i]
+                s1u[i] += du
+                s2u[i] += du * du
+                blk_m[r, i] += sq
+                blk_mu[r, i] += e
+        elif all_coords:
+            for i in range(d):
+                e = st[0, r, i]
+                sq = e * e
+                risk += lam[i] * sq
+                m2 += lam2[i] * sq
+                dm = sq - km[i]
+                s1m[i] += dm
+                s2m[i] += dm * dm
+                du = e - ku[i]
+                s1u[i] += du
+                s2u[i] += du * du
+        elif in_block:
+            for i in range(d):
+                e = st[0, r, i]
+                sq = e * e
+                risk += lam[i] * sq
+                m2 += lam2[i] * sq
+                blk_m[r, i] += sq
+                blk_mu[r, i] += e
+        else:
+            for i in range(d):
+                e = st[0, r, i]
+                sq = e * e
+                risk += lam[i] * sq
+                m2 += lam2[i] * sq
+        if not all_coords:
+            for c in range(coords.shape[0]):
+                j = coords[c]
+                e = st[0, r, j]
+                if first:
+                    km[c] = e * e
+                    ku[c] = e
+                dm = e * e - km[c]
+                s1m[c] += dm
+                s2m[c] += dm * dm
+                du = e - ku[c]
+                s1u[c] += du
+                s2u[c] += du * du
+        risk = 0.5 * (risk + floor)
+        feat[r, 0] = risk
+        feat[r, 1] = m2
+        if in_block:
+            blk_r[r] += risk
+        if first:
+            rstat[0, k] = risk
+        dv = risk - rstat[0, k]
+        rstat[1, k] += dv
+        rstat[2, k] += dv * dv
+        rstat[3, k] += dv * dv * dv
 
 
 @_fjit
@@ -310,159 +382,58 @@ def _shift1(stat, j, v, first):
 
 
 @_fjit
-def _record_all(st, k, first_rows, lam, floor, rstat, mstat, mustat, feat, blk_r, blk_m, blk_mu, in_block):
-    """:func:`_record_rows` for every coordinate, and (if ``in_block``) the block sums of
-    :func:`_block_rows`, in one pass over each replica's row."""
-    m = st.shape[1]
-    d = st.shape[2]
-    km, s1m, s2m = mstat[0, k], mstat[1, k], mstat[2, k]
-    ku, s1u, s2u = mustat[0, k], mustat[1, k], mustat[2, k]
-    if first_rows:
-        row = st[0, 0]
-        for i in range(d):
-            km[i] = row[i] * row[i]
-            ku[i] = row[i]
-    for r in range(m):
-        row = st[0, r]
-        bm = blk_m[r]
-        bu = blk_mu[r]
-        risk = 0.0
-        m2 = 0.0
-        for i in range(d):
-            e = row[i]
-            sq = e * e
-            risk += lam[i] * sq
-            m2 += lam[i] * lam[i] * sq
-            dm = sq - km[i]
-            s1m[i] += dm
-            s2m[i] += dm * dm
-            du = e - ku[i]
-            s1u[i] += du
-            s2u[i] += du * du
-            if in_block:
-                bm[i] += sq
-                bu[i] += e
-        risk = 0.5 * (risk + floor)
-        if in_block:
-            blk_r[r] += risk
-        _risk_stat(rstat, k, r, risk, m2, first_rows and r == 0, feat)
-
-
-@_fjit
-def _shift4(out, b, v, first):
-    """Shifted sums (K, S1, S2, S3) of the 1-d ``v`` (one entry per coordinate) into out[:, b]."""
-    k0, s1, s2, s3 = out[0, b], out[1, b], out[2, b], out[3, b]
-    if first:
-        for i in range(v.shape[0]):
-            k0[i] = v[i]
-    for i in range(v.shape[0]):
-        dv = v[i] - k0[i]
-        s1[i] += dv
-        s2[i] += dv * dv
-        s3[i] += dv * dv * dv
-
-
-@_fjit
-def _block_rows(st, block, width, first_rows, feat, blk_r, blk_m, blk_mu, bstat_r, bstat_m, bstat_mu, rep_brisk,
-                accumulate):
-    """Add step k's risk (feat[:, 0]), e_i^2 and e_i to each replica's block sums (if ``accumulate``);
-    at the block's last step (``width`` > 0) put the block averages into the shifted sums over
-    replicas and reset."""
-    m = st.shape[1]
-    d = st.shape[2]
-    for r in range(m):
-        if not accumulate:
-            break
-        row = st[0, r]
-        bm = blk_m[r]
-        bu = blk_mu[r]
-        blk_r[r] += feat[r, 0]
-        for i in range(d):
-            bm[i] += row[i] * row[i]
-            bu[i] += row[i]
-    if width == 0:
-        return
+def close_block(block, width, first_rows, blk_r, blk_m, blk_mu, bstat_r, bstat_m, bstat_mu, rep_brisk):
+    """At the last step of dyadic block ``block`` (``width`` steps): each replica's block averages
+    (risk, e_i^2, e_i) into the shifted sums (K, S1, S2, S3) over replicas and ``rep_brisk``; the
+    replicas' block sums are reset."""
+    m = blk_m.shape[0]
+    d = blk_m.shape[1]
     inv = 1.0 / width
+    k1, s1, s2, s3 = bstat_m[0, block], bstat_m[1, block], bstat_m[2, block], bstat_m[3, block]
+    u0, u1, u2, u3 = bstat_mu[0, block], bstat_mu[1, block], bstat_mu[2, block], bstat_mu[3, block]
     for r in range(m):
         first = first_rows and r == 0
         v = blk_r[r] * inv
         rep_brisk[r, block] = v
         _shift1(bstat_r, block, v, first)
         blk_r[r] = 0.0
-        bm = blk_m[r]
-        bu = blk_mu[r]
+        if first:
+            for i in range(d):
+                k1[i] = blk_m[r, i] * inv
+                u0[i] = blk_mu[r, i] * inv
         for i in range(d):
-            bm[i] *= inv
-            bu[i] *= inv
-        _shift4(bstat_m, block, bm, first)
-        _shift4(bstat_mu, block, bu, first)
-        bm[:] = 0.0
-        bu[:] = 0.0
+            dv = blk_m[r, i] * inv - k1[i]
+            s1[i] += dv
+            s2[i] += dv * dv
+            s3[i] += dv * dv * dv
+            du = blk_mu[r, i] * inv - u0[i]
+            u1[i] += du
+            u2[i] += du * du
+            u3[i] += du * du * du
+            blk_m[r, i] = 0.0
+            blk_mu[r, i] = 0.0
 
 
 @_jit
-def _record(st, k, first_rows, lam, floor, coords, all_coords, rstat, mstat, mustat, blk_r, blk_m, blk_mu,
-            block, width, bstat_r, bstat_m, bstat_mu, rep_brisk, feat):
-    if all_coords:
-        _record_all(st, k, first_rows, lam, floor, rstat, mstat, mustat, feat, blk_r, blk_m, blk_mu, block >= 0)
-        if block >= 0:
-            _block_rows(st, block, width, first_rows, feat, blk_r, blk_m, blk_mu, bstat_r, bstat_m, bstat_mu,
-                        rep_brisk, False)
-        return
-    _record_rows(st, k, first_rows, lam, floor, coords, rstat, mstat, mustat, feat)
-    if block >= 0:
-        _block_rows(st, block, width, first_rows, feat, blk_r, blk_m, blk_mu, bstat_r, bstat_m, bstat_mu,
-                    rep_brisk, True)
-
-
-@_jit
-def step_rows(s, st, C, k0, k1, first_rows, sqrt_lam, lam, scale, noise_sd, batch, sufficient, floor,
+def step_rows(s, st, C, k0, k1, first_rows, sqrt_lam, lam, lam2, scale, noise_sd, batch, sufficient, floor,
               coords, all_coords, block_of, block_width, rstat, mstat, mustat, blk_r, blk_m, blk_mu,
-              bstat_r, bstat_m, bstat_mu, rep_brisk, feat, q, z, new):
+              bstat_r, bstat_m, bstat_mu, rep_brisk, feat, Q, Z, zb, beta, new):
     """Steps k0..k1 (k = 0: record only) of the replicas of ``st`` (S, m, d): per step, every
-    replica's gradient and update, then the recording of the step over the rows. C has shape
-    (T, 1 or m, S+1, S+1) with T = 1 or k1 - k0 (coefficients of step k at index k - max(k0, 1)
-    when T > 1). ``first_rows``: these rows start the chunk (row 0 sets the shifts).
-    Scratch: q (d,), z (2d,), new (S,)."""
-    m = st.shape[1]
+    replica's gradient (:func:`draw`), then every replica's update and recording
+    (:func:`update_record`), and the block averages at a block's last step (:func:`close_block`).
+    C has shape (T, 1 or m, S+1, S+1) with T = 1 or k1 - k0 (coefficients of step k at index
+    k - max(k0, 1) when T > 1). ``first_rows``: these rows start the chunk (row 0 sets the shifts).
+    Scratch: Q, Z (m, d), zb (d,), beta (m,), new (S,)."""
     for k in range(k0, k1 + 1):
+        ci = 0 if C.shape[0] == 1 else max(k - max(k0, 1), 0)
         if k > 0:
-            ci = 0 if C.shape[0] == 1 else k - max(k0, 1)
-            for r in range(m):
-                cr = 0 if C.shape[1] == 1 else r
-                alpha, beta = _gradient(s, st, r, C, ci, cr, sqrt_lam, noise_sd, batch, sufficient, q, z)
-                _update(st, r, C, ci, cr, scale, q, z, alpha, beta, new)
-        _record(st, k, first_rows, lam, floor, coords, all_coords, rstat, mstat, mustat, blk_r, blk_m, blk_mu,
-                block_of[k], block_width[k], bstat_r, bstat_m, bstat_mu, rep_brisk, feat)
-
-
-@_jit
-def gradients(s, st, C, sqrt_lam, scale, noise_sd, batch, sufficient, q, z, Gall, feat):
-    """Phase 1 of a step with per-replica hyperparameters: every replica's minibatch gradient into
-    Gall (m, d) (C[0, 0 or r] gives the gradient point), <g, g> into feat[:, 2]."""
-    d = st.shape[2]
-    for r in range(st.shape[1]):
-        cr = 0 if C.shape[1] == 1 else r
-        alpha, beta = _gradient(s, st, r, C, 0, cr, sqrt_lam, noise_sd, batch, sufficient, q, z)
-        g2 = 0.0
-        for i in range(d):
-            gi = scale[i] * (alpha * q[i] + beta * z[i])
-            Gall[r, i] = gi
-            g2 += gi * gi
-        feat[r, 2] = g2
-
-
-@_jit
-def update_record(st, C, Gall, k, first_rows, lam, floor, coords, all_coords, block, width, rstat, mstat,
-                  mustat, blk_r, blk_m, blk_mu, bstat_r, bstat_m, bstat_mu, rep_brisk, feat, ones, new):
-    """Phase 2: apply each replica's update (C[0, r]) with its gradient Gall[r] and record step k
-    (``ones``: an array of d ones, the gradient's scale)."""
-    for r in range(st.shape[1]):
-        cr = 0 if C.shape[1] == 1 else r
-        g = Gall[r]
-        _update(st, r, C, 0, cr, ones, g, g, 1.0, 0.0, new)
-    _record(st, k, first_rows, lam, floor, coords, all_coords, rstat, mstat, mustat, blk_r, blk_m, blk_mu,
-            block, width, bstat_r, bstat_m, bstat_mu, rep_brisk, feat)
+            draw(s, st, C, ci, sqrt_lam, noise_sd, batch, sufficient, Q, Z, zb, beta)
+        block = block_of[k]
+        update_record(st, C, ci, scale, Z, beta, k > 0, k, first_rows, lam, lam2, floor, coords, all_coords,
+                      block >= 0, rstat, mstat, mustat, blk_r, blk_m, blk_mu, feat, new)
+        if block >= 0 and block_width[k] > 0:
+            close_block(block, block_width[k], first_rows, blk_r, blk_m, blk_mu, bstat_r, bstat_m, bstat_mu,
+                        rep_brisk)
 
 
 def finish_shifted(stat, n, third=True):
