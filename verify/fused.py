@@ -105,23 +105,30 @@ def _initial(algorithm, e0, m, d):
 
 
 class _Rows:
-    """The arrays of one row block of ``m`` replicas: the state (S, m, d), the gradient buffers
-    Q, Z (m, d) of :func:`verify.kernel.draw`, and the recorder's per-row block sums."""
+    """The arrays of one row block of ``m`` replicas: the state (S, m, d), the draws Z (m, B or 1, d)
+    and E (m, 2B) of :func:`verify.kernel.draw`, q (m, d), and the recorder's per-row block sums."""
 
-    def __init__(self, algorithm, e0, m, d, rec):
+    def __init__(self, algorithm, e0, m, d, rec, batch, sufficient):
         self.st = _initial(algorithm, e0, m, d)
-        self.Q, self.Z = np.empty((m, d)), np.empty((m, d))
-        self.zb, self.beta, self.new = np.empty(d), np.empty(m), np.empty(self.st.shape[0])
+        self.Q = np.empty((m, d))
+        self.Z = np.zeros((m, 1 if sufficient else batch, d))   # finite: step 0 reads it with weight 0
+        self.E = np.zeros((m, 2 * batch))
+        self.beta, self.new = np.empty(m), np.empty(self.st.shape[0])
         self.buf = rec.rows(m)
+
+
+def _row_size(n, d, batch, sufficient):
+    """Replicas per row block: the state and the draws of a block stay cache-sized."""
+    return max(1, min(n, _ROW_ENTRIES // (d * (1 if sufficient else batch))))
 
 
 def _step_args(rec, rows, lam, batch, noise_sd, floor, sufficient):
     """Arguments of :func:`verify.kernel.step_rows` after (s, st, C, k0, k1, first_rows)."""
     lam, sqrt_lam, scale, noise_sd = _problem(lam, batch, noise_sd)
     b = rows.buf
-    return (sqrt_lam, lam, lam * lam, scale, noise_sd, batch, sufficient, float(floor), rec.coords, rec.all_coords,
+    return (sqrt_lam, lam, scale, noise_sd, sufficient, float(floor), rec.coords, rec.all_coords,
             rec.block_of, rec.width, rec.rstat, rec.mstat, rec.mustat, b["blk_r"], b["blk_m"], b["blk_mu"],
-            rec.bstat_r, rec.bstat_m, rec.bstat_mu, b["rep_brisk"], b["feat"], rows.Q, rows.Z, rows.zb,
+            rec.bstat_r, rec.bstat_m, rec.bstat_mu, b["rep_brisk"], b["feat"], rows.Q, rows.Z, rows.E,
             rows.beta, rows.new)
 
 
@@ -130,10 +137,10 @@ def run_chunk(child, n, algorithm, C, lam, batch, noise_sd, floor, e0, steps, su
     d = len(lam)
     s = K.sfc64_state(child)
     rec = Recorder(n, steps, d, coords)
-    size = max(1, min(n, _ROW_ENTRIES // d))
+    size = _row_size(n, d, batch, sufficient)
     for start in range(0, n, size):
         m = min(size, n - start)
-        rows = _Rows(algorithm, e0, m, d, rec)
+        rows = _Rows(algorithm, e0, m, d, rec, batch, sufficient)
         K.step_rows(s, rows.st, C, 0, steps, start == 0,
                     *_step_args(rec, rows, lam, batch, noise_sd, floor, sufficient))
         rec.replica_block_risk[start:start + m] = rows.buf["rep_brisk"]
@@ -195,10 +202,10 @@ def run_chunk_hooked(child, n, algorithm, linear, hook, lam, batch, noise_sd, fl
     s = K.sfc64_state(child)
     rec = Recorder(n, steps, d, coords)
     series = _Series(rec)
-    rows = _Rows(algorithm, e0, n, d, rec)
+    rows = _Rows(algorithm, e0, n, d, rec, batch, sufficient)
     args = _step_args(rec, rows, lam, batch, noise_sd, floor, sufficient)
-    (sqrt_lam, lam, lam2, scale, noise_sd, batch, sufficient, floor, coords, all_coords, block_of, width, rstat, mstat,
-     mustat, blk_r, blk_m, blk_mu, bstat_r, bstat_m, bstat_mu, rep_brisk, feat, Q, Z, zb, beta, new) = args
+    (sqrt_lam, lam, scale, noise_sd, sufficient, floor, coords, all_coords, block_of, width, rstat, mstat,
+     mustat, blk_r, blk_m, blk_mu, bstat_r, bstat_m, bstat_mu, rep_brisk, feat, Q, Z, E, beta, new) = args
     st = rows.st
     C = hyper_coefficients(linear, [1.0] * len(algorithm.hyperparameters), n)[None]
     # step 0: record only (no update; the coefficients are not used)
@@ -207,12 +214,13 @@ def run_chunk_hooked(child, n, algorithm, linear, hook, lam, batch, noise_sd, fl
     series.add(0, np.broadcast_to(np.asarray(recorded, dtype=float), (n,)).copy())
     for k in range(1, steps + 1):
         # the gradient point is evaluated with the previous step's values (checked by the caller)
-        K.draw(s, st, C, 0, sqrt_lam, noise_sd, batch, sufficient, Q, Z, zb, beta)
+        K.draw(s, Z, E, sufficient, noise_sd)
+        K.gradient(st, C, 0, sqrt_lam, noise_sd, sufficient, Q, Z, E, beta)
         K.gradient_norms(Z, beta, scale, feat)
         values, recorded = hook.step(k, feat)
         C = hyper_coefficients(linear, values, n)[None]
         block = block_of[k]
-        K.update_record(st, C, 0, scale, Z, beta, True, k, True, lam, lam2, floor, coords, all_coords, block >= 0,
+        K.update_record(st, C, 0, scale, Z, beta, True, k, True, lam, floor, coords, all_coords, block >= 0,
                         rstat, mstat, mustat, blk_r, blk_m, blk_mu, feat, new)
         if block >= 0 and width[k] > 0:
             K.close_block(block, width[k], True, blk_r, blk_m, blk_mu, bstat_r, bstat_m, bstat_mu, rep_brisk)

@@ -148,24 +148,63 @@ def fill_raw(s, out):
 
 
 @_jit
-def draw(s, st, C, ci, sqrt_lam, noise_sd, batch, sufficient, Q, Z, zb, beta):
-    """Pass 1 of a step for every replica r of the row block ``st`` (S, m, d): the minibatch
-    gradient at the replica's gradient point p = sum_j C[ci, cr, S, j] s_j (cr = 0, or r for
-    per-replica coefficients), returned as g_r = beta_r * scale * Z[r] (scale = sqrt(lambda)/B,
-    applied by :func:`update_record`). Q (m, d) receives q = sqrt(lambda) p; zb (d,) is scratch.
+def draw(s, Z, E, sufficient, noise_sd):
+    """The random numbers of one step for every replica r of a row block, from the SFC64 state
+    ``s`` (advanced in place), in this order per replica: direct sampling, for b = 1..B the
+    vector z_b (d,) into Z[r, b] and, if ``noise_sd`` > 0, the noise variate into E[r, b];
+    sufficient statistics (Z of shape (m, 1, d)), the vector w into Z[r, 0], then for b = 1..B
+    the variate of s_b into E[r, b] and, if ``noise_sd`` > 0, that of eps_b into E[r, B + b].
+    E has shape (m, 2B). Nothing but the generator runs here: its state stays in registers and no
+    floating-point accumulator competes for them (:func:`gradient` forms the gradients)."""
+    m = Z.shape[0]
+    nz = Z.shape[1]
+    d = Z.shape[2]
+    batch = E.shape[1] // 2
+    noisy = noise_sd > 0.0
+    a, b, c, w = s[0], s[1], s[2], s[3]
+    for r in range(m):
+        if sufficient:
+            for i in range(d):
+                Z[r, 0, i], a, b, c, w = _nrm(a, b, c, w)
+            for j in range(batch):
+                E[r, j], a, b, c, w = _nrm(a, b, c, w)
+                if noisy:
+                    E[r, batch + j], a, b, c, w = _nrm(a, b, c, w)
+        else:
+            for j in range(nz):
+                for i in range(d):
+                    Z[r, j, i], a, b, c, w = _nrm(a, b, c, w)
+                if noisy:
+                    E[r, j], a, b, c, w = _nrm(a, b, c, w)
+    s[0], s[1], s[2], s[3] = a, b, c, w
 
-    Direct sampling, B = 1: Z[r] = z and beta_r = <z, q> - eps. Direct, B > 1: Z[r] = sum_b z_b r_b
-    and beta_r = 1. Sufficient statistics: Z[r] = alpha q + beta w (see :mod:`verify.sampling`)
-    and beta_r = 1. The random numbers are drawn in the order of the NumPy engine's law, from the
-    SFC64 state ``s`` (advanced in place)."""
+
+#: gradients, update and recording: reductions may be reassociated (vectorised) and multiply-adds
+#: fused; the random numbers are not touched by these flags, and a given build gives the same
+#: numbers every run
+_fjit = nb.njit(cache=True, nogil=True, fastmath={"reassoc", "contract"})
+
+
+@_fjit
+def gradient(st, C, ci, sqrt_lam, noise_sd, sufficient, Q, Z, E, beta):
+    """The minibatch gradient of every replica r of the row block ``st`` (S, m, d) from the draws
+    of :func:`draw`, at its gradient point p = sum_j C[ci, cr, S, j] s_j (cr = 0, or r for
+    per-replica coefficients), returned as g_r = beta_r * scale * Z[r, 0] (scale = sqrt(lambda)/B,
+    applied by :func:`update_record`). Q (m, d) receives q = sqrt(lambda) p.
+
+    Direct sampling: r_b = <z_b, q> - eps_b, Z[r, 0] = sum_b z_b r_b (B = 1: Z[r, 0] = z_1 and
+    beta_r = r_1, no pass over the vector; B > 1: beta_r = 1, the r_b kept in E[r, B + b]).
+    Sufficient statistics: Z[r, 0] = alpha q + beta w with the exact law of :mod:`verify.sampling`
+    and beta_r = 1."""
     S = st.shape[0]
     m = st.shape[1]
     d = st.shape[2]
+    nz = Z.shape[1]
+    batch = E.shape[1] // 2
+    noisy = noise_sd > 0.0
     per_replica = C.shape[1] > 1
-    ra, rb_, rc, rw = s[0], s[1], s[2], s[3]
     for r in range(m):
         cr = r if per_replica else 0
-        # q = sqrt(lambda) p in one vectorised pass (the coefficients in registers)
         p0 = C[ci, cr, S, 0]
         if S == 1:
             for i in range(d):
@@ -184,61 +223,39 @@ def draw(s, st, C, ci, sqrt_lam, noise_sd, batch, sufficient, Q, Z, zb, beta):
             qq = 0.0
             dot = 0.0   # <q, w>
             for i in range(d):
-                zi, ra, rb_, rc, rw = _nrm(ra, rb_, rc, rw)
-                Z[r, i] = zi
                 qi = Q[r, i]
                 qq += qi * qi
-                dot += zi * qi
+                dot += Z[r, 0, i] * qi
             nq = np.sqrt(qq)
             a = 0.0
             r2 = 0.0
-            for _ in range(batch):
-                x, ra, rb_, rc, rw = _nrm(ra, rb_, rc, rw)
-                sb = nq * x
-                res = sb
-                if noise_sd > 0.0:
-                    x, ra, rb_, rc, rw = _nrm(ra, rb_, rc, rw)
-                    res -= noise_sd * x
+            for j in range(batch):
+                sb = nq * E[r, j]
+                res = sb - noise_sd * E[r, batch + j] if noisy else sb
                 a += sb * res
                 r2 += res * res
             bt = np.sqrt(r2)
             al = (a - bt * dot) / qq if qq > 0.0 else 0.0
             for i in range(d):
-                Z[r, i] = al * Q[r, i] + bt * Z[r, i]
+                Z[r, 0, i] = al * Q[r, i] + bt * Z[r, 0, i]
             beta[r] = 1.0
-        elif batch == 1:
+            continue
+        for j in range(nz):
             dot = 0.0
             for i in range(d):
-                zi, ra, rb_, rc, rw = _nrm(ra, rb_, rc, rw)
-                Z[r, i] = zi
-                dot += zi * Q[r, i]
-            if noise_sd > 0.0:
-                x, ra, rb_, rc, rw = _nrm(ra, rb_, rc, rw)
-                dot -= noise_sd * x
-            beta[r] = dot
-        else:
-            for b in range(batch):
-                dot = 0.0
-                for i in range(d):
-                    zi, ra, rb_, rc, rw = _nrm(ra, rb_, rc, rw)
-                    zb[i] = zi
-                    dot += zi * Q[r, i]
-                if noise_sd > 0.0:
-                    x, ra, rb_, rc, rw = _nrm(ra, rb_, rc, rw)
-                    dot -= noise_sd * x
-                if b == 0:
-                    for i in range(d):
-                        Z[r, i] = zb[i] * dot
-                else:
-                    for i in range(d):
-                        Z[r, i] += zb[i] * dot
-            beta[r] = 1.0
-    s[0], s[1], s[2], s[3] = ra, rb_, rc, rw
-
-
-#: update and recording: reductions may be reassociated (vectorised); the random numbers are not
-#: touched by these flags, and a given build gives the same numbers every run
-_fjit = nb.njit(cache=True, nogil=True, fastmath={"reassoc", "contract"})
+                dot += Z[r, j, i] * Q[r, i]
+            E[r, batch + j] = dot - noise_sd * E[r, j] if noisy else dot
+        if nz == 1:
+            beta[r] = E[r, batch]
+            continue
+        rb = E[r, batch]
+        for i in range(d):
+            Z[r, 0, i] *= rb
+        for j in range(1, nz):
+            rb = E[r, batch + j]
+            for i in range(d):
+                Z[r, 0, i] += Z[r, j, i] * rb
+        beta[r] = 1.0
 
 
 @_fjit
@@ -246,22 +263,23 @@ def gradient_norms(Z, beta, scale, feat):
     """feat[r, 2] = <g_r, g_r> for the gradients g_r = beta_r scale Z[r] of :func:`draw`."""
     for r in range(Z.shape[0]):
         g2 = 0.0
-        for i in range(Z.shape[1]):
-            gi = scale[i] * Z[r, i]
+        for i in range(Z.shape[2]):
+            gi = scale[i] * Z[r, 0, i]
             g2 += gi * gi
         feat[r, 2] = beta[r] * beta[r] * g2
 
 
 @_fjit
-def update_record(st, C, ci, scale, Z, beta, update, k, first_rows, lam, lam2, floor, coords, all_coords,
+def update_record(st, C, ci, scale, Z, beta, update, k, first_rows, lam, floor, coords, all_coords,
                   in_block, rstat, mstat, mustat, blk_r, blk_m, blk_mu, feat, new):
     """Pass 2 of a step for every replica r of ``st`` (S, m, d): if ``update``, the linear update
-    s_a <- sum_j C[ci, cr, a, j] s_j + C[ci, cr, a, S] g with g = beta_r scale Z[r] (:func:`draw`);
-    then the recording of step k on the error e = s_0 while its row is in L1: feat[r, 0:2] =
-    (R, M_2), the shifted sums (K, S1, S2, S3) over replicas of the risk into rstat[:, k] and
-    (K, S1, S2) of e_i^2 and e_i into mstat[:, k], mustat[:, k] (every coordinate if
-    ``all_coords``, else those in ``coords``), and if ``in_block`` the replica's block sums
-    blk_r, blk_m, blk_mu. ``first_rows``: row 0 starts the chunk (it sets the shifts K)."""
+    s_a <- sum_j C[ci, cr, a, j] s_j + C[ci, cr, a, S] g with g = beta_r scale Z[r, 0]
+    (:func:`gradient`); then the recording of step k on the error e = s_0 while its row is in L1:
+    feat[r, 0:2] = (R, M_2), the shifted sums (K, S1, S2, S3) over replicas of the risk into
+    rstat[:, k] and (K, S1, S2) of e_i^2 and e_i into mstat[:, k], mustat[:, k] (every coordinate
+    if ``all_coords``, else those in ``coords``), and if ``in_block`` the replica's block sums
+    blk_r, blk_m, blk_mu.
+    ``first_rows``: row 0 starts the chunk (it sets the shifts K)."""
     S = st.shape[0]
     m = st.shape[1]
     d = st.shape[2]
@@ -270,24 +288,25 @@ def update_record(st, C, ci, scale, Z, beta, update, k, first_rows, lam, lam2, f
     ku, s1u, s2u = mustat[0, k], mustat[1, k], mustat[2, k]
     for r in range(m):
         cr = r if per_replica else 0
+        first = first_rows and r == 0
         if update:
             bt = beta[r]
-            u00 = C[ci, cr, 0, 0]
-            u0g = C[ci, cr, 0, S] * bt
             if S == 1:
+                c0, c1 = C[ci, cr, 0, 0], C[ci, cr, 0, 1] * bt
                 for i in range(d):
-                    st[0, r, i] = u00 * st[0, r, i] + u0g * (scale[i] * Z[r, i])
+                    st[0, r, i] = c0 * st[0, r, i] + c1 * (scale[i] * Z[r, 0, i])
             elif S == 2:
-                u01, u10, u11, u1g = C[ci, cr, 0, 1], C[ci, cr, 1, 0], C[ci, cr, 1, 1], C[ci, cr, 1, 2] * bt
+                c0, c1, c2 = C[ci, cr, 0, 0], C[ci, cr, 0, 1], C[ci, cr, 0, 2] * bt
+                u10, u11, u1g = C[ci, cr, 1, 0], C[ci, cr, 1, 1], C[ci, cr, 1, 2] * bt
                 for i in range(d):
-                    gi = scale[i] * Z[r, i]
+                    gi = scale[i] * Z[r, 0, i]
                     a0 = st[0, r, i]
                     a1 = st[1, r, i]
-                    st[0, r, i] = u00 * a0 + u01 * a1 + u0g * gi
+                    st[0, r, i] = c0 * a0 + c1 * a1 + c2 * gi
                     st[1, r, i] = u10 * a0 + u11 * a1 + u1g * gi
             else:
                 for i in range(d):
-                    gi = bt * scale[i] * Z[r, i]
+                    gi = bt * scale[i] * Z[r, 0, i]
                     for a in range(S):
                         v = C[ci, cr, a, S] * gi
                         for j in range(S):
@@ -295,21 +314,20 @@ def update_record(st, C, ci, scale, Z, beta, update, k, first_rows, lam, lam2, f
                         new[a] = v
                     for a in range(S):
                         st[a, r, i] = new[a]
-        first = first_rows and r == 0
         risk = 0.0
         m2 = 0.0
         if all_coords and first:
             for i in range(d):
                 e = st[0, r, i]
-                sq = e * e
-                km[i] = sq
+                km[i] = e * e
                 ku[i] = e
         if all_coords and in_block:
             for i in range(d):
                 e = st[0, r, i]
                 sq = e * e
-                risk += lam[i] * sq
-                m2 += lam2[i] * sq
+                li = lam[i] * sq
+                risk += li
+                m2 += lam[i] * li
                 dm = sq - km[i]
                 s1m[i] += dm
                 s2m[i] += dm * dm
@@ -322,8 +340,9 @@ def update_record(st, C, ci, scale, Z, beta, update, k, first_rows, lam, lam2, f
             for i in range(d):
                 e = st[0, r, i]
                 sq = e * e
-                risk += lam[i] * sq
-                m2 += lam2[i] * sq
+                li = lam[i] * sq
+                risk += li
+                m2 += lam[i] * li
                 dm = sq - km[i]
                 s1m[i] += dm
                 s2m[i] += dm * dm
@@ -334,16 +353,18 @@ def update_record(st, C, ci, scale, Z, beta, update, k, first_rows, lam, lam2, f
             for i in range(d):
                 e = st[0, r, i]
                 sq = e * e
-                risk += lam[i] * sq
-                m2 += lam2[i] * sq
+                li = lam[i] * sq
+                risk += li
+                m2 += lam[i] * li
                 blk_m[r, i] += sq
                 blk_mu[r, i] += e
         else:
             for i in range(d):
                 e = st[0, r, i]
                 sq = e * e
-                risk += lam[i] * sq
-                m2 += lam2[i] * sq
+                li = lam[i] * sq
+                risk += li
+                m2 += lam[i] * li
         if not all_coords:
             for c in range(coords.shape[0]):
                 j = coords[c]
@@ -415,21 +436,22 @@ def close_block(block, width, first_rows, blk_r, blk_m, blk_mu, bstat_r, bstat_m
 
 
 @_jit
-def step_rows(s, st, C, k0, k1, first_rows, sqrt_lam, lam, lam2, scale, noise_sd, batch, sufficient, floor,
+def step_rows(s, st, C, k0, k1, first_rows, sqrt_lam, lam, scale, noise_sd, sufficient, floor,
               coords, all_coords, block_of, block_width, rstat, mstat, mustat, blk_r, blk_m, blk_mu,
-              bstat_r, bstat_m, bstat_mu, rep_brisk, feat, Q, Z, zb, beta, new):
+              bstat_r, bstat_m, bstat_mu, rep_brisk, feat, Q, Z, E, beta, new):
     """Steps k0..k1 (k = 0: record only) of the replicas of ``st`` (S, m, d): per step, every
-    replica's gradient (:func:`draw`), then every replica's update and recording
+    replica's random numbers (:func:`draw`) and gradient (:func:`gradient`), then every replica's update and recording
     (:func:`update_record`), and the block averages at a block's last step (:func:`close_block`).
     C has shape (T, 1 or m, S+1, S+1) with T = 1 or k1 - k0 (coefficients of step k at index
     k - max(k0, 1) when T > 1). ``first_rows``: these rows start the chunk (row 0 sets the shifts).
-    Scratch: Q, Z (m, d), zb (d,), beta (m,), new (S,)."""
+    Scratch: Q (m, d), Z (m, B or 1, d), E (m, 2B), beta (m,), new (S,)."""
     for k in range(k0, k1 + 1):
         ci = 0 if C.shape[0] == 1 else max(k - max(k0, 1), 0)
         if k > 0:
-            draw(s, st, C, ci, sqrt_lam, noise_sd, batch, sufficient, Q, Z, zb, beta)
+            draw(s, Z, E, sufficient, noise_sd)
+            gradient(st, C, ci, sqrt_lam, noise_sd, sufficient, Q, Z, E, beta)
         block = block_of[k]
-        update_record(st, C, ci, scale, Z, beta, k > 0, k, first_rows, lam, lam2, floor, coords, all_coords,
+        update_record(st, C, ci, scale, Z, beta, k > 0, k, first_rows, lam, floor, coords, all_coords,
                       block >= 0, rstat, mstat, mustat, blk_r, blk_m, blk_mu, feat, new)
         if block >= 0 and block_width[k] > 0:
             close_block(block, block_width[k], first_rows, blk_r, blk_m, blk_mu, bstat_r, bstat_m, bstat_mu,
