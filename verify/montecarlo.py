@@ -15,6 +15,7 @@ the numbers do not depend on how many.
 """
 from __future__ import annotations
 
+import functools
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -226,10 +227,13 @@ def assemble_result(parts, root, chunk_size, params, t0, cls=None, **extra):
     )
 
 
+@functools.lru_cache(maxsize=64)
 def _compile(algorithm: Algorithm):
     """Compile the update rule: a generic ``lambdify`` and, when the rule is linear in the state
     and the gradient (every algorithm here), its coefficient matrix as a function of the
-    hyperparameters, so the engine can apply it in place without temporaries."""
+    hyperparameters, so the engine can apply it in place without temporaries. Cached per
+    algorithm (algorithms are immutable values, equal when built alike): the SymPy work took
+    ~2.5 ms, most of a short run's fixed cost."""
     hyper = list(algorithm.hyperparameters.values())
     per_direction = any(h.per_direction for h in algorithm.hyperparameter_spec)
     const = algorithm.constants
