@@ -68,13 +68,18 @@ class Recorder:
                 "block_mu": K.finish_shifted(self.bstat_mu, n), "replica_block_risk": self.replica_block_risk}
 
 
-def hyper_coefficients(linear, values, size):
+def hyper_coefficients(linear, values, size, out=None):
     """The linear rule's coefficient matrices (size, S+1, S+1) for per-replica hyperparameter arrays
     ``values`` (each a float or an array of shape (size,)): the lambdified rows are evaluated on the
-    arrays at once (they are polynomials in the hyperparameters), entry by entry broadcast."""
+    arrays at once (they are polynomials in the hyperparameters), entry by entry broadcast into
+    ``out`` (allocated if None; a hooked run refills one array every step)."""
     rows = linear(*values)
-    return np.stack([np.stack([np.broadcast_to(np.asarray(c, dtype=float), (size,)) for c in row], axis=-1)
-                     for row in rows], axis=1)
+    if out is None:
+        out = np.empty((size, len(rows), len(rows[0])))
+    for a, row in enumerate(rows):
+        for j, c in enumerate(row):
+            out[:, a, j] = c
+    return out
 
 
 def coefficient_schedule(algorithm, linear, hyper_values, steps):
@@ -215,10 +220,9 @@ def run_chunk_hooked(child, n, algorithm, linear, hook, lam, batch, noise_sd, fl
     for k in range(1, steps + 1):
         # the gradient point is evaluated with the previous step's values (checked by the caller)
         K.draw(s, Z, E, sufficient, noise_sd)
-        K.gradient(st, C, 0, sqrt_lam, noise_sd, sufficient, Q, Z, E, beta)
-        K.gradient_norms(Z, beta, scale, feat)
+        K.gradient(st, C, 0, sqrt_lam, scale, noise_sd, sufficient, Q, Z, E, beta, True, feat)
         values, recorded = hook.step(k, feat)
-        C = hyper_coefficients(linear, values, n)[None]
+        hyper_coefficients(linear, values, n, C[0])
         block = block_of[k]
         K.update_record(st, C, 0, scale, Z, beta, True, k, True, lam, floor, coords, all_coords, block >= 0,
                         rstat, mstat, mustat, blk_r, blk_m, blk_mu, feat, new)

@@ -47,7 +47,7 @@ __all__ = [
     "fill_normal",
     "fill_raw",
     "finish_shifted",
-    "gradient_norms",
+    "gradient",
     "sfc64_state",
     "step_rows",
     "update_record",
@@ -186,11 +186,13 @@ _fjit = nb.njit(cache=True, nogil=True, fastmath={"reassoc", "contract"})
 
 
 @_fjit
-def gradient(st, C, ci, sqrt_lam, noise_sd, sufficient, Q, Z, E, beta):
+def gradient(st, C, ci, sqrt_lam, scale, noise_sd, sufficient, Q, Z, E, beta, norms, feat):
     """The minibatch gradient of every replica r of the row block ``st`` (S, m, d) from the draws
     of :func:`draw`, at its gradient point p = sum_j C[ci, cr, S, j] s_j (cr = 0, or r for
     per-replica coefficients), returned as g_r = beta_r * scale * Z[r, 0] (scale = sqrt(lambda)/B,
-    applied by :func:`update_record`). Q (m, d) receives q = sqrt(lambda) p.
+    applied by :func:`update_record`). Q (m, d) receives q = sqrt(lambda) p (except for direct
+    sampling with B = 1 and a one-variable state, where q is formed inside the inner product).
+    If ``norms``, feat[r, 2] = <g_r, g_r> (for per-replica hyperparameter hooks).
 
     Direct sampling: r_b = <z_b, q> - eps_b, Z[r, 0] = sum_b z_b r_b (B = 1: Z[r, 0] = z_1 and
     beta_r = r_1, no pass over the vector; B > 1: beta_r = 1, the r_b kept in E[r, B + b]).
@@ -206,6 +208,22 @@ def gradient(st, C, ci, sqrt_lam, noise_sd, sufficient, Q, Z, E, beta):
     for r in range(m):
         cr = r if per_replica else 0
         p0 = C[ci, cr, S, 0]
+        g2 = 0.0   # <scale Z, scale Z>, for the norms
+        if S == 1 and nz == 1 and not sufficient:   # SGD, B = 1: one pass, no q stored
+            dot = 0.0
+            if norms:
+                for i in range(d):
+                    zi = Z[r, 0, i]
+                    dot += zi * (sqrt_lam[i] * (p0 * st[0, r, i]))
+                    gi = scale[i] * zi
+                    g2 += gi * gi
+            else:
+                for i in range(d):
+                    dot += Z[r, 0, i] * (sqrt_lam[i] * (p0 * st[0, r, i]))
+            beta[r] = dot - noise_sd * E[r, 0] if noisy else dot
+            if norms:
+                feat[r, 2] = beta[r] * beta[r] * g2
+            continue
         if S == 1:
             for i in range(d):
                 Q[r, i] = sqrt_lam[i] * (p0 * st[0, r, i])
@@ -239,34 +257,28 @@ def gradient(st, C, ci, sqrt_lam, noise_sd, sufficient, Q, Z, E, beta):
             for i in range(d):
                 Z[r, 0, i] = al * Q[r, i] + bt * Z[r, 0, i]
             beta[r] = 1.0
-            continue
-        for j in range(nz):
-            dot = 0.0
+        else:
+            for j in range(nz):
+                dot = 0.0
+                for i in range(d):
+                    dot += Z[r, j, i] * Q[r, i]
+                E[r, batch + j] = dot - noise_sd * E[r, j] if noisy else dot
+            if nz == 1:
+                beta[r] = E[r, batch]
+            else:
+                rb = E[r, batch]
+                for i in range(d):
+                    Z[r, 0, i] *= rb
+                for j in range(1, nz):
+                    rb = E[r, batch + j]
+                    for i in range(d):
+                        Z[r, 0, i] += Z[r, j, i] * rb
+                beta[r] = 1.0
+        if norms:
             for i in range(d):
-                dot += Z[r, j, i] * Q[r, i]
-            E[r, batch + j] = dot - noise_sd * E[r, j] if noisy else dot
-        if nz == 1:
-            beta[r] = E[r, batch]
-            continue
-        rb = E[r, batch]
-        for i in range(d):
-            Z[r, 0, i] *= rb
-        for j in range(1, nz):
-            rb = E[r, batch + j]
-            for i in range(d):
-                Z[r, 0, i] += Z[r, j, i] * rb
-        beta[r] = 1.0
-
-
-@_fjit
-def gradient_norms(Z, beta, scale, feat):
-    """feat[r, 2] = <g_r, g_r> for the gradients g_r = beta_r scale Z[r] of :func:`draw`."""
-    for r in range(Z.shape[0]):
-        g2 = 0.0
-        for i in range(Z.shape[2]):
-            gi = scale[i] * Z[r, 0, i]
-            g2 += gi * gi
-        feat[r, 2] = beta[r] * beta[r] * g2
+                gi = scale[i] * Z[r, 0, i]
+                g2 += gi * gi
+            feat[r, 2] = beta[r] * beta[r] * g2
 
 
 #: coordinates per tile of :func:`update_record`: the per-step sums over replicas of a tile (six
@@ -464,7 +476,7 @@ def step_rows(s, st, C, k0, k1, first_rows, sqrt_lam, lam, scale, noise_sd, suff
         ci = 0 if C.shape[0] == 1 else max(k - max(k0, 1), 0)
         if k > 0:
             draw(s, Z, E, sufficient, noise_sd)
-            gradient(st, C, ci, sqrt_lam, noise_sd, sufficient, Q, Z, E, beta)
+            gradient(st, C, ci, sqrt_lam, scale, noise_sd, sufficient, Q, Z, E, beta, False, feat)
         block = block_of[k]
         update_record(st, C, ci, scale, Z, beta, k > 0, k, first_rows, lam, floor, coords, all_coords,
                       block >= 0, rstat, mstat, mustat, blk_r, blk_m, blk_mu, feat, new)
