@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from theory.data import Gaussian
+
 from . import kernel as K
 
 __all__ = ["Recorder", "coefficient_schedule", "hyper_coefficients", "run_chunk", "run_chunk_hooked",
@@ -127,18 +129,23 @@ def _row_size(n, d, batch, sufficient):
     return max(1, min(n, _ROW_ENTRIES // (d * (1 if sufficient else batch))))
 
 
-def _step_args(rec, rows, lam, batch, noise_sd, floor, sufficient):
+def _step_args(rec, rows, lam, batch, noise_sd, floor, sufficient, data):
     """Arguments of :func:`verify.kernel.step_rows` after (s, st, C, k0, k1, first_rows)."""
     lam, sqrt_lam, scale, noise_sd = _problem(lam, batch, noise_sd)
+    params = K.model_parameters(Gaussian() if data is None else data, lam.size)
+    if params is None:
+        raise ValueError(f"the fused kernel has no sampler for data model {data!r}")
     b = rows.buf
-    return (sqrt_lam, lam, scale, noise_sd, sufficient, float(floor), rec.coords, rec.all_coords,
+    return (sqrt_lam, lam, scale, noise_sd, sufficient, *params, float(floor), rec.coords, rec.all_coords,
             rec.block_of, rec.width, rec.rstat, rec.mstat, rec.mustat, b["blk_r"], b["blk_m"], b["blk_mu"],
             rec.bstat_r, rec.bstat_m, rec.bstat_mu, b["rep_brisk"], b["feat"], rows.Q, rows.Z, rows.E,
             rows.beta, rows.new)
 
 
-def run_chunk(child, n, algorithm, C, lam, batch, noise_sd, floor, e0, steps, sufficient, coords=None):
-    """Run ``n`` replicas on the SFC64 stream of ``child`` with coefficients ``C`` (T, 1, S+1, S+1)."""
+def run_chunk(child, n, algorithm, C, lam, batch, noise_sd, floor, e0, steps, sufficient, coords=None, data=None):
+    """Run ``n`` replicas on the SFC64 stream of ``child`` with coefficients ``C`` (T, 1, S+1, S+1)
+    on ``data`` (a data model the kernel samples, :func:`verify.kernel.model_parameters`; default
+    Gaussian)."""
     d = len(lam)
     s = K.sfc64_state(child)
     rec = Recorder(n, steps, d, coords)
@@ -147,7 +154,7 @@ def run_chunk(child, n, algorithm, C, lam, batch, noise_sd, floor, e0, steps, su
         m = min(size, n - start)
         rows = _Rows(algorithm, e0, m, d, rec, batch, sufficient)
         K.step_rows(s, rows.st, C, 0, steps, start == 0,
-                    *_step_args(rec, rows, lam, batch, noise_sd, floor, sufficient))
+                    *_step_args(rec, rows, lam, batch, noise_sd, floor, sufficient, data))
         rec.replica_block_risk[start:start + m] = rows.buf["rep_brisk"]
     return n, rec.output()
 
@@ -190,7 +197,7 @@ class _Series:
 
 
 def run_chunk_hooked(child, n, algorithm, linear, hook, lam, batch, noise_sd, floor, e0, steps, sufficient,
-                     coords=()):
+                     coords=(), data=None):
     r"""Run ``n`` replicas whose hyperparameters come from ``hook`` step by step (one row block).
 
     ``hook`` has ``start(features)`` -> (values, recorded) at step 0 and ``step(k, features)`` ->
@@ -208,8 +215,8 @@ def run_chunk_hooked(child, n, algorithm, linear, hook, lam, batch, noise_sd, fl
     rec = Recorder(n, steps, d, coords)
     series = _Series(rec)
     rows = _Rows(algorithm, e0, n, d, rec, batch, sufficient)
-    args = _step_args(rec, rows, lam, batch, noise_sd, floor, sufficient)
-    (sqrt_lam, lam, scale, noise_sd, sufficient, floor, coords, all_coords, block_of, width, rstat, mstat,
+    args = _step_args(rec, rows, lam, batch, noise_sd, floor, sufficient, data)
+    (sqrt_lam, lam, scale, noise_sd, sufficient, model, p1, p2, floor, coords, all_coords, block_of, width, rstat, mstat,
      mustat, blk_r, blk_m, blk_mu, bstat_r, bstat_m, bstat_mu, rep_brisk, feat, Q, Z, E, beta, new) = args
     st = rows.st
     C = hyper_coefficients(linear, [1.0] * len(algorithm.hyperparameters), n)[None]
@@ -219,7 +226,7 @@ def run_chunk_hooked(child, n, algorithm, linear, hook, lam, batch, noise_sd, fl
     series.add(0, np.broadcast_to(np.asarray(recorded, dtype=float), (n,)).copy())
     for k in range(1, steps + 1):
         # the gradient point is evaluated with the previous step's values (checked by the caller)
-        K.draw(s, Z, E, sufficient, noise_sd)
+        K.draw(s, Z, E, sufficient, noise_sd, model, p1, p2)
         K.gradient(st, C, 0, sqrt_lam, scale, noise_sd, sufficient, Q, Z, E, beta, True, feat)
         values, recorded = hook.step(k, feat)
         hyper_coefficients(linear, values, n, C[0])

@@ -48,6 +48,7 @@ __all__ = [
     "fill_raw",
     "finish_shifted",
     "gradient",
+    "model_parameters",
     "sfc64_state",
     "step_rows",
     "update_record",
@@ -147,15 +148,30 @@ def fill_raw(s, out):
         out[i] = _next(s)
 
 
+#: data models the kernel samples (``model`` of :func:`draw`): standardised coordinates z_i with
+#: E z_i = 0, E z_i^2 = 1 and the model's fourth moment, as :mod:`verify.samplers` draws them
+GAUSSIAN, RADEMACHER, THREE_POINT, SPARSE_GAUSSIAN = 0, 1, 2, 3
+
+
 @_jit
-def draw(s, Z, E, sufficient, noise_sd):
+def draw(s, Z, E, sufficient, noise_sd, model, p1, p2):
     """The random numbers of one step for every replica r of a row block, from the SFC64 state
     ``s`` (advanced in place), in this order per replica: direct sampling, for b = 1..B the
     vector z_b (d,) into Z[r, b] and, if ``noise_sd`` > 0, the noise variate into E[r, b];
-    sufficient statistics (Z of shape (m, 1, d)), the vector w into Z[r, 0], then for b = 1..B
-    the variate of s_b into E[r, b] and, if ``noise_sd`` > 0, that of eps_b into E[r, B + b].
-    E has shape (m, 2B). Nothing but the generator runs here: its state stays in registers and no
-    floating-point accumulator competes for them (:func:`gradient` forms the gradients)."""
+    sufficient statistics (Gaussian only; Z of shape (m, 1, d)), the vector w into Z[r, 0], then
+    for b = 1..B the variate of s_b into E[r, b] and, if ``noise_sd`` > 0, that of eps_b into
+    E[r, B + b]. E has shape (m, 2B). Nothing but the generator runs here: its state stays in
+    registers and no floating-point accumulator competes for them (:func:`gradient` forms the
+    gradients).
+
+    ``model`` (per-coordinate parameters p1, p2 of shape (d,)):
+
+    * GAUSSIAN: z_i ~ N(0, 1) (NumPy's ziggurat);
+    * RADEMACHER: z_i = 1 - 2 bit_i, 64 coordinates from one 64-bit output (low bit first);
+    * THREE_POINT (``IndependentCoordinates``): with u_i uniform on [0, 1) (NumPy's 53-bit
+      double), z_i = -p2_i if u_i < p1_i/2, +p2_i if u_i < p1_i, else 0 (p1 = 1/kappa, p2 = sqrt(kappa));
+    * SPARSE_GAUSSIAN: z_i = p2_i g_i if u_i < p1_i else 0 (p1 = p, p2 = 1/sqrt(p)), with g_i ~ N(0, 1)
+      drawn only for the kept coordinates (the mask and g are independent, so the law is exact)."""
     m = Z.shape[0]
     nz = Z.shape[1]
     d = Z.shape[2]
@@ -170,13 +186,50 @@ def draw(s, Z, E, sufficient, noise_sd):
                 E[r, j], a, b, c, w = _nrm(a, b, c, w)
                 if noisy:
                     E[r, batch + j], a, b, c, w = _nrm(a, b, c, w)
-        else:
-            for j in range(nz):
+            continue
+        for j in range(nz):
+            if model == GAUSSIAN:
                 for i in range(d):
                     Z[r, j, i], a, b, c, w = _nrm(a, b, c, w)
-                if noisy:
-                    E[r, j], a, b, c, w = _nrm(a, b, c, w)
+            elif model == RADEMACHER:
+                for i0 in range(0, d, 64):
+                    t, a, b, c, w = _advance(a, b, c, w)
+                    for k in range(min(64, d - i0)):
+                        Z[r, j, i0 + k] = 1.0 - 2.0 * np.float64((t >> np.uint64(k)) & _U1)
+            elif model == THREE_POINT:
+                for i in range(d):
+                    t, a, b, c, w = _advance(a, b, c, w)
+                    u = _unit(t)
+                    keep = p1[i]
+                    Z[r, j, i] = (-p2[i] if u < 0.5 * keep else p2[i]) if u < keep else 0.0
+            else:
+                for i in range(d):
+                    t, a, b, c, w = _advance(a, b, c, w)
+                    if _unit(t) < p1[i]:
+                        g, a, b, c, w = _nrm(a, b, c, w)
+                        Z[r, j, i] = p2[i] * g
+                    else:
+                        Z[r, j, i] = 0.0
+            if noisy:
+                E[r, j], a, b, c, w = _nrm(a, b, c, w)
     s[0], s[1], s[2], s[3] = a, b, c, w
+
+
+def model_parameters(data, d):
+    """(model code, p1, p2) of :func:`draw` for a data model, or None if the kernel does not sample it."""
+    from theory.data import Gaussian, IndependentCoordinates, Rademacher, SparseGaussian
+    kind = type(data)
+    if kind is Gaussian:
+        return GAUSSIAN, np.zeros(d), np.zeros(d)
+    if kind is Rademacher:
+        return RADEMACHER, np.zeros(d), np.zeros(d)
+    if kind is IndependentCoordinates:
+        kappa = np.asarray(data.kurtosis_values(d), dtype=float)
+        return THREE_POINT, 1.0 / kappa, np.sqrt(kappa)
+    if kind is SparseGaussian:
+        p = np.asarray(data.sparsity_values(d), dtype=float)
+        return SPARSE_GAUSSIAN, p, 1.0 / np.sqrt(p)
+    return None
 
 
 #: gradients, update and recording: reductions may be reassociated (vectorised) and multiply-adds
@@ -463,7 +516,7 @@ def close_block(block, width, first_rows, blk_r, blk_m, blk_mu, bstat_r, bstat_m
 
 
 @_jit
-def step_rows(s, st, C, k0, k1, first_rows, sqrt_lam, lam, scale, noise_sd, sufficient, floor,
+def step_rows(s, st, C, k0, k1, first_rows, sqrt_lam, lam, scale, noise_sd, sufficient, model, p1, p2, floor,
               coords, all_coords, block_of, block_width, rstat, mstat, mustat, blk_r, blk_m, blk_mu,
               bstat_r, bstat_m, bstat_mu, rep_brisk, feat, Q, Z, E, beta, new):
     """Steps k0..k1 (k = 0: record only) of the replicas of ``st`` (S, m, d): per step, every
@@ -475,7 +528,7 @@ def step_rows(s, st, C, k0, k1, first_rows, sqrt_lam, lam, scale, noise_sd, suff
     for k in range(k0, k1 + 1):
         ci = 0 if C.shape[0] == 1 else max(k - max(k0, 1), 0)
         if k > 0:
-            draw(s, Z, E, sufficient, noise_sd)
+            draw(s, Z, E, sufficient, noise_sd, model, p1, p2)
             gradient(st, C, ci, sqrt_lam, scale, noise_sd, sufficient, Q, Z, E, beta, False, feat)
         block = block_of[k]
         update_record(st, C, ci, scale, Z, beta, k > 0, k, first_rows, lam, floor, coords, all_coords,

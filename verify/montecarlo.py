@@ -506,11 +506,21 @@ def fused_available() -> bool:
     return True
 
 
+def kernel_samples(data) -> bool:
+    """True for the data models the fused kernel samples itself (:func:`verify.kernel.draw`):
+    Gaussian, Rademacher, IndependentCoordinates (three-point law) and SparseGaussian.
+    ``EmpiricalDistribution`` (rows of a data set with their label residuals) runs on the NumPy
+    engine, which already reaches its sampler's rate there (no random variate per coordinate)."""
+    from theory.data import IndependentCoordinates, Rademacher, SparseGaussian
+    return type(data) in (Gaussian, Rademacher, IndependentCoordinates, SparseGaussian)
+
+
 def choose_engine(engine, sampling, data, batch, linear):
     """Resolve ``engine`` and ``sampling`` (see :func:`simulate`) to ("fused" | "numpy", sufficient: bool).
 
     Raises ValueError for an unknown name, "sufficient" sampling of a non-Gaussian data model, or
-    the fused engine for a rule that is not linear in the state and the gradient or non-Gaussian data.
+    the fused engine for a rule that is not linear in the state and the gradient or a data model
+    the kernel does not sample (:func:`kernel_samples`).
     """
     if engine not in ("auto", "fused", "numpy"):
         raise ValueError(f"engine must be 'auto', 'fused' or 'numpy'; got {engine!r}")
@@ -520,10 +530,11 @@ def choose_engine(engine, sampling, data, batch, linear):
     if sampling == "sufficient" and not exact:
         raise ValueError(f"sampling='sufficient' needs Gaussian data (an exact conditional law); got {data!r}")
     sufficient = sampling == "sufficient" or (sampling == "auto" and exact and batch >= 2)
-    fusable = linear and type(data) is Gaussian and fused_available()
+    fusable = linear and kernel_samples(data) and fused_available()
     if engine == "fused" and not fusable:
-        raise ValueError("engine='fused' needs an update rule linear in the state and the gradient and "
-                         f"Gaussian data; got {data!r}" + ("" if linear else " and a non-linear rule"))
+        raise ValueError("engine='fused' needs an update rule linear in the state and the gradient and a data "
+                         "model the kernel samples (Gaussian, Rademacher, IndependentCoordinates, SparseGaussian); "
+                         f"got {data!r}" + ("" if linear else " and a non-linear rule"))
     if engine == "auto":
         engine = "fused" if fusable else "numpy"
     return engine, sufficient
@@ -563,8 +574,10 @@ def simulate(algorithm: Algorithm | None = None, *, data: DataModel | None = Non
         If True, return a list with one :class:`SimulationResult` per chunk (independent
         experiments of ``chunk_size`` replicas each, e.g. for null studies of a test).
     engine : {"auto", "fused", "numpy"}
-        "fused": the compiled kernel of :mod:`verify.kernel` (SFC64 streams, one pass per step;
-        needs an update rule linear in the state and the gradient, and Gaussian data);
+        "fused": the compiled kernel of :mod:`verify.kernel` (SFC64 streams, generation,
+        update and recording fused per row block; needs an update rule linear in the state and
+        the gradient, and a data model the kernel samples: Gaussian, Rademacher,
+        IndependentCoordinates, SparseGaussian);
         "numpy": the NumPy reference engine (PCG64 streams, every rule and data model);
         "auto": "fused" where it applies, else "numpy". The two engines draw different random
         numbers from the same seed; each is reproducible bit for bit.
@@ -632,7 +645,8 @@ def simulate(algorithm: Algorithm | None = None, *, data: DataModel | None = Non
         floor = noise_sd**2 + float(getattr(data, "residual_variance", 0.0))
 
         def run(cs):
-            return fused.run_chunk(cs[0], cs[1], algorithm, C, lam, batch, noise_sd, floor, e0, steps, sufficient)
+            return fused.run_chunk(cs[0], cs[1], algorithm, C, lam, batch, noise_sd, floor, e0, steps, sufficient,
+                                   data=data)
     else:
         args = (algorithm, compiled, data, lam, hyper_values, batch, noise_sd, e0, steps, sufficient)
 

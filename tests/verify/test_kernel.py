@@ -5,7 +5,14 @@ import numpy as np
 import pytest
 import sympy as sp
 
-from theory import SGD, HeavyBall, Rademacher
+from theory import (
+    SGD,
+    EmpiricalDistribution,
+    HeavyBall,
+    IndependentCoordinates,
+    Rademacher,
+    SparseGaussian,
+)
 from theory import symbols as sym
 from theory.algorithms import GRADIENT, Algorithm
 from verify import kernel, simulate
@@ -75,10 +82,64 @@ def test_deterministic_start_has_zero_standard_error():
     assert np.all(res.second_moments_se[1] > 1e-6)
 
 
+_X = np.random.default_rng(0).standard_normal((200, 2))
+_EMP = EmpiricalDistribution(_X, _X[:, 0])
+
+
 def test_fused_engine_refuses_what_it_cannot_run():
+    kw = dict(eigenvalues=_EMP.eigenvalues, learning_rate=0.1, steps=2, replicas=4)
     with pytest.raises(ValueError, match="engine='fused' needs"):
-        simulate(data=Rademacher(), eigenvalues=[1.0], learning_rate=0.1, engine="fused", steps=2, replicas=4)
+        simulate(data=_EMP, engine="fused", **kw)
     with pytest.raises(ValueError, match="engine must be"):
         simulate(eigenvalues=[1.0], learning_rate=0.1, engine="cuda", steps=2, replicas=4)
+    assert simulate(data=_EMP, seed=0, **kw).parameters["engine"] == "numpy"
     assert simulate(data=Rademacher(), eigenvalues=[1.0], learning_rate=0.1, steps=2, replicas=4,
-                    seed=0).parameters["engine"] == "numpy"
+                    seed=0).parameters["engine"] == "fused"
+
+
+MODELS = [Rademacher(), IndependentCoordinates([6.0, 3.0, 2.0, 1.5]), SparseGaussian([0.3, 0.5, 1.0, 0.2])]
+
+
+def _kernel_draws(data, n=40_000, d=4, seed=3):
+    z, e = np.empty((n, 1, d)), np.zeros((n, 2))
+    kernel.draw(kernel.sfc64_state(np.random.SeedSequence(seed)), z, e, False, 0.0,
+                *kernel.model_parameters(data, d))
+    return z[:, 0, :]
+
+
+@pytest.mark.parametrize("data", MODELS, ids=repr)
+def test_kernel_samplers_have_the_models_moments(data):
+    # E z_i = 0, E z_i^2 = 1, E z_i^4 = kappa_i (exact, from the data model), E z_i z_j = 0
+    from verify.stats import combine, scalar_comparison
+    z = _kernel_draws(data)
+    kappa = data.kurtosis_values(4)
+    tests = [(0.0, z[:, i]) for i in range(4)] + [(1.0, z[:, i] ** 2) for i in range(4)]
+    tests += [(kappa[i], z[:, i] ** 4) for i in range(4)] + [(0.0, z[:, 0] * z[:, 1])]
+    alpha = 1e-4
+    verdict = combine([scalar_comparison(t, x, alpha=alpha / len(tests)) for t, x in tests], alpha)
+    assert verdict.passed
+    # planted: the same draws read as a model with 20% more kurtosis are rejected
+    wrong = [scalar_comparison(1.2 * kappa[i], z[:, i] ** 4, alpha=alpha / 4) for i in range(4) if kappa[i] > 1]
+    assert not wrong or not combine(wrong, alpha).passed
+
+
+@pytest.mark.parametrize("data", MODELS, ids=repr)
+def test_fused_engine_agrees_with_the_numpy_engine_on_other_data(data):
+    kw = dict(KW, batch=2, replicas=3000, sampling="direct")
+    fused = simulate(SGD(), data=data, engine="fused", seed=1, **kw)
+    ref = simulate(SGD(), data=data, engine="numpy", seed=2, **kw)
+    assert fused.parameters["engine"] == "fused"
+    assert same_expectations(fused, ref, alpha=1e-4).passed
+    # power: a 20% error in the learning rate (heavier tails than Gaussian data need more than 10%)
+    wrong = simulate(SGD(), data=data, engine="numpy", seed=2, **{**kw, "learning_rate": 0.36})
+    assert not same_expectations(fused, wrong, alpha=1e-4).passed
+
+
+def test_rademacher_draws_use_every_bit_once():
+    # 64 coordinates per 64-bit output, low bit first: the kernel's stream read back from NumPy's SFC64
+    ss = np.random.SeedSequence(11)
+    z = np.empty((2, 1, 100))
+    kernel.draw(kernel.sfc64_state(ss), z, np.zeros((2, 2)), False, 0.0, *kernel.model_parameters(Rademacher(), 100))
+    raw = np.random.SFC64(ss).random_raw(4)
+    bits = [(int(raw[w]) >> k) & 1 for w in range(4) for k in range(64 if w % 2 == 0 else 36)]
+    np.testing.assert_array_equal(z[:, 0, :].ravel(), 1.0 - 2.0 * np.array(bits))
