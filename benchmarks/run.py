@@ -125,6 +125,91 @@ def engine_section(quick, repeats):
     return "Monte Carlo engines against the raw random-number generators", text, {"rows": data}
 
 
+def _phase_timings(d, batch, steps, replicas=1024):
+    """CPU seconds of each pass of the fused kernel over ``steps`` steps of ``replicas`` replicas
+    (SGD, Gaussian data, label noise, direct sampling), each pass timed alone on the same buffers."""
+    from verify import fused
+    from verify import kernel as K
+    from verify.montecarlo import _compile
+    alg = SGD()
+    lam = np.linspace(1.0, 0.1, d) / d
+    C = fused.coefficient_schedule(alg, _compile(alg)[2], [0.5], steps)
+    rec = fused.Recorder(replicas, steps, d, None)
+    m = fused._row_size(replicas, d, batch, False)
+    rows = fused._Rows(alg, np.ones(d), m, d, rec, batch, False)
+    args = fused._step_args(rec, rows, lam, batch, 0.3, 0.09, False, None)
+    sqrt_lam, lam, scale, noise_sd, sufficient, model, p1, p2, floor, coords, all_coords = args[:11]
+    rstat, mstat, mustat, blk_r, blk_m, blk_mu = args[13:19]
+    feat, Q, Z, beta, new = args[-5:]
+    s = K.sfc64_state(np.random.SeedSequence(0))
+    st = rows.st
+    K.step_rows(s, st, C, 0, 2, True, *args)     # compile and warm up
+    blocks = replicas // m
+    buf = np.empty(m * batch * (d + 1))
+    K.fill_normal(s, buf[:4])
+
+    def generate():
+        for _ in range(blocks * steps):
+            K.fill_normal(s, buf)
+
+    def draw():
+        for _ in range(blocks * steps):
+            K.draw(s, Z, sufficient, model, p1, p2)
+
+    def gradient():
+        for _ in range(blocks * steps):
+            K.gradient(st, C, 0, sqrt_lam, scale, noise_sd, sufficient, Q, Z, beta, False, feat)
+
+    def record():
+        for _ in range(blocks):
+            for k in range(1, steps + 1):
+                K.update_record(st, C, 0, scale, Z, beta, True, k, False, lam, floor, coords, all_coords, True,
+                                rstat, mstat, mustat, blk_r, blk_m, blk_mu, feat, new)
+            st[...] = 1.0
+
+    def full():
+        for _ in range(blocks):
+            K.step_rows(s, st, C, 1, steps, False, *args)
+            st[...] = 1.0
+
+    K.draw(s, Z, sufficient, model, p1, p2)   # load each pass's compiled code outside the timing
+    K.gradient(st, C, 0, sqrt_lam, scale, noise_sd, sufficient, Q, Z, beta, False, feat)
+    K.update_record(st, C, 0, scale, Z, beta, True, 1, False, lam, floor, coords, all_coords, True, rstat, mstat,
+                    mustat, blk_r, blk_m, blk_mu, feat, new)
+    return {f.__name__: cpu_time(f) for f in (generate, draw, gradient, record, full)}
+
+
+@register_section
+def phases_section(quick, repeats):
+    """Where the fused kernel's time goes: each pass timed alone, per variate, against raw PCG64."""
+    rows, data = [], []
+    for d, batch in SETTINGS:
+        steps = max(10, (60 if quick else 200) * 256 // max(d, 256))
+        variates = 1024 * steps * batch * (d + 1)
+        reps = []
+        for _ in range(repeats):
+            pcg = raw_rate(np.random.PCG64, (1024, batch, d), steps)
+            t = _phase_timings(d, batch, steps)
+            reps.append({"pcg_ns": 1e9 / pcg, **{k: 1e9 * v / variates for k, v in t.items()}})
+        row = {k: float(np.median([r[k] for r in reps])) for k in reps[0]}
+        row.update(d=d, batch=batch, steps=steps, full_pcg=row["pcg_ns"] / row["full"])
+        data.append(row)
+        rows.append([str(d), str(batch), f"{row['pcg_ns']:.2f}", f"{row['generate']:.2f}", f"{row['draw']:.2f}",
+                     f"{row['gradient']:.2f}", f"{row['record']:.2f}", f"{row['full']:.2f}",
+                     f"{row['full_pcg']:.2f}"])
+    text = ("The fused kernel's passes timed alone on the same buffers (SGD, Gaussian data, label noise, direct "
+            "sampling, 1024 replicas in row blocks), in CPU nanoseconds per variate (replicas x steps x B x "
+            "(d + 1)): raw PCG64 = NumPy's `standard_normal` filling a (1024, B, d) array; normals = the "
+            "kernel's own ziggurat on SFC64 (`kernel.fill_normal`, the same number of variates); draw = "
+            "`kernel.draw` (every variate of a step into the row block's buffers); gradient = "
+            "`kernel.gradient` (inner products, residuals, sum over the batch); update + record = "
+            "`kernel.update_record` (the update and every recorded moment, per step); full = "
+            "`kernel.step_rows` (all passes and the block averages). full ~ draw + gradient + update + record.\n\n"
+            + _table(["d", "B", "raw PCG64", "normals", "draw", "gradient", "update + record", "full",
+                      "raw PCG64 / full"], rows))
+    return "Where the fused kernel's time goes", text, {"rows": data}
+
+
 @register_section
 def workers_section(quick, repeats):
     """Two workers against one (wall clock), with the raw generator's own two-thread speed-up."""

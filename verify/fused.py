@@ -112,14 +112,15 @@ def _initial(algorithm, e0, m, d):
 
 
 class _Rows:
-    """The arrays of one row block of ``m`` replicas: the state (S, m, d), the draws Z (m, B or 1, d)
-    and E (m, 2B) of :func:`verify.kernel.draw`, q (m, d), and the recorder's per-row block sums."""
+    """The arrays of one row block of ``m`` replicas: the state (S, m, d), the draws Z of
+    :func:`verify.kernel.draw` ((m, B, d + 1), or (m, 1, d + 2B) for sufficient statistics), q (m, d),
+    and the recorder's per-row block sums."""
 
     def __init__(self, algorithm, e0, m, d, rec, batch, sufficient):
         self.st = _initial(algorithm, e0, m, d)
         self.Q = np.empty((m, d))
-        self.Z = np.zeros((m, 1 if sufficient else batch, d))   # finite: step 0 reads it with weight 0
-        self.E = np.zeros((m, 2 * batch))
+        shape = (m, 1, d + 2 * batch) if sufficient else (m, batch, d + 1)
+        self.Z = np.zeros(shape)   # finite: step 0 reads it with weight 0
         self.beta, self.new = np.empty(m), np.empty(self.st.shape[0])
         self.buf = rec.rows(m)
 
@@ -138,8 +139,8 @@ def _step_args(rec, rows, lam, batch, noise_sd, floor, sufficient, data):
     b = rows.buf
     return (sqrt_lam, lam, scale, noise_sd, sufficient, *params, float(floor), rec.coords, rec.all_coords,
             rec.block_of, rec.width, rec.rstat, rec.mstat, rec.mustat, b["blk_r"], b["blk_m"], b["blk_mu"],
-            rec.bstat_r, rec.bstat_m, rec.bstat_mu, b["rep_brisk"], b["feat"], rows.Q, rows.Z, rows.E,
-            rows.beta, rows.new)
+            rec.bstat_r, rec.bstat_m, rec.bstat_mu, b["rep_brisk"], b["feat"], rows.Q, rows.Z, rows.beta,
+            rows.new)
 
 
 def run_chunk(child, n, algorithm, C, lam, batch, noise_sd, floor, e0, steps, sufficient, coords=None, data=None):
@@ -217,7 +218,7 @@ def run_chunk_hooked(child, n, algorithm, linear, hook, lam, batch, noise_sd, fl
     rows = _Rows(algorithm, e0, n, d, rec, batch, sufficient)
     args = _step_args(rec, rows, lam, batch, noise_sd, floor, sufficient, data)
     (sqrt_lam, lam, scale, noise_sd, sufficient, model, p1, p2, floor, coords, all_coords, block_of, width, rstat, mstat,
-     mustat, blk_r, blk_m, blk_mu, bstat_r, bstat_m, bstat_mu, rep_brisk, feat, Q, Z, E, beta, new) = args
+     mustat, blk_r, blk_m, blk_mu, bstat_r, bstat_m, bstat_mu, rep_brisk, feat, Q, Z, beta, new) = args
     st = rows.st
     C = hyper_coefficients(linear, [1.0] * len(algorithm.hyperparameters), n)[None]
     # step 0: record only (no update; the coefficients are not used)
@@ -226,8 +227,8 @@ def run_chunk_hooked(child, n, algorithm, linear, hook, lam, batch, noise_sd, fl
     series.add(0, np.broadcast_to(np.asarray(recorded, dtype=float), (n,)).copy())
     for k in range(1, steps + 1):
         # the gradient point is evaluated with the previous step's values (checked by the caller)
-        K.draw(s, Z, E, sufficient, noise_sd, model, p1, p2)
-        K.gradient(st, C, 0, sqrt_lam, scale, noise_sd, sufficient, Q, Z, E, beta, True, feat)
+        K.draw(s, Z, sufficient, model, p1, p2)
+        K.gradient(st, C, 0, sqrt_lam, scale, noise_sd, sufficient, Q, Z, beta, True, feat)
         values, recorded = hook.step(k, feat)
         hyper_coefficients(linear, values, n, C[0])
         block = block_of[k]

@@ -154,15 +154,16 @@ GAUSSIAN, RADEMACHER, THREE_POINT, SPARSE_GAUSSIAN = 0, 1, 2, 3
 
 
 @_jit
-def draw(s, Z, E, sufficient, noise_sd, model, p1, p2):
-    """The random numbers of one step for every replica r of a row block, from the SFC64 state
-    ``s`` (advanced in place), in this order per replica: direct sampling, for b = 1..B the
-    vector z_b (d,) into Z[r, b] and, if ``noise_sd`` > 0, the noise variate into E[r, b];
-    sufficient statistics (Gaussian only; Z of shape (m, 1, d)), the vector w into Z[r, 0], then
-    for b = 1..B the variate of s_b into E[r, b] and, if ``noise_sd`` > 0, that of eps_b into
-    E[r, B + b]. E has shape (m, 2B). Nothing but the generator runs here: its state stays in
-    registers and no floating-point accumulator competes for them (:func:`gradient` forms the
-    gradients).
+def draw(s, Z, sufficient, model, p1, p2):
+    """The random numbers of one step for every replica r of a row block into Z, from the SFC64
+    state ``s`` (advanced in place), in the order of Z's entries (so that for Gaussian data the
+    pass is one flat loop): direct sampling (Z of shape (m, B, d + 1)), for b = 1..B the vector
+    z_b into Z[r, b, :d] and the label-noise variate eps_b / sigma into Z[r, b, d]; sufficient
+    statistics (Gaussian only; Z of shape (m, 1, d + 2B)), the vector w into Z[r, 0, :d], then
+    for b = 1..B the variates of s_b and eps_b into Z[r, 0, d + 2b], Z[r, 0, d + 2b + 1]. The noise
+    variates are drawn also when sigma = 0 (one variate per d coordinates). Nothing but the
+    generator runs here: its state stays in registers and no floating-point accumulator competes
+    for them (:func:`gradient` forms the gradients).
 
     ``model`` (per-coordinate parameters p1, p2 of shape (d,)):
 
@@ -174,24 +175,17 @@ def draw(s, Z, E, sufficient, noise_sd, model, p1, p2):
       drawn only for the kept coordinates (the mask and g are independent, so the law is exact)."""
     m = Z.shape[0]
     nz = Z.shape[1]
-    d = Z.shape[2]
-    batch = E.shape[1] // 2
-    noisy = noise_sd > 0.0
+    d = p1.shape[0]
     a, b, c, w = s[0], s[1], s[2], s[3]
+    if model == GAUSSIAN or sufficient:
+        flat = Z.reshape(-1)
+        for i in range(flat.shape[0]):
+            flat[i], a, b, c, w = _nrm(a, b, c, w)
+        s[0], s[1], s[2], s[3] = a, b, c, w
+        return
     for r in range(m):
-        if sufficient:
-            for i in range(d):
-                Z[r, 0, i], a, b, c, w = _nrm(a, b, c, w)
-            for j in range(batch):
-                E[r, j], a, b, c, w = _nrm(a, b, c, w)
-                if noisy:
-                    E[r, batch + j], a, b, c, w = _nrm(a, b, c, w)
-            continue
         for j in range(nz):
-            if model == GAUSSIAN:
-                for i in range(d):
-                    Z[r, j, i], a, b, c, w = _nrm(a, b, c, w)
-            elif model == RADEMACHER:
+            if model == RADEMACHER:
                 for i0 in range(0, d, 64):
                     t, a, b, c, w = _advance(a, b, c, w)
                     for k in range(min(64, d - i0)):
@@ -210,8 +204,7 @@ def draw(s, Z, E, sufficient, noise_sd, model, p1, p2):
                         Z[r, j, i] = p2[i] * g
                     else:
                         Z[r, j, i] = 0.0
-            if noisy:
-                E[r, j], a, b, c, w = _nrm(a, b, c, w)
+            Z[r, j, d], a, b, c, w = _nrm(a, b, c, w)
     s[0], s[1], s[2], s[3] = a, b, c, w
 
 
@@ -239,7 +232,7 @@ _fjit = nb.njit(cache=True, nogil=True, fastmath={"reassoc", "contract"})
 
 
 @_fjit
-def gradient(st, C, ci, sqrt_lam, scale, noise_sd, sufficient, Q, Z, E, beta, norms, feat):
+def gradient(st, C, ci, sqrt_lam, scale, noise_sd, sufficient, Q, Z, beta, norms, feat):
     """The minibatch gradient of every replica r of the row block ``st`` (S, m, d) from the draws
     of :func:`draw`, at its gradient point p = sum_j C[ci, cr, S, j] s_j (cr = 0, or r for
     per-replica coefficients), returned as g_r = beta_r * scale * Z[r, 0] (scale = sqrt(lambda)/B,
@@ -248,15 +241,14 @@ def gradient(st, C, ci, sqrt_lam, scale, noise_sd, sufficient, Q, Z, E, beta, no
     If ``norms``, feat[r, 2] = <g_r, g_r> (for per-replica hyperparameter hooks).
 
     Direct sampling: r_b = <z_b, q> - eps_b, Z[r, 0] = sum_b z_b r_b (B = 1: Z[r, 0] = z_1 and
-    beta_r = r_1, no pass over the vector; B > 1: beta_r = 1, the r_b kept in E[r, B + b]).
+    beta_r = r_1, no pass over the vector; B > 1: beta_r = 1, the r_b kept in Z[r, b, d]).
     Sufficient statistics: Z[r, 0] = alpha q + beta w with the exact law of :mod:`verify.sampling`
     and beta_r = 1."""
     S = st.shape[0]
     m = st.shape[1]
     d = st.shape[2]
     nz = Z.shape[1]
-    batch = E.shape[1] // 2
-    noisy = noise_sd > 0.0
+    batch = (Z.shape[2] - d) // 2 if sufficient else nz
     per_replica = C.shape[1] > 1
     for r in range(m):
         cr = r if per_replica else 0
@@ -273,7 +265,7 @@ def gradient(st, C, ci, sqrt_lam, scale, noise_sd, sufficient, Q, Z, E, beta, no
             else:
                 for i in range(d):
                     dot += Z[r, 0, i] * (sqrt_lam[i] * (p0 * st[0, r, i]))
-            beta[r] = dot - noise_sd * E[r, 0] if noisy else dot
+            beta[r] = dot - noise_sd * Z[r, 0, d]
             if norms:
                 feat[r, 2] = beta[r] * beta[r] * g2
             continue
@@ -301,8 +293,8 @@ def gradient(st, C, ci, sqrt_lam, scale, noise_sd, sufficient, Q, Z, E, beta, no
             a = 0.0
             r2 = 0.0
             for j in range(batch):
-                sb = nq * E[r, j]
-                res = sb - noise_sd * E[r, batch + j] if noisy else sb
+                sb = nq * Z[r, 0, d + 2 * j]
+                res = sb - noise_sd * Z[r, 0, d + 2 * j + 1]
                 a += sb * res
                 r2 += res * res
             bt = np.sqrt(r2)
@@ -315,15 +307,15 @@ def gradient(st, C, ci, sqrt_lam, scale, noise_sd, sufficient, Q, Z, E, beta, no
                 dot = 0.0
                 for i in range(d):
                     dot += Z[r, j, i] * Q[r, i]
-                E[r, batch + j] = dot - noise_sd * E[r, j] if noisy else dot
+                Z[r, j, d] = dot - noise_sd * Z[r, j, d]
             if nz == 1:
-                beta[r] = E[r, batch]
+                beta[r] = Z[r, 0, d]
             else:
-                rb = E[r, batch]
+                rb = Z[r, 0, d]
                 for i in range(d):
                     Z[r, 0, i] *= rb
                 for j in range(1, nz):
-                    rb = E[r, batch + j]
+                    rb = Z[r, j, d]
                     for i in range(d):
                         Z[r, 0, i] += Z[r, j, i] * rb
                 beta[r] = 1.0
@@ -518,18 +510,18 @@ def close_block(block, width, first_rows, blk_r, blk_m, blk_mu, bstat_r, bstat_m
 @_jit
 def step_rows(s, st, C, k0, k1, first_rows, sqrt_lam, lam, scale, noise_sd, sufficient, model, p1, p2, floor,
               coords, all_coords, block_of, block_width, rstat, mstat, mustat, blk_r, blk_m, blk_mu,
-              bstat_r, bstat_m, bstat_mu, rep_brisk, feat, Q, Z, E, beta, new):
+              bstat_r, bstat_m, bstat_mu, rep_brisk, feat, Q, Z, beta, new):
     """Steps k0..k1 (k = 0: record only) of the replicas of ``st`` (S, m, d): per step, every
     replica's random numbers (:func:`draw`) and gradient (:func:`gradient`), then every replica's update and recording
     (:func:`update_record`), and the block averages at a block's last step (:func:`close_block`).
     C has shape (T, 1 or m, S+1, S+1) with T = 1 or k1 - k0 (coefficients of step k at index
     k - max(k0, 1) when T > 1). ``first_rows``: these rows start the chunk (row 0 sets the shifts).
-    Scratch: Q (m, d), Z (m, B or 1, d), E (m, 2B), beta (m,), new (S,)."""
+    Scratch: Q (m, d), Z (m, B, d + 1) or (m, 1, d + 2B) (sufficient statistics), beta (m,), new (S,)."""
     for k in range(k0, k1 + 1):
         ci = 0 if C.shape[0] == 1 else max(k - max(k0, 1), 0)
         if k > 0:
-            draw(s, Z, E, sufficient, noise_sd, model, p1, p2)
-            gradient(st, C, ci, sqrt_lam, scale, noise_sd, sufficient, Q, Z, E, beta, False, feat)
+            draw(s, Z, sufficient, model, p1, p2)
+            gradient(st, C, ci, sqrt_lam, scale, noise_sd, sufficient, Q, Z, beta, False, feat)
         block = block_of[k]
         update_record(st, C, ci, scale, Z, beta, k > 0, k, first_rows, lam, floor, coords, all_coords,
                       block >= 0, rstat, mstat, mustat, blk_r, blk_m, blk_mu, feat, new)
