@@ -117,6 +117,7 @@ class _Rows:
     and the recorder's per-row block sums."""
 
     def __init__(self, algorithm, e0, m, d, rec, batch, sufficient):
+        self.m = m
         self.st = _initial(algorithm, e0, m, d)
         self.Q = np.empty((m, d))
         shape = (m, 1, d + 2 * batch) if sufficient else (m, batch, d + 1)
@@ -151,9 +152,13 @@ def run_chunk(child, n, algorithm, C, lam, batch, noise_sd, floor, e0, steps, su
     s = K.sfc64_state(child)
     rec = Recorder(n, steps, d, coords)
     size = _row_size(n, d, batch, sufficient)
+    rows = None
     for start in range(0, n, size):
         m = min(size, n - start)
-        rows = _Rows(algorithm, e0, m, d, rec, batch, sufficient)
+        if rows is None or rows.m != m:
+            rows = _Rows(algorithm, e0, m, d, rec, batch, sufficient)
+        else:   # reuse the block's arrays (fresh ones cost page faults): the block sums end at zero
+            rows.st[...] = _initial(algorithm, e0, 1, d)
         K.step_rows(s, rows.st, C, 0, steps, start == 0,
                     *_step_args(rec, rows, lam, batch, noise_sd, floor, sufficient, data))
         rec.replica_block_risk[start:start + m] = rows.buf["rep_brisk"]
