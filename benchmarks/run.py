@@ -236,8 +236,9 @@ def workers_section(quick, repeats):
 
 @register_section
 def samplers_section(quick, repeats):
-    """Each data model's sampler against the engine on it (d = 64, B = 1)."""
+    """Each data model's sampler against the engines on it (d = 64, B = 1)."""
     from theory import EmpiricalDistribution, Gaussian, IndependentCoordinates, Rademacher, SparseGaussian
+    from verify.montecarlo import kernel_samples
     from verify.samplers import sample_standardized
     d, steps, replicas = 64, (60 if quick else 200), 2048
     X = np.random.default_rng(0).standard_normal((2000, d)) * np.linspace(1, 0.2, d)
@@ -248,24 +249,31 @@ def samplers_section(quick, repeats):
     for name, model in models:
         lam = model.eigenvalues if isinstance(model, EmpiricalDistribution) else np.linspace(1.0, 0.1, d) / d
         kw = dict(eigenvalues=lam, learning_rate=0.5 / d, noise_variance=0.1, steps=steps, replicas=replicas,
-                  seed=0, workers=1, sampling="direct")
-        simulate(SGD(), data=model, **dict(kw, steps=2, replicas=8))
+                  seed=0, workers=1, sampling="direct", data=model)
+        engines = ("numpy", "fused") if kernel_samples(model) else ("numpy",)
+        for engine in engines:
+            simulate(SGD(), engine=engine, **dict(kw, steps=2, replicas=8))
         rng = np.random.Generator(np.random.PCG64(0))
         reps = []
         for _ in range(repeats):
-            sr = 1024 * d * steps / cpu_time(lambda: [sample_standardized(model, rng, (1024, 1, d))
-                                                     for _ in range(steps)])
-            er = replicas * steps * d / cpu_time(lambda: simulate(SGD(), data=model, **kw))
-            reps.append((sr, er))
-        sr, er = (float(np.median(c)) for c in zip(*reps))
-        engine = simulate(SGD(), data=model, **dict(kw, steps=2, replicas=8)).parameters["engine"]
-        data.append(dict(model=name, sampler=sr, engine=er, ratio=er / sr, which=engine))
-        rows.append([name, engine, f"{sr / 1e6:.0f}", f"{er / 1e6:.0f}", f"{er / sr:.2f}"])
+            rate = {"sampler": 1024 * d * steps / cpu_time(
+                lambda m=model: [sample_standardized(m, rng, (1024, 1, d)) for _ in range(steps)])}
+            for engine in engines:
+                rate[engine] = replicas * steps * d / cpu_time(lambda e=engine, k=kw: simulate(SGD(), engine=e, **k))
+            reps.append(rate)
+        row = {k: float(np.median([r[k] for r in reps])) for k in reps[0]}
+        row.update(model=name, auto=engines[-1])
+        data.append(row)
+        fused = (f"{row['fused'] / 1e6:.0f}", f"{row['fused'] / row['numpy']:.2f}") if "fused" in row else ("-", "-")
+        rows.append([name, row["auto"], f"{row['sampler'] / 1e6:.0f}", f"{row['numpy'] / 1e6:.0f}", *fused,
+                     f"{row[row['auto']] / row['sampler']:.2f}"])
     text = (f"d = {d}, B = 1, {replicas} replicas, one thread, coordinates per CPU-second: the data model's "
-            "sampler (`verify.samplers`) alone, and `simulate(..., sampling=\"direct\")` on it (the engine "
-            "that `engine=\"auto\"` picks).\n\n"
-            + _table(["data model", "engine", "sampler M/s", "engine M/s", "engine / sampler"], rows))
-    return "Data models: sampler against engine", text, {"rows": data}
+            "sampler (`verify.samplers`, NumPy) alone, and `simulate(..., sampling=\"direct\")` on it with each "
+            "engine; `engine=\"auto\"` picks the fused kernel for every model it samples "
+            "(`verify.montecarlo.kernel_samples`).\n\n"
+            + _table(["data model", "auto engine", "sampler M/s", "NumPy engine M/s", "fused M/s",
+                      "fused / NumPy engine", "auto engine / sampler"], rows))
+    return "Data models: samplers and engines", text, {"rows": data}
 
 
 _ADAPTIVE_CHILD = r"""
