@@ -138,8 +138,8 @@ def _phase_timings(d, batch, steps, replicas=1024):
     m = fused._row_size(replicas, d, batch, False)
     rows = fused._Rows(alg, np.ones(d), m, d, rec, batch, False)
     args = fused._step_args(rec, rows, lam, batch, 0.3, 0.09, False, None)
-    sqrt_lam, lam, scale, noise_sd, sufficient, model, p1, p2, floor, coords, all_coords = args[:11]
-    rstat, mstat, mustat, blk_r, blk_m, blk_mu = args[13:19]
+    sqrt_lam, lam, scale, noise_sd, sufficient, model, p1, p2, table, floor, coords, all_coords = args[:12]
+    rstat, mstat, mustat, blk_r, blk_m, blk_mu = args[14:20]
     feat, Q, Z, beta, new = args[-5:]
     s = K.sfc64_state(np.random.SeedSequence(0))
     st = rows.st
@@ -154,11 +154,11 @@ def _phase_timings(d, batch, steps, replicas=1024):
 
     def draw():
         for _ in range(blocks * steps):
-            K.draw(s, Z, sufficient, model, p1, p2)
+            K.draw(s, Z, sufficient, model, p1, p2, table, noise_sd)
 
     def gradient():
         for _ in range(blocks * steps):
-            K.gradient(st, C, 0, sqrt_lam, scale, noise_sd, sufficient, Q, Z, beta, False, feat)
+            K.gradient(st, C, 0, sqrt_lam, scale, sufficient, Q, Z, beta, False, feat)
 
     def record():
         for _ in range(blocks):
@@ -172,8 +172,8 @@ def _phase_timings(d, batch, steps, replicas=1024):
             K.step_rows(s, st, C, 1, steps, False, *args)
             st[...] = 1.0
 
-    K.draw(s, Z, sufficient, model, p1, p2)   # load each pass's compiled code outside the timing
-    K.gradient(st, C, 0, sqrt_lam, scale, noise_sd, sufficient, Q, Z, beta, False, feat)
+    K.draw(s, Z, sufficient, model, p1, p2, table, noise_sd)   # load each pass's compiled code outside the timing
+    K.gradient(st, C, 0, sqrt_lam, scale, sufficient, Q, Z, beta, False, feat)
     K.update_record(st, C, 0, scale, Z, beta, True, 1, False, lam, floor, coords, all_coords, True, rstat, mstat,
                     mustat, blk_r, blk_m, blk_mu, feat, new)
     return {f.__name__: cpu_time(f) for f in (generate, draw, gradient, record, full)}

@@ -222,7 +222,7 @@ def run_chunk_hooked(child, n, algorithm, linear, hook, lam, batch, noise_sd, fl
     series = _Series(rec)
     rows = _Rows(algorithm, e0, n, d, rec, batch, sufficient)
     args = _step_args(rec, rows, lam, batch, noise_sd, floor, sufficient, data)
-    (sqrt_lam, lam, scale, noise_sd, sufficient, model, p1, p2, floor, coords, all_coords, block_of, width, rstat, mstat,
+    (sqrt_lam, lam, scale, noise_sd, sufficient, model, p1, p2, table, floor, coords, all_coords, block_of, width, rstat, mstat,
      mustat, blk_r, blk_m, blk_mu, bstat_r, bstat_m, bstat_mu, rep_brisk, feat, Q, Z, beta, new) = args
     st = rows.st
     C = hyper_coefficients(linear, [1.0] * len(algorithm.hyperparameters), n)[None]
@@ -232,8 +232,8 @@ def run_chunk_hooked(child, n, algorithm, linear, hook, lam, batch, noise_sd, fl
     series.add(0, np.broadcast_to(np.asarray(recorded, dtype=float), (n,)).copy())
     for k in range(1, steps + 1):
         # the gradient point is evaluated with the previous step's values (checked by the caller)
-        K.draw(s, Z, sufficient, model, p1, p2)
-        K.gradient(st, C, 0, sqrt_lam, scale, noise_sd, sufficient, Q, Z, beta, True, feat)
+        K.draw(s, Z, sufficient, model, p1, p2, table, noise_sd)
+        K.gradient(st, C, 0, sqrt_lam, scale, sufficient, Q, Z, beta, True, feat)
         values, recorded = hook.step(k, feat)
         hyper_coefficients(linear, values, n, C[0])
         block = block_of[k]

@@ -150,20 +150,36 @@ def fill_raw(s, out):
 
 #: data models the kernel samples (``model`` of :func:`draw`): standardised coordinates z_i with
 #: E z_i = 0, E z_i^2 = 1 and the model's fourth moment, as :mod:`verify.samplers` draws them
-GAUSSIAN, RADEMACHER, THREE_POINT, SPARSE_GAUSSIAN = 0, 1, 2, 3
+GAUSSIAN, RADEMACHER, THREE_POINT, SPARSE_GAUSSIAN, EMPIRICAL = 0, 1, 2, 3, 4
+_MASK32 = np.uint64(0xFFFFFFFF)
+_U32 = np.uint64(32)
+
+
+@nb.njit(cache=True, nogil=True, inline="always")
+def _below(n, a, b, c, w):
+    """A uniform integer in [0, n), 0 < n < 2^32 (Lemire's multiply-shift with rejection, exact),
+    from the top 32 bits of SFC64 outputs; returns (index, a, b, c, w)."""
+    nn = np.uint64(n)
+    threshold = ((_MASK32 + _U1) - nn) % nn   # 2^32 mod n
+    while True:
+        t, a, b, c, w = _advance(a, b, c, w)
+        x = (t >> _U32) * nn
+        if (x & _MASK32) >= threshold:
+            return np.intp(x >> _U32), a, b, c, w
 
 
 @_jit
-def draw(s, Z, sufficient, model, p1, p2):
+def draw(s, Z, sufficient, model, p1, p2, table, noise_sd):
     """The random numbers of one step for every replica r of a row block into Z, from the SFC64
     state ``s`` (advanced in place), in the order of Z's entries (so that for Gaussian data the
     pass is one flat loop): direct sampling (Z of shape (m, B, d + 1)), for b = 1..B the vector
-    z_b into Z[r, b, :d] and the label-noise variate eps_b / sigma into Z[r, b, d]; sufficient
-    statistics (Gaussian only; Z of shape (m, 1, d + 2B)), the vector w into Z[r, 0, :d], then
-    for b = 1..B the variates of s_b and eps_b into Z[r, 0, d + 2b], Z[r, 0, d + 2b + 1]. The noise
-    variates are drawn also when sigma = 0 (one variate per d coordinates). Nothing but the
-    generator runs here: its state stays in registers and no floating-point accumulator competes
-    for them (:func:`gradient` forms the gradients).
+    z_b into Z[r, b, :d] and the label noise eps_b (a standard normal times ``noise_sd``, plus the
+    drawn row's residual for EMPIRICAL) into Z[r, b, d]; sufficient statistics (Gaussian only; Z of
+    shape (m, 1, d + 2B)), the vector w into Z[r, 0, :d], then for b = 1..B the variate of s_b (a
+    standard normal) and eps_b into Z[r, 0, d + 2b], Z[r, 0, d + 2b + 1]. The noise variates are
+    drawn also when sigma = 0 (one variate per d coordinates). Nothing but the generator runs in
+    the drawing loops: its state stays in registers and no floating-point accumulator competes for
+    them (:func:`gradient` forms the gradients).
 
     ``model`` (per-coordinate parameters p1, p2 of shape (d,)):
 
@@ -172,7 +188,11 @@ def draw(s, Z, sufficient, model, p1, p2):
     * THREE_POINT (``IndependentCoordinates``): with u_i uniform on [0, 1) (NumPy's 53-bit
       double), z_i = -p2_i if u_i < p1_i/2, +p2_i if u_i < p1_i, else 0 (p1 = 1/kappa, p2 = sqrt(kappa));
     * SPARSE_GAUSSIAN: z_i = p2_i g_i if u_i < p1_i else 0 (p1 = p, p2 = 1/sqrt(p)), with g_i ~ N(0, 1)
-      drawn only for the kept coordinates (the mask and g are independent, so the law is exact)."""
+      drawn only for the kept coordinates (the mask and g are independent, so the law is exact);
+    * EMPIRICAL: a row index uniform on 0..n-1 (exact, :func:`_below`), z = table[idx, :d] (the
+      standardised row) and its residual table[idx, d] added to the label noise.
+
+    ``table`` is (n, d + 1) for EMPIRICAL and unused (any float array) otherwise."""
     m = Z.shape[0]
     nz = Z.shape[1]
     d = p1.shape[0]
@@ -182,9 +202,23 @@ def draw(s, Z, sufficient, model, p1, p2):
         for i in range(flat.shape[0]):
             flat[i], a, b, c, w = _nrm(a, b, c, w)
         s[0], s[1], s[2], s[3] = a, b, c, w
+        for r in range(m):
+            if sufficient:
+                for j in range((Z.shape[2] - d) // 2):
+                    Z[r, 0, d + 2 * j + 1] *= noise_sd
+            else:
+                for j in range(nz):
+                    Z[r, j, d] *= noise_sd
         return
     for r in range(m):
         for j in range(nz):
+            if model == EMPIRICAL:
+                idx, a, b, c, w = _below(table.shape[0], a, b, c, w)
+                for i in range(d):
+                    Z[r, j, i] = table[idx, i]
+                eps, a, b, c, w = _nrm(a, b, c, w)
+                Z[r, j, d] = noise_sd * eps + table[idx, d]
+                continue
             if model == RADEMACHER:
                 for i0 in range(0, d, 64):
                     t, a, b, c, w = _advance(a, b, c, w)
@@ -204,24 +238,37 @@ def draw(s, Z, sufficient, model, p1, p2):
                         Z[r, j, i] = p2[i] * g
                     else:
                         Z[r, j, i] = 0.0
-            Z[r, j, d], a, b, c, w = _nrm(a, b, c, w)
+            eps, a, b, c, w = _nrm(a, b, c, w)
+            Z[r, j, d] = noise_sd * eps
     s[0], s[1], s[2], s[3] = a, b, c, w
 
 
 def model_parameters(data, d):
-    """(model code, p1, p2) of :func:`draw` for a data model, or None if the kernel does not sample it."""
-    from theory.data import Gaussian, IndependentCoordinates, Rademacher, SparseGaussian
+    """(model code, p1, p2, table) of :func:`draw` for a data model, or None if the kernel does not
+    sample it (``table``: the standardised rows and their residuals, (n, d + 1), for
+    ``EmpiricalDistribution``; a (1, 1) placeholder otherwise)."""
+    from theory.data import (
+        EmpiricalDistribution,
+        Gaussian,
+        IndependentCoordinates,
+        Rademacher,
+        SparseGaussian,
+    )
     kind = type(data)
+    none = np.zeros((1, 1))
     if kind is Gaussian:
-        return GAUSSIAN, np.zeros(d), np.zeros(d)
+        return GAUSSIAN, np.zeros(d), np.zeros(d), none
     if kind is Rademacher:
-        return RADEMACHER, np.zeros(d), np.zeros(d)
+        return RADEMACHER, np.zeros(d), np.zeros(d), none
     if kind is IndependentCoordinates:
         kappa = np.asarray(data.kurtosis_values(d), dtype=float)
-        return THREE_POINT, 1.0 / kappa, np.sqrt(kappa)
+        return THREE_POINT, 1.0 / kappa, np.sqrt(kappa), none
     if kind is SparseGaussian:
         p = np.asarray(data.sparsity_values(d), dtype=float)
-        return SPARSE_GAUSSIAN, p, 1.0 / np.sqrt(p)
+        return SPARSE_GAUSSIAN, p, 1.0 / np.sqrt(p), none
+    if kind is EmpiricalDistribution and data.n < 2**32:
+        table = np.ascontiguousarray(np.column_stack([data.standardized_rows, data.residuals]), dtype=float)
+        return EMPIRICAL, np.zeros(d), np.zeros(d), table
     return None
 
 
@@ -232,7 +279,7 @@ _fjit = nb.njit(cache=True, nogil=True, fastmath={"reassoc", "contract"})
 
 
 @_fjit
-def gradient(st, C, ci, sqrt_lam, scale, noise_sd, sufficient, Q, Z, beta, norms, feat):
+def gradient(st, C, ci, sqrt_lam, scale, sufficient, Q, Z, beta, norms, feat):
     """The minibatch gradient of every replica r of the row block ``st`` (S, m, d) from the draws
     of :func:`draw`, at its gradient point p = sum_j C[ci, cr, S, j] s_j (cr = 0, or r for
     per-replica coefficients), returned as g_r = beta_r * scale * Z[r, 0] (scale = sqrt(lambda)/B,
@@ -265,7 +312,7 @@ def gradient(st, C, ci, sqrt_lam, scale, noise_sd, sufficient, Q, Z, beta, norms
             else:
                 for i in range(d):
                     dot += Z[r, 0, i] * (sqrt_lam[i] * (p0 * st[0, r, i]))
-            beta[r] = dot - noise_sd * Z[r, 0, d]
+            beta[r] = dot - Z[r, 0, d]
             if norms:
                 feat[r, 2] = beta[r] * beta[r] * g2
             continue
@@ -294,7 +341,7 @@ def gradient(st, C, ci, sqrt_lam, scale, noise_sd, sufficient, Q, Z, beta, norms
             r2 = 0.0
             for j in range(batch):
                 sb = nq * Z[r, 0, d + 2 * j]
-                res = sb - noise_sd * Z[r, 0, d + 2 * j + 1]
+                res = sb - Z[r, 0, d + 2 * j + 1]
                 a += sb * res
                 r2 += res * res
             bt = np.sqrt(r2)
@@ -307,7 +354,7 @@ def gradient(st, C, ci, sqrt_lam, scale, noise_sd, sufficient, Q, Z, beta, norms
                 dot = 0.0
                 for i in range(d):
                     dot += Z[r, j, i] * Q[r, i]
-                Z[r, j, d] = dot - noise_sd * Z[r, j, d]
+                Z[r, j, d] = dot - Z[r, j, d]
             if nz == 1:
                 beta[r] = Z[r, 0, d]
             else:
@@ -509,7 +556,7 @@ def close_block(block, width, first_rows, blk_r, blk_m, blk_mu, bstat_r, bstat_m
 
 
 @_jit
-def step_rows(s, st, C, k0, k1, first_rows, sqrt_lam, lam, scale, noise_sd, sufficient, model, p1, p2, floor,
+def step_rows(s, st, C, k0, k1, first_rows, sqrt_lam, lam, scale, noise_sd, sufficient, model, p1, p2, table, floor,
               coords, all_coords, block_of, block_width, rstat, mstat, mustat, blk_r, blk_m, blk_mu,
               bstat_r, bstat_m, bstat_mu, rep_brisk, feat, Q, Z, beta, new):
     """Steps k0..k1 (k = 0: record only) of the replicas of ``st`` (S, m, d): per step, every
@@ -521,8 +568,8 @@ def step_rows(s, st, C, k0, k1, first_rows, sqrt_lam, lam, scale, noise_sd, suff
     for k in range(k0, k1 + 1):
         ci = 0 if C.shape[0] == 1 else max(k - max(k0, 1), 0)
         if k > 0:
-            draw(s, Z, sufficient, model, p1, p2)
-            gradient(st, C, ci, sqrt_lam, scale, noise_sd, sufficient, Q, Z, beta, False, feat)
+            draw(s, Z, sufficient, model, p1, p2, table, noise_sd)
+            gradient(st, C, ci, sqrt_lam, scale, sufficient, Q, Z, beta, False, feat)
         block = block_of[k]
         update_record(st, C, ci, scale, Z, beta, k > 0, k, first_rows, lam, floor, coords, all_coords,
                       block >= 0, rstat, mstat, mustat, blk_r, blk_m, blk_mu, feat, new)

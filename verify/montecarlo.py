@@ -27,8 +27,16 @@ import sympy as sp
 from theory.algorithms import GRADIENT, Algorithm
 from theory.data import DataModel, Gaussian
 from theory.hyperparameters import bind_hyperparameters
-from theory.validation import (check_algorithm_and_data, check_eigenvalues, check_initial,
-                               check_integer, check_nonnegative, check_positive, check_replicas, check_seed)
+from theory.validation import (
+    check_algorithm_and_data,
+    check_eigenvalues,
+    check_initial,
+    check_integer,
+    check_nonnegative,
+    check_positive,
+    check_replicas,
+    check_seed,
+)
 
 from .samplers import sample_standardized
 from .sampling import has_exact_sufficient_law, sufficient_gradient
@@ -508,10 +516,16 @@ def fused_available() -> bool:
 
 def kernel_samples(data) -> bool:
     """True for the data models the fused kernel samples itself (:func:`verify.kernel.draw`):
-    Gaussian, Rademacher, IndependentCoordinates (three-point law) and SparseGaussian.
-    ``EmpiricalDistribution`` (rows of a data set with their label residuals) runs on the NumPy
-    engine, which already reaches its sampler's rate there (no random variate per coordinate)."""
-    from theory.data import IndependentCoordinates, Rademacher, SparseGaussian
+    Gaussian, Rademacher, IndependentCoordinates (three-point law), SparseGaussian and
+    EmpiricalDistribution (rows drawn uniformly, fewer than 2^32 of them)."""
+    from theory.data import (
+        EmpiricalDistribution,
+        IndependentCoordinates,
+        Rademacher,
+        SparseGaussian,
+    )
+    if type(data) is EmpiricalDistribution:
+        return data.n < 2**32
     return type(data) in (Gaussian, Rademacher, IndependentCoordinates, SparseGaussian)
 
 
@@ -533,7 +547,8 @@ def choose_engine(engine, sampling, data, batch, linear):
     fusable = linear and kernel_samples(data) and fused_available()
     if engine == "fused" and not fusable:
         raise ValueError("engine='fused' needs an update rule linear in the state and the gradient and a data "
-                         "model the kernel samples (Gaussian, Rademacher, IndependentCoordinates, SparseGaussian); "
+                         "model the kernel samples (Gaussian, Rademacher, IndependentCoordinates, SparseGaussian, "
+                         "EmpiricalDistribution); "
                          f"got {data!r}" + ("" if linear else " and a non-linear rule"))
     if engine == "auto":
         engine = "fused" if fusable else "numpy"
@@ -577,7 +592,7 @@ def simulate(algorithm: Algorithm | None = None, *, data: DataModel | None = Non
         "fused": the compiled kernel of :mod:`verify.kernel` (SFC64 streams, generation,
         update and recording fused per row block; needs an update rule linear in the state and
         the gradient, and a data model the kernel samples: Gaussian, Rademacher,
-        IndependentCoordinates, SparseGaussian);
+        IndependentCoordinates, SparseGaussian, EmpiricalDistribution);
         "numpy": the NumPy reference engine (PCG64 streams, every rule and data model);
         "auto": "fused" where it applies, else "numpy". The two engines draw different random
         numbers from the same seed; each is reproducible bit for bit.
