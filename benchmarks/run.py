@@ -125,6 +125,91 @@ def engine_section(quick, repeats):
     return "Monte Carlo engines against the raw random-number generators", text, {"rows": data}
 
 
+def _phase_timings(d, batch, steps, replicas=1024):
+    """CPU seconds of each pass of the fused kernel over ``steps`` steps of ``replicas`` replicas
+    (SGD, Gaussian data, label noise, direct sampling), each pass timed alone on the same buffers."""
+    from verify import fused
+    from verify import kernel as K
+    from verify.montecarlo import _compile
+    alg = SGD()
+    lam = np.linspace(1.0, 0.1, d) / d
+    C = fused.coefficient_schedule(alg, _compile(alg)[2], [0.5], steps)
+    rec = fused.Recorder(replicas, steps, d, None)
+    m = fused._row_size(replicas, d, batch, False)
+    rows = fused._Rows(alg, np.ones(d), m, d, rec, batch, False)
+    args = fused._step_args(rec, rows, lam, batch, 0.3, 0.09, False, None)
+    sqrt_lam, lam, scale, noise_sd, sufficient, model, p1, p2, table, floor, coords, all_coords = args[:12]
+    rstat, mstat, mustat, blk_r, blk_m, blk_mu = args[14:20]
+    feat, Q, Z, beta, new = args[-5:]
+    s = K.sfc64_state(np.random.SeedSequence(0))
+    st = rows.st
+    K.step_rows(s, st, C, 0, 2, True, *args)     # compile and warm up
+    blocks = replicas // m
+    buf = np.empty(m * batch * (d + 1))
+    K.fill_normal(s, buf[:4])
+
+    def generate():
+        for _ in range(blocks * steps):
+            K.fill_normal(s, buf)
+
+    def draw():
+        for _ in range(blocks * steps):
+            K.draw(s, Z, sufficient, model, p1, p2, table, noise_sd)
+
+    def gradient():
+        for _ in range(blocks * steps):
+            K.gradient(st, C, 0, sqrt_lam, scale, sufficient, Q, Z, beta, False, feat)
+
+    def record():
+        for _ in range(blocks):
+            for k in range(1, steps + 1):
+                K.update_record(st, C, 0, scale, Z, beta, True, k, False, lam, floor, coords, all_coords, True,
+                                rstat, mstat, mustat, blk_r, blk_m, blk_mu, feat, new)
+            st[...] = 1.0
+
+    def full():
+        for _ in range(blocks):
+            K.step_rows(s, st, C, 1, steps, False, *args)
+            st[...] = 1.0
+
+    K.draw(s, Z, sufficient, model, p1, p2, table, noise_sd)   # load each pass's compiled code outside the timing
+    K.gradient(st, C, 0, sqrt_lam, scale, sufficient, Q, Z, beta, False, feat)
+    K.update_record(st, C, 0, scale, Z, beta, True, 1, False, lam, floor, coords, all_coords, True, rstat, mstat,
+                    mustat, blk_r, blk_m, blk_mu, feat, new)
+    return {f.__name__: cpu_time(f) for f in (generate, draw, gradient, record, full)}
+
+
+@register_section
+def phases_section(quick, repeats):
+    """Where the fused kernel's time goes: each pass timed alone, per variate, against raw PCG64."""
+    rows, data = [], []
+    for d, batch in SETTINGS:
+        steps = max(10, (60 if quick else 200) * 256 // max(d, 256))
+        variates = 1024 * steps * batch * (d + 1)
+        reps = []
+        for _ in range(repeats):
+            pcg = raw_rate(np.random.PCG64, (1024, batch, d), steps)
+            t = _phase_timings(d, batch, steps)
+            reps.append({"pcg_ns": 1e9 / pcg, **{k: 1e9 * v / variates for k, v in t.items()}})
+        row = {k: float(np.median([r[k] for r in reps])) for k in reps[0]}
+        row.update(d=d, batch=batch, steps=steps, full_pcg=row["pcg_ns"] / row["full"])
+        data.append(row)
+        rows.append([str(d), str(batch), f"{row['pcg_ns']:.2f}", f"{row['generate']:.2f}", f"{row['draw']:.2f}",
+                     f"{row['gradient']:.2f}", f"{row['record']:.2f}", f"{row['full']:.2f}",
+                     f"{row['full_pcg']:.2f}"])
+    text = ("The fused kernel's passes timed alone on the same buffers (SGD, Gaussian data, label noise, direct "
+            "sampling, 1024 replicas in row blocks), in CPU nanoseconds per variate (replicas x steps x B x "
+            "(d + 1)): raw PCG64 = NumPy's `standard_normal` filling a (1024, B, d) array; normals = the "
+            "kernel's own ziggurat on SFC64 (`kernel.fill_normal`, the same number of variates); draw = "
+            "`kernel.draw` (every variate of a step into the row block's buffers); gradient = "
+            "`kernel.gradient` (inner products, residuals, sum over the batch); update + record = "
+            "`kernel.update_record` (the update and every recorded moment, per step); full = "
+            "`kernel.step_rows` (all passes and the block averages). full ~ draw + gradient + update + record.\n\n"
+            + _table(["d", "B", "raw PCG64", "normals", "draw", "gradient", "update + record", "full",
+                      "raw PCG64 / full"], rows))
+    return "Where the fused kernel's time goes", text, {"rows": data}
+
+
 @register_section
 def workers_section(quick, repeats):
     """Two workers against one (wall clock), with the raw generator's own two-thread speed-up."""
@@ -151,8 +236,9 @@ def workers_section(quick, repeats):
 
 @register_section
 def samplers_section(quick, repeats):
-    """Each data model's sampler against the engine on it (d = 64, B = 1)."""
+    """Each data model's sampler against the engines on it (d = 64, B = 1)."""
     from theory import EmpiricalDistribution, Gaussian, IndependentCoordinates, Rademacher, SparseGaussian
+    from verify.montecarlo import kernel_samples
     from verify.samplers import sample_standardized
     d, steps, replicas = 64, (60 if quick else 200), 2048
     X = np.random.default_rng(0).standard_normal((2000, d)) * np.linspace(1, 0.2, d)
@@ -163,24 +249,31 @@ def samplers_section(quick, repeats):
     for name, model in models:
         lam = model.eigenvalues if isinstance(model, EmpiricalDistribution) else np.linspace(1.0, 0.1, d) / d
         kw = dict(eigenvalues=lam, learning_rate=0.5 / d, noise_variance=0.1, steps=steps, replicas=replicas,
-                  seed=0, workers=1, sampling="direct")
-        simulate(SGD(), data=model, **dict(kw, steps=2, replicas=8))
+                  seed=0, workers=1, sampling="direct", data=model)
+        engines = ("numpy", "fused") if kernel_samples(model) else ("numpy",)
+        for engine in engines:
+            simulate(SGD(), engine=engine, **dict(kw, steps=2, replicas=8))
         rng = np.random.Generator(np.random.PCG64(0))
         reps = []
         for _ in range(repeats):
-            sr = 1024 * d * steps / cpu_time(lambda: [sample_standardized(model, rng, (1024, 1, d))
-                                                     for _ in range(steps)])
-            er = replicas * steps * d / cpu_time(lambda: simulate(SGD(), data=model, **kw))
-            reps.append((sr, er))
-        sr, er = (float(np.median(c)) for c in zip(*reps))
-        engine = simulate(SGD(), data=model, **dict(kw, steps=2, replicas=8)).parameters["engine"]
-        data.append(dict(model=name, sampler=sr, engine=er, ratio=er / sr, which=engine))
-        rows.append([name, engine, f"{sr / 1e6:.0f}", f"{er / 1e6:.0f}", f"{er / sr:.2f}"])
+            rate = {"sampler": 1024 * d * steps / cpu_time(
+                lambda m=model: [sample_standardized(m, rng, (1024, 1, d)) for _ in range(steps)])}
+            for engine in engines:
+                rate[engine] = replicas * steps * d / cpu_time(lambda e=engine, k=kw: simulate(SGD(), engine=e, **k))
+            reps.append(rate)
+        row = {k: float(np.median([r[k] for r in reps])) for k in reps[0]}
+        row.update(model=name, auto=engines[-1])
+        data.append(row)
+        fused = (f"{row['fused'] / 1e6:.0f}", f"{row['fused'] / row['numpy']:.2f}") if "fused" in row else ("-", "-")
+        rows.append([name, row["auto"], f"{row['sampler'] / 1e6:.0f}", f"{row['numpy'] / 1e6:.0f}", *fused,
+                     f"{row[row['auto']] / row['sampler']:.2f}"])
     text = (f"d = {d}, B = 1, {replicas} replicas, one thread, coordinates per CPU-second: the data model's "
-            "sampler (`verify.samplers`) alone, and `simulate(..., sampling=\"direct\")` on it (the engine "
-            "that `engine=\"auto\"` picks).\n\n"
-            + _table(["data model", "engine", "sampler M/s", "engine M/s", "engine / sampler"], rows))
-    return "Data models: sampler against engine", text, {"rows": data}
+            "sampler (`verify.samplers`, NumPy) alone, and `simulate(..., sampling=\"direct\")` on it with each "
+            "engine; `engine=\"auto\"` picks the fused kernel for every model it samples "
+            "(`verify.montecarlo.kernel_samples`).\n\n"
+            + _table(["data model", "auto engine", "sampler M/s", "NumPy engine M/s", "fused M/s",
+                      "fused / NumPy engine", "auto engine / sampler"], rows))
+    return "Data models: samplers and engines", text, {"rows": data}
 
 
 _ADAPTIVE_CHILD = r"""

@@ -10,7 +10,8 @@ hyperparameter hook built from a learning-rate policy:
   R(e) = (e^T K e + sigma^2)/2 and M_2 = sum_i lambda_i^2 e_i^2,
 * ``policy.after_norm(acc, g2, d)`` -> accumulator after a step whose gradient has <G, G> = g2.
 
-Model and normalisation (arXiv:2405.19585): x = sqrt(lambda) z with z standard Gaussian,
+Model and normalisation (arXiv:2405.19585): x = sqrt(lambda) z with z standard Gaussian (or the
+standardised coordinates of another data model the kernel samples, ``data=``),
 y = <x, theta*> + eps, eps ~ N(0, sigma^2); the step is theta_{k+1} = theta_k - (g_k/d) G_k with
 G_k = (1/B) sum_b x_b (<x_b, e_k> - eps_b) (batch 1 in the paper); time t = k/d.
 
@@ -175,7 +176,7 @@ class _PolicyHook:
 
 def simulate_adaptive(policy, *, eigenvalues, noise_variance=0.0, initial=1.0, steps=100, replicas=1000,
                       seed=None, chunk_size=256, batch=1, coordinates=(), workers=None,
-                      sampling="auto") -> AdaptiveResult:
+                      sampling="auto", data=None) -> AdaptiveResult:
     r"""Run SGD with a per-replica adaptive learning rate, ``replicas`` independent times.
 
     The run goes through the main engine's fused kernel with a per-replica hyperparameter hook
@@ -200,6 +201,9 @@ def simulate_adaptive(policy, *, eigenvalues, noise_variance=0.0, initial=1.0, s
         Threads over chunks; the numbers do not depend on it.
     sampling : {"auto", "direct", "sufficient"}
         As in :func:`verify.simulate`.
+    data : theory.DataModel, default Gaussian()
+        Any data model the fused kernel samples (Gaussian, Rademacher, IndependentCoordinates,
+        SparseGaussian; :func:`verify.montecarlo.kernel_samples`).
 
     Returns
     -------
@@ -213,7 +217,7 @@ def simulate_adaptive(policy, *, eigenvalues, noise_variance=0.0, initial=1.0, s
     ------
     ValueError
         Bad eigenvalues (empty, non-positive), noise, initial, steps, replicas, batch, coordinates
-        outside 0..d-1, or a policy without the methods above.
+        outside 0..d-1, a policy without the methods above, or a data model the kernel does not sample.
 
     Example
     -------
@@ -236,21 +240,23 @@ def simulate_adaptive(policy, *, eigenvalues, noise_variance=0.0, initial=1.0, s
     if not all(hasattr(policy, a) for a in ("start", "rate_from", "after_norm")):
         raise ValueError("policy must have start, rate_from and after_norm (StateRule, AdaGradNorm, ConstantRate); "
                          f"got {policy!r}")
+    root, children, sizes = chunk_streams(seed, replicas, chunk_size)
+    sd = float(np.sqrt(float(noise_variance)))
     if coordinates is not None:
         coordinates = np.asarray(coordinates, dtype=np.int64).ravel()
         if coordinates.size and (coordinates.min() < 0 or coordinates.max() >= lam.size):
             raise ValueError(f"coordinates must lie in 0..{lam.size - 1}; got {coordinates.tolist()}")
-    algorithm, data = SGD(), Gaussian()
+    algorithm, data = SGD(), Gaussian() if data is None else data
+    data.kurtosis_values(lam.size)   # validates per-coordinate parameters against d
     linear = _compile(algorithm)[2]
     _, sufficient = choose_engine("fused", sampling, data, batch, linear is not None)
-    root, children, sizes = chunk_streams(seed, replicas, chunk_size)
-    sd = float(np.sqrt(float(noise_variance)))
+    floor = sd**2 + float(getattr(data, "residual_variance", 0.0))
 
     def run(cs):
         return fused.run_chunk_hooked(cs[0], cs[1], algorithm, linear, _PolicyHook(policy, lam), lam, batch, sd,
-                                      sd**2, e0, steps, sufficient, coords=coordinates)
+                                      floor, e0, steps, sufficient, coords=coordinates, data=data)
     parts = run_chunks(run, children, sizes, workers)
-    params = dict(policy=repr(policy), eigenvalues=lam.tolist(), noise_variance=float(noise_variance),
+    params = dict(policy=repr(policy), data=repr(data), eigenvalues=lam.tolist(), noise_variance=float(noise_variance),
                   initial=e0.tolist(), steps=steps, replicas=replicas, batch=batch, engine="fused",
                   sampling="sufficient" if sufficient else "direct",
                   coordinates=None if coordinates is None else coordinates.tolist())

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from theory.data import Gaussian
+
 from . import kernel as K
 
 __all__ = ["Recorder", "coefficient_schedule", "hyper_coefficients", "run_chunk", "run_chunk_hooked",
@@ -68,13 +70,18 @@ class Recorder:
                 "block_mu": K.finish_shifted(self.bstat_mu, n), "replica_block_risk": self.replica_block_risk}
 
 
-def hyper_coefficients(linear, values, size):
+def hyper_coefficients(linear, values, size, out=None):
     """The linear rule's coefficient matrices (size, S+1, S+1) for per-replica hyperparameter arrays
     ``values`` (each a float or an array of shape (size,)): the lambdified rows are evaluated on the
-    arrays at once (they are polynomials in the hyperparameters), entry by entry broadcast."""
+    arrays at once (they are polynomials in the hyperparameters), entry by entry broadcast into
+    ``out`` (allocated if None; a hooked run refills one array every step)."""
     rows = linear(*values)
-    return np.stack([np.stack([np.broadcast_to(np.asarray(c, dtype=float), (size,)) for c in row], axis=-1)
-                     for row in rows], axis=1)
+    if out is None:
+        out = np.empty((size, len(rows), len(rows[0])))
+    for a, row in enumerate(rows):
+        for j, c in enumerate(row):
+            out[:, a, j] = c
+    return out
 
 
 def coefficient_schedule(algorithm, linear, hyper_values, steps):
@@ -104,23 +111,57 @@ def _initial(algorithm, e0, m, d):
     return st
 
 
-def run_chunk(child, n, algorithm, C, lam, batch, noise_sd, floor, e0, steps, sufficient, coords=None):
-    """Run ``n`` replicas on the SFC64 stream of ``child`` with coefficients ``C`` (T, 1, S+1, S+1)."""
+class _Rows:
+    """The arrays of one row block of ``m`` replicas: the state (S, m, d), the draws Z of
+    :func:`verify.kernel.draw` ((m, B, d + 1), or (m, 1, d + 2B) for sufficient statistics), q (m, d),
+    and the recorder's per-row block sums."""
+
+    def __init__(self, algorithm, e0, m, d, rec, batch, sufficient):
+        self.m = m
+        self.st = _initial(algorithm, e0, m, d)
+        self.Q = np.empty((m, d))
+        shape = (m, 1, d + 2 * batch) if sufficient else (m, batch, d + 1)
+        self.Z = np.zeros(shape)   # finite: step 0 reads it with weight 0
+        self.beta, self.new = np.empty(m), np.empty(self.st.shape[0])
+        self.buf = rec.rows(m)
+
+
+def _row_size(n, d, batch, sufficient):
+    """Replicas per row block: the state and the draws of a block stay cache-sized."""
+    return max(1, min(n, _ROW_ENTRIES // (d * (1 if sufficient else batch))))
+
+
+def _step_args(rec, rows, lam, batch, noise_sd, floor, sufficient, data):
+    """Arguments of :func:`verify.kernel.step_rows` after (s, st, C, k0, k1, first_rows)."""
     lam, sqrt_lam, scale, noise_sd = _problem(lam, batch, noise_sd)
-    d = lam.size
+    params = K.model_parameters(Gaussian() if data is None else data, lam.size)
+    if params is None:
+        raise ValueError(f"the fused kernel has no sampler for data model {data!r}")
+    b = rows.buf
+    return (sqrt_lam, lam, scale, noise_sd, sufficient, *params, float(floor), rec.coords, rec.all_coords,
+            rec.block_of, rec.width, rec.rstat, rec.mstat, rec.mustat, b["blk_r"], b["blk_m"], b["blk_mu"],
+            rec.bstat_r, rec.bstat_m, rec.bstat_mu, b["rep_brisk"], b["feat"], rows.Q, rows.Z, rows.beta,
+            rows.new)
+
+
+def run_chunk(child, n, algorithm, C, lam, batch, noise_sd, floor, e0, steps, sufficient, coords=None, data=None):
+    """Run ``n`` replicas on the SFC64 stream of ``child`` with coefficients ``C`` (T, 1, S+1, S+1)
+    on ``data`` (a data model the kernel samples, :func:`verify.kernel.model_parameters`; default
+    Gaussian)."""
+    d = len(lam)
     s = K.sfc64_state(child)
     rec = Recorder(n, steps, d, coords)
-    rows = max(1, min(n, _ROW_ENTRIES // d))
-    q, z, new = np.empty(d), np.empty(2 * d), np.empty(C.shape[-1])
-    for start in range(0, n, rows):
-        m = min(rows, n - start)
-        st = _initial(algorithm, e0, m, d)
-        buf = rec.rows(m)
-        K.step_rows(s, st, C, 0, steps, start == 0, sqrt_lam, lam, scale, noise_sd, batch, sufficient,
-                    float(floor), rec.coords, rec.all_coords, rec.block_of, rec.width, rec.rstat, rec.mstat,
-                    rec.mustat, buf["blk_r"], buf["blk_m"], buf["blk_mu"], rec.bstat_r, rec.bstat_m,
-                    rec.bstat_mu, buf["rep_brisk"], buf["feat"], q, z, new)
-        rec.replica_block_risk[start:start + m] = buf["rep_brisk"]
+    size = _row_size(n, d, batch, sufficient)
+    rows = None
+    for start in range(0, n, size):
+        m = min(size, n - start)
+        if rows is None or rows.m != m:
+            rows = _Rows(algorithm, e0, m, d, rec, batch, sufficient)
+        else:   # reuse the block's arrays (fresh ones cost page faults): the block sums end at zero
+            rows.st[...] = _initial(algorithm, e0, 1, d)
+        K.step_rows(s, rows.st, C, 0, steps, start == 0,
+                    *_step_args(rec, rows, lam, batch, noise_sd, floor, sufficient, data))
+        rec.replica_block_risk[start:start + m] = rows.buf["rep_brisk"]
     return n, rec.output()
 
 
@@ -162,7 +203,7 @@ class _Series:
 
 
 def run_chunk_hooked(child, n, algorithm, linear, hook, lam, batch, noise_sd, floor, e0, steps, sufficient,
-                     coords=()):
+                     coords=(), data=None):
     r"""Run ``n`` replicas whose hyperparameters come from ``hook`` step by step (one row block).
 
     ``hook`` has ``start(features)`` -> (values, recorded) at step 0 and ``step(k, features)`` ->
@@ -175,34 +216,33 @@ def run_chunk_hooked(child, n, algorithm, linear, hook, lam, batch, noise_sd, fl
     point is evaluated with the previous step's values, so the algorithm's gradient point must not
     depend on its hyperparameters (checked by the caller).
     """
-    lam, sqrt_lam, scale, noise_sd = _problem(lam, batch, noise_sd)
-    d = lam.size
+    d = len(lam)
     s = K.sfc64_state(child)
     rec = Recorder(n, steps, d, coords)
     series = _Series(rec)
-    st = _initial(algorithm, e0, n, d)
-    buf = rec.rows(n)
-    feat = buf["feat"]
-    q, z, new, ones = np.empty(d), np.empty(2 * d), np.empty(st.shape[0] + 1), np.ones(d)
-    Gall = np.zeros((n, d))
+    rows = _Rows(algorithm, e0, n, d, rec, batch, sufficient)
+    args = _step_args(rec, rows, lam, batch, noise_sd, floor, sufficient, data)
+    (sqrt_lam, lam, scale, noise_sd, sufficient, model, p1, p2, table, floor, coords, all_coords, block_of, width, rstat, mstat,
+     mustat, blk_r, blk_m, blk_mu, bstat_r, bstat_m, bstat_mu, rep_brisk, feat, Q, Z, beta, new) = args
+    st = rows.st
     C = hyper_coefficients(linear, [1.0] * len(algorithm.hyperparameters), n)[None]
-    args = (rec.coords, rec.all_coords)
     # step 0: record only (no update; the coefficients are not used)
-    K.step_rows(s, st, C, 0, 0, True, sqrt_lam, lam, scale, noise_sd, batch, sufficient, float(floor),
-                *args, rec.block_of, rec.width, rec.rstat, rec.mstat, rec.mustat, buf["blk_r"], buf["blk_m"],
-                buf["blk_mu"], rec.bstat_r, rec.bstat_m, rec.bstat_mu, buf["rep_brisk"], feat, q, z, new)
+    K.step_rows(s, st, C, 0, 0, True, *args)
     values, recorded = hook.start(feat)
-    C = hyper_coefficients(linear, values, n)[None]
     series.add(0, np.broadcast_to(np.asarray(recorded, dtype=float), (n,)).copy())
     for k in range(1, steps + 1):
-        K.gradients(s, st, C, sqrt_lam, scale, noise_sd, batch, sufficient, q, z, Gall, feat)
+        # the gradient point is evaluated with the previous step's values (checked by the caller)
+        K.draw(s, Z, sufficient, model, p1, p2, table, noise_sd)
+        K.gradient(st, C, 0, sqrt_lam, scale, sufficient, Q, Z, beta, True, feat)
         values, recorded = hook.step(k, feat)
-        C = hyper_coefficients(linear, values, n)[None]
-        K.update_record(st, C, Gall, k, True, lam, float(floor), *args, rec.block_of[k], rec.width[k],
-                        rec.rstat, rec.mstat, rec.mustat, buf["blk_r"], buf["blk_m"], buf["blk_mu"],
-                        rec.bstat_r, rec.bstat_m, rec.bstat_mu, buf["rep_brisk"], feat, ones, new)
+        hyper_coefficients(linear, values, n, C[0])
+        block = block_of[k]
+        K.update_record(st, C, 0, scale, Z, beta, True, k, True, lam, floor, coords, all_coords, block >= 0,
+                        rstat, mstat, mustat, blk_r, blk_m, blk_mu, feat, new)
+        if block >= 0 and width[k] > 0:
+            K.close_block(block, width[k], True, blk_r, blk_m, blk_mu, bstat_r, bstat_m, bstat_mu, rep_brisk)
         series.add(k, np.broadcast_to(np.asarray(recorded, dtype=float), (n,)).copy())
-    rec.replica_block_risk[:] = buf["rep_brisk"]
+    rec.replica_block_risk[:] = rep_brisk
     return n, {**rec.output(), **series.output("lr")}
 
 

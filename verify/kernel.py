@@ -42,10 +42,13 @@ from numba.np.random._constants import (
 )
 
 __all__ = [
+    "close_block",
+    "draw",
     "fill_normal",
     "fill_raw",
     "finish_shifted",
-    "gradients",
+    "gradient",
+    "model_parameters",
     "sfc64_state",
     "step_rows",
     "update_record",
@@ -72,48 +75,50 @@ def sfc64_state(seed) -> np.ndarray:
 @_jit
 def _next(s):
     """One SFC64 output (Chris Doty-Humphrey's small fast counting generator, as in NumPy)."""
-    a, b, c, w = s[0], s[1], s[2], s[3]
-    tmp = a + b + w
-    s[3] = w + _U1
-    s[0] = b ^ (b >> _U11)
-    s[1] = c + (c << _U3)
-    s[2] = ((c << _U24) | (c >> _U40)) + tmp
+    tmp, s[0], s[1], s[2], s[3] = _advance(s[0], s[1], s[2], s[3])
     return tmp
 
 
-@_jit
-def _double(s):
-    return np.float64(_next(s) >> _U11) * _TO_DOUBLE
-
-
-@_jit
-def _normal_slow(s, idx, rabs, x):
-    """The ziggurat's rare branches (tail and wedges); returns (accepted, value)."""
-    if idx == 0:
-        while True:
-            xx = -_INV_R * np.log1p(-_double(s))
-            yy = -np.log1p(-_double(s))
-            if yy + yy > xx * xx:
-                if (rabs >> _U8) & _U1:
-                    return True, -(_R + xx)
-                return True, _R + xx
-    if (_FI[idx - 1] - _FI[idx]) * _double(s) + _FI[idx] < np.exp(-0.5 * x * x):
-        return True, x
-    return False, 0.0
+@nb.njit(cache=True, nogil=True, inline="always")
+def _advance(a, b, c, w):
+    """One SFC64 step on the state (a, b, c, w) held in registers: (output, a, b, c, w)."""
+    tmp = a + b + w
+    return tmp, b ^ (b >> _U11), c + (c << _U3), ((c << _U24) | (c >> _U40)) + tmp, w + _U1
 
 
 @nb.njit(cache=True, nogil=True, inline="always")
-def _nrm(a, b, c, w, s):
+def _unit(t):
+    """The double in [0, 1) NumPy makes of the 64-bit output t (its top 53 bits)."""
+    return np.float64(t >> _U11) * _TO_DOUBLE
+
+
+@_jit
+def _normal_slow(a, b, c, w, idx, rabs, x):
+    """The ziggurat's rare branches (tail and wedges); returns (accepted, value, a, b, c, w)."""
+    if idx == 0:
+        while True:
+            t, a, b, c, w = _advance(a, b, c, w)
+            xx = -_INV_R * np.log1p(-_unit(t))
+            t, a, b, c, w = _advance(a, b, c, w)
+            yy = -np.log1p(-_unit(t))
+            if yy + yy > xx * xx:
+                if (rabs >> _U8) & _U1:
+                    return True, -(_R + xx), a, b, c, w
+                return True, _R + xx, a, b, c, w
+    t, a, b, c, w = _advance(a, b, c, w)
+    if (_FI[idx - 1] - _FI[idx]) * _unit(t) + _FI[idx] < np.exp(-0.5 * x * x):
+        return True, x, a, b, c, w
+    return False, 0.0, a, b, c, w
+
+
+@nb.njit(cache=True, nogil=True, inline="always")
+def _nrm(a, b, c, w):
     """A standard normal variate: NumPy's ``random_standard_normal`` (256-layer ziggurat) on the
-    SFC64 state (a, b, c, w) held in registers; returns (x, a, b, c, w). The rare branches go
-    through the state array ``s``."""
+    SFC64 state (a, b, c, w) held in registers; returns (x, a, b, c, w). No array is passed in:
+    an array argument of an inlined function costs a reference-count increment and decrement
+    per variate (atomic operations that halved the generator's rate)."""
     while True:
-        tmp = a + b + w
-        w += _U1
-        a = b ^ (b >> _U11)
-        b = c + (c << _U3)
-        c = ((c << _U24) | (c >> _U40)) + tmp
-        r = tmp
+        r, a, b, c, w = _advance(a, b, c, w)
         idx = np.intp(r & _MASK8)
         r = r >> _U8
         rabs = (r >> _U1) & _MASK52
@@ -122,9 +127,7 @@ def _nrm(a, b, c, w, s):
             x = -x
         if rabs < _KI[idx]:
             return x, a, b, c, w
-        s[0], s[1], s[2], s[3] = a, b, c, w
-        ok, v = _normal_slow(s, idx, rabs, x)
-        a, b, c, w = s[0], s[1], s[2], s[3]
+        ok, v, a, b, c, w = _normal_slow(a, b, c, w, idx, rabs, x)
         if ok:
             return v, a, b, c, w
 
@@ -134,7 +137,7 @@ def fill_normal(s, out):
     """Fill the 1-d array ``out`` with standard normals from the SFC64 state ``s`` (advanced in place)."""
     a, b, c, w = s[0], s[1], s[2], s[3]
     for i in range(out.shape[0]):
-        out[i], a, b, c, w = _nrm(a, b, c, w, s)
+        out[i], a, b, c, w = _nrm(a, b, c, w)
     s[0], s[1], s[2], s[3] = a, b, c, w
 
 
@@ -145,157 +148,367 @@ def fill_raw(s, out):
         out[i] = _next(s)
 
 
+#: data models the kernel samples (``model`` of :func:`draw`): standardised coordinates z_i with
+#: E z_i = 0, E z_i^2 = 1 and the model's fourth moment, as :mod:`verify.samplers` draws them
+GAUSSIAN, RADEMACHER, THREE_POINT, SPARSE_GAUSSIAN, EMPIRICAL = 0, 1, 2, 3, 4
+_MASK32 = np.uint64(0xFFFFFFFF)
+_U32 = np.uint64(32)
+
+
+@nb.njit(cache=True, nogil=True, inline="always")
+def _below(n, a, b, c, w):
+    """A uniform integer in [0, n), 0 < n < 2^32 (Lemire's multiply-shift with rejection, exact),
+    from the top 32 bits of SFC64 outputs; returns (index, a, b, c, w)."""
+    nn = np.uint64(n)
+    threshold = ((_MASK32 + _U1) - nn) % nn   # 2^32 mod n
+    while True:
+        t, a, b, c, w = _advance(a, b, c, w)
+        x = (t >> _U32) * nn
+        if (x & _MASK32) >= threshold:
+            return np.intp(x >> _U32), a, b, c, w
+
+
 @_jit
-def _gradient(s, st, r, C, ci, cr, sqrt_lam, noise_sd, batch, sufficient, q, z):
-    """The minibatch gradient of replica ``r`` at its gradient point (row S of C[ci, cr]) as
-    g_i = scale_i (alpha q_i + beta z_i) with q = sqrt(lambda) p and z filled here; returns
-    (alpha, beta). Direct sampling: alpha = 0 and z the (single or summed) z_b r_b; sufficient
-    statistics: z = w (drawn first, in the pass that forms q), then the B pairs (s_b, eps_b), and
-    (alpha, beta) = ((A - sqrt(R2) <q, w>)/<q, q>, sqrt(R2))."""
-    S = st.shape[0]
-    d = st.shape[2]
-    ra, rb_, rc, rw = s[0], s[1], s[2], s[3]
-    # coefficients in registers (stores to q could alias C and would force reloads)
-    p0 = C[ci, cr, S, 0]
-    p1 = C[ci, cr, S, 1] if S > 1 else 0.0
-    qq = 0.0
-    dot = 0.0   # <z_1, q> (direct, B = 1) or <w, q> (sufficient statistics)
-    fuse = sufficient or batch == 1   # draw z_1 or w in the same pass as q
-    for i in range(d):
-        if S == 1:
-            p = p0 * st[0, r, i]
-        elif S == 2:
-            p = p0 * st[0, r, i] + p1 * st[1, r, i]
-        else:
-            p = 0.0
-            for j in range(S):
-                p += C[ci, cr, S, j] * st[j, r, i]
-        qi = sqrt_lam[i] * p
-        q[i] = qi
-        qq += qi * qi
-        if fuse:
-            zi, ra, rb_, rc, rw = _nrm(ra, rb_, rc, rw, s)
-            z[i] = zi
-            dot += zi * qi
-    alpha = 0.0
-    beta = 1.0
-    if sufficient:
-        nq = np.sqrt(qq)
-        a = 0.0
-        r2 = 0.0
-        for _ in range(batch):
-            x, ra, rb_, rc, rw = _nrm(ra, rb_, rc, rw, s)
-            sb = nq * x
-            rb = sb
-            if noise_sd > 0.0:
-                x, ra, rb_, rc, rw = _nrm(ra, rb_, rc, rw, s)
-                rb -= noise_sd * x
-            a += sb * rb
-            r2 += rb * rb
-        beta = np.sqrt(r2)
-        alpha = (a - beta * dot) / qq if qq > 0.0 else 0.0
-    elif fuse:
-        beta = dot
-        if noise_sd > 0.0:
-            x, ra, rb_, rc, rw = _nrm(ra, rb_, rc, rw, s)
-            beta -= noise_sd * x
-    else:
-        zb = z[d:]    # z holds 2d entries: the sum in the first half, the current z_b in the second
-        for b in range(batch):
-            dot = 0.0
-            for i in range(d):
-                zi, ra, rb_, rc, rw = _nrm(ra, rb_, rc, rw, s)
-                zb[i] = zi
-                dot += zi * q[i]
-            rb = dot
-            if noise_sd > 0.0:
-                x, ra, rb_, rc, rw = _nrm(ra, rb_, rc, rw, s)
-                rb -= noise_sd * x
-            if b == 0:
+def draw(s, Z, sufficient, model, p1, p2, table, noise_sd):
+    """The random numbers of one step for every replica r of a row block into Z, from the SFC64
+    state ``s`` (advanced in place), in the order of Z's entries (so that for Gaussian data the
+    pass is one flat loop): direct sampling (Z of shape (m, B, d + 1)), for b = 1..B the vector
+    z_b into Z[r, b, :d] and the label noise eps_b (a standard normal times ``noise_sd``, plus the
+    drawn row's residual for EMPIRICAL) into Z[r, b, d]; sufficient statistics (Gaussian only; Z of
+    shape (m, 1, d + 2B)), the vector w into Z[r, 0, :d], then for b = 1..B the variate of s_b (a
+    standard normal) and eps_b into Z[r, 0, d + 2b], Z[r, 0, d + 2b + 1]. The noise variates are
+    drawn also when sigma = 0 (one variate per d coordinates). Nothing but the generator runs in
+    the drawing loops: its state stays in registers and no floating-point accumulator competes for
+    them (:func:`gradient` forms the gradients).
+
+    ``model`` (per-coordinate parameters p1, p2 of shape (d,)):
+
+    * GAUSSIAN: z_i ~ N(0, 1) (NumPy's ziggurat);
+    * RADEMACHER: z_i = 1 - 2 bit_i, 64 coordinates from one 64-bit output (low bit first);
+    * THREE_POINT (``IndependentCoordinates``): with u_i uniform on [0, 1) (NumPy's 53-bit
+      double), z_i = -p2_i if u_i < p1_i/2, +p2_i if u_i < p1_i, else 0 (p1 = 1/kappa, p2 = sqrt(kappa));
+    * SPARSE_GAUSSIAN: z_i = p2_i g_i if u_i < p1_i else 0 (p1 = p, p2 = 1/sqrt(p)), with g_i ~ N(0, 1)
+      drawn only for the kept coordinates (the mask and g are independent, so the law is exact);
+    * EMPIRICAL: a row index uniform on 0..n-1 (exact, :func:`_below`), z = table[idx, :d] (the
+      standardised row) and its residual table[idx, d] added to the label noise.
+
+    ``table`` is (n, d + 1) for EMPIRICAL and unused (any float array) otherwise."""
+    m = Z.shape[0]
+    nz = Z.shape[1]
+    d = p1.shape[0]
+    a, b, c, w = s[0], s[1], s[2], s[3]
+    if model == GAUSSIAN or sufficient:
+        flat = Z.reshape(-1)
+        for i in range(flat.shape[0]):
+            flat[i], a, b, c, w = _nrm(a, b, c, w)
+        s[0], s[1], s[2], s[3] = a, b, c, w
+        for r in range(m):
+            if sufficient:
+                for j in range((Z.shape[2] - d) // 2):
+                    Z[r, 0, d + 2 * j + 1] *= noise_sd
+            else:
+                for j in range(nz):
+                    Z[r, j, d] *= noise_sd
+        return
+    for r in range(m):
+        for j in range(nz):
+            if model == EMPIRICAL:
+                idx, a, b, c, w = _below(table.shape[0], a, b, c, w)
                 for i in range(d):
-                    z[i] = zb[i] * rb
+                    Z[r, j, i] = table[idx, i]
+                eps, a, b, c, w = _nrm(a, b, c, w)
+                Z[r, j, d] = noise_sd * eps + table[idx, d]
+                continue
+            if model == RADEMACHER:
+                for i0 in range(0, d, 64):
+                    t, a, b, c, w = _advance(a, b, c, w)
+                    for k in range(min(64, d - i0)):
+                        Z[r, j, i0 + k] = 1.0 - 2.0 * np.float64((t >> np.uint64(k)) & _U1)
+            elif model == THREE_POINT:
+                for i in range(d):
+                    t, a, b, c, w = _advance(a, b, c, w)
+                    u = _unit(t)
+                    keep = p1[i]
+                    Z[r, j, i] = (-p2[i] if u < 0.5 * keep else p2[i]) if u < keep else 0.0
             else:
                 for i in range(d):
-                    z[i] += zb[i] * rb
-    s[0], s[1], s[2], s[3] = ra, rb_, rc, rw
-    return alpha, beta
+                    t, a, b, c, w = _advance(a, b, c, w)
+                    if _unit(t) < p1[i]:
+                        g, a, b, c, w = _nrm(a, b, c, w)
+                        Z[r, j, i] = p2[i] * g
+                    else:
+                        Z[r, j, i] = 0.0
+            eps, a, b, c, w = _nrm(a, b, c, w)
+            Z[r, j, d] = noise_sd * eps
+    s[0], s[1], s[2], s[3] = a, b, c, w
 
 
-#: update and recording: reductions may be reassociated (vectorised); the random numbers are not
-#: touched by these flags, and a given build gives the same numbers every run
-_fjit = nb.njit(cache=True, nogil=True, fastmath={"reassoc"})
+def model_parameters(data, d):
+    """(model code, p1, p2, table) of :func:`draw` for a data model, or None if the kernel does not
+    sample it (``table``: the standardised rows and their residuals, (n, d + 1), for
+    ``EmpiricalDistribution``; a (1, 1) placeholder otherwise)."""
+    from theory.data import (
+        EmpiricalDistribution,
+        Gaussian,
+        IndependentCoordinates,
+        Rademacher,
+        SparseGaussian,
+    )
+    kind = type(data)
+    none = np.zeros((1, 1))
+    if kind is Gaussian:
+        return GAUSSIAN, np.zeros(d), np.zeros(d), none
+    if kind is Rademacher:
+        return RADEMACHER, np.zeros(d), np.zeros(d), none
+    if kind is IndependentCoordinates:
+        kappa = np.asarray(data.kurtosis_values(d), dtype=float)
+        return THREE_POINT, 1.0 / kappa, np.sqrt(kappa), none
+    if kind is SparseGaussian:
+        p = np.asarray(data.sparsity_values(d), dtype=float)
+        return SPARSE_GAUSSIAN, p, 1.0 / np.sqrt(p), none
+    if kind is EmpiricalDistribution and data.n < 2**32:
+        table = np.ascontiguousarray(np.column_stack([data.standardized_rows, data.residuals]), dtype=float)
+        return EMPIRICAL, np.zeros(d), np.zeros(d), table
+    return None
+
+
+#: gradients, update and recording: reductions may be reassociated (vectorised) and multiply-adds
+#: fused; the random numbers are not touched by these flags, and a given build gives the same
+#: numbers every run
+_fjit = nb.njit(cache=True, nogil=True, fastmath={"reassoc", "contract"})
 
 
 @_fjit
-def _update(st, r, C, ci, cr, scale, q, z, alpha, beta, new):
-    """s_a <- sum_j U_aj s_j + U_a,g g for replica ``r``, g_i = scale_i (alpha q_i + beta z_i)."""
+def gradient(st, C, ci, sqrt_lam, scale, sufficient, Q, Z, beta, norms, feat):
+    """The minibatch gradient of every replica r of the row block ``st`` (S, m, d) from the draws
+    of :func:`draw`, at its gradient point p = sum_j C[ci, cr, S, j] s_j (cr = 0, or r for
+    per-replica coefficients), returned as g_r = beta_r * scale * Z[r, 0] (scale = sqrt(lambda)/B,
+    applied by :func:`update_record`). Q (m, d) receives q = sqrt(lambda) p (except for direct
+    sampling with B = 1 and a one-variable state, where q is formed inside the inner product).
+    If ``norms``, feat[r, 2] = <g_r, g_r> (for per-replica hyperparameter hooks).
+
+    Direct sampling: r_b = <z_b, q> - eps_b, Z[r, 0] = sum_b z_b r_b (B = 1: Z[r, 0] = z_1 and
+    beta_r = r_1, no pass over the vector; B > 1: beta_r = 1, the r_b kept in Z[r, b, d]).
+    Sufficient statistics: Z[r, 0] = alpha q + beta w with the exact law of :mod:`verify.sampling`
+    and beta_r = 1."""
     S = st.shape[0]
-    d = st.shape[2]
-    # coefficients in registers for one- and two-variable states (SGD, the momentum methods)
-    u00 = C[ci, cr, 0, 0]
-    u0g = C[ci, cr, 0, S]
-    if S == 1:
-        row = st[0, r]
-        for i in range(d):
-            row[i] = u0g * (scale[i] * (alpha * q[i] + beta * z[i])) + u00 * row[i]
-    elif S == 2:
-        u01, u10, u11, u1g = C[ci, cr, 0, 1], C[ci, cr, 1, 0], C[ci, cr, 1, 1], C[ci, cr, 1, 2]
-        row0 = st[0, r]
-        row1 = st[1, r]
-        for i in range(d):
-            gi = scale[i] * (alpha * q[i] + beta * z[i])
-            a0 = row0[i]
-            a1 = row1[i]
-            row0[i] = u0g * gi + u00 * a0 + u01 * a1
-            row1[i] = u1g * gi + u10 * a0 + u11 * a1
-    else:
-        for i in range(d):
-            gi = scale[i] * (alpha * q[i] + beta * z[i])
-            for a in range(S):
-                v = C[ci, cr, a, S] * gi
-                for j in range(S):
-                    v += C[ci, cr, a, j] * st[j, r, i]
-                new[a] = v
-            for a in range(S):
-                st[a, r, i] = new[a]
-
-
-@_fjit
-def _record_rows(st, k, first_rows, lam, floor, coords, rstat, mstat, mustat, feat):
-    """Record step k of the rows of ``st`` for a subset ``coords`` of the coordinates: feat[r, 0:2] =
-    (R, M_2) per replica, and shifted sums over replicas of the risk (with cubes) and of e_i^2, e_i."""
     m = st.shape[1]
     d = st.shape[2]
+    nz = Z.shape[1]
+    batch = (Z.shape[2] - d) // 2 if sufficient else nz
+    per_replica = C.shape[1] > 1
     for r in range(m):
-        row = st[0, r]
-        risk = 0.0
-        m2 = 0.0
-        for i in range(d):
-            sq = row[i] * row[i]
-            risk += lam[i] * sq
-            m2 += lam[i] * lam[i] * sq
-        _risk_stat(rstat, k, r, 0.5 * (risk + floor), m2, first_rows and r == 0, feat)
-    for c in range(coords.shape[0]):
-        j = coords[c]
-        if first_rows:
-            mstat[0, k, c] = st[0, 0, j] * st[0, 0, j]
-            mustat[0, k, c] = st[0, 0, j]
-        for r in range(m):
-            e = st[0, r, j]
-            dm = e * e - mstat[0, k, c]
-            mstat[1, k, c] += dm
-            mstat[2, k, c] += dm * dm
-            du = e - mustat[0, k, c]
-            mustat[1, k, c] += du
-            mustat[2, k, c] += du * du
+        cr = r if per_replica else 0
+        p0 = C[ci, cr, S, 0]
+        g2 = 0.0   # <scale Z, scale Z>, for the norms
+        if S == 1 and nz == 1 and not sufficient:   # SGD, B = 1: one pass, no q stored
+            dot = 0.0
+            if norms:
+                for i in range(d):
+                    zi = Z[r, 0, i]
+                    dot += zi * (sqrt_lam[i] * (p0 * st[0, r, i]))
+                    gi = scale[i] * zi
+                    g2 += gi * gi
+            else:
+                for i in range(d):
+                    dot += Z[r, 0, i] * (sqrt_lam[i] * (p0 * st[0, r, i]))
+            beta[r] = dot - Z[r, 0, d]
+            if norms:
+                feat[r, 2] = beta[r] * beta[r] * g2
+            continue
+        if S == 1:
+            for i in range(d):
+                Q[r, i] = sqrt_lam[i] * (p0 * st[0, r, i])
+        elif S == 2:
+            p1 = C[ci, cr, S, 1]
+            for i in range(d):
+                Q[r, i] = sqrt_lam[i] * (p0 * st[0, r, i] + p1 * st[1, r, i])
+        else:
+            for i in range(d):
+                p = 0.0
+                for j in range(S):
+                    p += C[ci, cr, S, j] * st[j, r, i]
+                Q[r, i] = sqrt_lam[i] * p
+        if sufficient:
+            qq = 0.0
+            dot = 0.0   # <q, w>
+            for i in range(d):
+                qi = Q[r, i]
+                qq += qi * qi
+                dot += Z[r, 0, i] * qi
+            nq = np.sqrt(qq)
+            a = 0.0
+            r2 = 0.0
+            for j in range(batch):
+                sb = nq * Z[r, 0, d + 2 * j]
+                res = sb - Z[r, 0, d + 2 * j + 1]
+                a += sb * res
+                r2 += res * res
+            bt = np.sqrt(r2)
+            al = (a - bt * dot) / qq if qq > 0.0 else 0.0
+            for i in range(d):
+                Z[r, 0, i] = al * Q[r, i] + bt * Z[r, 0, i]
+            beta[r] = 1.0
+        else:
+            for j in range(nz):
+                dot = 0.0
+                for i in range(d):
+                    dot += Z[r, j, i] * Q[r, i]
+                Z[r, j, d] = dot - Z[r, j, d]
+            if nz == 1:
+                beta[r] = Z[r, 0, d]
+            else:
+                rb = Z[r, 0, d]
+                for i in range(d):
+                    Z[r, 0, i] *= rb
+                for j in range(1, nz):
+                    rb = Z[r, j, d]
+                    for i in range(d):
+                        Z[r, 0, i] += Z[r, j, i] * rb
+                beta[r] = 1.0
+        if norms:
+            for i in range(d):
+                gi = scale[i] * Z[r, 0, i]
+                g2 += gi * gi
+            feat[r, 2] = beta[r] * beta[r] * g2
+
+
+#: coordinates per tile of :func:`update_record` (all replicas of the row block per tile). Measured
+#: (benchmarks/run.py phases): 1024 beats 256 and 128 at d = 256 and 1024 (1.3 ns per coordinate
+#: against 2.1 and 2.6 at d = 1024), although a smaller tile keeps the per-step sums in L1
+_TILE = 1024
 
 
 @_fjit
-def _risk_stat(rstat, k, r, risk, m2, first, feat):
-    """feat[r, 0:2] = (R, M_2); shifted sums (with cubes) of the risk at step k."""
-    feat[r, 0] = risk
-    feat[r, 1] = m2
-    _shift1(rstat, k, risk, first)
+def update_record(st, C, ci, scale, Z, beta, update, k, first_rows, lam, floor, coords, all_coords,
+                  in_block, rstat, mstat, mustat, blk_r, blk_m, blk_mu, feat, new):
+    """Pass 2 of a step for every replica r of ``st`` (S, m, d): if ``update``, the linear update
+    s_a <- sum_j C[ci, cr, a, j] s_j + C[ci, cr, a, S] g with g = beta_r scale Z[r, 0]
+    (:func:`gradient`); then the recording of step k on the error e = s_0 while its row is in L1:
+    feat[r, 0:2] = (R, M_2), the shifted sums (K, S1, S2, S3) over replicas of the risk into
+    rstat[:, k] and (K, S1, S2) of e_i^2 and e_i into mstat[:, k], mustat[:, k] (every coordinate
+    if ``all_coords``, else those in ``coords``), and if ``in_block`` the replica's block sums
+    blk_r, blk_m, blk_mu. ``first_rows``: row 0 starts the chunk (it sets the shifts K).
+    The coordinates run in tiles of ``_TILE`` (all replicas per tile)."""
+    S = st.shape[0]
+    m = st.shape[1]
+    d = st.shape[2]
+    per_replica = C.shape[1] > 1
+    km, s1m, s2m = mstat[0, k], mstat[1, k], mstat[2, k]
+    ku, s1u, s2u = mustat[0, k], mustat[1, k], mustat[2, k]
+    for r in range(m):
+        feat[r, 0] = 0.0
+        feat[r, 1] = 0.0
+    for t0 in range(0, d, _TILE):
+        # unsigned bounds: numba then indexes without the negative-index wrap-around, which
+        # otherwise stops the vectorisation of a loop that does not start at 0 (3x slower)
+        i0 = np.uint64(t0)
+        i1 = np.uint64(min(t0 + _TILE, d))
+        for r in range(m):
+            cr = r if per_replica else 0
+            if update:
+                bt = beta[r]
+                if S == 1:
+                    c0, c1 = C[ci, cr, 0, 0], C[ci, cr, 0, 1] * bt
+                    for i in range(i0, i1):
+                        st[0, r, i] = c0 * st[0, r, i] + c1 * (scale[i] * Z[r, 0, i])
+                elif S == 2:
+                    c0, c1, c2 = C[ci, cr, 0, 0], C[ci, cr, 0, 1], C[ci, cr, 0, 2] * bt
+                    u10, u11, u1g = C[ci, cr, 1, 0], C[ci, cr, 1, 1], C[ci, cr, 1, 2] * bt
+                    for i in range(i0, i1):
+                        gi = scale[i] * Z[r, 0, i]
+                        a0 = st[0, r, i]
+                        a1 = st[1, r, i]
+                        st[0, r, i] = c0 * a0 + c1 * a1 + c2 * gi
+                        st[1, r, i] = u10 * a0 + u11 * a1 + u1g * gi
+                else:
+                    for i in range(i0, i1):
+                        gi = bt * scale[i] * Z[r, 0, i]
+                        for a in range(S):
+                            v = C[ci, cr, a, S] * gi
+                            for j in range(S):
+                                v += C[ci, cr, a, j] * st[j, r, i]
+                            new[a] = v
+                        for a in range(S):
+                            st[a, r, i] = new[a]
+            risk = 0.0
+            m2 = 0.0
+            if all_coords and first_rows and r == 0:
+                for i in range(i0, i1):
+                    e = st[0, r, i]
+                    km[i] = e * e
+                    ku[i] = e
+            if all_coords and in_block:
+                for i in range(i0, i1):
+                    e = st[0, r, i]
+                    sq = e * e
+                    li = lam[i] * sq
+                    risk += li
+                    m2 += lam[i] * li
+                    dm = sq - km[i]
+                    s1m[i] += dm
+                    s2m[i] += dm * dm
+                    du = e - ku[i]
+                    s1u[i] += du
+                    s2u[i] += du * du
+                    blk_m[r, i] += sq
+                    blk_mu[r, i] += e
+            elif all_coords:
+                for i in range(i0, i1):
+                    e = st[0, r, i]
+                    sq = e * e
+                    li = lam[i] * sq
+                    risk += li
+                    m2 += lam[i] * li
+                    dm = sq - km[i]
+                    s1m[i] += dm
+                    s2m[i] += dm * dm
+                    du = e - ku[i]
+                    s1u[i] += du
+                    s2u[i] += du * du
+            elif in_block:
+                for i in range(i0, i1):
+                    e = st[0, r, i]
+                    sq = e * e
+                    li = lam[i] * sq
+                    risk += li
+                    m2 += lam[i] * li
+                    blk_m[r, i] += sq
+                    blk_mu[r, i] += e
+            else:
+                for i in range(i0, i1):
+                    e = st[0, r, i]
+                    sq = e * e
+                    li = lam[i] * sq
+                    risk += li
+                    m2 += lam[i] * li
+            feat[r, 0] += risk
+            feat[r, 1] += m2
+    for r in range(m):
+        first = first_rows and r == 0
+        if not all_coords:
+            for c in range(coords.shape[0]):
+                j = coords[c]
+                e = st[0, r, j]
+                if first:
+                    km[c] = e * e
+                    ku[c] = e
+                dm = e * e - km[c]
+                s1m[c] += dm
+                s2m[c] += dm * dm
+                du = e - ku[c]
+                s1u[c] += du
+                s2u[c] += du * du
+        risk = 0.5 * (feat[r, 0] + floor)
+        feat[r, 0] = risk
+        if in_block:
+            blk_r[r] += risk
+        if first:
+            rstat[0, k] = risk
+        dv = risk - rstat[0, k]
+        rstat[1, k] += dv
+        rstat[2, k] += dv * dv
+        rstat[3, k] += dv * dv * dv
 
 
 @_fjit
@@ -310,159 +523,59 @@ def _shift1(stat, j, v, first):
 
 
 @_fjit
-def _record_all(st, k, first_rows, lam, floor, rstat, mstat, mustat, feat, blk_r, blk_m, blk_mu, in_block):
-    """:func:`_record_rows` for every coordinate, and (if ``in_block``) the block sums of
-    :func:`_block_rows`, in one pass over each replica's row."""
-    m = st.shape[1]
-    d = st.shape[2]
-    km, s1m, s2m = mstat[0, k], mstat[1, k], mstat[2, k]
-    ku, s1u, s2u = mustat[0, k], mustat[1, k], mustat[2, k]
-    if first_rows:
-        row = st[0, 0]
-        for i in range(d):
-            km[i] = row[i] * row[i]
-            ku[i] = row[i]
-    for r in range(m):
-        row = st[0, r]
-        bm = blk_m[r]
-        bu = blk_mu[r]
-        risk = 0.0
-        m2 = 0.0
-        for i in range(d):
-            e = row[i]
-            sq = e * e
-            risk += lam[i] * sq
-            m2 += lam[i] * lam[i] * sq
-            dm = sq - km[i]
-            s1m[i] += dm
-            s2m[i] += dm * dm
-            du = e - ku[i]
-            s1u[i] += du
-            s2u[i] += du * du
-            if in_block:
-                bm[i] += sq
-                bu[i] += e
-        risk = 0.5 * (risk + floor)
-        if in_block:
-            blk_r[r] += risk
-        _risk_stat(rstat, k, r, risk, m2, first_rows and r == 0, feat)
-
-
-@_fjit
-def _shift4(out, b, v, first):
-    """Shifted sums (K, S1, S2, S3) of the 1-d ``v`` (one entry per coordinate) into out[:, b]."""
-    k0, s1, s2, s3 = out[0, b], out[1, b], out[2, b], out[3, b]
-    if first:
-        for i in range(v.shape[0]):
-            k0[i] = v[i]
-    for i in range(v.shape[0]):
-        dv = v[i] - k0[i]
-        s1[i] += dv
-        s2[i] += dv * dv
-        s3[i] += dv * dv * dv
-
-
-@_fjit
-def _block_rows(st, block, width, first_rows, feat, blk_r, blk_m, blk_mu, bstat_r, bstat_m, bstat_mu, rep_brisk,
-                accumulate):
-    """Add step k's risk (feat[:, 0]), e_i^2 and e_i to each replica's block sums (if ``accumulate``);
-    at the block's last step (``width`` > 0) put the block averages into the shifted sums over
-    replicas and reset."""
-    m = st.shape[1]
-    d = st.shape[2]
-    for r in range(m):
-        if not accumulate:
-            break
-        row = st[0, r]
-        bm = blk_m[r]
-        bu = blk_mu[r]
-        blk_r[r] += feat[r, 0]
-        for i in range(d):
-            bm[i] += row[i] * row[i]
-            bu[i] += row[i]
-    if width == 0:
-        return
+def close_block(block, width, first_rows, blk_r, blk_m, blk_mu, bstat_r, bstat_m, bstat_mu, rep_brisk):
+    """At the last step of dyadic block ``block`` (``width`` steps): each replica's block averages
+    (risk, e_i^2, e_i) into the shifted sums (K, S1, S2, S3) over replicas and ``rep_brisk``; the
+    replicas' block sums are reset."""
+    m = blk_m.shape[0]
+    d = blk_m.shape[1]
     inv = 1.0 / width
+    k1, s1, s2, s3 = bstat_m[0, block], bstat_m[1, block], bstat_m[2, block], bstat_m[3, block]
+    u0, u1, u2, u3 = bstat_mu[0, block], bstat_mu[1, block], bstat_mu[2, block], bstat_mu[3, block]
     for r in range(m):
         first = first_rows and r == 0
         v = blk_r[r] * inv
         rep_brisk[r, block] = v
         _shift1(bstat_r, block, v, first)
         blk_r[r] = 0.0
-        bm = blk_m[r]
-        bu = blk_mu[r]
+        if first:
+            for i in range(d):
+                k1[i] = blk_m[r, i] * inv
+                u0[i] = blk_mu[r, i] * inv
         for i in range(d):
-            bm[i] *= inv
-            bu[i] *= inv
-        _shift4(bstat_m, block, bm, first)
-        _shift4(bstat_mu, block, bu, first)
-        bm[:] = 0.0
-        bu[:] = 0.0
+            dv = blk_m[r, i] * inv - k1[i]
+            s1[i] += dv
+            s2[i] += dv * dv
+            s3[i] += dv * dv * dv
+            du = blk_mu[r, i] * inv - u0[i]
+            u1[i] += du
+            u2[i] += du * du
+            u3[i] += du * du * du
+            blk_m[r, i] = 0.0
+            blk_mu[r, i] = 0.0
 
 
 @_jit
-def _record(st, k, first_rows, lam, floor, coords, all_coords, rstat, mstat, mustat, blk_r, blk_m, blk_mu,
-            block, width, bstat_r, bstat_m, bstat_mu, rep_brisk, feat):
-    if all_coords:
-        _record_all(st, k, first_rows, lam, floor, rstat, mstat, mustat, feat, blk_r, blk_m, blk_mu, block >= 0)
-        if block >= 0:
-            _block_rows(st, block, width, first_rows, feat, blk_r, blk_m, blk_mu, bstat_r, bstat_m, bstat_mu,
-                        rep_brisk, False)
-        return
-    _record_rows(st, k, first_rows, lam, floor, coords, rstat, mstat, mustat, feat)
-    if block >= 0:
-        _block_rows(st, block, width, first_rows, feat, blk_r, blk_m, blk_mu, bstat_r, bstat_m, bstat_mu,
-                    rep_brisk, True)
-
-
-@_jit
-def step_rows(s, st, C, k0, k1, first_rows, sqrt_lam, lam, scale, noise_sd, batch, sufficient, floor,
+def step_rows(s, st, C, k0, k1, first_rows, sqrt_lam, lam, scale, noise_sd, sufficient, model, p1, p2, table, floor,
               coords, all_coords, block_of, block_width, rstat, mstat, mustat, blk_r, blk_m, blk_mu,
-              bstat_r, bstat_m, bstat_mu, rep_brisk, feat, q, z, new):
+              bstat_r, bstat_m, bstat_mu, rep_brisk, feat, Q, Z, beta, new):
     """Steps k0..k1 (k = 0: record only) of the replicas of ``st`` (S, m, d): per step, every
-    replica's gradient and update, then the recording of the step over the rows. C has shape
-    (T, 1 or m, S+1, S+1) with T = 1 or k1 - k0 (coefficients of step k at index k - max(k0, 1)
-    when T > 1). ``first_rows``: these rows start the chunk (row 0 sets the shifts).
-    Scratch: q (d,), z (2d,), new (S,)."""
-    m = st.shape[1]
+    replica's random numbers (:func:`draw`) and gradient (:func:`gradient`), then every replica's update and recording
+    (:func:`update_record`), and the block averages at a block's last step (:func:`close_block`).
+    C has shape (T, 1 or m, S+1, S+1) with T = 1 or k1 - k0 (coefficients of step k at index
+    k - max(k0, 1) when T > 1). ``first_rows``: these rows start the chunk (row 0 sets the shifts).
+    Scratch: Q (m, d), Z (m, B, d + 1) or (m, 1, d + 2B) (sufficient statistics), beta (m,), new (S,)."""
     for k in range(k0, k1 + 1):
+        ci = 0 if C.shape[0] == 1 else max(k - max(k0, 1), 0)
         if k > 0:
-            ci = 0 if C.shape[0] == 1 else k - max(k0, 1)
-            for r in range(m):
-                cr = 0 if C.shape[1] == 1 else r
-                alpha, beta = _gradient(s, st, r, C, ci, cr, sqrt_lam, noise_sd, batch, sufficient, q, z)
-                _update(st, r, C, ci, cr, scale, q, z, alpha, beta, new)
-        _record(st, k, first_rows, lam, floor, coords, all_coords, rstat, mstat, mustat, blk_r, blk_m, blk_mu,
-                block_of[k], block_width[k], bstat_r, bstat_m, bstat_mu, rep_brisk, feat)
-
-
-@_jit
-def gradients(s, st, C, sqrt_lam, scale, noise_sd, batch, sufficient, q, z, Gall, feat):
-    """Phase 1 of a step with per-replica hyperparameters: every replica's minibatch gradient into
-    Gall (m, d) (C[0, 0 or r] gives the gradient point), <g, g> into feat[:, 2]."""
-    d = st.shape[2]
-    for r in range(st.shape[1]):
-        cr = 0 if C.shape[1] == 1 else r
-        alpha, beta = _gradient(s, st, r, C, 0, cr, sqrt_lam, noise_sd, batch, sufficient, q, z)
-        g2 = 0.0
-        for i in range(d):
-            gi = scale[i] * (alpha * q[i] + beta * z[i])
-            Gall[r, i] = gi
-            g2 += gi * gi
-        feat[r, 2] = g2
-
-
-@_jit
-def update_record(st, C, Gall, k, first_rows, lam, floor, coords, all_coords, block, width, rstat, mstat,
-                  mustat, blk_r, blk_m, blk_mu, bstat_r, bstat_m, bstat_mu, rep_brisk, feat, ones, new):
-    """Phase 2: apply each replica's update (C[0, r]) with its gradient Gall[r] and record step k
-    (``ones``: an array of d ones, the gradient's scale)."""
-    for r in range(st.shape[1]):
-        cr = 0 if C.shape[1] == 1 else r
-        g = Gall[r]
-        _update(st, r, C, 0, cr, ones, g, g, 1.0, 0.0, new)
-    _record(st, k, first_rows, lam, floor, coords, all_coords, rstat, mstat, mustat, blk_r, blk_m, blk_mu,
-            block, width, bstat_r, bstat_m, bstat_mu, rep_brisk, feat)
+            draw(s, Z, sufficient, model, p1, p2, table, noise_sd)
+            gradient(st, C, ci, sqrt_lam, scale, sufficient, Q, Z, beta, False, feat)
+        block = block_of[k]
+        update_record(st, C, ci, scale, Z, beta, k > 0, k, first_rows, lam, floor, coords, all_coords,
+                      block >= 0, rstat, mstat, mustat, blk_r, blk_m, blk_mu, feat, new)
+        if block >= 0 and block_width[k] > 0:
+            close_block(block, block_width[k], first_rows, blk_r, blk_m, blk_mu, bstat_r, bstat_m, bstat_mu,
+                        rep_brisk)
 
 
 def finish_shifted(stat, n, third=True):

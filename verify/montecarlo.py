@@ -15,6 +15,7 @@ the numbers do not depend on how many.
 """
 from __future__ import annotations
 
+import functools
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -26,8 +27,16 @@ import sympy as sp
 from theory.algorithms import GRADIENT, Algorithm
 from theory.data import DataModel, Gaussian
 from theory.hyperparameters import bind_hyperparameters
-from theory.validation import (check_algorithm_and_data, check_eigenvalues, check_initial,
-                               check_integer, check_nonnegative, check_positive, check_replicas, check_seed)
+from theory.validation import (
+    check_algorithm_and_data,
+    check_eigenvalues,
+    check_initial,
+    check_integer,
+    check_nonnegative,
+    check_positive,
+    check_replicas,
+    check_seed,
+)
 
 from .samplers import sample_standardized
 from .sampling import has_exact_sufficient_law, sufficient_gradient
@@ -226,10 +235,13 @@ def assemble_result(parts, root, chunk_size, params, t0, cls=None, **extra):
     )
 
 
+@functools.lru_cache(maxsize=64)
 def _compile(algorithm: Algorithm):
     """Compile the update rule: a generic ``lambdify`` and, when the rule is linear in the state
     and the gradient (every algorithm here), its coefficient matrix as a function of the
-    hyperparameters, so the engine can apply it in place without temporaries."""
+    hyperparameters, so the engine can apply it in place without temporaries. Cached per
+    algorithm (algorithms are immutable values, equal when built alike): the SymPy work took
+    ~2.5 ms, most of a short run's fixed cost."""
     hyper = list(algorithm.hyperparameters.values())
     per_direction = any(h.per_direction for h in algorithm.hyperparameter_spec)
     const = algorithm.constants
@@ -502,11 +514,27 @@ def fused_available() -> bool:
     return True
 
 
+def kernel_samples(data) -> bool:
+    """True for the data models the fused kernel samples itself (:func:`verify.kernel.draw`):
+    Gaussian, Rademacher, IndependentCoordinates (three-point law), SparseGaussian and
+    EmpiricalDistribution (rows drawn uniformly, fewer than 2^32 of them)."""
+    from theory.data import (
+        EmpiricalDistribution,
+        IndependentCoordinates,
+        Rademacher,
+        SparseGaussian,
+    )
+    if type(data) is EmpiricalDistribution:
+        return data.n < 2**32
+    return type(data) in (Gaussian, Rademacher, IndependentCoordinates, SparseGaussian)
+
+
 def choose_engine(engine, sampling, data, batch, linear):
     """Resolve ``engine`` and ``sampling`` (see :func:`simulate`) to ("fused" | "numpy", sufficient: bool).
 
     Raises ValueError for an unknown name, "sufficient" sampling of a non-Gaussian data model, or
-    the fused engine for a rule that is not linear in the state and the gradient or non-Gaussian data.
+    the fused engine for a rule that is not linear in the state and the gradient or a data model
+    the kernel does not sample (:func:`kernel_samples`).
     """
     if engine not in ("auto", "fused", "numpy"):
         raise ValueError(f"engine must be 'auto', 'fused' or 'numpy'; got {engine!r}")
@@ -516,10 +544,12 @@ def choose_engine(engine, sampling, data, batch, linear):
     if sampling == "sufficient" and not exact:
         raise ValueError(f"sampling='sufficient' needs Gaussian data (an exact conditional law); got {data!r}")
     sufficient = sampling == "sufficient" or (sampling == "auto" and exact and batch >= 2)
-    fusable = linear and type(data) is Gaussian and fused_available()
+    fusable = linear and kernel_samples(data) and fused_available()
     if engine == "fused" and not fusable:
-        raise ValueError("engine='fused' needs an update rule linear in the state and the gradient and "
-                         f"Gaussian data; got {data!r}" + ("" if linear else " and a non-linear rule"))
+        raise ValueError("engine='fused' needs an update rule linear in the state and the gradient and a data "
+                         "model the kernel samples (Gaussian, Rademacher, IndependentCoordinates, SparseGaussian, "
+                         "EmpiricalDistribution); "
+                         f"got {data!r}" + ("" if linear else " and a non-linear rule"))
     if engine == "auto":
         engine = "fused" if fusable else "numpy"
     return engine, sufficient
@@ -559,8 +589,10 @@ def simulate(algorithm: Algorithm | None = None, *, data: DataModel | None = Non
         If True, return a list with one :class:`SimulationResult` per chunk (independent
         experiments of ``chunk_size`` replicas each, e.g. for null studies of a test).
     engine : {"auto", "fused", "numpy"}
-        "fused": the compiled kernel of :mod:`verify.kernel` (SFC64 streams, one pass per step;
-        needs an update rule linear in the state and the gradient, and Gaussian data);
+        "fused": the compiled kernel of :mod:`verify.kernel` (SFC64 streams, generation,
+        update and recording fused per row block; needs an update rule linear in the state and
+        the gradient, and a data model the kernel samples: Gaussian, Rademacher,
+        IndependentCoordinates, SparseGaussian, EmpiricalDistribution);
         "numpy": the NumPy reference engine (PCG64 streams, every rule and data model);
         "auto": "fused" where it applies, else "numpy". The two engines draw different random
         numbers from the same seed; each is reproducible bit for bit.
@@ -628,7 +660,8 @@ def simulate(algorithm: Algorithm | None = None, *, data: DataModel | None = Non
         floor = noise_sd**2 + float(getattr(data, "residual_variance", 0.0))
 
         def run(cs):
-            return fused.run_chunk(cs[0], cs[1], algorithm, C, lam, batch, noise_sd, floor, e0, steps, sufficient)
+            return fused.run_chunk(cs[0], cs[1], algorithm, C, lam, batch, noise_sd, floor, e0, steps, sufficient,
+                                   data=data)
     else:
         args = (algorithm, compiled, data, lam, hyper_values, batch, noise_sd, e0, steps, sufficient)
 

@@ -86,3 +86,15 @@ def test_adaptive_reproducible_whatever_the_workers():
     for key in ("risk", "risk_se", "learning_rate", "learning_rate_se", "replica_block_learning_rate",
                 "block_second_moments"):
         np.testing.assert_array_equal(getattr(a, key), getattr(b, key))
+
+
+def test_hooked_runs_take_other_data_models():
+    # a constant-rate hook on Rademacher data agrees with the NumPy reference engine on the same data
+    from theory import Rademacher
+    kw = dict(eigenvalues=LAM, noise_variance=0.1, initial=0.3, steps=STEPS, replicas=N, data=Rademacher())
+    hooked = simulate_adaptive(ConstantRate(0.5 * D), seed=1, coordinates=None, **kw)
+    ref = simulate(learning_rate=0.5, seed=2, engine="numpy", **kw)
+    assert hooked.parameters["data"] == "Rademacher()"
+    assert same_expectations(hooked, ref, alpha=1e-4).passed
+    wrong = simulate(learning_rate=0.55, seed=2, engine="numpy", **kw)
+    assert not same_expectations(hooked, wrong, alpha=1e-4).passed

@@ -5,7 +5,15 @@ import numpy as np
 import pytest
 import sympy as sp
 
-from theory import SGD, HeavyBall, Rademacher
+from theory import (
+    SGD,
+    EmpiricalDistribution,
+    Gaussian,
+    HeavyBall,
+    IndependentCoordinates,
+    Rademacher,
+    SparseGaussian,
+)
 from theory import symbols as sym
 from theory.algorithms import GRADIENT, Algorithm
 from verify import kernel, simulate
@@ -75,10 +83,67 @@ def test_deterministic_start_has_zero_standard_error():
     assert np.all(res.second_moments_se[1] > 1e-6)
 
 
+_X = np.random.default_rng(0).standard_normal((300, 4)) * [1.0, 0.8, 0.5, 0.3]
+_EMP = EmpiricalDistribution(_X, _X[:, 0] ** 2)
+
+
+class _OwnGaussian(Gaussian):
+    """A user's data model (a subclass): sampled by the NumPy engine's registered sampler only."""
+
+
 def test_fused_engine_refuses_what_it_cannot_run():
+    kw = dict(eigenvalues=[1.0, 0.5], learning_rate=0.1, steps=2, replicas=4)
     with pytest.raises(ValueError, match="engine='fused' needs"):
-        simulate(data=Rademacher(), eigenvalues=[1.0], learning_rate=0.1, engine="fused", steps=2, replicas=4)
+        simulate(data=_OwnGaussian(), engine="fused", **kw)
     with pytest.raises(ValueError, match="engine must be"):
-        simulate(eigenvalues=[1.0], learning_rate=0.1, engine="cuda", steps=2, replicas=4)
-    assert simulate(data=Rademacher(), eigenvalues=[1.0], learning_rate=0.1, steps=2, replicas=4,
-                    seed=0).parameters["engine"] == "numpy"
+        simulate(engine="cuda", **kw)
+    assert simulate(data=_OwnGaussian(), seed=0, **kw).parameters["engine"] == "numpy"
+    assert simulate(data=Rademacher(), seed=0, **kw).parameters["engine"] == "fused"
+
+
+MODELS = [Rademacher(), IndependentCoordinates([6.0, 3.0, 2.0, 1.5]), SparseGaussian([0.3, 0.5, 1.0, 0.2]), _EMP]
+
+
+def _kernel_draws(data, n=40_000, d=4, seed=3):
+    z = np.empty((n, 1, d + 1))
+    kernel.draw(kernel.sfc64_state(np.random.SeedSequence(seed)), z, False, *kernel.model_parameters(data, d), 0.0)
+    return z[:, 0, :d]
+
+
+@pytest.mark.parametrize("data", MODELS, ids=repr)
+def test_kernel_samplers_have_the_models_moments(data):
+    # E z_i = 0, E z_i^2 = 1, E z_i^4 = kappa_i (exact, from the data model), E z_i z_j = 0
+    from verify.stats import combine, scalar_comparison
+    z = _kernel_draws(data)
+    kappa = data.kurtosis_values(4)
+    tests = [(0.0, z[:, i]) for i in range(4)] + [(1.0, z[:, i] ** 2) for i in range(4)]
+    tests += [(kappa[i], z[:, i] ** 4) for i in range(4)] + [(0.0, z[:, 0] * z[:, 1])]
+    alpha = 1e-4
+    verdict = combine([scalar_comparison(t, x, alpha=alpha / len(tests)) for t, x in tests], alpha)
+    assert verdict.passed
+    # planted: the same draws read as a model with 20% more kurtosis are rejected
+    wrong = [scalar_comparison(1.2 * kappa[i], z[:, i] ** 4, alpha=alpha / 4) for i in range(4) if kappa[i] > 1]
+    assert not wrong or not combine(wrong, alpha).passed
+
+
+@pytest.mark.parametrize("data", MODELS, ids=repr)
+def test_fused_engine_agrees_with_the_numpy_engine_on_other_data(data):
+    kw = dict(KW, batch=2, replicas=3000, sampling="direct")
+    kw["eigenvalues"] = getattr(data, "eigenvalues", kw["eigenvalues"])   # a data set's own spectrum
+    fused = simulate(SGD(), data=data, engine="fused", seed=1, **kw)
+    ref = simulate(SGD(), data=data, engine="numpy", seed=2, **kw)
+    assert fused.parameters["engine"] == "fused"
+    assert same_expectations(fused, ref, alpha=1e-4).passed
+    # power: a 20% error in the learning rate (heavier tails than Gaussian data need more than 10%)
+    wrong = simulate(SGD(), data=data, engine="numpy", seed=2, **{**kw, "learning_rate": 0.36})
+    assert not same_expectations(fused, wrong, alpha=1e-4).passed
+
+
+def test_rademacher_draws_use_every_bit_once():
+    # 64 coordinates per 64-bit output, low bit first: the kernel's stream read back from NumPy's SFC64
+    ss = np.random.SeedSequence(11)
+    z = np.empty((1, 1, 101))
+    kernel.draw(kernel.sfc64_state(ss), z, False, *kernel.model_parameters(Rademacher(), 100), 0.0)
+    raw = np.random.SFC64(ss).random_raw(2)
+    bits = [(int(raw[w]) >> k) & 1 for w in range(2) for k in range(64 if w == 0 else 36)]
+    np.testing.assert_array_equal(z[0, 0, :100], 1.0 - 2.0 * np.array(bits))
