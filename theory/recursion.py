@@ -110,7 +110,9 @@ class Recursion:
             raise ValueError(f"data must be a {type(self.data).__name__}; got {data!r}")
         if data == self.data:
             return self
-        self._numpy_fns, self._mp_fns, self.stationary_risk_expression  # compile once, share
+        # compile once, share: the symbolic pieces and the compiled secular functions (their
+        # SymPy work is done lazily on the shared object, once per algorithm and data type)
+        self._numpy_fns, self._mp_fns, self.stationary_risk_expression, self._secular_functions
         other = object.__new__(Recursion)
         other.__dict__.update(self.__dict__)
         other.data = data
