@@ -9,7 +9,8 @@ that the two-sided test rejects with probability 90%, in the normal approximatio
 with alpha' the smallest alpha among the verdict's members (a series verdict splits its alpha between
 its statistics). Per claim the table gives the smallest and the largest delta_90 over its comparisons
 (the best and the worst resolved), their number, and the claim's CPU seconds (``time.process_time`` of
-the process running it; exact and numeric checks have no delta).
+the process running it, with single-threaded BLAS as in ``python -m verify run``; exact and numeric
+checks have no delta).
 
 Run: ``python benchmarks/budget_table.py [--budgets quick standard thorough] [ids ...]`` (runs the claims
 serially in this process), or ``python benchmarks/budget_table.py --from-json run.json ...`` on the JSON of
@@ -46,13 +47,16 @@ def summarise(result: dict) -> dict:
 
 
 def run(ids, budgets, seed=0):
+    from threadpoolctl import threadpool_limits
+
     from verify.claims import CLAIMS, select
     claims = select(ids) if ids else list(CLAIMS.values())
     rows = []
     for budget in budgets:
         for claim in claims:
             t0 = time.process_time()
-            res = claim.run(budget, seed)
+            with threadpool_limits(limits=1, user_api="blas"):   # as in the main job (verify.runner)
+                res = claim.run(budget, seed)
             row = summarise(res.to_dict())
             row.update(budget=budget, cpu=time.process_time() - t0)
             rows.append(row)

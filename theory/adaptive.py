@@ -27,6 +27,7 @@ import sympy as sp
 
 from . import symbols as sym
 from .derive import gradient_moments
+from .diskcache import persistent
 from .highline import (
     D2,
     LATEX_NAMES,
@@ -216,7 +217,7 @@ class TwoEigenvalueLineSearch:
             return tuple(f(*args) for f in fs)
 
 
-@functools.lru_cache(maxsize=None)
+@persistent   # SymPy work of ~1 s, once per machine (theory.diskcache)
 def two_eigenvalue_line_search(mass=None) -> TwoEigenvalueLineSearch:
     r"""Derive the two-eigenvalue line-search limit (general mass p on lambda_1, or a given one).
 
@@ -323,7 +324,7 @@ def adagrad_norm(eta_value, b_value) -> LearningRateRule:
                             "Collins-Woodfin et al., arXiv:2405.19585, Alg. 1, App. D")
 
 
-@functools.lru_cache(maxsize=None)
+@persistent   # SymPy solve with Lambert W, ~1.3 s, once per machine (theory.diskcache)
 def adagrad_isotropic_limit():
     r"""Closed form of lim_{t->inf} g_t for AdaGrad-Norm with K = lambda I and sigma = 0.
 

@@ -24,13 +24,12 @@ mechanism :class:`theory.linear.BlockRankOne`.
 """
 from __future__ import annotations
 
-import functools
-
 import sympy as sp
 
 from . import symbols as sym
 from .algorithms import GRADIENT, OPTIMUM, Algorithm
 from .data import DataModel
+from .diskcache import persistent
 from .validation import check_algorithm_and_data
 
 __all__ = ["derive", "gradient_moments"]
@@ -120,7 +119,7 @@ def derive(algorithm: Algorithm | None = None, data: DataModel | None = None):
     return _derive_cached(algorithm, type(data), data.symbolic_key()).with_data(data)
 
 
-@functools.lru_cache(maxsize=None)
+@persistent
 def _derive_cached(algorithm, data_type, key):
     return _derive(algorithm, data_type.from_symbolic_key(key))
 

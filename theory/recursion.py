@@ -15,6 +15,7 @@ import numpy as np
 import sympy as sp
 
 from . import symbols as sym
+from .diskcache import persistent
 from .linear import BlockRankOne, MpBlockRankOne
 from .precision import float_view
 from .hyperparameters import bind_hyperparameters
@@ -31,6 +32,17 @@ def _resolvent_form(v, M, u):
     den = sp.together(sp.expand(M.det(method="berkowitz")))
     num = sp.together(sp.expand((v.T * M.adjugate(method="berkowitz") * u)[0]))
     return sp.cancel(num / den)
+
+
+def _factored_resolvent(v, M, u):
+    """sp.factor of :func:`_resolvent_form`, derived once per (v, M, u) and kept on disk
+    (:mod:`theory.diskcache`): the secular terms of every recursion with the same blocks."""
+    return _factored_resolvent_cached(*(sp.ImmutableMatrix(x) for x in (v, M, u)))
+
+
+@persistent
+def _factored_resolvent_cached(v, M, u):
+    return sp.factor(_resolvent_form(v, M, u))
 #: sums over directions used in closed forms
 SUM_G = sp.Symbol(r"\mathcal{G}")
 
@@ -110,7 +122,9 @@ class Recursion:
             raise ValueError(f"data must be a {type(self.data).__name__}; got {data!r}")
         if data == self.data:
             return self
-        self._numpy_fns, self._mp_fns, self.stationary_risk_expression  # compile once, share
+        # compile once, share: the symbolic pieces and the compiled secular functions (their
+        # SymPy work is done lazily on the shared object, once per algorithm and data type)
+        self._numpy_fns, self._mp_fns, self.stationary_risk_expression, self._secular_functions
         other = object.__new__(Recursion)
         other.__dict__.update(self.__dict__)
         other.data = data
@@ -132,14 +146,14 @@ class Recursion:
         """
         p = self.A.shape[0]
         M = sp.eye(p) * z - self.A
-        return sp.factor(_resolvent_form(self.v, M, self.u))
+        return _factored_resolvent(self.v, M, self.u)
 
     @functools.cached_property
     def _stationary_terms(self):
         p = self.A.shape[0]
         M = sp.eye(p) - self.A
         terms = {"G": (self.v, self.u), "H": (self.v, self.f), "Wx": (self.w, self.u), "Wy": (self.w, self.f)}
-        return {k: sp.factor(_resolvent_form(a, M, b)) for k, (a, b) in terms.items()}
+        return {k: _factored_resolvent(a, M, b) for k, (a, b) in terms.items()}
 
     @functools.cached_property
     def stationary_risk_expression(self) -> sp.Expr:

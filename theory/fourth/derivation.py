@@ -1,14 +1,13 @@
 r"""SymPy derivation of the even-sector recursion (steps 1--3 of :mod:`theory.fourth`)."""
 from __future__ import annotations
 
-import functools
-
 import sympy as sp
 from sympy.utilities.iterables import multiset_partitions
 
 from .. import symbols as sym
 from ..algorithms import GRADIENT, SGD, Algorithm, HeavyBall, Nesterov
 from ..data import DataModel, EmpiricalDistribution
+from ..diskcache import persistent
 from ..validation import check_algorithm_and_data
 from .recursion import FourthMomentRecursion
 
@@ -185,7 +184,7 @@ def derive_fourth(algorithm: Algorithm | None = None, data: DataModel | None = N
     return _derive_cached(type(algorithm), rules).with_data(data)
 
 
-@functools.lru_cache(maxsize=None)
+@persistent   # derived once per algorithm and moment rules, then loaded from disk (theory.diskcache)
 def _derive_cached(algorithm_type, rules):
     if algorithm_type is not SGD:   # two-step methods: state (e_k, e_{k-1}), see theory.fourth.momentum
         from .momentum import TwoStepFourthRecursion, derive_two_step
