@@ -263,6 +263,9 @@ def plot_results(results, directory, formats=("png",), dpi: int | None = None) -
     if any(r.id.startswith("momentum.") and not r.skipped for r in results):
         for ext in formats:
             paths.append(plot_heavy_ball_stable_region(out, ext))
+    if any(r.id.startswith("glm.") and not r.skipped for r in results):
+        from .glm_plots import plot_glm_figures   # risk curves of every loss; excess risk against g / g_c
+        paths += plot_glm_figures(results, out, formats)
     return paths
 
 

@@ -8,7 +8,9 @@ normalisation (step (g/d) * gradient, batch 1, t = k/d; the per-step learning ra
   (Stein's lemma), presets :func:`least_squares`, :func:`logistic`, :func:`phase_retrieval`;
 * :mod:`theory.glm.expectations` — Gaussian expectations: Isserlis closed forms, Gauss-Hermite
   quadrature with a tested accuracy, an mpmath oracle;
-* :mod:`theory.glm.ode` — the numeric ODE, :func:`solve`, :func:`risk`, :func:`critical_learning_rate`.
+* :mod:`theory.glm.ode` — the numeric ODE, :func:`solve`, :func:`risk`, :func:`critical_learning_rate`;
+* :mod:`theory.glm.homogenized` — homogenized SGD (:func:`homogenize`): the SDE, its generator (= the ODE)
+  and the mean-field recursion of its Euler-Maruyama scheme.
 """
 from .derivation import (
                          GLMLimit,
@@ -21,12 +23,15 @@ from .derivation import (
                          phase_retrieval,
 )
 from .functions import sigmoid, softplus
+from .homogenized import GLMHomogenizedSGD, homogenize
 
 __all__ = [
+                         "GLMHomogenizedSGD",
                          "GLMLimit",
                          "GLMLoss",
                          "LabelModel",
                          "derive_limit",
+                         "homogenize",
                          "least_squares",
                          "logistic",
                          "loss",

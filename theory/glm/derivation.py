@@ -46,6 +46,7 @@ from dataclasses import dataclass, field
 import sympy as sp
 
 from .. import symbols as sym
+from ..highline import d, g
 from .functions import sigmoid, softplus
 
 __all__ = [
@@ -78,8 +79,6 @@ r = sp.Symbol("r", real=True)
 rs = sp.Symbol("r^*", real=True)
 y = sp.Symbol("y", real=True)
 eps = sp.Symbol("epsilon", real=True)          # standard normal label noise
-g = sp.Symbol("g", positive=True)              # normalised step: the step is (g/d) * gradient
-d = sp.Symbol("d", positive=True)
 P = sp.Symbol("P_i", nonnegative=True)
 U = sp.Symbol("U_i", real=True)
 Q = sp.Symbol("Q_i", nonnegative=True)

@@ -270,6 +270,7 @@ from . import highline  # noqa: E402,F401  (registers the High Line and adaptive
 from . import sparse_momentum  # noqa: E402,F401  (registers the sparse-momentum regime / conflict claims)
 from . import fourth  # noqa: E402,F401  (registers the fourth-moment claims)
 from . import glm  # noqa: E402,F401  (registers the GLM claims: logistic regression, phase retrieval)
+from . import rare_class  # noqa: E402,F401  (registers momentum.sparse.rare_class: logistic regression, rare class)
 from . import regularised  # noqa: E402,F401  (registers weight decay, iterate averaging, preconditioning)
 from . import teacher_student  # noqa: E402,F401  (registers the teacher-student / double-descent claims)
 from . import plrf  # noqa: E402,F401  (registers the power-law random features claims)
