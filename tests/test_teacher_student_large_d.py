@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from scipy.optimize import brentq
 
 from theory.teacher_student import TwoScaleTeacherStudent, locate_extremum
 from theory.teacher_student_large_d import large_d_test_error
@@ -38,6 +39,61 @@ def paper_misc_test_error(n, d, p, k, noise, ts, lambda_=0.0):
     Q1 = (b1 * b2 * c2 + b1 * c1) / (1 - b1 * b2)
     Q2 = (b1 * b2 * c1 + b2 * c2) / (1 - b1 * b2)
     return (1 - 2 * (R1 + R2) + Q1 + Q2) / 2
+
+
+def typed_ridge_test_error(n, d, p, kappa, noise_variance, lam):
+    """The standard large-d ridge formula, typed from Bach (arXiv:2303.01372, Prop. 1) with
+    Sigma = F^2/d and E beta beta^T = F^{-2}: mu = lambda/n = nu (1 - df_1(nu)/n),
+    E_G = 1/2 (nu^2 tr F^{-2} Sigma (Sigma + nu)^{-2} + sigma^2 df_2/n) / (1 - df_2/n).
+    An oracle only (the package derives its form from the self-consistent equation)."""
+    blocks = ((p, 1 / d, 1.0), (d - p, 1 / (kappa**2 * d), kappa**2))      # (multiplicity, atom, f^-2)
+    mu = lam / n
+    nu = brentq(lambda v: mu + v * sum(m * a / (a + v) for m, a, _ in blocks) / n - v, 1e-300,
+                mu + (p + (d - p) / kappa**2) / (d * n) + 1e-12, xtol=1e-300, rtol=1e-15)
+    df2 = sum(m * a**2 / (a + nu) ** 2 for m, a, _ in blocks)
+    bias = sum(m * g * a / (a + nu) ** 2 for m, a, g in blocks)
+    return (nu**2 * bias + noise_variance * df2 / n) / (1 - df2 / n) / 2
+
+
+@pytest.mark.parametrize("args", [(130, 100, 70, 100.0, 0.25), (50, 100, 30, 10.0, 0.5), (130, 100, 70, 1.0, 0.0),
+                                  (400, 100, 60, 3.0, 1.0), (90, 100, 100, 1.0, 0.3)])
+def test_derived_form_equals_the_typed_formula(args):
+    """The form derived from the self-consistent equation (implicit derivatives by SymPy) equals the
+    typed deterministic-equivalent formula to rounding, over lambda from 1e-8 to 1e6, n < d and n > d;
+    a slow scale off by 5 % moves the typed formula by more than 1e-3 relative (the comparison can fail)."""
+    lams = np.logspace(-8, 6, 29)
+    m = TwoScaleTeacherStudent(*args)
+    derived, fast, slow = large_d_test_error(m, lams, split=True)
+    typed = np.array([typed_ridge_test_error(*args, lam) for lam in lams])
+    # rounding: with n < d and lambda -> 0 the root delta ~ 1/lambda and the derived form's implicit
+    # derivative cancels digits: 1.1e-9 relative at lambda = 1e-8 for (90, 100, 100, 1, 0.3), where the
+    # typed formula agrees with a 50-digit mpmath evaluation to 3e-15
+    np.testing.assert_allclose(derived, typed, rtol=1e-8)
+    np.testing.assert_allclose(fast + slow, derived, rtol=1e-14)
+    wrong = np.array([typed_ridge_test_error(*args[:3], args[3] * 1.05, args[4], lam) for lam in lams])
+    if args[3] != 1.0 and args[2] < args[1]:            # a slow block exists
+        assert np.max(np.abs(derived - wrong) / typed) > 1e-3
+
+
+def test_self_consistent_equation_is_marchenko_pastur_for_one_scale():
+    """kappa = 1 (Sigma = I/d): the root delta of the derived equation is tr Sigma G = tr G / d, the
+    Marchenko-Pastur Stieltjes transform of X^T X at -lambda; checked against the eigenvalues of one
+    drawn design at n = 1200, d = 800 (its fluctuation is O(1/d), far below 1 %)."""
+    import sympy as sp
+
+    from theory.teacher_student_large_d import DELTA, self_consistent_equation
+    eq, _ = self_consistent_equation()
+    n, d = 1200, 800
+    lam = 0.3
+    vals = {sp.Symbol("n", positive=True): n, sp.Symbol("d", positive=True): d,
+            sp.Symbol("p", positive=True): d, sp.Symbol("kappa", positive=True): 1,
+            sp.Symbol("lambda", positive=True): lam}
+    f = sp.lambdify(DELTA, eq.subs(vals))
+    delta = brentq(f, 0, 1 / lam)
+    Z = np.random.default_rng(0).standard_normal((n, d)) / np.sqrt(d)
+    s = np.linalg.eigvalsh(Z.T @ Z)
+    empirical = np.sum(1 / (s + lam)) / d                  # tr Sigma G = tr G / d
+    assert abs(delta - empirical) < 0.01 * delta           # one design, d = 800: fluctuations O(1/d)
 
 
 def _features(t, curve):
