@@ -7,12 +7,18 @@ import numpy as np
 import pytest
 
 from theory.teacher_student import TwoScaleTeacherStudent
+from theory.teacher_student_large_d import large_d_test_error
 from verify.claims import BUDGETS
 from verify.claims.teacher_student import (
+    CLOSED_FORM_RIDGES,
     FIG1,
     LEARNING_RATE,
     _fig1_runs,
+    closed_form_checks,
+    closed_form_model,
+    closed_form_names,
     double_descent_checks,
+    finite_d_ridge,
 )
 from verify.stats import AlphaBudget, scalar_comparison
 from verify.teacher_student import gradient_descent_runs, paired
@@ -67,3 +73,16 @@ def test_noise_variance_off_by_10_percent_is_rejected():
     for sigma2, ok in ((0.5, True), (0.55, False)):
         exact, samples = paired(runs, TwoScaleTeacherStudent(130, 100, 100, 1.0, sigma2))
         assert scalar_comparison(exact[:, 0].mean(), samples[:, 0], alpha=1e-6).passed is ok
+
+
+def test_closed_form_rejects_a_wrong_large_d_formula():
+    """teacher_student.closed_form's checks on the same finite-d design averages (standard budget's
+    400 designs at d = 20, 40, 80): the derived large-d form passes; the form with the slow features'
+    scale off by 5 % (kappa = 105) is rejected by the Richardson limit checks (z = 8 at lambda = 3e-5,
+    measured), and so is a limit shifted by +0.005 (a constant offset at every ridge)."""
+    per = finite_d_ridge((20, 40, 80), 400, seed=7)
+    right = large_d_test_error(closed_form_model(80), CLOSED_FORM_RIDGES)
+    assert all(v.passed for v in closed_form_checks(per, right, AlphaBudget(1e-6, closed_form_names())) if v.counted)
+    for wrong in (large_d_test_error(closed_form_model(80, kappa=105.0), CLOSED_FORM_RIDGES), right + 0.005):
+        verdicts = closed_form_checks(per, wrong, AlphaBudget(1e-6, closed_form_names()))
+        assert not all(v.passed for v in verdicts[:len(CLOSED_FORM_RIDGES)])
