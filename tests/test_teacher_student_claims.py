@@ -8,20 +8,26 @@ import pytest
 
 from theory.teacher_student import TwoScaleTeacherStudent
 from theory.teacher_student_large_d import large_d_test_error
+from theory.teacher_student_sgd import sgd_test_error
 from verify.claims import BUDGETS
 from verify.claims.teacher_student import (
     CLOSED_FORM_RIDGES,
     FIG1,
     LEARNING_RATE,
+    SGD_BATCH,
+    SGD_LEARNING_RATE,
+    SGD_MODEL,
     _fig1_runs,
     closed_form_checks,
     closed_form_model,
     closed_form_names,
     double_descent_checks,
     finite_d_ridge,
+    sgd_checks,
+    sgd_training_set,
 )
 from verify.stats import AlphaBudget, scalar_comparison
-from verify.teacher_student import gradient_descent_runs, paired
+from verify.teacher_student import gradient_descent_runs, paired, sgd_runs
 
 
 def test_matrix_power_equals_stepping_gradient_descent():
@@ -86,3 +92,19 @@ def test_closed_form_rejects_a_wrong_large_d_formula():
     for wrong in (large_d_test_error(closed_form_model(80, kappa=105.0), CLOSED_FORM_RIDGES), right + 0.005):
         verdicts = closed_form_checks(per, wrong, AlphaBudget(1e-6, closed_form_names()))
         assert not all(v.passed for v in verdicts[:len(CLOSED_FORM_RIDGES)])
+
+
+def test_sgd_claim_checks_reject_a_wrong_batch_and_the_gradient_descent_curve():
+    """teacher_student.sgd's checks at the standard budget (1000 runs): the exact expectation passes, the
+    expectation for batch 3 (instead of 2) and gradient descent's curve (no minibatch variance) fail."""
+    steps = [26, 260, 780, 2600]
+    X, y, w = sgd_training_set(11)
+    runs = sgd_runs(SGD_MODEL, X, y, w, SGD_LEARNING_RATE, steps, SGD_BATCH, 1000, seed=12)
+    right = sgd_test_error(SGD_MODEL, X, y, w, SGD_LEARNING_RATE, steps, batch=SGD_BATCH)
+    wrong = sgd_test_error(SGD_MODEL, X, y, w, SGD_LEARNING_RATE, steps, batch=SGD_BATCH + 1)
+
+    def alphas():
+        return AlphaBudget(1e-6, [f"t={t:g}" for t in runs.times] + ["noise"])
+    assert all(v.passed for v in sgd_checks(right.test_error, runs, alphas(), gd=right.mean_test_error))
+    assert not all(v.passed for v in sgd_checks(wrong.test_error, runs, alphas()))
+    assert not all(v.passed for v in sgd_checks(right.mean_test_error, runs, alphas()))
