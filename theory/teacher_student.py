@@ -56,6 +56,7 @@ __all__ = [
     "Extremum",
     "TeacherStudentCurves",
     "TwoScaleTeacherStudent",
+    "crossings",
     "expected_test_error_expression",
     "locate_extremum",
     "spectral_filter",
@@ -197,6 +198,18 @@ def locate_extremum(times, per_design, kind, start=0):
     hd = y[:, i] + shift * slope + 0.5 * shift**2 * curv
     return Extremum(kind, float(np.exp(ustar)), float(np.exp(ustar) * se_u), float(hd.mean()),
                     float(hd.std(ddof=1) / np.sqrt(k)) if k > 1 else float("nan"))
+
+
+def crossings(times, a, b) -> np.ndarray:
+    """The times where the curves ``a`` and ``b`` (same shape as ``times``, log-spaced) cross: the sign
+    changes of a - b between grid points, each located by linear interpolation of a - b in log t (an
+    exact zero on a grid point is not reported). Used for the fast and
+    slow components of E_G (the paper's explanation of the double descent: the fast features' error
+    rises back above the slow features' between the first minimum and the peak)."""
+    u = np.log(np.asarray(times, dtype=float))
+    g = np.asarray(a, dtype=float) - np.asarray(b, dtype=float)
+    i = np.flatnonzero(np.sign(g[:-1]) * np.sign(g[1:]) < 0)
+    return np.exp(u[i] - g[i] * (u[i + 1] - u[i]) / (g[i + 1] - g[i]))
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from theory.teacher_student import TwoScaleTeacherStudent
+from theory.teacher_student import TwoScaleTeacherStudent, crossings, locate_extremum
 from theory.validation import check_integer, check_positive
 
 __all__ = ["SGDRuns", "TeacherStudentRuns", "gradient_descent_runs", "paired", "plot_double_descent", "sgd_runs"]
@@ -209,7 +209,8 @@ def plot_double_descent(path, designs=64, teachers=8, seed=0, kappas=(1.0, 10.0,
     """The docs figure (``docs/teacher_student.png``): (a) E_G against log t for several kappa at the
     Fig. 1 setting otherwise (n = 130, d = 100, p = 70, sigma = 0), exact design averages (lines)
     and Monte Carlo gradient descent (points, +- 2 standard errors); (b) at kappa = 100 the fast
-    and slow components E_fast, E_slow (their sum is E_G); (c) the (R, Q) trajectory.
+    and slow components E_fast, E_slow (their sum is E_G), their crossings (x) and the first minimum and
+    peak of E_G (vertical lines); (c) the (R, Q) trajectory.
     Returns the matplotlib figure."""
     import matplotlib
     matplotlib.use("Agg")
@@ -234,6 +235,13 @@ def plot_double_descent(path, designs=64, teachers=8, seed=0, kappas=(1.0, 10.0,
                 mc = getattr(runs, key)
                 ax[1].errorbar(runs.times, mc.mean(axis=0), 2 * mc.std(axis=0, ddof=1) / np.sqrt(designs), fmt="o",
                                ms=3, color=ln.get_color())
+            per_test = np.array([c.test_error for c in per])
+            lo = locate_extremum(grid, per_test, "min")
+            hi = locate_extremum(grid, per_test, "max", start=int(np.searchsorted(grid, lo.time)))
+            for x, style, lab in ((lo.time, ":", "first minimum of E_G"), (hi.time, "--", "peak of E_G")):
+                ax[1].axvline(x, color="grey", ls=style, lw=1, label=f"{lab} (t = {x:.3g})")
+            for x in crossings(grid, mean["test_error_fast"], mean["test_error_slow"]):
+                ax[1].plot([x], [np.interp(np.log(x), np.log(grid), mean["test_error_fast"])], "kx", ms=8)
             ax[2].plot(mean["R"], mean["Q"], label="exact (design average)")
             ax[2].plot(runs.R.mean(axis=0), runs.Q.mean(axis=0), "o", ms=3, label="Monte Carlo GD")
     ax[0].set(xlabel="training time t = k eta", ylabel="test error E_G", title="(a) epoch-wise double descent")
