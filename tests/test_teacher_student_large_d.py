@@ -145,3 +145,10 @@ def test_paper_closed_form_peaks_lower_and_later_than_the_exact_curve():
     _, de_hi = _features(t, de)
     assert de_hi.time > exact.peak.time and np.abs(de - exact.mean["test_error"]).max() < np.abs(
         paper - exact.mean["test_error"]).max()
+
+
+def test_large_d_latex_prints_the_equation_and_both_blocks():
+    from theory.teacher_student_large_d import large_d_latex
+    tex = large_d_latex()
+    assert tex.startswith("\\begin{align*}") and tex.endswith("\\end{align*}")
+    assert tex.count("&=") == 3 and "\\delta" in tex and "\\kappa" in tex and "sigma" in tex

@@ -174,7 +174,8 @@ class EmpiricalRecursion:
 
         return "\n".join([
             r"\begin{align*}",
-            r"&\text{data: rows } x_r \text{ of a centred data set, drawn uniformly with replacement; }"
+            r"&\text{data: rows } x_r \text{ of a " + ("centred " if self.data.centre else "") +
+            r"data set, drawn uniformly with replacement; }"
             r"\varepsilon_r = y_r - \langle x_r, \theta^*\rangle,\ \mathbb{E}[x\varepsilon] = 0 \\",
             r"\mu_{k+1} &= " + tex(self.mean_update) + r" \\",
             r"M_{k+1} &= " + tex(self.second_update) + r" \\",

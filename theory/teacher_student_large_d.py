@@ -50,7 +50,7 @@ from scipy.optimize import brentq
 
 from .teacher_student import TwoScaleTeacherStudent
 
-__all__ = ["DELTA", "large_d_expressions", "large_d_test_error", "self_consistent_equation"]
+__all__ = ["DELTA", "large_d_expressions", "large_d_latex", "large_d_test_error", "self_consistent_equation"]
 
 DELTA = sp.Symbol("delta", nonnegative=True)
 _EPS = sp.Symbol("epsilon", real=True)
@@ -104,6 +104,17 @@ def large_d_expressions():
         dT_lam = sp.diff(T0, _LAM) + sp.diff(T0, DELTA) * d_lam
         parts.append((-_LAM**2 * dT_eps + _SIG2 * (T0 + _LAM * dT_lam)) / (2 * _D))
     return eq0, parts[0], parts[1], PARAMETERS
+
+
+def large_d_latex() -> str:
+    """The self-consistent equation and the derived large-d test error (fast + slow) as amsmath
+    ``align*`` (symbols as in :func:`large_d_expressions`)."""
+    eq, fast, slow, _ = large_d_expressions()
+    names = {DELTA: r"\delta", _LAM: r"\lambda", _KAPPA: r"\kappa", _SIG2: r"\sigma^2"}
+    rows = [r"0 &= " + sp.latex(eq, symbol_names=names),
+            r"E_G^{\mathrm{fast}} &= " + sp.latex(fast, symbol_names=names),
+            r"E_G^{\mathrm{slow}} &= " + sp.latex(slow, symbol_names=names)]
+    return "\\begin{align*}\n" + " \\\\\n".join(rows) + "\n\\end{align*}"
 
 
 @functools.cache

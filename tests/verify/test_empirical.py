@@ -119,6 +119,7 @@ def test_uncentred_data_one_step_equals_enumeration_on_the_raw_rows():
     theta_star = data.basis @ data.optimum
     np.testing.assert_allclose(X.T @ (y - X @ theta_star), 0, atol=1e-12)     # least squares, no intercept
     rec = derive_empirical(SGD(), data)
+    assert "centred" not in rec.latex() and "centred" in derive_empirical(SGD(), EmpiricalDistribution(X, y)).latex()
     gamma, theta0 = 0.2, np.array([0.5, -1.0, 0.3])
     mu, M = rec.moment_matrices([0, 1, 2], learning_rate=gamma, batch=2, initial=data.basis.T @ (theta0 - theta_star))
     for k in (1, 2):
