@@ -37,14 +37,14 @@ from .empirical import derive_empirical
 from .teacher_student import TwoScaleTeacherStudent
 from .validation import check_integer, check_positive
 
-__all__ = ["SGDCurves", "sgd_test_error"]
+__all__ = ["MinibatchCurves", "SGDCurves", "sgd_test_error"]
 
 
 @dataclass(frozen=True)
-class SGDCurves:
-    """Exact expected test error of multi-pass SGD at ``steps`` (K,) (times t = steps * learning_rate):
-    ``test_error``, ``test_error_fast``, ``test_error_slow`` (K,), and ``mean_test_error`` (K,), the
-    test error of the mean iterate E w_hat_k (= gradient descent's), which lacks the SGD variance."""
+class MinibatchCurves:
+    """Test errors of multi-pass SGD with ``batch`` rows per step at ``steps`` (K,) (times t = steps *
+    learning_rate): ``test_error`` and its ``test_error_fast`` and ``test_error_slow`` parts, each (K,)
+    for an expectation or (replicas, K) for Monte Carlo runs."""
 
     steps: np.ndarray
     learning_rate: float
@@ -52,11 +52,18 @@ class SGDCurves:
     test_error: np.ndarray
     test_error_fast: np.ndarray
     test_error_slow: np.ndarray
-    mean_test_error: np.ndarray
 
     @property
     def times(self) -> np.ndarray:
         return self.steps * self.learning_rate
+
+
+@dataclass(frozen=True)
+class SGDCurves(MinibatchCurves):
+    """The exact expectations (:func:`sgd_test_error`), and ``mean_test_error`` (K,), the test error of
+    the mean iterate E w_hat_k (= gradient descent's), which lacks the SGD variance."""
+
+    mean_test_error: np.ndarray
 
 
 def sgd_test_error(model: TwoScaleTeacherStudent, X, y, teacher, learning_rate, steps, batch=1) -> SGDCurves:

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from theory.teacher_student import TwoScaleTeacherStudent, crossings, locate_extremum
+from theory.teacher_student_sgd import MinibatchCurves
 from theory.validation import check_integer, check_positive
 
 __all__ = ["SGDRuns", "TeacherStudentRuns", "gradient_descent_runs", "paired", "plot_double_descent", "sgd_runs"]
@@ -132,20 +133,10 @@ def gradient_descent_runs(model: TwoScaleTeacherStudent, learning_rate, steps, r
 
 
 @dataclass(frozen=True)
-class SGDRuns:
-    """Per-replica test errors (replicas, K) of multi-pass SGD at ``steps`` (K,) on one training set."""
+class SGDRuns(MinibatchCurves):
+    """Per-replica test errors (replicas, K) of multi-pass SGD on one training set, and the ``seed``."""
 
-    steps: np.ndarray
-    learning_rate: float
-    batch: int
-    test_error: np.ndarray
-    test_error_fast: np.ndarray
-    test_error_slow: np.ndarray
     seed: int
-
-    @property
-    def times(self) -> np.ndarray:
-        return self.steps * self.learning_rate
 
 
 def sgd_runs(model: TwoScaleTeacherStudent, X, y, teacher, learning_rate, steps, batch, replicas, seed) -> SGDRuns:
