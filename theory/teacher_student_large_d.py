@@ -34,10 +34,11 @@ The fast/slow split restricts the traces to one block.
 
 *Approximations.* (1) The deterministic equivalent is exact as n, d, p -> infinity at fixed
 ratios; at finite d its error is O(1/d) (measured: ``teacher_student.closed_form``).
-(2) Gradient flow enters through the ridge <-> flow correspondence lambda = 1/t (the paper's
-Eq. 12-14 do the same): the flow filter 1 - e^{-st} is replaced by s / (s + 1/t). This is *not*
-exact even at d = infinity; its error is measured in ``tests/test_teacher_student_large_d.py``
-and ``docs/teacher_student.md`` (largest gap 0.04 at the Fig. 1 setting, peak later and lower).
+(2) Gradient flow itself: :mod:`theory.teacher_student_large_d_flow` (contour integrals of the
+one- and two-point deterministic equivalents). The ridge <-> flow correspondence lambda = 1/t (the
+paper's Eq. 12-14), ``method="inverse_time"``, replaces the flow filter 1 - e^{-st} by
+s / (s + 1/t); it is *not* exact even at d = infinity (largest gap 0.036 at the Fig. 1 ratios as
+d grows, peak later and lower; ``tests/test_teacher_student_large_d.py``).
 """
 from __future__ import annotations
 
@@ -134,11 +135,14 @@ def _solve_delta(lam, args, equation):
 
 
 def large_d_test_error(model: TwoScaleTeacherStudent, times, method="ridge", split=False):
-    """The large-d test error E_G at ridge parameters ``times`` (``method="ridge"``) or at
-    gradient-flow times t via lambda = 1/t (``method="flow"``, an approximation; module
-    docstring); shape (T,). With ``split=True`` returns (E_G, E_fast, E_slow).
+    """The large-d test error E_G, shape (T,): at ridge parameters ``times`` (``method="ridge"``); at
+    gradient-flow times t (``method="flow"``: the flow itself, through the two-point deterministic
+    equivalent, :func:`theory.teacher_student_large_d_flow.flow_test_error`, n > d); or at times t via
+    the ridge <-> flow correspondence lambda = 1/t (``method="inverse_time"``, an approximation even at
+    d = infinity; module docstring). With ``split=True`` (ridge and inverse_time) returns
+    (E_G, E_fast, E_slow).
 
-    Raises ValueError for another method or values <= 0.
+    Raises ValueError for another method, values <= 0, or split with method "flow".
 
     Example
     -------
@@ -146,11 +150,16 @@ def large_d_test_error(model: TwoScaleTeacherStudent, times, method="ridge", spl
     >>> round(float(large_d_test_error(m, [1e9])[0]), 6)       # lambda -> infinity: w_hat = 0
     0.5
     """
-    if method not in ("ridge", "flow"):
-        raise ValueError(f"method must be 'ridge' or 'flow'; got {method!r}")
+    if method not in ("ridge", "flow", "inverse_time"):
+        raise ValueError(f"method must be 'ridge', 'flow' or 'inverse_time'; got {method!r}")
     x = np.asarray(times, dtype=float)
     if x.ndim != 1 or not np.all(np.isfinite(x)) or np.any(x <= 0):
         raise ValueError("times must be a finite 1-d array of numbers > 0")
+    if method == "flow":
+        if split:
+            raise ValueError("split=True is available for method 'ridge' and 'inverse_time' only")
+        from .teacher_student_large_d_flow import flow_test_error
+        return flow_test_error(model, x)
     lams = x if method == "ridge" else 1.0 / x
     equation, fast, slow = _callables()
     args = (float(model.n), float(model.d), float(model.p), float(model.kappa), float(model.noise_variance))
