@@ -7,11 +7,10 @@ import numpy as np
 import pytest
 
 from theory.teacher_student import TwoScaleTeacherStudent
-from theory.teacher_student_large_d import large_d_test_error
 from theory.teacher_student_sgd import sgd_test_error
 from verify.claims import BUDGETS
 from verify.claims.teacher_student import (
-    CLOSED_FORM_RIDGES,
+    CLOSED_FORM_POINTS,
     FIG1,
     LEARNING_RATE,
     SGD_BATCH,
@@ -19,10 +18,11 @@ from verify.claims.teacher_student import (
     SGD_MODEL,
     _fig1_runs,
     closed_form_checks,
+    closed_form_large_d,
     closed_form_model,
     closed_form_names,
     double_descent_checks,
-    finite_d_ridge,
+    finite_d_curves,
     sgd_checks,
     sgd_training_set,
 )
@@ -83,15 +83,18 @@ def test_noise_variance_off_by_10_percent_is_rejected():
 
 def test_closed_form_rejects_a_wrong_large_d_formula():
     """teacher_student.closed_form's checks on the same finite-d design averages (standard budget's
-    400 designs at d = 20, 40, 80): the derived large-d form passes; the form with the slow features'
-    scale off by 5 % (kappa = 105) is rejected by the Richardson limit checks (z = 8 at lambda = 3e-5,
-    measured), and so is a limit shifted by +0.005 (a constant offset at every ridge)."""
-    per = finite_d_ridge((20, 40, 80), 400, seed=7)
-    right = large_d_test_error(closed_form_model(80), CLOSED_FORM_RIDGES)
+    400 designs at d = 20, 40, 80): the derived large-d forms pass; the forms with the slow features'
+    scale off by 5 % (kappa = 105) are rejected by the Richardson limit checks, also when only the flow
+    form is wrong, and so is a limit shifted by +0.005 (a constant offset at every point)."""
+    per = finite_d_curves((20, 40, 80), 400, seed=7)
+    right = closed_form_large_d(closed_form_model(80))
     assert all(v.passed for v in closed_form_checks(per, right, AlphaBudget(1e-6, closed_form_names())) if v.counted)
-    for wrong in (large_d_test_error(closed_form_model(80, kappa=105.0), CLOSED_FORM_RIDGES), right + 0.005):
+    flow = slice(4, 8)
+    assert [m for m, _ in CLOSED_FORM_POINTS[flow]] == ["flow"] * 4
+    wrong_kappa = closed_form_large_d(closed_form_model(80, kappa=105.0))
+    for wrong in (wrong_kappa, right + 0.005, np.concatenate([right[:4], wrong_kappa[flow]])):
         verdicts = closed_form_checks(per, wrong, AlphaBudget(1e-6, closed_form_names()))
-        assert not all(v.passed for v in verdicts[:len(CLOSED_FORM_RIDGES)])
+        assert not all(v.passed for v in verdicts[:len(CLOSED_FORM_POINTS)])
 
 
 def test_sgd_claim_checks_reject_a_wrong_batch_and_the_gradient_descent_curve():

@@ -316,13 +316,15 @@ class TwoScaleTeacherStudent:
             return _numeric_filter("ridge")(s, t)
         raise ValueError(f"method must be one of {METHODS}; got {method!r}")
 
-    def curves(self, X, times, method="flow", learning_rate=None) -> TeacherStudentCurves:
+    def curves(self, X, times, method="flow", learning_rate=None, *, spectrum=None) -> TeacherStudentCurves:
         """The exact expected test and training errors, fast/slow split, R and Q of design ``X``
         (n, d) at ``times`` (module docstring for the formulas; :meth:`filter_values` for
-        ``method``). Raises ValueError for a design of the wrong shape or bad times/method."""
+        ``method``). ``spectrum``: ``numpy.linalg.eigh(X.T @ X)`` of this X, to share one
+        eigendecomposition between calls with several methods (computed here when None).
+        Raises ValueError for a design of the wrong shape or bad times/method."""
         X = self._check_design(X)
         f = self.scales
-        s, V = np.linalg.eigh(X.T @ X)
+        s, V = np.linalg.eigh(X.T @ X) if spectrum is None else spectrum
         zero = s <= self.d * np.finfo(float).eps * max(s.max(), 1e-300)
         s = np.where(zero, 0.0, s)
         phi = self.filter_values(s, times, method, learning_rate)

@@ -30,16 +30,17 @@ from . import Claim, child_seed, register
 from ._checks import difference_of_means
 
 __all__ = [
-    "CLOSED_FORM_RIDGES",
+    "CLOSED_FORM_POINTS",
     "FIG1",
     "LEARNING_RATE",
     "TEACHERS",
     "closed_form_checks",
+    "closed_form_large_d",
     "closed_form_model",
     "closed_form_names",
     "designs_for",
     "double_descent_checks",
-    "finite_d_ridge",
+    "finite_d_curves",
     "sgd_checks",
     "sgd_training_set",
 ]
@@ -176,8 +177,11 @@ def _noise(claim, budget, ss):
     return verdicts
 
 
-# teacher_student.closed_form: fixed ratios n/d = 1.3, p/d = 0.7 of the Fig. 1 setting, kappa = 100, sigma = 0
-CLOSED_FORM_RIDGES = np.array([1e-5, 3e-5, 1e-4, 1e-3])
+# teacher_student.closed_form: fixed ratios n/d = 1.3, p/d = 0.7 of the Fig. 1 setting, kappa = 100, sigma = 0;
+# ridges where the slow features are being fitted, and gradient-flow times around the peak and the second descent
+CLOSED_FORM_POINTS = (("ridge", 1e-5), ("ridge", 3e-5), ("ridge", 1e-4), ("ridge", 1e-3),
+                      ("flow", 10.0), ("flow", 50.0), ("flow", 1000.0), ("flow", 8000.0))
+_GAP_POINT = 2                                                 # ridge 1e-4: the gap and self-averaging checks
 
 
 def closed_form_model(d: int, kappa: float = 100.0) -> TwoScaleTeacherStudent:
@@ -185,15 +189,33 @@ def closed_form_model(d: int, kappa: float = 100.0) -> TwoScaleTeacherStudent:
     return TwoScaleTeacherStudent(13 * d // 10, d, 7 * d // 10, kappa, 0.0)
 
 
-def finite_d_ridge(dims, designs: int, seed: int, ridges=CLOSED_FORM_RIDGES) -> dict:
-    """Per-design exact expected ridge test errors {d: (designs, len(ridges))} at each d in ``dims``
-    (:meth:`TwoScaleTeacherStudent.curves`, method "ridge"; designs drawn from ``seed``)."""
+def _by_method(points):
+    return {m: np.array([v for k, v in points if k == m]) for m in ("ridge", "flow")}
+
+
+def finite_d_curves(dims, designs: int, seed: int, points=CLOSED_FORM_POINTS) -> dict:
+    """Per-design exact expected test errors {d: (designs, len(points))} at each d in ``dims``: ridge at the
+    "ridge" points, gradient flow at the "flow" times, of the same design
+    (:meth:`TwoScaleTeacherStudent.curves`; designs drawn from ``seed``)."""
     rng = np.random.default_rng(seed)
+    at = _by_method(points)
     out = {}
     for d in dims:
         m = closed_form_model(d)
-        out[d] = np.array([m.curves(m.sample_design(rng), ridges, "ridge").test_error for _ in range(designs)])
+        rows = []
+        for _ in range(designs):
+            X = m.sample_design(rng)
+            spec = np.linalg.eigh(X.T @ X)
+            rows.append(np.concatenate([m.curves(X, at[k], k, spectrum=spec).test_error
+                                        for k in ("ridge", "flow") if at[k].size]))
+        out[d] = np.array(rows)
     return out
+
+
+def closed_form_large_d(model: TwoScaleTeacherStudent, points=CLOSED_FORM_POINTS) -> np.ndarray:
+    """The large-d forms (ridge; flow through the two-point equivalent) at ``points``, in their order."""
+    at = _by_method(points)
+    return np.concatenate([large_d_test_error(model, at[k], k) for k in ("ridge", "flow") if at[k].size])
 
 
 def _summary(x):
@@ -214,11 +236,11 @@ def _fitted_slope(dims, values, standard_errors):
     return float((w * (u - ub) * (y - (w * y).sum() / w.sum())).sum() / sxx), float(1 / np.sqrt(sxx))
 
 
-def closed_form_checks(per, large_d, alphas: AlphaBudget, ridges=CLOSED_FORM_RIDGES):
-    r"""The checks of ``teacher_student.closed_form`` on the per-design values ``per`` ({d: (designs, R)},
-    :func:`finite_d_ridge`) against ``large_d`` (R,), the large-d form (possibly a planted wrong one).
+def closed_form_checks(per, large_d, alphas: AlphaBudget, points=CLOSED_FORM_POINTS):
+    r"""The checks of ``teacher_student.closed_form`` on the per-design values ``per`` ({d: (designs, P)},
+    :func:`finite_d_curves`) against ``large_d`` (P,), the large-d forms (possibly a planted wrong one).
 
-    * at each ridge: the Richardson extrapolation 2 E_G(2d) - E_G(d) of the two largest d equals the
+    * at each point (ridge lambda or flow time t): the Richardson extrapolation 2 E_G(2d) - E_G(d) of the two largest d equals the
       large-d form (Hall-corrected scalar test of a difference of independent means). If the gap
       E_G(d) - E_G(infinity) is c/d + O(1/d^2) the extrapolation is off by O(1/d^2) only; a wrong limit
       or a slower rate (e.g. 1/sqrt d) makes it fail;
@@ -232,16 +254,18 @@ def closed_form_checks(per, large_d, alphas: AlphaBudget, ridges=CLOSED_FORM_RID
     dims = sorted(per)
     lo, hi = dims[-2], dims[-1]
     verdicts = []
-    for j, lam in enumerate(ridges):
+    for j, (method, x) in enumerate(points):
         rich = difference_of_means(_summary(2 * per[hi][:, j]), _summary(per[lo][:, j]))
-        verdicts.append(scalar_comparison(large_d[j], **rich, alpha=alphas[f"limit {lam:g}"],
-                                          label=(f"ridge lambda = {lam:g}: 2 E_G(d = {hi}) - E_G(d = {lo}) "
+        where = f"ridge lambda = {x:g}" if method == "ridge" else f"gradient flow t = {x:g}"
+        verdicts.append(scalar_comparison(large_d[j], **rich, alpha=alphas[f"limit {method} {x:g}"],
+                                          label=(f"{where}: 2 E_G(d = {hi}) - E_G(d = {lo}) "
                                                  "(Richardson, design averages) = large-d form")))
-    mid = len(ridges) // 2
+    mid = _GAP_POINT
+    lam_mid = points[mid][1]
     first = dims[0]
     verdicts.append(growth(large_d[mid], per[first][:, mid], alpha=alphas["gap"], theory=float(large_d[mid]),
                            label=(f"finite-d correction resolved: E_G(d = {first}) > large-d form at "
-                                  f"lambda = {ridges[mid]:g}")))
+                                  f"lambda = {lam_mid:g}")))
 
     def pair_variance(x):
         h = x.size // 2
@@ -250,13 +274,13 @@ def closed_form_checks(per, large_d, alphas: AlphaBudget, ridges=CLOSED_FORM_RID
     fall = difference_of_means(_summary(pair_variance(per[first][:, mid])), _summary(pair_variance(per[hi][:, mid])))
     verdicts.append(growth(0.0, **fall, alpha=alphas["self-averaging"],
                            label=(f"self-averaging: Var over designs of E_G falls from d = {first} to d = {hi} "
-                                  f"(lambda = {ridges[mid]:g})")))
+                                  f"(lambda = {lam_mid:g})")))
     gaps = np.array([per[d][:, mid].mean() - large_d[mid] for d in dims])
     ses = np.array([per[d][:, mid].std(ddof=1) / np.sqrt(len(per[d])) for d in dims])
     slope, slope_se = _fitted_slope(dims, gaps, ses)
     verdicts.append(reported(slope, -1.0, standard_error=slope_se,
                              label=(f"rate: slope of log(E_G(d) - large-d) against log d, d = {dims} "
-                                    f"(lambda = {ridges[mid]:g}; 1/d gives -1)")))
+                                    f"(lambda = {lam_mid:g}; 1/d gives -1)")))
     sds = np.array([per[d][:, mid].std(ddof=1) for d in dims])
     sd_se = sds / np.sqrt(2 * (np.array([len(per[d]) for d in dims]) - 1))      # Gaussian approximation
     slope, slope_se = _fitted_slope(dims, sds, sd_se)
@@ -265,18 +289,18 @@ def closed_form_checks(per, large_d, alphas: AlphaBudget, ridges=CLOSED_FORM_RID
     return verdicts
 
 
-def closed_form_names(ridges=CLOSED_FORM_RIDGES):
-    return [f"limit {lam:g}" for lam in ridges] + ["gap", "self-averaging"]
+def closed_form_names(points=CLOSED_FORM_POINTS):
+    return [f"limit {m} {x:g}" for m, x in points] + ["gap", "self-averaging"]
 
 
 def _closed_form(claim, budget, ss):
-    """Quick and standard budgets: d = 20, 40, 80 with 400 designs each (0.7 s CPU; 100 designs lack the
-    power for the growth checks); thorough: d = 20, 40, 80, 160 with 1600 designs (``python -m verify run
+    """Quick and standard budgets: d = 20, 40, 80 with 400 designs each (about 2 s CPU; 100 designs lack
+    the power for the growth checks and 300 for a 5 % error in the slow scale); thorough: d = 20, 40, 80, 160 with 1600 designs (``python -m verify run
     teacher_student.closed_form --budget thorough``)."""
     dims = (20, 40, 80, 160) if budget.name == "thorough" else (20, 40, 80)
     designs = max(400, budget.replicas // 10)
-    per = finite_d_ridge(dims, designs, child_seed(ss, 0))
-    large_d = large_d_test_error(closed_form_model(dims[-1]), CLOSED_FORM_RIDGES)
+    per = finite_d_curves(dims, designs, child_seed(ss, 0))
+    large_d = closed_form_large_d(closed_form_model(dims[-1]))
     return closed_form_checks(per, large_d, AlphaBudget(claim.alpha, closed_form_names()))
 
 
