@@ -155,6 +155,9 @@ def test_large_d_latex_prints_the_equation_and_both_blocks():
     tex = large_d_latex()
     assert tex.startswith("\\begin{align*}") and tex.endswith("\\end{align*}")
     assert tex.count("&=") == 3 and "\\delta" in tex and "\\kappa" in tex and "sigma" in tex
+    from theory.teacher_student_large_d_flow import two_point_latex
+    tex = two_point_latex()
+    assert tex.startswith("\\begin{align*}") and "\\delta_1" in tex and "\\lambda_2" in tex
 
 
 def test_flow_to_ridge_correspondence_is_an_approximation_even_at_large_d():

@@ -51,6 +51,7 @@ import sympy as sp
 
 from .teacher_student import TwoScaleTeacherStudent
 from .teacher_student_large_d import (
+    _KAPPA,
     _LAM,
     _N,
     DELTA,
@@ -60,7 +61,7 @@ from .teacher_student_large_d import (
     self_consistent_equation,
 )
 
-__all__ = ["flow_test_error", "two_point_kernel"]
+__all__ = ["flow_test_error", "two_point_kernel", "two_point_latex"]
 
 _D1, _D2 = sp.symbols("delta_1 delta_2")
 _L1, _L2 = sp.symbols("lambda_1 lambda_2")
@@ -86,6 +87,14 @@ def two_point_kernel():
         1 - tt * tr(lambda f, a: a**2))
     T = sum(m * f**2 * g for (m, f), g in zip(blocks, G))
     return K, T, eq, sp.diff(eq, DELTA)
+
+
+def two_point_latex() -> str:
+    """The two-point kernel K(lambda_1, lambda_2) as an amsmath ``align*`` row (delta_i solve the
+    self-consistent equation at lambda_i; :func:`theory.teacher_student_large_d.large_d_latex`)."""
+    names = {_D1: r"\delta_1", _D2: r"\delta_2", _L1: r"\lambda_1", _L2: r"\lambda_2", _KAPPA: r"\kappa"}
+    return ("\\begin{align*}\nK(\\lambda_1, \\lambda_2) &= " + sp.latex(two_point_kernel()[0], symbol_names=names)
+            + "\n\\end{align*}")
 
 
 @functools.cache
