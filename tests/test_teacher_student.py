@@ -13,6 +13,7 @@ from theory.teacher_student import (
     EIGENVALUE,
     TIME,
     TwoScaleTeacherStudent,
+    crossings,
     locate_extremum,
     spectral_filter,
 )
@@ -166,3 +167,25 @@ def test_self_averaging_spread_across_designs_shrinks_as_d_grows():
         m = TwoScaleTeacherStudent(65 * s, 50 * s, 35 * s, 100.0)
         var.append(m.averaged([50.0], 20, np.random.default_rng(s), "flow").per_design[:, 0].var(ddof=1))
     assert stats.f.sf(var[0] / var[1], 19, 19) < 1e-6
+
+
+def test_crossings_of_two_known_curves():
+    t = np.logspace(-2, 2, 40)
+    a, b = np.log(t), np.zeros_like(t)                         # cross at t = 1, between grid points
+    np.testing.assert_allclose(crossings(t, a, b), [1.0], rtol=1e-12)
+    assert crossings(t, a + 10, b).size == 0
+
+
+def test_docs_figure_fast_and_slow_components_cross_between_the_minimum_and_the_peak():
+    """The docs figure's panel (b) at Fig. 1 (gradient flow, 40 designs): the fast features' error falls
+    below the slow features' (t ~ 0.5), rises back above it between the first minimum and the peak of
+    E_G (measured t = 10.3 with 100 designs, minimum 1.88, peak 46.9), and the slow features' error
+    has fallen by less than 2 % of its value by the peak (they have not started to fit)."""
+    m = TwoScaleTeacherStudent(130, 100, 70, 100.0)
+    t = np.logspace(-1, 5, 241)
+    avg = m.averaged(t, 40, np.random.default_rng(1), "flow")
+    fast, slow = avg.mean["test_error_fast"], avg.mean["test_error_slow"]
+    cross = crossings(t, fast, slow)
+    assert cross.size == 2 and cross[0] < avg.first_minimum.time < cross[1] < avg.peak.time
+    at_peak = np.interp(np.log(avg.peak.time), np.log(t), slow)
+    assert at_peak > 0.98 * slow[0] and slow[-1] < 0.1 * slow[0]

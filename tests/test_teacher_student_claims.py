@@ -7,15 +7,27 @@ import numpy as np
 import pytest
 
 from theory.teacher_student import TwoScaleTeacherStudent
+from theory.teacher_student_sgd import sgd_test_error
 from verify.claims import BUDGETS
 from verify.claims.teacher_student import (
+    CLOSED_FORM_POINTS,
     FIG1,
     LEARNING_RATE,
+    SGD_BATCH,
+    SGD_LEARNING_RATE,
+    SGD_MODEL,
     _fig1_runs,
+    closed_form_checks,
+    closed_form_large_d,
+    closed_form_model,
+    closed_form_names,
     double_descent_checks,
+    finite_d_curves,
+    sgd_checks,
+    sgd_training_set,
 )
 from verify.stats import AlphaBudget, scalar_comparison
-from verify.teacher_student import gradient_descent_runs, paired
+from verify.teacher_student import gradient_descent_runs, paired, sgd_runs
 
 
 def test_matrix_power_equals_stepping_gradient_descent():
@@ -67,3 +79,35 @@ def test_noise_variance_off_by_10_percent_is_rejected():
     for sigma2, ok in ((0.5, True), (0.55, False)):
         exact, samples = paired(runs, TwoScaleTeacherStudent(130, 100, 100, 1.0, sigma2))
         assert scalar_comparison(exact[:, 0].mean(), samples[:, 0], alpha=1e-6).passed is ok
+
+
+def test_closed_form_rejects_a_wrong_large_d_formula():
+    """teacher_student.closed_form's checks on the same finite-d design averages (standard budget's
+    400 designs at d = 20, 40, 80): the derived large-d forms pass; the forms with the slow features'
+    scale off by 5 % (kappa = 105) are rejected by the Richardson limit checks, also when only the flow
+    form is wrong, and so is a limit shifted by +0.005 (a constant offset at every point)."""
+    per = finite_d_curves((20, 40, 80), 400, seed=7)
+    right = closed_form_large_d(closed_form_model(80))
+    assert all(v.passed for v in closed_form_checks(per, right, AlphaBudget(1e-6, closed_form_names())) if v.counted)
+    flow = slice(4, 8)
+    assert [m for m, _ in CLOSED_FORM_POINTS[flow]] == ["flow"] * 4
+    wrong_kappa = closed_form_large_d(closed_form_model(80, kappa=105.0))
+    for wrong in (wrong_kappa, right + 0.005, np.concatenate([right[:4], wrong_kappa[flow]])):
+        verdicts = closed_form_checks(per, wrong, AlphaBudget(1e-6, closed_form_names()))
+        assert not all(v.passed for v in verdicts[:len(CLOSED_FORM_POINTS)])
+
+
+def test_sgd_claim_checks_reject_a_wrong_batch_and_the_gradient_descent_curve():
+    """teacher_student.sgd's checks at the standard budget (1000 runs): the exact expectation passes, the
+    expectation for batch 3 (instead of 2) and gradient descent's curve (no minibatch variance) fail."""
+    steps = [26, 260, 780, 2600]
+    X, y, w = sgd_training_set(11)
+    runs = sgd_runs(SGD_MODEL, X, y, w, SGD_LEARNING_RATE, steps, SGD_BATCH, 1000, seed=12)
+    right = sgd_test_error(SGD_MODEL, X, y, w, SGD_LEARNING_RATE, steps, batch=SGD_BATCH)
+    wrong = sgd_test_error(SGD_MODEL, X, y, w, SGD_LEARNING_RATE, steps, batch=SGD_BATCH + 1)
+
+    def alphas():
+        return AlphaBudget(1e-6, [f"t={t:g}" for t in runs.times] + ["noise"])
+    assert all(v.passed for v in sgd_checks(right.test_error, runs, alphas(), gd=right.mean_test_error))
+    assert not all(v.passed for v in sgd_checks(wrong.test_error, runs, alphas()))
+    assert not all(v.passed for v in sgd_checks(right.mean_test_error, runs, alphas()))

@@ -287,8 +287,9 @@ class Rademacher(IndependentCoordinates):
 class EmpiricalDistribution(DataModel):
     r"""The empirical distribution of a data set: x is a row of X, drawn uniformly with replacement.
 
-    The rows are centred (x_r <- x_r - mean_r x_r) and rotated to the eigenbasis
-    of their covariance K = (1/n) sum_r x_r x_r^T = V diag(lambda) V^T; directions
+    The rows are centred (x_r <- x_r - mean_r x_r; ``centre=False`` keeps them as they are, for
+    training on a fixed data set without an intercept, so K is the uncentred second moment) and
+    rotated to the eigenbasis of K = (1/n) sum_r x_r x_r^T = V diag(lambda) V^T; directions
     with lambda below ``rank_tolerance * max(lambda)`` (e.g. pixels that are
     always zero) carry no data and are dropped, so ``eigenvalues`` has the
     rank of K entries. With targets y (centred) the best linear fit is
@@ -306,8 +307,11 @@ class EmpiricalDistribution(DataModel):
     X : array_like, shape (n, d)
         Data matrix, n >= 2 rows, finite entries.
     y : array_like, shape (n,), optional
-        Targets (centred internally).
+        Targets (centred internally unless ``centre=False``).
     rank_tolerance : float, default 1e-10
+    centre : bool, default True
+        Centre rows and targets; with False, theta* is the least-squares fit without intercept and
+        E[x epsilon] = 0 still holds (normal equations), which is all the SGD recursion uses.
 
     Attributes
     ----------
@@ -340,17 +344,20 @@ class EmpiricalDistribution(DataModel):
 
     name = "empirical"
 
-    def __init__(self, X, y=None, rank_tolerance: float = 1e-10):
+    def __init__(self, X, y=None, rank_tolerance: float = 1e-10, centre: bool = True):
         from .validation import check_data_matrix
         X = check_data_matrix(X)
+        if not isinstance(centre, bool):
+            raise TypeError(f"centre must be True or False; got {centre!r}")
         n = X.shape[0]
-        Xc = X - X.mean(axis=0)
+        Xc = X - X.mean(axis=0) if centre else X
         K = Xc.T @ Xc / n
         lam, V = np.linalg.eigh(K)
         order = np.argsort(lam)[::-1]
         lam, V = lam[order], V[:, order]
         if not lam[0] > 0:
-            raise ValueError("X must not have all rows equal (the covariance K is zero)")
+            raise ValueError("X must not have all rows equal (the covariance K is zero)" if centre else
+                             "X must not be all zero (the second moment K is zero)")
         keep = lam > rank_tolerance * lam[0]
         self.eigenvalues, self.basis = lam[keep], V[:, keep]
         self.rows = Xc @ self.basis
@@ -364,12 +371,13 @@ class EmpiricalDistribution(DataModel):
                 raise ValueError(f"y must have shape ({n},) (one target per row of X); got shape {y.shape}")
             if not np.all(np.isfinite(y)):
                 raise ValueError("y must contain only finite entries (no NaN or inf)")
-            yc = y - y.mean()
+            yc = y - y.mean() if centre else y
             self.optimum = (self.rows.T @ yc / n) / self.eigenvalues
             self.residuals = yc - self.rows @ self.optimum
         self.residual_variance = float(np.mean(self.residuals**2))
         self.standardized_rows = self.rows / np.sqrt(self.eigenvalues)
         self.n = n
+        self.centre = centre
 
     @classmethod
     def from_symbolic_key(cls, key):
@@ -397,7 +405,7 @@ class EmpiricalDistribution(DataModel):
         return (id(self),)
 
     def __repr__(self):
-        return f"EmpiricalDistribution(n={self.n}, rank={self.dimension})"
+        return f"EmpiricalDistribution(n={self.n}, rank={self.dimension}{'' if self.centre else ', centre=False'})"
 
 
 def _check_even_order(n) -> int:

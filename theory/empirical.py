@@ -174,7 +174,8 @@ class EmpiricalRecursion:
 
         return "\n".join([
             r"\begin{align*}",
-            r"&\text{data: rows } x_r \text{ of a centred data set, drawn uniformly with replacement; }"
+            r"&\text{data: rows } x_r \text{ of a " + ("centred " if self.data.centre else "") +
+            r"data set, drawn uniformly with replacement; }"
             r"\varepsilon_r = y_r - \langle x_r, \theta^*\rangle,\ \mathbb{E}[x\varepsilon] = 0 \\",
             r"\mu_{k+1} &= " + tex(self.mean_update) + r" \\",
             r"M_{k+1} &= " + tex(self.second_update) + r" \\",
@@ -189,7 +190,7 @@ class EmpiricalRecursion:
 
     def _numeric(self, coeff_args, Mk, mu):
         """One step of (mu, M) in float64; F and C terms are fused into one weighted Gram matrix."""
-        Z, eps, lam = self.data.rows, self.data.residuals, self.data.eigenvalues
+        Z, eps = self.data.rows, self.data.residuals
         n = Z.shape[0]
         Zmu = None
         weights = np.zeros(n)
@@ -237,6 +238,27 @@ class EmpiricalRecursion:
         return ([float(fn(*coeff_args)) for fn, _ in self._terms],
                 [float(fn(*coeff_args)) for fn, _ in self._mean_terms])
 
+    def _start(self, learning_rate, batch, noise_variance, initial, steps, hyper):
+        """Validated (coefficients, e_0, steps) for :meth:`trajectory` and :meth:`moment_matrices`."""
+        check_positive(learning_rate, "learning_rate")
+        batch = check_integer(batch, "batch", 1)
+        check_nonnegative(noise_variance, "noise_variance")
+        steps = check_integer(steps, "steps", 1)
+        e0 = check_initial(initial, len(self.data.eigenvalues))
+        values = bind_hyperparameters(self.algorithm, {"learning_rate": float(learning_rate), **hyper})
+        names = list(self.algorithm.hyperparameters)
+        coeff_args = self._coefficients([batch, float(noise_variance), *[values[k] for k in names]])
+        return coeff_args, e0, steps
+
+    def _iterate(self, coeff_args, e0, steps):
+        """Yield (k, mu_k, M_k) for k = 0..steps (the arrays are reused: copy what you keep)."""
+        Mk, mu = np.outer(e0, e0), e0.copy()
+        with _single_threaded_blas():
+            for k in range(steps + 1):
+                if k:
+                    mu, Mk = self._numeric(coeff_args, Mk, mu)
+                yield k, mu, Mk
+
     def trajectory(self, eigenvalues=None, learning_rate=None, batch=1, noise_variance=0.0, initial=1.0,
                    steps=100, **hyper) -> Trajectory:
         r"""Exact expected risk, second moments E e_{k,i}^2 and mean E e_{k,i} for k = 0..steps.
@@ -263,30 +285,56 @@ class EmpiricalRecursion:
             if ev.shape != lam.shape or not np.allclose(ev, lam, rtol=1e-12, atol=0):
                 raise ValueError("eigenvalues must be the data's own (data.eigenvalues) for an empirical "
                                  "distribution")
-        check_positive(learning_rate, "learning_rate")
-        batch = check_integer(batch, "batch", 1)
-        check_nonnegative(noise_variance, "noise_variance")
-        steps = check_integer(steps, "steps", 1)
-        e0 = check_initial(initial, len(lam))
-        values = bind_hyperparameters(self.algorithm, {"learning_rate": float(learning_rate), **hyper})
-        names = list(self.algorithm.hyperparameters)
-        coeff_args = self._coefficients([batch, float(noise_variance), *[values[k] for k in names]])
+        coeff_args, e0, steps = self._start(learning_rate, batch, noise_variance, initial, steps, hyper)
         d = len(lam)
         risk = np.empty(steps + 1)
         second = np.empty((steps + 1, d))
         mean = np.empty((steps + 1, d))
-        Mk, mu = np.outer(e0, e0), e0.copy()
         floor = self.data.residual_variance + float(noise_variance)
-        with _single_threaded_blas():
-            for k in range(steps + 1):
-                if k:
-                    mu, Mk = self._numeric(coeff_args, Mk, mu)
-                diag = np.diagonal(Mk)
-                second[k], mean[k] = diag, mu
-                risk[k] = 0.5 * (diag @ lam + floor)
+        for k, mu, Mk in self._iterate(coeff_args, e0, steps):
+            diag = np.diagonal(Mk)
+            second[k], mean[k] = diag, mu
+            risk[k] = 0.5 * (diag @ lam + floor)
         params = dict(eigenvalues=lam, learning_rate=learning_rate, batch=batch, noise_variance=noise_variance,
                       initial=initial, steps=steps, **hyper)
         return Trajectory(risk=risk, second_moments=second, mean=mean, parameters=params)
+
+    def moment_matrices(self, record, learning_rate, batch=1, noise_variance=0.0, initial=1.0, **hyper):
+        r"""The mean mu_k = E e_k, shape (K, r), and the full second moment M_k = E e_k e_k^T, shape
+        (K, r, r), at the steps ``record`` (K non-negative integers, any order; returned in that order),
+        in the data's eigenbasis (``data.basis``), from e_0 = ``initial``.
+
+        What a quadratic observable of the iterate needs, e.g. the test error of a student trained for
+        several passes over a fixed training set (``EmpiricalDistribution(X, y, centre=False)``; see
+        :mod:`theory.teacher_student_sgd`). Cost O(n r^2) per step up to max(record).
+
+        Raises ValueError naming the argument for bad input (``record`` empty, negative or not integer).
+
+        Example
+        -------
+        >>> import numpy as np
+        >>> from theory import EmpiricalDistribution, derive_empirical
+        >>> X = np.random.default_rng(0).standard_normal((50, 3))
+        >>> rec = derive_empirical(data=EmpiricalDistribution(X, y=X[:, 0] ** 2, centre=False))
+        >>> mu, M = rec.moment_matrices([0, 5], learning_rate=0.1, initial=-rec.data.optimum)
+        >>> mu.shape, M.shape, bool(np.allclose(M[0], np.outer(mu[0], mu[0])))
+        ((2, 3), (2, 3, 3), True)
+        """
+        ks = np.atleast_1d(np.asarray(record))
+        if ks.ndim != 1 or ks.size == 0:
+            raise ValueError("record must be a non-empty 1-d list of step counts")
+        ks = np.array([check_integer(k, "record", 0) for k in ks], dtype=np.int64)
+        coeff_args, e0, _ = self._start(learning_rate, batch, noise_variance, initial, max(int(ks.max()), 1),
+                                        hyper)
+        r = len(e0)
+        mean, second = np.empty((ks.size, r)), np.empty((ks.size, r, r))
+        wanted = {}
+        for j, k in enumerate(ks):
+            wanted.setdefault(int(k), []).append(j)
+        for k, mu, Mk in self._iterate(coeff_args, e0, int(ks.max())):
+            for j in wanted.get(k, ()):
+                mean[j], second[j] = mu, Mk
+        return mean, second
 
 
 def derive_empirical(algorithm: Algorithm | None = None, data: EmpiricalDistribution | None = None):

@@ -56,6 +56,7 @@ __all__ = [
     "Extremum",
     "TeacherStudentCurves",
     "TwoScaleTeacherStudent",
+    "crossings",
     "expected_test_error_expression",
     "locate_extremum",
     "spectral_filter",
@@ -199,6 +200,18 @@ def locate_extremum(times, per_design, kind, start=0):
                     float(hd.std(ddof=1) / np.sqrt(k)) if k > 1 else float("nan"))
 
 
+def crossings(times, a, b) -> np.ndarray:
+    """The times where the curves ``a`` and ``b`` (same shape as ``times``, log-spaced) cross: the sign
+    changes of a - b between grid points, each located by linear interpolation of a - b in log t (an
+    exact zero on a grid point is not reported). Used for the fast and
+    slow components of E_G (the paper's explanation of the double descent: the fast features' error
+    rises back above the slow features' between the first minimum and the peak)."""
+    u = np.log(np.asarray(times, dtype=float))
+    g = np.asarray(a, dtype=float) - np.asarray(b, dtype=float)
+    i = np.flatnonzero(np.sign(g[:-1]) * np.sign(g[1:]) < 0)
+    return np.exp(u[i] - g[i] * (u[i + 1] - u[i]) / (g[i + 1] - g[i]))
+
+
 @dataclass(frozen=True)
 class TwoScaleTeacherStudent:
     r"""The two-scale linear teacher--student model (module docstring).
@@ -303,13 +316,15 @@ class TwoScaleTeacherStudent:
             return _numeric_filter("ridge")(s, t)
         raise ValueError(f"method must be one of {METHODS}; got {method!r}")
 
-    def curves(self, X, times, method="flow", learning_rate=None) -> TeacherStudentCurves:
+    def curves(self, X, times, method="flow", learning_rate=None, *, spectrum=None) -> TeacherStudentCurves:
         """The exact expected test and training errors, fast/slow split, R and Q of design ``X``
         (n, d) at ``times`` (module docstring for the formulas; :meth:`filter_values` for
-        ``method``). Raises ValueError for a design of the wrong shape or bad times/method."""
+        ``method``). ``spectrum``: ``numpy.linalg.eigh(X.T @ X)`` of this X, to share one
+        eigendecomposition between calls with several methods (computed here when None).
+        Raises ValueError for a design of the wrong shape or bad times/method."""
         X = self._check_design(X)
         f = self.scales
-        s, V = np.linalg.eigh(X.T @ X)
+        s, V = np.linalg.eigh(X.T @ X) if spectrum is None else spectrum
         zero = s <= self.d * np.finfo(float).eps * max(s.max(), 1e-300)
         s = np.where(zero, 0.0, s)
         phi = self.filter_values(s, times, method, learning_rate)

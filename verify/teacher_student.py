@@ -23,10 +23,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from theory.teacher_student import TwoScaleTeacherStudent
+from theory.teacher_student import TwoScaleTeacherStudent, crossings, locate_extremum
+from theory.teacher_student_sgd import MinibatchCurves
 from theory.validation import check_integer, check_positive
 
-__all__ = ["TeacherStudentRuns", "gradient_descent_runs", "paired", "plot_double_descent"]
+__all__ = ["SGDRuns", "TeacherStudentRuns", "gradient_descent_runs", "paired", "plot_double_descent", "sgd_runs"]
 
 _MAX_BITS = 26
 
@@ -131,6 +132,56 @@ def gradient_descent_runs(model: TwoScaleTeacherStudent, learning_rate, steps, r
                               designs, seed)
 
 
+@dataclass(frozen=True)
+class SGDRuns(MinibatchCurves):
+    """Per-replica test errors (replicas, K) of multi-pass SGD on one training set, and the ``seed``."""
+
+    seed: int
+
+
+def sgd_runs(model: TwoScaleTeacherStudent, X, y, teacher, learning_rate, steps, batch, replicas, seed) -> SGDRuns:
+    """Multi-pass minibatch SGD on the fixed training set (X, y), ``replicas`` independent runs from
+    w_hat = 0, vectorised over replicas: each step draws ``batch`` rows uniformly *with replacement*
+    and takes w_hat <- w_hat - eta (n / B) sum_batch x_r (x_r^T w_hat - y_r) (expectation: one
+    gradient-descent step of ``learning_rate`` eta on 1/2 ||X w_hat - y||^2). Records the test
+    error ||F w_hat - w||^2 / (2d) (and its fast/slow split) at ``steps``.
+
+    Raises ValueError naming the argument (steps negative, fewer than 2 replicas, bad rates).
+
+    Example
+    -------
+    >>> m = TwoScaleTeacherStudent(13, 10, 7, 4.0)
+    >>> X = m.sample_design(np.random.default_rng(0)); w = np.ones(10); y = X / m.scales @ w
+    >>> sgd_runs(m, X, y, w, 1 / 13, [0, 50], 2, 8, seed=1).test_error.shape
+    (8, 2)
+    """
+    check_positive(learning_rate, "learning_rate")
+    batch = check_integer(batch, "batch")
+    replicas = check_integer(replicas, "replicas", minimum=2)
+    steps = np.array([check_integer(k, "steps", minimum=0) for k in np.atleast_1d(steps)], dtype=np.int64)
+    X, y, w = np.asarray(X, dtype=float), np.asarray(y, dtype=float), np.asarray(teacher, dtype=float)
+    n, d, f = model.n, model.d, model.scales
+    rng = np.random.default_rng(seed)
+    fast = np.arange(d) < model.p
+    out = np.empty((2, replicas, steps.size))
+    W = np.zeros((replicas, d))
+    where = {}
+    for j, k in enumerate(steps):
+        where.setdefault(int(k), []).append(j)
+    step = float(learning_rate) * n / batch
+    for k in range(int(steps.max(initial=0)) + 1):
+        if k:
+            idx = rng.integers(0, n, size=(replicas, batch))
+            Xb = X[idx]                                                   # (replicas, B, d)
+            res = np.einsum("rbd,rd->rb", Xb, W) - y[idx]
+            W -= step * np.einsum("rbd,rb->rd", Xb, res)
+        for j in where.get(k, ()):
+            err = (f * W - w) ** 2
+            out[0, :, j] = err[:, fast].sum(axis=1) / (2 * d)
+            out[1, :, j] = err[:, ~fast].sum(axis=1) / (2 * d)
+    return SGDRuns(steps, float(learning_rate), batch, out[0] + out[1], out[0], out[1], seed)
+
+
 def paired(runs: TeacherStudentRuns, model: TwoScaleTeacherStudent, field: str = "test_error"):
     """(per-replica exact values, per-replica paired samples) at ``runs.steps``, each (replicas, K).
 
@@ -149,7 +200,8 @@ def plot_double_descent(path, designs=64, teachers=8, seed=0, kappas=(1.0, 10.0,
     """The docs figure (``docs/teacher_student.png``): (a) E_G against log t for several kappa at the
     Fig. 1 setting otherwise (n = 130, d = 100, p = 70, sigma = 0), exact design averages (lines)
     and Monte Carlo gradient descent (points, +- 2 standard errors); (b) at kappa = 100 the fast
-    and slow components E_fast, E_slow (their sum is E_G); (c) the (R, Q) trajectory.
+    and slow components E_fast, E_slow (their sum is E_G), their crossings (x) and the first minimum and
+    peak of E_G (vertical lines); (c) the (R, Q) trajectory.
     Returns the matplotlib figure."""
     import matplotlib
     matplotlib.use("Agg")
@@ -174,6 +226,13 @@ def plot_double_descent(path, designs=64, teachers=8, seed=0, kappas=(1.0, 10.0,
                 mc = getattr(runs, key)
                 ax[1].errorbar(runs.times, mc.mean(axis=0), 2 * mc.std(axis=0, ddof=1) / np.sqrt(designs), fmt="o",
                                ms=3, color=ln.get_color())
+            per_test = np.array([c.test_error for c in per])
+            lo = locate_extremum(grid, per_test, "min")
+            hi = locate_extremum(grid, per_test, "max", start=int(np.searchsorted(grid, lo.time)))
+            for x, style, lab in ((lo.time, ":", "first minimum of E_G"), (hi.time, "--", "peak of E_G")):
+                ax[1].axvline(x, color="grey", ls=style, lw=1, label=f"{lab} (t = {x:.3g})")
+            for x in crossings(grid, mean["test_error_fast"], mean["test_error_slow"]):
+                ax[1].plot([x], [np.interp(np.log(x), np.log(grid), mean["test_error_fast"])], "kx", ms=8)
             ax[2].plot(mean["R"], mean["Q"], label="exact (design average)")
             ax[2].plot(runs.R.mean(axis=0), runs.Q.mean(axis=0), "o", ms=3, label="Monte Carlo GD")
     ax[0].set(xlabel="training time t = k eta", ylabel="test error E_G", title="(a) epoch-wise double descent")

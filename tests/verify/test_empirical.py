@@ -106,3 +106,44 @@ def test_bad_targets_and_eigenvalues():
         simulate(SGD(), data=EmpiricalDistribution(X), eigenvalues=[1.0, 1.0], learning_rate=0.1, steps=2)
     with pytest.raises(ValueError, match="data must be a theory.EmpiricalDistribution"):
         derive_empirical(data=None)
+
+
+def test_uncentred_data_one_step_equals_enumeration_on_the_raw_rows():
+    """centre=False: rows with a non-zero mean, targets without intercept. The derived recursion (through
+    moment_matrices) equals enumerating SGD on the raw rows (X, y) themselves, mapped to the eigenbasis."""
+    rng = np.random.default_rng(4)
+    X = rng.standard_normal((5, 3)) + [1.0, -0.5, 0.2]
+    y = X[:, 0] ** 2 + 0.3 * X[:, 1]
+    data = EmpiricalDistribution(X, y, centre=False)
+    assert "centre=False" in repr(data)
+    theta_star = data.basis @ data.optimum
+    np.testing.assert_allclose(X.T @ (y - X @ theta_star), 0, atol=1e-12)     # least squares, no intercept
+    rec = derive_empirical(SGD(), data)
+    assert "centred" not in rec.latex() and "centred" in derive_empirical(SGD(), EmpiricalDistribution(X, y)).latex()
+    gamma, theta0 = 0.2, np.array([0.5, -1.0, 0.3])
+    mu, M = rec.moment_matrices([0, 1, 2], learning_rate=gamma, batch=2, initial=data.basis.T @ (theta0 - theta_star))
+    for k in (1, 2):
+        errs = []
+        for path in itertools.product(itertools.product(range(5), repeat=2), repeat=k):
+            th = theta0.copy()
+            for rows in path:
+                th = th - gamma * sum(X[r] * (X[r] @ th - y[r]) for r in rows) / 2
+            errs.append(data.basis.T @ (th - theta_star))
+        errs = np.array(errs)
+        np.testing.assert_allclose(mu[k], errs.mean(axis=0), rtol=0, atol=1e-12)
+        np.testing.assert_allclose(M[k], errs.T @ errs / len(errs), rtol=0, atol=1e-12)
+
+
+def test_moment_matrices_agree_with_trajectory_and_reject_bad_record():
+    data = _data()
+    rec = derive_empirical(SGD(), data)
+    tr = rec.trajectory(learning_rate=0.2, batch=2, initial=-data.optimum, steps=6)
+    mu, M = rec.moment_matrices([6, 0, 3], learning_rate=0.2, batch=2, initial=-data.optimum)
+    np.testing.assert_allclose(np.diagonal(M, axis1=1, axis2=2), tr.second_moments[[6, 0, 3]], rtol=1e-14)
+    np.testing.assert_allclose(mu, tr.mean[[6, 0, 3]], rtol=1e-14)
+    with pytest.raises(ValueError, match="record"):
+        rec.moment_matrices([], learning_rate=0.2)
+    with pytest.raises(ValueError, match="record"):
+        rec.moment_matrices([1.5], learning_rate=0.2)
+    with pytest.raises(TypeError, match="centre"):
+        EmpiricalDistribution(np.eye(3), centre="no")
