@@ -344,7 +344,6 @@ class _ExactGroup:
     def __init__(self, sub, s, block):
         A, u, v, f, w = sub.A, sub.u, sub.v, sub.f, sub.w
         n, p = u.shape
-        AT = np.swapaxes(A, 1, 2)
         self.PV = np.empty((block + 1, n, p))    # (A^T)^t v
         self.PW = np.empty((block + 1, n, p))    # (A^T)^t w
         self.G = np.empty((block + 1, n, p))     # A^t u
@@ -353,12 +352,12 @@ class _ExactGroup:
         self.PV[0], self.PW[0], self.G[0], self.Apow[0] = v, w, u, np.eye(p)
         Af = f.copy()
         for t in range(block):
-            self.PV[t + 1] = np.einsum("ipq,iq->ip", AT, self.PV[t])
-            self.PW[t + 1] = np.einsum("ipq,iq->ip", AT, self.PW[t])
-            self.G[t + 1] = np.einsum("ipq,iq->ip", A, self.G[t])
             self.Apow[t + 1] = A @ self.Apow[t]
             self.F[t + 1] = self.F[t] + Af
-            Af = np.einsum("ipq,iq->ip", A, Af)
+            Af = (A @ Af[..., None])[..., 0]
+        self.PV[1:] = (np.swapaxes(self.Apow[1:], 2, 3) @ v[None, ..., None])[..., 0]
+        self.PW[1:] = (np.swapaxes(self.Apow[1:], 2, 3) @ w[None, ..., None])[..., 0]
+        self.G[1:] = (self.Apow[1:] @ u[None, ..., None])[..., 0]
         self.u, self.f, self.s = u, f, s
 
     def kernels(self, block):
