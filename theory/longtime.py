@@ -19,7 +19,7 @@ discrete Volterra (renewal) equation
 with c = V^T v, a = V^{-1} u, b = V^{-1} f; R_k has the same form with e = V^T w in place of c.
 Everything the risk needs is therefore six sums of exponentials sum_l omega_l mu_l^m.
 
-**Compression (stated error).** Real modes 0 < |mu| < 1 are grouped by x = -log|mu| into bins
+**Compression (stated error).** Real modes 0 < abs(mu) < 1 are grouped by x = -log abs(mu) into bins
 [x_a, x_b] with x_b <= r x_a (r = 2); a bin holding more than q modes is replaced by q
 Chebyshev nodes x_n on [x_a, x_b] carrying the weights Omega_n = sum_l omega_l ell_n(x_l)
 (ell_n the Lagrange basis). Since mu^m = sign^m e^{-m x}, the error of every compressed sum is
@@ -87,7 +87,7 @@ class LongTimeCurve:
     risk : ndarray of float, shape (n,)
         R_k = E (1/2)(<x, theta_k> - y)^2, the same quantity as ``Recursion.trajectory(...).risk[k]``.
     estimated_error : float
-        Estimated largest relative error max_k |R_k - R_k^exact| / R_k^exact (schedules: the
+        Estimated largest relative error max_k abs(R_k / R_k^exact - 1) (schedules: the
         difference to the run with twice the window ratio; constant hyperparameters: the a priori
         compression bound, relative to the smallest risk).
     method : str
@@ -147,7 +147,7 @@ def _modes(m, s0):
 
 
 def chebyshev_bound(q: int, ratio: float = RATIO) -> float:
-    """Uniform-in-m bound on |e^{-m x} - (its degree q-1 Chebyshev interpolant)| per unit weight,
+    """Uniform-in-m bound on abs(e^{-m x} - its degree q-1 Chebyshev interpolant) per unit weight,
     for a bin with x_b = ratio x_a: 2 ((ratio - 1) q / (4 e))^q / q!."""
     return 2.0 * ((ratio - 1.0) * q / (4.0 * math.e)) ** q / math.factorial(q)
 
