@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from theory import SGD, GeneralizedMomentum, HeavyBall, derive
-from theory.longtime import _compress, _modes, chebyshev_bound, risk_curve
+from theory.longtime import risk_curve
+from theory.renewal import _compress, _modes, chebyshev_bound
 
 CASES = [(SGD(), {}, 0.5), (HeavyBall(), {"momentum": 0.8}, 0.1),
          (GeneralizedMomentum(), {"gamma1": 1.0, "gamma3": 0.01, "delta": 0.05}, 0.3)]
@@ -131,7 +132,7 @@ def test_bad_schedule_value_names_the_step():
 def test_defective_blocks_are_iterated_exactly():
     """A Jordan block has no eigenvector basis: its direction is iterated exactly, the rest by modes."""
     from theory.linear import BlockRankOne
-    from theory.longtime import _reduce, _solve
+    from theory.renewal import _reduce, _solve
     rng = np.random.default_rng(0)
     d = 40
     A = np.zeros((d, 3, 3))
