@@ -307,7 +307,8 @@ def _latex():
 
 register(Claim(
     "plrf.exponents",
-    "PLRF loss exponents of SGD, SGD-M, DANA-constant and DANA-decaying in phases Ia and II: derived "
+    "PLRF loss exponents of SGD and SGD-M (phases Ia, II, Ib) and DANA-decaying (Ia, Ib; thorough), DANA-constant "
+    "reported: derived "
     "(SymPy) vs fitted on exact loss curves to k = 1e5 (thorough 1e6)",
     _SRC + " (phase diagram; SGD exponent (2 alpha + 2 beta - 1)/(2 alpha))", _exponents, _latex))
 register(Claim(
