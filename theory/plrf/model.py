@@ -212,7 +212,7 @@ class PowerLawRandomFeatures:
 
     def __repr__(self):
         return (f"PowerLawRandomFeatures(alpha={self.alpha!r}, beta={self.beta!r}, v={self.v}, d={self.d}, "
-                f"seed=SeedSequence(entropy={self.seed.entropy!r}))")
+                f"seed=SeedSequence(entropy={self.seed.entropy!r}, spawn_key={tuple(self.seed.spawn_key)!r}))")
 
     # ------------------------------------------------------------------ the factorisation
     @cached_property
