@@ -36,7 +36,7 @@ from verify import simulate  # noqa: E402
 
 SECTIONS: list = []
 #: benchmark modules (in this directory) whose list ``SECTIONS`` is appended to the run, if present
-OPTIONAL = ("ode_speed",)
+OPTIONAL = ("ode_speed", "longtime")
 
 
 def register_section(fn):
