@@ -438,7 +438,11 @@ def update_record(st, C, ci, scale, Z, beta, update, k, first_rows, lam, floor, 
                     e = st[0, r, i]
                     km[i] = e * e
                     ku[i] = e
-            if all_coords and in_block:
+            # the per-step sums over replicas only in a loop of their own: with every coordinate
+            # recorded their arrays have d entries; otherwise they may be empty, and a loop that
+            # indexes them would be vectorised or not depending on their addresses (LLVM's
+            # run-time alias check), which would change the rounding of the risk from run to run
+            if all_coords:
                 for i in range(i0, i1):
                     e = st[0, r, i]
                     sq = e * e
@@ -451,30 +455,9 @@ def update_record(st, C, ci, scale, Z, beta, update, k, first_rows, lam, floor, 
                     du = e - ku[i]
                     s1u[i] += du
                     s2u[i] += du * du
-                    blk_m[r, i] += sq
-                    blk_mu[r, i] += e
-            elif all_coords:
-                for i in range(i0, i1):
-                    e = st[0, r, i]
-                    sq = e * e
-                    li = lam[i] * sq
-                    risk += li
-                    m2 += lam[i] * li
-                    dm = sq - km[i]
-                    s1m[i] += dm
-                    s2m[i] += dm * dm
-                    du = e - ku[i]
-                    s1u[i] += du
-                    s2u[i] += du * du
-            elif in_block:
-                for i in range(i0, i1):
-                    e = st[0, r, i]
-                    sq = e * e
-                    li = lam[i] * sq
-                    risk += li
-                    m2 += lam[i] * li
-                    blk_m[r, i] += sq
-                    blk_mu[r, i] += e
+                    if in_block:
+                        blk_m[r, i] += sq
+                        blk_mu[r, i] += e
             else:
                 for i in range(i0, i1):
                     e = st[0, r, i]
@@ -482,6 +465,9 @@ def update_record(st, C, ci, scale, Z, beta, update, k, first_rows, lam, floor, 
                     li = lam[i] * sq
                     risk += li
                     m2 += lam[i] * li
+                    if in_block:
+                        blk_m[r, i] += sq
+                        blk_mu[r, i] += e
             feat[r, 0] += risk
             feat[r, 1] += m2
     for r in range(m):
@@ -503,23 +489,21 @@ def update_record(st, C, ci, scale, Z, beta, update, k, first_rows, lam, floor, 
         feat[r, 0] = risk
         if in_block:
             blk_r[r] += risk
-        if first:
-            rstat[0, k] = risk
-        dv = risk - rstat[0, k]
-        rstat[1, k] += dv
-        rstat[2, k] += dv * dv
-        rstat[3, k] += dv * dv * dv
+    _shift_column(rstat, k, feat, 0, first_rows)
 
 
 @_fjit
-def _shift1(stat, j, v, first):
-    """Shifted sums (K, S1, S2, S3) of the scalar ``v`` into stat[:, j] (K set by the first replica)."""
-    if first:
-        stat[0, j] = v
-    dv = v - stat[0, j]
-    stat[1, j] += dv
-    stat[2, j] += dv * dv
-    stat[3, j] += dv * dv * dv
+def _shift_column(stat, j, x, col, first_rows):
+    """Shifted sums (K, S1, S2, S3) over the rows r of x[r, col] into stat[:, j] (K = x[0, col]
+    if ``first_rows``, the rows that start the chunk)."""
+    if first_rows:
+        stat[0, j] = x[0, col]
+    k0 = stat[0, j]
+    for r in range(x.shape[0]):
+        dv = x[r, col] - k0
+        stat[1, j] += dv
+        stat[2, j] += dv * dv
+        stat[3, j] += dv * dv * dv
 
 
 @_fjit
@@ -533,12 +517,11 @@ def close_block(block, width, first_rows, blk_r, blk_m, blk_mu, bstat_r, bstat_m
     k1, s1, s2, s3 = bstat_m[0, block], bstat_m[1, block], bstat_m[2, block], bstat_m[3, block]
     u0, u1, u2, u3 = bstat_mu[0, block], bstat_mu[1, block], bstat_mu[2, block], bstat_mu[3, block]
     for r in range(m):
-        first = first_rows and r == 0
-        v = blk_r[r] * inv
-        rep_brisk[r, block] = v
-        _shift1(bstat_r, block, v, first)
+        rep_brisk[r, block] = blk_r[r] * inv
         blk_r[r] = 0.0
-        if first:
+    _shift_column(bstat_r, block, rep_brisk, block, first_rows)
+    for r in range(m):
+        if first_rows and r == 0:
             for i in range(d):
                 k1[i] = blk_m[r, i] * inv
                 u0[i] = blk_mu[r, i] * inv
