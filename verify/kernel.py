@@ -1,22 +1,32 @@
-r"""The fused Monte Carlo kernel: generation, update and recorded moments in one compiled pass.
+r"""The fused Monte Carlo kernel: generation, gradients, update and recorded moments, compiled.
 
-The NumPy engine (:mod:`verify.montecarlo`) makes separate passes over the (replicas, d) state for
-the random numbers, the inner products, the update and the statistics. This kernel (numba,
-compiled once and cached on disk) runs, for each step and each replica of a cache-sized row block,
+The NumPy engine (:mod:`verify.montecarlo`) makes separate NumPy passes over whole (replicas, B, d)
+arrays for the random numbers, the inner products, the update and each statistic. This kernel
+(numba, compiled once and cached on disk) runs the replicas in cache-sized row blocks (about 16384
+state entries), each block through all its steps, with three passes per step over the block:
 
-1. the gradient point p = sum_j P_j s_j and q = sqrt(lambda) p (with <q, q>),
-2. the minibatch gradient g = (sqrt(lambda)/B) G, G = sum_b z_b (<z_b, q> - eps_b), either drawn
-   directly (B vectors z_b) or from its exact law given the per-sample scalars
-   (:mod:`verify.sampling`, Gaussian data: one d-vector per step),
-3. the linear update s_a <- sum_j U_aj s_j + U_a,g g with the coefficient matrix that
-   ``verify.montecarlo._compile`` derives from the algorithm's symbolic update rule,
-4. the recorded moments: risk R = (e^T K e + floor)/2, e_i^2 and e_i for the requested
-   coordinates, and the per-replica dyadic block averages,
+1. :func:`draw`: every random variate of the step in stream order into one buffer Z (for
+   Gaussian data one flat loop of NumPy's ziggurat; the other data models of :func:`model_parameters`
+   coordinate by coordinate), with the generator's state in registers;
+2. :func:`gradient`: the gradient point p = sum_j P_j s_j, q = sqrt(lambda) p, the residuals
+   r_b = <z_b, q> - eps_b and G = sum_b z_b r_b (or, with sufficient statistics, G from its exact
+   law given the per-sample scalars, :mod:`verify.sampling`: one d-vector per step), vectorised;
+3. :func:`update_record`: the linear update s_a <- sum_j U_aj s_j + U_a,g g (g = sqrt(lambda) G / B,
+   U the coefficient matrix ``verify.montecarlo._compile`` derives from the algorithm's symbolic
+   update rule) and, while the replica's row is in L1, the recorded moments: risk
+   R = (e^T K e + floor)/2, M_2 = sum lambda_i^2 e_i^2, e_i^2 and e_i for the requested
+   coordinates, and the per-replica dyadic block sums; :func:`close_block` at a block's last step.
 
-reading each coordinate of the replica's state once per step. The statistics over replicas are
-*shifted sums* (x - K, K the first replica's value at that step): sum, sum of squares and of cubes
-give the mean, centred second and third moments with no cancellation problem (exactly 0 when all
-replicas agree) and in one pass.
+Where the time goes is measured pass by pass in ``benchmarks/run.py`` (section "Where the fused
+kernel's time goes"). The statistics over replicas are *shifted sums* (x - K, K the first
+replica's value at that step): sum, sum of squares and of cubes give the mean, centred second
+and third moments with no cancellation problem (exactly 0 when all replicas agree) and in one pass.
+
+Speed rules learnt here (each measured): no function taking an array may be called per replica
+or per variate (numba increments and decrements the array's reference count atomically at each
+call: that halved the generator's rate); the generator's loop holds no floating-point
+accumulator (they were spilled around the rare ziggurat branch); loops over a coordinate range
+not starting at 0 use unsigned bounds (numba's negative-index wrap-around stops vectorisation).
 
 Random numbers: SFC64 (NumPy's ``numpy.random.SFC64``) re-implemented inline, started from the
 state NumPy's ``SFC64(child)`` has for the chunk's ``SeedSequence`` child, and NumPy's 256-layer
