@@ -2,8 +2,8 @@ r"""Python side of the fused kernel (:mod:`verify.kernel`): coefficient schedule
 streaming accumulators, and the per-replica hyperparameter hook.
 
 :func:`run_chunk` runs one chunk of replicas (one ``SeedSequence`` child, one SFC64 stream) in
-row blocks of about ``_ROW_ENTRIES / d`` replicas, each block running all its steps in one kernel
-call. :func:`run_chunk_hooked` runs a chunk step by step for algorithms whose hyperparameters are
+row blocks of about ``_ROW_ENTRIES / (d B)`` replicas (``_ROW_ENTRIES / d`` with sufficient
+statistics), each block running all its steps in one kernel call. :func:`run_chunk_hooked` runs a chunk step by step for algorithms whose hyperparameters are
 chosen per replica from its own state or gradient (line search, AdaGrad-Norm): per step the kernel
 draws every replica's gradient and per-replica features, a Python hook turns the features into
 per-replica hyperparameter values, and the kernel applies the update and records. Both return the

@@ -1,22 +1,32 @@
-r"""The fused Monte Carlo kernel: generation, update and recorded moments in one compiled pass.
+r"""The fused Monte Carlo kernel: generation, gradients, update and recorded moments, compiled.
 
-The NumPy engine (:mod:`verify.montecarlo`) makes separate passes over the (replicas, d) state for
-the random numbers, the inner products, the update and the statistics. This kernel (numba,
-compiled once and cached on disk) runs, for each step and each replica of a cache-sized row block,
+The NumPy engine (:mod:`verify.montecarlo`) makes separate NumPy passes over whole (replicas, B, d)
+arrays for the random numbers, the inner products, the update and each statistic. This kernel
+(numba, compiled once and cached on disk) runs the replicas in cache-sized row blocks (about 16384
+state entries), each block through all its steps, with three passes per step over the block:
 
-1. the gradient point p = sum_j P_j s_j and q = sqrt(lambda) p (with <q, q>),
-2. the minibatch gradient g = (sqrt(lambda)/B) G, G = sum_b z_b (<z_b, q> - eps_b), either drawn
-   directly (B vectors z_b) or from its exact law given the per-sample scalars
-   (:mod:`verify.sampling`, Gaussian data: one d-vector per step),
-3. the linear update s_a <- sum_j U_aj s_j + U_a,g g with the coefficient matrix that
-   ``verify.montecarlo._compile`` derives from the algorithm's symbolic update rule,
-4. the recorded moments: risk R = (e^T K e + floor)/2, e_i^2 and e_i for the requested
-   coordinates, and the per-replica dyadic block averages,
+1. :func:`draw`: every random variate of the step in stream order into one buffer Z (for
+   Gaussian data one flat loop of NumPy's ziggurat; the other data models of :func:`model_parameters`
+   coordinate by coordinate), with the generator's state in registers;
+2. :func:`gradient`: the gradient point p = sum_j P_j s_j, q = sqrt(lambda) p, the residuals
+   r_b = <z_b, q> - eps_b and G = sum_b z_b r_b (or, with sufficient statistics, G from its exact
+   law given the per-sample scalars, :mod:`verify.sampling`: one d-vector per step), vectorised;
+3. :func:`update_record`: the linear update s_a <- sum_j U_aj s_j + U_a,g g (g = sqrt(lambda) G / B,
+   U the coefficient matrix ``verify.montecarlo._compile`` derives from the algorithm's symbolic
+   update rule) and, while the replica's row is in L1, the recorded moments: risk
+   R = (e^T K e + floor)/2, M_2 = sum lambda_i^2 e_i^2, e_i^2 and e_i for the requested
+   coordinates, and the per-replica dyadic block sums; :func:`close_block` at a block's last step.
 
-reading each coordinate of the replica's state once per step. The statistics over replicas are
-*shifted sums* (x - K, K the first replica's value at that step): sum, sum of squares and of cubes
-give the mean, centred second and third moments with no cancellation problem (exactly 0 when all
-replicas agree) and in one pass.
+Where the time goes is measured pass by pass in ``benchmarks/run.py`` (section "Where the fused
+kernel's time goes"). The statistics over replicas are *shifted sums* (x - K, K the first
+replica's value at that step): sum, sum of squares and of cubes give the mean, centred second
+and third moments with no cancellation problem (exactly 0 when all replicas agree) and in one pass.
+
+Speed rules learnt here (each measured): no function taking an array may be called per replica
+or per variate (numba increments and decrements the array's reference count atomically at each
+call: that halved the generator's rate); the generator's loop holds no floating-point
+accumulator (they were spilled around the rare ziggurat branch); loops over a coordinate range
+not starting at 0 use unsigned bounds (numba's negative-index wrap-around stops vectorisation).
 
 Random numbers: SFC64 (NumPy's ``numpy.random.SFC64``) re-implemented inline, started from the
 state NumPy's ``SFC64(child)`` has for the chunk's ``SeedSequence`` child, and NumPy's 256-layer
@@ -438,7 +448,11 @@ def update_record(st, C, ci, scale, Z, beta, update, k, first_rows, lam, floor, 
                     e = st[0, r, i]
                     km[i] = e * e
                     ku[i] = e
-            if all_coords and in_block:
+            # the per-step sums over replicas only in a loop of their own: with every coordinate
+            # recorded their arrays have d entries; otherwise they may be empty, and a loop that
+            # indexes them would be vectorised or not depending on their addresses (LLVM's
+            # run-time alias check), which would change the rounding of the risk from run to run
+            if all_coords:
                 for i in range(i0, i1):
                     e = st[0, r, i]
                     sq = e * e
@@ -451,30 +465,9 @@ def update_record(st, C, ci, scale, Z, beta, update, k, first_rows, lam, floor, 
                     du = e - ku[i]
                     s1u[i] += du
                     s2u[i] += du * du
-                    blk_m[r, i] += sq
-                    blk_mu[r, i] += e
-            elif all_coords:
-                for i in range(i0, i1):
-                    e = st[0, r, i]
-                    sq = e * e
-                    li = lam[i] * sq
-                    risk += li
-                    m2 += lam[i] * li
-                    dm = sq - km[i]
-                    s1m[i] += dm
-                    s2m[i] += dm * dm
-                    du = e - ku[i]
-                    s1u[i] += du
-                    s2u[i] += du * du
-            elif in_block:
-                for i in range(i0, i1):
-                    e = st[0, r, i]
-                    sq = e * e
-                    li = lam[i] * sq
-                    risk += li
-                    m2 += lam[i] * li
-                    blk_m[r, i] += sq
-                    blk_mu[r, i] += e
+                    if in_block:
+                        blk_m[r, i] += sq
+                        blk_mu[r, i] += e
             else:
                 for i in range(i0, i1):
                     e = st[0, r, i]
@@ -482,6 +475,9 @@ def update_record(st, C, ci, scale, Z, beta, update, k, first_rows, lam, floor, 
                     li = lam[i] * sq
                     risk += li
                     m2 += lam[i] * li
+                    if in_block:
+                        blk_m[r, i] += sq
+                        blk_mu[r, i] += e
             feat[r, 0] += risk
             feat[r, 1] += m2
     for r in range(m):
@@ -503,23 +499,21 @@ def update_record(st, C, ci, scale, Z, beta, update, k, first_rows, lam, floor, 
         feat[r, 0] = risk
         if in_block:
             blk_r[r] += risk
-        if first:
-            rstat[0, k] = risk
-        dv = risk - rstat[0, k]
-        rstat[1, k] += dv
-        rstat[2, k] += dv * dv
-        rstat[3, k] += dv * dv * dv
+    _shift_column(rstat, k, feat, 0, first_rows)
 
 
 @_fjit
-def _shift1(stat, j, v, first):
-    """Shifted sums (K, S1, S2, S3) of the scalar ``v`` into stat[:, j] (K set by the first replica)."""
-    if first:
-        stat[0, j] = v
-    dv = v - stat[0, j]
-    stat[1, j] += dv
-    stat[2, j] += dv * dv
-    stat[3, j] += dv * dv * dv
+def _shift_column(stat, j, x, col, first_rows):
+    """Shifted sums (K, S1, S2, S3) over the rows r of x[r, col] into stat[:, j] (K = x[0, col]
+    if ``first_rows``, the rows that start the chunk)."""
+    if first_rows:
+        stat[0, j] = x[0, col]
+    k0 = stat[0, j]
+    for r in range(x.shape[0]):
+        dv = x[r, col] - k0
+        stat[1, j] += dv
+        stat[2, j] += dv * dv
+        stat[3, j] += dv * dv * dv
 
 
 @_fjit
@@ -533,12 +527,11 @@ def close_block(block, width, first_rows, blk_r, blk_m, blk_mu, bstat_r, bstat_m
     k1, s1, s2, s3 = bstat_m[0, block], bstat_m[1, block], bstat_m[2, block], bstat_m[3, block]
     u0, u1, u2, u3 = bstat_mu[0, block], bstat_mu[1, block], bstat_mu[2, block], bstat_mu[3, block]
     for r in range(m):
-        first = first_rows and r == 0
-        v = blk_r[r] * inv
-        rep_brisk[r, block] = v
-        _shift1(bstat_r, block, v, first)
+        rep_brisk[r, block] = blk_r[r] * inv
         blk_r[r] = 0.0
-        if first:
+    _shift_column(bstat_r, block, rep_brisk, block, first_rows)
+    for r in range(m):
+        if first_rows and r == 0:
             for i in range(d):
                 k1[i] = blk_m[r, i] * inv
                 u0[i] = blk_mu[r, i] * inv

@@ -27,16 +27,8 @@ import sympy as sp
 from theory.algorithms import GRADIENT, Algorithm
 from theory.data import DataModel, Gaussian
 from theory.hyperparameters import bind_hyperparameters
-from theory.validation import (
-    check_algorithm_and_data,
-    check_eigenvalues,
-    check_initial,
-    check_integer,
-    check_nonnegative,
-    check_positive,
-    check_replicas,
-    check_seed,
-)
+from theory.validation import (check_algorithm_and_data, check_eigenvalues, check_initial,
+                               check_integer, check_nonnegative, check_positive, check_replicas, check_seed)
 
 from .samplers import sample_standardized
 from .sampling import has_exact_sufficient_law, sufficient_gradient
