@@ -2,9 +2,17 @@
 
 :class:`PowerLawRandomFeatures` is one instance (W drawn from a SeedSequence) reduced exactly to
 Gaussian least squares in the eigenbasis of K = W^T D W; :func:`dana_hyperparameters` gives DANA's
-schedules in either notebook's convention. See docs/plrf.md.
+schedules in either notebook's convention; :func:`phase`, :func:`loss_exponent` and
+:func:`fit_exponent` give the phases and the loss exponents, derived and measured. See docs/plrf.md.
 """
 from .model import DeterministicEquivalent, PowerLawRandomFeatures, sketch_kappa
 from .schedules import PowerLaw, dana_hyperparameters
+from .phases import (ALGORITHMS, LossExponent, Phase, TheorySpectrum, algorithm_settings, buffer_growth_exponent,
+                     compute_optimal_exponent, effective_time_exponent, loss_exponent, phase, power_law_sum_exponent,
+                     theory_spectrum)
+from .fit import ExponentFit, fit_exponent, local_exponents, window_end
 
-__all__ = ["DeterministicEquivalent", "PowerLaw", "PowerLawRandomFeatures", "dana_hyperparameters", "sketch_kappa"]
+__all__ = ["DeterministicEquivalent", "PowerLaw", "PowerLawRandomFeatures", "dana_hyperparameters", "sketch_kappa",
+           "ALGORITHMS", "LossExponent", "Phase", "TheorySpectrum", "algorithm_settings", "buffer_growth_exponent",
+           "compute_optimal_exponent", "effective_time_exponent", "loss_exponent", "phase", "power_law_sum_exponent",
+           "theory_spectrum", "ExponentFit", "fit_exponent", "local_exponents", "window_end"]
