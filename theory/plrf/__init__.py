@@ -5,14 +5,44 @@ Gaussian least squares in the eigenbasis of K = W^T D W; :func:`dana_hyperparame
 schedules in either notebook's convention; :func:`phase`, :func:`loss_exponent` and
 :func:`fit_exponent` give the phases and the loss exponents, derived and measured. See docs/plrf.md.
 """
-from .model import DeterministicEquivalent, PowerLawRandomFeatures, sketch_kappa
-from .schedules import PowerLaw, dana_hyperparameters
-from .phases import (ALGORITHMS, LossExponent, Phase, TheorySpectrum, algorithm_settings, buffer_growth_exponent,
-                     compute_optimal_exponent, effective_time_exponent, loss_exponent, phase, power_law_sum_exponent,
-                     theory_spectrum)
 from .fit import ExponentFit, fit_exponent, local_exponents, window_end
+from .model import DeterministicEquivalent, PowerLawRandomFeatures, sketch_kappa
+from .phases import (
+                     ALGORITHMS,
+                     LossExponent,
+                     Phase,
+                     TheorySpectrum,
+                     algorithm_settings,
+                     buffer_growth_exponent,
+                     compute_optimal_exponent,
+                     effective_time_exponent,
+                     loss_exponent,
+                     phase,
+                     power_law_sum_exponent,
+                     theory_spectrum,
+)
+from .schedules import PowerLaw, dana_hyperparameters
 
-__all__ = ["DeterministicEquivalent", "PowerLaw", "PowerLawRandomFeatures", "dana_hyperparameters", "sketch_kappa",
-           "ALGORITHMS", "LossExponent", "Phase", "TheorySpectrum", "algorithm_settings", "buffer_growth_exponent",
-           "compute_optimal_exponent", "effective_time_exponent", "loss_exponent", "phase", "power_law_sum_exponent",
-           "theory_spectrum", "ExponentFit", "fit_exponent", "local_exponents", "window_end"]
+__all__ = [
+                     "ALGORITHMS",
+                     "DeterministicEquivalent",
+                     "ExponentFit",
+                     "LossExponent",
+                     "Phase",
+                     "PowerLaw",
+                     "PowerLawRandomFeatures",
+                     "TheorySpectrum",
+                     "algorithm_settings",
+                     "buffer_growth_exponent",
+                     "compute_optimal_exponent",
+                     "dana_hyperparameters",
+                     "effective_time_exponent",
+                     "fit_exponent",
+                     "local_exponents",
+                     "loss_exponent",
+                     "phase",
+                     "power_law_sum_exponent",
+                     "sketch_kappa",
+                     "theory_spectrum",
+                     "window_end",
+]
