@@ -8,6 +8,7 @@ import pytest
 from theory import SGD, Gaussian, GeneralizedMomentum, HeavyBall, Nesterov, derive
 from theory.plrf import PowerLaw, PowerLawRandomFeatures, dana_hyperparameters
 from verify.claims.plrf import (
+    DANA_SCALE,
     SETTINGS,
     curve_setting,
     deterministic_equivalent_checks,
@@ -131,7 +132,7 @@ def test_dana_loss_curve_check_rejects_a_changed_gamma3_decay_exponent():
     ok, _ = loss_curve_check(model, alg, hyper, res, 1e-6)
     assert all(v.passed for v in ok)
     for exponent in (0.9 / (2 * model.alpha), 1.1 / (2 * model.alpha)):
-        planted = dana_hyperparameters(model, gamma3_exponent=exponent)
+        planted = dana_hyperparameters(model, gamma3_exponent=exponent, learning_rate_scale=DANA_SCALE)
         wrong, _ = loss_curve_check(model, alg, hyper, res, 1e-6, prediction_hyper=planted)
         assert not wrong[0].passed, exponent
 

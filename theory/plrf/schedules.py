@@ -71,7 +71,8 @@ class PowerLaw:
         return f"PowerLaw(scale={self.scale!r}, exponent={self.exponent!r}, time_scale={self.time_scale!r})"
 
 
-def dana_hyperparameters(model, kind="decaying", convention="high_d", batch=1, gamma3_exponent=None) -> dict:
+def dana_hyperparameters(model, kind="decaying", convention="high_d", batch=1, gamma3_exponent=None,
+                         learning_rate_scale=1.0) -> dict:
     r"""Hyperparameters of DANA on a PLRF instance, for :class:`theory.GeneralizedMomentum`.
 
     Parameters
@@ -86,6 +87,10 @@ def dana_hyperparameters(model, kind="decaying", convention="high_d", batch=1, g
         Batch size B (enters gamma_2 of ``"ode_example"``).
     gamma3_exponent : float, optional
         Override the decay exponent 1/(2 alpha) of gamma_3 (to plant a wrong schedule).
+    learning_rate_scale : float > 0
+        Factor multiplying both learning rates gamma_2 and gamma_3 (1: the notebook's values). The
+        claims use 0.5: at the notebooks' values DANA on a small instance runs close to its
+        fourth-moment threshold and the per-replica risks are heavy-tailed (see docs/plrf.md).
 
     Returns
     -------
@@ -94,7 +99,8 @@ def dana_hyperparameters(model, kind="decaying", convention="high_d", batch=1, g
     Raises
     ------
     ValueError
-        Unknown kind or convention, or DANA-constant with ``"high_d"`` (that notebook has none).
+        Unknown kind or convention, DANA-constant with ``"high_d"`` (that notebook has none), or
+        ``learning_rate_scale`` not a finite number > 0.
 
     Example
     -------
@@ -107,6 +113,9 @@ def dana_hyperparameters(model, kind="decaying", convention="high_d", batch=1, g
         raise ValueError(f"kind must be 'decaying' or 'constant'; got {kind!r}")
     if convention not in ("high_d", "ode_example"):
         raise ValueError(f"convention must be 'high_d' or 'ode_example'; got {convention!r}")
+    c = _scalar(learning_rate_scale, "learning_rate_scale")
+    if not (math.isfinite(c) and c > 0):
+        raise ValueError(f"learning_rate_scale must be a finite number > 0; got {learning_rate_scale!r}")
     a, b = model.alpha, model.beta
     trace = float(model.data_eigenvalues.sum())
     exponent = 1.0 / (2.0 * a) if gamma3_exponent is None else _scalar(gamma3_exponent, "gamma3_exponent")
@@ -114,9 +123,9 @@ def dana_hyperparameters(model, kind="decaying", convention="high_d", batch=1, g
         if kind == "constant":
             raise ValueError("the high_d notebook has no DANA-constant; use convention='ode_example'")
         delta = 4.0 + (a + b) / a
-        return {"learning_rate": 0.5 / trace, "gamma1": 1.0, "gamma3": PowerLaw(1.0 / trace, exponent),
+        return {"learning_rate": c * 0.5 / trace, "gamma1": 1.0, "gamma3": PowerLaw(c / trace, exponent),
                 "delta": PowerLaw(1.0, 1.0, delta)}
     delta = max(2.0 + (2.0 * b - 1.0) / a, 2.0 - 1.0 / a) + 1.0
-    gamma2 = 0.375 * min(2.0 / (batch + 1), 1.0 / trace)
-    gamma3 = PowerLaw(0.1, exponent) if kind == "decaying" else 0.1 / (model.d * trace)
+    gamma2 = c * 0.375 * min(2.0 / (batch + 1), 1.0 / trace)
+    gamma3 = PowerLaw(c * 0.1, exponent) if kind == "decaying" else c * 0.1 / (model.d * trace)
     return {"learning_rate": gamma2, "gamma1": 1.0, "gamma3": gamma3, "delta": PowerLaw(delta, 1.0)}
