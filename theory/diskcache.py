@@ -79,7 +79,10 @@ def _store(path: Path, value) -> None:
         data = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
     except (pickle.PicklingError, TypeError, AttributeError, RecursionError):
         return   # not picklable (e.g. a lambda inside): keep it in memory only
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    except OSError:
+        return   # a read-only or full cache directory: the value stays in memory only
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)

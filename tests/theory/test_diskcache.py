@@ -80,3 +80,13 @@ def test_derivation_from_disk_equals_a_fresh_derivation(store, monkeypatch):
     on = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert on == off == "|".join(sp.srepr(e) for e in (rec.A, rec.u, rec.v, rec.secular_term(1)))
     assert any(store.glob("*.pkl"))
+
+
+def test_unwritable_directory_keeps_the_value_in_memory(store, monkeypatch):
+    def refuse(*a, **k):
+        raise OSError("read-only file system")
+    monkeypatch.setattr(dc.tempfile, "mkstemp", refuse)
+    _square.calls = 0
+    f = _fresh(_square)
+    assert f(4) == 16 and f(4) == 16 and _square.calls == 1
+    assert not list(store.glob("*.pkl"))
