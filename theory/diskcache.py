@@ -16,8 +16,9 @@ read is deleted and recomputed.
 Location: ``$SGDCHECK_CACHE_DIR`` if set, else ``$XDG_CACHE_HOME/sgdcheck`` (default
 ``~/.cache/sgdcheck``). ``SGDCHECK_CACHE_DIR=off`` (or ``0``, ``none``) disables it; so does a
 directory that cannot be created or written (the derivation then simply runs). Entries are
-pickles: like every pickle cache (numba's, joblib's) the directory must be writable only by
-its user.
+pickles, which run code when loaded: the cache is used only if the directory and the digest
+directory inside it belong to the current user and are not writable by group or others
+(otherwise derivations run and are kept in memory only).
 
 Example
 -------
@@ -63,10 +64,24 @@ def cache_dir() -> Path | None:
     base = Path(env) if env else Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "sgdcheck"
     path = base / source_digest()
     try:
-        path.mkdir(parents=True, exist_ok=True)
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
     except OSError:
         return None
+    if not all(_private(p) for p in (base, path)):
+        return None
     return path if os.access(path, os.W_OK) else None
+
+
+def _private(path: Path) -> bool:
+    """True if ``path`` belongs to this user and no one else may write to it (entries are pickles,
+    which run code when loaded: a directory another user can write to is never read)."""
+    if not hasattr(os, "getuid"):  # no POSIX ownership (Windows): rely on the user profile's ACLs
+        return True
+    try:
+        st = path.stat()
+    except OSError:
+        return False
+    return st.st_uid == os.getuid() and not (st.st_mode & 0o022)
 
 
 def _load(path: Path):

@@ -51,6 +51,22 @@ def test_corrupt_entry_is_recomputed(store):
     assert pickle.loads(path.read_bytes()) == 9
 
 
+@pytest.mark.skipif(not hasattr(__import__("os"), "getuid"), reason="POSIX permissions only")
+def test_a_directory_others_can_write_to_is_never_read(tmp_path, monkeypatch):
+    """Entries are pickles: a group- or world-writable cache directory is not used (nothing loaded from it)."""
+    base = tmp_path / "shared"
+    base.mkdir()
+    base.chmod(0o777)
+    monkeypatch.setenv("SGDCHECK_CACHE_DIR", str(base))
+    assert dc.cache_dir() is None
+    base.chmod(0o700)
+    assert dc.cache_dir() == base / dc.source_digest()
+    (base / dc.source_digest()).chmod(0o770)
+    assert dc.cache_dir() is None
+    _square.calls = 0
+    assert _fresh(_square)(6) == 36 and _square.calls == 1 and not any((base / dc.source_digest()).iterdir())
+
+
 def test_off_switch_writes_nothing(tmp_path, monkeypatch):
     monkeypatch.setenv("SGDCHECK_CACHE_DIR", "off")
     assert dc.cache_dir() is None
