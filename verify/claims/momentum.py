@@ -116,34 +116,9 @@ register(Claim(
 
 
 # --------------------------------------------------------------------------- DANA (time-dependent)
-class _Power:
-    """gamma_3(k) = c (1 + k)^(-exponent) (DANA-decaying), printable."""
-
-    def __init__(self, c, exponent):
-        self.c, self.exponent = c, exponent
-
-    def __call__(self, k):
-        return self.c * (1.0 + k) ** (-self.exponent)
-
-    def __repr__(self):
-        return f"{self.c:g}*(1+k)^(-{self.exponent:g})"
-
-
-class _Harmonic:
-    """Delta(k) = delta / (delta + k), printable."""
-
-    def __init__(self, delta):
-        self.delta = delta
-
-    def __call__(self, k):
-        return self.delta / (self.delta + k)
-
-    def __repr__(self):
-        return f"{self.delta:g}/({self.delta:g}+k)"
-
-
 def _dana_runner(claim, budget, ss):
     from theory import GeneralizedMomentum
+    from theory.plrf import PowerLaw
 
     from ..montecarlo import simulate
     from ..stats import AlphaBudget, compare
@@ -155,7 +130,7 @@ def _dana_runner(claim, budget, ss):
     # well inside the stable region (heavy tails near it break the CLT): the constant case runs
     # at about 0.25 of its critical gamma_2; the decaying one has gamma_3(k)/Delta(k) <= 0.1
     cases = (("DANA-decaying gamma_3 = 0.1 (1+k)^(-1/(2 alpha)), Delta = 4/(4+k), alpha = 1/2",
-              dict(gamma1=1.0, gamma3=_Power(0.1, 1 / (2 * alpha_exp)), delta=_Harmonic(4.0))),
+              dict(gamma1=1.0, gamma3=PowerLaw(0.1, 1 / (2 * alpha_exp)), delta=PowerLaw(1.0, 1.0, 4.0))),
              ("constant gamma_3 = 0.01, Delta = 0.1 (SGD-M-like)",
               dict(gamma1=1.0, gamma3=0.01, delta=0.1)))
     alphas = AlphaBudget(claim.alpha, [label for label, _ in cases])
