@@ -3,7 +3,14 @@ from __future__ import annotations
 
 from sympy import Rational
 
-from .algorithms import SGD, GeneralizedMomentum, HeavyBall, IterateAveraging, Nesterov, PreconditionedSGD
+from .algorithms import (
+    SGD,
+    GeneralizedMomentum,
+    HeavyBall,
+    IterateAveraging,
+    Nesterov,
+    PreconditionedSGD,
+)
 from .data import Gaussian, IndependentCoordinates, Rademacher, SparseGaussian
 from .derive import derive
 from .empirical import derive_empirical
@@ -26,8 +33,8 @@ DERIVATIONS = {
                    lambda: derive(SGD(), SparseGaussian(0.5))),
     "sgd.rademacher": ("Minibatch SGD on least squares, Rademacher inputs (kappa = 1)",
                        lambda: derive(SGD(), Rademacher())),
-    "sgd.empirical": ("Minibatch SGD on least squares, empirical distribution: full mean and second-moment "
-                      "recursion with the data set's own moments",
+    "sgd.empirical": (("Minibatch SGD on least squares, empirical distribution: full mean and second-moment "
+                      "recursion with the data set's own moments"),
                       lambda: derive_empirical(SGD(), _example_empirical())),
     "sgd.fourth.gaussian": ("Minibatch SGD, fourth moments (even sector Q_ij = E e_i^2 e_j^2), Gaussian data",
                             lambda: derive_fourth(SGD(), Gaussian())),
@@ -68,14 +75,25 @@ DERIVATIONS = {
        for key in ("least_squares", "logistic_soft", "logistic_bernoulli", "phase_retrieval")},
     "regularised.weight_decay": ("SGD with weight decay toward the origin (ridge-regularised SGD), Gaussian data",
                                  lambda: derive(SGD(weight_decay=Rational(1, 10)), Gaussian())),
-    "regularised.polyak_ruppert": ("Polyak-Ruppert iterate averaging of SGD, risk on the averaged iterate, "
-                                   "Gaussian data", lambda: derive(IterateAveraging(SGD()), Gaussian())),
+    "regularised.polyak_ruppert": (("Polyak-Ruppert iterate averaging of SGD, risk on the averaged iterate, "
+                                   "Gaussian data"), lambda: derive(IterateAveraging(SGD()), Gaussian())),
     "regularised.preconditioned": ("SGD with a diagonal preconditioner in the eigenbasis, Gaussian data",
                                    lambda: derive(PreconditionedSGD(), Gaussian())),
-    "teacher_student.two_scale": ("Two-scale linear teacher-student model (arXiv:2112.03215): exact test error "
-                                  "over training time", lambda: _teacher_student().TwoScaleTeacherStudent(
+    "teacher_student.two_scale": (("Two-scale linear teacher-student model (arXiv:2112.03215): exact test error "
+                                  "over training time"), lambda: _teacher_student().TwoScaleTeacherStudent(
                                       130, 100, 70, 100.0)),
+    "glm.homogenized_sgd.logistic": (("Homogenized SGD for logistic regression (arXiv:2308.08977): the SDE and "
+                                     "its generator on (P_i, U_i)"),
+                                     lambda: _glm().homogenize(_glm().derivation.PRESETS["logistic_soft"]())),
+    "momentum.sparse.rare_class": (("Heavy ball on a rare class of a one-hot logistic model: linearisation and "
+                                    "stability threshold in the retention time"),
+                                   lambda: _rare_class().rare_class_linearisation()),
 }
+
+
+def _rare_class():
+    from . import rare_class
+    return rare_class
 
 
 def _example_empirical():

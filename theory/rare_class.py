@@ -65,6 +65,10 @@ class RareClassLinearisation:
     critical : sympy.Expr — gamma_c h as a function of p and beta (batch 1), from the secular equation
     critical_tau : sympy.Expr — tau_c = (1 - beta)/(gamma_c h): stable iff tau_learn > tau_c
     critical_tau_limit : sympy.Expr — tau_c as p -> 0
+
+    Source: Everett & Paquette, arXiv:2605.28961 (the rare-class setting; the model the package
+    implements is stated in docs/glm_rare_class.md); derived here from the logistic loss and the
+    second-moment recursion of heavy ball.
     """
 
     loss: sp.Expr

@@ -29,7 +29,7 @@ textstyle displaystyle frac tfrac dfrac sqrt sum int prod left right bigl bigr B
 quad qquad mathbb mathcal mathrm operatorname langle rangle mid iff le ge ne to top dots cdot cdots ldots
 alpha beta gamma delta Delta epsilon varepsilon eta theta kappa lambda mu nu xi pi rho sigma Sigma tau phi varphi
 psi omega infty partial lfloor rfloor xrightarrow allowdisplaybreaks pm bar hat tilde log exp det ell sim intertext
-substack leq geq circ
+substack leq geq circ nabla
 """.split())  # noqa: SIM905 - a word list
 
 

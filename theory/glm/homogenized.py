@@ -41,9 +41,9 @@ from .derivation import (
     P,
     Q,
     U,
+    _broken,
     _expand_in_inverse_d,
     _stein,
-    _tex,
     _to_state,
     _Xs,
     d,
@@ -71,6 +71,9 @@ class GLMHomogenizedSGD:
         The 1/d term of d (g/d)^2 Var(a_i f | X) that the simplified diffusion drops (times d).
     generator_P, generator_U : sympy.Expr
         The Ito generator applied to P_i = d X_i^2 and U_i = d X_i X^*_i (equal to the ODE drift).
+
+    Source: Collins-Woodfin, Paquette, Paquette, Seroussi, arXiv:2308.08977 (homogenized SGD);
+    derived here from the loss.
     """
 
     limit: GLMLimit
@@ -94,10 +97,12 @@ class GLMHomogenizedSGD:
         return sp.expand(newP), sp.expand(newU)
 
     def latex(self) -> str:
-        """The SDE and the generator identity (align*)."""
+        """The SDE (drift mu_i, variance per unit time v_i) and the generator identity (align*)."""
         from ..latex import align
         return align([
-            r"dX_{t,i} &= " + _tex(self.drift) + r"\,dt + \sqrt{" + _tex(self.diffusion_variance) + r"}\,dW_{t,i}",
+            r"dX_{t,i} &= \mu_i\,dt + \sqrt{v_i}\,dW_{t,i}",
+            *_broken(r"\mu_i", self.drift),
+            *_broken(r"v_i", self.diffusion_variance),
             (r"\mathcal{L}\,P_i &= \frac{dP_i}{dt},\quad \mathcal{L}\,U_i = \frac{dU_i}{dt}"
             r"\quad(\text{the derived ODE; } P_i = d X_i^2,\ U_i = d X_i X^*_i)"),
             r"&\text{(homogenized SGD, arXiv:2308.08977; step } (g/d)\nabla,\ t = k/d)",
