@@ -40,12 +40,12 @@ for the expectations (:attr:`GLMLimit.critical_learning_rate`).
 """
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass, field
 
 import sympy as sp
 
 from .. import symbols as sym
+from ..diskcache import persistent
 from ..highline import d, g
 from .functions import sigmoid, softplus
 
@@ -460,7 +460,7 @@ def derive_limit(loss_: GLMLoss) -> GLMLimit:
     return _derive(loss_)
 
 
-@functools.cache
+@persistent   # SymPy work of about 1 s per loss, once per machine and source version (theory.diskcache)
 def _derive(loss_: GLMLoss) -> GLMLimit:
     ell = loss_.expression
     f = sp.diff(ell, r)
