@@ -214,13 +214,10 @@ def finite_d_curves(dims, designs: int, seed: int, points=CLOSED_FORM_POINTS) ->
     out = {}
     for d in dims:
         m = closed_form_model(d)
-        rows = []
-        for _ in range(designs):
-            X = m.sample_design(rng)
-            spec = np.linalg.eigh(X.T @ X)
-            rows.append(np.concatenate([m.curves(X, at[k], k, spectrum=spec).test_error
-                                        for k in ("ridge", "flow") if at[k].size]))
-        out[d] = np.array(rows)
+        Xs = np.array([m.sample_design(rng) for _ in range(designs)])
+        out[d] = np.array([np.concatenate([m.curves(X, at[k], k, spectrum=spec).test_error
+                                           for k in ("ridge", "flow") if at[k].size])
+                           for X, spec in zip(Xs, design_spectra(Xs))])
     return out
 
 
