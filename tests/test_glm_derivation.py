@@ -158,3 +158,20 @@ def test_a_loss_given_as_text_is_refused_and_never_run(tmp_path):
     with pytest.raises(TypeError, match="must be a SymPy expression"):
         expectation_mp(attack, 1, 0, 1)
     assert not target.exists()
+
+
+def test_only_losses_of_known_functions_are_cached_on_disk():
+    """A user's own SymPy function class may carry any derivative rule under a name already seen, so its
+    derivation is never loaded from the disk cache (whose key is the loss's text)."""
+    import sympy as sp
+
+    from theory.glm import logistic, loss, phase_retrieval
+    from theory.glm.derivation import _only_known_functions, r, y
+
+    class half_square(sp.Function):
+        def fdiff(self, argindex=1):
+            return self.args[0]
+
+    assert _only_known_functions(logistic("bernoulli")) and _only_known_functions(phase_retrieval())
+    assert _only_known_functions(loss(sp.log(sp.cosh(r - y))))
+    assert not _only_known_functions(loss(half_square(r - y)))

@@ -99,3 +99,21 @@ def test_bad_input():
         Quadrature([sigmoid(r) * sigmoid(rs)])(1.0, 2.0, 1.0)
     with pytest.raises(ValueError, match="spacing"):
         Quadrature([r], spacing=0)
+
+
+@pytest.mark.parametrize("G", [r * sigmoid(rs), rs**3 * sigmoid(r), r**2 * rs * softplus(rs) - 3 * rs * sigmoid(r)])
+@pytest.mark.parametrize("B", [(4.0, -1.9, 1.0), (0.3, 0.2, 2.5)])
+def test_terms_polynomial_in_one_variable_are_integrated_out_exactly(G, B):
+    """Terms polynomial in r (or r*) are reduced to a 1-D rule through the Gaussian conditional law;
+    oracle: the 2-D mpmath quadrature of the whole integrand."""
+    from theory.glm.expectations import _split
+    assert set(_split(G, True)) <= {"given_rs", "given_r"}
+    v = float(Quadrature([G])(*B)[0])
+    ref = float(expectation_mp(G, *B, dps=15))
+    assert v == pytest.approx(ref, rel=1e-10, abs=1e-13)
+
+
+def test_degenerate_covariances_of_the_conditional_rules():
+    # r* = 0 (B_22 = 0): E[r^2 sigma(r*)] = B_11 / 2; r = 0: E[r*^2 sigma(r)] = B_22 / 2
+    assert float(Quadrature([r**2 * sigmoid(rs)])(2.0, 0.0, 0.0)[0]) == pytest.approx(1.0, rel=1e-13)
+    assert float(Quadrature([rs**2 * sigmoid(r)])(0.0, 0.0, 3.0)[0]) == pytest.approx(1.5, rel=1e-13)

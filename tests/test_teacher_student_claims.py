@@ -111,3 +111,16 @@ def test_sgd_claim_checks_reject_a_wrong_batch_and_the_gradient_descent_curve():
     assert all(v.passed for v in sgd_checks(right.test_error, runs, alphas(), gd=right.mean_test_error))
     assert not all(v.passed for v in sgd_checks(wrong.test_error, runs, alphas()))
     assert not all(v.passed for v in sgd_checks(right.mean_test_error, runs, alphas()))
+
+
+def test_stability_check_at_the_edge_of_the_stable_range():
+    """The learning-rate check (Gershgorin, then the Frobenius norm of the top matrix power, then the
+    largest eigenvalue) agrees with the eigenvalues of the drawn designs just below and above 2 / s_max."""
+    from verify.teacher_student import draw_designs
+    m = TwoScaleTeacherStudent(20, 10, 5, 4.0)
+    X = draw_designs(m, 4, 5)
+    smax = np.linalg.eigvalsh(X.transpose(0, 2, 1) @ X)[:, -1].max()
+    ok = gradient_descent_runs(m, 0.999 * 2 / smax, [2**12], 4, seed=5)
+    assert np.all(np.isfinite(ok.test_error))
+    with pytest.raises(ValueError, match="learning_rate"):
+        gradient_descent_runs(m, 1.001 * 2 / smax, [2**12], 4, seed=5)

@@ -339,7 +339,7 @@ class TwoScaleTeacherStudent:
             Vb = V[block]
             N = Vb.T * (f[block] ** 2)[None, :] @ Vb              # V^T F^2 1_block V
             D = np.einsum("ja,ja->a", Vb, Vb)                      # diag(V^T 1_block V)
-            quad = np.einsum("ta,ab,tb->t", phi, N * inv, phi, optimize=True)
+            quad = ((phi @ (N * inv)) * phi).sum(axis=1)          # phi_t^T (N o inv) phi_t for every t
             parts.append((quad - 2 * phi @ D + block.sum() + sig2 * noise_w @ np.diag(N)) / (2 * self.d))
         test = parts[0] + parts[1]
         rank = int((~zero).sum())

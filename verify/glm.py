@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import sympy as sp
+from scipy.special import ndtr
 
 from theory.glm.derivation import GLMLimit, r, rs, sigma2, y
 from theory.glm.functions import NUMPY_FUNCTIONS
@@ -27,7 +28,7 @@ from theory.validation import (
     check_positive,
 )
 
-__all__ = ["GLMRun", "power_law_spectrum", "simulate_glm"]
+__all__ = ["ENGINES", "GLMRun", "power_law_spectrum", "simulate_glm"]
 
 
 def power_law_spectrum(d, exponent=0.5):
@@ -71,9 +72,13 @@ class GLMRun:
         return self.risk[:, sel].mean(axis=1)
 
 
+def _label_mean(labels):
+    return sp.lambdify([rs], labels.expression, modules=[NUMPY_FUNCTIONS, "numpy"])
+
+
 def _label_sampler(labels, noise_variance):
-    mods = [NUMPY_FUNCTIONS, "numpy"]
-    mean = sp.lambdify([rs], labels.expression, modules=mods)
+    """y given r* from the generator ``rng`` (the NumPy engine)."""
+    mean = _label_mean(labels)
     if labels.kind == "deterministic":
         return lambda v, rng: np.broadcast_to(mean(v), v.shape).astype(float)
     if labels.kind == "bernoulli":
@@ -82,8 +87,24 @@ def _label_sampler(labels, noise_variance):
     return lambda v, rng: mean(v) + sd * rng.standard_normal(v.shape)
 
 
+def _label_from_normal(labels, noise_variance):
+    """y given r* and one standard normal eps per replica (the fused engine): y = mean(r*) exactly
+    (deterministic), mean(r*) + sd eps (Gaussian), 1{Phi(eps) < p(r*)} (Bernoulli: Phi(eps) is uniform
+    on (0, 1), so P(y = 1 | r*) = p(r*) exactly)."""
+    mean = _label_mean(labels)
+    if labels.kind == "deterministic":
+        return lambda v, eps: np.broadcast_to(mean(v), v.shape).astype(float)
+    if labels.kind == "bernoulli":
+        return lambda v, eps: (ndtr(eps) < mean(v)).astype(float)
+    sd = float(sp.sqrt(labels.variance.subs(sigma2, noise_variance)))
+    return lambda v, eps: mean(v) + sd * eps
+
+
+ENGINES = ("fused", "numpy")
+
+
 def simulate_glm(limit: GLMLimit, eigenvalues, g, t_max, *, teacher, initial=None, noise_variance=0.0,
-                 replicas=64, seed=0, record_every=None, chunk=64) -> GLMRun:
+                 replicas=64, seed=0, record_every=None, engine="fused", chunk_size=32, chunk=64) -> GLMRun:
     r"""Run streaming SGD on the GLM of ``limit.loss`` for ``t_max * d`` steps.
 
     Parameters
@@ -106,8 +127,18 @@ def simulate_glm(limit: GLMLimit, eigenvalues, g, t_max, *, teacher, initial=Non
     seed : int or numpy.random.SeedSequence
     record_every : int, optional
         Steps between records (default d // 16, at least 1).
+    engine : "fused" (default) or "numpy"
+        "fused": the compiled pass :func:`verify.glm_kernel.advance` (draws, projections, update and
+        recorded B in one pass per replica and step; the loss's derivative and the label in NumPy,
+        vectorised over replicas); replicas in chunks of ``chunk_size``, chunk c drawing from NumPy's
+        SFC64 stream of the c-th child (spawn key + (c,)) of the seed, so the numbers depend only on
+        the seed and ``chunk_size``. "numpy": the reference implementation, one PCG64 stream for all
+        replicas, NumPy passes per step. The two agree in law (``tests/test_glm_fused.py``: two-sample
+        tests, and a planted learning-rate error that the same test rejects).
+    chunk_size : int >= 1
+        Replicas per random stream (fused engine).
     chunk : int
-        Steps whose data are drawn at once (memory replicas * d * chunk floats).
+        Steps whose data are drawn at once by the NumPy engine (memory replicas * d * chunk floats).
 
     Returns
     -------
@@ -132,6 +163,9 @@ def simulate_glm(limit: GLMLimit, eigenvalues, g, t_max, *, teacher, initial=Non
     check_positive(t_max, "t_max")
     check_nonnegative(noise_variance, "noise_variance")
     replicas = check_integer(replicas, "replicas", 2)
+    if engine not in ENGINES:
+        raise ValueError(f"engine must be one of {ENGINES}; got {engine!r}")
+    chunk_size = check_integer(chunk_size, "chunk_size")
     Xs = np.asarray(teacher, dtype=float)
     if Xs.shape != (d,) or not np.all(np.isfinite(Xs)):
         raise ValueError(f"teacher must be a finite array of shape ({d},); got shape {Xs.shape}")
@@ -141,22 +175,57 @@ def simulate_glm(limit: GLMLimit, eigenvalues, g, t_max, *, teacher, initial=Non
     steps = round(t_max * d)
     every = max(1, d // 16) if record_every is None else check_integer(record_every, "record_every")
     ss = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
-    rng = np.random.default_rng(ss)
     f = sp.lambdify([r, y, rs], limit.gradient, modules=[NUMPY_FUNCTIONS, "numpy"])
-    label = _label_sampler(limit.loss.labels, noise_variance)
-    sq = np.sqrt(lam)
-    X = np.tile(X0, (replicas, 1))
     rec_steps = np.arange(0, steps + 1, every)
     if rec_steps[-1] != steps:
         rec_steps = np.append(rec_steps, steps)
     B = np.empty((replicas, rec_steps.size, 3))
+    B[..., 2] = float(Xs @ (lam * Xs))
+    run = _fused if engine == "fused" else _numpy
+    run(B, rec_steps, limit, lam, g, f, Xs, X0, noise_variance, replicas, ss, chunk_size, chunk)
+    b11 = np.maximum(B[..., 0], np.divide(B[..., 1] ** 2, B[..., 2], out=np.zeros(B.shape[:2]), where=B[..., 2] > 0))
+    risk = np.asarray(limit.risk_at(b11, B[..., 1], B[..., 2], noise_variance=noise_variance), dtype=float)
+    return GLMRun(rec_steps / d, rec_steps, B, risk, {"entropy": ss.entropy, "spawn_key": list(ss.spawn_key)}, d,
+                  float(g), replicas)
+
+
+def _fused(B, rec_steps, limit, lam, g, f, Xs, X0, noise_variance, replicas, ss, chunk_size, _chunk):
+    from .glm_kernel import advance
+    from .kernel import sfc64_state
+    d, steps = lam.size, int(rec_steps[-1])
+    label = _label_from_normal(limit.loss.labels, noise_variance)
+    n_chunks = -(-replicas // chunk_size)
+    states = np.stack([sfc64_state(np.random.SeedSequence(ss.entropy, spawn_key=tuple(ss.spawn_key) + (c,),
+                                                          pool_size=ss.pool_size)) for c in range(n_chunks)])
+    sq = np.sqrt(lam)
+    step = (g / d) * sq
+    tw, tl = sq * Xs, lam * Xs
+    X = np.tile(X0, (replicas, 1))
+    Z = np.zeros((replicas, d + 1))
+    fv, b11, b12, rr, rstar = (np.zeros(replicas) for _ in range(5))
+    eps = Z[:, d]
+    j = 0
+    for k in range(steps + 1):
+        if k:
+            fv[:] = f(rr, label(rstar, eps), rstar)
+        rec = k == rec_steps[j]
+        advance(states, chunk_size, X, Z, fv, step, sq, tw, lam, tl, k > 0, rec, b11, b12, k < steps, rr, rstar)
+        if rec:
+            B[:, j, 0], B[:, j, 1] = b11, b12
+            j += 1
+
+
+def _numpy(B, rec_steps, limit, lam, g, f, Xs, X0, noise_variance, replicas, ss, _chunk_size, chunk):
+    d, steps = lam.size, int(rec_steps[-1])
+    rng = np.random.default_rng(ss)
+    label = _label_sampler(limit.loss.labels, noise_variance)
+    sq = np.sqrt(lam)
+    X = np.tile(X0, (replicas, 1))
     lx = lam * Xs
-    b22 = float(Xs @ lx)
 
     def record(j):
         B[:, j, 0] = (X * X) @ lam
         B[:, j, 1] = X @ lx
-        B[:, j, 2] = b22
     record(0)
     j, k = 1, 0
     while k < steps:
@@ -173,7 +242,3 @@ def simulate_glm(limit: GLMLimit, eigenvalues, g, t_max, *, teacher, initial=Non
             if j < rec_steps.size and k == rec_steps[j]:
                 record(j)
                 j += 1
-    b11 = np.maximum(B[..., 0], np.divide(B[..., 1] ** 2, B[..., 2], out=np.zeros(B.shape[:2]), where=B[..., 2] > 0))
-    risk = np.asarray(limit.risk_at(b11, B[..., 1], B[..., 2], noise_variance=noise_variance), dtype=float)
-    return GLMRun(rec_steps / d, rec_steps, B, risk, {"entropy": ss.entropy, "spawn_key": list(ss.spawn_key)}, d,
-                  float(g), replicas)

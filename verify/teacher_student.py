@@ -19,7 +19,7 @@ designs; given the replica's design it is E_G of that design (paired comparisons
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -27,7 +27,8 @@ from theory.teacher_student import TwoScaleTeacherStudent, crossings, locate_ext
 from theory.teacher_student_sgd import MinibatchCurves
 from theory.validation import check_integer, check_positive
 
-__all__ = ["SGDRuns", "TeacherStudentRuns", "gradient_descent_runs", "paired", "plot_double_descent", "sgd_runs"]
+__all__ = ["SGDRuns", "TeacherStudentRuns", "design_spectra", "draw_designs", "gradient_descent_runs", "paired",
+           "plot_double_descent", "sgd_runs"]
 
 _MAX_BITS = 26
 
@@ -35,7 +36,8 @@ _MAX_BITS = 26
 @dataclass(frozen=True)
 class TeacherStudentRuns:
     """Per-replica errors (replicas, K) at ``steps`` (K,) of gradient descent with ``learning_rate``
-    (times t = steps * learning_rate), and each replica's ``designs`` (replicas, n, d)."""
+    (times t = steps * learning_rate), each replica's ``designs`` (replicas, n, d), and optionally
+    their ``spectra`` (:func:`design_spectra`, used by :func:`paired`)."""
 
     steps: np.ndarray
     learning_rate: float
@@ -47,6 +49,7 @@ class TeacherStudentRuns:
     Q: np.ndarray
     designs: np.ndarray
     seed: int
+    spectra: list | None = field(default=None, repr=False, compare=False)   # eigh(X^T X) per design, if known
 
     @property
     def times(self) -> np.ndarray:
@@ -85,51 +88,92 @@ def gradient_descent_runs(model: TwoScaleTeacherStudent, learning_rate, steps, r
     steps = np.array([check_integer(k, "steps", minimum=0) for k in np.atleast_1d(steps)], dtype=np.int64)
     if steps.max(initial=0) > 2**_MAX_BITS:
         raise ValueError(f"steps must be integers in [0, 2^{_MAX_BITS}]; got {int(steps.max())}")
-    rng = np.random.default_rng(seed)
     n, d, f = model.n, model.d, model.scales
     bits = max(int(steps.max(initial=0)).bit_length(), 1)
     out = {k: np.empty((replicas, steps.size)) for k in ("test", "fast", "slow", "train", "R", "Q")}
     designs = np.empty((replicas, n, d))
     fast = np.arange(d) < model.p
     eta = float(learning_rate)
-    for lo in range(0, replicas, chunk):
-        r = min(chunk, replicas - lo)
-        Z = rng.standard_normal((r, n, d)) / np.sqrt(d)
-        w = rng.standard_normal((r, d, m))
-        y = Z @ w + np.sqrt(float(model.noise_variance)) * rng.standard_normal((r, n, m))
-        X = Z * f
-        A = np.einsum("rnd,rne->rde", X, X)
-        gersh = np.abs(A).sum(axis=2).max(axis=1)            # Gershgorin bound on s_max, cheap
-        if np.any(eta * gersh >= 2):
-            smax = np.linalg.eigvalsh(A[eta * gersh >= 2])[:, -1].max()
-            if eta * smax >= 2:
-                raise ValueError(f"learning_rate must lie in (0, 2 / s_max = {2 / smax:.6g}) on the drawn "
-                                 f"designs; got {learning_rate!r}")
-        P = np.zeros((r, d + m, d + m))
-        P[:, :d, :d] = np.eye(d) - eta * A
-        P[:, :d, d:] = eta * X.transpose(0, 2, 1) @ y
-        P[:, d:, d:] = np.eye(m)
-        powers = [P]
+    for lo, X, w, y in _draws(model, replicas, seed, m, chunk):
+        r = X.shape[0]
+        XT = X.transpose(0, 2, 1)
+        A = XT @ X
+        # P^(2^b) = [[M_b, S_b], [0, I]] with M_0 = I - eta A, S_0 = eta X^T y: M_{b+1} = M_b^2,
+        # S_{b+1} = M_b S_b + S_b (the blocks of the squared affine map, without its identity corner)
+        Ms, Ss = [np.eye(d) - eta * A], [eta * (XT @ y)]
         for _ in range(1, bits):
-            powers.append(powers[-1] @ powers[-1])
+            Ss.append(Ms[-1] @ Ss[-1] + Ss[-1])
+            Ms.append(Ms[-1] @ Ms[-1])
+        _check_stable(A, Ms[-1], eta, learning_rate)
         for j, k in enumerate(steps):
-            v = np.zeros((r, d + m, m))
-            v[:, d:, :] = np.eye(m)
+            v = np.zeros((r, d, m))                                  # w_hat_k: v <- M_b v + S_b per set bit b
             for b in range(bits):
                 if (int(k) >> b) & 1:
-                    v = powers[b] @ v
-            fw = f[None, :, None] * v[:, :d]
+                    v = Ms[b] @ v + Ss[b]
+            fw = f[None, :, None] * v
             err = (fw - w) ** 2                                      # (r, d, m)
             out["R"][lo:lo + r, j] = (fw * w).sum(axis=(1, 2)) / (d * m)
             out["Q"][lo:lo + r, j] = (fw * fw).sum(axis=(1, 2)) / (d * m)
             out["fast"][lo:lo + r, j] = err[:, fast].sum(axis=(1, 2)) / (2 * d * m)
             out["slow"][lo:lo + r, j] = err[:, ~fast].sum(axis=(1, 2)) / (2 * d * m)
-            res = X @ v[:, :d] - y
+            res = X @ v - y
             out["train"][lo:lo + r, j] = (res**2).sum(axis=(1, 2)) / (2 * n * m)
         designs[lo:lo + r] = X
     test = out["fast"] + out["slow"]
     return TeacherStudentRuns(steps, eta, test, out["fast"], out["slow"], out["train"], out["R"], out["Q"],
                               designs, seed)
+
+
+def _check_stable(A, M_top, eta, learning_rate):
+    """Raise ValueError unless eta s_max(A) < 2 for every design, certified cheaply where possible:
+    Gershgorin's bound, else ||(I - eta A)^(2^b)||_F < 1 (then the spectral radius of I - eta A is
+    below 1, so 0 < eta s < 2 for every eigenvalue s), else the largest eigenvalue itself."""
+    unsure = eta * np.abs(A).sum(axis=2).max(axis=1) >= 2
+    if np.any(unsure):
+        unsure[unsure] = ~(np.sqrt((M_top[unsure] ** 2).sum(axis=(1, 2))) < 1)
+    if np.any(unsure):
+        smax = np.linalg.eigvalsh(A[unsure])[:, -1].max()
+        if eta * smax >= 2:
+            raise ValueError(f"learning_rate must lie in (0, 2 / s_max = {2 / smax:.6g}) on the drawn "
+                             f"designs; got {learning_rate!r}")
+
+
+def _draws(model, replicas, seed, teachers, chunk):
+    """Per chunk of replicas, in the order of the stream of ``numpy.random.default_rng(seed)``:
+    (first replica, designs X = Z F (r, n, d), teachers w (r, d, teachers), labels y (r, n, teachers))."""
+    rng = np.random.default_rng(seed)
+    n, d = model.n, model.d
+    for lo in range(0, replicas, chunk):
+        r = min(chunk, replicas - lo)
+        Z = rng.standard_normal((r, n, d)) / np.sqrt(d)
+        w = rng.standard_normal((r, d, teachers))
+        y = Z @ w + np.sqrt(float(model.noise_variance)) * rng.standard_normal((r, n, teachers))
+        yield lo, Z * model.scales, w, y
+
+
+def draw_designs(model: TwoScaleTeacherStudent, replicas, seed, teachers: int = 1, chunk: int = 64) -> np.ndarray:
+    """The designs (replicas, n, d) that :func:`gradient_descent_runs` with the same ``replicas``,
+    ``seed``, ``teachers`` and ``chunk`` trains on (``runs.designs``), drawn without training.
+
+    >>> m = TwoScaleTeacherStudent(20, 10, 5, 4.0)
+    >>> bool(np.array_equal(draw_designs(m, 4, 0), gradient_descent_runs(m, 0.1, [3], 4, 0).designs))
+    True
+    """
+    replicas = check_integer(replicas, "replicas", minimum=2)
+    teachers = check_integer(teachers, "teachers")
+    out = np.empty((replicas, model.n, model.d))
+    for lo, X, _, _ in _draws(model, replicas, seed, teachers, chunk):
+        out[lo:lo + X.shape[0]] = X
+    return out
+
+
+def design_spectra(designs) -> list:
+    """``numpy.linalg.eigh(X.T @ X)`` of every design (replicas, n, d), one batched call: the
+    ``spectrum`` argument of :meth:`theory.teacher_student.TwoScaleTeacherStudent.curves` and of
+    :func:`paired`, so that one eigendecomposition per design serves every curve."""
+    designs = np.asarray(designs, dtype=float)
+    s, V = np.linalg.eigh(designs.transpose(0, 2, 1) @ designs)
+    return list(zip(s, V))
 
 
 @dataclass(frozen=True)
@@ -182,16 +226,19 @@ def sgd_runs(model: TwoScaleTeacherStudent, X, y, teacher, learning_rate, steps,
     return SGDRuns(steps, float(learning_rate), batch, out[0] + out[1], out[0], out[1], seed)
 
 
-def paired(runs: TeacherStudentRuns, model: TwoScaleTeacherStudent, field: str = "test_error"):
+def paired(runs: TeacherStudentRuns, model: TwoScaleTeacherStudent, field: str = "test_error", spectra=None):
     """(per-replica exact values, per-replica paired samples) at ``runs.steps``, each (replicas, K).
 
     The exact value is ``model``'s expected ``field`` for the replica's own design
     (:meth:`TwoScaleTeacherStudent.curves`, method ``"gd"``); the paired sample is
     Monte Carlo - exact + (mean over replicas of exact), whose expectation is that mean when
     ``model`` is right (the replicas are independent given nothing, so a one-sample test applies).
-    ``model`` may differ from the simulated one (a planted wrong theory)."""
-    exact = np.array([getattr(model.curves(X, runs.times, "gd", runs.learning_rate), field)
-                      for X in runs.designs])
+    ``model`` may differ from the simulated one (a planted wrong theory). ``spectra``: the designs'
+    eigendecompositions (:func:`design_spectra`; default ``runs.spectra``, else computed here)."""
+    spectra = spectra if spectra is not None else runs.spectra if runs.spectra is not None else \
+        design_spectra(runs.designs)
+    exact = np.array([getattr(model.curves(X, runs.times, "gd", runs.learning_rate, spectrum=sp), field)
+                      for X, sp in zip(runs.designs, spectra)])
     mc = getattr(runs, field)
     return exact, mc - exact + exact.mean(axis=0)
 

@@ -46,6 +46,7 @@ from dataclasses import dataclass, field
 import sympy as sp
 
 from .. import symbols as sym
+from ..diskcache import persistent
 from ..highline import d, g
 from .functions import sigmoid, softplus
 
@@ -457,10 +458,17 @@ def derive_limit(loss_: GLMLoss) -> GLMLimit:
     """
     if not isinstance(loss_, GLMLoss):
         raise TypeError(f"loss must be a GLMLoss (e.g. theory.glm.logistic()); got {loss_!r}")
-    return _derive(loss_)
+    return (_derive_on_disk if _only_known_functions(loss_) else _derive_in_memory)(loss_)
 
 
-@functools.cache
+def _only_known_functions(loss_: GLMLoss) -> bool:
+    """True if every function in the loss and its label model is SymPy's or this package's, so that the
+    loss's text determines the derivation (a user's own SymPy function class with the same name could
+    carry other derivative rules: such losses are derived in every process, never loaded from disk)."""
+    exprs = (loss_.expression, loss_.labels.expression, loss_.labels.variance)
+    return all(type(f).__module__.startswith(("sympy.", "theory.")) for e in exprs for f in e.atoms(sp.Function))
+
+
 def _derive(loss_: GLMLoss) -> GLMLimit:
     ell = loss_.expression
     f = sp.diff(ell, r)
@@ -482,6 +490,10 @@ def _derive(loss_: GLMLoss) -> GLMLimit:
     crit, secular, lin, note = _threshold(F, drift)
     return GLMLimit(loss_, f, F[1], F[2], L, drift["P"], drift["U"], corr["P"], corr["U"], risk, optimal,
                     crit, secular, lin, note)
+
+
+_derive_in_memory = functools.cache(_derive)
+_derive_on_disk = persistent(_derive)   # SymPy work of about 1 s per loss, once per machine (theory.diskcache)
 
 
 def _threshold(F, drift):

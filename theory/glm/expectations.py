@@ -58,19 +58,64 @@ def closed_form(expr):
     return expr.replace(lambda e: isinstance(e, Expectation) and _is_poly(e.args[0]), ev)
 
 
-def _trapezoid(h, half_width):
-    """Nodes and weights of the trapezoidal rule for E[G(Z)], Z ~ N(0, 1), on [-L, L] with step <= h."""
-    n = int(np.ceil(half_width / h))
+@functools.lru_cache(maxsize=256)
+def _trapezoid_nodes(n, half_width):
     z = np.arange(-n, n + 1) * (half_width / n)
     w = np.exp(-z * z / 2) * (half_width / n) / np.sqrt(2 * np.pi)
+    z.flags.writeable = w.flags.writeable = False
     return z, w
+
+
+def _trapezoid(h, half_width):
+    """Nodes and weights of the trapezoidal rule for E[G(Z)], Z ~ N(0, 1), on [-L, L] with step <= h
+    (cached by the number of nodes: read-only arrays)."""
+    return _trapezoid_nodes(int(np.ceil(half_width / h)), float(half_width))
+
+
+_MU = sp.Symbol("mu", real=True)
+_SD = sp.Symbol("s", nonnegative=True)
+
+
+def _conditional(term, x, given):
+    r"""E[term | given] for a term polynomial in ``x``, with x = mu + s Z given ``given`` (Z ~ N(0, 1)
+    independent): sum_k c_k(given) E(mu + s Z)^k, E Z^j = (j - 1)!! for even j (exact, SymPy)."""
+    out = sp.Integer(0)
+    for (k,), c in sp.Poly(term, x).terms():
+        out += c * sum(sp.binomial(k, j) * _MU ** (k - j) * _SD**j * sp.factorial2(j - 1) for j in range(0, k + 1, 2))
+    return out
+
+
+def _split(G, closed_forms):
+    """The additive terms of G grouped by the rule they need: ``closed`` (a polynomial: Isserlis),
+    ``r`` / ``rs`` (one variable: 1-D rule), ``given_rs`` / ``given_r`` (polynomial in r (in r*) times a
+    function of the other: the polynomial variable integrated out exactly given the other, 1-D rule),
+    ``both`` (2-D rule)."""
+    groups = {}
+    for term in sp.Add.make_args(sp.expand(G)):
+        if not term.has(r, rs) or (closed_forms and _is_poly(term)):
+            kind = "closed"
+        elif not term.has(rs):
+            kind = "r"
+        elif not term.has(r):
+            kind = "rs"
+        elif term.is_polynomial(r):
+            kind = "given_rs"
+        elif term.is_polynomial(rs):
+            kind = "given_r"
+        else:
+            kind = "both"
+        groups[kind] = groups.get(kind, sp.Integer(0)) + term
+    return groups
 
 
 class Quadrature:
     r"""Numeric E[G_k(r, r*)] for a list of integrands, vectorised over B.
 
-    Each integrand is classified once: polynomial (Isserlis closed form), r only or r* only
-    (1-D rule), both (2-D tensor rule in r* = sqrt(B_22) z_2, r = rho z_2 + s z_1). The rule is
+    Each integrand is split once into additive terms grouped by the rule they need (:func:`_split`):
+    polynomial (Isserlis closed form), r only or r* only (1-D rule), polynomial in one variable
+    times a function of the other (the polynomial variable integrated out exactly given the other,
+    whose conditional law is Gaussian: r = rho z_2 + s z_1 given r* = sqrt(B_22) z_2; then a 1-D
+    rule), and the rest (2-D tensor rule in r* = sqrt(B_22) z_2, r = rho z_2 + s z_1). The rule is
     the trapezoidal rule in z on [-L, L] (L = ``half_width`` = 9: the Gaussian mass outside
     is 2e-19) with step h = ``spacing`` / max(1, scale), scale the standard deviation the
     integrand sees in that coordinate (s for z_1; max(|rho|, sqrt(B_22)) for z_2). For an
@@ -114,16 +159,21 @@ class Quadrature:
         self._plan = []
         mods = [NUMPY_FUNCTIONS, "numpy"]
         for G in self.integrands:
-            G = G.subs(sigma2, self.noise_variance)
-            if _is_poly(G) and (closed_forms or not G.has(r, rs)):
-                cf = closed_form(Expectation(G)) if G.has(r, rs) else G
-                self._plan.append(("closed", sp.lambdify([B11, B12, B22], cf, modules=mods)))
-            elif not G.has(rs):
-                self._plan.append(("r", sp.lambdify([r], G, modules=mods)))
-            elif not G.has(r):
-                self._plan.append(("rs", sp.lambdify([rs], G, modules=mods)))
-            else:
-                self._plan.append(("both", sp.lambdify([r, rs], G, modules=mods)))
+            parts = []
+            for kind, term in _split(G.subs(sigma2, self.noise_variance), closed_forms).items():
+                if kind == "closed":
+                    fn = sp.lambdify([B11, B12, B22], closed_form(Expectation(term)) if term.has(r, rs) else term,
+                                     modules=mods)
+                elif kind in ("r", "rs"):
+                    fn = sp.lambdify([r if kind == "r" else rs], term, modules=mods)
+                elif kind == "given_rs":
+                    fn = sp.lambdify([rs, _MU, _SD], _conditional(term, r, rs), modules=mods)
+                elif kind == "given_r":
+                    fn = sp.lambdify([r, _MU, _SD], _conditional(term, rs, r), modules=mods)
+                else:
+                    fn = sp.lambdify([r, rs], term, modules=mods)
+                parts.append((kind, fn))
+            self._plan.append(parts)
 
     def __call__(self, b11, b12, b22, spacing=None):
         """[E G_k] for B given as three arrays of one shape (or scalars); a list of arrays of that shape.
@@ -142,20 +192,40 @@ class Quadrature:
         rho = np.divide(b12, sd2, out=np.zeros_like(b12), where=sd2 > 0)
         s = np.sqrt(np.maximum(b11 - rho**2, 0.0))
         L = self.half_width
+        rules = {}
+
+        def rule(scale):      # nodes and weights for a coordinate whose largest standard deviation is ``scale``
+            n = c / max(1.0, float(scale.max(initial=0.0)))
+            if n not in rules:
+                rules[n] = _trapezoid(n, L)
+            return rules[n]
+
         out = []
-        for kind, fn in self._plan:
-            if kind == "closed":
-                v = np.broadcast_to(np.asarray(fn(b11, b12, b22), dtype=float), b11.shape)
-            elif kind in ("r", "rs"):
-                sd = sd1 if kind == "r" else sd2
-                z, w = _trapezoid(c / max(1.0, float(sd.max(initial=0.0))), L)
-                v = np.broadcast_to(fn(sd[:, None] * z), (b11.size, z.size)) @ w
-            else:
-                z1, w1 = _trapezoid(c / max(1.0, float(s.max(initial=0.0))), L)
-                z2, w2 = _trapezoid(c / max(1.0, float(np.maximum(np.abs(rho), sd2).max(initial=0.0))), L)
-                rr = rho[:, None, None] * z2[None, :, None] + s[:, None, None] * z1[None, None, :]
-                vals = np.broadcast_to(fn(rr, (sd2[:, None] * z2)[:, :, None]), rr.shape)
-                v = np.einsum("tij,i,j->t", vals, w2, w1)
+        for parts in self._plan:
+            v = np.zeros(b11.size)
+            for kind, fn in parts:
+                if kind == "closed":
+                    v = v + fn(b11, b12, b22)
+                elif kind in ("r", "rs"):
+                    sd = sd1 if kind == "r" else sd2
+                    z, w = rule(sd)
+                    v = v + np.broadcast_to(fn(sd[:, None] * z), (b11.size, z.size)) @ w
+                elif kind == "given_rs":      # r = rho z + s z' given r* = sd2 z
+                    z, w = rule(np.maximum(np.abs(rho), sd2))
+                    v = v + np.broadcast_to(fn(sd2[:, None] * z, rho[:, None] * z, s[:, None]),
+                                            (b11.size, z.size)) @ w
+                elif kind == "given_r":       # r* = rho' z + s' z' given r = sd1 z
+                    rho1 = np.divide(b12, sd1, out=np.zeros_like(b12), where=sd1 > 0)
+                    s1 = np.sqrt(np.maximum(b22 - rho1**2, 0.0))
+                    z, w = rule(np.maximum(np.abs(rho1), sd1))
+                    v = v + np.broadcast_to(fn(sd1[:, None] * z, rho1[:, None] * z, s1[:, None]),
+                                            (b11.size, z.size)) @ w
+                else:
+                    z1, w1 = rule(s)
+                    z2, w2 = rule(np.maximum(np.abs(rho), sd2))
+                    rr = rho[:, None, None] * z2[None, :, None] + s[:, None, None] * z1[None, None, :]
+                    vals = np.broadcast_to(fn(rr, (sd2[:, None] * z2)[:, :, None]), rr.shape)
+                    v = v + np.einsum("tij,i,j->t", vals, w2, w1)
             out.append(np.asarray(v, dtype=float).reshape(shape))
         return out
 

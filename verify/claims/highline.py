@@ -260,6 +260,71 @@ def eq95_violations(pairs):
     return bad, smallest
 
 
+#: (cases (lambda_1, lambda_2, p, T), digits required, working digits of the mpmath ODE) per budget.
+#: thorough: both cases to 20 digits at t = 70, 52 (g_t - g_inf ~ 1e-24 relative there; measured 4.8e-21 at
+#: 0.75 of these times), 26-digit arithmetic, 2.7 s of CPU. Other budgets: one case to 12 digits at t = 30
+#: with 18-digit arithmetic, 0.46 s: g_t - g_inf decays like e^{-1.1 t} for (1, 1/4, 1/4) (measured
+#: relative 1.4e-10, 5.7e-13, 2.1e-14, 2.2e-15 at t = 20, 25, 28, 30), so 12 digits hold with a margin of
+#: 400 while a closed form off by 1e-10 relative fails (``tests/test_highline_limits.py``).
+LINE_SEARCH_LIMITS = {"thorough": (((1.0, 0.5, 0.5, 70), (1.0, 0.25, 0.25, 52)), 20, 26),
+                      "standard": (((1.0, 0.25, 0.25, 30),), 12, 18)}
+
+
+def line_search_limit_checks(budget, factor=1):
+    """numeric_agreement verdicts of the two-eigenvalue line-search limit g_inf (closed form, times
+    ``factor``: a planted error when != 1) against the mpmath ODE (:data:`LINE_SEARCH_LIMITS`)."""
+    import mpmath
+
+    from theory import adaptive as ad
+    ls = ad.two_eigenvalue_line_search()
+    cases, digits, dps = LINE_SEARCH_LIMITS["thorough" if budget.name == "thorough" else "standard"]
+    out = []
+    for lam1, lam2, mass, T in cases:
+        _, g_inf, _ = ls.numeric(lam1, lam2, mass, dps=30)
+        sol = hl.solve_mp([lam1, lam2], [T], rule=ad.line_search(), weights=[mass, 1 - mass], dps=dps)
+        with mpmath.workdps(dps):    # compared at the working precision, not rounded to 15 digits first
+            out.append(numeric_agreement(sol["g"][0], g_inf * mpmath.mpf(factor), digits, label=(
+                f"g_inf closed form = mpmath ODE at t={T} (lambda = {lam1}, {lam2}; p = {mass}; {dps}-digit "
+                f"arithmetic; {digits} digits)")))
+    return out
+
+
+#: AdaGrad-Norm, K = lambda I, sigma = 0: cases (eta, b, lambda, D_0^2, T), digits, working digits.
+#: thorough: on both sides of b = eta lambda / 2, to 20 digits at t = 53, 62 (g_t - g_inf ~ 1e-22 relative
+#: there; measured 1e-19 at t = 45, 52 and 1e-25 at t = 60, 70), 26-digit arithmetic, 2.2 s of CPU. Other
+#: budgets: the first case to 12 digits at t = 32 with 18-digit arithmetic, 0.6 s: measured relative
+#: g_t - g_inf 2.4e-9, 2.0e-11, 1.7e-13, 2.5e-14 at t = 20, 25, 30, 32 (a margin of 40 on 12 digits; a
+#: closed form off by 1e-10 fails).
+ADAGRAD_LIMITS = {"thorough": (((1.0, 0.3, 1.0, 1.0, 53), (0.5, 1.0, 2.0, 0.5, 62)), 20, 26),
+                  "standard": (((1.0, 0.3, 1.0, 1.0, 32),), 12, 18)}
+
+
+def _adagrad_limit_function():
+    from theory import adaptive as ad
+    lim = ad.adagrad_isotropic_limit()
+    return sp.lambdify([ad.eta, ad.b, hl.sym.lam, lim["D0"]], lim["limit"], modules="mpmath")
+
+
+def adagrad_limit_checks(budget, factor=1):
+    """numeric_agreement verdicts of the Lambert-W AdaGrad-Norm limit (times ``factor``) against the
+    mpmath ODE (:data:`ADAGRAD_LIMITS`)."""
+    import mpmath
+
+    from theory import adaptive as ad
+    f = _adagrad_limit_function()
+    cases, digits, dps = ADAGRAD_LIMITS["thorough" if budget.name == "thorough" else "standard"]
+    out = []
+    for etav, bv, lamv, D0, T in cases:
+        with mpmath.workdps(40):
+            closed = f(mpmath.mpf(etav), mpmath.mpf(bv), mpmath.mpf(lamv), mpmath.mpf(D0)) * factor
+        sol = hl.solve_mp([lamv], [T], rule=ad.adagrad_norm(etav, bv), initial_D2=D0, dps=dps)
+        with mpmath.workdps(dps):    # compared at the working precision, not rounded to 15 digits first
+            out.append(numeric_agreement(sol["g"][0], closed, digits, label=(
+                f"K = {lamv} I: Lambert-W g_inf = mpmath ODE at t={T} (eta={etav}, b={bv}, D0^2={D0}; "
+                f"{dps}-digit arithmetic; {digits} digits)")))
+    return out
+
+
 def _line_search_runner(claim, budget, ss):
 
     from theory import adaptive as ad
@@ -268,14 +333,8 @@ def _line_search_runner(claim, budget, ss):
     verdicts = []
     alphas = AlphaBudget(claim.alpha, {"monte carlo": 1})
     ls = ad.two_eigenvalue_line_search()
-    # (a) closed-form limit against the high-precision ODE (>= 20 significant digits)
-    # T: g_t - g_inf ~ 1e-24 relative there (measured: 4.8e-21 at 0.75 of these times); 26-digit arithmetic
-    cases = ((1.0, 0.5, 0.5, 70), (1.0, 0.25, 0.25, 52))
-    for lam1, lam2, mass, T in cases:
-        _, g_inf, _ = ls.numeric(lam1, lam2, mass, dps=30)
-        out = hl.solve_mp([lam1, lam2], [T], rule=ad.line_search(), weights=[mass, 1 - mass], dps=26)
-        verdicts.append(numeric_agreement(out["g"][0], g_inf, 20, label=(
-            f"g_inf closed form = mpmath ODE at t={T} (lambda = {lam1}, {lam2}; p = {mass}; 26-digit arithmetic)")))
+    # (a) closed-form limit against the high-precision ODE
+    verdicts += line_search_limit_checks(budget)
     # (a') drawn examples (budget.examples): random (lambda_2/lambda_1, p); closed form vs the float ODE
     rng = np.random.default_rng(child_seed(ss, 9))
     for _ in range(budget.examples):
@@ -288,7 +347,7 @@ def _line_search_runner(claim, budget, ss):
             f"drawn: lambda_2/lambda_1 = {ratio:.4f}, p = {mass:.3f}: closed form = float ODE at t = {T:.3g} "
             "(LSODA, rtol 1e-11: 7 digits)")))
     # (b) eq. 95 on a grid of eigenvalue ratios and masses (closed form, exact arithmetic)
-    pairs = [(lam1, lam2, mass) for lam1, lam2, mass, _ in cases]
+    pairs = [(lam1, lam2, mass) for lam1, lam2, mass, _ in LINE_SEARCH_LIMITS["thorough"][0]]
     pairs += [(1.0, float(r), mass) for r in np.geomspace(1e-4, 0.99, 25) for mass in (0.05, 0.25, 0.5, 0.75, 0.95)]
     bad, (margin, where) = eq95_violations(pairs)
     verdicts.append(exact_identity(bad, 0, label=(
@@ -357,19 +416,12 @@ def _adagrad_runner(claim, budget, ss):
     from theory import adaptive as ad
 
     from ..adaptive import AdaGradNorm, simulate_adaptive
+    from ..adaptive_isotropic import simulate_adagrad_norm_isotropic
     verdicts = []
     alphas = AlphaBudget(claim.alpha, {"ode": 2, "limit": 1})
-    lim = ad.adagrad_isotropic_limit()
-    f = sp.lambdify([ad.eta, ad.b, hl.sym.lam, lim["D0"]], lim["limit"], modules="mpmath")
-    # (a) K = lambda I, sigma = 0: Lambert-W limit vs the mpmath ODE, on both sides of b = eta lambda / 2
-    # T: g_t - g_inf ~ 1e-22 relative there (measured 1e-19 at t = 45, 52 and 1e-25 at t = 60, 70)
-    for etav, bv, lamv, D0, T in ((1.0, 0.3, 1.0, 1.0, 53), (0.5, 1.0, 2.0, 0.5, 62)):
-        with mpmath.workdps(40):
-            closed = f(mpmath.mpf(etav), mpmath.mpf(bv), mpmath.mpf(lamv), mpmath.mpf(D0))
-        out = hl.solve_mp([lamv], [T], rule=ad.adagrad_norm(etav, bv), initial_D2=D0, dps=26)
-        verdicts.append(numeric_agreement(out["g"][0], closed, 20, label=(
-            f"K = {lamv} I: Lambert-W g_inf = mpmath ODE at t={T} (eta={etav}, b={bv}, D0^2={D0}; "
-            "26-digit arithmetic)")))
+    f = _adagrad_limit_function()
+    # (a) K = lambda I, sigma = 0: Lambert-W limit vs the mpmath ODE
+    verdicts += adagrad_limit_checks(budget)
     # (b) noisy targets: g_t sqrt(b^2 + sigma^2 tau_1 t)/eta -> 1, with a deviation ~ t^{-1/2}
     lam = two_class_spectrum(64)
     etav, bv, s2 = 1.0, 0.3, 0.5
@@ -403,8 +455,10 @@ def _adagrad_runner(claim, budget, ss):
     reps = max(32, budget.replicas // 64)
     with mpmath.workdps(30):
         closed = float(f(mpmath.mpf(etav), mpmath.mpf(bv), mpmath.mpf(1), mpmath.mpf(1)))
-    res = simulate_adaptive(AdaGradNorm(etav, bv), eigenvalues=np.ones(d), initial=1 / math.sqrt(d), steps=T * d,
-                            replicas=reps, seed=child_seed(ss, 1))
+    # the d-dimensional algorithm through its exact scalar reduction (K = I, sigma = 0: two variates per
+    # step instead of d, the same law; verify.adaptive_isotropic, tested against the d-dimensional run)
+    res = simulate_adagrad_norm_isotropic(etav, bv, d=d, initial_D2=1.0, steps=T * d, replicas=reps,
+                                          seed=child_seed(ss, 1))
     a, b = res.block_edges[-2], res.block_edges[-1]
     ode = hl.solve(np.ones(1), t_max=T, rule=ad.adagrad_norm(etav, bv), initial_D2=1.0, t_eval=np.arange(a, b) / d,
                    atol=1e-100)

@@ -11,6 +11,8 @@ spread cancels and a 5 % error in the slow features' scale is rejected
 """
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import sympy as sp
 
@@ -25,7 +27,13 @@ from theory.teacher_student_large_d import large_d_test_error
 from theory.teacher_student_sgd import sgd_test_error
 
 from ..stats import AlphaBudget, exact_identity, growth, reported, scalar_comparison
-from ..teacher_student import gradient_descent_runs, paired, sgd_runs
+from ..teacher_student import (
+    design_spectra,
+    draw_designs,
+    gradient_descent_runs,
+    paired,
+    sgd_runs,
+)
 from . import Claim, child_seed, register
 from ._checks import difference_of_means
 
@@ -96,20 +104,23 @@ def _fig1_runs(model, budget, ss, extra_times=()):
     designs = designs_for(budget)
     seed = child_seed(ss, 0)
     # the exact curve on a fine log grid, averaged over the very designs the Monte Carlo uses
-    probe = gradient_descent_runs(model, LEARNING_RATE, [0], designs, seed, teachers=TEACHERS)
-    located = _average(model, probe.designs)
+    drawn = draw_designs(model, designs, seed, teachers=TEACHERS)
+    spectra = design_spectra(drawn)
+    located = _average(model, drawn, spectra)
     times = [1.0, GRID[-1], *extra_times]
     for ext in (located.first_minimum, located.peak):
         if ext is not None:
             times += [ext.time, ext.time * np.exp(-HALF_WIDTH), ext.time * np.exp(HALF_WIDTH)]
     steps = sorted({_steps(t) for t in times})
     runs = gradient_descent_runs(model, LEARNING_RATE, steps, designs, seed, teachers=TEACHERS)
-    return runs, located
+    return dataclasses.replace(runs, spectra=spectra), located
 
 
-def _average(model, designs):
-    """The exact gradient-descent test error of each design on GRID, averaged, features located."""
-    per = np.array([model.curves(X, GRID, "gd", LEARNING_RATE).test_error for X in designs])
+def _average(model, designs, spectra):
+    """The exact gradient-descent test error of each design on GRID (``spectra``: the designs'
+    eigendecompositions, :func:`verify.teacher_student.design_spectra`), averaged, features located."""
+    per = np.array([model.curves(X, GRID, "gd", LEARNING_RATE, spectrum=sp).test_error
+                    for X, sp in zip(designs, spectra)])
     lo = locate_extremum(GRID, per, "min")
     hi = locate_extremum(GRID, per, "max", start=int(np.searchsorted(GRID, lo.time))) if lo else None
     return AveragedCurves(GRID, {"test_error": per.mean(axis=0)},
@@ -159,12 +170,13 @@ def _noise(claim, budget, ss):
     alphas = AlphaBudget(claim.alpha, ["minimum", "late", "rise"])
     designs = designs_for(budget)
     seed = child_seed(ss, 0)
-    probe = gradient_descent_runs(model, LEARNING_RATE, [0], designs, seed, teachers=TEACHERS)
-    located = _average(model, probe.designs)
+    drawn = draw_designs(model, designs, seed, teachers=TEACHERS)
+    spectra = design_spectra(drawn)
+    located = _average(model, drawn, spectra)
     t_min, t_late = located.first_minimum.time, GRID[-1]
     runs = gradient_descent_runs(model, LEARNING_RATE, [_steps(t_min), _steps(t_late)], designs, seed,
                                  teachers=TEACHERS)
-    exact, samples = paired(runs, model)
+    exact, samples = paired(runs, model, spectra=spectra)
     verdicts = [scalar_comparison(exact[:, 0].mean(), samples[:, 0], alpha=alphas["minimum"],
                                   label=f"sigma^2 = 0.5: E_G at the early-stopping minimum t = {t_min:.3g}"),
                 scalar_comparison(exact[:, 1].mean(), samples[:, 1], alpha=alphas["late"],
@@ -202,13 +214,10 @@ def finite_d_curves(dims, designs: int, seed: int, points=CLOSED_FORM_POINTS) ->
     out = {}
     for d in dims:
         m = closed_form_model(d)
-        rows = []
-        for _ in range(designs):
-            X = m.sample_design(rng)
-            spec = np.linalg.eigh(X.T @ X)
-            rows.append(np.concatenate([m.curves(X, at[k], k, spectrum=spec).test_error
-                                        for k in ("ridge", "flow") if at[k].size]))
-        out[d] = np.array(rows)
+        Xs = np.array([m.sample_design(rng) for _ in range(designs)])
+        out[d] = np.array([np.concatenate([m.curves(X, at[k], k, spectrum=spec).test_error
+                                           for k in ("ridge", "flow") if at[k].size])
+                           for X, spec in zip(Xs, design_spectra(Xs))])
     return out
 
 

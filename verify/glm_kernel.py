@@ -1,0 +1,60 @@
+r"""The compiled pass of streaming SGD on a single-index model (GLM): draw, project, update, record.
+
+One call of :func:`advance` does, for every replica r (row r of the iterates X, shape (n, d)), with
+the replica's row in L1:
+
+1. the update of the previous step, X_r <- X_r - f_r * (g/d) sqrt(lambda) * z_r (``step`` holds
+   (g/d) sqrt(lambda); f_r = f(r_r, y_r) is the loss's derivative evaluated in NumPy by the caller,
+   vectorised over replicas, because it is the only loss-dependent part);
+2. if ``record``, B_11 = sum_i lambda_i X_i^2 and B_12 = sum_i lambda_i X_i X^*_i of the new iterate;
+3. if ``draw``, the next step's standard normals z_r (d of them) and the label variate eps_r (one
+   more) into row r of Z (shape (n, d + 1)), from the SFC64 stream of the replica's chunk
+   (:func:`verify.kernel.fill_normal`: NumPy's ``Generator(SFC64(child)).standard_normal``, bit for
+   bit), and the projections r_r = <sqrt(lambda) z_r, X_r>, r*_r = <sqrt(lambda) z_r, X^*>.
+
+Replica r draws from the stream of chunk r // ``chunk`` (one ``SeedSequence`` child per chunk), row by
+row and step by step, so a chunk's numbers depend only on the seed and the chunk size. The sums may be
+reassociated (vectorised); the random numbers are not touched by that.
+"""
+from __future__ import annotations
+
+import numba as nb
+
+from .kernel import fill_normal
+
+__all__ = ["advance"]
+
+_fjit = nb.njit(cache=True, nogil=True, fastmath={"reassoc", "contract"})
+
+
+@_fjit
+def advance(states, chunk, X, Z, fv, step, sqrt_lam, teacher_w, lam, teacher_lam, update, record, b11, b12, draw,
+            rr, rstar):
+    """One step of every replica (module docstring). ``states`` (chunks, 4) uint64 SFC64 states;
+    ``teacher_w`` = sqrt(lambda) X^*, ``teacher_lam`` = lambda X^*; b11, b12, rr, rstar, fv: (n,)."""
+    m = X.shape[0]
+    d = X.shape[1]
+    for r in range(m):
+        if update:
+            c = fv[r]
+            for i in range(d):
+                X[r, i] -= c * (step[i] * Z[r, i])
+        if record:
+            a = 0.0
+            b = 0.0
+            for i in range(d):
+                x = X[r, i]
+                a += lam[i] * (x * x)
+                b += teacher_lam[i] * x
+            b11[r] = a
+            b12[r] = b
+        if draw:
+            fill_normal(states[r // chunk], Z[r])
+            a = 0.0
+            b = 0.0
+            for i in range(d):
+                z = Z[r, i]
+                a += z * (sqrt_lam[i] * X[r, i])
+                b += z * teacher_w[i]
+            rr[r] = a
+            rstar[r] = b
