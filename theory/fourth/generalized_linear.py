@@ -1,0 +1,140 @@
+"""The numeric even-sector map of a two-state method with per-step hyperparameters (float64).
+
+State per direction (see :mod:`theory.fourth.generalized`): the pair blocks P[i, j] = E q(i) q(j)^T
+(d, d, 3, 3) with q = (s_0^2, s_0 s_1, s_1^2) (P[i, i] unused), the diagonal D[i, n] = E s_0^{4-n} s_1^n
+(d, 5) and the second moments m[i] = E q(i) (d, 3). One step with hyperparameter values h:
+form the moment tables' right-hand sides z (keys of PAIR_KEYS / DIAGONAL_KEYS / SECOND_KEYS),
+E[X(i) X(j)^T] = J_pair z, then P' = Sym^2(R) E[X X^T] Sym^2(R)^T, D' = Sym^4(R) J_diag z,
+m' = Sym^2(R) J_second z. Cost O(d^2) per step (the nonzero entries of the pair table, 63 for
+Gaussian data, then one (d^2 x 63) @ (63 x 9) product with Sym^2(R) (x) Sym^2(R)).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .recursion import FourthMomentTrajectory, TimeAverageCovariance
+
+__all__ = ["GeneralizedEvenMap"]
+
+
+class GeneralizedEvenMap:
+    """The even-sector step at numeric data parameters; hyperparameters enter per step.
+
+    ``pair`` (d, d, 36, len(PAIR_KEYS)), ``diag`` (d, 15, len(DIAGONAL_KEYS)), ``second``
+    (d, 6, len(SECOND_KEYS)) are the moment tables at the eigenvalues; ``matrices(*h)`` returns
+    (R, Sym^2 R, Sym^4 R) for hyperparameter values h.
+    """
+
+    def __init__(self, lam, kappa, pair, diag, second, matrices, sigma2=0.0):
+        self.lam = np.asarray(lam, float)
+        d = len(self.lam)
+        self.excess = (np.asarray(kappa, float) - 3.0) * self.lam**2
+        self.matrices, self.sigma2 = matrices, float(sigma2)
+        self.offdiag = self.lam[None, :] * (1.0 - np.eye(d))
+        # the pair moment table is sparse (63 of 36 x 34 entries for Gaussian data): keep the entries
+        # (row c * 6 + d of E[X_c(i) X_d(j)], column of z) that are nonzero for some pair
+        rows, cols = np.nonzero(np.any(pair != 0.0, axis=(0, 1)))
+        self.rows, self.cols = rows, cols
+        self.coef = np.ascontiguousarray(np.moveaxis(pair[:, :, rows, cols], -1, 0))   # (n, d, d)
+        self.diag, self.second = diag, second
+
+    # ---------------------------------------------------------------- one step
+    def couplings(self, P, D, m):
+        """(T (d, 3), U, V, S): the sums through which directions couple (P in the layout (3, 3, d, d))."""
+        T = self.lam[:, None] * D[:, :3] + np.einsum("il,ail->ia", self.offdiag, P[:, 0])
+        return T, float(self.lam @ T[:, 0]), float(self.excess @ D[:, 0]), float(self.lam @ m[:, 0])
+
+    def apply(self, P, D, m, h):
+        """One step (P, D, m) -> (P', D', m') with hyperparameter values h.
+
+        P[a, b, i, j] = E q_a(i) q_b(j) (shape (3, 3, d, d)), D (d, 5), m (d, 3)."""
+        _, S2, S4 = self.matrices(*h)
+        T, U, V, S = self.couplings(P, D, m)
+        d = len(self.lam)
+        z = np.empty((35, d, d))                 # the keys of PAIR_KEYS, pair axes last
+        z[0:9] = P.reshape(9, d, d)
+        z[9:14], z[14:19] = D.T[:, :, None], D.T[:, None, :]
+        z[19:22], z[22:25] = T.T[:, :, None], T.T[:, None, :]
+        z[25], z[26] = U, V
+        z[27:30], z[30:33] = m.T[:, :, None], m.T[:, None, :]
+        z[33], z[34] = S, 1.0
+        W = z[self.cols] * self.coef                                              # (n, d, d)
+        K = np.kron(S2, S2)[:, self.rows]                                         # (9, n): P' = Sym2 Y Sym2^T
+        P2 = (K @ W.reshape(len(self.cols), d * d)).reshape(3, 3, d, d)
+        zd = np.concatenate([D, T, np.full((d, 1), U), np.full((d, 1), V), m, np.full((d, 1), S),
+                             np.ones((d, 1))], axis=1)
+        D2 = np.einsum("ink,ik->in", self.diag, zd) @ S4.T
+        return P2, D2, self.second_step(m, S2)
+
+    def second_step(self, m, S2, constant=True):
+        """m' = Sym^2(R) E[X(i)]; without the constant (the linear part) if not ``constant``.
+        ``m`` may carry trailing axes (d, 3, ...)."""
+        sec = self.second
+        S = np.einsum("i,i...->...", self.lam, m[:, 0])
+        X = np.einsum("ick,ik...->ic...", sec[..., :3], m) + sec[..., 3].reshape(sec.shape[:2] + (1,) * (m.ndim - 2)) * S
+        if constant:
+            X = X + sec[..., 4].reshape(sec.shape[:2] + (1,) * (m.ndim - 2))
+        return np.einsum("ac,ic...->ia...", S2, X)
+
+    # ---------------------------------------------------------------- runs
+    @staticmethod
+    def initial(s0, s1):
+        q = np.stack([s0**2, s0 * s1, s1**2], axis=1)
+        P = q.T[:, None, :, None] * q.T[None, :, None, :]
+        D = np.stack([s0 ** (4 - k) * s1**k for k in range(5)], axis=1)
+        return P, D, q
+
+    def _cov_e2(self, P, D, m):
+        """C[j, a, i] = Cov(q_a(j), e_i^2) (the diagonal blocks from D)."""
+        d = len(self.lam)
+        full = np.transpose(P[:, 0], (1, 2, 0)).copy()             # (j, i, a): E q_a(j) e_i^2
+        full[np.arange(d), np.arange(d)] = D[:, :3]
+        return np.transpose(full - m[:, None, :] * m[None, :, 0, None], (0, 2, 1))
+
+    def trajectory(self, s0, s1, table, parameters=None):
+        """Run len(table) steps (row k: the hyperparameters of step k -> k + 1)."""
+        lam = self.lam
+        steps, d = len(table), len(lam)
+        P, D, m = self.initial(s0, s1)
+        second, fourth, rvar = np.empty((steps + 1, d)), np.empty((steps + 1, d)), np.empty(steps + 1)
+        for k in range(steps + 1):
+            second[k], fourth[k] = m[:, 0], D[:, 0]
+            rvar[k] = 0.25 * float(lam @ (self._cov_e2(P, D, m)[:, 0, :] @ lam))
+            if k < steps:
+                P, D, m = self.apply(P, D, m, table[k])
+        return FourthMomentTrajectory(second_moments=second, fourth_moments=fourth,
+                                      risk=0.5 * (second @ lam + self.sigma2), risk_variance=rvar,
+                                      second_moment_variance=fourth - second**2, parameters=parameters or {})
+
+    def time_average_covariance(self, s0, s1, edges, table, parameters=None):
+        """Covariance of the block-averaged risks (see GeneralizedFourthRecursion.time_average_covariance)."""
+        lam = self.lam
+        d = len(lam)
+        nb = len(edges) - 1
+        block_of, sizes = TimeAverageCovariance.block_index(edges)
+        psi = np.zeros((d, 3, nb))          # sum_{k in I, k < l} M_{l-1}..M_k Cov(q_k, X_k)
+        cross, diag_sum = np.zeros((nb, nb)), np.zeros(nb)
+        Psi = np.zeros((d, 3, d))           # the same with e_{k,i}^2 for X_k, current block only
+        coord_var, risk_mean, m2_mean = np.zeros((nb, d)), np.zeros(nb), np.zeros((nb, d))
+        P, D, m = self.initial(s0, s1)
+        idx = np.arange(d)
+        for k in range(edges[-1]):
+            b = block_of[k]
+            S2 = self.matrices(*table[k])[1]
+            if b >= 0:
+                C = self._cov_e2(P, D, m)                          # (j, a, i)
+                Y = C @ lam                                        # Cov(q_a(j), X_k)
+                cross[:, b] += lam @ psi[:, 0, :]
+                diag_sum[b] += lam @ Y[:, 0]
+                if k == edges[b]:
+                    Psi[:] = 0.0
+                coord_var[b] += 2.0 * Psi[idx, 0, idx] + C[idx, 0, idx]
+                risk_mean[b] += 0.5 * (lam @ m[:, 0] + self.sigma2)
+                m2_mean[b] += m[:, 0]
+                psi[:, :, b] += Y
+                Psi = self.second_step(Psi + C, S2, constant=False)
+            psi = self.second_step(psi, S2, constant=False)
+            if k + 1 < edges[-1]:
+                P, D, m = self.apply(P, D, m, table[k])
+        return TimeAverageCovariance.from_sums(edges, sizes, cross, diag_sum, risk_mean, m2_mean, coord_var,
+                                               parameters)
