@@ -253,3 +253,17 @@ def test_step_matrix_is_read_off_the_update_rule():
     R = derive_generalized_fourth(DANA, Gaussian()).step
     expected = sp.Matrix([[1, -GAMMA3 * (1 - DELTA), -sym.gamma - GAMMA3 * GAMMA1], [0, 1 - DELTA, GAMMA1]])
     assert sp.simplify(R - expected) == sp.zeros(2, 3)
+
+
+def test_exact_laws_dispatch_to_the_generalised_momentum_with_schedules():
+    from verify.stats.laws import exact_laws
+    lam, edges = np.array([1.0, 0.5, 0.25]), [1, 2, 4, 8, 11]
+    hyper = {"gamma1": 1.0, "gamma3": lambda k: 0.1 / (1 + k), "delta": lambda k: 2 / (2 + k)}
+    pred = derive(DANA, Gaussian()).trajectory(lam, 0.05, batch=2, noise_variance=0.1, initial=1.0, steps=10, **hyper)
+    laws = exact_laws(pred, edges)
+    tac = derive_generalized_fourth(DANA, Gaussian()).time_average_covariance(lam, 0.05, edges, batch=2,
+                                                                             noise_variance=0.1, **hyper)
+    np.testing.assert_allclose(laws.block_risk_variance, np.diag(tac.risk_covariance), rtol=1e-12)
+    w = np.diff(edges) / 10.0
+    assert laws.time_average_variance == pytest.approx(w @ tac.risk_covariance @ w, rel=1e-12)
+    assert np.isnan(laws.fourth_moment_critical_learning_rate)    # not defined along a schedule

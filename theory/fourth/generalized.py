@@ -372,8 +372,18 @@ def derive_generalized_fourth(algorithm: Algorithm, data) -> GeneralizedFourthRe
     Matrix([[0, 1 - Delta, gamma_1]])
     """
     from ..data import EmpiricalDistribution
-    step_matrix(algorithm)
     if isinstance(data, EmpiricalDistribution):
         raise ValueError("data must have independent coordinates with a symmetric law for a fourth-moment "
                          "recursion; an empirical distribution has dependent coordinates")
-    return GeneralizedFourthRecursion(algorithm, data, extended_moment_tables(data))
+    rules = tuple(data.even_moment(n) for n in (4, 6, 8))
+    key = (repr(algorithm), rules)
+    if key not in _RECURSIONS:     # compiled once per algorithm and moment rules; the data only give the numbers
+        _RECURSIONS[key] = GeneralizedFourthRecursion(algorithm, data, _tables(rules))
+        _RECURSIONS[key]._compiled  # noqa: B018 - compile once, shared by every copy
+    out = object.__new__(GeneralizedFourthRecursion)
+    out.__dict__.update(_RECURSIONS[key].__dict__)
+    out.data = data
+    return out
+
+
+_RECURSIONS: dict = {}
