@@ -35,6 +35,7 @@ class GeneralizedEvenMap:
         # (row c * 6 + d of E[X_c(i) X_d(j)], column of z) that are nonzero for some pair
         rows, cols = np.nonzero(np.any(pair != 0.0, axis=(0, 1)))
         self.rows, self.cols = rows, cols
+        self._c, self._d = np.divmod(rows, 6)
         self.coef = np.ascontiguousarray(np.moveaxis(pair[:, :, rows, cols], -1, 0))   # (n, d, d)
         self.diag, self.second = diag, second
 
@@ -44,11 +45,11 @@ class GeneralizedEvenMap:
         T = self.lam[:, None] * D[:, :3] + np.einsum("il,ail->ia", self.offdiag, P[:, 0])
         return T, float(self.lam @ T[:, 0]), float(self.excess @ D[:, 0]), float(self.lam @ m[:, 0])
 
-    def apply(self, P, D, m, h):
-        """One step (P, D, m) -> (P', D', m') with hyperparameter values h.
+    def apply(self, P, D, m, h, mats=None):
+        """One step (P, D, m) -> (P', D', m') with hyperparameter values h (or their ``mats`` = matrices(*h)).
 
         P[a, b, i, j] = E q_a(i) q_b(j) (shape (3, 3, d, d)), D (d, 5), m (d, 3)."""
-        _, S2, S4 = self.matrices(*h)
+        _, S2, S4 = self.matrices(*h) if mats is None else mats
         T, U, V, S = self.couplings(P, D, m)
         d = len(self.lam)
         z = np.empty((35, d, d))                 # the keys of PAIR_KEYS, pair axes last
@@ -59,7 +60,7 @@ class GeneralizedEvenMap:
         z[27:30], z[30:33] = m.T[:, :, None], m.T[:, None, :]
         z[33], z[34] = S, 1.0
         W = z[self.cols] * self.coef                                              # (n, d, d)
-        K = np.kron(S2, S2)[:, self.rows]                                         # (9, n): P' = Sym2 Y Sym2^T
+        K = (S2[:, None, self._c] * S2[None, :, self._d]).reshape(9, -1)          # (9, n): P' = Sym2 Y Sym2^T
         P2 = (K @ W.reshape(len(self.cols), d * d)).reshape(3, 3, d, d)
         zd = np.concatenate([D, T, np.full((d, 1), U), np.full((d, 1), V), m, np.full((d, 1), S),
                              np.ones((d, 1))], axis=1)
@@ -68,13 +69,14 @@ class GeneralizedEvenMap:
 
     def second_step(self, m, S2, constant=True):
         """m' = Sym^2(R) E[X(i)]; without the constant (the linear part) if not ``constant``.
-        ``m`` may carry trailing axes (d, 3, ...)."""
+        ``m`` has shape (d, 3) or (d, 3, n) (columns mapped independently)."""
         sec = self.second
-        S = np.einsum("i,i...->...", self.lam, m[:, 0])
-        X = np.einsum("ick,ik...->ic...", sec[..., :3], m) + sec[..., 3].reshape(sec.shape[:2] + (1,) * (m.ndim - 2)) * S
+        col = m if m.ndim == 3 else m[:, :, None]
+        X = np.matmul(sec[..., :3], col) + sec[..., 3:4] * (self.lam @ col[:, 0])
         if constant:
-            X = X + sec[..., 4].reshape(sec.shape[:2] + (1,) * (m.ndim - 2))
-        return np.einsum("ac,ic...->ia...", S2, X)
+            X += sec[..., 4:5]
+        out = np.matmul(S2, X)
+        return out if m.ndim == 3 else out[:, :, 0]
 
     # ---------------------------------------------------------------- runs
     @staticmethod
@@ -120,7 +122,8 @@ class GeneralizedEvenMap:
         idx = np.arange(d)
         for k in range(edges[-1]):
             b = block_of[k]
-            S2 = self.matrices(*table[k])[1]
+            mats = self.matrices(*table[k])
+            S2 = mats[1]
             if b >= 0:
                 C = self._cov_e2(P, D, m)                          # (j, a, i)
                 Y = C @ lam                                        # Cov(q_a(j), X_k)
@@ -135,6 +138,6 @@ class GeneralizedEvenMap:
                 Psi = self.second_step(Psi + C, S2, constant=False)
             psi = self.second_step(psi, S2, constant=False)
             if k + 1 < edges[-1]:
-                P, D, m = self.apply(P, D, m, table[k])
+                P, D, m = self.apply(P, D, m, table[k], mats)
         return TimeAverageCovariance.from_sums(edges, sizes, cross, diag_sum, risk_mean, m2_mean, coord_var,
                                                parameters)
