@@ -264,10 +264,13 @@ class GeneralizedFourthRecursion:
         args_p = [sym.lam, lam_j, sym.kappa, kappa_j, sym.mu6, mu6_j, sym.mu8, mu8_j, sym.B, sym.sigma2]
         args_d = [sym.lam, sym.kappa, sym.mu6, sym.mu8, sym.B, sym.sigma2]
         n2 = len(MONOMIALS2)
-        pair = [self.pair[(c, d)].get(k, 0) for c in range(n2) for d in range(n2) for k in PAIR_KEYS]
+        # the pair table is sparse (63 of 36 x 35 entries for Gaussian data): only its nonzero entries
+        entries = [(c * n2 + d, n, self.pair[(c, d)][k]) for c in range(n2) for d in range(n2)
+                   for n, k in enumerate(PAIR_KEYS) if self.pair[(c, d)].get(k, 0) != 0]
         diag = [self.diagonal[n].get(k, 0) for n in range(len(MONOMIALS4)) for k in DIAGONAL_KEYS]
         second = [self.second[c].get(k, 0) for c in range(n2) for k in SECOND_KEYS]
-        return (sp.lambdify(args_p, pair, modules="numpy", cse=True),
+        return (np.array([e[:2] for e in entries], dtype=int).reshape(-1, 2),
+                sp.lambdify(args_p, [e[2] for e in entries], modules="numpy", cse=True),
                 sp.lambdify(args_d, diag, modules="numpy", cse=True),
                 sp.lambdify(args_d, second, modules="numpy", cse=True),
                 step_matrices(self.algorithm))
@@ -303,21 +306,20 @@ class GeneralizedFourthRecursion:
 
     def _map(self, lam, batch, sigma2):
         from .generalized_linear import GeneralizedEvenMap
-        pf, df, sf, mats = self._compiled
+        entries, pf, df, sf, mats = self._compiled
         d = len(lam)
         k, m6, m8 = self._moments(lam)
         col, row = (lambda x: x[:, None]), (lambda x: x[None, :])
         vals = pf(col(lam), row(lam), col(k), row(k), col(m6), row(m6), col(m8), row(m8), float(batch), sigma2)
         n2, n4 = len(MONOMIALS2), len(MONOMIALS4)
-        pair = np.stack([np.broadcast_to(np.asarray(v, dtype=float), (d, d)) for v in vals], axis=-1)
-        pair = pair.reshape(d, d, n2 * n2, len(PAIR_KEYS))
+        coef = np.stack([np.broadcast_to(np.asarray(v, dtype=float), (d, d)) for v in vals])
         vals = df(lam, k, m6, m8, float(batch), sigma2)
         diag = np.stack([np.broadcast_to(np.asarray(v, dtype=float), (d,)) for v in vals], axis=-1)
         diag = diag.reshape(d, n4, len(DIAGONAL_KEYS))
         vals = sf(lam, k, m6, m8, float(batch), sigma2)
         second = np.stack([np.broadcast_to(np.asarray(v, dtype=float), (d,)) for v in vals], axis=-1)
         second = second.reshape(d, n2, len(SECOND_KEYS))
-        return GeneralizedEvenMap(lam, k, pair, diag, second, mats, sigma2)
+        return GeneralizedEvenMap(lam, k, (entries[:, 0], entries[:, 1], coef), diag, second, mats, sigma2)
 
     def _start(self, initial, d):
         e0 = check_initial(initial, d)

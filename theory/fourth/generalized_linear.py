@@ -4,7 +4,7 @@ State per direction (see :mod:`theory.fourth.generalized`): the pair blocks P[i,
 (d, d, 3, 3) with q = (s_0^2, s_0 s_1, s_1^2) (P[i, i] unused), the diagonal D[i, n] = E s_0^{4-n} s_1^n
 (d, 5) and the second moments m[i] = E q(i) (d, 3). One step with hyperparameter values h:
 form the moment tables' right-hand sides z (keys of PAIR_KEYS / DIAGONAL_KEYS / SECOND_KEYS),
-E[X(i) X(j)^T] = J_pair z, then P' = Sym^2(R) E[X X^T] Sym^2(R)^T, D' = Sym^4(R) J_diag z,
+E[X(i) X(j)^T] = J_pair z (nonzero entries only), then P' = Sym^2(R) E[X X^T] Sym^2(R)^T, D' = Sym^4(R) J_diag z,
 m' = Sym^2(R) J_second z. Cost O(d^2) per step (the nonzero entries of the pair table, 63 for
 Gaussian data, then one (d^2 x 63) @ (63 x 9) product with Sym^2(R) (x) Sym^2(R)).
 """
@@ -20,9 +20,10 @@ __all__ = ["GeneralizedEvenMap"]
 class GeneralizedEvenMap:
     """The even-sector step at numeric data parameters; hyperparameters enter per step.
 
-    ``pair`` (d, d, 36, len(PAIR_KEYS)), ``diag`` (d, 15, len(DIAGONAL_KEYS)), ``second``
-    (d, 6, len(SECOND_KEYS)) are the moment tables at the eigenvalues; ``matrices(*h)`` returns
-    (R, Sym^2 R, Sym^4 R) for hyperparameter values h.
+    ``pair`` = (rows, cols, coef): the nonzero entries of the pair moment table, row c * 6 + d of
+    E[X_c(i) X_d(j)], column of PAIR_KEYS, coefficients (n, d, d) at the eigenvalues; ``diag``
+    (d, 15, len(DIAGONAL_KEYS)) and ``second`` (d, 6, len(SECOND_KEYS)) the other tables;
+    ``matrices(*h)`` returns (R, Sym^2 R, Sym^4 R) for hyperparameter values h.
     """
 
     def __init__(self, lam, kappa, pair, diag, second, matrices, sigma2=0.0):
@@ -31,12 +32,9 @@ class GeneralizedEvenMap:
         self.excess = (np.asarray(kappa, float) - 3.0) * self.lam**2
         self.matrices, self.sigma2 = matrices, float(sigma2)
         self.offdiag = self.lam[None, :] * (1.0 - np.eye(d))
-        # the pair moment table is sparse (63 of 36 x 34 entries for Gaussian data): keep the entries
-        # (row c * 6 + d of E[X_c(i) X_d(j)], column of z) that are nonzero for some pair
-        rows, cols = np.nonzero(np.any(pair != 0.0, axis=(0, 1)))
-        self.rows, self.cols = rows, cols
-        self._c, self._d = np.divmod(rows, 6)
-        self.coef = np.ascontiguousarray(np.moveaxis(pair[:, :, rows, cols], -1, 0))   # (n, d, d)
+        self.rows, self.cols, self.coef = (np.asarray(pair[0], int), np.asarray(pair[1], int),
+                                           np.ascontiguousarray(pair[2], dtype=float))
+        self._c, self._d = np.divmod(self.rows, 6)
         self.diag, self.second = diag, second
 
     # ---------------------------------------------------------------- one step

@@ -153,13 +153,15 @@ def _irreducible_runner(claim, budget, ss):
 
 
 def loss_curve_check(model, algorithm, hyper, result, alpha, prediction_hyper=None, noise_variance=None,
-                     planted=None, label=""):
+                     planted=None, label="", variance="auto"):
     """Exact recursion of ``algorithm`` on the instance's spectrum vs the Monte Carlo ``result`` of
     :func:`verify.plrf.simulate_feature_map` (run with ``hyper``).
 
     A wrong theory can be planted: ``prediction_hyper`` (e.g. a changed gamma_3 schedule),
     ``noise_variance`` (sigma^2 = 2 P_inf' for a wrong P_inf: the whole curve moves) or ``planted``, a
-    function Trajectory -> Trajectory applied to the prediction. Returns (verdicts, series)."""
+    function Trajectory -> Trajectory applied to the prediction. ``variance`` is passed to
+    :func:`verify.stats.compare` ("auto": exact variances where the package derives them, SGD and DANA).
+    Returns (verdicts, series)."""
     inputs = model.recursion_inputs()
     if noise_variance is not None:
         inputs["noise_variance"] = float(noise_variance)
@@ -167,7 +169,7 @@ def loss_curve_check(model, algorithm, hyper, result, alpha, prediction_hyper=No
     pred = rec.trajectory(**inputs, steps=result.steps, **(prediction_hyper or hyper))
     if planted is not None:
         pred = planted(pred)
-    verdict = compare(pred, result, alpha=alpha, quantities=("risk",),
+    verdict = compare(pred, result, alpha=alpha, quantities=("risk",), variance=variance,
                       label=label + f": risk P(theta_k), k <= {result.steps}, {result.replicas} replicas "
                                     "on the feature map")
     twin = numeric_agreement(result.risk_at_times.mean(axis=0), result.risk[result.times], 9,
@@ -185,12 +187,14 @@ def loss_curve_check(model, algorithm, hyper, result, alpha, prediction_hyper=No
 DANA_SCALE = 0.5
 
 
-def curve_setting(kind, model):
-    """(algorithm, hyperparameters, label) of the claim ``plrf.<kind>.loss_curve`` on ``model``."""
+def curve_setting(kind, model, dana_scale=DANA_SCALE):
+    """(algorithm, hyperparameters, label) of the claim ``plrf.<kind>.loss_curve`` on ``model``
+    (``dana_scale``: DANA's learning rates as a fraction of the notebook's, for null studies)."""
     if kind == "sgd":
         return SGD(), sgd_hyperparameters(model), "SGD, gamma = min(0.5/tr D, 0.75 gamma_c^(4)), B = 1"
-    return (GeneralizedMomentum(), dana_hyperparameters(model, learning_rate_scale=DANA_SCALE),
-            "DANA-decaying, gamma_2 = 0.25/tr D, gamma_3 = 0.5 (1+k)^(-1/(2 alpha))/tr D, Delta = delta/(delta+k), B = 1")
+    return (GeneralizedMomentum(), dana_hyperparameters(model, learning_rate_scale=dana_scale),
+            f"DANA-decaying, gamma_2 = {0.5 * dana_scale:g}/tr D, gamma_3 = {dana_scale:g} (1+k)^(-1/(2 alpha))/tr D, "
+            "Delta = delta/(delta+k), B = 1")
 
 
 def _curve_runner(kind):
