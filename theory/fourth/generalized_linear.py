@@ -12,9 +12,17 @@ from __future__ import annotations
 
 import numpy as np
 
+from .momentum_linear import PAIR_KEYS
 from .recursion import FourthMomentTrajectory, TimeAverageCovariance
 
 __all__ = ["GeneralizedEvenMap"]
+
+# ``apply`` lays out z in this order of the pair keys (P_ij 9, D_i 5, D_j 5, T_i 3, T_j 3, U, V, m_i 3, m_j 3, S, 1)
+_LAYOUT = ([("P", a, b) for a in range(3) for b in range(3)] + [("Di", k) for k in range(5)]
+           + [("Dj", k) for k in range(5)] + [("Ti", k) for k in range(3)] + [("Tj", k) for k in range(3)]
+           + [("U",), ("V",)] + [("mi", k) for k in range(3)] + [("mj", k) for k in range(3)] + [("S",), ("1",)])
+if list(PAIR_KEYS) != _LAYOUT:  # pragma: no cover - a guard against a reordering of the shared keys
+    raise ImportError("theory.fourth.momentum_linear.PAIR_KEYS changed order; update GeneralizedEvenMap.apply")
 
 
 class GeneralizedEvenMap:

@@ -21,15 +21,16 @@ gamma_3 decays like k^(-1.25) and DANA is SGD after a few steps, so a changed ex
 visible.
 
 The loss curves are compared with :func:`verify.stats.compare` on the risk (time-averaged risk
-and dyadic block averages; exact variances from :mod:`theory.fourth` for SGD, Hall-corrected t
-for DANA, whose per-replica risks are skewed early on: sample skewness up to ~8 at steps 1-20 on
-the standard instance). ``python benchmarks/plrf_null_study.py --runs 200`` measures the false-failure
-rate of both comparisons over independent instances and seeds: SGD 9, 4, 0 false failures at levels
-0.05, 0.01, 0.001 (within the 99 % binomial limits 18, 6, 2). DANA runs at half the notebook's
-learning rates (``DANA_SCALE``): at the notebook's values it is close to its fourth-moment threshold
-(block-risk skewness 9-16) and its comparison failed 23, 11, 3 times; at half, 17, 4, 2 (consistent,
-at the edge of the limits; smallest p 4.2e-4). Exact variances for the generalised momentum would
-remove the reliance on the Hall-corrected t.
+and dyadic block averages) with the *exact* variances over replicas of the block-averaged risks:
+from :mod:`theory.fourth` for SGD and from :mod:`theory.fourth.generalized` (the fourth-moment
+recursion of the generalised momentum along its schedules) for DANA, at every budget (at
+``thorough``, d = 500, the exact DANA variances cost about 60 s CPU of O(d^2) steps on top of the
+Monte Carlo). ``python benchmarks/plrf_null_study.py --runs 200`` measures the false-failure rate
+over independent instances and seeds: SGD 9, 4, 0 false failures at levels 0.05, 0.01, 0.001
+(within the 99 % binomial limits 18, 6, 2). DANA runs at half the notebook's learning rates
+(``DANA_SCALE``); see docs/plrf.md ("Calibration and power") for its null study with exact
+variances at DANA_SCALE = 0.5 and 1 (``--kinds dana --dana-scale 1.0``) and for the earlier
+Hall-corrected t (23, 11, 3 false failures at the notebook's rates; 17, 4, 2 at half).
 tests/test_plrf_mc.py plants the errors the claims
 must reject (P_inf off by 5 %, gamma_3's decay exponent 1/(2 alpha) changed by 10 %).
 """
@@ -182,8 +183,9 @@ def loss_curve_check(model, algorithm, hyper, result, alpha, prediction_hyper=No
 
 #: DANA's learning rates (gamma_2, gamma_3) as a fraction of the high_d notebook's values: at 1 the
 #: per-replica block risks on the standard instance have skewness 9-16 and kurtosis up to 365
-#: (2048 replicas), i.e. DANA runs close to its fourth-moment threshold and no t-test on 256 replicas
-#: is valid; at 0.5 the skewness is at most 1.5 and the kurtosis at most 4.
+#: (2048 replicas): the exact fourth moments stay bounded along the decaying schedule but have a
+#: large transient over the first ~100 steps (docs/plrf.md); at 0.5 the skewness is at most 1.5 and
+#: the kurtosis at most 4.
 DANA_SCALE = 0.5
 
 
