@@ -25,9 +25,9 @@ and dyadic block averages) with the *exact* variances over replicas of the block
 from :mod:`theory.fourth` for SGD and from :mod:`theory.fourth.generalized` (the fourth-moment
 recursion of the generalised momentum along its schedules) for DANA at the quick and standard
 budgets. At ``thorough`` (d = 500) DANA keeps the Hall-corrected t (``DANA_VARIANCE``): its exact
-variances cost over 100 s CPU there (63 coefficients per pair and step, O(d^2)), against 22 s for
-the Monte Carlo. ``python benchmarks/plrf_null_study.py --runs 200`` measures the false-failure rate
-over independent instances and seeds: SGD 9, 4, 0 false failures at levels 0.05, 0.01, 0.001
+variances cost about 60 ms CPU per step there (63 coefficients per pair and step, O(d^2); at least
+60 s for 1000 steps), against 22 s for the Monte Carlo.
+``python benchmarks/plrf_null_study.py --runs 200`` measures the false-failure rate over independent instances and seeds: SGD 9, 4, 0 false failures at levels 0.05, 0.01, 0.001
 (within the 99 % binomial limits 18, 6, 2). DANA runs at half the notebook's learning rates
 (``DANA_SCALE``); see docs/plrf.md ("Calibration and power") for its null study with exact
 variances at DANA_SCALE = 0.5 and 1 (``--kinds dana --dana-scale 1.0``) and for the earlier
@@ -212,8 +212,8 @@ def _curve_runner(kind):
 
 
 #: DANA's comparison per budget: exact variances ("auto", theory.fourth.generalized, O(d^2) per step with 63
-#: coefficients per pair) where they are cheap; at thorough (d = 500) they would cost over 100 s CPU on top of
-#: the 22 s Monte Carlo, so the Hall-corrected t ("estimated") is kept there
+#: coefficients per pair) where they are cheap; at thorough (d = 500) they would cost at least 60 s CPU (60 ms
+#: per step) on top of the 22 s Monte Carlo, so the Hall-corrected t ("estimated") is kept there
 DANA_VARIANCE = {"thorough": "estimated"}
 
 
