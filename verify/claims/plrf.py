@@ -27,8 +27,9 @@ recursion of the generalised momentum along its schedules) for DANA at the quick
 budgets. At ``thorough`` (d = 500) DANA keeps the Hall-corrected t (``DANA_VARIANCE``): its exact
 variances cost about 60 ms CPU per step there (63 coefficients per pair and step, O(d^2); at least
 60 s for 1000 steps), against 22 s for the Monte Carlo.
-``python benchmarks/plrf_null_study.py --runs 200`` measures the false-failure rate over independent instances and seeds: SGD 9, 4, 0 false failures at levels 0.05, 0.01, 0.001
-(within the 99 % binomial limits 18, 6, 2). DANA runs at half the notebook's learning rates
+``python benchmarks/plrf_null_study.py --runs 200`` measures the false-failure rate over
+independent instances and seeds: SGD 9, 4, 0 false failures at levels 0.05, 0.01, 0.001 (within
+the 99 % binomial limits 18, 6, 2). DANA runs at half the notebook's learning rates
 (``DANA_SCALE``); see docs/plrf.md ("Calibration and power") for its null study with exact
 variances at DANA_SCALE = 0.5 and 1 (``--kinds dana --dana-scale 1.0``) and for the earlier
 Hall-corrected t (23, 11, 3 false failures at the notebook's rates; 17, 4, 2 at half).
