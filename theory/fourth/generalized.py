@@ -28,8 +28,9 @@ depend on the hyperparameters. The derivation (SymPy, with the moment machinery
    U, V, m_i[a] = E q_a(i), S). Any monomial outside the sector raises.
 2. *The step's symmetric powers*: q'(i) = Sym^2(R_k) X(i) (3 x 6) and the degree-4 products
    Sym^4(R_k) Y(i) (5 x 15), expanded symbolically in the entries of R, with R itself read off
-   the algorithm's update rule; both are lambdified once as functions of the hyperparameters
-   (gamma_2, then the algorithm's other hyperparameters in order) and evaluated per step.
+   the algorithm's update rule as a function of the hyperparameters (gamma_2, then the algorithm's
+   other hyperparameters in order); lambdified once (the sources kept in :mod:`theory.diskcache`)
+   and evaluated per step.
 
 So P'_ij = Sym^2(R_k) E[X(i) X(j)^T] Sym^2(R_k)^T, D'_i = Sym^4(R_k) E[Y(i)], m'_i = Sym^2(R_k) E[X(i)]:
 time-dependent hyperparameters (schedules gamma_1(k), gamma_3(k), Delta(k); the step k -> k+1 uses
@@ -78,7 +79,7 @@ from .derivation import (
 from .momentum_linear import DIAGONAL_KEYS, PAIR_KEYS
 
 __all__ = ["MONOMIALS2", "MONOMIALS4", "SECOND_KEYS", "GeneralizedFourthRecursion", "derive_generalized_fourth",
-           "extended_moment_tables", "step_matrices", "step_matrix"]
+           "extended_moment_tables", "step_matrix"]
 
 _F_I, _F_J = sp.symbols("f_i f_j", real=True)     # the second state coordinate at i, j
 
@@ -209,20 +210,36 @@ def step_matrix(algorithm: Algorithm) -> sp.Matrix:
     return R
 
 
-def step_matrices(algorithm: Algorithm):
-    """A function h -> (R (2, 3), Sym^2(R) (3, 6), Sym^4(R) (5, 15)) of the hyperparameter values
-    h = (learning_rate, then the algorithm's other hyperparameters in order), lambdified once."""
-    R = step_matrix(algorithm)
-    hyper = list(algorithm.hyperparameters.values())
+@persistent   # the lambdified (CSE'd) sources, generated once per algorithm and moment rules, then loaded from disk
+def _compiled_sources(algorithm_type, rules):
+    """(nonzero entries (row, column) of the pair table, Python sources of the numeric functions: pair
+    entries, diagonal, second moments of the tables; R and (Sym^2 R, Sym^4 R) of the step)."""
+    import inspect
+    pair, diagonal, second = _tables(rules)
+    algorithm = algorithm_type()
+    args_p = [sym.lam, lam_j, sym.kappa, kappa_j, sym.mu6, mu6_j, sym.mu8, mu8_j, sym.B, sym.sigma2]
+    args_d = [sym.lam, sym.kappa, sym.mu6, sym.mu8, sym.B, sym.sigma2]
+    n2 = len(MONOMIALS2)
+    # the pair table is sparse (63 of 36 x 35 entries for Gaussian data): only its nonzero entries
+    entries = [(c * n2 + d, n, pair[(c, d)][k]) for c in range(n2) for d in range(n2)
+               for n, k in enumerate(PAIR_KEYS) if pair[(c, d)].get(k, 0) != 0]
+    diag = [diagonal[n].get(k, 0) for n in range(len(MONOMIALS4)) for k in DIAGONAL_KEYS]
+    sec = [second[c].get(k, 0) for c in range(n2) for k in SECOND_KEYS]
     S2, S4 = _symmetric_powers()
-    rf = sp.lambdify(hyper, R, modules="numpy")
-    sf = sp.lambdify(list(_R), [S2, S4], modules="numpy", cse=True)
+    fns = (sp.lambdify(args_p, [e[2] for e in entries], modules="numpy", cse=True),
+           sp.lambdify(args_d, diag, modules="numpy", cse=True),
+           sp.lambdify(args_d, sec, modules="numpy", cse=True),
+           sp.lambdify(list(algorithm.hyperparameters.values()), step_matrix(algorithm), modules="numpy"),
+           sp.lambdify(list(_R), [S2, S4], modules="numpy", cse=True))
+    return [e[:2] for e in entries], tuple(inspect.getsource(f) for f in fns)
 
-    def matrices(*h):
-        Rn = np.asarray(rf(*h), dtype=float)
-        S2n, S4n = sf(*Rn.ravel())
-        return Rn, np.asarray(S2n, dtype=float), np.asarray(S4n, dtype=float)
-    return matrices
+
+def _from_source(source):
+    """The function defined by a source of :func:`_compiled_sources` (numpy's namespace, as lambdify's)."""
+    namespace = {}
+    exec("import numpy\nfrom numpy import *", namespace)   # noqa: S102 - our own generated source
+    exec(compile(source, "<sgdcheck-generalized-coefficients>", "exec"), namespace)   # noqa: S102
+    return namespace["_lambdifygenerated"]
 
 
 # ---------------------------------------------------------------------------- result object
@@ -261,19 +278,15 @@ class GeneralizedFourthRecursion:
 
     @functools.cached_property
     def _compiled(self):
-        args_p = [sym.lam, lam_j, sym.kappa, kappa_j, sym.mu6, mu6_j, sym.mu8, mu8_j, sym.B, sym.sigma2]
-        args_d = [sym.lam, sym.kappa, sym.mu6, sym.mu8, sym.B, sym.sigma2]
-        n2 = len(MONOMIALS2)
-        # the pair table is sparse (63 of 36 x 35 entries for Gaussian data): only its nonzero entries
-        entries = [(c * n2 + d, n, self.pair[(c, d)][k]) for c in range(n2) for d in range(n2)
-                   for n, k in enumerate(PAIR_KEYS) if self.pair[(c, d)].get(k, 0) != 0]
-        diag = [self.diagonal[n].get(k, 0) for n in range(len(MONOMIALS4)) for k in DIAGONAL_KEYS]
-        second = [self.second[c].get(k, 0) for c in range(n2) for k in SECOND_KEYS]
-        return (np.array([e[:2] for e in entries], dtype=int).reshape(-1, 2),
-                sp.lambdify(args_p, [e[2] for e in entries], modules="numpy", cse=True),
-                sp.lambdify(args_d, diag, modules="numpy", cse=True),
-                sp.lambdify(args_d, second, modules="numpy", cse=True),
-                step_matrices(self.algorithm))
+        rules = tuple(self.data.even_moment(n) for n in (4, 6, 8))
+        entries, sources = _compiled_sources(type(self.algorithm), rules)
+        pf, df, sf, rf, mf = (_from_source(src) for src in sources)
+
+        def matrices(*h):
+            Rn = np.asarray(rf(*h), dtype=float)
+            S2n, S4n = mf(*Rn.ravel())
+            return Rn, np.asarray(S2n, dtype=float), np.asarray(S4n, dtype=float)
+        return np.array(entries, dtype=int).reshape(-1, 2), pf, df, sf, matrices
 
     # ------------------------------------------------------------------ numeric
     def _moments(self, lam):
