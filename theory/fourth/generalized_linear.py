@@ -29,7 +29,8 @@ class GeneralizedEvenMap:
     """The even-sector step at numeric data parameters; hyperparameters enter per step.
 
     ``pair`` = (rows, cols, coef): the nonzero entries of the pair moment table, row c * 6 + d of
-    E[X_c(i) X_d(j)], column of PAIR_KEYS, coefficients (n, d, d) at the eigenvalues; ``diag``
+    E[X_c(i) X_d(j)], column of PAIR_KEYS, coefficients (n, d, d) at the eigenvalues (kept as
+    ``coef`` (n, d (d - 1)/2) on the pairs i < j of ``numpy.triu_indices``); ``diag``
     (d, 15, len(DIAGONAL_KEYS)) and ``second`` (d, 6, len(SECOND_KEYS)) the other tables;
     ``matrices(*h)`` returns (R, Sym^2 R, Sym^4 R) for hyperparameter values h.
     """
@@ -44,6 +45,9 @@ class GeneralizedEvenMap:
                                            np.ascontiguousarray(pair[2], dtype=float))
         self._c, self._d = np.divmod(self.rows, 6)
         self.diag, self.second = diag, second
+        # P[a, b, j, i] = P[b, a, i, j]: the pair update is computed on i < j only
+        self._iu, self._ju = np.triu_indices(d, 1)
+        self.coef = np.ascontiguousarray(self.coef[:, self._iu, self._ju])        # (n, d (d - 1)/2)
 
     # ---------------------------------------------------------------- one step
     def couplings(self, P, D, m):
@@ -58,16 +62,20 @@ class GeneralizedEvenMap:
         _, S2, S4 = self.matrices(*h) if mats is None else mats
         T, U, V, S = self.couplings(P, D, m)
         d = len(self.lam)
-        z = np.empty((35, d, d))                 # the keys of PAIR_KEYS, pair axes last
-        z[0:9] = P.reshape(9, d, d)
-        z[9:14], z[14:19] = D.T[:, :, None], D.T[:, None, :]
-        z[19:22], z[22:25] = T.T[:, :, None], T.T[:, None, :]
+        iu, ju = self._iu, self._ju
+        z = np.empty((35, len(iu)))              # the keys of PAIR_KEYS on the pairs i < j
+        z[0:9] = P.reshape(9, d, d)[:, iu, ju]
+        z[9:14], z[14:19] = D.T[:, iu], D.T[:, ju]
+        z[19:22], z[22:25] = T.T[:, iu], T.T[:, ju]
         z[25], z[26] = U, V
-        z[27:30], z[30:33] = m.T[:, :, None], m.T[:, None, :]
+        z[27:30], z[30:33] = m.T[:, iu], m.T[:, ju]
         z[33], z[34] = S, 1.0
-        W = z[self.cols] * self.coef                                              # (n, d, d)
+        W = z[self.cols] * self.coef                                           # (n, pairs)
         K = (S2[:, None, self._c] * S2[None, :, self._d]).reshape(9, -1)          # (9, n): P' = Sym2 Y Sym2^T
-        P2 = (K @ W.reshape(len(self.cols), d * d)).reshape(3, 3, d, d)
+        Pu = (K @ W).reshape(3, 3, -1)
+        P2 = np.zeros((3, 3, d, d))
+        P2[:, :, iu, ju] = Pu
+        P2[:, :, ju, iu] = Pu.transpose(1, 0, 2)
         zd = np.concatenate([D, T, np.full((d, 1), U), np.full((d, 1), V), m, np.full((d, 1), S),
                              np.ones((d, 1))], axis=1)
         D2 = np.einsum("ink,ik->in", self.diag, zd) @ S4.T
