@@ -91,6 +91,9 @@ MONOMIALS4 = tuple(m for m in itertools.product(range(5), repeat=3) if sum(m) ==
 SECOND_KEYS = ([("m", k) for k in range(3)] + [("S",), ("1",)])
 
 
+# _pair_key, _diag_key and _average are those of theory.fourth.momentum on main; they are kept here because
+# that module's derivation is being rewritten in parallel (a sparse-ring version moves them to
+# theory.fourth.momentum_derivation, where _diag_key takes 6-tuples): share them once both have landed.
 def _pair_key(monom):
     """Key of a monomial in (s0_i, s1_i, s0_j, s1_j, S_e, W_e) after averaging (None: outside the sector)."""
     a1, a2, b1, b2, s, w = monom
