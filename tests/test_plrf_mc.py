@@ -126,15 +126,21 @@ def test_sgd_loss_curve_check_passes_and_rejects_a_5_percent_error_in_the_irredu
         assert not wrong[0].passed, factor
 
 
-def test_dana_loss_curve_check_rejects_a_changed_gamma3_decay_exponent():
-    """The claim's exponent is 1/(2 alpha) = 0.714 (alpha = 0.7); a 10 % change either way is rejected."""
+def test_dana_loss_curve_check_rejects_a_changed_gamma3_decay_exponent_and_a_wrong_irreducible_risk():
+    """The claim's exponent is 1/(2 alpha) = 0.714 (alpha = 0.7); a 10 % change either way is rejected, and
+    so is P_inf off by 5 % either way. The comparison uses the exact variances of the block-averaged risks
+    (theory.fourth.generalized through verify.stats.laws), not the Hall-corrected t."""
     model, alg, hyper, res = _standard("dana")
     ok, _ = loss_curve_check(model, alg, hyper, res, 1e-6)
     assert all(v.passed for v in ok)
+    assert ok[0].test.startswith("exact variances")
     for exponent in (0.9 / (2 * model.alpha), 1.1 / (2 * model.alpha)):
         planted = dana_hyperparameters(model, gamma3_exponent=exponent, learning_rate_scale=DANA_SCALE)
         wrong, _ = loss_curve_check(model, alg, hyper, res, 1e-6, prediction_hyper=planted)
         assert not wrong[0].passed, exponent
+    for factor in (1.05, 0.95):
+        wrong, _ = loss_curve_check(model, alg, hyper, res, 1e-6, noise_variance=factor * model.noise_variance)
+        assert not wrong[0].passed, factor
 
 
 def test_irreducible_risk_checks_reject_a_5_percent_error():

@@ -64,10 +64,11 @@ the second-moment analogue is Bordelon & Pehlevan, arXiv:2106.02713 (Sec. 3) and
 Paquette et al., arXiv:2102.04396. No formula from a paper is used here.
 """
 from .derivation import DIAGONAL_TERMS, PAIR_TERMS, batch_gradient_moments, derive_fourth
+from .generalized import GeneralizedFourthRecursion, derive_generalized_fourth
 from .linear import EvenSectorMap
 from .momentum import TwoStepEvenMap, TwoStepFourthRecursion
 from .recursion import FourthMomentRecursion, FourthMomentTrajectory, TimeAverageCovariance
 
 __all__ = ["derive_fourth", "batch_gradient_moments", "FourthMomentRecursion", "FourthMomentTrajectory",
            "TimeAverageCovariance", "EvenSectorMap", "PAIR_TERMS", "DIAGONAL_TERMS", "TwoStepFourthRecursion",
-           "TwoStepEvenMap"]
+           "TwoStepEvenMap", "GeneralizedFourthRecursion", "derive_generalized_fourth"]

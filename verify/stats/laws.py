@@ -1,6 +1,7 @@
 r"""Exact laws of the Monte Carlo estimators, where the package can derive them.
 
-For SGD, heavy ball and Nesterov on data with independent symmetric coordinates,
+For SGD, heavy ball, Nesterov and the generalised momentum of DANA (schedules included) on data
+with independent symmetric coordinates,
 :mod:`theory.fourth` derives the
 fourth moments E[e_{k,i}^2 e_{k,j}^2], hence the exact variance over replicas of every
 block-averaged risk and squared error that :func:`verify.compare` tests, and the
@@ -97,6 +98,9 @@ def exact_laws(prediction, edges, guard=True):
     """
     rec = getattr(prediction, "recursion", None)
     params = getattr(prediction, "parameters", None) or {}
+    generalized = _generalized_laws(rec, params, edges)
+    if generalized is not None:
+        return generalized
     fourth = _fourth(rec)
     if fourth is None or not params:
         return None
@@ -125,3 +129,30 @@ def exact_laws(prediction, edges, guard=True):
     C = np.asarray(tac.risk_covariance, dtype=float)
     return ExactLaws(np.clip(np.diag(C), 0.0, None), float(max(w @ C @ w, 0.0)),
                      np.clip(np.asarray(tac.second_moment_variance, dtype=float), 0.0, None), gc4)
+
+
+def _generalized_laws(recursion, params, edges):
+    """Exact laws for the generalised momentum (DANA), schedules included (:mod:`theory.fourth.generalized`),
+    or None. No fourth-moment critical learning rate is defined along a schedule: the field is nan and
+    there is no guard (the variances are exact at every finite horizon)."""
+    try:
+        from theory import GeneralizedMomentum
+        from theory.fourth import derive_generalized_fourth
+    except ImportError:  # pragma: no cover
+        return None
+    if recursion is None or not params or getattr(recursion, "algorithm", None) != GeneralizedMomentum():
+        return None
+    try:
+        four = derive_generalized_fourth(recursion.algorithm, recursion.data)
+        hyper = {n: params[n] for n in recursion.algorithm.hyperparameters if n != "learning_rate"}
+        tac = four.time_average_covariance(params["eigenvalues"], params["learning_rate"], edges,
+                                           batch=int(params.get("batch", 1)),
+                                           noise_variance=float(params.get("noise_variance", 0.0)),
+                                           initial=params.get("initial", 1.0), **hyper)
+    except (KeyError, ValueError, NotImplementedError, TypeError):
+        return None
+    width = np.diff(np.asarray(edges, dtype=float))
+    w = width / width.sum()
+    C = np.asarray(tac.risk_covariance, dtype=float)
+    return ExactLaws(np.clip(np.diag(C), 0.0, None), float(max(w @ C @ w, 0.0)),
+                     np.clip(np.asarray(tac.second_moment_variance, dtype=float), 0.0, None), float("nan"))
