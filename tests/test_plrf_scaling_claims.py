@@ -137,3 +137,15 @@ def test_dana_rows_at_the_thorough_budget():
             assert not exponent_checks(setting, "dana_constant", "thorough", offset=offset)[0][0].passed
     rep, _ = exponent_checks(SETTINGS[1], "dana_decaying", "thorough")
     assert not rep[0].counted
+
+
+@pytest.mark.slow
+def test_compute_optimal_tolerance_is_the_measured_spread():
+    """COMPUTE_OPTIMAL_TOLERANCE covers the fitted exponent under every variant of the fit's choices and
+    exceeds their worst deviation by less than 0.005 (about 6 s of CPU; pytest -m slow)."""
+    from verify.claims.plrf_scaling import (
+        COMPUTE_OPTIMAL_TOLERANCE,
+        compute_optimal_spread,
+    )
+    rows, worst = compute_optimal_spread()
+    assert len(rows) >= 9 and worst <= COMPUTE_OPTIMAL_TOLERANCE < worst + 0.005
