@@ -20,7 +20,8 @@ so the checks are numeric agreements (kind "numeric"). Two ways of measuring:
   tau; compared with tau sigma_F to :data:`TIME_TOLERANCE` = 0.025 (half the planted error 0.05).
   DANA-constant's k^2 regime begins at k_x = 2 (delta + 1) gamma_2/gamma_3 ~ 7 d and the
   finite-size bend at T ~ 10^-2 d^2, so its exponent *in k* is within 0.05 of 2 sigma_F only
-  for 15 k_x < k with T(k) << d^2, i.e. d >~ 10^6 (largest local exponent in k: 1.27 at d = 1024,
+  for 15 k_x < k with T(k) < 10^-2 d^2, a window of ratio 0.0054 sqrt(d) (one decade at d ~ 3 10^6;
+  largest local exponent in k: 1.27 at d = 1024,
   1.26 at d = 4096, reported). The fit in T spans the crossover k_x, so a wrong clock (T = gamma_2 k)
   is rejected.
 
