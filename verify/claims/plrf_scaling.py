@@ -136,7 +136,7 @@ def _level(budget_name):
 
 
 #: phase Ia: SGD and SGD-M at d = 16384 (standard) / 65536 (thorough); DANA-constant in effective time
-#: at d = 1024 (standard; T in [30, 6000], k up to 1.0e4 across k_x = 2.4e4... see docs) / 4096 (thorough);
+#: at d = 1024 (standard; T in [30, 6000], k in [131, 12589] across k_x = 6906) / 4096 (thorough);
 #: DANA-decaying in steps at the thorough budget only (its scheduled exact curve costs ~10^2 s there);
 #: phase II: SGD at d = 262144 so that the F_ac crossover (T ~ d^(alpha/beta)) lies beyond k = 10^5;
 #: DANA-decaying and DANA-constant in effective time at d = 16384, T in [30, 700] (thorough; DANA-decaying
