@@ -128,8 +128,9 @@ def test_dana_constant_is_stable_at_the_measured_setting():
 
 @pytest.mark.slow
 def test_dana_rows_at_the_thorough_budget():
-    """DANA-constant in phase Ia (d = 4096) and phase II (d = 16384) in effective time, with planted +-0.05
-    (about 15 s of CPU; pytest -m slow); DANA-decaying in phase II is reported only (REPORTED_ONLY)."""
+    """DANA-constant in phase Ia (d = 4096) and phase II (d = 16384) and DANA-decaying in phase Ia
+    (d = 16384) in effective time, with planted +-0.05 (about 30 s of CPU; pytest -m slow);
+    DANA-decaying in phase II is reported only (REPORTED_ONLY)."""
     for setting in SETTINGS[:2]:
         good, _ = _dana_or_skip(exponent_checks, setting, "dana_constant", "thorough")
         assert good[0].passed, good[0]
@@ -137,6 +138,11 @@ def test_dana_rows_at_the_thorough_budget():
             assert not exponent_checks(setting, "dana_constant", "thorough", offset=offset)[0][0].passed
     rep, _ = exponent_checks(SETTINGS[1], "dana_decaying", "thorough")
     assert not rep[0].counted
+    # DANA-decaying, phase Ia, in effective time (d = 16384): 1.2105 against 1.2, planted +-0.05 rejected
+    good, _ = exponent_checks(SETTINGS[0], "dana_decaying:time", "thorough")
+    assert good[0].passed, good[0]
+    for offset in (0.05, -0.05):
+        assert not exponent_checks(SETTINGS[0], "dana_decaying:time", "thorough", offset=offset)[0][0].passed
 
 
 @pytest.mark.slow
