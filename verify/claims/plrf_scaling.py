@@ -22,7 +22,7 @@ so the checks are numeric agreements (kind "numeric"). Two ways of measuring:
   finite-size bend at T ~ 10^-2 d^2, so its exponent *in k* is within 0.05 of 2 sigma_F only
   for 15 k_x < k with T(k) < 10^-2 d^2, a window of ratio 0.0054 sqrt(d) (one decade at d ~ 3 10^6;
   largest local exponent in k: 1.27 at d = 1024,
-  1.26 at d = 4096, reported). The fit in T spans the crossover k_x, so a wrong clock (T = gamma_2 k)
+  1.37 at d = 4096, reported). The fit in T spans the crossover k_x, so a wrong clock (T = gamma_2 k)
   is rejected.
 
 Settings (:data:`SETTINGS`; windows in k, or in T where marked):
