@@ -242,3 +242,92 @@ def test_finite_size_window_moves_out_with_d():
         ends.append(window_end(times, risk, 0.8, 0.01, start=300, limit=s.irreducible_risk))
         assert np.all(np.isfinite(local_exponents(times, risk, s.irreducible_risk)[1:-1]))
     assert ends[0] < ends[1] < ends[2]
+
+
+# ---------------------------------------------------------------- effective time, shared formulas
+
+def _loop_effective_time(k_max, gamma2, gamma1, gamma3, delta):
+    """Oracle: the generalised momentum's mean update iterated in plain Python with a unit gradient."""
+    y, theta, out = 0.0, 0.0, [0.0]
+    for m in range(k_max):
+        dm = delta(m) if callable(delta) else delta
+        g3 = gamma3(m) if callable(gamma3) else gamma3
+        y = (1.0 - dm) * y + gamma1
+        theta += gamma2 + g3 * y
+        out.append(theta)
+    return np.array(out)
+
+
+@pytest.mark.parametrize("algorithm", ["sgd", "sgd_m", "dana_constant", "dana_decaying"])
+def test_effective_time_against_the_iterated_update(algorithm):
+    from theory.plrf.effective_time import effective_time
+    lam = np.arange(1, 65) ** -2.0
+    _, lr, h = algorithm_settings(algorithm, 1.0, 0.3, lam)
+    steps = np.array([0, 1, 2, 7, 100, 999, 3000])
+    got = effective_time(steps, lr, **h)
+    if algorithm == "sgd":
+        want = lr * steps
+    else:
+        want = _loop_effective_time(3000, lr, h["gamma1"], h["gamma3"], h["delta"])[steps]
+    assert np.allclose(got, want, rtol=1e-12, atol=0)
+    # a generic callable Delta (iterated) agrees with the closed form of the PowerLaw
+    if algorithm == "dana_constant":
+        plain = effective_time(steps, lr, gamma3=h["gamma3"], delta=lambda m, f=h["delta"]: f(m))
+        assert np.allclose(plain, got, rtol=1e-12)
+
+
+def test_dana_constant_time_is_derived_and_quadratic():
+    from theory.plrf.effective_time import dana_constant_time, discrete_buffer
+    m, delta = sp.Symbol("m", integer=True, nonnegative=True), sp.Symbol("delta", positive=True)
+    b = discrete_buffer()
+    assert sp.simplify((delta + m) * b - m * b.subs(m, m - 1) - (delta + m)) == 0 and b.subs(m, 0) == 1
+    T, kx = dana_constant_time()
+    k = sp.Symbol("k", integer=True, positive=True)
+    assert sp.limit(k * sp.diff(T, k) / T, k, sp.oo) == effective_time_exponent("dana_constant", 1.0) == 2
+    g2 = sp.Symbol("gamma_2", positive=True)
+    assert sp.simplify(T.subs(k, kx) - 2 * g2 * kx) == 0            # the two terms are equal at k_x
+
+
+def test_effective_time_bad_input():
+    from theory.plrf.effective_time import effective_time
+    with pytest.raises(ValueError, match="steps"):
+        effective_time([3, 2], 0.1)
+    with pytest.raises(ValueError, match="learning_rate"):
+        effective_time([1, 2], -0.1)
+    with pytest.raises(ValueError, match="delta"):
+        effective_time([1, 2], 0.1, gamma3=0.1, delta=1.5)
+
+
+def test_algorithm_settings_keep_their_schedules():
+    """The DANA schedules are PowerLaw values now; oracle: the former closures' formulas."""
+    from theory.plrf.schedules import PowerLaw
+    lam = np.arange(1, 101) ** -2.0
+    tr, d = lam.sum(), lam.size
+    for beta in (0.3, 0.7):
+        delta = max(2 + (2 * beta - 1), 2 - 1) + 1                    # alpha = 1
+        ks = np.array([0.0, 1.0, 5.0, 1e3, 1e6])
+        _, lr, h = algorithm_settings("dana_decaying", 1.0, beta, lam)
+        assert lr == 0.375 / tr and isinstance(h["gamma3"], PowerLaw) and isinstance(h["delta"], PowerLaw)
+        assert np.allclose(h["delta"](ks), delta / (delta + ks), rtol=1e-15)
+        assert np.allclose(h["gamma3"](ks), 0.1 / tr * (1 + ks) ** -0.5, rtol=1e-15)
+        _, lr, h = algorithm_settings("dana_constant", 1.0, beta, lam)
+        assert h["gamma3"] == 0.1 / (d * tr)
+        _, _, h = algorithm_settings("dana_constant", 1.0, beta, lam, dana_constant_gamma3=0.4)
+        assert h["gamma3"] == 0.4 / (d * tr)
+    with pytest.raises(ValueError, match="dana_constant_gamma3"):
+        algorithm_settings("dana_constant", 1.0, 0.3, lam, dana_constant_gamma3=0.0)
+
+
+def test_theory_spectrum_keeps_its_formulas():
+    """theory_spectrum now calls theory.plrf.model.deterministic_equivalent; oracle: the formulas inline."""
+    from theory.plrf.model import sketch_kappa
+    for alpha, beta, d in ((1.0, 0.3, 64), (1.0, 0.7, 64), (0.4, 0.3, 32)):
+        ts = theory_spectrum(alpha, beta, d)
+        jv = np.arange(1, 4 * d + 1, dtype=float)
+        kappa = sketch_kappa(jv ** (-2 * alpha), d)
+        p_inf = 0.5 * np.sum(kappa * jv ** (-2 * alpha) * jv ** (-2 * beta) / (jv ** (-2 * alpha) + kappa))
+        j = jv[:d]
+        c = np.sum(j ** (-2 * beta)) if (alpha > 0.5 and beta > 0.5) else 0.0
+        assert np.array_equal(ts.eigenvalues, j ** (-2 * alpha))
+        assert np.array_equal(ts.initial, np.sqrt(j ** (-2 * beta) + c / d))
+        assert ts.irreducible_risk == pytest.approx(p_inf, rel=1e-14)

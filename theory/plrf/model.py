@@ -41,7 +41,7 @@ from scipy import optimize
 
 from ..validation import _scalar, check_integer, check_seed
 
-__all__ = ["DeterministicEquivalent", "PowerLawRandomFeatures", "sketch_kappa"]
+__all__ = ["DeterministicEquivalent", "PowerLawRandomFeatures", "deterministic_equivalent", "sketch_kappa"]
 
 
 def _check_alpha(alpha):
@@ -141,6 +141,40 @@ class DeterministicEquivalent:
     irreducible_risk: float
     eigenvalues: np.ndarray
     initial_second_moments: np.ndarray
+
+
+def deterministic_equivalent(alpha, beta, v, d) -> DeterministicEquivalent:
+    r"""The deterministic equivalent of PLRF(alpha, beta, v, d) without drawing W (the formulas of
+    :meth:`PowerLawRandomFeatures.deterministic_equivalent`, which calls this; also used by
+    :func:`theory.plrf.phases.theory_spectrum`, which is why d can reach 10^6).
+
+    kappa from :func:`sketch_kappa` on lambda_j = j^{-2 alpha}, j <= v;
+    P_inf = (1/2) sum_{j<=v} kappa lambda_j b_j^2/(lambda_j + kappa), b_j = j^{-beta}; eigenvalues
+    j^{-2 alpha} and e_{0,j}^2 = j^{-2 beta} + c_beta/d (c_beta = sum_{j<=d} j^{-2 beta} if
+    alpha > 1/2 and beta > 1/2, else 0), j <= d, in ascending eigenvalue order.
+
+    Raises ValueError for alpha not finite > 0, beta not finite, v or d not integers >= 1.
+
+    Example
+    -------
+    >>> de = deterministic_equivalent(1.0, 0.8, 400, 100)
+    >>> float(de.eigenvalues[-1]), de.eigenvalues.shape
+    (1.0, (100,))
+
+    Source: Bach, arXiv:2303.01372; Ferbach et al., arXiv:2505.16098 (the authors'
+    theory_limit_loss and theory_rhos).
+    """
+    a, b = _check_alpha(alpha), _check_beta(beta)
+    v, d = check_integer(v, "v", 1), check_integer(d, "d", 1)
+    jv = np.arange(1, v + 1, dtype=float)
+    lam, target = jv ** (-2.0 * a), jv ** (-b)
+    kappa = sketch_kappa(lam, d)
+    p_inf = 0.5 * float(np.sum(kappa * lam * target**2 / (lam + kappa)))
+    j = np.arange(1, d + 1, dtype=float)
+    c_beta = float(np.sum(j ** (-2 * b))) if (a > 0.5 and b > 0.5) else 0.0
+    eig = (j ** (-2 * a))[::-1].copy()
+    rho = (j ** (-2 * b) + c_beta / d)[::-1].copy()
+    return DeterministicEquivalent(kappa, p_inf, eig, rho)
 
 
 class PowerLawRandomFeatures:
@@ -350,14 +384,7 @@ class PowerLawRandomFeatures:
         arXiv:2505.16098, and the authors' power_law_rf/deterministic_equivalent.py
         (theory_limit_loss, theory_kappa, theory_tau, theory_rhos).
         """
-        lam = self.data_eigenvalues
-        kappa = sketch_kappa(lam, self.d)
-        p_inf = 0.5 * float(np.sum(kappa * lam * self.target**2 / (lam + kappa)))
-        j = np.arange(1, self.d + 1, dtype=float)
-        c_beta = float(np.sum(j ** (-2 * self.beta))) if (self.alpha > 0.5 and self.beta > 0.5) else 0.0
-        eig = (j ** (-2 * self.alpha))[::-1].copy()
-        rho = (j ** (-2 * self.beta) + c_beta / self.d)[::-1].copy()
-        return DeterministicEquivalent(kappa, p_inf, eig, rho)
+        return deterministic_equivalent(self.alpha, self.beta, self.v, self.d)
 
     def recursion_inputs(self) -> dict:
         r"""The instance as inputs of :meth:`theory.Recursion.trajectory`.

@@ -421,7 +421,7 @@ def theory_spectrum(alpha, beta, d, v=None) -> TheorySpectrum:
     """
     import numpy as np
 
-    from .model import sketch_kappa
+    from .model import deterministic_equivalent
 
     a, b = float(_number(alpha, "alpha")), float(beta)
     if isinstance(d, bool) or int(d) != d or d < 1:
@@ -430,29 +430,30 @@ def theory_spectrum(alpha, beta, d, v=None) -> TheorySpectrum:
     v = 4 * d if v is None else v
     if isinstance(v, bool) or int(v) != v or v <= d:
         raise ValueError(f"v must be an integer > d = {d}; got {v!r}")
-    jv = np.arange(1, int(v) + 1, dtype=float)
-    lam_v, b_v = jv ** (-2 * a), jv ** (-b)
-    kappa = sketch_kappa(lam_v, d)
-    p_inf = 0.5 * float(np.sum(kappa * lam_v * b_v**2 / (lam_v + kappa)))
-    j = jv[:d]
-    c_beta = float(np.sum(j ** (-2 * b))) if (a > 0.5 and b > 0.5) else 0.0
-    return TheorySpectrum(a, b, int(v), d, j ** (-2 * a), np.sqrt(j ** (-2 * b) + c_beta / d), p_inf)
+    de = deterministic_equivalent(a, b, int(v), d)
+    return TheorySpectrum(a, b, int(v), d, de.eigenvalues[::-1].copy(),
+                          np.sqrt(de.initial_second_moments[::-1]), de.irreducible_risk)
 
 
-def algorithm_settings(algorithm, alpha, beta, eigenvalues, batch=1):
+def algorithm_settings(algorithm, alpha, beta, eigenvalues, batch=1, dana_constant_gamma3=0.1):
     r"""The hyperparameters with which each algorithm's exponent is measured.
 
     Returns ``(algorithm_object, learning_rate, hyper)`` for :func:`theory.derive` and
     :func:`theory.longtime.risk_curve`. With tr = sum_i lambda_i and d = len(eigenvalues):
     gamma_2 = 0.375 min(2/(B + 1), 1/tr) (the authors' ``get_optim_hparams``,
-    colabs/DANA_ODE_example.ipynb); delta = max(2 + (2 beta - 1)/alpha, 2 - 1/alpha) + 1 (same
-    source) and Delta(k) = delta/(delta + k) (arXiv:2505.16098's form; the notebook's
-    delta/(1 + k) exceeds 1 early). SGD: :class:`theory.SGD`. SGD-M: generalised momentum with
+    colabs/DANA_ODE_example.ipynb; :func:`theory.plrf.schedules.notebook_learning_rate`);
+    delta = max(2 + (2 beta - 1)/alpha, 2 - 1/alpha) + 1 (same source,
+    :func:`theory.plrf.schedules.notebook_delta`) and Delta(k) = delta/(delta + k) =
+    ``PowerLaw(1, 1, delta)`` (arXiv:2505.16098's form; the notebook's delta/(1 + k) exceeds 1
+    early). SGD: :class:`theory.SGD`. SGD-M: generalised momentum with
     learning rate gamma_2/2, gamma_1 = 1, constant Delta = 0.1 (momentum 0.9), gamma_3 = 0.05 gamma_2:
     the effective learning rate gamma_2/2 + gamma_3/Delta = gamma_2 is SGD's (the standard comparison).
-    DANA-constant: gamma_1 = 1, gamma_3 = 0.1/(d tr). DANA-decaying: gamma_1 = 1,
-    gamma_3(k) = (0.1/tr) (1 + k)^{-1/(2 alpha)} (the notebook's 0.1 without 1/tr; tr = 1.64 at
-    alpha = 1). Raises ValueError for an unknown algorithm.
+    DANA-constant: gamma_1 = 1, gamma_3 = c/(d tr) with c = ``dana_constant_gamma3`` (the
+    notebook's 0.1 by default; the frozen second-moment map stays stable for every k while
+    c < about 0.58, docs/plrf_scaling.md). DANA-decaying: gamma_1 = 1,
+    gamma_3(k) = (0.1/tr) (1 + k)^{-1/(2 alpha)} = ``PowerLaw(0.1/tr, 1/(2 alpha))`` (the notebook's
+    0.1 without 1/tr; tr = 1.64 at alpha = 1). Raises ValueError for an unknown algorithm or
+    dana_constant_gamma3 not a finite number > 0.
 
     Example
     -------
@@ -460,31 +461,29 @@ def algorithm_settings(algorithm, alpha, beta, eigenvalues, batch=1):
     >>> round(lr, 4), sorted(hyper)
     (0.3, ['delta', 'gamma1', 'gamma3'])
     """
+    import math
+
     import numpy as np
 
     from ..algorithms import SGD, GeneralizedMomentum
+    from .schedules import PowerLaw, notebook_delta, notebook_learning_rate
 
     if algorithm not in ALGORITHMS:
         raise ValueError(f"algorithm must be one of {sorted(ALGORITHMS)}; got {algorithm!r}")
+    c3 = float(dana_constant_gamma3)
+    if not (math.isfinite(c3) and c3 > 0):
+        raise ValueError(f"dana_constant_gamma3 must be a finite number > 0; got {dana_constant_gamma3!r}")
     a, b = float(_number(alpha, "alpha")), float(beta)
     lam = np.asarray(eigenvalues, dtype=float)
     tr, d = float(lam.sum()), lam.size
-    gamma2 = 0.375 * min(2.0 / (batch + 1), 1.0 / tr)
+    gamma2 = notebook_learning_rate(tr, batch)
     if algorithm == "sgd":
         return SGD(), gamma2, {}
     if algorithm == "sgd_m":
         # heavy-ball momentum 0.9 with SGD's effective learning rate gamma_2' + gamma_3 gamma_1/Delta = gamma_2
         return GeneralizedMomentum(), 0.5 * gamma2, {"gamma1": 1.0, "gamma3": 0.05 * gamma2, "delta": 0.1}
-    delta = max(2 + (2 * b - 1) / a, 2 - 1 / a) + 1
-
-    def decaying_momentum(k):
-        return delta / (delta + k)
-
+    decaying_momentum = PowerLaw(1.0, 1.0, notebook_delta(a, b))
     if algorithm == "dana_constant":
-        return GeneralizedMomentum(), gamma2, {"gamma1": 1.0, "gamma3": 0.1 / (d * tr), "delta": decaying_momentum}
-    scale, kappa3 = 0.1 / tr, 1 / (2 * a)
-
-    def gamma3(k):
-        return scale * (1.0 + k) ** (-kappa3)
-
+        return GeneralizedMomentum(), gamma2, {"gamma1": 1.0, "gamma3": c3 / (d * tr), "delta": decaying_momentum}
+    gamma3 = PowerLaw(0.1 / tr, 1 / (2 * a))
     return GeneralizedMomentum(), gamma2, {"gamma1": 1.0, "gamma3": gamma3, "delta": decaying_momentum}

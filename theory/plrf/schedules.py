@@ -27,7 +27,7 @@ import math
 
 from ..validation import _scalar
 
-__all__ = ["PowerLaw", "dana_hyperparameters"]
+__all__ = ["PowerLaw", "dana_hyperparameters", "notebook_delta", "notebook_learning_rate"]
 
 
 class PowerLaw:
@@ -69,6 +69,29 @@ class PowerLaw:
 
     def __repr__(self):
         return f"PowerLaw(scale={self.scale!r}, exponent={self.exponent!r}, time_scale={self.time_scale!r})"
+
+
+def notebook_delta(alpha, beta) -> float:
+    r"""delta = max(2 + (2 beta - 1)/alpha, 2 - 1/alpha) + 1 (``DANA_ODE_example.ipynb``, ``get_optim_hparams``).
+
+    Example
+    -------
+    >>> notebook_delta(1.0, 0.3)
+    2.6
+    """
+    a, b = float(alpha), float(beta)
+    return max(2.0 + (2.0 * b - 1.0) / a, 2.0 - 1.0 / a) + 1.0
+
+
+def notebook_learning_rate(trace, batch=1) -> float:
+    r"""gamma_2 = 0.375 min(2/(B + 1), 1/tr) (``DANA_ODE_example.ipynb``, ``get_optim_hparams``).
+
+    Example
+    -------
+    >>> notebook_learning_rate(2.0)
+    0.1875
+    """
+    return 0.375 * min(2.0 / (batch + 1), 1.0 / float(trace))
 
 
 def dana_hyperparameters(model, kind="decaying", convention="high_d", batch=1, gamma3_exponent=None,
@@ -125,7 +148,7 @@ def dana_hyperparameters(model, kind="decaying", convention="high_d", batch=1, g
         delta = 4.0 + (a + b) / a
         return {"learning_rate": c * 0.5 / trace, "gamma1": 1.0, "gamma3": PowerLaw(c / trace, exponent),
                 "delta": PowerLaw(1.0, 1.0, delta)}
-    delta = max(2.0 + (2.0 * b - 1.0) / a, 2.0 - 1.0 / a) + 1.0
-    gamma2 = c * 0.375 * min(2.0 / (batch + 1), 1.0 / trace)
+    delta = notebook_delta(a, b)
+    gamma2 = c * notebook_learning_rate(trace, batch)
     gamma3 = PowerLaw(c * 0.1, exponent) if kind == "decaying" else c * 0.1 / (model.d * trace)
     return {"learning_rate": gamma2, "gamma1": 1.0, "gamma3": gamma3, "delta": PowerLaw(delta, 1.0)}
