@@ -36,6 +36,7 @@ import sympy as sp
 from .. import symbols as sym
 from ..algorithms import GRADIENT
 from ..hyperparameters import bind_hyperparameters
+from ..linear import BlockRankOne
 from ..validation import (
     check_eigenvalues,
     check_initial,
@@ -417,11 +418,22 @@ class TwoStepFourthRecursion(DataBound):
         rank-one map M of :func:`theory.derive`): for k <= l,
         Cov(R_k, R_l) = (1/4) w^T M^{l-k} Cov(q_k, lambda . e_k^2), w = lambda on e^2.
         """
+        from ..derive import derive
         from .recursion import _check_edges
         lam, batch, hyper = self._check(eigenvalues, learning_rate, batch, noise_variance, hyper)
         edges = _check_edges(edges)
-        mp = self._map(lam, np.ones(len(lam), dtype=int), self._moments(lam), float(learning_rate), batch,
-                       float(noise_variance), hyper, with_second=True)
+        e0, f0 = self._start(initial, len(lam))
+        moments = self._moments(lam)
+        # classes: equal (lambda, kappa, mu_6, mu_8) and equal initial even moments obey one recursion
+        keys = np.stack([lam, *moments, e0**2, e0 * f0, f0**2], axis=1)
+        _, first, inverse, counts = np.unique(keys, axis=0, return_index=True, return_inverse=True,
+                                              return_counts=True)
+        second = derive(self.algorithm, self.data).linear_map(lam, learning_rate, batch, noise_variance, **hyper)
+        mp = self._map(lam[first], counts, [x[first] for x in moments], float(learning_rate), batch,
+                       float(noise_variance), hyper)
+        mp.second = BlockRankOne(second.A[first], second.u[first], second.v[first], second.f[first],
+                                 second.w[first], second.offset)
         params = dict(eigenvalues=lam, learning_rate=learning_rate, batch=batch, noise_variance=noise_variance,
                       initial=initial, edges=edges, **hyper)
-        return mp.time_average_covariance(*self._start(initial, len(lam)), edges, parameters=params)
+        return mp.time_average_covariance(e0[first], f0[first], edges, parameters=params,
+                                          directions=np.ravel(inverse))
