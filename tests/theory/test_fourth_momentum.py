@@ -416,3 +416,54 @@ def test_merging_needs_equal_initial_moments():
     merged = rec.time_average_covariance(lam, 0.05, edges, initial=[1.0, 1.0, 1.0], **kw)
     assert right.second_moment_variance[0, 0] != pytest.approx(right.second_moment_variance[0, 1], rel=1e-3)
     assert not np.allclose(right.risk_covariance, merged.risk_covariance, rtol=1e-3)
+
+
+# ---------------------------------------------------------------------------- the ring derivation
+def _expression_derivation(algorithm, rules):
+    """Oracle: the pair and diagonal coefficients by sympy.expand of expression trees (the derivation
+    before it moved into a polynomial ring), from the shared moment machinery of theory.fourth."""
+    from theory.algorithms import GRADIENT
+    from theory.fourth.derivation import _E_I, _E_J, _G_I, _G_J, _S_COND, _W_COND, batch_gradient_moments
+    from theory.fourth.momentum_derivation import _F_I, _F_J, _diag_key, _pair_key
+    s0, s1 = algorithm.state
+    sub_i, sub_j = {s0: _E_I, s1: _F_I}, {s0: _E_J, s1: _F_J}
+    gp_i, gp_j = algorithm.gradient_point.xreplace(sub_i), algorithm.gradient_point.xreplace(sub_j)
+    new_i = [sp.expand(u.xreplace({**sub_i, GRADIENT: _G_I})) for u in algorithm.update]
+    new_j = [sp.expand(u.xreplace({**sub_j, GRADIENT: _G_J})) for u in algorithm.update]
+    at = {_E_I: gp_i, _E_J: gp_j}
+    pm = {k: sp.expand(v.xreplace(at)) for k, v in batch_gradient_moments(rules, pair=True).items()}
+    dm = {k: sp.expand(v.xreplace(at)) for k, v in batch_gradient_moments(rules, pair=False).items()}
+
+    def average(expr, gens, keyfn):
+        out = {}
+        for monom, coeff in sp.Poly(sp.expand(expr), *gens).terms():
+            key = keyfn(monom if len(gens) == 6 else monom[:2] + (0, 0) + monom[2:])   # diagonal: no j
+            out[key] = sp.expand(out.get(key, 0) + coeff)
+        return out
+    pair = {}
+    for a in range(3):
+        for b in range(3):
+            prod = sp.Poly(sp.expand(new_i[0] ** (2 - a) * new_i[1] ** a * new_j[0] ** (2 - b) * new_j[1] ** b),
+                           _G_I, _G_J)
+            pair[(a, b)] = average(sum(c * pm[mon] for mon, c in prod.terms()),
+                                   (_E_I, _F_I, _E_J, _F_J, _S_COND, _W_COND), _pair_key)
+    diag = {}
+    for k in range(5):
+        prod = sp.Poly(sp.expand(new_i[0] ** (4 - k) * new_i[1] ** k), _G_I)
+        diag[k] = average(sum(c * dm[(mon[0], 0)] for mon, c in prod.terms()), (_E_I, _F_I, _S_COND, _W_COND),
+                          _diag_key)
+    return pair, diag
+
+
+def test_ring_derivation_gives_the_same_expressions():
+    from theory.fourth.derivation import _RulesOnly
+    from theory.fourth.momentum import derive_two_step
+    data = IndependentCoordinates([1.0, 2.0])
+    rules = _RulesOnly(tuple(data.even_moment(n) for n in (4, 6, 8)))
+    pair, diag, c, w = derive_two_step(HeavyBall(), rules)
+    ref_pair, ref_diag = _expression_derivation(HeavyBall(), rules)
+    assert pair.keys() == ref_pair.keys() and diag.keys() == ref_diag.keys()
+    for got, ref in [(pair[k], ref_pair[k]) for k in pair] + [(diag[k], ref_diag[k]) for k in diag]:
+        assert got.keys() == ref.keys()
+        assert all(sp.srepr(got[key]) == sp.srepr(ref[key]) for key in ref)
+    assert [sp.srepr(x) for x in c] == [sp.srepr(x) for x in (sp.Integer(1), sp.Integer(0), sp.Integer(0))]

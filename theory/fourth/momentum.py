@@ -34,7 +34,6 @@ import numpy as np
 import sympy as sp
 
 from .. import symbols as sym
-from ..algorithms import GRADIENT
 from ..hyperparameters import bind_hyperparameters
 from ..linear import BlockRankOne
 from ..validation import (
@@ -44,109 +43,25 @@ from ..validation import (
     check_nonnegative,
     check_positive,
 )
-from .derivation import (
-    _E_I,
-    _E_J,
-    _G_I,
-    _G_J,
-    _S_COND,
-    _W_COND,
-    batch_gradient_moments,
-    kappa_j,
-    lam_j,
-    mu6_j,
-    mu8_j,
-)
-
+from .derivation import kappa_j, lam_j, mu6_j, mu8_j
 from .momentum_linear import DIAGONAL_KEYS, PAIR_KEYS, TwoStepEvenMap
 from .recursion import DataBound
 
 __all__ = ["TwoStepFourthRecursion", "TwoStepEvenMap", "PAIR_KEYS", "DIAGONAL_KEYS"]
-
-_F_I, _F_J = sp.symbols("f_i f_j", real=True)     # the second state variable (e_{k-1}) at i, j
 
 _PI = {k: n for n, k in enumerate(PAIR_KEYS)}
 _DI = {k: n for n, k in enumerate(DIAGONAL_KEYS)}
 
 
 # ---------------------------------------------------------------------------- derivation
-def _pair_key(monom):
-    a1, a2, b1, b2, s, w = monom
-    di, dj = a1 + a2, b1 + b2
-    if w:
-        return ("V",) if (w, s, di, dj) == (1, 0, 0, 0) else None
-    if s == 2:
-        return ("U",) if (di, dj) == (0, 0) else None
-    if s == 1:
-        return {(2, 0): ("Ti", a2), (0, 2): ("Tj", b2), (0, 0): ("S",)}.get((di, dj))
-    return {(2, 2): ("P", a2, b2), (4, 0): ("Di", a2), (0, 4): ("Dj", b2), (2, 0): ("mi", a2),
-            (0, 2): ("mj", b2), (0, 0): ("1",)}.get((di, dj))
-
-
-def _diag_key(monom):
-    a1, a2, s, w = monom
-    di = a1 + a2
-    if w:
-        return ("V",) if (w, s, di) == (1, 0, 0) else None
-    if s == 2:
-        return ("U",) if di == 0 else None
-    if s == 1:
-        return {2: ("T", a2), 0: ("S",)}.get(di)
-    return {4: ("D", a2), 2: ("m", a2), 0: ("1",)}.get(di)
-
-
-def _average(expr, gens, keyfn):
-    out = {}
-    for monom, coeff in sp.Poly(sp.expand(expr), *gens).terms():
-        key = keyfn(monom)
-        if key is None:
-            raise ValueError(f"the even sector does not close: monomial {monom} in {gens}")
-        out[key] = out.get(key, 0) + coeff
-    return out
-
-
 def derive_two_step(algorithm, rules):
-    """SymPy derivation of the even sector of a two-step method (see the module docstring)."""
-    s0, s1 = algorithm.state
-    sub_i, sub_j = {s0: _E_I, s1: _F_I}, {s0: _E_J, s1: _F_J}
-    gp_i, gp_j = algorithm.gradient_point.xreplace(sub_i), algorithm.gradient_point.xreplace(sub_j)
-    new_i = [sp.expand(u.xreplace({**sub_i, GRADIENT: _G_I})) for u in algorithm.update]
-    new_j = [sp.expand(u.xreplace({**sub_j, GRADIENT: _G_J})) for u in algorithm.update]
-    if any(sp.Poly(u, _G_I).degree() > 1 for u in new_i):
-        raise ValueError("the update rule must be linear in the gradient")
-    at_point = {_E_I: gp_i, _E_J: gp_j}
-    pm = {key: sp.expand(v.xreplace(at_point)) for key, v in batch_gradient_moments(rules, pair=True).items()}
-    dm = {key: sp.expand(v.xreplace(at_point)) for key, v in batch_gradient_moments(rules, pair=False).items()}
-    q_i = [new_i[0] ** (2 - a) * new_i[1] ** a for a in range(3)]
-    q_j = [new_j[0] ** (2 - a) * new_j[1] ** a for a in range(3)]
-    pair_gens = (_E_I, _F_I, _E_J, _F_J, _S_COND, _W_COND)
-    pair = {}
-    for a in range(3):
-        for b in range(3):
-            poly = sp.Poly(sp.expand(q_i[a] * q_j[b]), _G_I, _G_J)
-            cond = sum(c * pm[mon] for mon, c in poly.terms())
-            pair[(a, b)] = {k: sp.expand(v) for k, v in _average(cond, pair_gens, _pair_key).items()}
-    diag = {}
-    for k in range(5):
-        poly = sp.Poly(sp.expand(new_i[0] ** (4 - k) * new_i[1] ** k), _G_I)
-        cond = sum(c * dm[(mon[0], 0)] for mon, c in poly.terms())
-        diag[k] = {key: sp.expand(v) for key, v in _average(cond, (_E_I, _F_I, _S_COND, _W_COND), _diag_key).items()}
-    # the gradient point in the q basis: p^2 = sum_k c_k q_k, p^4 = sum_k w_k s0^(4-k) s1^k
-    p2, p4 = sp.Poly(sp.expand(gp_i**2), _E_I, _F_I), sp.Poly(sp.expand(gp_i**4), _E_I, _F_I)
-    c = [p2.coeff_monomial(_E_I ** (2 - k) * _F_I**k) for k in range(3)]
-    w = [p4.coeff_monomial(_E_I ** (4 - k) * _F_I**k) for k in range(5)]
-    # guard: the pair update is symmetric under i <-> j (P'_ji[b, a] from P'_ij[a, b])
-    swap_params = {sym.lam: lam_j, sym.kappa: kappa_j, sym.mu6: mu6_j, sym.mu8: mu8_j}
-    swap_params.update({v: k for k, v in list(swap_params.items())})
-    swap_key = {"Di": "Dj", "Dj": "Di", "Ti": "Tj", "Tj": "Ti", "mi": "mj", "mj": "mi"}
-    for (a, b), coeffs in pair.items():
-        other = pair[(b, a)]
-        for key, v in coeffs.items():
-            k2 = (("P", key[2], key[1]) if key[0] == "P" else
-                  (swap_key[key[0]], key[1]) if key[0] in swap_key else key)
-            if sp.expand(v.xreplace(swap_params) - other.get(k2, 0)) != 0:  # pragma: no cover
-                raise ValueError("the derived pair update is not symmetric under i <-> j")
-    return pair, diag, c, w
+    """SymPy derivation of the even sector of a two-step method (see the module docstring).
+
+    Returns (pair, diag, c, w) as documented on :class:`TwoStepFourthRecursion`: expanded SymPy
+    expressions, computed in one sparse polynomial ring (:mod:`theory.fourth.momentum_derivation`).
+    """
+    from .momentum_derivation import derive_two_step_ring
+    return derive_two_step_ring(algorithm, rules)
 
 
 # ---------------------------------------------------------------------------- result object
