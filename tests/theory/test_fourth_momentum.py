@@ -423,7 +423,15 @@ def _expression_derivation(algorithm, rules):
     """Oracle: the pair and diagonal coefficients by sympy.expand of expression trees (the derivation
     before it moved into a polynomial ring), from the shared moment machinery of theory.fourth."""
     from theory.algorithms import GRADIENT
-    from theory.fourth.derivation import _E_I, _E_J, _G_I, _G_J, _S_COND, _W_COND, batch_gradient_moments
+    from theory.fourth.derivation import (
+        _E_I,
+        _E_J,
+        _G_I,
+        _G_J,
+        _S_COND,
+        _W_COND,
+        batch_gradient_moments,
+    )
     from theory.fourth.momentum_derivation import _F_I, _F_J, _diag_key, _pair_key
     s0, s1 = algorithm.state
     sub_i, sub_j = {s0: _E_I, s1: _F_I}, {s0: _E_J, s1: _F_J}
@@ -460,7 +468,7 @@ def test_ring_derivation_gives_the_same_expressions():
     from theory.fourth.momentum import derive_two_step
     data = IndependentCoordinates([1.0, 2.0])
     rules = _RulesOnly(tuple(data.even_moment(n) for n in (4, 6, 8)))
-    pair, diag, c, w = derive_two_step(HeavyBall(), rules)
+    pair, diag, c, _ = derive_two_step(HeavyBall(), rules)
     ref_pair, ref_diag = _expression_derivation(HeavyBall(), rules)
     assert pair.keys() == ref_pair.keys() and diag.keys() == ref_diag.keys()
     for got, ref in [(pair[k], ref_pair[k]) for k in pair] + [(diag[k], ref_diag[k]) for k in diag]:
