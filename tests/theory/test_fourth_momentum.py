@@ -475,3 +475,31 @@ def test_ring_derivation_gives_the_same_expressions():
         assert got.keys() == ref.keys()
         assert all(sp.srepr(got[key]) == sp.srepr(ref[key]) for key in ref)
     assert [sp.srepr(x) for x in c] == [sp.srepr(x) for x in (sp.Integer(1), sp.Integer(0), sp.Integer(0))]
+
+
+# ---------------------------------------------------------------------------- gamma_c^(4): scan and refinement
+@pytest.mark.parametrize("algorithm, data, lam, batch, beta", [
+    (HeavyBall(), Rademacher(), [1.0, 1.0], 1, 0.3),          # repeated eigenvalues, B = 1: det(I - L) may keep its sign
+    (Nesterov(), Rademacher(), [1.0, 1.0, 0.5], 1, 0.5),
+    (Nesterov(), IndependentCoordinates([1.0, 6.0, 1.0]), [1.0, 0.5, 0.25], 2, -0.4),
+])
+def test_critical_learning_rate_is_the_first_crossing_of_the_dense_radius(algorithm, data, lam, batch, beta):
+    rec = derive_fourth(algorithm, data)
+    g4 = rec.critical_learning_rate(lam, batch=batch, momentum=beta)
+
+    def rho(g):   # the dense operator per direction (no classes, no secular function)
+        with threadpool_limits(limits=1, user_api="blas"):
+            return np.max(np.abs(np.linalg.eigvals(rec.dense_operator(lam, g, batch, momentum=beta))))
+
+    assert rho(g4 * (1 - 1e-6)) < 1 < rho(g4 * (1 + 1e-6))
+    assert all(rho(f * g4) < 1 for f in (0.01, 0.1, 0.3, 0.6, 0.9, 0.99))   # no earlier crossing
+
+
+def test_spectral_radius_by_arpack_equals_the_full_decomposition():
+    from theory.fourth.critical import spectral_radius
+    rng = np.random.default_rng(3)
+    for n in (50, 420):
+        A = rng.standard_normal((n, n)) / np.sqrt(n)
+        A[0, 0] = 1.5   # one outlying eigenvalue
+        with threadpool_limits(limits=1, user_api="blas"):
+            assert spectral_radius(A) == pytest.approx(np.max(np.abs(np.linalg.eigvals(A))), rel=1e-10)

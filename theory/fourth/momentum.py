@@ -34,6 +34,7 @@ import numpy as np
 import sympy as sp
 
 from .. import symbols as sym
+from ..diskcache import persistent
 from ..hyperparameters import bind_hyperparameters
 from ..linear import BlockRankOne
 from ..validation import (
@@ -62,6 +63,43 @@ def derive_two_step(algorithm, rules):
     """
     from .momentum_derivation import derive_two_step_ring
     return derive_two_step_ring(algorithm, rules)
+
+
+# ---------------------------------------------------------------------------- compiled coefficients
+@persistent   # the lambdified (CSE'd) source, generated once per derivation and loaded from disk afterwards
+def _compiled_sources(algorithm_type, rules):
+    """Python sources of the numeric coefficient functions (pair, diagonal, c, w) of the derivation."""
+    import inspect
+
+    from .derivation import _derive_cached
+    rec = _derive_cached(algorithm_type, rules)
+    hyper = [s for n, s in rec.algorithm.hyperparameters.items() if n != "learning_rate"]
+    pair_args = [sym.lam, lam_j, sym.kappa, kappa_j, sym.mu6, mu6_j, sym.mu8, mu8_j, sym.B, sym.sigma2,
+                 sym.gamma, *hyper]
+    diag_args = [sym.lam, sym.kappa, sym.mu6, sym.mu8, sym.B, sym.sigma2, sym.gamma, *hyper]
+    pair_exprs = [rec.pair[(a, b)].get(k, 0) for a in range(3) for b in range(3) for k in PAIR_KEYS]
+    diag_exprs = [rec.diagonal[k].get(key, 0) for k in range(5) for key in DIAGONAL_KEYS]
+    c, w = rec.gradient_point
+    fns = (sp.lambdify(pair_args, pair_exprs, modules="numpy", cse=True),
+           sp.lambdify(diag_args, diag_exprs, modules="numpy", cse=True),
+           sp.lambdify(hyper, list(c), modules="numpy"), sp.lambdify(hyper, list(w), modules="numpy"))
+    return tuple(inspect.getsource(f) for f in fns)
+
+
+def _from_source(source):
+    """The function defined by a source of :func:`_compiled_sources` (numpy's namespace, as lambdify's)."""
+    namespace = {}
+    exec("import numpy\nfrom numpy import *", namespace)   # noqa: S102 - our own generated source
+    exec(compile(source, "<sgdcheck-two-step-coefficients>", "exec"), namespace)   # noqa: S102
+    return namespace["_lambdifygenerated"]
+
+
+def _filled(shape, values):
+    """(*shape, len(values)) float array of the coefficient values (numbers or arrays broadcast to shape)."""
+    out = np.empty((len(values), *shape))
+    for n, v in enumerate(values):
+        out[n] = v
+    return np.moveaxis(out, 0, -1)
 
 
 # ---------------------------------------------------------------------------- result object
@@ -171,16 +209,9 @@ class TwoStepFourthRecursion(DataBound):
 
     @functools.cached_property
     def _compiled(self):
-        hyper = [s for n, s in self.algorithm.hyperparameters.items() if n != "learning_rate"]
-        pair_args = [sym.lam, lam_j, sym.kappa, kappa_j, sym.mu6, mu6_j, sym.mu8, mu8_j, sym.B, sym.sigma2,
-                     sym.gamma, *hyper]
-        diag_args = [sym.lam, sym.kappa, sym.mu6, sym.mu8, sym.B, sym.sigma2, sym.gamma, *hyper]
-        pair_exprs = [self.pair[(a, b)].get(k, 0) for a in range(3) for b in range(3) for k in PAIR_KEYS]
-        diag_exprs = [self.diagonal[k].get(key, 0) for k in range(5) for key in DIAGONAL_KEYS]
-        c, w = self.gradient_point
-        return _Compiled(sp.lambdify(pair_args, pair_exprs, modules="numpy", cse=True),
-                         sp.lambdify(diag_args, diag_exprs, modules="numpy", cse=True),
-                         sp.lambdify(hyper, list(c), modules="numpy"), sp.lambdify(hyper, list(w), modules="numpy"),
+        rules = tuple(self.data.even_moment(n) for n in (4, 6, 8))
+        sources = _compiled_sources(type(self.algorithm), rules)
+        return _Compiled(*(_from_source(src) for src in sources),
                          [n for n in self.algorithm.hyperparameters if n != "learning_rate"])
 
     # ------------------------------------------------------------------ checks
@@ -205,11 +236,9 @@ class TwoStepFourthRecursion(DataBound):
         hv = [hyper[n] for n in comp.hyper_names]
         vals = comp.pair(col(lam), row(lam), col(k), row(k), col(m6), row(m6), col(m8), row(m8), float(batch),
                          float(sigma2), float(gamma), *hv)
-        pair = np.stack([np.broadcast_to(np.asarray(v, dtype=float), (C, C)) for v in vals], axis=-1)
-        pair = pair.reshape(C, C, 3, 3, len(PAIR_KEYS))
+        pair = _filled((C, C), vals).reshape(C, C, 3, 3, len(PAIR_KEYS))
         vals = comp.diag(lam, k, m6, m8, float(batch), float(sigma2), float(gamma), *hv)
-        diag = np.stack([np.broadcast_to(np.asarray(v, dtype=float), (C,)) for v in vals], axis=-1)
-        diag = diag.reshape(C, 5, len(DIAGONAL_KEYS))
+        diag = _filled((C,), vals).reshape(C, 5, len(DIAGONAL_KEYS))
         c = np.broadcast_to(np.asarray(comp.c(*hv), dtype=float), (3,))
         w = np.broadcast_to(np.asarray(comp.w(*hv), dtype=float), (5,))
         second = None
@@ -259,7 +288,9 @@ class TwoStepFourthRecursion(DataBound):
         it there, so the radius is attained on class-symmetric states (directions with equal
         (lambda, kappa, mu_6, mu_8) merged). gamma_c^(4) is located on (0, gamma_c (1 + 1e-6)]
         (gamma_c from :func:`theory.derive`; Jensen gives gamma_c^(4) <= gamma_c): class-symmetric
-        dimension <= 400 by a scan and bisection of the dense spectral radius, else by the sign of
+        dimension <= 400 by a scan of the sign of det(I - L) on 32 points with the dense spectral radius
+        on every 4th, then Brent's method on det(I - L) confirmed on the spectral radius (bisection of the
+        spectral radius where det(I - L) keeps its sign: a double root), else by the sign of
         det(I - L) = det(I - L_0) det(I - M) (:meth:`TwoStepEvenMap.secular`, O(C^3) per
         evaluation; scan of 16 points, then 256, and Brent's method), confirmed on the dense
         spectral radius when the class-symmetric dimension is at most 1200.
@@ -275,7 +306,7 @@ class TwoStepFourthRecursion(DataBound):
         """
         from ..derive import derive
         from ..empirical import _single_threaded_blas
-        from .critical import locate_crossing, resolvable_classes
+        from .critical import locate_crossing, resolvable_classes, spectral_radius
         lam, batch, hyper = self._check(eigenvalues, None, batch, 0.0, hyper)
         with _single_threaded_blas():
             gc = derive(self.algorithm, self.data).critical_learning_rate(lam, batch=batch, **hyper)
@@ -287,7 +318,7 @@ class TwoStepFourthRecursion(DataBound):
             dense = size <= 400
 
             def rho(g):
-                return float(np.max(np.abs(np.linalg.eigvals(cmap(g).dense()))))
+                return spectral_radius(cmap(g).dense())
 
             def sec(g):
                 with np.errstate(all="ignore"):
@@ -299,7 +330,7 @@ class TwoStepFourthRecursion(DataBound):
 
             # not below 1e-4 gamma_c: at gamma -> 0 the map has the eigenvalue 1 (e_k = e_{k-1} at rest)
             root, _, _ = locate_crossing(rho, sec, gc, gc * 1e-4, dense, (32,) if dense else (16, 256),
-                                         bisect_tol=1e-13, confirm=size <= 1200, xtol=1e-14)
+                                         bisect_tol=1e-13, confirm=size <= 1200, xtol=1e-14, coarse=8)
             return float(root)
 
     # ------------------------------------------------------------------ trajectories
