@@ -73,7 +73,12 @@ class TwoStepEvenMap:
                             np.broadcast_to(D[..., None, :, :], lead + (C, C, 5)),
                             np.broadcast_to(T[..., :, None, :], lead + (C, C, 3)),
                             np.broadcast_to(T[..., None, :, :], lead + (C, C, 3)), Ub, Vb], axis=-1)
-        out = np.matmul(self.K, z[..., None])[..., 0].reshape(P.shape)
+        if lead:   # many states (the dense operator): one (states x 27) @ (27 x 9) product per class pair
+            n = int(np.prod(lead))
+            zz = np.moveaxis(z.reshape(n, C, C, 27), 0, 2)                              # (C, C, n, 27)
+            out = np.moveaxis(zz @ np.swapaxes(self.K, -1, -2), 2, 0).reshape(P.shape)
+        else:
+            out = np.matmul(self.K, z[..., None])[..., 0].reshape(P.shape)
         Dn = np.einsum("ckl,...cl->...ck", dc[..., 0:5], D)
         Dn += np.einsum("ckl,...cl->...ck", dc[..., 5:8], T)
         Dn += dc[..., 8] * np.asarray(U)[..., None, None] + dc[..., 9] * np.asarray(V)[..., None, None]
