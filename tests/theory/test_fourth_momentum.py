@@ -303,3 +303,203 @@ def test_update_and_latex():
     assert "P_{k+1,ij}^{(00)}" in tex and "D_{k+1,i}^{(4)} &= D_{k,i}^{(0)}" in tex
     assert "V_k" not in tex.split("P_{k+1,ij}^{(00)}")[1]   # no excess-kurtosis coupling for Gaussian data
     assert "V_k" in derive_fourth(HeavyBall(), IndependentCoordinates(2.0)).latex()
+
+
+# ---------------------------------------------------------------------------- merged classes
+def _per_direction_time_average_covariance(mp, e0, f0, edges):
+    """Oracle: the per-direction computation (d x d pair blocks, no classes), as before the merge.
+
+    ``mp`` is the per-direction map of ``linear_map`` (all counts 1, the full second-moment map)."""
+    from theory.fourth.recursion import TimeAverageCovariance
+    lam, s = mp.lam, mp.second
+    d, sigma2, nb = len(lam), float(s.offset), len(edges) - 1
+
+    def second_linear(x):
+        coupling = np.einsum("ip,ip...->...", s.v, x)
+        return np.einsum("ipq,iq...->ip...", s.A, x) + s.u.reshape(s.u.shape + (1,) * (x.ndim - 2)) * coupling
+
+    block_of, sizes = TimeAverageCovariance.block_index(edges)
+    psi, A, diag_sum = np.zeros((d, 3, nb)), np.zeros((nb, nb)), np.zeros(nb)
+    Psi, coord_var = np.zeros((d, 3, d)), np.zeros((nb, d))
+    risk_mean, m2_mean = np.zeros(nb), np.zeros((nb, d))
+    P, D, m = mp.initial(e0, f0)
+    idx = np.arange(d)
+    for k in range(edges[-1]):
+        b = block_of[k]
+        if b >= 0:
+            Pf = P.copy()
+            Pf[idx, idx] = D[:, [[0, 1, 2], [1, 2, 3], [2, 3, 4]]]
+            Sigma = np.transpose(Pf[:, :, :, 0] - m[:, None, :] * m[None, :, 0, None], (0, 2, 1))   # (j, a, i)
+            Y = Sigma @ lam
+            A[:, b] += lam @ psi[:, 0, :]
+            diag_sum[b] += lam @ Y[:, 0]
+            if k == edges[b]:
+                Psi[:] = 0.0
+            coord_var[b] += 2.0 * Psi[idx, 0, idx] + Sigma[idx, 0, idx]
+            risk_mean[b] += 0.5 * (lam @ m[:, 0] + sigma2)
+            m2_mean[b] += m[:, 0]
+            psi[:, :, b] += Y
+            Psi = second_linear(Psi + Sigma)
+        psi = second_linear(psi)
+        if k + 1 < edges[-1]:
+            P, D = mp.apply(P, D, m)
+            m = s.apply(m)
+    return TimeAverageCovariance.from_sums(edges, sizes, A, diag_sum, risk_mean, m2_mean, coord_var)
+
+
+MERGED_CASES = [   # (algorithm, data, eigenvalues, initial): 2-3 classes of directions
+    (HeavyBall(), Gaussian(), [1.0, 1.0, 1.0, 0.5, 0.5], [1.0, -1.0, 1.0, 0.5, -0.5]),
+    (Nesterov(), IndependentCoordinates([1.0, 6.0, 1.0, 6.0, 6.0, 2.0]), [1.0, 1.0, 1.0, 1.0, 1.0, 0.3], 1.0),
+    (HeavyBall(), IndependentCoordinates([2.0, 2.0, 2.0, 2.0]), [0.8, 0.8, 0.8, 0.8], [1.0, 1.0, 0.5, -1.0]),
+    (Nesterov(), Gaussian(), [1.0, 0.5, 0.5, 0.5], [0.7, 0.2, 0.2, 0.2]),
+]
+
+
+@pytest.mark.parametrize("algorithm, data, lam, e0", MERGED_CASES)
+def test_merged_classes_equal_the_per_direction_time_average_covariance(algorithm, data, lam, e0):
+    rec = derive_fourth(algorithm, data)
+    lam = np.asarray(lam)
+    beta, batch, sigma2 = 0.5, 2, 0.2
+    gamma = 0.6 * rec.critical_learning_rate(lam, batch=batch, momentum=beta)
+    edges = np.array([0, 1, 3, 8, 20, 40])
+    got = rec.time_average_covariance(lam, gamma, edges, batch=batch, noise_variance=sigma2, initial=e0,
+                                      momentum=beta)
+    mp = rec.linear_map(lam, gamma, batch, sigma2, momentum=beta)
+    e = np.broadcast_to(np.asarray(e0, float), lam.shape).copy()
+    ref = _per_direction_time_average_covariance(mp, e, e, edges)
+    for name in ("risk_mean", "risk_covariance", "second_moment_mean", "second_moment_variance"):
+        a, b = np.asarray(getattr(got, name)), np.asarray(getattr(ref, name))
+        assert a.shape == b.shape
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12 * np.max(np.abs(b)), err_msg=name)
+    # the class path is the per-direction one when every direction is its own class
+    mp_all = rec.linear_map(lam, gamma, batch, sigma2, momentum=beta)
+    own = mp_all.time_average_covariance(e, e, edges)
+    np.testing.assert_allclose(own.risk_covariance, ref.risk_covariance, rtol=1e-12,
+                               atol=1e-12 * np.max(np.abs(ref.risk_covariance)))
+
+
+@pytest.mark.parametrize("algorithm, data, lam, e0", MERGED_CASES[:2])
+def test_merged_classes_match_the_dense_operator(algorithm, data, lam, e0):
+    """Unit blocks without noise: Var R_k from powers of the dense per-direction operator."""
+    rec = derive_fourth(algorithm, data)
+    lam, beta, batch = np.asarray(lam), 0.3, 1
+    gamma = 0.5 * rec.critical_learning_rate(lam, batch=batch, momentum=beta)
+    steps = 8
+    tac = rec.time_average_covariance(lam, gamma, np.arange(steps + 1), batch=batch, initial=e0, momentum=beta)
+    mp = rec.linear_map(lam, gamma, batch, 0.0, momentum=beta)
+    L = rec.dense_operator(lam, gamma, batch, momentum=beta)
+    coords = mp.coordinates()
+    e = np.broadcast_to(np.asarray(e0, float), lam.shape)
+    f = np.asarray(algorithm.initial_state(e)[1], float)
+    q = np.stack([e**2, e * f, f**2], axis=1)
+    x = np.array([e[c[1]] ** (4 - c[2]) * f[c[1]] ** c[2] if c[0] == "D" else q[c[1], c[3]] * q[c[2], c[4]]
+                  for c in coords])
+    m = derive(algorithm, data).trajectory(lam, gamma, batch=batch, initial=e0, steps=steps, momentum=beta)
+    for k in range(steps):
+        E4 = np.zeros((len(lam), len(lam)))   # E e_i^2 e_j^2
+        for r, c in enumerate(coords):
+            if c[0] == "D" and c[2] == 0:
+                E4[c[1], c[1]] = x[r]
+            elif c[0] == "P" and c[3] == c[4] == 0:
+                E4[c[1], c[2]] = E4[c[2], c[1]] = x[r]
+        var = 0.25 * (lam @ E4 @ lam - (2 * m.risk[k]) ** 2)
+        assert tac.risk_covariance[k, k] == pytest.approx(var, rel=1e-10, abs=1e-14)
+        x = L @ x
+
+
+def test_merging_needs_equal_initial_moments():
+    """Equal eigenvalues with different |e_0| are different classes; a planted merge of them is wrong."""
+    rec = derive_fourth(HeavyBall(), Gaussian())
+    lam, kw = np.array([1.0, 1.0, 0.5]), {"batch": 1, "noise_variance": 0.1, "momentum": 0.5}
+    edges = [0, 2, 6, 12]
+    right = rec.time_average_covariance(lam, 0.05, edges, initial=[1.0, 0.3, 1.0], **kw)
+    merged = rec.time_average_covariance(lam, 0.05, edges, initial=[1.0, 1.0, 1.0], **kw)
+    assert right.second_moment_variance[0, 0] != pytest.approx(right.second_moment_variance[0, 1], rel=1e-3)
+    assert not np.allclose(right.risk_covariance, merged.risk_covariance, rtol=1e-3)
+
+
+# ---------------------------------------------------------------------------- the ring derivation
+def _expression_derivation(algorithm, rules):
+    """Oracle: the pair and diagonal coefficients by sympy.expand of expression trees (the derivation
+    before it moved into a polynomial ring), from the shared moment machinery of theory.fourth."""
+    from theory.algorithms import GRADIENT
+    from theory.fourth.derivation import (
+        _E_I,
+        _E_J,
+        _G_I,
+        _G_J,
+        _S_COND,
+        _W_COND,
+        batch_gradient_moments,
+    )
+    from theory.fourth.momentum_derivation import _F_I, _F_J, _diag_key, _pair_key
+    s0, s1 = algorithm.state
+    sub_i, sub_j = {s0: _E_I, s1: _F_I}, {s0: _E_J, s1: _F_J}
+    gp_i, gp_j = algorithm.gradient_point.xreplace(sub_i), algorithm.gradient_point.xreplace(sub_j)
+    new_i = [sp.expand(u.xreplace({**sub_i, GRADIENT: _G_I})) for u in algorithm.update]
+    new_j = [sp.expand(u.xreplace({**sub_j, GRADIENT: _G_J})) for u in algorithm.update]
+    at = {_E_I: gp_i, _E_J: gp_j}
+    pm = {k: sp.expand(v.xreplace(at)) for k, v in batch_gradient_moments(rules, pair=True).items()}
+    dm = {k: sp.expand(v.xreplace(at)) for k, v in batch_gradient_moments(rules, pair=False).items()}
+
+    def average(expr, gens, keyfn):
+        out = {}
+        for monom, coeff in sp.Poly(sp.expand(expr), *gens).terms():
+            key = keyfn(monom if len(gens) == 6 else monom[:2] + (0, 0) + monom[2:])   # diagonal: no j
+            out[key] = sp.expand(out.get(key, 0) + coeff)
+        return out
+    pair = {}
+    for a in range(3):
+        for b in range(3):
+            prod = sp.Poly(sp.expand(new_i[0] ** (2 - a) * new_i[1] ** a * new_j[0] ** (2 - b) * new_j[1] ** b),
+                           _G_I, _G_J)
+            pair[(a, b)] = average(sum(c * pm[mon] for mon, c in prod.terms()),
+                                   (_E_I, _F_I, _E_J, _F_J, _S_COND, _W_COND), _pair_key)
+    diag = {}
+    for k in range(5):
+        prod = sp.Poly(sp.expand(new_i[0] ** (4 - k) * new_i[1] ** k), _G_I)
+        diag[k] = average(sum(c * dm[(mon[0], 0)] for mon, c in prod.terms()), (_E_I, _F_I, _S_COND, _W_COND),
+                          _diag_key)
+    return pair, diag
+
+
+def test_ring_derivation_gives_the_same_expressions():
+    from theory.fourth.derivation import _RulesOnly
+    from theory.fourth.momentum import derive_two_step
+    data = IndependentCoordinates([1.0, 2.0])
+    rules = _RulesOnly(tuple(data.even_moment(n) for n in (4, 6, 8)))
+    pair, diag, c, _ = derive_two_step(HeavyBall(), rules)
+    ref_pair, ref_diag = _expression_derivation(HeavyBall(), rules)
+    assert pair.keys() == ref_pair.keys() and diag.keys() == ref_diag.keys()
+    for got, ref in [(pair[k], ref_pair[k]) for k in pair] + [(diag[k], ref_diag[k]) for k in diag]:
+        assert got.keys() == ref.keys()
+        assert all(sp.srepr(got[key]) == sp.srepr(ref[key]) for key in ref)
+    assert [sp.srepr(x) for x in c] == [sp.srepr(x) for x in (sp.Integer(1), sp.Integer(0), sp.Integer(0))]
+
+
+# ---------------------------------------------------------------------------- gamma_c^(4): scan and refinement
+@pytest.mark.parametrize("algorithm, data, lam, batch, beta", [
+    (HeavyBall(), Rademacher(), [1.0, 1.0], 1, 0.3),          # repeated eigenvalues, B = 1: det(I - L) may keep its sign
+    (Nesterov(), Rademacher(), [1.0, 1.0, 0.5], 1, 0.5),
+    (Nesterov(), IndependentCoordinates([1.0, 6.0, 1.0]), [1.0, 0.5, 0.25], 2, -0.4),
+])
+def test_critical_learning_rate_is_the_first_crossing_of_the_dense_radius(algorithm, data, lam, batch, beta):
+    rec = derive_fourth(algorithm, data)
+    g4 = rec.critical_learning_rate(lam, batch=batch, momentum=beta)
+
+    def rho(g):   # the dense operator per direction (no classes, no secular function)
+        with threadpool_limits(limits=1, user_api="blas"):
+            return np.max(np.abs(np.linalg.eigvals(rec.dense_operator(lam, g, batch, momentum=beta))))
+
+    assert rho(g4 * (1 - 1e-6)) < 1 < rho(g4 * (1 + 1e-6))
+    assert all(rho(f * g4) < 1 for f in (0.01, 0.1, 0.3, 0.6, 0.9, 0.99))   # no earlier crossing
+
+
+def test_spectral_radius_by_arpack_equals_the_full_decomposition():
+    from theory.fourth.critical import spectral_radius
+    rng = np.random.default_rng(3)
+    for n in (50, 420):
+        A = rng.standard_normal((n, n)) / np.sqrt(n)
+        A[0, 0] = 1.5   # one outlying eigenvalue
+        with threadpool_limits(limits=1, user_api="blas"):
+            assert spectral_radius(A) == pytest.approx(np.max(np.abs(np.linalg.eigvals(A))), rel=1e-10)

@@ -9,7 +9,7 @@ import numpy as np
 
 from .linear import _PAIR_NAMES
 
-__all__ = ["critical_crossing", "locate_crossing", "resolvable_classes"]
+__all__ = ["critical_crossing", "locate_crossing", "resolvable_classes", "spectral_radius"]
 
 
 #: class-symmetric dimension up to which the crossing is located on the dense spectral radius
@@ -42,27 +42,95 @@ def resolvable_classes(lam, moments, gamma_c):
     return uniq[:, 0], counts, [uniq[:, 1], uniq[:, 2], uniq[:, 3]]
 
 
-def locate_crossing(rho, sec, gamma_c, start, dense, grids, bisect_tol=0.0, confirm=False, xtol=1e-15):
+def spectral_radius(matrix):
+    """Largest modulus of an eigenvalue of a dense square matrix.
+
+    Above 300 rows by ARPACK (``scipy.sparse.linalg.eigs``, the 6 eigenvalues of largest modulus,
+    relative tolerance 1e-12; ~20x cheaper than a full eigendecomposition at 1200 rows), falling back to
+    ``numpy.linalg.eigvals`` if ARPACK does not converge; below, by ``numpy.linalg.eigvals``.
+    """
+    n = matrix.shape[0]
+    if n > 300:
+        from scipy.sparse.linalg import ArpackNoConvergence, eigs
+        try:
+            vals = eigs(matrix, k=6, which="LM", return_eigenvectors=False, tol=1e-12, v0=np.ones(n),
+                        maxiter=50 * n)
+            return float(np.max(np.abs(vals)))
+        except ArpackNoConvergence:   # pragma: no cover - clustered spectra: the full decomposition
+            pass
+    return float(np.max(np.abs(np.linalg.eigvals(matrix))))
+
+
+def locate_crossing(rho, sec, gamma_c, start, dense, grids, bisect_tol=0.0, confirm=False, xtol=1e-15,
+                    coarse=None):
     """The first learning rate in (start, gamma_c (1 + 1e-6)] where a linear map stops being stable.
 
     Shared by every even-sector recursion (SGD, the two-step methods). ``rho(g)`` is the dense
     spectral radius, ``sec(g)`` the (sign, log|det(I - L)|) of the factorised determinant.
     Small problems (``dense``): a scan of ``rho < 1`` over each grid of ``grids`` (numbers of
     points on (0, gamma_c]), then bisection to relative ``bisect_tol`` (0: to the last bit).
+    With ``coarse`` (dense only) the scan reads the sign of det(I - L) at every point of the grid and
+    ``rho`` only at every (grid / coarse)-th point: a negative sign (an odd number of real eigenvalues
+    above 1) or rho >= 1 is instability; the last point before is then checked on rho (a double root
+    keeps the sign: the crossing is then bisected on rho below it), and inside the bracket a sign change
+    of det(I - L) is refined by Brent's method and confirmed on rho at root (1 -+ 1e-7) (else bisection).
     Otherwise the same scan on the sign of det(I - L), a finer grid when the coarser saw no
     change (two roots inside one cell), Brent's method, and with ``confirm`` a check on the
     dense spectral radius just below the root. Returns (root, lo, hi), the root's bracket.
 
     Raises RuntimeError if the map is unstable at ``start`` or never leaves the stable region.
     """
+    import functools
+
     from scipy.optimize import brentq
+    sec = functools.lru_cache(maxsize=None)(sec)   # the scan's values are read again for the bracket
 
     def stable(g):
         return rho(g) < 1 if dense else sec(g)[0] > 0
 
+    def brent(lo, hi):
+        ref = sec(lo)[1]   # det(I - M) spans hundreds of decades for large d: rescale by a constant
+
+        def h(x):
+            sign, logabs = sec(x)
+            return sign * np.exp(min(logabs - ref, 700.0))
+        return brentq(h, lo, hi, xtol=xtol * hi, rtol=4 * np.finfo(float).eps, maxiter=200)
+
+    def bisect(lo, hi):
+        for _ in range(200):
+            mid = 0.5 * (lo + hi)
+            if mid in (lo, hi) or hi - lo <= bisect_tol * hi:
+                break
+            lo, hi = (mid, hi) if stable(mid) else (lo, mid)
+        return 0.5 * (lo + hi)
+
     if not stable(start):
         raise RuntimeError("the fourth-moment map is unstable even at a tiny learning rate; no crossing")
     found = False
+    if dense and coarse:
+        n_points = grids[-1]
+        every = max(n_points // coarse, 1)
+        verified = start   # the last point where rho < 1 was evaluated
+        grid = gamma_c * np.arange(1, n_points + 1) / n_points
+        grid[-1] = gamma_c * (1 + 1e-6)
+        prev = start
+        for k, g in enumerate(grid):
+            if sec(g)[0] <= 0 or ((k + 1) % every == 0 and not rho(g) < 1):
+                found = True
+                break
+            if (k + 1) % every == 0:
+                verified = g
+            prev = g
+        if not found:
+            raise RuntimeError(f"the fourth-moment map has no crossing of its spectral radius through 1 on "
+                               f"(0, gamma_c = {gamma_c!r}]: gamma_c^(4) <= gamma_c should hold")
+        if prev != verified and not rho(prev) < 1:   # a double root below prev: bisect on rho
+            return bisect(verified, prev), verified, prev
+        if sec(prev)[0] > 0 and sec(g)[0] < 0:
+            root = brent(prev, g)
+            if rho(root * (1 - 1e-7)) < 1 <= rho(min(root * (1 + 1e-7), g)):
+                return root, prev, g
+        return bisect(prev, g), prev, g
     for n_points in grids:
         prev = start
         grid = gamma_c * np.arange(1, n_points + 1) / n_points
@@ -79,20 +147,8 @@ def locate_crossing(rho, sec, gamma_c, start, dense, grids, bisect_tol=0.0, conf
                            f"(0, gamma_c = {gamma_c!r}]: det(I - L) keeps its sign (a double root?); "
                            "gamma_c^(4) <= gamma_c should hold")
     if dense:
-        lo, hi = prev, g
-        for _ in range(200):
-            mid = 0.5 * (lo + hi)
-            if mid in (lo, hi) or hi - lo <= bisect_tol * hi:
-                break
-            lo, hi = (mid, hi) if stable(mid) else (lo, mid)
-        return 0.5 * (lo + hi), prev, g
-    ref = sec(prev)[1]   # det(I - M) spans hundreds of decades for large d: rescale by a constant
-
-    def h(x):
-        sign, logabs = sec(x)
-        return sign * np.exp(min(logabs - ref, 700.0))
-
-    root = brentq(h, prev, g, xtol=xtol * g, rtol=4 * np.finfo(float).eps, maxiter=200)
+        return bisect(prev, g), prev, g
+    root = brent(prev, g)
     if confirm:   # independent confirmation on the dense operator
         below = rho(root * (1 - 1e-7))
         if not below < 1:  # pragma: no cover - would mean two crossings inside one scan cell

@@ -34,8 +34,9 @@ import numpy as np
 import sympy as sp
 
 from .. import symbols as sym
-from ..algorithms import GRADIENT
+from ..diskcache import persistent
 from ..hyperparameters import bind_hyperparameters
+from ..linear import BlockRankOne
 from ..validation import (
     check_eigenvalues,
     check_initial,
@@ -43,109 +44,62 @@ from ..validation import (
     check_nonnegative,
     check_positive,
 )
-from .derivation import (
-    _E_I,
-    _E_J,
-    _G_I,
-    _G_J,
-    _S_COND,
-    _W_COND,
-    batch_gradient_moments,
-    kappa_j,
-    lam_j,
-    mu6_j,
-    mu8_j,
-)
-
+from .derivation import kappa_j, lam_j, mu6_j, mu8_j
 from .momentum_linear import DIAGONAL_KEYS, PAIR_KEYS, TwoStepEvenMap
 from .recursion import DataBound
 
 __all__ = ["TwoStepFourthRecursion", "TwoStepEvenMap", "PAIR_KEYS", "DIAGONAL_KEYS"]
-
-_F_I, _F_J = sp.symbols("f_i f_j", real=True)     # the second state variable (e_{k-1}) at i, j
 
 _PI = {k: n for n, k in enumerate(PAIR_KEYS)}
 _DI = {k: n for n, k in enumerate(DIAGONAL_KEYS)}
 
 
 # ---------------------------------------------------------------------------- derivation
-def _pair_key(monom):
-    a1, a2, b1, b2, s, w = monom
-    di, dj = a1 + a2, b1 + b2
-    if w:
-        return ("V",) if (w, s, di, dj) == (1, 0, 0, 0) else None
-    if s == 2:
-        return ("U",) if (di, dj) == (0, 0) else None
-    if s == 1:
-        return {(2, 0): ("Ti", a2), (0, 2): ("Tj", b2), (0, 0): ("S",)}.get((di, dj))
-    return {(2, 2): ("P", a2, b2), (4, 0): ("Di", a2), (0, 4): ("Dj", b2), (2, 0): ("mi", a2),
-            (0, 2): ("mj", b2), (0, 0): ("1",)}.get((di, dj))
-
-
-def _diag_key(monom):
-    a1, a2, s, w = monom
-    di = a1 + a2
-    if w:
-        return ("V",) if (w, s, di) == (1, 0, 0) else None
-    if s == 2:
-        return ("U",) if di == 0 else None
-    if s == 1:
-        return {2: ("T", a2), 0: ("S",)}.get(di)
-    return {4: ("D", a2), 2: ("m", a2), 0: ("1",)}.get(di)
-
-
-def _average(expr, gens, keyfn):
-    out = {}
-    for monom, coeff in sp.Poly(sp.expand(expr), *gens).terms():
-        key = keyfn(monom)
-        if key is None:
-            raise ValueError(f"the even sector does not close: monomial {monom} in {gens}")
-        out[key] = out.get(key, 0) + coeff
-    return out
-
-
 def derive_two_step(algorithm, rules):
-    """SymPy derivation of the even sector of a two-step method (see the module docstring)."""
-    s0, s1 = algorithm.state
-    sub_i, sub_j = {s0: _E_I, s1: _F_I}, {s0: _E_J, s1: _F_J}
-    gp_i, gp_j = algorithm.gradient_point.xreplace(sub_i), algorithm.gradient_point.xreplace(sub_j)
-    new_i = [sp.expand(u.xreplace({**sub_i, GRADIENT: _G_I})) for u in algorithm.update]
-    new_j = [sp.expand(u.xreplace({**sub_j, GRADIENT: _G_J})) for u in algorithm.update]
-    if any(sp.Poly(u, _G_I).degree() > 1 for u in new_i):
-        raise ValueError("the update rule must be linear in the gradient")
-    at_point = {_E_I: gp_i, _E_J: gp_j}
-    pm = {key: sp.expand(v.xreplace(at_point)) for key, v in batch_gradient_moments(rules, pair=True).items()}
-    dm = {key: sp.expand(v.xreplace(at_point)) for key, v in batch_gradient_moments(rules, pair=False).items()}
-    q_i = [new_i[0] ** (2 - a) * new_i[1] ** a for a in range(3)]
-    q_j = [new_j[0] ** (2 - a) * new_j[1] ** a for a in range(3)]
-    pair_gens = (_E_I, _F_I, _E_J, _F_J, _S_COND, _W_COND)
-    pair = {}
-    for a in range(3):
-        for b in range(3):
-            poly = sp.Poly(sp.expand(q_i[a] * q_j[b]), _G_I, _G_J)
-            cond = sum(c * pm[mon] for mon, c in poly.terms())
-            pair[(a, b)] = {k: sp.expand(v) for k, v in _average(cond, pair_gens, _pair_key).items()}
-    diag = {}
-    for k in range(5):
-        poly = sp.Poly(sp.expand(new_i[0] ** (4 - k) * new_i[1] ** k), _G_I)
-        cond = sum(c * dm[(mon[0], 0)] for mon, c in poly.terms())
-        diag[k] = {key: sp.expand(v) for key, v in _average(cond, (_E_I, _F_I, _S_COND, _W_COND), _diag_key).items()}
-    # the gradient point in the q basis: p^2 = sum_k c_k q_k, p^4 = sum_k w_k s0^(4-k) s1^k
-    p2, p4 = sp.Poly(sp.expand(gp_i**2), _E_I, _F_I), sp.Poly(sp.expand(gp_i**4), _E_I, _F_I)
-    c = [p2.coeff_monomial(_E_I ** (2 - k) * _F_I**k) for k in range(3)]
-    w = [p4.coeff_monomial(_E_I ** (4 - k) * _F_I**k) for k in range(5)]
-    # guard: the pair update is symmetric under i <-> j (P'_ji[b, a] from P'_ij[a, b])
-    swap_params = {sym.lam: lam_j, sym.kappa: kappa_j, sym.mu6: mu6_j, sym.mu8: mu8_j}
-    swap_params.update({v: k for k, v in list(swap_params.items())})
-    swap_key = {"Di": "Dj", "Dj": "Di", "Ti": "Tj", "Tj": "Ti", "mi": "mj", "mj": "mi"}
-    for (a, b), coeffs in pair.items():
-        other = pair[(b, a)]
-        for key, v in coeffs.items():
-            k2 = (("P", key[2], key[1]) if key[0] == "P" else
-                  (swap_key[key[0]], key[1]) if key[0] in swap_key else key)
-            if sp.expand(v.xreplace(swap_params) - other.get(k2, 0)) != 0:  # pragma: no cover
-                raise ValueError("the derived pair update is not symmetric under i <-> j")
-    return pair, diag, c, w
+    """SymPy derivation of the even sector of a two-step method (see the module docstring).
+
+    Returns (pair, diag, c, w) as documented on :class:`TwoStepFourthRecursion`: expanded SymPy
+    expressions, computed in one sparse polynomial ring (:mod:`theory.fourth.momentum_derivation`).
+    """
+    from .momentum_derivation import derive_two_step_ring
+    return derive_two_step_ring(algorithm, rules)
+
+
+# ---------------------------------------------------------------------------- compiled coefficients
+@persistent   # the lambdified (CSE'd) source, generated once per derivation and loaded from disk afterwards
+def _compiled_sources(algorithm_type, rules):
+    """Python sources of the numeric coefficient functions (pair, diagonal, c, w) of the derivation."""
+    import inspect
+
+    from .derivation import _derive_cached
+    rec = _derive_cached(algorithm_type, rules)
+    hyper = [s for n, s in rec.algorithm.hyperparameters.items() if n != "learning_rate"]
+    pair_args = [sym.lam, lam_j, sym.kappa, kappa_j, sym.mu6, mu6_j, sym.mu8, mu8_j, sym.B, sym.sigma2,
+                 sym.gamma, *hyper]
+    diag_args = [sym.lam, sym.kappa, sym.mu6, sym.mu8, sym.B, sym.sigma2, sym.gamma, *hyper]
+    pair_exprs = [rec.pair[(a, b)].get(k, 0) for a in range(3) for b in range(3) for k in PAIR_KEYS]
+    diag_exprs = [rec.diagonal[k].get(key, 0) for k in range(5) for key in DIAGONAL_KEYS]
+    c, w = rec.gradient_point
+    fns = (sp.lambdify(pair_args, pair_exprs, modules="numpy", cse=True),
+           sp.lambdify(diag_args, diag_exprs, modules="numpy", cse=True),
+           sp.lambdify(hyper, list(c), modules="numpy"), sp.lambdify(hyper, list(w), modules="numpy"))
+    return tuple(inspect.getsource(f) for f in fns)
+
+
+def _from_source(source):
+    """The function defined by a source of :func:`_compiled_sources` (numpy's namespace, as lambdify's)."""
+    namespace = {}
+    exec("import numpy\nfrom numpy import *", namespace)   # noqa: S102 - our own generated source
+    exec(compile(source, "<sgdcheck-two-step-coefficients>", "exec"), namespace)   # noqa: S102
+    return namespace["_lambdifygenerated"]
+
+
+def _filled(shape, values):
+    """(*shape, len(values)) float array of the coefficient values (numbers or arrays broadcast to shape)."""
+    out = np.empty((len(values), *shape))
+    for n, v in enumerate(values):
+        out[n] = v
+    return np.moveaxis(out, 0, -1)
 
 
 # ---------------------------------------------------------------------------- result object
@@ -255,16 +209,9 @@ class TwoStepFourthRecursion(DataBound):
 
     @functools.cached_property
     def _compiled(self):
-        hyper = [s for n, s in self.algorithm.hyperparameters.items() if n != "learning_rate"]
-        pair_args = [sym.lam, lam_j, sym.kappa, kappa_j, sym.mu6, mu6_j, sym.mu8, mu8_j, sym.B, sym.sigma2,
-                     sym.gamma, *hyper]
-        diag_args = [sym.lam, sym.kappa, sym.mu6, sym.mu8, sym.B, sym.sigma2, sym.gamma, *hyper]
-        pair_exprs = [self.pair[(a, b)].get(k, 0) for a in range(3) for b in range(3) for k in PAIR_KEYS]
-        diag_exprs = [self.diagonal[k].get(key, 0) for k in range(5) for key in DIAGONAL_KEYS]
-        c, w = self.gradient_point
-        return _Compiled(sp.lambdify(pair_args, pair_exprs, modules="numpy", cse=True),
-                         sp.lambdify(diag_args, diag_exprs, modules="numpy", cse=True),
-                         sp.lambdify(hyper, list(c), modules="numpy"), sp.lambdify(hyper, list(w), modules="numpy"),
+        rules = tuple(self.data.even_moment(n) for n in (4, 6, 8))
+        sources = _compiled_sources(type(self.algorithm), rules)
+        return _Compiled(*(_from_source(src) for src in sources),
                          [n for n in self.algorithm.hyperparameters if n != "learning_rate"])
 
     # ------------------------------------------------------------------ checks
@@ -289,11 +236,9 @@ class TwoStepFourthRecursion(DataBound):
         hv = [hyper[n] for n in comp.hyper_names]
         vals = comp.pair(col(lam), row(lam), col(k), row(k), col(m6), row(m6), col(m8), row(m8), float(batch),
                          float(sigma2), float(gamma), *hv)
-        pair = np.stack([np.broadcast_to(np.asarray(v, dtype=float), (C, C)) for v in vals], axis=-1)
-        pair = pair.reshape(C, C, 3, 3, len(PAIR_KEYS))
+        pair = _filled((C, C), vals).reshape(C, C, 3, 3, len(PAIR_KEYS))
         vals = comp.diag(lam, k, m6, m8, float(batch), float(sigma2), float(gamma), *hv)
-        diag = np.stack([np.broadcast_to(np.asarray(v, dtype=float), (C,)) for v in vals], axis=-1)
-        diag = diag.reshape(C, 5, len(DIAGONAL_KEYS))
+        diag = _filled((C,), vals).reshape(C, 5, len(DIAGONAL_KEYS))
         c = np.broadcast_to(np.asarray(comp.c(*hv), dtype=float), (3,))
         w = np.broadcast_to(np.asarray(comp.w(*hv), dtype=float), (5,))
         second = None
@@ -343,7 +288,9 @@ class TwoStepFourthRecursion(DataBound):
         it there, so the radius is attained on class-symmetric states (directions with equal
         (lambda, kappa, mu_6, mu_8) merged). gamma_c^(4) is located on (0, gamma_c (1 + 1e-6)]
         (gamma_c from :func:`theory.derive`; Jensen gives gamma_c^(4) <= gamma_c): class-symmetric
-        dimension <= 400 by a scan and bisection of the dense spectral radius, else by the sign of
+        dimension <= 400 by a scan of the sign of det(I - L) on 32 points with the dense spectral radius
+        on every 4th, then Brent's method on det(I - L) confirmed on the spectral radius (bisection of the
+        spectral radius where det(I - L) keeps its sign: a double root), else by the sign of
         det(I - L) = det(I - L_0) det(I - M) (:meth:`TwoStepEvenMap.secular`, O(C^3) per
         evaluation; scan of 16 points, then 256, and Brent's method), confirmed on the dense
         spectral radius when the class-symmetric dimension is at most 1200.
@@ -359,7 +306,7 @@ class TwoStepFourthRecursion(DataBound):
         """
         from ..derive import derive
         from ..empirical import _single_threaded_blas
-        from .critical import locate_crossing, resolvable_classes
+        from .critical import locate_crossing, resolvable_classes, spectral_radius
         lam, batch, hyper = self._check(eigenvalues, None, batch, 0.0, hyper)
         with _single_threaded_blas():
             gc = derive(self.algorithm, self.data).critical_learning_rate(lam, batch=batch, **hyper)
@@ -371,7 +318,7 @@ class TwoStepFourthRecursion(DataBound):
             dense = size <= 400
 
             def rho(g):
-                return float(np.max(np.abs(np.linalg.eigvals(cmap(g).dense()))))
+                return spectral_radius(cmap(g).dense())
 
             def sec(g):
                 with np.errstate(all="ignore"):
@@ -383,7 +330,7 @@ class TwoStepFourthRecursion(DataBound):
 
             # not below 1e-4 gamma_c: at gamma -> 0 the map has the eigenvalue 1 (e_k = e_{k-1} at rest)
             root, _, _ = locate_crossing(rho, sec, gc, gc * 1e-4, dense, (32,) if dense else (16, 256),
-                                         bisect_tol=1e-13, confirm=size <= 1200, xtol=1e-14)
+                                         bisect_tol=1e-13, confirm=size <= 1200, xtol=1e-14, coarse=8)
             return float(root)
 
     # ------------------------------------------------------------------ trajectories
@@ -417,11 +364,22 @@ class TwoStepFourthRecursion(DataBound):
         rank-one map M of :func:`theory.derive`): for k <= l,
         Cov(R_k, R_l) = (1/4) w^T M^{l-k} Cov(q_k, lambda . e_k^2), w = lambda on e^2.
         """
+        from ..derive import derive
         from .recursion import _check_edges
         lam, batch, hyper = self._check(eigenvalues, learning_rate, batch, noise_variance, hyper)
         edges = _check_edges(edges)
-        mp = self._map(lam, np.ones(len(lam), dtype=int), self._moments(lam), float(learning_rate), batch,
-                       float(noise_variance), hyper, with_second=True)
+        e0, f0 = self._start(initial, len(lam))
+        moments = self._moments(lam)
+        # classes: equal (lambda, kappa, mu_6, mu_8) and equal initial even moments obey one recursion
+        keys = np.stack([lam, *moments, e0**2, e0 * f0, f0**2], axis=1)
+        _, first, inverse, counts = np.unique(keys, axis=0, return_index=True, return_inverse=True,
+                                              return_counts=True)
+        second = derive(self.algorithm, self.data).linear_map(lam, learning_rate, batch, noise_variance, **hyper)
+        mp = self._map(lam[first], counts, [x[first] for x in moments], float(learning_rate), batch,
+                       float(noise_variance), hyper)
+        mp.second = BlockRankOne(second.A[first], second.u[first], second.v[first], second.f[first],
+                                 second.w[first], second.offset)
         params = dict(eigenvalues=lam, learning_rate=learning_rate, batch=batch, noise_variance=noise_variance,
                       initial=initial, edges=edges, **hyper)
-        return mp.time_average_covariance(*self._start(initial, len(lam)), edges, parameters=params)
+        return mp.time_average_covariance(e0[first], f0[first], edges, parameters=params,
+                                          directions=np.ravel(inverse))

@@ -73,7 +73,12 @@ class TwoStepEvenMap:
                             np.broadcast_to(D[..., None, :, :], lead + (C, C, 5)),
                             np.broadcast_to(T[..., :, None, :], lead + (C, C, 3)),
                             np.broadcast_to(T[..., None, :, :], lead + (C, C, 3)), Ub, Vb], axis=-1)
-        out = np.matmul(self.K, z[..., None])[..., 0].reshape(P.shape)
+        if lead:   # many states (the dense operator): one (states x 27) @ (27 x 9) product per class pair
+            n = int(np.prod(lead))
+            zz = np.moveaxis(z.reshape(n, C, C, 27), 0, 2)                              # (C, C, n, 27)
+            out = np.moveaxis(zz @ np.swapaxes(self.K, -1, -2), 2, 0).reshape(P.shape)
+        else:
+            out = np.matmul(self.K, z[..., None])[..., 0].reshape(P.shape)
         Dn = np.einsum("ckl,...cl->...ck", dc[..., 0:5], D)
         Dn += np.einsum("ckl,...cl->...ck", dc[..., 5:8], T)
         Dn += dc[..., 8] * np.asarray(U)[..., None, None] + dc[..., 9] * np.asarray(V)[..., None, None]
@@ -169,11 +174,12 @@ class TwoStepEvenMap:
         rP[3 * C + 1] = pc[..., 26].reshape(C, C, 9)
         rD[3 * C] = dc[..., 8]
         rD[3 * C + 1] = dc[..., 9]
-        xD = np.linalg.solve(Dm[None], rD[..., None])[..., 0]                       # (nch, C, 5)
+        # one factorisation per block, all channels as right-hand sides (not one solve per channel)
+        xD = np.moveaxis(np.linalg.solve(Dm, np.moveaxis(rD, 0, -1)), -1, 0)          # (nch, C, 5)
         Bi = pc[..., 9:14].reshape(C, C, 9, 5)
         Bj = pc[..., 14:19].reshape(C, C, 9, 5)
         rhs = rP + np.einsum("cdxk,nck->ncdx", Bi, xD) + np.einsum("cdxk,ndk->ncdx", Bj, xD)
-        xP = np.linalg.solve(Am[None], rhs[..., None])[..., 0].reshape(nch, C, C, 3, 3)
+        xP = np.moveaxis(np.linalg.solve(Am, np.moveaxis(rhs, 0, -1)), -1, 0).reshape(nch, C, C, 3, 3)
         M = self._coupling(xP, xD).T                                                # (nch out, nch in)
         sign, logabs = np.linalg.slogdet(np.eye(nch) - M)
         # sign of det(I - L_0) on class-symmetric states
@@ -187,13 +193,15 @@ class TwoStepEvenMap:
         return float(sign * s0), float(logabs)
 
     # ---------------------------------------------------------------- per direction
-    def _second_step(self, s):
-        return self.second.apply(s)
+    def _second_step(self, m):
+        """The second-moment map on class states m (C, 3): the coupling sums n_c v_c . m_c over the classes."""
+        s = self.second
+        return np.einsum("cpq,cq->cp", s.A, m) + s.u * np.sum(self.counts[:, None] * s.v * m) + s.f
 
     def _second_linear(self, x):
-        """The linear part of the conditional second-moment map on (d, 3, ...) arrays (first axis direction)."""
+        """The linear part of the conditional second-moment map on class-symmetric (C, 3, ...) arrays."""
         s = self.second
-        coupling = np.einsum("ip,ip...->...", s.v, x)
+        coupling = np.einsum("ip,ip...->...", self.counts[:, None] * s.v, x)
         return np.einsum("ipq,iq...->ip...", s.A, x) + s.u.reshape(s.u.shape + (1,) * (x.ndim - 2)) * coupling
 
     def _pfull(self, P, D):
@@ -229,40 +237,64 @@ class TwoStepEvenMap:
                                       risk=0.5 * (second @ lam + sigma2), risk_variance=rvar,
                                       second_moment_variance=fourth - second**2, parameters=parameters or {})
 
-    def time_average_covariance(self, e0, f0, edges, parameters=None):
+    def time_average_covariance(self, e0, f0, edges, parameters=None, directions=None):
+        r"""Exact covariance of block time averages of the risk, and variances of block averages of e_i^2.
+
+        Works on classes of directions (equal lambda, kappa, mu_6, mu_8 and equal initial
+        (e_0^2, e_0 e_{-1}, e_{-1}^2)): such directions obey the same recursion, so every class sum
+        is exact. ``e0``, ``f0`` (C,): the initial state of a representative of each class;
+        ``self.second`` the second-moment map of those representatives. ``directions`` (d,): the
+        class of each direction, to return per-direction variances (default: one row per class).
+
+        The covariance of e_i^2 (i in class c') with q(j) at a later time is the second-moment map
+        applied to its initial value as a function of j; j = i, j in c' \\ {i} and j in another class
+        c differ, so per class c' it is carried as (C, 3) values for j != i (the coupling weight of
+        class c being n_c - [c = c']) and (3,) values for j = i.
+        """
         from .recursion import TimeAverageCovariance
-        lam = self.lam
-        d = len(lam)
-        sigma2 = float(self.second.offset)
+        lam, n = self.lam, self.counts.astype(float)
+        C = self.classes
+        s = self.second
+        sigma2 = float(s.offset)
         nb = len(edges) - 1
         block_of, sizes = TimeAverageCovariance.block_index(edges)
-        psi = np.zeros((d, 3, nb))          # sum_{k in I, k < l} M^{l-k} Cov(q_k, X_k), X = lambda . e^2
+        nlam = n * lam
+        W = n[:, None] - np.eye(C)            # number of j != i in class c, for i in class c'
+        Wlam = (n[None, :] - np.eye(C)) * lam[None, :]   # N[c, c'] lambda_c' (j in c, i in c', i != j)
+        psi = np.zeros((C, 3, nb))          # sum_{k in I, k < l} M^{l-k} Cov(q_k, X_k), X = lambda . e^2
         A = np.zeros((nb, nb))
         diag_sum = np.zeros(nb)
-        Psi = np.zeros((d, 3, d))           # sum_{k in I, k < l} M^{l-k} Cov(q_k, e_{k,i}^2), current block
-        coord_var = np.zeros((nb, d))
+        Pc = np.zeros((C, 3, C))            # the same with e_i^2 (i in class c') for X, j != i; current block
+        Ps = np.zeros((3, C))               # ... for j = i
+        coord_var = np.zeros((nb, C))
         risk_mean = np.zeros(nb)
-        m2_mean = np.zeros((nb, d))
+        m2_mean = np.zeros((nb, C))
         P, D, m = self.initial(e0, f0)
-        idx = np.arange(d)
         for k in range(edges[-1]):
             b = block_of[k]
             if b >= 0:
-                Sigma = self._pfull(P, D)[:, :, :, 0] - m[:, None, :] * m[None, :, 0, None]   # (j, i, a)
-                Sigma = np.transpose(Sigma, (0, 2, 1))                                     # (j, a, i)
-                Y = Sigma @ lam                                                             # (j, a)
-                A[:, b] += lam @ psi[:, 0, :]
-                diag_sum[b] += lam @ Y[:, 0]
+                S = float(nlam @ m[:, 0])
+                Sc = P[:, :, :, 0].transpose(0, 2, 1) - m[:, :, None] * m[None, :, 0]   # (c, a, c'): j in c, i in c'
+                Ss = D[:, :3].T - m.T * m[:, 0]                                        # (a, c'): j = i in c'
+                Y = np.einsum("cd,cda->ca", Wlam, P[:, :, :, 0]) + lam[:, None] * D[:, :3] - m * S   # (c, a)
+                A[:, b] += nlam @ psi[:, 0, :]
+                diag_sum[b] += nlam @ Y[:, 0]
                 if k == edges[b]:
-                    Psi[:] = 0.0
-                coord_var[b] += 2.0 * Psi[idx, 0, idx] + Sigma[idx, 0, idx]
-                risk_mean[b] += 0.5 * (lam @ m[:, 0] + sigma2)
+                    Pc[:] = 0.0
+                    Ps[:] = 0.0
+                coord_var[b] += 2.0 * Ps[0] + Ss[0]
+                risk_mean[b] += 0.5 * (S + sigma2)
                 m2_mean[b] += m[:, 0]
                 psi[:, :, b] += Y
-                Psi += Sigma
-                Psi = self._second_linear(Psi)
+                Pc += Sc
+                Ps += Ss
+                coupling = np.einsum("cd,cp,cpd->d", W, s.v, Pc) + np.einsum("pd,dp->d", Ps, s.v)
+                Pc = np.einsum("cpq,cqd->cpd", s.A, Pc) + s.u[:, :, None] * coupling
+                Ps = np.einsum("dpq,qd->pd", s.A, Ps) + s.u.T * coupling
             psi = self._second_linear(psi)
             if k + 1 < edges[-1]:
                 P, D = self.apply(P, D, m)
                 m = self._second_step(m)
+        if directions is not None:
+            coord_var, m2_mean = coord_var[:, directions], m2_mean[:, directions]
         return TimeAverageCovariance.from_sums(edges, sizes, A, diag_sum, risk_mean, m2_mean, coord_var, parameters)
