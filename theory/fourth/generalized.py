@@ -76,12 +76,12 @@ from .derivation import (
     mu6_j,
     mu8_j,
 )
+from .momentum_derivation import _F_I, _F_J, _diag_key, _pair_key
 from .momentum_linear import DIAGONAL_KEYS, PAIR_KEYS
 
 __all__ = ["MONOMIALS2", "MONOMIALS4", "SECOND_KEYS", "GeneralizedFourthRecursion", "derive_generalized_fourth",
            "extended_moment_tables", "step_matrix"]
 
-_F_I, _F_J = sp.symbols("f_i f_j", real=True)     # the second state coordinate at i, j
 
 #: exponents (of s_0, s_1, g) of the degree-2 monomials X_c of the extended vector
 MONOMIALS2 = tuple(m for m in itertools.product(range(3), repeat=3) if sum(m) == 2)[::-1]
@@ -91,33 +91,10 @@ MONOMIALS4 = tuple(m for m in itertools.product(range(5), repeat=3) if sum(m) ==
 SECOND_KEYS = ([("m", k) for k in range(3)] + [("S",), ("1",)])
 
 
-# _pair_key, _diag_key and _average are those of theory.fourth.momentum on main; they are kept here because
-# that module's derivation is being rewritten in parallel (a sparse-ring version moves them to
-# theory.fourth.momentum_derivation, where _diag_key takes 6-tuples): share them once both have landed.
-def _pair_key(monom):
-    """Key of a monomial in (s0_i, s1_i, s0_j, s1_j, S_e, W_e) after averaging (None: outside the sector)."""
-    a1, a2, b1, b2, s, w = monom
-    di, dj = a1 + a2, b1 + b2
-    if w:
-        return ("V",) if (w, s, di, dj) == (1, 0, 0, 0) else None
-    if s == 2:
-        return ("U",) if (di, dj) == (0, 0) else None
-    if s == 1:
-        return {(2, 0): ("Ti", a2), (0, 2): ("Tj", b2), (0, 0): ("S",)}.get((di, dj))
-    return {(2, 2): ("P", a2, b2), (4, 0): ("Di", a2), (0, 4): ("Dj", b2), (2, 0): ("mi", a2),
-            (0, 2): ("mj", b2), (0, 0): ("1",)}.get((di, dj))
-
-
-def _diag_key(monom):
+def _diag_key4(monom):
+    """:func:`theory.fourth.momentum_derivation._diag_key` on a monomial in (s0_i, s1_i, S_e, W_e)."""
     a1, a2, s, w = monom
-    di = a1 + a2
-    if w:
-        return ("V",) if (w, s, di) == (1, 0, 0) else None
-    if s == 2:
-        return ("U",) if di == 0 else None
-    if s == 1:
-        return {2: ("T", a2), 0: ("S",)}.get(di)
-    return {4: ("D", a2), 2: ("m", a2), 0: ("1",)}.get(di)
+    return _diag_key((a1, a2, 0, 0, s, w))
 
 
 def _average(expr, gens, keyfn):
@@ -141,9 +118,9 @@ def _tables(rules):
         for d, (aj, bj, gj) in enumerate(MONOMIALS2):
             expr = _E_I**ai * _F_I**bi * _E_J**aj * _F_J**bj * pm[(gi, gj)]
             pair[(c, d)] = _average(expr, (_E_I, _F_I, _E_J, _F_J, _S_COND, _W_COND), _pair_key)
-    diag = {n: _average(_E_I**a * _F_I**b * dm[(g, 0)], (_E_I, _F_I, _S_COND, _W_COND), _diag_key)
+    diag = {n: _average(_E_I**a * _F_I**b * dm[(g, 0)], (_E_I, _F_I, _S_COND, _W_COND), _diag_key4)
             for n, (a, b, g) in enumerate(MONOMIALS4)}
-    second = {c: _average(_E_I**a * _F_I**b * dm[(g, 0)], (_E_I, _F_I, _S_COND, _W_COND), _diag_key)
+    second = {c: _average(_E_I**a * _F_I**b * dm[(g, 0)], (_E_I, _F_I, _S_COND, _W_COND), _diag_key4)
               for c, (a, b, g) in enumerate(MONOMIALS2)}
     for c, terms in second.items():   # degree 2: only m, S, 1 may appear
         if any(k not in SECOND_KEYS for k in terms):  # pragma: no cover - guarded by the degrees
