@@ -5,6 +5,7 @@ Gaussian least squares in the eigenbasis of K = W^T D W; :func:`dana_hyperparame
 schedules in either notebook's convention; :func:`phase`, :func:`loss_exponent` and
 :func:`fit_exponent` give the phases and the loss exponents, derived and measured. See docs/plrf.md.
 """
+from .effective_time import dana_constant_time, discrete_buffer, effective_time
 from .fit import ExponentFit, fit_exponent, local_exponents, window_end
 from .model import DeterministicEquivalent, PowerLawRandomFeatures, sketch_kappa
 from .phases import (
@@ -35,7 +36,10 @@ __all__ = [
                      "algorithm_settings",
                      "buffer_growth_exponent",
                      "compute_optimal_exponent",
+                     "dana_constant_time",
                      "dana_hyperparameters",
+                     "discrete_buffer",
+                     "effective_time",
                      "effective_time_exponent",
                      "fit_exponent",
                      "local_exponents",
