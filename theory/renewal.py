@@ -29,6 +29,10 @@ BLOCK = 256
 FRAGILE_CONDITION = 1e8
 #: ... and so are blocks whose modal weights cancel by more than this factor (close eigenvalues)
 MAX_CANCELLATION = 1e4
+#: memory for the block tables of the exactly iterated directions (3 block n p floats): the block
+#: is shortened to fit (not below MIN_EXACT_BLOCK), the results do not depend on it
+EXACT_TABLE_BYTES = 96 * 2**20
+MIN_EXACT_BLOCK = 16
 
 
 # ---------------------------------------------------------------------------------- modes
@@ -264,26 +268,42 @@ class _Group:
 
 
 class _ExactGroup:
-    """Directions iterated exactly (their p x p blocks are not diagonalised), same interface as _Group."""
+    """Directions iterated exactly (their p x p blocks are not diagonalised), same interface as _Group.
+
+    Holds three tables of shape (block, n, p) -- (A^T)^t v, (A^T)^t w and A^t u for t < block --
+    built step by step (no (block, n, p, p) table of matrix powers), plus A^L and sum_{m<L} A^m f
+    for the block lengths L that :meth:`advance` is called with: memory 3 block n p floats, which
+    :func:`_solve` bounds by shortening the block (:data:`EXACT_TABLE_BYTES`)."""
 
     def __init__(self, sub, s, block):
         A, u, v, f, w = sub.A, sub.u, sub.v, sub.f, sub.w
         n, p = u.shape
-        self.PV = np.empty((block + 1, n, p))    # (A^T)^t v
-        self.PW = np.empty((block + 1, n, p))    # (A^T)^t w
-        self.G = np.empty((block + 1, n, p))     # A^t u
-        self.F = np.zeros((block + 1, n, p))     # sum_{m<t} A^m f
-        self.Apow = np.empty((block + 1, n, p, p))
-        self.PV[0], self.PW[0], self.G[0], self.Apow[0] = v, w, u, np.eye(p)
-        Af = f.copy()
-        for t in range(block):
-            self.Apow[t + 1] = A @ self.Apow[t]
-            self.F[t + 1] = self.F[t] + Af
-            Af = (A @ Af[..., None])[..., 0]
-        self.PV[1:] = (np.swapaxes(self.Apow[1:], 2, 3) @ v[None, ..., None])[..., 0]
-        self.PW[1:] = (np.swapaxes(self.Apow[1:], 2, 3) @ w[None, ..., None])[..., 0]
-        self.G[1:] = (self.Apow[1:] @ u[None, ..., None])[..., 0]
-        self.u, self.f, self.s = u, f, s
+        self.PV = np.empty((block, n, p))    # (A^T)^t v
+        self.PW = np.empty((block, n, p))    # (A^T)^t w
+        self.G = np.empty((block, n, p))     # A^t u
+        self.PV[0], self.PW[0], self.G[0] = v, w, u
+        for t in range(1, block):
+            self.PV[t] = np.einsum("iqp,iq->ip", A, self.PV[t - 1])
+            self.PW[t] = np.einsum("iqp,iq->ip", A, self.PW[t - 1])
+            self.G[t] = np.einsum("ipq,iq->ip", A, self.G[t - 1])
+        self.A, self.u, self.f, self.s = A, u, f, s
+        self._powers = {}
+
+    def _power(self, L):
+        """(A^L, sum_{m<L} A^m f), cached per L."""
+        if L not in self._powers:
+            n, p = self.u.shape
+            P, F = np.broadcast_to(np.eye(p), (n, p, p)).copy(), np.zeros((n, p))
+            Q, G = self.A, self.f                  # (A^(2^j), sum_{m < 2^j} A^m f), by squaring
+            j = L
+            while j:
+                if j & 1:
+                    P, F = Q @ P, np.einsum("ipq,iq->ip", Q, F) + G
+                j >>= 1
+                if j:
+                    Q, G = Q @ Q, np.einsum("ipq,iq->ip", Q, G) + G
+            self._powers[L] = (P, F)
+        return self._powers[L]
 
     def kernels(self, block):
         return (np.einsum("tip,ip->t", self.PV[:block], self.u), np.einsum("tip,ip->t", self.PW[:block], self.u),
@@ -301,14 +321,16 @@ class _ExactGroup:
                          np.einsum("tip,ip->t", self.PW[:block], self.s)], axis=1)
 
     def advance(self, C, L):
-        self.s = (np.einsum("ipq,iq->ip", self.Apow[L], self.s) + np.einsum("tip,t->ip", self.G[L - 1::-1][:L], C[:L])
-                  + self.F[L])
+        P, F = self._power(L)
+        self.s = np.einsum("ipq,iq->ip", P, self.s) + np.einsum("tip,t->ip", self.G[L - 1::-1][:L], C[:L]) + F
 
 
 def _solve(comp: _Compressed, steps: int, offset: float, block: int = BLOCK, state: bool = False):
     """Risk R_0..R_steps of the compressed system; with ``state`` also the groups carrying the node
     states at step ``steps``."""
     block = max(1, min(block, steps + 1))
+    if comp.exact is not None:        # bounded memory: the exact directions' tables hold 3 block n p floats
+        block = min(block, max(MIN_EXACT_BLOCK, EXACT_TABLE_BYTES // (24 * comp.exact[2].size)))
     is_c = comp.nu.imag != 0
     groups = [g for g in (_Group(comp.nu[~is_c], comp.W[:, ~is_c], block),
                           _Group(comp.nu[is_c], comp.W[:, is_c], block)) if g.nu.size]

@@ -174,3 +174,39 @@ def test_benchmark_runs_at_small_sizes():
     assert text.count("| DANA-decaying |") == 3
     for row in ref:
         assert row["solver_hi_error"] < row["ode_error"]
+
+
+def _jordan_map(d=40, seed=0):
+    from theory.linear import BlockRankOne
+    rng = np.random.default_rng(seed)
+    A = np.zeros((d, 3, 3))
+    A[:, 0, 0], A[:, 1, 1], A[:, 2, 2] = rng.uniform(0.5, 0.99, (3, d))
+    A[0] = [[0.9, 1.0, 0.0], [0.0, 0.9, 1.0], [0.0, 0.0, 0.9]]        # defective
+    A[1] = [[0.6, 0.2, 0.0], [0.0, 0.6, 0.2], [0.0, 0.0, 0.6]]        # defective
+    m = BlockRankOne(A=A, u=rng.uniform(0, 1e-3, (d, 3)), v=rng.uniform(0, 1, (d, 3)),
+                     f=rng.uniform(0, 1e-3, (d, 3)), w=rng.uniform(0, 1, (d, 3)), offset=0.1)
+    return m, rng.uniform(0, 1, (d, 3))
+
+
+@pytest.mark.parametrize("budget", [None, 24 * 6 * 20, 1])
+def test_exact_directions_bounded_memory(monkeypatch, budget):
+    """The exactly iterated directions keep 3 block n p floats of tables, within EXACT_TABLE_BYTES (the
+    block shortens to fit, down to MIN_EXACT_BLOCK) and the risk and the final state do not depend on
+    the block: plain dense iteration to 1e-12 at every step."""
+    from theory import renewal
+    if budget is not None:
+        monkeypatch.setattr(renewal, "EXACT_TABLE_BYTES", budget)
+    m, s0 = _jordan_map()
+    comp, mu, aux = renewal._reduce(m, s0, 1e-9)
+    assert list(comp.exact[0]) == [0, 1]
+    n = 2001
+    risk, groups = renewal._solve(comp, n, 0.1, block=64, state=True)
+    exact = m.iterate(s0, n)
+    assert np.max(np.abs(risk / m.observable(exact) - 1)) < 1e-12
+    g = next(g for g in groups if isinstance(g, renewal._ExactGroup))
+    block = g.PV.shape[0]
+    assert block == (64 if budget is None else max(renewal.MIN_EXACT_BLOCK, 20 if budget > 1 else 0))
+    tables = g.PV.nbytes + g.PW.nbytes + g.G.nbytes
+    assert tables <= max(renewal.EXACT_TABLE_BYTES, 3 * renewal.MIN_EXACT_BLOCK * 6 * 8)
+    state = renewal._decompress(comp, groups, mu, aux, np.einsum("ipq,iq->ip", aux[1], s0).reshape(-1), n)
+    assert np.max(np.abs(state / exact[-1] - 1)) < 1e-9
