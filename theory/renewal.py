@@ -43,7 +43,8 @@ def _modes(m, s0):
     (V, Vinv, a, b) needed to map node states back to the per-direction state, and ``fragile``
     (N,) bool: the modes of blocks that are (nearly) defective (eigenvector condition number above
     :data:`FRAGILE_CONDITION`, or modal weights that cancel by more than :data:`MAX_CANCELLATION`:
-    sum_l |omega_l| / |sum_l omega_l| over the direction's modes); their weights are zeroed and
+    sum_l |omega_l| / max_m |sum_l omega_l mu_l^m| over the direction's modes, :func:`_cancellation`);
+    their weights are zeroed and
     :func:`_reduce` iterates those directions exactly instead. Last, the largest cancellation
     factor among the other directions (the compression error is proportional to sum |omega|).
     """
@@ -66,13 +67,43 @@ def _modes(m, s0):
     c = np.einsum("iqp,iq->ip", V, m.v)
     e = np.einsum("iqp,iq->ip", V, m.w)
     W = np.stack([c * z0, c * a, c * b, e * z0, e * a, e * b]).reshape(6, -1)
-    Wd = W.reshape(6, d, p)
-    total = np.abs(Wd).sum(axis=2)
-    cancel = np.where(total > 0, total / np.maximum(np.abs(Wd.sum(axis=2)), 1e-300), 1.0).max(axis=0)
+    # the six sums, and the per-direction state rebuilt from the modes (V z0, V diag(a), V diag(b) rows)
+    rows = V[:, None, :, :] * np.stack([z0, a, b], axis=1)[:, :, None, :]       # [i, kind, component, mode]
+    kinds = np.concatenate([W.reshape(6, d, p), np.transpose(rows, (1, 2, 0, 3)).reshape(3 * p, d, p)])
+    cancel = _cancellation(mu, kinds)
     bad = ~(cond <= FRAGILE_CONDITION) | ~(cancel <= MAX_CANCELLATION)
     fragile = np.repeat(bad, p)
     W[:, fragile] = 0.0
     return mu.reshape(-1), W, (V, Vinv, a, b), fragile, float(np.max(cancel[~bad], initial=1.0))
+
+
+#: step counts m at which the cancellation of a direction's sums is measured: 0 and this many
+#: geometric points in [1, 30 / min_l |log |mu_l||]
+_CANCEL_GRID = 12
+
+
+def _cancellation(mu, Wd, chunk=8192):
+    """Per direction, max over the weight kinds of sum_l |omega_l| / max_m |sum_l omega_l mu_l^m|,
+    m over {0} and :data:`_CANCEL_GRID` geometric points up to 30 / min_l |log |mu_l|| (the sums'
+    own scale; measuring at m = 0 alone flags e.g. v.u ~ 0 whose later terms are large). ``mu``
+    (d, p), ``Wd`` (kinds, d, p); 1 where a direction's weights are all zero."""
+    d = mu.shape[0]
+    out = np.ones(d)
+    total = np.abs(Wd).sum(axis=2)
+    with np.errstate(divide="ignore"):
+        logmu = np.log(mu.astype(complex))
+    x = np.abs(logmu.real).min(axis=1)
+    top = np.clip(30.0 / np.maximum(x, 1e-300), 1.0, 1e12)
+    frac = np.linspace(0.0, 1.0, _CANCEL_GRID)
+    for lo in range(0, d, chunk):
+        sl = slice(lo, lo + chunk)
+        grid = np.concatenate([np.zeros((top[sl].size, 1)), top[sl, None] ** frac[None, :]], axis=1)
+        with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+            powers = np.exp(np.where(np.isfinite(logmu[sl, :, None]), logmu[sl, :, None] * grid[:, None, :], -np.inf))
+            peak = np.abs(np.einsum("kip,ipm->kim", Wd[:, sl], powers)).max(axis=2)
+        ratio = np.where(total[:, sl] > 0, total[:, sl] / np.maximum(peak, 1e-300), 1.0)
+        out[sl] = np.nan_to_num(ratio, nan=np.inf).max(axis=0)
+    return out
 
 
 def chebyshev_bound(q: int, ratio: float = RATIO) -> float:
@@ -190,6 +221,12 @@ def _compress(mu, W, q, qc=None, fragile=None):
                 continue
             xs = x[bins == bval]
             xa, xb = xs.min(), xs.max()
+            if xb - xa <= 1e-14 * xa:     # one repeated value (e.g. a mode shared by every direction): one node
+                nus.append(np.array([sign * np.exp(-0.5 * (xa + xb)) + 0j]))
+                Ws.append(W[:, sel].sum(axis=1, keepdims=True))
+                pieces.append((sel, slice(count, count + 1), np.ones((sel.size, 1))))
+                count += 1
+                continue
             j = np.arange(q)
             xn = 0.5 * (xa + xb) + 0.5 * (xb - xa) * np.cos((2 * j + 1) * np.pi / (2 * q))
             L = _lagrange(xs, xn)

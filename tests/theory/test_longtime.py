@@ -210,3 +210,29 @@ def test_exact_directions_bounded_memory(monkeypatch, budget):
     assert tables <= max(renewal.EXACT_TABLE_BYTES, 3 * renewal.MIN_EXACT_BLOCK * 6 * 8)
     state = renewal._decompress(comp, groups, mu, aux, np.einsum("ipq,iq->ip", aux[1], s0).reshape(-1), n)
     assert np.max(np.abs(state / exact[-1] - 1)) < 1e-9
+
+
+def test_repeated_mode_is_one_node():
+    """A mode shared by many directions (Polyak--Ruppert's 1 - a_k) fills a bin with one value: it
+    becomes one node carrying the summed weight (q coincident Chebyshev nodes would count it q times)."""
+    rng = np.random.default_rng(1)
+    mu = np.concatenate([np.full(50, 0.999), rng.uniform(0.2, 0.99, 200)]).astype(complex)
+    W = rng.normal(size=(6, mu.size)) + 0j
+    comp = _compress(mu, W, 8, 12)
+    for k in (0, 1, 50, 2000):
+        full = np.sum(W * mu ** k, axis=1).real
+        small = np.sum(comp.W * comp.nu ** k, axis=1).real
+        assert np.all(np.abs(full - small) <= comp.bound + 1e-12 * np.abs(W).sum(axis=1))
+
+
+def test_cancellation_is_measured_over_the_steps():
+    """Weights whose m = 0 sum vanishes but whose later sums do not (v.u = 0, v.A u != 0) are not
+    cancellation; weights of two nearly equal modes with opposite signs are (ratio ~ x / |mu_1 - mu_2|)."""
+    from theory.renewal import _cancellation
+    mu = np.array([[0.9, 0.5], [0.9, 0.9 - 1e-7]], dtype=complex)
+    Wd = np.zeros((1, 2, 2), complex)
+    Wd[0, 0] = [1.0, -1.0]           # sum 0 at m = 0, ~0.6 at m ~ 2
+    Wd[0, 1] = [1.0, -1.0]           # 1e-7 m 0.9^m: peak ~ 4e-7 at m ~ 10
+    ratio = _cancellation(mu, Wd)
+    assert ratio[0] < 5
+    assert 1e6 < ratio[1] < 1e8
