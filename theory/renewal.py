@@ -77,13 +77,13 @@ def _modes(m, s0):
 
 
 #: step counts m at which the cancellation of a direction's sums is measured: 0 and this many
-#: geometric points in [1, 30 / min_l |log |mu_l||]
-_CANCEL_GRID = 10
+#: geometric points in [0.1, 30] / min_l |log |mu_l|| (the peak of m^j |mu|^m lies at j / |log |mu||)
+_CANCEL_GRID = 6
 
 
 def _cancellation(mu, Wd, chunk=8192):
     """Per direction, max over the weight kinds of sum_l |omega_l| / max_m |sum_l omega_l mu_l^m|,
-    m over {0} and :data:`_CANCEL_GRID` geometric points up to 30 / min_l |log |mu_l|| (the sums'
+    m over {0} and :data:`_CANCEL_GRID` geometric points in [0.1, 30] / min_l |log |mu_l|| (the sums'
     own scale; measuring at m = 0 alone flags e.g. v.u ~ 0 whose later terms are large). ``mu``
     (d, p), ``Wd`` (kinds, d, p); 1 where a direction's weights are all zero."""
     total = np.abs(Wd).sum(axis=2)
@@ -95,11 +95,11 @@ def _cancellation(mu, Wd, chunk=8192):
     with np.errstate(divide="ignore"):
         logmu = np.log(mu[look].astype(complex))
     x = np.abs(logmu.real).min(axis=1)
-    top = np.clip(30.0 / np.maximum(x, 1e-300), 1.0, 1e12)
-    frac = np.linspace(0.0, 1.0, _CANCEL_GRID)
+    scale = np.clip(1.0 / np.maximum(x, 1e-300), 1.0, 1e12)
+    frac = np.geomspace(0.1, 30.0, _CANCEL_GRID)
     for lo in range(0, look.size, chunk):
         sl = slice(lo, lo + chunk)
-        grid = np.concatenate([np.zeros((top[sl].size, 1)), top[sl, None] ** frac[None, :]], axis=1)
+        grid = np.concatenate([np.zeros((scale[sl].size, 1)), scale[sl, None] * frac[None, :]], axis=1)
         with np.errstate(over="ignore", under="ignore", invalid="ignore"):
             powers = np.exp(np.where(np.isfinite(logmu[sl, :, None]), logmu[sl, :, None] * grid[:, None, :], -np.inf))
             peak = np.abs(np.einsum("kip,ipm->kim", Wd[:, look[sl]], powers)).max(axis=2)
