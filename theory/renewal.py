@@ -69,7 +69,7 @@ def _modes(m, s0):
     W = np.stack([c * z0, c * a, c * b, e * z0, e * a, e * b]).reshape(6, -1)
     # the six sums, and the rows of V diag(a): the state rebuilt from the interpolated node states
     kinds = np.concatenate([W.reshape(6, d, p), np.transpose(V * a[:, None, :], (1, 0, 2))])
-    cancel = _cancellation(mu, kinds)
+    cancel = _cancellation(mu, kinds, MAX_CANCELLATION)
     bad = ~(cond <= FRAGILE_CONDITION) | ~(cancel <= MAX_CANCELLATION)
     fragile = np.repeat(bad, p)
     W[:, fragile] = 0.0
@@ -81,31 +81,44 @@ def _modes(m, s0):
 _CANCEL_GRID = 6
 
 
-def _cancellation(mu, Wd, chunk=8192):
+def _cancellation(mu, Wd, limit=math.inf, chunk=1024):
     """Per direction, max over the weight kinds of sum_l |omega_l| / max_m |sum_l omega_l mu_l^m|,
     m over {0} and :data:`_CANCEL_GRID` geometric points in [0.1, 30] / min_l |log |mu_l|| (the sums'
     own scale; measuring at m = 0 alone flags e.g. v.u ~ 0 whose later terms are large). ``mu``
-    (d, p), ``Wd`` (kinds, d, p); 1 where a direction's weights are all zero."""
+    (d, p), ``Wd`` (kinds, d, p); 1 where a direction's weights are all zero.
+
+    The m = 0 ratio is an upper bound. It is refined on the grid for every direction above ``limit``
+    (the caller's threshold) and, below it, in decreasing order until the largest refined value
+    exceeds every remaining bound: the directions above ``limit`` and the largest value below it
+    are exact, the rest are upper bounds below that largest value."""
     total = np.abs(Wd).sum(axis=2)
     ratio = np.where(total > 0, total / np.maximum(np.abs(Wd.sum(axis=2)), 1e-300), 1.0)
     out = np.nan_to_num(ratio, nan=np.inf).max(axis=0)           # at m = 0 (an upper bound)
-    look = np.flatnonzero(out > 4.0)                              # only these can exceed 4 at the peak
-    if not look.size:
-        return out
-    with np.errstate(divide="ignore"):
-        logmu = np.log(mu[look].astype(complex))
-    x = np.abs(logmu.real).min(axis=1)
-    scale = np.clip(1.0 / np.maximum(x, 1e-300), 1.0, 1e12)
     frac = np.geomspace(0.1, 30.0, _CANCEL_GRID)
-    for lo in range(0, look.size, chunk):
-        sl = slice(lo, lo + chunk)
-        grid = np.concatenate([np.zeros((scale[sl].size, 1)), scale[sl, None] * frac[None, :]], axis=1)
+
+    def refine(ids):
+        with np.errstate(divide="ignore"):
+            logmu = np.log(mu[ids].astype(complex))
+        scale = np.clip(1.0 / np.maximum(np.abs(logmu.real).min(axis=1), 1e-300), 1.0, 1e12)
+        grid = np.concatenate([np.zeros((ids.size, 1)), scale[:, None] * frac[None, :]], axis=1)
         with np.errstate(over="ignore", under="ignore", invalid="ignore"):
-            powers = np.exp(np.where(np.isfinite(logmu[sl, :, None]), logmu[sl, :, None] * grid[:, None, :], -np.inf))
-            peak = np.abs(np.einsum("kip,ipm->kim", Wd[:, look[sl]], powers)).max(axis=2)
-        tot = total[:, look[sl]]
-        r = np.where(tot > 0, tot / np.maximum(peak, 1e-300), 1.0)
-        out[look[sl]] = np.maximum(np.nan_to_num(r, nan=np.inf).max(axis=0), 1.0)
+            powers = np.exp(np.where(np.isfinite(logmu[:, :, None]), logmu[:, :, None] * grid[:, None, :], -np.inf))
+            peak = np.abs(np.einsum("kip,ipm->kim", Wd[:, ids], powers)).max(axis=2)
+        r = np.where(total[:, ids] > 0, total[:, ids] / np.maximum(peak, 1e-300), 1.0)
+        out[ids] = np.minimum(out[ids], np.maximum(np.nan_to_num(r, nan=np.inf).max(axis=0), 1.0))
+
+    above = np.flatnonzero(out > limit)
+    for lo in range(0, above.size, 8 * chunk):
+        refine(above[lo:lo + 8 * chunk])
+    below = np.flatnonzero((out > 4.0) & ~(out > limit))
+    below = below[np.argsort(-out[below], kind="stable")]
+    best = float(np.max(out[~(out > limit)], initial=1.0)) if not below.size else 1.0
+    for lo in range(0, below.size, chunk):
+        ids = below[lo:lo + chunk]
+        if out[ids[0]] <= best:
+            break
+        refine(ids)
+        best = max(best, float(out[ids].max()))
     return out
 
 
