@@ -152,7 +152,7 @@ def risk_curve(recursion, eigenvalues, learning_rate, times, batch=1, noise_vari
         Initial error e_0 in the eigenbasis.
     accuracy : float in (0, 0.1]
         Target relative accuracy: sets the Chebyshev nodes per bin (constant hyperparameters) and
-        the window ratio epsilon = clip(0.7 accuracy^{1/2}, 0.005, 0.05) (schedules).
+        the window ratio epsilon = clip(25 accuracy^{0.7}, 0.005, 0.1) (schedules).
     **hyper
         The algorithm's other hyperparameters; schedulable ones may be callables of k.
 

@@ -236,3 +236,19 @@ def test_cancellation_is_measured_over_the_steps():
     ratio = _cancellation(mu, Wd)
     assert ratio[0] < 5
     assert 1e6 < ratio[1] < 1e8
+
+
+@pytest.mark.parametrize(("alpha", "accuracy"), [(0.6, 1e-3), (1.0, 1e-3), (1.0, 1e-4)])
+def test_schedule_accuracy_on_other_spectra(alpha, accuracy):
+    """The requested accuracy is met against dense float64 iteration on spectra j^(-2 alpha) other than
+    the fixture's (DANA-decaying with gamma_3's exponent 1/(2 alpha), d = 120, n = 4000)."""
+    rec = derive(GeneralizedMomentum())
+    lam = np.arange(1, 121) ** (-2 * alpha)
+    hyper = _dana_decaying(alpha=alpha)
+    n = 4000
+    times = _grid(n)
+    exact = rec.trajectory(lam, 0.3, steps=n, noise_variance=0.01, **hyper).risk[times]
+    curve = risk_curve(rec, lam, 0.3, times, noise_variance=0.01, accuracy=accuracy, **hyper)
+    err = np.max(np.abs(curve.risk / exact - 1))
+    assert err < accuracy
+    assert err <= curve.estimated_error
