@@ -59,7 +59,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .renewal import BLOCK, RATIO, _decompress, _reduce, _solve
+from .renewal import BLOCK, _decompress, _solve
+from .renewal_modes import RATIO, _reduce
 from .validation import _scalar
 
 __all__ = ["LongTimeCurve", "risk_curve"]

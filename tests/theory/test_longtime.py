@@ -5,7 +5,13 @@ import pytest
 
 from theory import SGD, GeneralizedMomentum, HeavyBall, derive
 from theory.longtime import risk_curve
-from theory.renewal import _compress, _modes, chebyshev_bound
+from theory.renewal_modes import (
+    _cancellation,
+    _compress,
+    _modes,
+    _reduce,
+    chebyshev_bound,
+)
 
 CASES = [(SGD(), {}, 0.5), (HeavyBall(), {"momentum": 0.8}, 0.1),
          (GeneralizedMomentum(), {"gamma1": 1.0, "gamma3": 0.01, "delta": 0.05}, 0.3)]
@@ -132,7 +138,7 @@ def test_bad_schedule_value_names_the_step():
 def test_defective_blocks_are_iterated_exactly():
     """A Jordan block has no eigenvector basis: its direction is iterated exactly, the rest by modes."""
     from theory.linear import BlockRankOne
-    from theory.renewal import _reduce, _solve
+    from theory.renewal import _solve
     rng = np.random.default_rng(0)
     d = 40
     A = np.zeros((d, 3, 3))
@@ -197,7 +203,7 @@ def test_exact_directions_bounded_memory(monkeypatch, budget):
     if budget is not None:
         monkeypatch.setattr(renewal, "EXACT_TABLE_BYTES", budget)
     m, s0 = _jordan_map()
-    comp, mu, aux = renewal._reduce(m, s0, 1e-9)
+    comp, mu, aux = _reduce(m, s0, 1e-9)
     assert list(comp.exact[0]) == [0, 1]
     n = 2001
     risk, groups = renewal._solve(comp, n, 0.1, block=64, state=True)
@@ -228,7 +234,6 @@ def test_repeated_mode_is_one_node():
 def test_cancellation_is_measured_over_the_steps():
     """Weights whose m = 0 sum vanishes but whose later sums do not (v.u = 0, v.A u != 0) are not
     cancellation; weights of two nearly equal modes with opposite signs are (ratio ~ x / |mu_1 - mu_2|)."""
-    from theory.renewal import _cancellation
     mu = np.array([[0.9, 0.5], [0.9, 0.9 - 1e-7]], dtype=complex)
     Wd = np.zeros((1, 2, 2), complex)
     Wd[0, 0] = [1.0, -1.0]           # sum 0 at m = 0, ~0.6 at m ~ 2
