@@ -22,10 +22,13 @@ Rows:
 1. the issue's reference point: d = 200, n = 5 10^4 (SGD, heavy ball, DANA-constant, DANA-decaying);
 2. the target: n = 10^6, d = 10^4 (plain iteration is timed on its first 2 10^4 steps and scaled
    linearly, which its cost is; marked "projected");
-3. the ODE's error over the first hundred steps (float32 and float64) against the exact recursion.
+3. the ODE's error over the first hundred steps (float32 and float64) against the exact recursion;
+4. (``--memory``) peak RSS and CPU of the d = 65536 DANA-decaying curve of ``plrf.exponents`` at the
+   thorough budget, in a fresh interpreter per tree; ``--baseline PATH`` measures an earlier checkout in
+   the same run (``git worktree add /tmp/base f1dc19b``).
 
 Run: ``python benchmarks/longtime.py [--quick]`` (about a minute of CPU); also an optional section of
-``python benchmarks/run.py``.
+``python benchmarks/run.py``. ``python benchmarks/longtime.py --memory [--baseline PATH]`` (minutes).
 """
 from __future__ import annotations
 
@@ -159,6 +162,52 @@ def ode_first_hundred(d=200):
     return rows
 
 
+_CURVE_CHILD = """
+import json, resource, sys, time
+import numpy as np
+from theory import derive
+from theory.longtime import risk_curve
+from theory.plrf.phases import algorithm_settings, theory_spectrum
+d, k_max = int(sys.argv[1]), float(sys.argv[2])
+sp = theory_spectrum(1.0, 0.3, d)
+alg, lr, hyper = algorithm_settings("dana_decaying", 1.0, 0.3, sp.eigenvalues)
+times = np.unique(np.round(np.logspace(0, np.log10(k_max), int(30 * np.log10(k_max)) + 1)).astype(int))
+t0 = time.process_time()
+c = risk_curve(derive(alg), sp.eigenvalues, lr, times, noise_variance=sp.noise_variance, initial=sp.initial,
+               accuracy=1e-2, **hyper)
+out = {"cpu_s": time.process_time() - t0, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+       "estimated_error": c.estimated_error, "windows": c.details["windows"], "risk": c.risk.tolist()}
+print(json.dumps(out))
+"""
+
+
+def memory_rows(d=65536, k_max=1e6, baseline=None, quick=False):
+    """Row 4: peak RSS and CPU of the DANA-decaying curve of ``python -m verify run plrf.exponents
+    --budget thorough`` (alpha = 1, beta = 0.3, theory spectrum, k to 10^6, accuracy 1e-2), each run in
+    a fresh interpreter (peak RSS = its ru_maxrss). ``baseline``: a checkout of an earlier commit
+    (e.g. ``git worktree add /tmp/f1dc19b f1dc19b``) run the same way in the same call; its curve is
+    compared with this tree's (max relative difference)."""
+    import json
+    import subprocess
+    if quick:
+        d, k_max = 2048, 1e5
+    trees = {"this tree": os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")}
+    if baseline:
+        trees = {f"baseline {baseline}": baseline, **trees}
+    rows, curves = [], {}
+    for name, tree in trees.items():
+        env = dict(os.environ, PYTHONPATH=os.path.abspath(tree), OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
+        res = subprocess.run([sys.executable, "-c", _CURVE_CHILD, str(d), str(k_max)], env=env, cwd=os.path.abspath(tree),
+                             capture_output=True, text=True, check=True)
+        out = json.loads(res.stdout.strip().splitlines()[-1])
+        curves[name] = np.array(out.pop("risk"))
+        rows.append({"tree": name, "d": d, "k_max": int(k_max), **out})
+        print(rows[-1], flush=True)
+    if baseline:
+        rows[-1]["max_rel_diff_to_baseline"] = rel_err(curves["this tree"], curves[f"baseline {baseline}"])
+    return rows
+
+
 def markdown(ref, tgt, first):
     out = [("Power-law spectrum lambda_j = j^{-1.6}, sigma^2 = 0.01, CPU seconds (one thread). Errors: max relative "
             "error of R_k over a log grid against plain iteration (`trajectory`, float64)."), "",
@@ -192,8 +241,23 @@ def section(quick, repeats):
 SECTIONS = [section]
 
 
+def memory_markdown(rows):
+    out = ["| tree | d | k max | CPU s | peak RSS MB | windows | estimated error | max rel. difference to baseline |",
+           "|" + "---|" * 8]
+    for r in rows:
+        diff = r.get("max_rel_diff_to_baseline")
+        out.append(f"| {r['tree']} | {r['d']} | {r['k_max']} | {r['cpu_s']:.1f} | {r['peak_rss_mb']:.0f} | {r['windows']} | "
+                   f"{r['estimated_error']:.1g} | {'' if diff is None else f'{diff:.1g}'} |")
+    return "\n".join(out)
+
+
 if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--memory", action="store_true", help="only row 4 (peak RSS of the d = 65536 DANA-decaying curve)")
+    ap.add_argument("--baseline", help="with --memory: a checkout of an earlier commit to measure in the same run")
     args = ap.parse_args()
-    print(section(args.quick, 1)[1])
+    if args.memory:
+        print(memory_markdown(memory_rows(baseline=args.baseline, quick=args.quick)))
+    else:
+        print(section(args.quick, 1)[1])

@@ -59,7 +59,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .renewal import BLOCK, RATIO, _decompress, _reduce, _solve
+from .renewal import BLOCK, _decompress, _solve
+from .renewal_modes import RATIO, _reduce
 from .validation import _scalar
 
 __all__ = ["LongTimeCurve", "risk_curve"]
@@ -152,7 +153,7 @@ def risk_curve(recursion, eigenvalues, learning_rate, times, batch=1, noise_vari
         Initial error e_0 in the eigenbasis.
     accuracy : float in (0, 0.1]
         Target relative accuracy: sets the Chebyshev nodes per bin (constant hyperparameters) and
-        the window ratio epsilon = clip(0.7 accuracy^{1/2}, 0.005, 0.05) (schedules).
+        the window ratio epsilon = clip(25 accuracy^{0.7}, 0.005, 0.1) (schedules).
     **hyper
         The algorithm's other hyperparameters; schedulable ones may be callables of k.
 

@@ -1,9 +1,8 @@
 r"""The renewal (discrete Volterra) equation of a block-plus-rank-one recursion, solved fast.
 
 The machinery behind :func:`theory.longtime.risk_curve` (see that module for the method and its
-error bounds): modal decomposition of the p x p blocks (:func:`_modes`), compression of the
-modes into Chebyshev nodes with a stated uniform bound (:func:`_compress`,
-:func:`chebyshev_bound`), directions with nearly defective blocks iterated exactly
+error bounds): the modes and their compression are in :mod:`theory.renewal_modes`
+(:func:`~theory.renewal_modes._reduce`); here, directions with nearly defective blocks iterated exactly
 (:class:`_ExactGroup`), and the exact solve of the compressed system in blocks of
 :data:`BLOCK` steps (:func:`_solve`), with the per-direction state recovered from the node
 states (:func:`_decompress`).
@@ -12,206 +11,19 @@ Source: Paquette, Paquette, Xiao, Pennington, arXiv:2405.15074 (Volterra form of
 """
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
-
 import numpy as np
 from scipy.linalg import toeplitz
 
-__all__ = ["chebyshev_bound"]
+from .renewal_modes import _Compressed, chebyshev_bound
 
-#: bin ratio x_b / x_a of the compression
-RATIO = 2.0
+__all__ = ["chebyshev_bound"]     # re-exported: it lives in theory.renewal_modes
+
 #: time steps per exactly solved block
 BLOCK = 256
-#: blocks whose eigenvector matrix is worse conditioned than this (nearly defective, e.g. repeated
-#: eigenvalues) are not diagonalised: their directions are iterated exactly within each block
-FRAGILE_CONDITION = 1e8
-#: ... and so are blocks whose modal weights cancel by more than this factor (close eigenvalues)
-MAX_CANCELLATION = 1e4
-
-
-# ---------------------------------------------------------------------------------- modes
-def _modes(m, s0):
-    """Modal decomposition of a BlockRankOne ``m`` at state ``s0`` (d, p).
-
-    Returns mu (N,) complex, weights (6, N) complex (c z0, c a, c b, e z0, e a, e b), the
-    (V, Vinv, a, b) needed to map node states back to the per-direction state, and ``fragile``
-    (N,) bool: the modes of blocks that are (nearly) defective (eigenvector condition number above
-    :data:`FRAGILE_CONDITION`, or modal weights that cancel by more than :data:`MAX_CANCELLATION`:
-    sum_l |omega_l| / |sum_l omega_l| over the direction's modes); their weights are zeroed and
-    :func:`_reduce` iterates those directions exactly instead. Last, the largest cancellation
-    factor among the other directions (the compression error is proportional to sum |omega|).
-    """
-    d, p = m.A.shape[:2]
-    if p == 1:
-        mu = m.A[:, :, 0].astype(complex)
-        V = np.ones((d, 1, 1), dtype=complex)
-        Vinv = V
-        cond = np.ones(d)
-    else:
-        mu, V = np.linalg.eig(m.A)
-        singular = ~(np.abs(np.linalg.det(V)) > 1e-8)     # columns have unit norm: |det| <= 1
-        V[singular] = np.eye(p)
-        Vinv = np.linalg.inv(V)
-        cond = np.linalg.norm(V, axis=(1, 2)) * np.linalg.norm(Vinv, axis=(1, 2))   # Frobenius
-        cond[singular] = np.inf
-    z0 = np.einsum("ipq,iq->ip", Vinv, s0)
-    a = np.einsum("ipq,iq->ip", Vinv, m.u)
-    b = np.einsum("ipq,iq->ip", Vinv, m.f)
-    c = np.einsum("iqp,iq->ip", V, m.v)
-    e = np.einsum("iqp,iq->ip", V, m.w)
-    W = np.stack([c * z0, c * a, c * b, e * z0, e * a, e * b]).reshape(6, -1)
-    Wd = W.reshape(6, d, p)
-    total = np.abs(Wd).sum(axis=2)
-    cancel = np.where(total > 0, total / np.maximum(np.abs(Wd.sum(axis=2)), 1e-300), 1.0).max(axis=0)
-    bad = ~(cond <= FRAGILE_CONDITION) | ~(cancel <= MAX_CANCELLATION)
-    fragile = np.repeat(bad, p)
-    W[:, fragile] = 0.0
-    return mu.reshape(-1), W, (V, Vinv, a, b), fragile, float(np.max(cancel[~bad], initial=1.0))
-
-
-def chebyshev_bound(q: int, ratio: float = RATIO) -> float:
-    """Uniform-in-m bound on abs(e^{-m x} - its degree q-1 Chebyshev interpolant) per unit weight,
-    for a bin with x_b = ratio x_a: 2 ((ratio - 1) q / (4 e))^q / q!."""
-    return 2.0 * ((ratio - 1.0) * q / (4.0 * math.e)) ** q / math.factorial(q)
-
-
-def _nodes_for(accuracy: float) -> tuple:
-    """Nodes per bin (real, complex) whose worst-case bound is below accuracy / 100."""
-    q = 2
-    while chebyshev_bound(q) > accuracy / 100 and q < 40:
-        q += 1
-    qc = 2
-    while _disc_bound(1.0, math.hypot(0.25, 0.25), qc) > accuracy / 100 and qc < 60:
-        qc += 1
-    return q, qc
-
-
-#: complex modes: cells [xi_a, r xi_a] x [i w xi_a, (i + 1) w xi_a] in x = -log mu = xi - i theta
-_C_RATIO, _C_WIDTH = 1.5, 0.5
-
-
-def _disc_bound(xi0, r, q):
-    """Uniform-in-m bound on |e^{-m x} - p(x)| for |x - x0| <= r, p interpolating at q points on that
-    circle (Hermite's formula on a circle of radius R' in (r, xi0)); xi0 = Re x0 > r."""
-    m = np.geomspace(1e-3, 1e3, 121)[:, None] * (q / xi0)
-    R = r + (xi0 - r) * np.linspace(0.02, 0.98, 49)[None, :]
-    with np.errstate(over="ignore", under="ignore"):
-        b = 2 * R * np.exp(-m * (xi0 - R)) / (((R / r) ** q - 1) * (R - r))
-    return float(np.max(np.min(b, axis=1)))
-
-
-def _lagrange(x, nodes, bw=None):
-    """Matrix ell_n(x_l), shape (len(x), q), of the Lagrange basis at ``nodes`` (barycentric weights
-    ``bw``; default: first-kind Chebyshev nodes)."""
-    q = len(nodes)
-    j = np.arange(q)
-    if bw is None:
-        bw = (-1.0) ** j * np.sin((2 * j + 1) * np.pi / (2 * q))
-    diff = x[:, None] - nodes[None, :]
-    exact = diff == 0
-    diff[exact] = 1.0
-    terms = bw / diff
-    L = terms / terms.sum(axis=1, keepdims=True)
-    rows = exact.any(axis=1)
-    L[rows] = exact[rows].astype(float)
-    return L
-
-
-@dataclass
-class _Compressed:
-    nu: np.ndarray            # (N',) complex node values
-    W: np.ndarray             # (6, N') complex weights (conjugate pairs folded: weight doubled)
-    pieces: list              # (mode indices, node slice, Lagrange matrix or None) for decompression
-    bound: np.ndarray         # (6,) a priori bound on the compressed sums (uniform in m)
-    exact: object = None      # (directions, BlockRankOne restricted to them, their states) or None
-    q: tuple = ()             # Chebyshev nodes per real bin, points per complex cell
-
-
-def _compress(mu, W, q, qc=None, fragile=None):
-    """Group modes into nodes (see the module docstring); q (qc) nodes per real (complex) bin."""
-    qc = q if qc is None else qc
-    N = mu.size
-    idx = np.arange(N)
-    real = mu.imag == 0
-    r = mu.real
-    solid = np.ones(N, bool) if fragile is None else ~fragile
-    compressible = real & (r != 0) & (np.abs(r) < 1) & solid
-    nus, Ws, pieces, bound = [], [], [], np.zeros(6)
-    count = 0
-
-    def keep(ids, fold):
-        nonlocal count
-        nus.append(mu[ids])
-        Ws.append(W[:, ids] * (2.0 if fold else 1.0))
-        pieces.append((ids, slice(count, count + ids.size), None))
-        count += ids.size
-
-    keep(idx[real & ~compressible & solid], False)
-    cplx = idx[(mu.imag > 0) & (np.abs(mu) < 1) & solid]     # conjugate partners (imag < 0) are folded in
-    keep(idx[(mu.imag > 0) & ~(np.abs(mu) < 1) & solid], True)
-    if cplx.size:
-        x = -np.log(mu[cplx])
-        xi = x.real
-        j = np.floor(np.log(xi) / math.log(_C_RATIO))
-        cell = np.floor(x.imag / (_C_WIDTH * _C_RATIO ** j))
-        keys = np.stack([j, cell], axis=1)
-        _, inverse = np.unique(keys, axis=0, return_inverse=True)
-        for c in range(inverse.max() + 1):
-            inside = inverse.ravel() == c
-            sel, xs = cplx[inside], x[inside]
-            if sel.size <= qc:
-                keep(sel, True)
-                continue
-            x0 = 0.5 * (xs.real.min() + xs.real.max()) + 0.5j * (xs.imag.min() + xs.imag.max())
-            rad = float(np.max(np.abs(xs - x0))) * (1 + 1e-12)
-            yn = x0 + rad * np.exp(2j * np.pi * np.arange(qc) / qc)
-            L = _lagrange(xs, yn, np.exp(2j * np.pi * np.arange(qc) / qc))
-            nus.append(np.exp(-yn))
-            Ws.append(2.0 * W[:, sel] @ L)
-            pieces.append((sel, slice(count, count + qc), L))
-            count += qc
-            bound += _disc_bound(x0.real, rad, qc) * 2.0 * np.abs(W[:, sel]).sum(axis=1)
-    for sign in (1.0, -1.0):
-        ids = idx[compressible & (np.sign(r) == sign)]
-        if not ids.size:
-            continue
-        x = -np.log(np.abs(r[ids]))
-        bins = np.floor(np.log(x) / math.log(RATIO)).astype(int)
-        for bval in np.unique(bins):
-            sel = ids[bins == bval]
-            if sel.size <= q:
-                keep(sel, False)
-                continue
-            xs = x[bins == bval]
-            xa, xb = xs.min(), xs.max()
-            j = np.arange(q)
-            xn = 0.5 * (xa + xb) + 0.5 * (xb - xa) * np.cos((2 * j + 1) * np.pi / (2 * q))
-            L = _lagrange(xs, xn)
-            nus.append(sign * np.exp(-xn) + 0j)
-            Ws.append(W[:, sel] @ L)
-            pieces.append((sel, slice(count, count + q), L))
-            count += q
-            rel = (xb - xa) / xa
-            bound += (2.0 * (rel * q / (4 * math.e)) ** q / math.factorial(q)) * np.abs(W[:, sel]).sum(axis=1)
-    return _Compressed(np.concatenate(nus), np.concatenate(Ws, axis=1), pieces, bound)
-
-
-def _reduce(m, s0, accuracy):
-    """Modes, compression and the exactly iterated (nearly defective) directions of map ``m`` at ``s0``.
-
-    The nodes per bin are chosen for ``accuracy`` divided by the largest cancellation factor of the
-    compressed directions (see :func:`_modes`)."""
-    mu, W, aux, fragile, cancel = _modes(m, s0)
-    q = _nodes_for(accuracy / cancel)
-    comp = _compress(mu, W, *q, fragile=fragile)
-    comp.q = q
-    dirs = np.flatnonzero(fragile.reshape(m.A.shape[:2])[:, 0])
-    if dirs.size:
-        sub = type(m)(A=m.A[dirs], u=m.u[dirs], v=m.v[dirs], f=m.f[dirs], w=m.w[dirs])
-        comp.exact = (dirs, sub, np.array(s0[dirs], dtype=float))
-    return comp, mu, aux
+#: memory for the block tables of the exactly iterated directions (3 block n p floats): the block
+#: is shortened to fit (not below MIN_EXACT_BLOCK), the results do not depend on it
+EXACT_TABLE_BYTES = 96 * 2**20
+MIN_EXACT_BLOCK = 16
 
 
 # ---------------------------------------------------------------------------------- stepping
@@ -264,26 +76,42 @@ class _Group:
 
 
 class _ExactGroup:
-    """Directions iterated exactly (their p x p blocks are not diagonalised), same interface as _Group."""
+    """Directions iterated exactly (their p x p blocks are not diagonalised), same interface as _Group.
+
+    Holds three tables of shape (block, n, p) -- (A^T)^t v, (A^T)^t w and A^t u for t < block --
+    built step by step (no (block, n, p, p) table of matrix powers), plus A^L and sum_{m<L} A^m f
+    for the block lengths L that :meth:`advance` is called with: memory 3 block n p floats, which
+    :func:`_solve` bounds by shortening the block (:data:`EXACT_TABLE_BYTES`)."""
 
     def __init__(self, sub, s, block):
         A, u, v, f, w = sub.A, sub.u, sub.v, sub.f, sub.w
         n, p = u.shape
-        self.PV = np.empty((block + 1, n, p))    # (A^T)^t v
-        self.PW = np.empty((block + 1, n, p))    # (A^T)^t w
-        self.G = np.empty((block + 1, n, p))     # A^t u
-        self.F = np.zeros((block + 1, n, p))     # sum_{m<t} A^m f
-        self.Apow = np.empty((block + 1, n, p, p))
-        self.PV[0], self.PW[0], self.G[0], self.Apow[0] = v, w, u, np.eye(p)
-        Af = f.copy()
-        for t in range(block):
-            self.Apow[t + 1] = A @ self.Apow[t]
-            self.F[t + 1] = self.F[t] + Af
-            Af = (A @ Af[..., None])[..., 0]
-        self.PV[1:] = (np.swapaxes(self.Apow[1:], 2, 3) @ v[None, ..., None])[..., 0]
-        self.PW[1:] = (np.swapaxes(self.Apow[1:], 2, 3) @ w[None, ..., None])[..., 0]
-        self.G[1:] = (self.Apow[1:] @ u[None, ..., None])[..., 0]
-        self.u, self.f, self.s = u, f, s
+        self.PV = np.empty((block, n, p))    # (A^T)^t v
+        self.PW = np.empty((block, n, p))    # (A^T)^t w
+        self.G = np.empty((block, n, p))     # A^t u
+        self.PV[0], self.PW[0], self.G[0] = v, w, u
+        for t in range(1, block):
+            self.PV[t] = np.einsum("iqp,iq->ip", A, self.PV[t - 1])
+            self.PW[t] = np.einsum("iqp,iq->ip", A, self.PW[t - 1])
+            self.G[t] = np.einsum("ipq,iq->ip", A, self.G[t - 1])
+        self.A, self.u, self.f, self.s = A, u, f, s
+        self._powers = {}
+
+    def _power(self, L):
+        """(A^L, sum_{m<L} A^m f), cached per L."""
+        if L not in self._powers:
+            n, p = self.u.shape
+            P, F = np.broadcast_to(np.eye(p), (n, p, p)).copy(), np.zeros((n, p))
+            Q, G = self.A, self.f                  # (A^(2^j), sum_{m < 2^j} A^m f), by squaring
+            j = L
+            while j:
+                if j & 1:
+                    P, F = Q @ P, np.einsum("ipq,iq->ip", Q, F) + G
+                j >>= 1
+                if j:
+                    Q, G = Q @ Q, np.einsum("ipq,iq->ip", Q, G) + G
+            self._powers[L] = (P, F)
+        return self._powers[L]
 
     def kernels(self, block):
         return (np.einsum("tip,ip->t", self.PV[:block], self.u), np.einsum("tip,ip->t", self.PW[:block], self.u),
@@ -301,14 +129,16 @@ class _ExactGroup:
                          np.einsum("tip,ip->t", self.PW[:block], self.s)], axis=1)
 
     def advance(self, C, L):
-        self.s = (np.einsum("ipq,iq->ip", self.Apow[L], self.s) + np.einsum("tip,t->ip", self.G[L - 1::-1][:L], C[:L])
-                  + self.F[L])
+        P, F = self._power(L)
+        self.s = np.einsum("ipq,iq->ip", P, self.s) + np.einsum("tip,t->ip", self.G[L - 1::-1][:L], C[:L]) + F
 
 
 def _solve(comp: _Compressed, steps: int, offset: float, block: int = BLOCK, state: bool = False):
     """Risk R_0..R_steps of the compressed system; with ``state`` also the groups carrying the node
     states at step ``steps``."""
     block = max(1, min(block, steps + 1))
+    if comp.exact is not None:        # bounded memory: the exact directions' tables hold 3 block n p floats
+        block = min(block, max(MIN_EXACT_BLOCK, EXACT_TABLE_BYTES // (24 * comp.exact[2].size)))
     is_c = comp.nu.imag != 0
     groups = [g for g in (_Group(comp.nu[~is_c], comp.W[:, ~is_c], block),
                           _Group(comp.nu[is_c], comp.W[:, is_c], block)) if g.nu.size]

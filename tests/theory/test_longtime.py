@@ -5,7 +5,13 @@ import pytest
 
 from theory import SGD, GeneralizedMomentum, HeavyBall, derive
 from theory.longtime import risk_curve
-from theory.renewal import _compress, _modes, chebyshev_bound
+from theory.renewal_modes import (
+    _cancellation,
+    _compress,
+    _modes,
+    _reduce,
+    chebyshev_bound,
+)
 
 CASES = [(SGD(), {}, 0.5), (HeavyBall(), {"momentum": 0.8}, 0.1),
          (GeneralizedMomentum(), {"gamma1": 1.0, "gamma3": 0.01, "delta": 0.05}, 0.3)]
@@ -132,7 +138,7 @@ def test_bad_schedule_value_names_the_step():
 def test_defective_blocks_are_iterated_exactly():
     """A Jordan block has no eigenvector basis: its direction is iterated exactly, the rest by modes."""
     from theory.linear import BlockRankOne
-    from theory.renewal import _reduce, _solve
+    from theory.renewal import _solve
     rng = np.random.default_rng(0)
     d = 40
     A = np.zeros((d, 3, 3))
@@ -174,3 +180,80 @@ def test_benchmark_runs_at_small_sizes():
     assert text.count("| DANA-decaying |") == 3
     for row in ref:
         assert row["solver_hi_error"] < row["ode_error"]
+
+
+def _jordan_map(d=40, seed=0):
+    from theory.linear import BlockRankOne
+    rng = np.random.default_rng(seed)
+    A = np.zeros((d, 3, 3))
+    A[:, 0, 0], A[:, 1, 1], A[:, 2, 2] = rng.uniform(0.5, 0.99, (3, d))
+    A[0] = [[0.9, 1.0, 0.0], [0.0, 0.9, 1.0], [0.0, 0.0, 0.9]]        # defective
+    A[1] = [[0.6, 0.2, 0.0], [0.0, 0.6, 0.2], [0.0, 0.0, 0.6]]        # defective
+    m = BlockRankOne(A=A, u=rng.uniform(0, 1e-3, (d, 3)), v=rng.uniform(0, 1, (d, 3)),
+                     f=rng.uniform(0, 1e-3, (d, 3)), w=rng.uniform(0, 1, (d, 3)), offset=0.1)
+    return m, rng.uniform(0, 1, (d, 3))
+
+
+@pytest.mark.parametrize("budget", [None, 24 * 6 * 20, 1])
+def test_exact_directions_bounded_memory(monkeypatch, budget):
+    """The exactly iterated directions keep 3 block n p floats of tables, within EXACT_TABLE_BYTES (the
+    block shortens to fit, down to MIN_EXACT_BLOCK) and the risk and the final state do not depend on
+    the block: plain dense iteration to 1e-12 at every step."""
+    from theory import renewal
+    if budget is not None:
+        monkeypatch.setattr(renewal, "EXACT_TABLE_BYTES", budget)
+    m, s0 = _jordan_map()
+    comp, mu, aux = _reduce(m, s0, 1e-9)
+    assert list(comp.exact[0]) == [0, 1]
+    n = 2001
+    risk, groups = renewal._solve(comp, n, 0.1, block=64, state=True)
+    exact = m.iterate(s0, n)
+    assert np.max(np.abs(risk / m.observable(exact) - 1)) < 1e-12
+    g = next(g for g in groups if isinstance(g, renewal._ExactGroup))
+    block = g.PV.shape[0]
+    assert block == (64 if budget is None else max(renewal.MIN_EXACT_BLOCK, 20 if budget > 1 else 0))
+    tables = g.PV.nbytes + g.PW.nbytes + g.G.nbytes
+    assert tables <= max(renewal.EXACT_TABLE_BYTES, 3 * renewal.MIN_EXACT_BLOCK * 6 * 8)
+    state = renewal._decompress(comp, groups, mu, aux, np.einsum("ipq,iq->ip", aux[1], s0).reshape(-1), n)
+    assert np.max(np.abs(state / exact[-1] - 1)) < 1e-9
+
+
+def test_repeated_mode_is_one_node():
+    """A mode shared by many directions (Polyak--Ruppert's 1 - a_k) fills a bin with one value: it
+    becomes one node carrying the summed weight (q coincident Chebyshev nodes would count it q times)."""
+    rng = np.random.default_rng(1)
+    mu = np.concatenate([np.full(50, 0.999), rng.uniform(0.2, 0.99, 200)]).astype(complex)
+    W = rng.normal(size=(6, mu.size)) + 0j
+    comp = _compress(mu, W, 8, 12)
+    for k in (0, 1, 50, 2000):
+        full = np.sum(W * mu ** k, axis=1).real
+        small = np.sum(comp.W * comp.nu ** k, axis=1).real
+        assert np.all(np.abs(full - small) <= comp.bound + 1e-12 * np.abs(W).sum(axis=1))
+
+
+def test_cancellation_is_measured_over_the_steps():
+    """Weights whose m = 0 sum vanishes but whose later sums do not (v.u = 0, v.A u != 0) are not
+    cancellation; weights of two nearly equal modes with opposite signs are (ratio ~ x / |mu_1 - mu_2|)."""
+    mu = np.array([[0.9, 0.5], [0.9, 0.9 - 1e-7]], dtype=complex)
+    Wd = np.zeros((1, 2, 2), complex)
+    Wd[0, 0] = [1.0, -1.0]           # sum 0 at m = 0, ~0.6 at m ~ 2
+    Wd[0, 1] = [1.0, -1.0]           # 1e-7 m 0.9^m: peak ~ 4e-7 at m ~ 10
+    ratio = _cancellation(mu, Wd)
+    assert ratio[0] < 5
+    assert 1e6 < ratio[1] < 1e8
+
+
+@pytest.mark.parametrize(("alpha", "accuracy"), [(0.6, 1e-3), (1.0, 1e-3), (1.0, 1e-4)])
+def test_schedule_accuracy_on_other_spectra(alpha, accuracy):
+    """The requested accuracy is met against dense float64 iteration on spectra j^(-2 alpha) other than
+    the fixture's (DANA-decaying with gamma_3's exponent 1/(2 alpha), d = 120, n = 4000)."""
+    rec = derive(GeneralizedMomentum())
+    lam = np.arange(1, 121) ** (-2 * alpha)
+    hyper = _dana_decaying(alpha=alpha)
+    n = 4000
+    times = _grid(n)
+    exact = rec.trajectory(lam, 0.3, steps=n, noise_variance=0.01, **hyper).risk[times]
+    curve = risk_curve(rec, lam, 0.3, times, noise_variance=0.01, accuracy=accuracy, **hyper)
+    err = np.max(np.abs(curve.risk / exact - 1))
+    assert err < accuracy
+    assert err <= curve.estimated_error
