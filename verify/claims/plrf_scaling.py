@@ -137,7 +137,7 @@ def _level(budget_name):
 
 #: phase Ia: SGD and SGD-M at d = 16384 (standard) / 65536 (thorough); DANA-constant in effective time
 #: at d = 1024 (standard; T in [30, 6000], k in [131, 12589] across k_x = 6906) / 4096 (thorough);
-#: DANA-decaying in steps at the thorough budget only (its scheduled exact curve costs ~10^2 s there), and
+#: DANA-decaying in steps at the thorough budget only (its scheduled exact curve at d = 65536 costs 83 s CPU and 419 MB there, docs/long_horizons.md), and
 #: in effective time (d = 16384, T in [100, 10^5]: 1.5 sigma_hat = 1.2105, 8.5 s);
 #: phase II: SGD at d = 262144 so that the F_ac crossover (T ~ d^(alpha/beta)) lies beyond k = 10^5;
 #: DANA-decaying and DANA-constant in effective time at d = 16384, T in [30, 700] (thorough; DANA-decaying
