@@ -630,19 +630,37 @@ def warm_up() -> bool:
 
     A process pool started by fork (:func:`verify.runner.run_claims`) calls this in the parent
     before its workers start: they inherit the compiled kernel instead of each compiling it
-    (measured: 6.9 s of CPU per process with an empty numba cache, 0.5 s to import numba and load
-    the cached kernel) -- a fresh installation's first run compiled it once per worker at the same
-    time. Runs two replicas for one step (d = 1) with warnings silenced; returns False when numba is
-    not installed (nothing to warm).
+    (measured: 6.9 s of CPU per process for the kernel of :func:`simulate` and 5.5 s for the
+    per-step entry points of the hooked runs (:func:`verify.fused.run_chunk_hooked`, adaptive
+    learning rates) with an empty numba cache; about 0.5 s to import numba and load both from the
+    cache) -- a fresh installation's first run compiled them once per worker at the same time. Runs
+    two replicas for one step (d = 1) on each path with warnings silenced; returns False when numba
+    is not installed (nothing to warm).
     """
     if not fused_available():
         return False
     import warnings
+
+    from . import fused
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         simulate(data=Gaussian(), eigenvalues=[1.0], learning_rate=0.5, steps=1, replicas=2, seed=0, workers=1,
                  engine="fused")
+        from theory.algorithms import SGD
+        one = np.ones(1)
+        fused.run_chunk_hooked(np.random.SeedSequence(0), 2, SGD(), _compile(SGD())[2], _ConstantHook(), one, 1,
+                               0.0, 0.0, one, 1, False)
     return True
+
+
+class _ConstantHook:
+    """A per-replica hyperparameter hook (see :func:`verify.fused.run_chunk_hooked`) with a fixed learning rate."""
+
+    def start(self, features):
+        return [0.5], np.zeros(features.shape[0])
+
+    def step(self, k, features):
+        return [0.5], np.zeros(features.shape[0])
 
 
 def kernel_samples(data) -> bool:
