@@ -92,16 +92,19 @@ HEADER = ("| claim | budget | Monte Carlo comparisons | smallest detectable rela
           "| largest | CPU s | verdict |\n|---|---|---|---|---|---|---|")
 
 
-def main_job(ids=(), budget="standard", seed=0, cold_numba=False, command=None):
+def main_job(ids=(), budget="standard", seed=0, cold_numba=False, command=None, caches=("cold", "warm")):
     """CPU of ``python -m verify run`` (``command``: its argument list, default the main job on ``ids``)
-    with an empty and then a filled derivation cache. Returns a list of two dicts (cache "cold", "warm")
-    with user, system and total CPU seconds, wall seconds, the exit status and the summary line."""
+    with an empty and then a filled derivation cache (``caches``: "cold" and/or "warm"; "warm" alone uses
+    the user's cache as it is). Returns one dict per run (cache "cold", "warm") with user, system and
+    total CPU seconds, wall seconds, the exit status and the summary line."""
     rows = []
     with tempfile.TemporaryDirectory(prefix="sgdcheck-main-job-") as tmp:
-        env = dict(os.environ, SGDCHECK_CACHE_DIR=os.path.join(tmp, "derivations"))
+        env = dict(os.environ)
+        if "cold" in caches:
+            env["SGDCHECK_CACHE_DIR"] = os.path.join(tmp, "derivations")
         if cold_numba:
             env["NUMBA_CACHE_DIR"] = os.path.join(tmp, "numba")
-        for cache in ("cold", "warm"):
+        for cache in caches:
             argv = command or [sys.executable, "-m", "verify", "run", *ids, "--budget", budget, "--seed",
                                str(seed), "--quiet", "--results", os.path.join(tmp, f"results-{cache}")]
             before = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -137,6 +140,8 @@ def main():
     ap.add_argument("--main-job", action="store_true",
                     help="measure `python -m verify run` in a subprocess (cold and warm derivation cache)")
     ap.add_argument("--cold-numba", action="store_true", help="--main-job: an empty numba cache for the cold run")
+    ap.add_argument("--caches", nargs="+", choices=("cold", "warm"), default=("cold", "warm"),
+                    help="--main-job: which derivation caches to run with (default: cold, then warm)")
     args = ap.parse_args()
     bad = [b for b in args.budgets if b not in BUDGETS]
     if bad:
@@ -147,7 +152,8 @@ def main():
     if args.main_job:
         budgets = args.budgets if "--budgets" in sys.argv else ["standard"]
         for budget in budgets:
-            print(_main_job_table(main_job(args.ids, budget, args.seed, args.cold_numba), budget), flush=True)
+            print(_main_job_table(main_job(args.ids, budget, args.seed, args.cold_numba, caches=tuple(args.caches)),
+                                  budget), flush=True)
         return
     print(HEADER)
     if args.from_json:
