@@ -255,21 +255,27 @@ def _compile(algorithm: Algorithm):
     rule = [sp.sympify(u).subs(const) for u in algorithm.update]
     update = sp.lambdify([*algorithm.state, GRADIENT, *hyper], rule, modules="numpy")
     point = sp.lambdify([*algorithm.state, *hyper], sp.sympify(algorithm.gradient_point).subs(const), modules="numpy")
-    linear = None
     variables = [*algorithm.state, GRADIENT]
     if per_direction:  # per-direction values (arrays of shape (d,)) or theta*: the generic, broadcasting path
         return update, point, None
+    rows = _linear_rows((*rule, sp.sympify(algorithm.gradient_point).subs(const)), variables)
+    linear = None if rows is None else sp.lambdify(hyper, rows, modules="math")
+    return update, point, linear
+
+
+def _linear_rows(exprs, variables):
+    """The coefficients of each expression in ``variables`` (rows), or None unless every expression is
+    linear and homogeneous in them."""
+    rows = []
     try:
-        rows = []
-        for expr in (*rule, sp.sympify(algorithm.gradient_point).subs(const)):
+        for expr in exprs:
             poly = sp.Poly(sp.expand(expr), *variables)
             if poly.total_degree() > 1 or poly.coeff_monomial(1) != 0:
-                raise ValueError
+                return None
             rows.append([poly.coeff_monomial(v) for v in variables])
-        linear = sp.lambdify(hyper, rows, modules="math")
-    except (ValueError, sp.PolynomialError):
-        linear = None
-    return update, point, linear
+    except sp.PolynomialError:
+        return None
+    return rows
 
 
 @dataclass(frozen=True)
@@ -339,25 +345,19 @@ def _fused_plan(algorithm: Algorithm):
     state = [*algorithm.state, *([OPTIMUM] if affine else [])]
     variables = [*state, GRADIENT]
     rule = [sp.sympify(u).subs(const) for u in algorithm.update] + ([OPTIMUM] if affine else [])
-    try:
-        rows = []
-        for expr in (*rule, sp.sympify(algorithm.gradient_point).subs(const)):
-            poly = sp.Poly(sp.expand(expr), *variables)
-            if poly.total_degree() > 1 or poly.coeff_monomial(1) != 0:
-                return None
-            rows.append([sp.factor(poly.coeff_monomial(v)) for v in variables])
-    except sp.PolynomialError:
+    rows = _linear_rows((*rule, sp.sympify(algorithm.gradient_point).subs(const)), variables)
+    if rows is None:
         return None
     factor = sp.Integer(1)
     if pd_symbols:
         column = [row[-1] for row in rows[:-1] if row[-1] != 0]
-        parts = [c.as_independent(*pd_symbols, as_Add=False) for c in column]
+        parts = [sp.factor(c).as_independent(*pd_symbols, as_Add=False) for c in column]
         if not parts or any(dep != parts[0][1] for _, dep in parts):
             return None
         factor = parts[0][1]
         for row in rows[:-1]:
             if row[-1] != 0:
-                row[-1] = row[-1].as_independent(*pd_symbols, as_Add=False)[0]
+                row[-1] = sp.factor(row[-1]).as_independent(*pd_symbols, as_Add=False)[0]
     if any(x.free_symbols & set(pd_symbols) for row in rows for x in row):
         return None
     names = tuple(h.name for h in per_dir if h.symbol in factor.free_symbols)
