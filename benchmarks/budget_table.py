@@ -40,6 +40,9 @@ import time
 
 from scipy.stats import norm
 
+# measure the source tree this script belongs to (a worktree), not whichever copy is installed
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
 
 def detectable(verdict: dict, power: float = 0.9):
     """delta_90 of one verdict dict (``Verdict.to_dict()``), or None for exact/numeric/growth checks."""
