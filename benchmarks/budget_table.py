@@ -12,18 +12,36 @@ its statistics). Per claim the table gives the smallest and the largest delta_90
 the process running it, with single-threaded BLAS as in ``python -m verify run``; exact and numeric
 checks have no delta).
 
-Run: ``python benchmarks/budget_table.py [--budgets quick standard thorough] [ids ...]`` (runs the claims
+Run: ``python benchmarks/budget_table.py [ids ...] [--budgets quick standard thorough]`` (runs the claims
 serially in this process), or ``python benchmarks/budget_table.py --from-json run.json ...`` on the JSON of
 ``python -m verify run --json`` (CPU is then not available: the wall seconds are printed instead).
+
+``python benchmarks/budget_table.py --main-job [ids ...] [--budgets standard]`` measures the main job as it
+runs: ``python -m verify run`` in a subprocess (its own process pool, fork, two workers on two cores), CPU
+= user + system time of the subprocess and everything it waited for (``resource.getrusage(RUSAGE_CHILDREN)``,
+what ``/usr/bin/time`` reports), first with an empty derivation cache (``SGDCHECK_CACHE_DIR`` a fresh
+directory: "cold"), then again with the cache that run filled ("warm"). ``--cold-numba`` also gives the
+first run an empty numba cache (``NUMBA_CACHE_DIR``: the fused kernel is compiled, as on a fresh
+installation). The sum of the per-claim CPU of the serial table is *not* the main job's CPU: the job also
+imports, starts workers and loads or derives per process what a serial run shares.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import math
+import os
+import re
+import resource
+import subprocess
+import sys
+import tempfile
 import time
 
 from scipy.stats import norm
+
+# measure the source tree this script belongs to (a worktree), not whichever copy is installed
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def detectable(verdict: dict, power: float = 0.9):
@@ -77,13 +95,69 @@ HEADER = ("| claim | budget | Monte Carlo comparisons | smallest detectable rela
           "| largest | CPU s | verdict |\n|---|---|---|---|---|---|---|")
 
 
+def main_job(ids=(), budget="standard", seed=0, cold_numba=False, command=None, caches=("cold", "warm")):
+    """CPU of ``python -m verify run`` (``command``: its argument list, default the main job on ``ids``)
+    with an empty and then a filled derivation cache (``caches``: "cold" and/or "warm"; "warm" alone uses
+    the user's cache as it is). Returns one dict per run (cache "cold", "warm") with user, system and
+    total CPU seconds, wall seconds, the exit status and the summary line."""
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="sgdcheck-main-job-") as tmp:
+        env = dict(os.environ)
+        if "cold" in caches:
+            env["SGDCHECK_CACHE_DIR"] = os.path.join(tmp, "derivations")
+        if cold_numba:
+            env["NUMBA_CACHE_DIR"] = os.path.join(tmp, "numba")
+        for cache in caches:
+            argv = command or [sys.executable, "-m", "verify", "run", *ids, "--budget", budget, "--seed",
+                               str(seed), "--quiet", "--results", os.path.join(tmp, f"results-{cache}")]
+            before = resource.getrusage(resource.RUSAGE_CHILDREN)
+            t0 = time.perf_counter()
+            done = subprocess.run(argv, check=False, env=env, capture_output=True, text=True)
+            wall = time.perf_counter() - t0
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            user, system = after.ru_utime - before.ru_utime, after.ru_stime - before.ru_stime
+            lines = [ln for ln in done.stdout.splitlines() if re.search(r"claims passed", ln)]
+            rows.append({"cache": cache, "user": user, "system": system, "cpu": user + system, "wall": wall,
+                         "status": done.returncode,
+                         "summary": lines[-1] if lines else done.stderr.strip()[-300:]})
+    return rows
+
+
+def _main_job_table(rows, budget):
+    out = ["| derivation cache | budget | user CPU s | system CPU s | total CPU s | wall s | exit status |",
+           "|---|---|---|---|---|---|---|"]
+    out += [f"| {r['cache']} | {budget} | {r['user']:.1f} | {r['system']:.1f} | {r['cpu']:.1f} | {r['wall']:.1f} "
+            f"| {r['status']} |" for r in rows]
+    out += [f"\n{r['cache']}: {r['summary']}" for r in rows]
+    return "\n".join(out)
+
+
 def main():
+    from verify.claims import BUDGETS
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("ids", nargs="*", help="claim ids or prefixes (default: all)")
-    ap.add_argument("--budgets", nargs="+", default=["quick", "standard"])
+    ap.add_argument("--budgets", nargs="+", default=["quick", "standard"],
+                    help=f"budgets ({', '.join(BUDGETS)}); give claim ids before this option")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--from-json", nargs="+", metavar="PATH", help="summarise `verify run --json` files instead")
+    ap.add_argument("--main-job", action="store_true",
+                    help="measure `python -m verify run` in a subprocess (cold and warm derivation cache)")
+    ap.add_argument("--cold-numba", action="store_true", help="--main-job: an empty numba cache for the cold run")
+    ap.add_argument("--caches", nargs="+", choices=("cold", "warm"), default=("cold", "warm"),
+                    help="--main-job: which derivation caches to run with (default: cold, then warm)")
     args = ap.parse_args()
+    bad = [b for b in args.budgets if b not in BUDGETS]
+    if bad:
+        ap.error(f"--budgets: {', '.join(map(repr, bad))} not a budget ({', '.join(BUDGETS)}); "
+                 "give claim ids before --budgets")
+    if args.seed < 0:
+        ap.error(f"--seed must be a non-negative integer; got {args.seed}")
+    if args.main_job:
+        budgets = args.budgets if "--budgets" in sys.argv else ["standard"]
+        for budget in budgets:
+            print(_main_job_table(main_job(args.ids, budget, args.seed, args.cold_numba, caches=tuple(args.caches)),
+                                  budget), flush=True)
+        return
     print(HEADER)
     if args.from_json:
         for path in args.from_json:

@@ -131,9 +131,11 @@ def _row_size(n, d, batch, sufficient):
     return max(1, min(n, _ROW_ENTRIES // (d * (1 if sufficient else batch))))
 
 
-def _step_args(rec, rows, lam, batch, noise_sd, floor, sufficient, data):
+def _step_args(rec, rows, lam, batch, noise_sd, floor, sufficient, data, gradient_factor=None):
     """Arguments of :func:`verify.kernel.step_rows` after (s, st, C, k0, k1, first_rows)."""
     lam, sqrt_lam, scale, noise_sd = _problem(lam, batch, noise_sd)
+    if gradient_factor is not None:   # a per-direction factor of the gradient (verify.montecarlo.FusedPlan)
+        scale = scale * np.asarray(gradient_factor, dtype=float)
     params = K.model_parameters(Gaussian() if data is None else data, lam.size)
     if params is None:
         raise ValueError(f"the fused kernel has no sampler for data model {data!r}")
@@ -144,10 +146,12 @@ def _step_args(rec, rows, lam, batch, noise_sd, floor, sufficient, data):
             rows.new)
 
 
-def run_chunk(child, n, algorithm, C, lam, batch, noise_sd, floor, e0, steps, sufficient, coords=None, data=None):
+def run_chunk(child, n, algorithm, C, lam, batch, noise_sd, floor, e0, steps, sufficient, coords=None, data=None,
+              gradient_factor=None, observable=0):
     """Run ``n`` replicas on the SFC64 stream of ``child`` with coefficients ``C`` (T, 1, S+1, S+1)
     on ``data`` (a data model the kernel samples, :func:`verify.kernel.model_parameters`; default
-    Gaussian)."""
+    Gaussian); ``gradient_factor`` (shape (d,), optional) multiplies the gradient per direction;
+    the risk is measured on state variable ``observable`` (the recorded moments on s_0)."""
     d = len(lam)
     s = K.sfc64_state(child)
     rec = Recorder(n, steps, d, coords)
@@ -160,7 +164,8 @@ def run_chunk(child, n, algorithm, C, lam, batch, noise_sd, floor, e0, steps, su
         else:   # reuse the block's arrays (fresh ones cost page faults): the block sums end at zero
             rows.st[...] = _initial(algorithm, e0, 1, d)
         K.step_rows(s, rows.st, C, 0, steps, start == 0,
-                    *_step_args(rec, rows, lam, batch, noise_sd, floor, sufficient, data))
+                    *_step_args(rec, rows, lam, batch, noise_sd, floor, sufficient, data, gradient_factor),
+                    int(observable))
         rec.replica_block_risk[start:start + m] = rows.buf["rep_brisk"]
     return n, rec.output()
 

@@ -391,7 +391,7 @@ _TILE = 1024
 
 @_fjit
 def update_record(st, C, ci, scale, Z, beta, update, k, first_rows, lam, floor, coords, all_coords,
-                  in_block, rstat, mstat, mustat, blk_r, blk_m, blk_mu, feat, new):
+                  in_block, rstat, mstat, mustat, blk_r, blk_m, blk_mu, feat, new, obs=0):
     """Pass 2 of a step for every replica r of ``st`` (S, m, d): if ``update``, the linear update
     s_a <- sum_j C[ci, cr, a, j] s_j + C[ci, cr, a, S] g with g = beta_r scale Z[r, 0]
     (:func:`gradient`); then the recording of step k on the error e = s_0 while its row is in L1:
@@ -399,7 +399,9 @@ def update_record(st, C, ci, scale, Z, beta, update, k, first_rows, lam, floor, 
     rstat[:, k] and (K, S1, S2) of e_i^2 and e_i into mstat[:, k], mustat[:, k] (every coordinate
     if ``all_coords``, else those in ``coords``), and if ``in_block`` the replica's block sums
     blk_r, blk_m, blk_mu. ``first_rows``: row 0 starts the chunk (it sets the shifts K).
-    The coordinates run in tiles of ``_TILE`` (all replicas per tile)."""
+    The coordinates run in tiles of ``_TILE`` (all replicas per tile). ``obs`` > 0: the risk (and
+    M_2) are those of the state variable s_obs instead (e.g. the averaged iterate), the recorded
+    e_i^2 and e_i stay those of e = s_0."""
     S = st.shape[0]
     m = st.shape[1]
     d = st.shape[2]
@@ -478,6 +480,14 @@ def update_record(st, C, ci, scale, Z, beta, update, k, first_rows, lam, floor, 
                     if in_block:
                         blk_m[r, i] += sq
                         blk_mu[r, i] += e
+            if obs != 0:   # the risk on another state variable: one more pass over the row, in L1
+                risk = 0.0
+                m2 = 0.0
+                for i in range(i0, i1):
+                    o = st[obs, r, i]
+                    li = lam[i] * (o * o)
+                    risk += li
+                    m2 += lam[i] * li
             feat[r, 0] += risk
             feat[r, 1] += m2
     for r in range(m):
@@ -551,13 +561,14 @@ def close_block(block, width, first_rows, blk_r, blk_m, blk_mu, bstat_r, bstat_m
 @_jit
 def step_rows(s, st, C, k0, k1, first_rows, sqrt_lam, lam, scale, noise_sd, sufficient, model, p1, p2, table, floor,
               coords, all_coords, block_of, block_width, rstat, mstat, mustat, blk_r, blk_m, blk_mu,
-              bstat_r, bstat_m, bstat_mu, rep_brisk, feat, Q, Z, beta, new):
+              bstat_r, bstat_m, bstat_mu, rep_brisk, feat, Q, Z, beta, new, obs=0):
     """Steps k0..k1 (k = 0: record only) of the replicas of ``st`` (S, m, d): per step, every
     replica's random numbers (:func:`draw`) and gradient (:func:`gradient`), then every replica's update and recording
     (:func:`update_record`), and the block averages at a block's last step (:func:`close_block`).
     C has shape (T, 1 or m, S+1, S+1) with T = 1 or k1 - k0 (coefficients of step k at index
     k - max(k0, 1) when T > 1). ``first_rows``: these rows start the chunk (row 0 sets the shifts).
-    Scratch: Q (m, d), Z (m, B, d + 1) or (m, 1, d + 2B) (sufficient statistics), beta (m,), new (S,)."""
+    Scratch: Q (m, d), Z (m, B, d + 1) or (m, 1, d + 2B) (sufficient statistics), beta (m,), new (S,).
+    ``obs``: the state variable the risk is measured on (:func:`update_record`)."""
     for k in range(k0, k1 + 1):
         ci = 0 if C.shape[0] == 1 else max(k - max(k0, 1), 0)
         if k > 0:
@@ -565,7 +576,7 @@ def step_rows(s, st, C, k0, k1, first_rows, sqrt_lam, lam, scale, noise_sd, suff
             gradient(st, C, ci, sqrt_lam, scale, sufficient, Q, Z, beta, False, feat)
         block = block_of[k]
         update_record(st, C, ci, scale, Z, beta, k > 0, k, first_rows, lam, floor, coords, all_coords,
-                      block >= 0, rstat, mstat, mustat, blk_r, blk_m, blk_mu, feat, new)
+                      block >= 0, rstat, mstat, mustat, blk_r, blk_m, blk_mu, feat, new, obs)
         if block >= 0 and block_width[k] > 0:
             close_block(block, block_width[k], first_rows, blk_r, blk_m, blk_mu, bstat_r, bstat_m, bstat_mu,
                         rep_brisk)

@@ -24,17 +24,32 @@ from dataclasses import dataclass, field
 import numpy as np
 import sympy as sp
 
-from theory.algorithms import GRADIENT, Algorithm
+from theory.algorithms import GRADIENT, OPTIMUM, Algorithm
 from theory.data import DataModel, Gaussian
 from theory.hyperparameters import bind_hyperparameters
-from theory.validation import (check_algorithm_and_data, check_eigenvalues, check_initial,
-                               check_integer, check_nonnegative, check_positive, check_replicas, check_seed)
+from theory.validation import (
+    check_algorithm_and_data,
+    check_eigenvalues,
+    check_initial,
+    check_integer,
+    check_nonnegative,
+    check_replicas,
+    check_seed,
+)
 
 from .samplers import sample_standardized
 from .sampling import has_exact_sufficient_law, sufficient_gradient
 
-__all__ = ["simulate", "SimulationResult", "block_edges", "chunk_streams", "assemble_result", "choose_engine",
-           "run_chunks"]
+__all__ = [
+    "SimulationResult",
+    "assemble_result",
+    "block_edges",
+    "choose_engine",
+    "chunk_streams",
+    "run_chunks",
+    "simulate",
+    "warm_up",
+]
 
 
 @dataclass
@@ -240,21 +255,125 @@ def _compile(algorithm: Algorithm):
     rule = [sp.sympify(u).subs(const) for u in algorithm.update]
     update = sp.lambdify([*algorithm.state, GRADIENT, *hyper], rule, modules="numpy")
     point = sp.lambdify([*algorithm.state, *hyper], sp.sympify(algorithm.gradient_point).subs(const), modules="numpy")
-    linear = None
     variables = [*algorithm.state, GRADIENT]
     if per_direction:  # per-direction values (arrays of shape (d,)) or theta*: the generic, broadcasting path
         return update, point, None
+    rows = _linear_rows((*rule, sp.sympify(algorithm.gradient_point).subs(const)), variables)
+    linear = None if rows is None else sp.lambdify(hyper, rows, modules="math")
+    return update, point, linear
+
+
+def _linear_rows(exprs, variables):
+    """The coefficients of each expression in ``variables`` (rows), or None unless every expression is
+    linear and homogeneous in them."""
+    rows = []
     try:
-        rows = []
-        for expr in (*rule, sp.sympify(algorithm.gradient_point).subs(const)):
+        for expr in exprs:
             poly = sp.Poly(sp.expand(expr), *variables)
             if poly.total_degree() > 1 or poly.coeff_monomial(1) != 0:
-                raise ValueError
+                return None
             rows.append([poly.coeff_monomial(v) for v in variables])
-        linear = sp.lambdify(hyper, rows, modules="math")
-    except (ValueError, sp.PolynomialError):
-        linear = None
-    return update, point, linear
+    except sp.PolynomialError:
+        return None
+    return rows
+
+
+@dataclass(frozen=True)
+class FusedPlan:
+    r"""How the fused kernel runs a rule whose coefficients are not all direction-independent numbers.
+
+    The kernel applies s_a <- sum_j U_aj s_j + U_a,S g_i with U the same for every direction i, and
+    records the risk on one state variable (``observable``). Two exact rewritings bring more rules to that form:
+
+    * an **affine** rule (it contains theta*_i, e.g. weight decay, s_0' = (1 - gamma w) e - gamma g -
+      gamma w theta*) carries theta*_i as one more state variable with the update theta*' = theta*,
+      started at the ``optimum`` hyperparameter: the rule is then linear in the state;
+    * a **per-direction factor** of the gradient column (the diagonal preconditioner,
+      e_i' = e_i - gamma P_i g_i): when every gradient coefficient is u_a(h) f(h_i) with one common
+      f of the per-direction hyperparameters, and nothing else depends on them, f_i multiplies the
+      kernel's gradient scale sqrt(lambda_i)/B instead.
+
+    Attributes
+    ----------
+    linear : callable(*hyperparameter values) -> rows
+        The (S'+1) x (S'+1) coefficient rows (S' = S, or S + 1 with theta*): update rows, then
+        the gradient point's row (its last entry 0); per-direction values are accepted and unused.
+    factor : callable(*per-direction values) -> array or None
+        f_i of the gradient column, None when it is 1.
+    factor_names : tuple of str
+        The hyperparameters ``factor`` takes, in its order.
+    affine : bool
+        Whether theta*_i is carried as the last state variable.
+    observable : int
+        The state variable the risk is measured on (the averaged iterate of
+        :class:`theory.IterateAveraging`; 0 for the error e).
+    """
+
+    linear: object
+    factor: object
+    factor_names: tuple
+    affine: bool
+    observable: int = 0
+
+    def initial_state(self, algorithm, e0, optimum):
+        """The state at step 0: the algorithm's, then theta*_i (affine rules), each of shape (d,)."""
+        init = tuple(np.broadcast_to(np.asarray(s, dtype=float), e0.shape) for s in algorithm.initial_state(e0))
+        return init + ((np.broadcast_to(np.asarray(optimum, dtype=float), e0.shape),) if self.affine else ())
+
+    def gradient_factor(self, values: dict, d: int):
+        """f_i (shape (d,)) from the bound hyperparameters ``values`` (name -> value), or None."""
+        if self.factor is None:
+            return None
+        return np.broadcast_to(np.asarray(self.factor(*(values[n] for n in self.factor_names)), dtype=float),
+                               (d,)).copy()
+
+
+@functools.lru_cache(maxsize=64)
+def _fused_plan(algorithm: Algorithm):
+    """The :class:`FusedPlan` of ``algorithm``, or None when its rule does not reduce to the kernel's
+    form (see there), or its risk is measured on a combination of state variables."""
+    observable = [j for j, x in enumerate(algorithm.state)
+                  if sp.simplify(sp.sympify(algorithm.observable) - x) == 0]
+    if not observable:
+        return None
+    spec = algorithm.hyperparameter_spec
+    hyper = [h.symbol for h in spec]
+    per_dir = [h for h in spec if h.per_direction and h.symbol != OPTIMUM]
+    pd_symbols = [h.symbol for h in per_dir]
+    const = algorithm.constants
+    affine = algorithm.affine
+    state = [*algorithm.state, *([OPTIMUM] if affine else [])]
+    variables = [*state, GRADIENT]
+    rule = [sp.sympify(u).subs(const) for u in algorithm.update] + ([OPTIMUM] if affine else [])
+    rows = _linear_rows((*rule, sp.sympify(algorithm.gradient_point).subs(const)), variables)
+    if rows is None:
+        return None
+    factor = sp.Integer(1)
+    if pd_symbols:
+        column = [row[-1] for row in rows[:-1] if row[-1] != 0]
+        parts = [sp.factor(c).as_independent(*pd_symbols, as_Add=False) for c in column]
+        if not parts or any(dep != parts[0][1] for _, dep in parts):
+            return None
+        factor = parts[0][1]
+        for row in rows[:-1]:
+            if row[-1] != 0:
+                row[-1] = sp.factor(row[-1]).as_independent(*pd_symbols, as_Add=False)[0]
+    if any(x.free_symbols & set(pd_symbols) for row in rows for x in row):
+        return None
+    names = tuple(h.name for h in per_dir if h.symbol in factor.free_symbols)
+    factor_fn = (None if factor == 1 else
+                 sp.lambdify([h.symbol for h in per_dir if h.name in names], factor, modules="numpy"))
+    return FusedPlan(sp.lambdify(hyper, rows, modules="math"), factor_fn, names, affine, observable[0])
+
+
+class _InitialState:
+    """The ``algorithm`` argument of :func:`verify.fused.run_chunk`: it gives the state at step 0."""
+
+    def __init__(self, state):
+        self.state = state
+
+    def initial_state(self, e0):
+        return self.state
 
 
 def moments3(x):
@@ -506,6 +625,44 @@ def fused_available() -> bool:
     return True
 
 
+def warm_up() -> bool:
+    """Compile the fused kernel in this process, or load it from numba's disk cache (``cache=True``).
+
+    A process pool started by fork (:func:`verify.runner.run_claims`) calls this in the parent
+    before its workers start: they inherit the compiled kernel instead of each compiling it
+    (measured: 6.9 s of CPU per process for the kernel of :func:`simulate` and 5.5 s for the
+    per-step entry points of the hooked runs (:func:`verify.fused.run_chunk_hooked`, adaptive
+    learning rates) with an empty numba cache; about 0.5 s to import numba and load both from the
+    cache) -- a fresh installation's first run compiled them once per worker at the same time. Runs
+    two replicas for one step (d = 1) on each path with warnings silenced; returns False when numba
+    is not installed (nothing to warm).
+    """
+    if not fused_available():
+        return False
+    import warnings
+
+    from . import fused
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        simulate(data=Gaussian(), eigenvalues=[1.0], learning_rate=0.5, steps=1, replicas=2, seed=0, workers=1,
+                 engine="fused")
+        from theory.algorithms import SGD
+        one = np.ones(1)
+        fused.run_chunk_hooked(np.random.SeedSequence(0), 2, SGD(), _compile(SGD())[2], _ConstantHook(), one, 1,
+                               0.0, 0.0, one, 1, False)
+    return True
+
+
+class _ConstantHook:
+    """A per-replica hyperparameter hook (see :func:`verify.fused.run_chunk_hooked`) with a fixed learning rate."""
+
+    def start(self, features):
+        return [0.5], np.zeros(features.shape[0])
+
+    def step(self, k, features):
+        return [0.5], np.zeros(features.shape[0])
+
+
 def kernel_samples(data) -> bool:
     """True for the data models the fused kernel samples itself (:func:`verify.kernel.draw`):
     Gaussian, Rademacher, IndependentCoordinates (three-point law), SparseGaussian and
@@ -583,8 +740,10 @@ def simulate(algorithm: Algorithm | None = None, *, data: DataModel | None = Non
     engine : {"auto", "fused", "numpy"}
         "fused": the compiled kernel of :mod:`verify.kernel` (SFC64 streams, generation,
         update and recording fused per row block; needs an update rule linear in the state and
-        the gradient, and a data model the kernel samples: Gaussian, Rademacher,
-        IndependentCoordinates, SparseGaussian, EmpiricalDistribution);
+        the gradient -- affine rules (theta*), a common per-direction factor of the gradient
+        (a diagonal preconditioner) and a risk on another state variable (iterate averaging)
+        included, see :class:`FusedPlan` -- and a data model the kernel samples: Gaussian,
+        Rademacher, IndependentCoordinates, SparseGaussian, EmpiricalDistribution);
         "numpy": the NumPy reference engine (PCG64 streams, every rule and data model);
         "auto": "fused" where it applies, else "numpy". The two engines draw different random
         numbers from the same seed; each is reproducible bit for bit.
@@ -643,17 +802,20 @@ def simulate(algorithm: Algorithm | None = None, *, data: DataModel | None = Non
     compiled = _compile(algorithm)
     noise_sd = float(np.sqrt(float(noise_variance)))
     # the fused kernel records the risk on the error e (state[0]); a rule whose risk is measured on
-    # another combination of the state (iterate averaging) runs on the NumPy engine
-    on_error = sp.simplify(sp.sympify(algorithm.observable) - algorithm.state[0]) == 0
-    engine, sufficient = choose_engine(engine, sampling, data, batch, compiled[2] is not None and on_error)
+    # another combination of the state (iterate averaging), or whose coefficients depend on the
+    # direction other than as in FusedPlan, runs on the NumPy engine
+    plan = _fused_plan(algorithm)
+    engine, sufficient = choose_engine(engine, sampling, data, batch, plan is not None)
     if engine == "fused":
         from . import fused
-        C = fused.coefficient_schedule(algorithm, compiled[2], hyper_values, steps)
+        C = fused.coefficient_schedule(algorithm, plan.linear, hyper_values, steps)
         floor = noise_sd**2 + float(getattr(data, "residual_variance", 0.0))
+        start = _InitialState(plan.initial_state(algorithm, e0, bound.get("optimum", 0.0)))
+        factor = plan.gradient_factor(bound, len(lam))
 
         def run(cs):
-            return fused.run_chunk(cs[0], cs[1], algorithm, C, lam, batch, noise_sd, floor, e0, steps, sufficient,
-                                   data=data)
+            return fused.run_chunk(cs[0], cs[1], start, C, lam, batch, noise_sd, floor, e0, steps, sufficient,
+                                   data=data, gradient_factor=factor, observable=plan.observable)
     else:
         args = (algorithm, compiled, data, lam, hyper_values, batch, noise_sd, e0, steps, sufficient)
 

@@ -15,3 +15,28 @@ def test_ratio_claim_passes_and_shows_the_break():
     # power: the first-order prediction of the large difference is rejected by the same data
     first_order = float(diffs[-1].check.split("first order ")[1].split(")")[0])
     assert abs(diffs[-1].monte_carlo - first_order) / diffs[-1].standard_error > 6
+
+
+def test_ratio_claim_windows_follow_the_burn_in_and_a_planted_closed_form_error_fails(monkeypatch):
+    """Each R_inf runs a window of dyadic length after the 64-step burn-in (half the steps of a run to
+    2^(J+1)) and checks the closed form on the recursion's late window to 6 digits: 1e-5 is rejected."""
+    from verify.claims import ratio
+    res = CLAIMS["sgd.learning_rate_batch_ratio"].run("quick", seed=0)
+    windows = [v.parameters["window"] for v in res.verdicts if v.kind == "scalar" and "window" in v.parameters]
+    assert len(windows) == 3 and all(a == 64 and (b - a + 1) & (b - a) == 0 for a, b in windows)
+    real = ratio.derive
+
+    class Planted:
+        def __init__(self, rec):
+            self.rec = rec
+
+        def __getattr__(self, name):
+            return getattr(self.rec, name)
+
+        def stationary_risk(self, *a, **k):
+            return self.rec.stationary_risk(*a, **k) * (1 + 1e-5)
+
+    monkeypatch.setattr(ratio, "derive", lambda *a: Planted(real(*a)))
+    bad = CLAIMS["sgd.learning_rate_batch_ratio"].run("quick", seed=0)
+    numeric = [v for v in bad.verdicts if v.kind == "numeric"]
+    assert len(numeric) == 3 and not any(v.passed for v in numeric) and not bad.passed

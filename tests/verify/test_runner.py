@@ -69,3 +69,34 @@ def test_bad_arguments():
         run_claims([], "huge")
     with pytest.raises(ValueError, match="resume=True needs results_dir"):
         run_claims([], "quick", resume=True)
+
+
+def test_pool_parent_warms_the_kernel_before_forking(monkeypatch):
+    """A forked pool's workers inherit the compiled kernel: run_claims warms it in the parent once
+    (not for a serial run or a given executor, whose workers do not share this process's memory)."""
+    import verify.montecarlo
+    from verify import runner
+    calls = []
+    monkeypatch.setattr(verify.montecarlo, "warm_up", lambda: calls.append(1) or True)
+    monkeypatch.setattr(runner, "_forks", lambda: True)
+    monkeypatch.setattr(runner, "_run_one", _fake_run_one)
+    claims = [CLAIMS[i] for i in IDS]
+    run_claims(claims, "quick", 0, executor="serial")
+    assert calls == []
+    run_claims(claims, "quick", 0)
+    assert calls == [1]
+    monkeypatch.setattr(runner, "_forks", lambda: False)
+    run_claims(claims, "quick", 0)
+    assert calls == [1]
+
+
+def _fake_run_one(claim_id, budget, seed):
+    from verify.claims import ClaimResult
+    return ClaimResult(claim_id, "", "", True, [], [], {"entropy": seed}).to_dict()
+
+
+def test_warm_up_compiles_the_kernel_in_this_process():
+    from verify import kernel
+    from verify.montecarlo import warm_up
+    assert warm_up() is True
+    assert kernel.step_rows.signatures   # compiled (or loaded from the disk cache) here

@@ -10,7 +10,7 @@ from scipy.optimize import minimize_scalar
 
 from theory.games import _Z, BETA, ETA, SINGULAR_VALUE, BilinearGame, small_step_rate
 
-from ..montecarlo import SimulationResult, block_edges, moments3
+from ..montecarlo import SimulationResult, block_edges
 from ..stats import AlphaBudget, compare, exact_identity, numeric_agreement, reported
 from . import Claim, child_seed, register
 from ._checks import exact, polynomial_radius
@@ -19,11 +19,18 @@ _SRC = "Gidel et al., arXiv:1807.04740 (AISTATS 2019)"
 _S = np.array([1.0, 0.7, 0.4, 0.1])  # singular values of A
 
 
-def _summary(a):
-    """(mean, standard error, sample skewness) over the replicas (axis 0) of ``a``."""
-    n = a.shape[0]
-    mean, m2, m3 = moments3(a)
+def _summary(a, skewness=True):
+    """(mean, standard error, sample skewness or None) over the replicas, axis 1 of ``a``
+    (time or block first: each reduction runs over contiguous rows)."""
+    n = a.shape[1]
+    mean = a.mean(axis=1)
+    dv = a - mean[:, None]
+    sq = dv * dv
+    m2 = sq.sum(axis=1)
     se = np.sqrt(m2 / (n - 1) / n) if n > 1 else np.zeros_like(mean)
+    if not skewness:
+        return mean, se, None
+    m3 = (sq * dv).sum(axis=1)
     with np.errstate(divide="ignore", invalid="ignore"):
         skew = np.where(m2 > 0, (m3 / n) / (m2 / n) ** 1.5, 0.0)
     return mean, se, skew
@@ -39,22 +46,21 @@ def game_result(states, seed=None, parameters=None) -> SimulationResult:
     skewnesses, as :func:`verify.simulate` records them.
     """
     n = states.shape[1]
-    x = np.concatenate([states[..., 0], states[..., 2]], axis=-1)  # (T+1, n, 2r): theta then phi
-    x = np.moveaxis(x, 1, 0)                                          # (n, T+1, 2r): replicas first
+    x = np.concatenate([states[..., 0], states[..., 2]], axis=-1)  # (T+1, n, 2r): theta then phi, time first
     sq = x * x
-    risk = 0.5 * sq.sum(axis=-1)                                      # (n, T+1)
+    risk = 0.5 * sq.sum(axis=-1)                                      # (T+1, n)
     edges = block_edges(states.shape[0] - 1)
 
-    def blocks(a):
-        return np.stack([a[:, lo:hi].mean(axis=1) for lo, hi in zip(edges[:-1], edges[1:])], axis=1)
-    (rm, rs, rg), (sm, ss_, _), (mm, mse, _) = _summary(risk), _summary(sq), _summary(x)
+    def blocks(a):   # (n_blocks, n, ...): every replica's block averages
+        return np.stack([a[lo:hi].mean(axis=0) for lo, hi in zip(edges[:-1], edges[1:])])
+    (rm, rs, rg), (sm, ss_, _), (mm, mse, _) = _summary(risk), _summary(sq, False), _summary(x, False)
     brisk, bsq, bx = blocks(risk), blocks(sq), blocks(x)
     (brm, brs, brg), (bsm, bss, bsg), (bmm, bms, bmg) = _summary(brisk), _summary(bsq), _summary(bx)
     return SimulationResult(risk=rm, risk_se=rs, second_moments=sm, second_moments_se=ss_, mean=mm,
                             mean_se=mse, replicas=n, seed={"seed": seed}, parameters=parameters or {},
                             block_edges=edges, block_risk=brm, block_risk_se=brs,
                             block_second_moments=bsm, block_second_moments_se=bss, risk_skewness=rg,
-                            replica_block_risk=brisk, block_risk_skewness=brg,
+                            replica_block_risk=np.ascontiguousarray(brisk.T), block_risk_skewness=brg,
                             block_second_moments_skewness=bsg, block_mean=bmm, block_mean_se=bms,
                             block_mean_skewness=bmg)
 

@@ -17,10 +17,9 @@ import numpy as np
 from theory import SGD, Gaussian, derive
 from theory.scaling import learning_rate_batch_ratio_expansion
 
-from ..montecarlo import simulate
 from ..stats import AlphaBudget, growth, reported, scalar_comparison
 from . import Claim, child_seed, register
-from .sgd import stationary_checks
+from .sgd import burn_in_stationary
 
 LAM = 1.0 / np.arange(1, 9)
 RATIO, SIGMA2, BATCHES = 0.02, 1.0, (1, 2, 32)
@@ -48,17 +47,14 @@ def _runner(claim, budget, ss):
     for j, B in enumerate(BATCHES):
         gamma = RATIO * B
         r_inf = rec.stationary_risk(LAM, gamma, B, SIGMA2)
-        J, steps, window_mean = _window(rec, gamma, B, r_inf)
-        res = simulate(SGD(), data=Gaussian(), eigenvalues=LAM, learning_rate=gamma, batch=B,
-                       noise_variance=SIGMA2, initial=0.0, steps=steps, replicas=budget.replicas,
-                       seed=child_seed(ss, j))
-        params = dict(eigenvalues="1/i, d=8", learning_rate=gamma, batch=B, ratio=RATIO,
-                      noise_variance=SIGMA2, window=[2 ** J, steps])
-        samples = res.replica_block_risk[:, -1]
-        verdicts.extend(stationary_checks(
-            r_inf, window_mean, samples, res, (2 ** J, steps), alphas[f"R_inf B={B}"],
+        # the window length 2^J of a run to 2^(J+1) (power), simulated right after a burn-in (half the steps)
+        J = _window(rec, gamma, B, r_inf)[0]
+        params = dict(eigenvalues="1/i, d=8", learning_rate=gamma, batch=B, ratio=RATIO, noise_variance=SIGMA2)
+        checks, _, samples, window_mean, _, _ = burn_in_stationary(
+            rec, SGD(), Gaussian(), LAM, gamma, B, SIGMA2, budget.replicas, child_seed(ss, j), alphas[f"R_inf B={B}"],
             f"R_inf at gamma={gamma:g}, B={B} (first order R_0 + gamma R_1 = {R0 + gamma * R1:.6f}, "
-            f"R_0 = {R0:.6f})", params))
+            f"R_0 = {R0:.6f})", params, J=J)
+        verdicts.extend(checks)
         points.append((gamma, B, r_inf, window_mean, samples))
     g1, b1, r1, w1, s1 = points[0]
     for gamma, B, r_inf, window_mean, samples in points[1:]:

@@ -17,8 +17,7 @@ from theory import SGD, Gaussian, IterateAveraging, PreconditionedSGD, derive, p
 from ..montecarlo import simulate
 from ..stats import AlphaBudget, compare, numeric_agreement
 from . import Claim, Series, child_seed, register
-from .sgd import (_critical_runner, _second_moments_runner, _stationary_runner, stationary_checks,
-                  stationary_monte_carlo)
+from .sgd import _critical_runner, _second_moments_runner, _stationary_runner, burn_in_stationary
 
 _LAM16 = np.arange(1, 17, dtype=float) ** -1.0               # the SGD claims' representative spectrum
 _THETA16 = np.cos(np.arange(16)) * 1.5                        # theta* of the weight-decay claims
@@ -68,10 +67,10 @@ def _decay_dependence_runner(claim, budget, ss):
         alg = SGD(weight_decay=w)
         rec = derive(alg)
         gamma = 0.4 * rec.critical_learning_rate(_LAM16, batch=2)
-        out = stationary_monte_carlo(rec, alg, _G, _LAM16, gamma, 2, 1.0, budget.replicas, child_seed(ss, j),
-                                     tolerance=1e-7, optimum=_THETA16)
-        params = dict(weight_decay=w, learning_rate=gamma, batch=2, noise_variance=1.0, window=list(out[4]))
-        verdicts += stationary_checks(*out, alphas[f"w={w}"], f"R_inf with weight decay w = {w}", params)
+        params = dict(weight_decay=w, learning_rate=gamma, batch=2, noise_variance=1.0)
+        verdicts += burn_in_stationary(rec, alg, _G, _LAM16, gamma, 2, 1.0, budget.replicas, child_seed(ss, j),
+                                       alphas[f"w={w}"], f"R_inf with weight decay w = {w}", params,
+                                       optimum=_THETA16)[0]
     return verdicts
 
 

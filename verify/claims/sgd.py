@@ -173,6 +173,40 @@ def stationary_checks(r_inf, window_mean, samples, res, window, alpha, what, par
     ]
 
 
+def burn_in_stationary(rec, algorithm, data, lam, gamma, batch, sigma2, replicas, seed, alpha, what, parameters,
+                       J=None, **hyper):
+    """The two checks of a stationary risk R_inf, with the Monte Carlo window right after a burn-in.
+
+    1. Closed form = the recursion's mean over a late window [2^L, 2^(L+1)) where successive dyadic
+       windows agree to 1e-8: its transient is far below 1e-6 R_inf, so the closed form must agree to
+       6 digits (a 1e-5 error is rejected); recursion only, no simulation.
+    2. Monte Carlo: each replica's average over a window of length 2^J right after a burn-in of
+       ``_BURN_IN`` steps from e_0 = 0, against the recursion's exact mean over *that* window
+       (transient included; one-sample Hall-corrected test of i.i.d. replica averages). J: given, or
+       the smallest (>= 6) with a transient of the window [2^J, 2^(J+1)) below 1e-7 R_inf -- the
+       window a run to 2^(J+1) would average, in about half the steps, with the same power.
+
+    Returns ``(verdicts, R_inf, samples, exact window mean, result, trajectory)``.
+    """
+    r_inf, L, late_mean, converged = _late_window(rec, lam, gamma, batch, sigma2, 1e-8, hyper,
+                                                  reference="previous window")
+    if J is None:
+        J = _late_window(rec, lam, gamma, batch, sigma2, 1e-7, hyper)[1]
+    first, steps = _BURN_IN, 2 ** J + _BURN_IN - 1
+    tr = rec.trajectory(lam, gamma, batch, sigma2, initial=0.0, steps=steps, **hyper)
+    res = simulate(algorithm, data=data, eigenvalues=lam, learning_rate=gamma, batch=batch, noise_variance=sigma2,
+                   initial=0.0, steps=steps, replicas=replicas, seed=seed, **hyper)
+    samples, a, b = time_average(res, first)
+    window_mean = float(np.mean(tr.risk[a:b + 1]))
+    params = dict(parameters, window=[a, b], limit_window=[2 ** L, 2 ** (L + 1) - 1])
+    verdicts = [closed_form_agreement(r_inf, late_mean, (2 ** L, 2 ** (L + 1) - 1), what, params,
+                                      6.0 if converged else None),
+                scalar_comparison(window_mean, samples, alpha=alpha, parameters=params, seed=res.seed,
+                                  label=f"{what}: Monte Carlo risk averaged over steps {a}..{b} from e_0 = 0 "
+                                        "= exact mean of the recursion there")]
+    return verdicts, r_inf, samples, window_mean, res, tr
+
+
 def _stationary_runner(data, algorithm=None, hyper=None):
     algorithm, hyper = algorithm or SGD(), dict(hyper or {})
 
@@ -182,31 +216,11 @@ def _stationary_runner(data, algorithm=None, hyper=None):
         rec = derive(algorithm, data)
         gc = rec.critical_learning_rate(lam, batch=batch, **hyper)
         gamma = 0.4 * gc
-        # closed form = the recursion's mean over a late window [2^L, 2^(L+1)), where successive
-        # dyadic windows agree to 1e-8: its transient is far below 1e-6 R_inf, so the closed form
-        # must agree to 6 digits (a 1e-5 error is rejected); recursion only, no simulation
-        r_inf, L, late_mean, converged = _late_window(rec, lam, gamma, batch, sigma2, 1e-8, hyper,
-                                                      reference="previous window")
-        # Monte Carlo: a window of length 2^J (J as before: the window [2^J, 2^(J+1)) has a transient
-        # below 1e-7 R_inf) right after a burn-in of 64 steps, compared with the recursion's exact
-        # mean over *that* window (transient included): half the steps of a run to 2^(J+1), same power
-        J = _late_window(rec, lam, gamma, batch, sigma2, 1e-7, hyper)[1]
-        first, steps = _BURN_IN, 2 ** J + _BURN_IN - 1
-        tr = rec.trajectory(lam, gamma, batch, sigma2, initial=0.0, steps=steps, **hyper)
-        res = simulate(algorithm, data=data, eigenvalues=lam, learning_rate=gamma, batch=batch,
-                       noise_variance=sigma2, initial=0.0, steps=steps, replicas=budget.replicas,
-                       seed=child_seed(ss, 0), **hyper)
-        samples, a, b = time_average(res, first)
-        params = dict(eigenvalues="i^-1, d=16", learning_rate=gamma, batch=batch, noise_variance=sigma2,
-                      window=[a, b], limit_window=[2 ** L, 2 ** (L + 1) - 1], **hyper)
-        what = "R_inf at gamma = 0.4 gamma_c, B=2, sigma^2=1"
-        verdicts = [closed_form_agreement(r_inf, late_mean, (2 ** L, 2 ** (L + 1) - 1), what, params,
-                                          6.0 if converged else None),
-                    scalar_comparison(float(np.mean(tr.risk[a:b + 1])), samples, alpha=claim.alpha,
-                                      parameters=params, seed=res.seed,
-                                      label=f"{what}: Monte Carlo risk averaged over steps {a}..{b} from e_0 = 0 "
-                                            "= exact mean of the recursion there")]
-        curve = Series.of("risk, started at the optimum", np.arange(steps + 1), tr.risk,
+        params = dict(eigenvalues="i^-1, d=16", learning_rate=gamma, batch=batch, noise_variance=sigma2, **hyper)
+        verdicts, r_inf, _, _, res, tr = burn_in_stationary(
+            rec, algorithm, data, lam, gamma, batch, sigma2, budget.replicas, child_seed(ss, 0), claim.alpha,
+            "R_inf at gamma = 0.4 gamma_c, B=2, sigma^2=1", params, **hyper)
+        curve = Series.of("risk, started at the optimum", np.arange(res.steps + 1), tr.risk,
                           res.risk, res.risk_se, reference=r_inf, reference_label="stationary risk R_inf")
         return verdicts, [curve]
     return runner

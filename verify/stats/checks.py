@@ -259,7 +259,15 @@ def numeric_agreement(value, reference, digits, *, label="", parameters=None) ->
     if a.shape != b.shape:
         raise ValueError(f"value and reference must have the same shape; got {a.shape} and {b.shape}")
     worst, where = float("inf"), None
-    for j, (x, y) in enumerate(zip(a.ravel(), b.ravel())):
+    pairs = enumerate(zip(a.ravel(), b.ravel()))
+    fa, fb = _float_array(value), _float_array(reference)
+    if fa is not None and fb is not None and fa.size > 1 and np.all(np.isfinite(fa)) and np.all(np.isfinite(fb)):
+        # float arrays: locate the worst entry in float64, then measure it as below (same statistic)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            err = np.abs(fa - fb) / np.where(fb != 0, np.abs(fb), 1.0)
+        j = int(np.argmax(err.ravel()))
+        pairs = [(j, (a.ravel()[j], b.ravel()[j]))]
+    for j, (x, y) in pairs:
         x, y = mpmath.mpf(x), mpmath.mpf(y)
         if not (mpmath.isfinite(x) and mpmath.isfinite(y)):
             raise ValueError("numeric_agreement needs finite values")
@@ -271,6 +279,12 @@ def numeric_agreement(value, reference, digits, *, label="", parameters=None) ->
     return Verdict(bool(worst >= digits), worst, float("nan"), 0.0, 0, None, dict(parameters or {}), None,
                    kind="numeric", test=f"at least {digits:g} significant digits", label=label,
                    theory=float(b.ravel()[j]), monte_carlo=float(a.ravel()[j]), standard_error=0.0)
+
+
+def _float_array(x):
+    """``x`` as a float64 array if it is one (or a float list), else None (mpmath and other objects)."""
+    arr = np.asarray(x)
+    return np.atleast_1d(arr) if arr.dtype == np.float64 else None
 
 
 def reported(value, reference=float("nan"), *, standard_error=float("nan"), statistic=None, label="",
