@@ -28,3 +28,16 @@ def test_fast_path_still_fails_a_planted_error_and_refuses_non_finite_values():
     y[3] = np.nan
     with pytest.raises(ValueError, match="finite"):
         numeric_agreement(x, y, 9)
+
+
+def test_mpmath_inputs_are_compared_beyond_double_precision():
+    """Values carried at 30 digits that differ in the 21st agree to 20 digits, not 21 and not 'equal'
+    (mpf() rounds to the working precision: at the default 15 digits both sides were equal)."""
+    import mpmath
+    with mpmath.workdps(30):
+        ref = mpmath.mpf(1) / 3
+        close = ref * (1 + mpmath.mpf("3e-21"))
+    v = numeric_agreement(close, ref, 20)
+    assert v.passed and 20 < v.statistic < 21
+    assert not numeric_agreement(close, ref, 21).passed
+    assert mpmath.mp.dps == 15     # the working precision is restored

@@ -267,14 +267,17 @@ def numeric_agreement(value, reference, digits, *, label="", parameters=None) ->
             err = np.abs(fa - fb) / np.where(fb != 0, np.abs(fb), 1.0)
         j = int(np.argmax(err.ravel()))
         pairs = [(j, (a.ravel()[j], b.ravel()[j]))]
-    for j, (x, y) in pairs:
-        x, y = mpmath.mpf(x), mpmath.mpf(y)
-        if not (mpmath.isfinite(x) and mpmath.isfinite(y)):
-            raise ValueError("numeric_agreement needs finite values")
-        err = abs(x - y) / (abs(y) if y != 0 else 1)
-        dg = float("inf") if err == 0 else float(-mpmath.log10(err))
-        if dg < worst:
-            worst, where = dg, j
+    # mpf(x) rounds to the working precision: work with digits + 10 so that mpmath inputs of high
+    # precision are compared to the digits asked for (at the default 15 a 20-digit check saw 15 at most)
+    with mpmath.workdps(max(mpmath.mp.dps, int(math.ceil(digits)) + 10)):
+        for j, (x, y) in pairs:
+            x, y = mpmath.mpf(x), mpmath.mpf(y)
+            if not (mpmath.isfinite(x) and mpmath.isfinite(y)):
+                raise ValueError("numeric_agreement needs finite values")
+            err = abs(x - y) / (abs(y) if y != 0 else 1)
+            dg = float("inf") if err == 0 else float(-mpmath.log10(err))
+            if dg < worst:
+                worst, where = dg, j
     j = where if where is not None else 0
     return Verdict(bool(worst >= digits), worst, float("nan"), 0.0, 0, None, dict(parameters or {}), None,
                    kind="numeric", test=f"at least {digits:g} significant digits", label=label,
