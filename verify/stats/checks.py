@@ -269,7 +269,7 @@ def numeric_agreement(value, reference, digits, *, label="", parameters=None) ->
         pairs = [(j, (a.ravel()[j], b.ravel()[j]))]
     # mpf(x) rounds to the working precision: work with digits + 10 so that mpmath inputs of high
     # precision are compared to the digits asked for (at the default 15 a 20-digit check saw 15 at most)
-    with mpmath.workdps(max(mpmath.mp.dps, int(math.ceil(digits)) + 10)):
+    with mpmath.workdps(max(mpmath.mp.dps, math.ceil(digits) + 10)):
         for j, (x, y) in pairs:
             x, y = mpmath.mpf(x), mpmath.mpf(y)
             if not (mpmath.isfinite(x) and mpmath.isfinite(y)):
