@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 import sympy as sp
 
-__all__ = ["Hyperparameter", "Interval", "bind_hyperparameters"]
+__all__ = ["Hyperparameter", "Interval", "bind_hyperparameters", "bind_problem"]
 
 
 @dataclass(frozen=True)
@@ -212,3 +212,30 @@ def bind_hyperparameters(algorithm, values: dict, *, dimension: int | None = Non
             and not any(callable(v) and not isinstance(v, np.ndarray) for v in out.values())):
         algorithm.check_hyperparameters(dict(out))
     return out
+
+
+def bind_problem(algorithm, eigenvalues, learning_rate, batch, noise_variance, hyper: dict, *,
+                 schedules: bool = False, steps: int | None = None):
+    """Validate a least-squares problem and bind the algorithm's hyperparameters.
+
+    Checks the eigenvalues (1-D, finite, > 0), ``learning_rate`` > 0, the integer ``batch`` >= 1 and
+    ``noise_variance`` >= 0, refuses ``learning_rate`` among ``hyper``, and binds
+    ``{"learning_rate": learning_rate, **hyper}`` with :func:`bind_hyperparameters`. Returns
+    ``(eigenvalues as a float array, batch, bound)``, ``bound`` including ``learning_rate``.
+    Raises ValueError (or TypeError) naming the argument and its allowed range.
+    """
+    from .validation import (
+        check_eigenvalues,
+        check_integer,
+        check_nonnegative,
+        check_positive,
+    )
+    lam = check_eigenvalues(eigenvalues)
+    check_positive(learning_rate, "learning_rate")
+    batch = check_integer(batch, "batch", 1)
+    check_nonnegative(noise_variance, "noise_variance")
+    if "learning_rate" in hyper:
+        raise ValueError("learning_rate is a separate argument; do not pass it among the hyperparameters")
+    bound = bind_hyperparameters(algorithm, {"learning_rate": learning_rate, **hyper},
+                                 dimension=len(lam), steps=steps, schedules=schedules)
+    return lam, batch, bound

@@ -16,11 +16,10 @@ import sympy as sp
 
 from . import symbols as sym
 from .diskcache import persistent
+from .hyperparameters import bind_problem
 from .linear import BlockRankOne, MpBlockRankOne
 from .precision import float_view
-from .hyperparameters import bind_hyperparameters
-from .validation import (check_eigenvalues, check_initial, check_integer,
-                         check_nonnegative, check_positive)
+from .validation import check_initial, check_integer
 
 __all__ = ["Recursion", "Trajectory"]
 
@@ -208,14 +207,8 @@ class Recursion:
 
         All hyperparameter checks go through :func:`theory.bind_hyperparameters`.
         """
-        lam = check_eigenvalues(eigenvalues)
-        check_positive(learning_rate, "learning_rate")
-        batch = check_integer(batch, "batch", 1)
-        check_nonnegative(noise_variance, "noise_variance")
-        if "learning_rate" in hyper:
-            raise ValueError("learning_rate is a separate argument; do not pass it among the hyperparameters")
-        bound = bind_hyperparameters(self.algorithm, {"learning_rate": learning_rate, **hyper},
-                                     dimension=len(lam), steps=steps, schedules=schedules)
+        lam, batch, bound = bind_problem(self.algorithm, eigenvalues, learning_rate, batch, noise_variance, hyper,
+                                         schedules=schedules, steps=steps)
         bound.pop("learning_rate")
         hyper.update(bound)
         return lam, batch

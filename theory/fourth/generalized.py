@@ -57,13 +57,12 @@ import sympy as sp
 from .. import symbols as sym
 from ..algorithms import GRADIENT, Algorithm
 from ..diskcache import persistent
-from ..hyperparameters import bind_hyperparameters
+from ..hyperparameters import bind_problem
 from ..validation import (
     check_eigenvalues,
     check_initial,
     check_integer,
     check_nonnegative,
-    check_positive,
 )
 from .derivation import (
     _E_I,
@@ -274,14 +273,8 @@ class GeneralizedFourthRecursion:
         return [np.broadcast_to(np.asarray(vals[s], dtype=float), lam.shape) for s in (sym.kappa, sym.mu6, sym.mu8)]
 
     def _check(self, eigenvalues, learning_rate, batch, noise_variance, hyper, steps):
-        lam = check_eigenvalues(eigenvalues)
-        check_positive(learning_rate, "learning_rate")
-        batch = check_integer(batch, "batch", 1)
-        check_nonnegative(noise_variance, "noise_variance")
-        if "learning_rate" in hyper:
-            raise ValueError("learning_rate is a separate argument; do not pass it among the hyperparameters")
-        bound = bind_hyperparameters(self.algorithm, {"learning_rate": learning_rate, **hyper},
-                                     dimension=len(lam), steps=steps, schedules=True)
+        lam, batch, bound = bind_problem(self.algorithm, eigenvalues, learning_rate, batch, noise_variance, hyper,
+                                         schedules=True, steps=steps)
         if any(np.ndim(v) for v in bound.values() if not callable(v)):
             raise ValueError("hyperparameters must be numbers or callables of the step k for a fourth-moment "
                              "recursion; per-direction arrays are not supported")
