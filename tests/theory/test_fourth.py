@@ -519,3 +519,99 @@ def test_derivation_is_cached_per_moment_rules():
     b = derive_fourth(SGD(), SparseGaussian(0.5))
     assert a.pair is b.pair   # same symbolic rules (kappa, mu6, mu8): one derivation
     assert a.critical_learning_rate([1.0, 0.5]) != b.critical_learning_rate([1.0, 0.5])
+
+
+# ---------------------------------------------------------------------------- merged classes
+def _per_direction_time_average_covariance(mp, m0, edges):
+    """Oracle: the per-direction computation on d x d matrices (no classes), as before the merge.
+
+    ``mp`` is the per-direction map of ``linear_map`` (all counts 1, the full second-moment map)."""
+    from theory.fourth.recursion import TimeAverageCovariance
+    lam, s = mp.lam, mp.second
+    d = len(lam)
+    a2, u2, v2 = s.A[:, 0, 0], s.u[:, 0], s.v[:, 0]
+    sigma2, nb = float(s.offset), len(edges) - 1
+    block_of, sizes = TimeAverageCovariance.block_index(edges)
+    psi, A, diag_sum = np.zeros((nb, d)), np.zeros((nb, nb)), np.zeros(nb)
+    Psi, coord_var = np.zeros((d, d)), np.zeros((nb, d))
+    risk_mean, m2_mean = np.zeros(nb), np.zeros((nb, d))
+    m, Q = m0.astype(float), np.outer(m0, m0)
+    for k in range(edges[-1]):
+        b = block_of[k]
+        if b >= 0:
+            Sigma = Q - np.outer(m, m)
+            sl = Sigma @ lam
+            A[:, b] += psi @ lam
+            diag_sum[b] += lam @ sl
+            if k == edges[b]:
+                Psi[:] = 0.0
+            coord_var[b] += 2.0 * np.diagonal(Psi) + np.diagonal(Sigma)
+            risk_mean[b] += 0.5 * (lam @ m + sigma2)
+            m2_mean[b] += m
+            psi[b] += sl
+            Psi = Psi + Sigma
+            Psi = a2[:, None] * Psi + u2[:, None] * (v2 @ Psi)[None, :]
+        psi = psi * a2[None, :] + (psi @ v2)[:, None] * u2[None, :]
+        if k + 1 < edges[-1]:
+            Q, m = mp.apply(Q, m), s.apply(m[:, None])[:, 0]
+    return TimeAverageCovariance.from_sums(edges, sizes, A, diag_sum, risk_mean, m2_mean, coord_var)
+
+
+MERGED_CASES = [   # (data, eigenvalues, initial): 1-4 classes of directions
+    (Gaussian(), [1.0, 1.0, 1.0, 0.5, 0.5], [1.0, -1.0, 1.0, 0.5, -0.5]),
+    (IndependentCoordinates([1.0, 6.0, 1.0, 6.0, 6.0, 2.0]), [1.0, 1.0, 1.0, 1.0, 1.0, 0.3], 1.0),
+    (IndependentCoordinates([2.0, 2.0, 2.0, 2.0]), [0.8, 0.8, 0.8, 0.8], [1.0, 1.0, 0.5, -1.0]),
+    (Gaussian(), [1.0, 0.5, 0.5, 0.5], [0.7, 0.2, 0.2, 0.2]),
+    (Gaussian(), [0.6] * 7, 1.0),
+]
+
+
+@pytest.mark.parametrize("data, lam, e0", MERGED_CASES)
+def test_merged_classes_equal_the_per_direction_time_average_covariance(data, lam, e0):
+    rec = derive_fourth(SGD(), data)
+    lam = np.asarray(lam)
+    batch, sigma2 = 2, 0.2
+    gamma = 0.6 * rec.critical_learning_rate(lam, batch=batch)
+    edges = np.array([0, 1, 3, 8, 20, 40])
+    got = rec.time_average_covariance(lam, gamma, edges, batch=batch, noise_variance=sigma2, initial=e0)
+    mp = rec.linear_map(lam, gamma, batch, sigma2)
+    e = np.broadcast_to(np.asarray(e0, float), lam.shape).copy()
+    ref = _per_direction_time_average_covariance(mp, e**2, edges)
+    for name in ("risk_mean", "risk_covariance", "second_moment_mean", "second_moment_variance"):
+        a, b = np.asarray(getattr(got, name)), np.asarray(getattr(ref, name))
+        assert a.shape == b.shape
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12 * np.max(np.abs(b)), err_msg=name)
+    # the class path is the per-direction one when every direction is its own class
+    own = mp.time_average_covariance(e**2, edges)
+    for name in ("risk_covariance", "second_moment_variance"):
+        b = np.asarray(getattr(ref, name))
+        np.testing.assert_allclose(getattr(own, name), b, rtol=1e-12, atol=1e-12 * np.max(np.abs(b)))
+    # and a planted error in one class coefficient is seen by both routes (the comparison can fail)
+    planted = rec.linear_map(lam, gamma, batch, sigma2)
+    planted.coef["a"] = planted.coef["a"] * 1.01
+    wrong = _per_direction_time_average_covariance(planted, e**2, edges)
+    assert np.max(np.abs(wrong.risk_covariance - got.risk_covariance)) > 1e-6 * np.max(np.abs(got.risk_covariance))
+
+
+def test_merged_classes_match_the_double_sum_on_a_repeated_spectrum():
+    """Independent oracle: dense per-direction Q trajectory and explicit double sums, 2 classes of 3."""
+    lam = np.array([1.0, 1.0, 1.0, 0.3, 0.3, 0.3])
+    gamma, batch, s2 = 0.15, 1, 0.3
+    data = IndependentCoordinates([2.0, 2.0, 2.0, 6.0, 6.0, 6.0])
+    rec = derive_fourth(SGD(), data)
+    edges = [1, 2, 4, 8, 12]
+    tac = rec.time_average_covariance(lam, gamma, edges, batch, s2, 1.0)
+    tr = rec.trajectory(lam, gamma, batch, s2, 1.0, steps=11, full=True)
+    L = derive(SGD(), data).linear_map(lam, gamma, batch, s2).transition_matrix()
+    Sigma = tr.Q - np.einsum("ki,kj->kij", tr.second_moments, tr.second_moments)
+
+    def cov_e2(k, l):
+        return np.linalg.matrix_power(L, l - k) @ Sigma[k] if k <= l else cov_e2(l, k).T
+
+    n = len(edges) - 1
+    want = np.array([[sum(lam @ cov_e2(k, l) @ lam for k in range(edges[a], edges[a + 1])
+                          for l in range(edges[b], edges[b + 1]))
+                      / (4 * (edges[a + 1] - edges[a]) * (edges[b + 1] - edges[b])) for b in range(n)]
+                     for a in range(n)])
+    np.testing.assert_allclose(tac.risk_covariance, want, rtol=1e-10)
+    assert tac.second_moment_variance.shape == (n, 6)

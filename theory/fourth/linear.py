@@ -370,40 +370,76 @@ class EvenSectorMap:
                                       second_moment_variance=fourth - second**2, Q=allQ,
                                       parameters=parameters or {})
 
-    def time_average_covariance(self, m0, edges, parameters=None):
-        """Exact covariance of block time averages; see FourthMomentRecursion.time_average_covariance."""
+    def time_average_covariance(self, m0, edges, parameters=None, directions=None):
+        r"""Exact covariance of block time averages; see FourthMomentRecursion.time_average_covariance.
+
+        Works on the classes of the map (equal lambda, kappa, mu_6, mu_8 and equal initial e_0^2 obey
+        one recursion, so every class sum is exact): ``m0`` (C,) is e_0^2 of a representative of each
+        class and ``self.second`` the second-moment map of those representatives. The state is
+        D_c = E e_i^4 and O_cd = E e_i^2 e_j^2 (i in c, j in d, i != j). The covariance of e_i^2
+        (i in class c') with e_j^2 at a later time is the second-moment map applied to it as a
+        function of j; j = i and j != i (in class c, weight n_c - [c = c'] in the coupling) are
+        carried separately: (C, C) values ``Pc[c, c']`` and (C,) values ``Ps[c']``. ``directions``
+        (d,): the class of each direction, to return per-direction variances (default: one row per
+        class). Cost O(steps C^2 + n_blocks steps C).
+        """
         from .recursion import TimeAverageCovariance
-        lam = self.lam
-        d = len(lam)
+        lam, n = self.lam, self.counts.astype(float)
+        C = len(lam)
         s = self.second
         a2, u2, v2 = s.A[:, 0, 0], s.u[:, 0], s.v[:, 0]
+        nv = n * v2
+        nlam = n * lam
+        W = n[:, None] - np.eye(C)           # W[c, c'] = number of j != i in class c, for i in class c'
+        Wt = (n[None, :] - np.eye(C)) * lam[None, :]   # Wt[c, d] = lambda_d (n_d - delta_cd)
+        Wv = W * v2[:, None]
         sigma2 = float(s.offset)
         nb = len(edges) - 1
         block_of, sizes = TimeAverageCovariance.block_index(edges)
-        psi = np.zeros((nb, d))              # psi_I(l) = sum_{k in I, k < l} L^{l-k} Cov(e_k^2) lambda
+        psi = np.zeros((nb, C))              # psi_I(l) = sum_{k in I, k < l} L^{l-k} Cov(e_k^2) lambda (per class)
         A = np.zeros((nb, nb))               # A[I, J] = sum_{l in J} lambda . psi_I(l)
         diag_sum = np.zeros(nb)              # sum_{l in I} lambda^T Cov(e_l^2) lambda
-        Psi = np.zeros((d, d))               # the same per coordinate, for the current block only
-        coord_var = np.zeros((nb, d))
+        Pc = np.zeros((C, C))                # the same per coordinate i in c' (j in c, j != i); current block
+        Ps = np.zeros(C)                     # ... for j = i
+        coord_var = np.zeros((nb, C))
         risk_mean = np.zeros(nb)
-        m2_mean = np.zeros((nb, d))
-        m, Q = m0.astype(float), np.outer(m0, m0)
+        m2_mean = np.zeros((nb, C))
+        c = self.coef
+        a, bb, p, u, v = c["a"], c["b"], c["p"], c["u"], c["v"]
+        alpha, pi, ups, nu = c["alpha"], c["pi"], c["ups"], c["nu"]
+        fm, fs, f0, gm, gs, g0 = c["fm"], c["fs"], c["f0"], c["gm"], c["gs"], c["g0"]
+        nexc, f2 = n * self.excess, s.f[:, 0]
+        m = m0.astype(float)
+        D, O = m**2, np.outer(m, m)
         for k in range(edges[-1]):
             b = block_of[k]
             if b >= 0:
-                Sigma = Q - np.outer(m, m)
-                sl = Sigma @ lam
-                A[:, b] += psi @ lam
-                diag_sum[b] += lam @ sl
+                SD = D - m * m                   # Var e_i^2
+                SO = O - np.outer(m, m)          # Cov(e_i^2, e_j^2), i != j
+                sl = lam * SD + (SO * Wt).sum(axis=1)    # (Cov(e^2) lambda)_j, j in class c
+                A[:, b] += psi @ nlam
+                diag_sum[b] += nlam @ sl
                 if k == edges[b]:
-                    Psi[:] = 0.0
-                coord_var[b] += 2.0 * np.diagonal(Psi) + np.diagonal(Sigma)
-                risk_mean[b] += 0.5 * (lam @ m + sigma2)
+                    Pc[:] = 0.0
+                    Ps[:] = 0.0
+                coord_var[b] += 2.0 * Ps + SD
+                risk_mean[b] += 0.5 * (nlam @ m + sigma2)
                 m2_mean[b] += m
                 psi[b] += sl
-                Psi += Sigma
-                Psi = a2[:, None] * Psi + u2[:, None] * (v2 @ Psi)[None, :]
-            psi = psi * a2[None, :] + (psi @ v2)[:, None] * u2[None, :]
+                Pc += SO
+                Ps += SD
+                coupling = (Wv * Pc).sum(axis=0) + v2 * Ps
+                Pc = a2[:, None] * Pc + np.outer(u2, coupling)
+                Ps = a2 * Ps + u2 * coupling
+            psi = psi * a2 + np.outer(psi @ nv, u2)
             if k + 1 < edges[-1]:
-                Q, m = self.apply(Q, m), self._second_step(m)
+                # one step of L (as _reduced_apply, with the weights hoisted) plus the forcing F(m)
+                T = lam * D + (O * Wt).sum(axis=1)
+                U, V, S = float(nlam @ T), float(nexc @ D), float(nlam @ m)
+                X = bb * D[:, None] + p * T[:, None] + fm * m[:, None]
+                O = a * O + X + X.T + (u * U + v * V + fs * S + f0)
+                D = alpha * D + pi * T + ups * U + nu * V + gm * m + gs * S + g0
+                m = a2 * m + u2 * float(nv @ m) + f2
+        if directions is not None:
+            coord_var, m2_mean = coord_var[:, directions], m2_mean[:, directions]
         return TimeAverageCovariance.from_sums(edges, sizes, A, diag_sum, risk_mean, m2_mean, coord_var, parameters)

@@ -378,13 +378,25 @@ class FourthMomentRecursion(DataBound):
         >>> tac.risk_covariance.shape
         (3, 3)
         """
+        from ..derive import derive
+        from ..linear import BlockRankOne
+        from .linear import EvenSectorMap
         lam, batch = self._check(eigenvalues, learning_rate, batch, noise_variance)
         edges = _check_edges(edges)
         e0 = check_initial(initial, len(lam))
-        mp = self.linear_map(lam, learning_rate, batch, noise_variance)
+        moments = self._moment_values(lam)
+        # classes: equal (lambda, kappa, mu_6, mu_8) and equal e_0^2 obey one recursion
+        keys = np.stack([lam, *moments, e0**2], axis=1)
+        _, first, inverse, counts = np.unique(keys, axis=0, return_index=True, return_inverse=True,
+                                              return_counts=True)
+        mp = EvenSectorMap.build(self, lam[first], counts, float(learning_rate), batch, float(noise_variance),
+                                 moments=[np.asarray(x)[first] for x in moments])
+        second = derive(SGD(), self.data).linear_map(lam, learning_rate, batch, noise_variance)
+        mp.second = BlockRankOne(second.A[first], second.u[first], second.v[first], second.f[first],
+                                 second.w[first], second.offset)
         params = dict(eigenvalues=lam, learning_rate=learning_rate, batch=batch,
                       noise_variance=noise_variance, initial=initial, edges=edges)
-        return mp.time_average_covariance(e0**2, edges, parameters=params)
+        return mp.time_average_covariance(e0[first]**2, edges, parameters=params, directions=np.ravel(inverse))
 
 
 def _check_edges(edges) -> np.ndarray:
