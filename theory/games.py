@@ -142,29 +142,56 @@ class BilinearGame:
         M, _ = self.matrices(learning_rate, singular_values, momentum)
         return float(max(np.max(np.abs(np.linalg.eigvals(Mi))) for Mi in M))
 
+    def iterate(self, learning_rate, singular_values, momentum=0.0, initial=1.0, steps=100,
+                noise_variance=0.0, replicas=1, seed=None):
+        """Run the game step by step: yields the states at k = 0..steps, each of shape (replicas, r, 4)
+        (theta, theta_prev, phi, phi_prev; a view valid until the next step), in O(replicas r) memory.
+
+        The same numbers as :meth:`run` (which stores them all). Raises ValueError on bad input.
+
+        Example
+        -------
+        >>> g = BilinearGame("alternating")
+        >>> [x.shape for x in g.iterate(0.1, [1.0, 0.5], momentum=-0.5, steps=2, replicas=3)]
+        [(3, 2, 4), (3, 2, 4), (3, 2, 4)]
+        """
+        M, N = self.matrices(learning_rate, singular_values, momentum)
+        steps = check_integer(steps, "steps", 1)
+        replicas = check_integer(replicas, "replicas", 1)
+        check_nonnegative(noise_variance, "noise_variance")
+        return self._iterate(M, N, initial, steps, float(noise_variance), replicas, seed)
+
+    @staticmethod
+    def _iterate(M, N, initial, steps, noise_variance, replicas, seed):
+        r = M.shape[0]
+        x0 = np.broadcast_to(np.asarray(initial, dtype=float), (r,))
+        # singular value first, (r, replicas, 4): x_i <- x_i M_i^T is one stacked matrix product
+        x = np.tile(np.stack([x0, x0, x0, x0], axis=-1)[:, None, :], (1, replicas, 1))
+        Mt, Nt = np.ascontiguousarray(M.transpose(0, 2, 1)), np.ascontiguousarray(N.transpose(0, 2, 1))
+        rng = np.random.default_rng(seed)
+        sd = float(np.sqrt(noise_variance))
+        yield x.transpose(1, 0, 2)
+        for _ in range(steps):
+            x = x @ Mt
+            if sd:   # the variates are drawn as (replicas, r, 2), as they always were
+                x += (sd * rng.standard_normal((replicas, r, 2))).transpose(1, 0, 2) @ Nt
+            yield x.transpose(1, 0, 2)
+
     def run(self, learning_rate, singular_values, momentum=0.0, initial=1.0, steps=100,
             noise_variance=0.0, replicas=1, seed=None):
         """Run the game: states of shape (steps + 1, replicas, r, 4) (theta, theta_prev, phi, phi_prev).
 
         Starts at rest (theta_{-1} = theta_0, phi_{-1} = phi_0 = ``initial``); with
         ``noise_variance`` > 0 each gradient gets independent N(0, noise_variance) noise drawn
-        from ``numpy.random.default_rng(seed)``.
+        from ``numpy.random.default_rng(seed)``. Memory O(steps replicas r): :meth:`iterate`
+        gives the same states one step at a time.
         """
-        M, N = self.matrices(learning_rate, singular_values, momentum)
         steps = check_integer(steps, "steps", 1)
-        replicas = check_integer(replicas, "replicas", 1)
-        check_nonnegative(noise_variance, "noise_variance")
-        r = M.shape[0]
-        x0 = np.broadcast_to(np.asarray(initial, dtype=float), (r,))
-        x = np.tile(np.stack([x0, x0, x0, x0], axis=-1), (replicas, 1, 1))
-        rng = np.random.default_rng(seed)
-        out = np.empty((steps + 1, replicas, r, 4))
-        out[0] = x
-        sd = float(np.sqrt(noise_variance))
-        for k in range(1, steps + 1):
-            x = np.einsum("ipq,riq->rip", M, x)
-            if sd:
-                x = x + np.einsum("ipq,riq->rip", N, sd * rng.standard_normal((replicas, r, 2)))
+        it = self.iterate(learning_rate, singular_values, momentum, initial, steps, noise_variance, replicas, seed)
+        first = next(it)
+        out = np.empty((steps + 1,) + first.shape)
+        out[0] = first
+        for k, x in enumerate(it, start=1):
             out[k] = x
         return out
 

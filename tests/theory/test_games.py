@@ -101,3 +101,71 @@ def test_game_result_records_what_compare_needs():
     # the block means are the means of the per-replica block averages
     np.testing.assert_allclose(res.replica_block_risk.mean(axis=0), res.block_risk, rtol=1e-12)
     assert res.risk_skewness[0] == 0.0       # every replica starts at the same point
+
+
+def _game_result_from_stored_states(states):
+    """Oracle: the summaries of the stored (steps+1, replicas, r, 4) array by whole-array reductions
+    (the implementation before streaming)."""
+    import itertools
+
+    from verify.montecarlo import block_edges
+    x = np.concatenate([states[..., 0], states[..., 2]], axis=-1)
+    sq = x * x
+    risk = 0.5 * sq.sum(axis=-1)
+    edges = block_edges(states.shape[0] - 1)
+
+    def summary(a):
+        n = a.shape[1]
+        mean = a.mean(axis=1)
+        dv = a - mean[:, None]
+        m2, m3 = (dv * dv).sum(axis=1), (dv**3).sum(axis=1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            skew = np.where(m2 > 0, (m3 / n) / (m2 / n) ** 1.5, 0.0)
+        return mean, np.sqrt(m2 / (n - 1) / n), skew
+
+    def blocks(a):
+        return np.stack([a[lo:hi].mean(axis=0) for lo, hi in itertools.pairwise(edges)])
+    out = {}
+    for name, a in (("risk", risk), ("second_moments", sq), ("mean", x)):
+        out[name], out[name + "_se"], skew = summary(a)
+        if name == "risk":
+            out["risk_skewness"] = skew
+        b = blocks(a)
+        key = "block_" + name
+        out[key], out[key + "_se"], out[key + "_skewness"] = summary(b)
+        if name == "risk":
+            out["replica_block_risk"] = b.T
+    return edges, out
+
+
+@pytest.mark.parametrize("steps", [1, 7, 8, 20, 64])
+def test_streamed_game_result_equals_the_stored_array_summaries(steps):
+    from verify.claims.games import game_result
+    g = BilinearGame("alternating")
+    kw = {"momentum": -0.5, "steps": steps, "noise_variance": 0.5, "replicas": 60, "seed": 4}
+    states = g.run(0.2, [1.0, 0.5, 0.2], **kw)
+    edges, want = _game_result_from_stored_states(states)
+    for res in (game_result(states), game_result(g.iterate(0.2, [1.0, 0.5, 0.2], **kw))):
+        assert list(res.block_edges) == list(edges)
+        for name, value in want.items():
+            np.testing.assert_allclose(getattr(res, name), value, rtol=1e-12, atol=1e-14, err_msg=name)
+
+
+def test_iterate_and_run_give_the_old_einsum_run():
+    """Oracle: the per-step einsum of the transition and noise matrices, drawing (replicas, r, 2) per step."""
+    g = BilinearGame("simultaneous")
+    s = [1.0, 0.4]
+    M, N = g.matrices(0.3, s, 0.2)
+    rng = np.random.default_rng(9)
+    x = np.tile(np.ones((2, 4)), (5, 1, 1))
+    want = [x]
+    for _ in range(6):
+        x = np.einsum("ipq,riq->rip", M, x) + np.einsum("ipq,riq->rip", N, np.sqrt(0.7) * rng.standard_normal((5, 2, 2)))
+        want.append(x)
+    got = g.run(0.3, s, momentum=0.2, steps=6, noise_variance=0.7, replicas=5, seed=9)
+    np.testing.assert_allclose(got, np.array(want), rtol=1e-13, atol=1e-15)
+    streamed = np.array([y.copy() for y in g.iterate(0.3, s, momentum=0.2, steps=6, noise_variance=0.7, replicas=5,
+                                                     seed=9)])
+    np.testing.assert_array_equal(streamed, got)
+    with pytest.raises(ValueError, match="steps"):
+        g.iterate(0.3, s, steps=0)

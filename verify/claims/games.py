@@ -20,49 +20,77 @@ _S = np.array([1.0, 0.7, 0.4, 0.1])  # singular values of A
 
 
 def _summary(a, skewness=True):
-    """(mean, standard error, sample skewness or None) over the replicas, axis 1 of ``a``
-    (time or block first: each reduction runs over contiguous rows)."""
-    n = a.shape[1]
-    mean = a.mean(axis=1)
-    dv = a - mean[:, None]
+    """(mean, standard error, sample skewness or None) over the replicas, axis 0 of ``a``."""
+    n = a.shape[0]
+    mean = a.mean(axis=0)
+    dv = a - mean
     sq = dv * dv
-    m2 = sq.sum(axis=1)
+    m2 = sq.sum(axis=0)
     se = np.sqrt(m2 / (n - 1) / n) if n > 1 else np.zeros_like(mean)
     if not skewness:
         return mean, se, None
-    m3 = (sq * dv).sum(axis=1)
+    m3 = (sq * dv).sum(axis=0)
     with np.errstate(divide="ignore", invalid="ignore"):
         skew = np.where(m2 > 0, (m3 / n) / (m2 / n) ** 1.5, 0.0)
     return mean, se, skew
 
 
 def game_result(states, seed=None, parameters=None) -> SimulationResult:
-    """Monte Carlo summary of ``BilinearGame.run`` output (steps+1, replicas, r, 4) for :func:`verify.compare`.
+    """Monte Carlo summary of a noisy game's runs for :func:`verify.compare`.
 
+    ``states``: ``BilinearGame.run`` output (steps+1, replicas, r, 4), or the per-step states of
+    ``BilinearGame.iterate`` (streamed: memory O(replicas r), not O(steps replicas r)).
     Per step: means over replicas of the distance R = (|theta|^2 + |phi|^2)/2, of theta_i^2, phi_i^2
     (``second_moments``) and of theta_i, phi_i (``mean``), with standard errors and the risk's
     skewness; per dyadic block of steps [1, 2), [2, 4), ...: every replica's block averages of the
     three (``replica_block_risk``, shape (replicas, n_blocks)), their means, standard errors and
     skewnesses, as :func:`verify.simulate` records them.
     """
-    n = states.shape[1]
-    x = np.concatenate([states[..., 0], states[..., 2]], axis=-1)  # (T+1, n, 2r): theta then phi, time first
-    sq = x * x
-    risk = 0.5 * sq.sum(axis=-1)                                      # (T+1, n)
-    edges = block_edges(states.shape[0] - 1)
+    per_step, per_block, replica_risk = [], [], []
+    acc, k = None, 0
+    for k, st in enumerate(states):
+        x = np.concatenate([st[..., 0], st[..., 2]], axis=-1)   # (n, 2r): theta then phi
+        sq = x * x
+        risk = 0.5 * sq.sum(axis=-1)
+        per_step.append((_summary(risk), _summary(sq, False), _summary(x, False)))
+        if k == 0:
+            continue
+        if acc is None:
+            acc = [risk.copy(), sq.copy(), x.copy()]
+            start = k
+        else:
+            for a, v in zip(acc, (risk, sq, x)):
+                a += v
+        if k == 2 * start - 1:   # the dyadic block [start, 2 start) is complete
+            width = k - start + 1
+            averages = [a / width for a in acc]
+            replica_risk.append(averages[0])
+            per_block.append([_summary(a) for a in averages])
+            acc = None
+    steps = k
+    edges = block_edges(steps)
+    if acc is not None:   # the last, partial dyadic block [2^J, steps + 1)
+        width = steps - start + 1
+        averages = [a / width for a in acc]
+        replica_risk.append(averages[0])
+        per_block.append([_summary(a) for a in averages])
+    if len(per_block) != len(edges) - 1:  # pragma: no cover - guards the streaming block bookkeeping
+        raise RuntimeError(f"{len(per_block)} blocks recorded, {len(edges) - 1} expected")
 
-    def blocks(a):   # (n_blocks, n, ...): every replica's block averages
-        return np.stack([a[lo:hi].mean(axis=0) for lo, hi in zip(edges[:-1], edges[1:])])
-    (rm, rs, rg), (sm, ss_, _), (mm, mse, _) = _summary(risk), _summary(sq, False), _summary(x, False)
-    brisk, bsq, bx = blocks(risk), blocks(sq), blocks(x)
-    (brm, brs, brg), (bsm, bss, bsg), (bmm, bms, bmg) = _summary(brisk), _summary(bsq), _summary(bx)
-    return SimulationResult(risk=rm, risk_se=rs, second_moments=sm, second_moments_se=ss_, mean=mm,
-                            mean_se=mse, replicas=n, seed={"seed": seed}, parameters=parameters or {},
-                            block_edges=edges, block_risk=brm, block_risk_se=brs,
-                            block_second_moments=bsm, block_second_moments_se=bss, risk_skewness=rg,
-                            replica_block_risk=np.ascontiguousarray(brisk.T), block_risk_skewness=brg,
-                            block_second_moments_skewness=bsg, block_mean=bmm, block_mean_se=bms,
-                            block_mean_skewness=bmg)
+    def stack(rows, q, j):
+        return None if rows[0][q][j] is None else np.array([r[q][j] for r in rows])
+    n = replica_risk[0].shape[0]
+    return SimulationResult(risk=stack(per_step, 0, 0), risk_se=stack(per_step, 0, 1),
+                            second_moments=stack(per_step, 1, 0), second_moments_se=stack(per_step, 1, 1),
+                            mean=stack(per_step, 2, 0), mean_se=stack(per_step, 2, 1), replicas=n,
+                            seed={"seed": seed}, parameters=parameters or {}, block_edges=edges,
+                            block_risk=stack(per_block, 0, 0), block_risk_se=stack(per_block, 0, 1),
+                            block_second_moments=stack(per_block, 1, 0),
+                            block_second_moments_se=stack(per_block, 1, 1), risk_skewness=stack(per_step, 0, 2),
+                            replica_block_risk=np.stack(replica_risk, axis=1),
+                            block_risk_skewness=stack(per_block, 0, 2),
+                            block_second_moments_skewness=stack(per_block, 1, 2), block_mean=stack(per_block, 2, 0),
+                            block_mean_se=stack(per_block, 2, 1), block_mean_skewness=stack(per_block, 2, 2))
 
 
 def _exact_radius(game, eta, beta):
@@ -185,7 +213,7 @@ def _noisy(claim, budget, ss, perturb=1.0):
         game = BilinearGame(scheme)
         kw = dict(momentum=beta, steps=200, noise_variance=0.5)
         seed = child_seed(ss, k)
-        states = game.run(eta, _S, replicas=budget.replicas, seed=seed, **kw)
+        states = game.iterate(eta, _S, replicas=budget.replicas, seed=seed, **kw)   # streamed, not stored
         res = game_result(states, seed, dict(scheme=scheme, eta=eta, **kw))
         theory = game.trajectory(eta, _S, **dict(kw, noise_variance=0.5 * perturb))
         verdicts.append(compare(theory, res, alpha=alphas[scheme], quantities=("risk", "second_moments", "mean"),
