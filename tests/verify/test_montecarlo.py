@@ -74,3 +74,28 @@ def test_algorithm_and_data_type_checked():
         simulate("sgd", eigenvalues=[1.0], learning_rate=0.1)
     with pytest.raises(ValueError, match="data must be a theory.DataModel"):
         simulate(SGD(), data="gaussian", eigenvalues=[1.0], learning_rate=0.1)
+
+
+@pytest.mark.parametrize("engine", ["fused", "numpy"])
+def test_requested_coordinates_are_those_of_the_full_record(engine):
+    """``coordinates``: the per-step moments of the requested coordinates only, in their order; the
+    risk, the block averages and the random numbers are those of the full record."""
+    kw = dict(eigenvalues=[1.0, 0.5, 0.2], learning_rate=0.1, steps=20, replicas=300, seed=3, noise_variance=0.5,
+              engine=engine)
+    full = simulate(**kw)
+    for coords in ([2, 0], [1], ()):
+        part = simulate(coordinates=coords, **kw)
+        idx = list(coords)
+        assert part.second_moments.shape == part.mean_se.shape == (21, len(idx))
+        np.testing.assert_array_equal(part.risk, full.risk)
+        np.testing.assert_array_equal(part.replica_block_risk, full.replica_block_risk)
+        np.testing.assert_array_equal(part.block_second_moments, full.block_second_moments)
+        for name in ("second_moments", "second_moments_se", "mean", "mean_se"):
+            np.testing.assert_allclose(getattr(part, name), getattr(full, name)[:, idx], rtol=1e-12, atol=1e-15)
+        assert part.parameters["coordinates"] == idx
+
+
+@pytest.mark.parametrize("bad", [[3], [0, 0], [-1], [0.5], [[0]], "ab"])
+def test_bad_coordinates_are_refused(bad):
+    with pytest.raises(ValueError, match=r"coordinates must be a sequence of distinct integers in \[0, 3\)"):
+        simulate(eigenvalues=[1.0, 0.5, 0.2], learning_rate=0.1, steps=2, replicas=40, coordinates=bad)

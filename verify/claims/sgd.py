@@ -95,7 +95,7 @@ def _critical_runner(data, algorithm=None, hyper=None, growth_steps=1.0):
                       steps=steps, **hyper)
             tr = rec.trajectory(**kw)
             res = simulate(algorithm, data=data, replicas=max(256, budget.replicas // 8),
-                           seed=child_seed(ss, k), **kw)
+                           seed=child_seed(ss, k), coordinates=(), **kw)   # the risk is what is compared
             params = dict(kw, eigenvalues="64 x 1.0, 64 x 0.5", fraction=factor, spectral_radius=rho)
             r0, last = float(res.risk[0]), res.replica_block_risk[:, -1]
             window = f"steps {res.block_edges[-2]}..{steps}"
@@ -173,7 +173,8 @@ def stationary_monte_carlo(rec, algorithm, data, lam, gamma, batch, sigma2, repl
     r_inf, J, window_mean, _ = _late_window(rec, lam, gamma, batch, sigma2, tolerance, hyper)
     steps = 2 ** (J + 1) - 1
     res = simulate(algorithm, data=data, eigenvalues=lam, learning_rate=gamma, batch=batch,
-                   noise_variance=sigma2, initial=0.0, steps=steps, replicas=replicas, seed=seed, **hyper)
+                   noise_variance=sigma2, initial=0.0, steps=steps, replicas=replicas, seed=seed, coordinates=(),
+                   **hyper)
     return r_inf, window_mean, res.replica_block_risk[:, -1], res, (2 ** J, steps)
 
 
@@ -229,7 +230,7 @@ def burn_in_stationary(rec, algorithm, data, lam, gamma, batch, sigma2, replicas
     first, steps = burn_in, 2 ** J + burn_in - 1
     tr = curve.trajectory(steps)
     res = simulate(algorithm, data=data, eigenvalues=lam, learning_rate=gamma, batch=batch, noise_variance=sigma2,
-                   initial=0.0, steps=steps, replicas=replicas, seed=seed, **hyper)
+                   initial=0.0, steps=steps, replicas=replicas, seed=seed, coordinates=(), **hyper)
     samples, a, b = time_average(res, first)
     window_mean = float(np.mean(tr.risk[a:b + 1]))
     params = dict(parameters, window=[a, b], limit_window=[2 ** L, 2 ** (L + 1) - 1])
