@@ -89,3 +89,11 @@ def test_risk_curve_windows_equal_fresh_trajectories():
     for J in (6, 7, 9, 8):
         fresh = rec.trajectory(lam, 0.1, 2, 1.0, initial=0.0, steps=2 ** (J + 1) - 1).risk[2 ** J:]
         assert curve.mean(2 ** J, 2 ** (J + 1) - 1) == float(np.mean(fresh))
+
+
+@pytest.mark.parametrize("bad", [0, 3, 48, 2.0])
+def test_burn_in_must_start_a_dyadic_block(bad):
+    from theory import SGD, derive
+    with pytest.raises(ValueError, match="burn_in must be a power of two >= 1"):
+        sgd_claims.burn_in_stationary(derive(SGD()), SGD(), None, np.ones(2), 0.1, 1, 1.0, 50, 0, 1e-6, "", {},
+                                      burn_in=bad)

@@ -208,8 +208,10 @@ def burn_in_stationary(rec, algorithm, data, lam, gamma, batch, sigma2, replicas
        windows agree to 1e-8: its transient is far below 1e-6 R_inf, so the closed form must agree to
        6 digits (a 1e-5 error is rejected); recursion only, no simulation.
     2. Monte Carlo: each replica's average over a window of length 2^J starting at step ``burn_in``
-       (default ``_BURN_IN`` = 64; the stationary-risk claims use 1, no burn-in) from e_0 = 0, against the recursion's exact mean over
-       *that* window (transient included; one-sample Hall-corrected test of i.i.d. replica averages).
+       (a power of two, so that the window starts on a dyadic block edge; default ``_BURN_IN`` = 64,
+       the stationary-risk claims use 1: no burn-in) from e_0 = 0, against the recursion's exact
+       mean over *that* window (transient included; one-sample Hall-corrected test of i.i.d.
+       replica averages).
        J: given, or the smallest (>= 6) with a transient of the window [2^J, 2^(J+1)) below 1e-7 R_inf.
        Since the mean is exact whatever the window, a burn-in buys no validity; measured with the
        exact variances of :meth:`theory.FourthMomentRecursion.time_average_covariance` (d = 16,
@@ -221,7 +223,9 @@ def burn_in_stationary(rec, algorithm, data, lam, gamma, batch, sigma2, replicas
 
     Returns ``(verdicts, R_inf, samples, exact window mean, result, trajectory)``.
     """
-    burn_in = _BURN_IN if burn_in is None else int(burn_in)
+    burn_in = _BURN_IN if burn_in is None else burn_in
+    if not (isinstance(burn_in, int) and burn_in >= 1 and burn_in & (burn_in - 1) == 0):
+        raise ValueError(f"burn_in must be a power of two >= 1 (the first step of a dyadic block); got {burn_in!r}")
     curve = _RiskCurve(rec, lam, gamma, batch, sigma2, hyper)
     r_inf, L, late_mean, converged = _late_window(rec, lam, gamma, batch, sigma2, 1e-8, hyper,
                                                   reference="previous window", curve=curve)
