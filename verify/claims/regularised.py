@@ -70,7 +70,7 @@ def _decay_dependence_runner(claim, budget, ss):
         params = dict(weight_decay=w, learning_rate=gamma, batch=2, noise_variance=1.0)
         verdicts += burn_in_stationary(rec, alg, _G, _LAM16, gamma, 2, 1.0, budget.replicas, child_seed(ss, j),
                                        alphas[f"w={w}"], f"R_inf with weight decay w = {w}", params,
-                                       burn_in=1, optimum=_THETA16)[0]
+                                       optimum=_THETA16)[0]
     return verdicts
 
 

@@ -219,7 +219,9 @@ def burn_in_stationary(rec, algorithm, data, lam, gamma, batch, sigma2, replicas
        the relative standard error of the window average is smaller from step 1 than after 64
        burn-in steps (J = 8: 0.0329 vs 0.0333 per replica) in 256 instead of 319 simulated steps.
        (A contrast of two runs, as in ``sgd.learning_rate_batch_ratio``, can lose relative power
-       without the burn-in: the exact difference of the window means is smaller there.)
+       without the burn-in: the exact difference of the window means is smaller there; and
+       ``regularised.weight_decay.decay_dependence`` keeps it too: at w = 0.8 its 64-step window's
+       mean delta_90 over seeds 0-5 was 0.4731 % with the burn-in, 0.4751 % without.)
 
     Returns ``(verdicts, R_inf, samples, exact window mean, result, trajectory)``.
     """
