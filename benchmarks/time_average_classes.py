@@ -12,13 +12,10 @@ import os
 import sys
 import time
 
+import numpy as np
+
+# measure the source tree this script belongs to (a worktree), not whichever copy is installed
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-import numpy as np  # noqa: E402
-from threadpoolctl import threadpool_limits  # noqa: E402
-
-from theory import SGD, Gaussian, IndependentCoordinates, derive  # noqa: E402
-from theory.fourth import derive_fourth  # noqa: E402
 
 
 def best(fn, repeats=5):
@@ -31,6 +28,10 @@ def best(fn, repeats=5):
 
 
 def main():
+    from threadpoolctl import threadpool_limits
+
+    from theory import SGD, Gaussian, IndependentCoordinates, derive
+    from theory.fourth import derive_fourth
     two = np.where(np.arange(128) < 64, 1.0, 0.5)
     cases = [("64 x 1.0, 64 x 0.5 (Gaussian)", Gaussian(), two),
              ("64 x 1.0, 64 x 0.5 (kurtosis 1, 6)", IndependentCoordinates(np.tile([1.0, 6.0], 64)), two),
@@ -42,12 +43,12 @@ def main():
         for name, data, lam in cases:
             four = derive_fourth(SGD(), data)
             gamma = 0.5 * derive(SGD(), data).critical_learning_rate(lam)
-            kw = dict(batch=1, noise_variance=0.1)
+            kw = {"batch": 1, "noise_variance": 0.1}
             merged = four.time_average_covariance(lam, gamma, edges, **kw)
             mp = four.linear_map(lam, gamma, 1, 0.1)
             per = mp.time_average_covariance(np.ones(len(lam)), np.asarray(edges))
-            a = best(lambda: four.time_average_covariance(lam, gamma, edges, **kw))
-            b = best(lambda: mp.time_average_covariance(np.ones(len(lam)), np.asarray(edges)))
+            a = best(lambda f=four, x=lam, g=gamma, k=kw: f.time_average_covariance(x, g, edges, **k))
+            b = best(lambda m=mp, x=lam: m.time_average_covariance(np.ones(len(x)), np.asarray(edges)))
             diff = np.max(np.abs(merged.risk_covariance - per.risk_covariance)) / np.max(np.abs(per.risk_covariance))
             classes = len(np.unique(np.stack([lam, data.kurtosis_values(len(lam))], 1), axis=0))
             print(f"| {name} | {classes} | {a:.3f} | {b:.3f} | {b / a:.1f} | {diff:.1e} |")
