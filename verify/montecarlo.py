@@ -64,9 +64,10 @@ class SimulationResult:
         replica's iterate) and its standard error
         (sample standard deviation over replicas / sqrt(replicas)).
     second_moments, second_moments_se : ndarray, shape (steps + 1, d)
-        Mean over replicas of e_{k,i}^2 and its standard error.
+        Mean over replicas of e_{k,i}^2 and its standard error (shape (steps + 1, c) for the c
+        coordinates requested by ``simulate(..., coordinates=...)``, in that order).
     mean, mean_se : ndarray, shape (steps + 1, d)
-        Mean over replicas of e_{k,i} and its standard error.
+        Mean over replicas of e_{k,i} and its standard error (likewise).
     replicas : int
     seed : dict
         ``entropy`` of the root ``numpy.random.SeedSequence`` and the chunk size;
