@@ -349,8 +349,11 @@ class FourthMomentRecursion(DataBound):
 
         with Cov(e_k^2) = Q_k - m_k m_k^T. The sums over pairs (k, l) are accumulated
         forward, psi_I(l + 1) = L_m(psi_I(l) + [l in I] Cov(e_l^2) lambda): cost
-        O(steps d^2 + n_blocks steps d), not O(steps^2). The per-coordinate variances of
-        the block-averaged e_i^2 use the same recursion on d x d matrices (O(steps d^2)).
+        O(steps C^2 + n_blocks steps C), not O(steps^2), with C the number of classes of
+        directions with equal (lambda, kappa, mu_6, mu_8, e_0^2): such directions obey one
+        recursion, so the class sums are exact (C = d for distinct eigenvalues; C = 2 for
+        K = diag(1, ..., 1, 1/2, ..., 1/2) with Gaussian data, any d). The per-coordinate
+        variances of the block-averaged e_i^2 use the same recursion (j = i and j != i apart).
 
         Parameters
         ----------
