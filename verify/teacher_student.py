@@ -49,7 +49,7 @@ class TeacherStudentRuns:
     Q: np.ndarray
     designs: np.ndarray
     seed: int
-    spectra: list | None = field(default=None, repr=False, compare=False)   # eigh(X^T X) per design, if known
+    spectra: tuple | None = field(default=None, repr=False, compare=False)   # design_spectra(designs), if known
 
     @property
     def times(self) -> np.ndarray:
@@ -167,13 +167,14 @@ def draw_designs(model: TwoScaleTeacherStudent, replicas, seed, teachers: int = 
     return out
 
 
-def design_spectra(designs) -> list:
-    """``numpy.linalg.eigh(X.T @ X)`` of every design (replicas, n, d), one batched call: the
-    ``spectrum`` argument of :meth:`theory.teacher_student.TwoScaleTeacherStudent.curves` and of
-    :func:`paired`, so that one eigendecomposition per design serves every curve."""
+def design_spectra(designs) -> tuple:
+    """``numpy.linalg.eigh(X.T @ X)`` of every design (replicas, n, d), one batched call: (s (replicas, d),
+    V (replicas, d, d)), the ``spectra`` argument of
+    :meth:`theory.teacher_student.TwoScaleTeacherStudent.design_curves` and of :func:`paired`, so that one
+    eigendecomposition per design serves every curve."""
     designs = np.asarray(designs, dtype=float)
     s, V = np.linalg.eigh(designs.transpose(0, 2, 1) @ designs)
-    return list(zip(s, V))
+    return s, V
 
 
 @dataclass(frozen=True)
@@ -237,8 +238,7 @@ def paired(runs: TeacherStudentRuns, model: TwoScaleTeacherStudent, field: str =
     eigendecompositions (:func:`design_spectra`; default ``runs.spectra``, else computed here)."""
     spectra = spectra if spectra is not None else runs.spectra if runs.spectra is not None else \
         design_spectra(runs.designs)
-    exact = np.array([getattr(model.curves(X, runs.times, "gd", runs.learning_rate, spectrum=sp), field)
-                      for X, sp in zip(runs.designs, spectra)])
+    exact = getattr(model.design_curves(runs.designs, runs.times, "gd", runs.learning_rate, spectra=spectra), field)
     mc = getattr(runs, field)
     return exact, mc - exact + exact.mean(axis=0)
 
@@ -260,9 +260,8 @@ def plot_double_descent(path, designs=64, teachers=8, seed=0, kappas=(1.0, 10.0,
     for i, kappa in enumerate(kappas):
         model = TwoScaleTeacherStudent(130, 100, 70, kappa)
         runs = gradient_descent_runs(model, eta, steps, designs, seed + i, teachers=teachers)
-        per = [model.curves(X, grid, "gd", eta) for X in runs.designs]
-        mean = {k: np.mean([getattr(c, k) for c in per], axis=0) for k in ("test_error", "test_error_fast",
-                                                                                "test_error_slow", "R", "Q")}
+        per = model.design_curves(runs.designs, grid, "gd", eta)
+        mean = {k: getattr(per, k).mean(axis=0) for k in ("test_error", "test_error_fast", "test_error_slow", "R", "Q")}
         line, = ax[0].semilogx(grid, mean["test_error"], label=f"kappa = {kappa:g}")
         se = runs.test_error.std(axis=0, ddof=1) / np.sqrt(designs)
         ax[0].errorbar(runs.times, runs.test_error.mean(axis=0), 2 * se, fmt="o", ms=3, color=line.get_color())
@@ -273,7 +272,7 @@ def plot_double_descent(path, designs=64, teachers=8, seed=0, kappas=(1.0, 10.0,
                 mc = getattr(runs, key)
                 ax[1].errorbar(runs.times, mc.mean(axis=0), 2 * mc.std(axis=0, ddof=1) / np.sqrt(designs), fmt="o",
                                ms=3, color=ln.get_color())
-            per_test = np.array([c.test_error for c in per])
+            per_test = per.test_error
             lo = locate_extremum(grid, per_test, "min")
             hi = locate_extremum(grid, per_test, "max", start=int(np.searchsorted(grid, lo.time)))
             for x, style, lab in ((lo.time, ":", "first minimum of E_G"), (hi.time, "--", "peak of E_G")):

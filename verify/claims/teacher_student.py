@@ -119,8 +119,7 @@ def _fig1_runs(model, budget, ss, extra_times=()):
 def _average(model, designs, spectra):
     """The exact gradient-descent test error of each design on GRID (``spectra``: the designs'
     eigendecompositions, :func:`verify.teacher_student.design_spectra`), averaged, features located."""
-    per = np.array([model.curves(X, GRID, "gd", LEARNING_RATE, spectrum=sp).test_error
-                    for X, sp in zip(designs, spectra)])
+    per = model.design_curves(designs, GRID, "gd", LEARNING_RATE, spectra=spectra).test_error
     lo = locate_extremum(GRID, per, "min")
     hi = locate_extremum(GRID, per, "max", start=int(np.searchsorted(GRID, lo.time))) if lo else None
     return AveragedCurves(GRID, {"test_error": per.mean(axis=0)},
@@ -215,9 +214,9 @@ def finite_d_curves(dims, designs: int, seed: int, points=CLOSED_FORM_POINTS) ->
     for d in dims:
         m = closed_form_model(d)
         Xs = np.array([m.sample_design(rng) for _ in range(designs)])
-        out[d] = np.array([np.concatenate([m.curves(X, at[k], k, spectrum=spec).test_error
-                                           for k in ("ridge", "flow") if at[k].size])
-                           for X, spec in zip(Xs, design_spectra(Xs))])
+        spectra = design_spectra(Xs)
+        out[d] = np.concatenate([m.design_curves(Xs, at[k], k, spectra=spectra).test_error
+                                 for k in ("ridge", "flow") if at[k].size], axis=1)
     return out
 
 
