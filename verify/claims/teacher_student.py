@@ -11,8 +11,6 @@ spread cancels and a 5 % error in the slow features' scale is rejected
 """
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
 import sympy as sp
 
@@ -112,8 +110,7 @@ def _fig1_runs(model, budget, ss, extra_times=()):
         if ext is not None:
             times += [ext.time, ext.time * np.exp(-HALF_WIDTH), ext.time * np.exp(HALF_WIDTH)]
     steps = sorted({_steps(t) for t in times})
-    runs = gradient_descent_runs(model, LEARNING_RATE, steps, designs, seed, teachers=TEACHERS)
-    return dataclasses.replace(runs, spectra=spectra), located
+    return gradient_descent_runs(model, LEARNING_RATE, steps, designs, seed, teachers=TEACHERS, spectra=spectra), located
 
 
 def _average(model, designs, spectra):
@@ -174,8 +171,8 @@ def _noise(claim, budget, ss):
     located = _average(model, drawn, spectra)
     t_min, t_late = located.first_minimum.time, GRID[-1]
     runs = gradient_descent_runs(model, LEARNING_RATE, [_steps(t_min), _steps(t_late)], designs, seed,
-                                 teachers=TEACHERS)
-    exact, samples = paired(runs, model, spectra=spectra)
+                                 teachers=TEACHERS, spectra=spectra)
+    exact, samples = paired(runs, model)
     verdicts = [scalar_comparison(exact[:, 0].mean(), samples[:, 0], alpha=alphas["minimum"],
                                   label=f"sigma^2 = 0.5: E_G at the early-stopping minimum t = {t_min:.3g}"),
                 scalar_comparison(exact[:, 1].mean(), samples[:, 1], alpha=alphas["late"],
