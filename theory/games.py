@@ -156,16 +156,22 @@ class BilinearGame:
         check_nonnegative(noise_variance, "noise_variance")
         r = M.shape[0]
         x0 = np.broadcast_to(np.asarray(initial, dtype=float), (r,))
-        x = np.tile(np.stack([x0, x0, x0, x0], axis=-1), (replicas, 1, 1))
         rng = np.random.default_rng(seed)
         out = np.empty((steps + 1, replicas, r, 4))
-        out[0] = x
+        x = np.ascontiguousarray(np.broadcast_to(x0[:, None, None], (r, 4, replicas)))   # (r, 4, replicas)
+        out[0] = x.transpose(2, 0, 1)
         sd = float(np.sqrt(noise_variance))
-        for k in range(1, steps + 1):
-            x = np.einsum("ipq,riq->rip", M, x)
-            if sd:
-                x = x + np.einsum("ipq,riq->rip", N, sd * rng.standard_normal((replicas, r, 2)))
-            out[k] = x
+        block = max(1, 2**20 // (replicas * r * 2))          # steps whose noise is drawn at once (8 MB)
+        for k0 in range(1, steps + 1, block):
+            m = min(block, steps + 1 - k0)
+            if sd:   # the stream's order: step by step, (replicas, r, 2) each, as one draw per step would give
+                xi = rng.standard_normal((m, replicas, r, 2))
+                noise = N @ (sd * xi).transpose(0, 2, 3, 1)              # N_i xi per step, (m, r, 4, replicas)
+            for j in range(m):
+                x = M @ x
+                if sd:
+                    x += noise[j]
+                out[k0 + j] = x.transpose(2, 0, 1)
         return out
 
     def trajectory(self, learning_rate, singular_values, momentum=0.0, initial=1.0, steps=100,

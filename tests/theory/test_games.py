@@ -101,3 +101,21 @@ def test_game_result_records_what_compare_needs():
     # the block means are the means of the per-replica block averages
     np.testing.assert_allclose(res.replica_block_risk.mean(axis=0), res.block_risk, rtol=1e-12)
     assert res.risk_skewness[0] == 0.0       # every replica starts at the same point
+
+
+@pytest.mark.parametrize("scheme,momentum", [("alternating", -0.5), ("simultaneous", 0.0)])
+def test_run_equals_stepping_the_update_with_one_draw_per_step(scheme, momentum):
+    """run (state as (r, 4, replicas) for batched products, the noise of a block of steps drawn at once)
+    gives the trajectory of stepping x <- M x + N sqrt(v) xi with one (replicas, r, 2) draw per step from
+    the same generator: the same random numbers, equal to rounding."""
+    game, s, steps, reps = BilinearGame(scheme), [1.0, 0.5, 0.25], 7, 5
+    M, N = game.matrices(0.2, s, momentum)
+    got = game.run(0.2, s, momentum=momentum, steps=steps, noise_variance=0.5, replicas=reps, seed=3)
+    rng = np.random.default_rng(3)
+    x = np.ones((reps, len(s), 4))
+    assert np.array_equal(got[0], x)
+    for k in range(1, steps + 1):
+        x = np.einsum("ipq,riq->rip", M, x) + np.einsum("ipq,riq->rip", N, np.sqrt(0.5) * rng.standard_normal((reps, len(s), 2)))
+        np.testing.assert_allclose(got[k], x, rtol=1e-12, atol=1e-14)
+    other = game.run(0.2, s, momentum=momentum, steps=steps, noise_variance=0.5, replicas=reps, seed=4)
+    assert np.max(np.abs(other[-1] - got[-1])) > 0.1          # another seed: other numbers
