@@ -34,6 +34,20 @@ def _errors_from_maps(model, X, Kw, Ke):
     return fast + slow, train, fast, slow
 
 
+def _stepped_errors(model, X, eta, steps):
+    """The oracle's (E_G, E_T, E_fast, E_slow) at each of ``steps`` (increasing), from the linear maps of
+    gradient descent iterated step by step (K <- K - eta X^T (X K - [Z, I]))."""
+    Z = X / model.scales
+    K, target = np.zeros((model.d, model.d + model.n)), np.hstack([Z, np.eye(model.n)])
+    k, out = 0, []
+    for kk in steps:
+        while k < kk:
+            K = K - eta * X.T @ (X @ K - target)
+            k += 1
+        out.append(_errors_from_maps(model, X, K[:, :model.d], K[:, model.d:]))
+    return out
+
+
 def _flow_maps_mpmath(X, Z, t, dps=40):
     """G(t) = int_0^t exp(-A tau) d tau from the top-right block of expm([[-A, I], [0, 0]] t)."""
     with mpmath.workdps(dps):
@@ -70,18 +84,10 @@ def test_gradient_flow_against_mpmath_matrix_exponential(model):
 @pytest.mark.parametrize("model", CASES, ids=lambda m: f"n{m.n}d{m.d}")
 def test_gradient_descent_against_direct_iteration(model):
     X = model.sample_design(np.random.default_rng(4))
-    Z = X / model.scales
     eta = 0.9 / np.linalg.eigvalsh(X.T @ X).max()
-    K = np.zeros((model.d, model.d + model.n))
-    target = np.hstack([Z, np.eye(model.n)])
     steps = [1, 5, 40, 300]
     c = model.curves(X, [k * eta for k in steps], "gd", learning_rate=eta)
-    k = 0
-    for j, kk in enumerate(steps):
-        while k < kk:
-            K = K - eta * X.T @ (X @ K - target)
-            k += 1
-        ref = _errors_from_maps(model, X, K[:, :model.d], K[:, model.d:])
+    for j, ref in enumerate(_stepped_errors(model, X, eta, steps)):
         np.testing.assert_allclose((c.test_error[j], c.training_error[j], c.test_error_fast[j],
                                     c.test_error_slow[j]), ref, rtol=1e-9, atol=1e-13)
 
@@ -203,14 +209,7 @@ def test_design_curves_of_a_batch_equal_the_dense_maps_design_by_design():
     c = model.design_curves(Xs, [k * eta for k in steps], "gd", eta, chunk=2)
     assert c.test_error.shape == (5, 3)
     for i, X in enumerate(Xs):
-        Z = X / model.scales
-        K, target = np.zeros((model.d, model.d + model.n)), np.hstack([Z, np.eye(model.n)])
-        k = 0
-        for j, kk in enumerate(steps):
-            while k < kk:
-                K = K - eta * X.T @ (X @ K - target)
-                k += 1
-            ref = _errors_from_maps(model, X, K[:, :model.d], K[:, model.d:])
+        for j, ref in enumerate(_stepped_errors(model, X, eta, steps)):
             np.testing.assert_allclose((c.test_error[i, j], c.training_error[i, j], c.test_error_fast[i, j],
                                         c.test_error_slow[i, j]), ref, rtol=1e-9, atol=1e-13)
         one = model.curves(X, [k * eta for k in steps], "gd", eta)
