@@ -34,6 +34,20 @@ def _errors_from_maps(model, X, Kw, Ke):
     return fast + slow, train, fast, slow
 
 
+def _stepped_errors(model, X, eta, steps):
+    """The oracle's (E_G, E_T, E_fast, E_slow) at each of ``steps`` (increasing), from the linear maps of
+    gradient descent iterated step by step (K <- K - eta X^T (X K - [Z, I]))."""
+    Z = X / model.scales
+    K, target = np.zeros((model.d, model.d + model.n)), np.hstack([Z, np.eye(model.n)])
+    k, out = 0, []
+    for kk in steps:
+        while k < kk:
+            K = K - eta * X.T @ (X @ K - target)
+            k += 1
+        out.append(_errors_from_maps(model, X, K[:, :model.d], K[:, model.d:]))
+    return out
+
+
 def _flow_maps_mpmath(X, Z, t, dps=40):
     """G(t) = int_0^t exp(-A tau) d tau from the top-right block of expm([[-A, I], [0, 0]] t)."""
     with mpmath.workdps(dps):
@@ -70,18 +84,10 @@ def test_gradient_flow_against_mpmath_matrix_exponential(model):
 @pytest.mark.parametrize("model", CASES, ids=lambda m: f"n{m.n}d{m.d}")
 def test_gradient_descent_against_direct_iteration(model):
     X = model.sample_design(np.random.default_rng(4))
-    Z = X / model.scales
     eta = 0.9 / np.linalg.eigvalsh(X.T @ X).max()
-    K = np.zeros((model.d, model.d + model.n))
-    target = np.hstack([Z, np.eye(model.n)])
     steps = [1, 5, 40, 300]
     c = model.curves(X, [k * eta for k in steps], "gd", learning_rate=eta)
-    k = 0
-    for j, kk in enumerate(steps):
-        while k < kk:
-            K = K - eta * X.T @ (X @ K - target)
-            k += 1
-        ref = _errors_from_maps(model, X, K[:, :model.d], K[:, model.d:])
+    for j, ref in enumerate(_stepped_errors(model, X, eta, steps)):
         np.testing.assert_allclose((c.test_error[j], c.training_error[j], c.test_error_fast[j],
                                     c.test_error_slow[j]), ref, rtol=1e-9, atol=1e-13)
 
@@ -189,3 +195,24 @@ def test_docs_figure_fast_and_slow_components_cross_between_the_minimum_and_the_
     assert cross.size == 2 and cross[0] < avg.first_minimum.time < cross[1] < avg.peak.time
     at_peak = np.interp(np.log(avg.peak.time), np.log(t), slow)
     assert at_peak > 0.98 * slow[0] and slow[-1] < 0.1 * slow[0]
+
+
+def test_design_curves_of_a_batch_equal_the_dense_maps_design_by_design():
+    """design_curves (batched over designs, in chunks) against the dense linear maps of gradient
+    descent iterated step by step, for designs on both sides of eta s_max = 1, and equal to curves."""
+    model = TwoScaleTeacherStudent(7, 5, 3, 3.0, 0.3)
+    Xs = model.sample_design(np.random.default_rng(6), designs=5)
+    smax = np.linalg.eigvalsh(Xs.transpose(0, 2, 1) @ Xs)[:, -1]
+    eta = 1.0 / np.median(smax)                       # eta s_max > 1 on some designs, < 1 on others
+    assert np.any(eta * smax > 1) and np.any(eta * smax < 1) and np.all(eta * smax < 2)
+    steps = [1, 6, 50]
+    c = model.design_curves(Xs, [k * eta for k in steps], "gd", eta, chunk=2)
+    assert c.test_error.shape == (5, 3)
+    for i, X in enumerate(Xs):
+        for j, ref in enumerate(_stepped_errors(model, X, eta, steps)):
+            np.testing.assert_allclose((c.test_error[i, j], c.training_error[i, j], c.test_error_fast[i, j],
+                                        c.test_error_slow[i, j]), ref, rtol=1e-9, atol=1e-13)
+        one = model.curves(X, [k * eta for k in steps], "gd", eta)
+        np.testing.assert_allclose(one.Q, c.Q[i], rtol=1e-13, atol=1e-15)
+    with pytest.raises(ValueError, match="designs"):
+        model.design_curves(Xs[:, :3], [1.0])

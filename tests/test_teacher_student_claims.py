@@ -124,3 +124,38 @@ def test_stability_check_at_the_edge_of_the_stable_range():
     assert np.all(np.isfinite(ok.test_error))
     with pytest.raises(ValueError, match="learning_rate"):
         gradient_descent_runs(m, 1.001 * 2 / smax, [2**12], 4, seed=5)
+
+
+def test_eigenbasis_runs_equal_stepping_above_eta_s_max_one_and_reuse_given_spectra():
+    """Gradient descent from the eigenbasis closed form against stepping the update rule, at a learning
+    rate with eta s_max > 1 on some designs (negative base of (1 - eta s)^k) and many steps; given
+    spectra are used (same numbers) and spectra of other designs are rejected."""
+    from verify.teacher_student import design_spectra, draw_designs
+    m = TwoScaleTeacherStudent(7, 5, 3, 8.0, 0.2)
+    r, k_teach = 4, 3
+    X = draw_designs(m, r, 3, teachers=k_teach)
+    smax = np.linalg.eigvalsh(X.transpose(0, 2, 1) @ X)[:, -1]
+    eta = 1.6 / smax.max()
+    assert np.any(eta * smax > 1)
+    steps = [0, 1, 2, 9, 400]
+    runs = gradient_descent_runs(m, eta, steps, r, seed=3, teachers=k_teach)
+    again = gradient_descent_runs(m, eta, steps, r, seed=3, teachers=k_teach, spectra=design_spectra(X))
+    np.testing.assert_array_equal(again.test_error, runs.test_error)
+    rng = np.random.default_rng(3)
+    Z = rng.standard_normal((r, m.n, m.d)) / np.sqrt(m.d)
+    W = rng.standard_normal((r, m.d, k_teach))
+    Y = Z @ W + np.sqrt(0.2) * rng.standard_normal((r, m.n, k_teach))
+    for i in range(r):
+        w_hat, k = np.zeros((m.d, k_teach)), 0
+        for j, kk in enumerate(steps):
+            while k < kk:
+                w_hat -= eta * X[i].T @ (X[i] @ w_hat - Y[i])
+                k += 1
+            fw = m.scales[:, None] * w_hat
+            np.testing.assert_allclose([runs.test_error[i, j], runs.test_error_fast[i, j], runs.R[i, j], runs.Q[i, j]],
+                                       [((fw - W[i]) ** 2).sum() / (2 * m.d * k_teach),
+                                        ((fw - W[i])[:m.p] ** 2).sum() / (2 * m.d * k_teach),
+                                        (fw * W[i]).sum() / (m.d * k_teach), (fw * fw).sum() / (m.d * k_teach)],
+                                       rtol=1e-9)
+    with pytest.raises(ValueError, match="spectra"):
+        gradient_descent_runs(m, eta, steps, r, seed=4, teachers=k_teach, spectra=design_spectra(X))

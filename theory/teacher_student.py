@@ -43,6 +43,7 @@ from dataclasses import dataclass
 import numpy as np
 import sympy as sp
 
+from .diskcache import persistent
 from .validation import check_integer, check_nonnegative, check_positive
 
 __all__ = [
@@ -71,7 +72,7 @@ METHODS = ("flow", "gd", "ridge")
 _B = sp.Symbol("b_a", real=True)
 
 
-@functools.cache
+@persistent
 def spectral_filter(method: str) -> sp.Expr:
     r"""The fitted fraction phi(s) = s g(s) of an eigendirection of X^T X, derived by SymPy.
 
@@ -146,6 +147,9 @@ class TeacherStudentCurves:
     test_error_slow: np.ndarray
     R: np.ndarray
     Q: np.ndarray
+
+
+_FIELDS = ("test_error", "training_error", "test_error_fast", "test_error_slow", "R", "Q")
 
 
 @dataclass(frozen=True)
@@ -284,31 +288,32 @@ class TwoScaleTeacherStudent:
         return X
 
     def filter_values(self, s, times, method="flow", learning_rate=None):
-        """phi (T, d): the derived filter (:func:`spectral_filter`) at eigenvalues ``s`` (d,).
+        """phi (..., T, d): the derived filter (:func:`spectral_filter`) at eigenvalues ``s`` (..., d):
+        one design's (d,) or a stack of designs' (R, d).
 
         ``method="flow"``: ``times`` are t; ``"gd"``: t = k eta, k = t / ``learning_rate`` steps
-        (need not be an integer while eta s_max <= 1: the analytic continuation of the filter;
-        otherwise ValueError); ``"ridge"``: ``times``
-        are the ridge parameters lambda > 0."""
+        (need not be an integer while eta s_max <= 1 on that design: the analytic continuation of the
+        filter; otherwise ValueError); ``"ridge"``: ``times`` are the ridge parameters lambda > 0."""
         t = np.asarray(times, dtype=float)[:, None]
         if t.ndim != 2 or not np.all(np.isfinite(t)) or np.any(t < 0):
             raise ValueError("times must be a finite 1-d array of numbers >= 0")
-        s = np.asarray(s, dtype=float)[None, :]
+        s = np.asarray(s, dtype=float)[..., None, :]
         if method == "flow":
             return _numeric_filter("flow")(s, t)
         if method == "gd":
             if learning_rate is None:
                 raise ValueError("method='gd' needs learning_rate > 0")
             check_positive(learning_rate, "learning_rate")
-            if np.max(s) * learning_rate >= 2:
-                raise ValueError(f"learning_rate must lie in (0, 2 / s_max = {2 / np.max(s):.6g}) for gradient "
+            smax = s.max(axis=-1, keepdims=True)                    # per design (..., 1, 1)
+            if np.max(smax) * learning_rate >= 2:
+                raise ValueError(f"learning_rate must lie in (0, 2 / s_max = {2 / np.max(smax):.6g}) for gradient "
                                  f"descent on this design to converge; got {learning_rate!r}")
             k = t / float(learning_rate)
-            if np.max(s) * learning_rate > 1:
+            if np.max(smax) * learning_rate > 1:
                 if np.any(np.abs(k - np.round(k)) > 1e-9 * np.maximum(1.0, k)):
                     raise ValueError("times / learning_rate must be whole step counts when learning_rate * s_max > 1 "
-                                     f"(the filter (1 - eta s)^k has a negative base; s_max = {np.max(s):.6g})")
-                k = np.round(k)
+                                     f"(the filter (1 - eta s)^k has a negative base; s_max = {np.max(smax):.6g})")
+                k = np.where(smax * learning_rate > 1, np.round(k), k)
             return _numeric_filter("gd")(s, float(learning_rate), k)
         if method == "ridge":
             if np.any(t <= 0):
@@ -323,40 +328,81 @@ class TwoScaleTeacherStudent:
         eigendecomposition between calls with several methods (computed here when None).
         Raises ValueError for a design of the wrong shape or bad times/method."""
         X = self._check_design(X)
+        spectra = None if spectrum is None else (np.asarray(spectrum[0])[None], np.asarray(spectrum[1])[None])
+        c = self.design_curves(X[None], times, method, learning_rate, spectra=spectra)
+        return TeacherStudentCurves(c.times, *(getattr(c, k)[0] for k in _FIELDS))
+
+    def design_curves(self, designs, times, method="flow", learning_rate=None, *, spectra=None,
+                      chunk: int = 64) -> TeacherStudentCurves:
+        """:meth:`curves` of every design of ``designs`` (R, n, d) at once (batched matrix products,
+        ``chunk`` designs at a time): a :class:`TeacherStudentCurves` whose arrays have shape (R, T).
+        ``spectra``: (s (R, d), V (R, d, d)) of ``numpy.linalg.eigh`` of every X^T X, or a list of R
+        pairs (s, V) (``verify.teacher_student.design_spectra``); computed here when None. The same
+        numbers as :meth:`curves` design by design (``tests/test_teacher_student.py``).
+
+        Raises ValueError for designs of the wrong shape or bad times/method.
+
+        Example
+        -------
+        >>> m = TwoScaleTeacherStudent(30, 20, 10, 4.0)
+        >>> c = m.design_curves(m.sample_design(np.random.default_rng(0), designs=3), [0.0, 5.0])
+        >>> c.test_error.shape, [round(float(e), 3) for e in c.test_error[:, 0]]      # E_G(0) = 1/2
+        ((3, 2), [0.5, 0.5, 0.5])
+        """
+        Xs = np.asarray(designs, dtype=float)
+        if Xs.ndim != 3 or Xs.shape[1:] != (self.n, self.d) or not np.all(np.isfinite(Xs)):
+            raise ValueError(f"designs must be a finite array of shape (R, n, d) = (R, {self.n}, {self.d}); "
+                             f"got shape {Xs.shape}")
+        if spectra is None:
+            spectra = np.linalg.eigh(Xs.transpose(0, 2, 1) @ Xs)
+        elif isinstance(spectra, list):
+            spectra = (np.array([e[0] for e in spectra]), np.array([e[1] for e in spectra]))
+        S, W = spectra
+        chunk = check_integer(chunk, "chunk")
+        parts = [self._curves_chunk(S[i:i + chunk], W[i:i + chunk], times, method, learning_rate)
+                 for i in range(0, Xs.shape[0], chunk)]
+        return TeacherStudentCurves(np.asarray(times, dtype=float),
+                                    *(np.concatenate([p[k] for p in parts]) for k in range(len(_FIELDS))))
+
+    def _curves_chunk(self, s, V, times, method, learning_rate):
+        """The fields of :class:`TeacherStudentCurves` (after ``times``), each (r, T), for the spectra
+        s (r, d), V (r, d, d) of r designs (the formulas of the module docstring, batched)."""
         f = self.scales
-        s, V = np.linalg.eigh(X.T @ X) if spectrum is None else spectrum
-        zero = s <= self.d * np.finfo(float).eps * max(s.max(), 1e-300)
+        zero = s <= self.d * np.finfo(float).eps * np.maximum(s.max(axis=1), 1e-300)[:, None]
         s = np.where(zero, 0.0, s)
-        phi = self.filter_values(s, times, method, learning_rate)
-        phi = np.where(zero[None, :], 0.0, phi)
-        inv = V.T * (1.0 / f**2)[None, :] @ V                     # V^T F^-2 V
+        phi = self.filter_values(s, times, method, learning_rate)             # (r, T, d)
+        phi = np.where(zero[:, None, :], 0.0, phi)
+        VT = V.transpose(0, 2, 1)
+        inv = VT * (1.0 / f**2)[None, None, :] @ V                           # V^T F^-2 V
         fast = np.arange(self.d) < self.p
         sig2 = float(self.noise_variance)
         with np.errstate(divide="ignore", invalid="ignore"):
-            noise_w = np.where(zero[None, :], 0.0, phi**2 / np.where(zero, 1.0, s)[None, :])
+            noise_w = np.where(zero[:, None, :], 0.0, phi**2 / np.where(zero, 1.0, s)[:, None, :])
         parts = []
         for block in (fast, ~fast):
-            Vb = V[block]
-            N = Vb.T * (f[block] ** 2)[None, :] @ Vb              # V^T F^2 1_block V
-            D = np.einsum("ja,ja->a", Vb, Vb)                      # diag(V^T 1_block V)
-            quad = ((phi @ (N * inv)) * phi).sum(axis=1)          # phi_t^T (N o inv) phi_t for every t
-            parts.append((quad - 2 * phi @ D + block.sum() + sig2 * noise_w @ np.diag(N)) / (2 * self.d))
+            Vb = V[:, block]
+            N = Vb.transpose(0, 2, 1) * (f[block] ** 2)[None, None, :] @ Vb     # V^T F^2 1_block V
+            D = (Vb * Vb).sum(axis=1)                                          # diag(V^T 1_block V)
+            quad = ((phi @ (N * inv)) * phi).sum(axis=2)                       # phi_t^T (N o inv) phi_t
+            Nd = np.diagonal(N, axis1=1, axis2=2)
+            parts.append((quad - 2 * (phi @ D[:, :, None])[..., 0] + block.sum()
+                          + sig2 * (noise_w @ Nd[:, :, None])[..., 0]) / (2 * self.d))
         test = parts[0] + parts[1]
-        rank = int((~zero).sum())
-        train = ((1 - phi) ** 2 @ (s * np.diag(inv))
-                 + sig2 * (((1 - phi) ** 2) @ (~zero).astype(float) + self.n - rank)) / (2 * self.n)
-        R = phi.sum(axis=1) / self.d
-        return TeacherStudentCurves(np.asarray(times, dtype=float), test, train, parts[0], parts[1], R,
-                                    2 * test - 1 + 2 * R)
+        rank = (~zero).sum(axis=1)
+        one = (1 - phi) ** 2
+        train = ((one @ (s * np.diagonal(inv, axis1=1, axis2=2))[:, :, None])[..., 0]
+                 + sig2 * ((one @ (~zero).astype(float)[:, :, None])[..., 0] + (self.n - rank)[:, None])) / (2 * self.n)
+        R = phi.sum(axis=2) / self.d
+        return test, train, parts[0], parts[1], R, 2 * test - 1 + 2 * R
 
     def averaged(self, times, designs: int, rng, method="flow", learning_rate=None) -> AveragedCurves:
         """:meth:`curves` averaged over ``designs`` designs drawn from ``rng``, with standard errors
         over designs, and the first minimum and the following peak of the mean test error
         (:func:`locate_extremum`; ``times`` should be log-spaced)."""
         designs = check_integer(designs, "designs", minimum=2)
-        rows = [self.curves(self.sample_design(rng), times, method, learning_rate) for _ in range(designs)]
-        names = ("test_error", "training_error", "test_error_fast", "test_error_slow", "R", "Q")
-        stack = {k: np.array([getattr(r, k) for r in rows]) for k in names}
+        Xs = np.array([self.sample_design(rng) for _ in range(designs)])     # the stream's order, design by design
+        c = self.design_curves(Xs, times, method, learning_rate)
+        stack = {k: getattr(c, k) for k in _FIELDS}
         mean = {k: v.mean(axis=0) for k, v in stack.items()}
         se = {k: v.std(axis=0, ddof=1) / np.sqrt(designs) for k, v in stack.items()}
         t = np.asarray(times, dtype=float)

@@ -49,6 +49,7 @@ import sympy as sp
 import sympy.stats  # sp.stats: the input law
 from scipy.optimize import brentq
 
+from .diskcache import persistent
 from .teacher_student import TwoScaleTeacherStudent
 
 __all__ = ["DELTA", "large_d_expressions", "large_d_latex", "large_d_test_error", "self_consistent_equation"]
@@ -66,9 +67,11 @@ def _blocks():
     return ((_P, sp.Integer(1)), (_D - _P, 1 / _KAPPA))
 
 
+@persistent
 def _sigma_atoms():
     """The atoms a_b of Sigma = E x x^T, x = F z, z ~ N(0, I/d): SymPy takes E z_j^2 = 1/d from the
-    model's input law and squares the scale."""
+    model's input law and squares the scale (``sympy.stats``, 0.3 s: memoised in memory and on disk,
+    :mod:`theory.diskcache`)."""
     zj = sp.stats.Normal("z_j", 0, 1 / sp.sqrt(_D))
     second = sp.simplify(sp.stats.E(zj**2))
     return [f**2 * second for _, f in _blocks()]
@@ -84,7 +87,7 @@ def self_consistent_equation(regulariser=None):
     return DELTA - trace, G
 
 
-@functools.cache
+@persistent
 def large_d_expressions():
     r"""The derived large-d ridge test error, split (fast, slow), as SymPy expressions in delta,
     lambda and (n, d, p, kappa, sigma^2), with the self-consistent equation in delta.

@@ -49,6 +49,7 @@ import functools
 import numpy as np
 import sympy as sp
 
+from .diskcache import persistent
 from .teacher_student import TwoScaleTeacherStudent
 from .teacher_student_large_d import (
     _KAPPA,
@@ -67,7 +68,7 @@ _D1, _D2 = sp.symbols("delta_1 delta_2")
 _L1, _L2 = sp.symbols("lambda_1 lambda_2")
 
 
-@functools.cache
+@persistent
 def two_point_kernel():
     r"""K(lambda_1, lambda_2) ~ tr(F^2 G_1 F^{-2} G_2) and T(lambda) ~ tr(F^2 G) as SymPy expressions in
     (delta_1, delta_2, lambda_1, lambda_2) resp. (delta, lambda) and the model's parameters (module

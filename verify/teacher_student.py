@@ -2,13 +2,16 @@ r"""Monte Carlo of the two-scale teacher--student model: gradient descent on dra
 
 Each replica draws its own design Z (n, d) with N(0, 1/d) entries, teacher w ~ N(0, I_d) and
 label noise, and runs gradient descent w_hat_{k+1} = w_hat_k - eta X^T (X w_hat_k - y) from
-w_hat_0 = 0 on X = Z F. The k-step iterate is computed as the k-th power of the affine GD map
-P = [[I - eta X^T X, eta X^T y], [0, 1]] acting on (0, 1) by repeated squaring (the binary
-digits of k), vectorised over replicas: the same iterates as stepping k times, to rounding,
-at any step count up to 2^26 for the price of log2 k matrix products -- and with no
-eigendecomposition, so it is independent of :mod:`theory.teacher_student`. Each design is
-trained for ``teachers`` independent teachers (and label noises) at once (the map is the same;
-only its last columns differ), and a replica's value is the average over its teachers: the
+w_hat_0 = 0 on X = Z F. The run is linear, so its k-th iterate is the geometric sum of the
+update map, w_hat_k = sum_{j<k} (I - eta A)^j eta X^T y with A = X^T X, evaluated exactly in the
+eigenbasis of A (``numpy.linalg.eigh``, A = V diag(s) V^T):
+w_hat_k = V diag((1 - (1 - eta s)^k) / s) V^T X^T y, with 1 - (1 - eta s)^k = -expm1(k log1p(-eta s))
+for eta s < 1 (no cancellation for small s; k eta s at s = 0), for any step count and at the
+cost of one eigendecomposition per design (shared with the exact curves, :func:`design_spectra`).
+It does not use :mod:`theory.teacher_student` (whose filter SymPy derives from the update rule);
+``tests/test_teacher_student_claims.py`` checks it against stepping the update rule itself. Each
+design is trained for ``teachers`` independent teachers (and label noises) at once (the map is the
+same; only its last columns differ), and a replica's value is the average over its teachers: the
 replicas (designs) stay independent and the teacher-to-teacher variance drops by that factor.
 
 Per replica and step it records the test error averaged exactly over the noiseless test point,
@@ -49,7 +52,7 @@ class TeacherStudentRuns:
     Q: np.ndarray
     designs: np.ndarray
     seed: int
-    spectra: list | None = field(default=None, repr=False, compare=False)   # eigh(X^T X) per design, if known
+    spectra: tuple | None = field(default=None, repr=False, compare=False)   # design_spectra(designs), if known
 
     @property
     def times(self) -> np.ndarray:
@@ -57,7 +60,7 @@ class TeacherStudentRuns:
 
 
 def gradient_descent_runs(model: TwoScaleTeacherStudent, learning_rate, steps, replicas, seed,
-                          teachers: int = 1, chunk: int = 64) -> TeacherStudentRuns:
+                          teachers: int = 1, chunk: int = 64, spectra=None) -> TeacherStudentRuns:
     """Run gradient descent on ``replicas`` independently drawn training sets (module docstring).
 
     Parameters
@@ -68,12 +71,16 @@ def gradient_descent_runs(model: TwoScaleTeacherStudent, learning_rate, steps, r
     replicas : int >= 2, the number of independent designs
     teachers : int >= 1, teachers (with their label noise) trained on each design
     seed : int, the seed of ``numpy.random.default_rng`` (recorded in the result)
+    spectra : optional, :func:`design_spectra` of the designs these arguments draw
+        (:func:`draw_designs`), to share one eigendecomposition per design with the exact curves;
+        computed here when None. Recorded in the result (``runs.spectra``).
 
     Raises
     ------
     ValueError
         naming the argument: steps out of range, a learning rate at which gradient descent
-        diverges on a drawn design, fewer than 2 replicas.
+        diverges on a drawn design, fewer than 2 replicas, spectra that are not those of the
+        drawn designs.
 
     Example
     -------
@@ -89,27 +96,33 @@ def gradient_descent_runs(model: TwoScaleTeacherStudent, learning_rate, steps, r
     if steps.max(initial=0) > 2**_MAX_BITS:
         raise ValueError(f"steps must be integers in [0, 2^{_MAX_BITS}]; got {int(steps.max())}")
     n, d, f = model.n, model.d, model.scales
-    bits = max(int(steps.max(initial=0)).bit_length(), 1)
     out = {k: np.empty((replicas, steps.size)) for k in ("test", "fast", "slow", "train", "R", "Q")}
     designs = np.empty((replicas, n, d))
+    S, U = np.empty((replicas, d)), np.empty((replicas, d, d))
     fast = np.arange(d) < model.p
     eta = float(learning_rate)
     for lo, X, w, y in _draws(model, replicas, seed, m, chunk):
         r = X.shape[0]
         XT = X.transpose(0, 2, 1)
         A = XT @ X
-        # P^(2^b) = [[M_b, S_b], [0, I]] with M_0 = I - eta A, S_0 = eta X^T y: M_{b+1} = M_b^2,
-        # S_{b+1} = M_b S_b + S_b (the blocks of the squared affine map, without its identity corner)
-        Ms, Ss = [np.eye(d) - eta * A], [eta * (XT @ y)]
-        for _ in range(1, bits):
-            Ss.append(Ms[-1] @ Ss[-1] + Ss[-1])
-            Ms.append(Ms[-1] @ Ms[-1])
-        _check_stable(A, Ms[-1], eta, learning_rate)
+        if spectra is None:
+            s, V = np.linalg.eigh(A)
+        else:
+            s, V = (np.asarray(spectra[0][lo:lo + r], dtype=float), np.asarray(spectra[1][lo:lo + r], dtype=float))
+            _check_spectra(A, s, V)
+        smax = s[:, -1].max()
+        if eta * smax >= 2:
+            raise ValueError(f"learning_rate must lie in (0, 2 / s_max = {2 / smax:.6g}) on the drawn "
+                             f"designs; got {learning_rate!r}")
+        S[lo:lo + r], U[lo:lo + r] = s, V
+        x = eta * np.maximum(s, 0.0)[:, :, None]                      # eta s per direction, (r, d, 1)
+        c = V.transpose(0, 2, 1) @ (XT @ y)                            # V^T X^T y, (r, d, m)
+        small = x < 1
         for j, k in enumerate(steps):
-            v = np.zeros((r, d, m))                                  # w_hat_k: v <- M_b v + S_b per set bit b
-            for b in range(bits):
-                if (int(k) >> b) & 1:
-                    v = Ms[b] @ v + Ss[b]
+            with np.errstate(divide="ignore", invalid="ignore"):      # fitted fraction 1 - (1 - eta s)^k
+                fit = np.where(small, -np.expm1(k * np.log1p(-np.where(small, x, 0.0))), 1 - (1 - x) ** int(k))
+                g = np.where(x > 0, eta * fit / x, eta * k)             # (1 - (1 - eta s)^k) / s
+            v = V @ (g * c)                                           # w_hat_k, (r, d, m)
             fw = f[None, :, None] * v
             err = (fw - w) ** 2                                      # (r, d, m)
             out["R"][lo:lo + r, j] = (fw * w).sum(axis=(1, 2)) / (d * m)
@@ -121,21 +134,19 @@ def gradient_descent_runs(model: TwoScaleTeacherStudent, learning_rate, steps, r
         designs[lo:lo + r] = X
     test = out["fast"] + out["slow"]
     return TeacherStudentRuns(steps, eta, test, out["fast"], out["slow"], out["train"], out["R"], out["Q"],
-                              designs, seed)
+                              designs, seed, (S, U))
 
 
-def _check_stable(A, M_top, eta, learning_rate):
-    """Raise ValueError unless eta s_max(A) < 2 for every design, certified cheaply where possible:
-    Gershgorin's bound, else ||(I - eta A)^(2^b)||_F < 1 (then the spectral radius of I - eta A is
-    below 1, so 0 < eta s < 2 for every eigenvalue s), else the largest eigenvalue itself."""
-    unsure = eta * np.abs(A).sum(axis=2).max(axis=1) >= 2
-    if np.any(unsure):
-        unsure[unsure] = ~(np.sqrt((M_top[unsure] ** 2).sum(axis=(1, 2))) < 1)
-    if np.any(unsure):
-        smax = np.linalg.eigvalsh(A[unsure])[:, -1].max()
-        if eta * smax >= 2:
-            raise ValueError(f"learning_rate must lie in (0, 2 / s_max = {2 / smax:.6g}) on the drawn "
-                             f"designs; got {learning_rate!r}")
+def _check_spectra(A, s, V):
+    """Raise ValueError unless (s, V) diagonalise every A (r, d, d): A V 1 = V diag(s) 1 within 1e-8 of
+    the entries of A (O(r d^2))."""
+    if s.shape != A.shape[:2] or V.shape != A.shape:
+        raise ValueError(f"spectra must have shapes (replicas, d), (replicas, d, d); got {s.shape}, {V.shape}")
+    e = np.ones(A.shape[-1])
+    res = (A @ (V @ e)[..., None])[..., 0] - (V * s[:, None, :]) @ e
+    if np.any(np.abs(res).sum(axis=1) > 1e-8 * (np.abs(A).sum(axis=(1, 2)) + 1e-300)):
+        raise ValueError("spectra must be design_spectra of the designs drawn with these replicas, seed, teachers "
+                         "and chunk")
 
 
 def _draws(model, replicas, seed, teachers, chunk):
@@ -167,13 +178,14 @@ def draw_designs(model: TwoScaleTeacherStudent, replicas, seed, teachers: int = 
     return out
 
 
-def design_spectra(designs) -> list:
-    """``numpy.linalg.eigh(X.T @ X)`` of every design (replicas, n, d), one batched call: the
-    ``spectrum`` argument of :meth:`theory.teacher_student.TwoScaleTeacherStudent.curves` and of
-    :func:`paired`, so that one eigendecomposition per design serves every curve."""
+def design_spectra(designs) -> tuple:
+    """``numpy.linalg.eigh(X.T @ X)`` of every design (replicas, n, d), one batched call: (s (replicas, d),
+    V (replicas, d, d)), the ``spectra`` argument of
+    :meth:`theory.teacher_student.TwoScaleTeacherStudent.design_curves` and of :func:`paired`, so that one
+    eigendecomposition per design serves every curve."""
     designs = np.asarray(designs, dtype=float)
     s, V = np.linalg.eigh(designs.transpose(0, 2, 1) @ designs)
-    return list(zip(s, V))
+    return s, V
 
 
 @dataclass(frozen=True)
@@ -237,8 +249,7 @@ def paired(runs: TeacherStudentRuns, model: TwoScaleTeacherStudent, field: str =
     eigendecompositions (:func:`design_spectra`; default ``runs.spectra``, else computed here)."""
     spectra = spectra if spectra is not None else runs.spectra if runs.spectra is not None else \
         design_spectra(runs.designs)
-    exact = np.array([getattr(model.curves(X, runs.times, "gd", runs.learning_rate, spectrum=sp), field)
-                      for X, sp in zip(runs.designs, spectra)])
+    exact = getattr(model.design_curves(runs.designs, runs.times, "gd", runs.learning_rate, spectra=spectra), field)
     mc = getattr(runs, field)
     return exact, mc - exact + exact.mean(axis=0)
 
@@ -260,9 +271,8 @@ def plot_double_descent(path, designs=64, teachers=8, seed=0, kappas=(1.0, 10.0,
     for i, kappa in enumerate(kappas):
         model = TwoScaleTeacherStudent(130, 100, 70, kappa)
         runs = gradient_descent_runs(model, eta, steps, designs, seed + i, teachers=teachers)
-        per = [model.curves(X, grid, "gd", eta) for X in runs.designs]
-        mean = {k: np.mean([getattr(c, k) for c in per], axis=0) for k in ("test_error", "test_error_fast",
-                                                                                "test_error_slow", "R", "Q")}
+        per = model.design_curves(runs.designs, grid, "gd", eta)
+        mean = {k: getattr(per, k).mean(axis=0) for k in ("test_error", "test_error_fast", "test_error_slow", "R", "Q")}
         line, = ax[0].semilogx(grid, mean["test_error"], label=f"kappa = {kappa:g}")
         se = runs.test_error.std(axis=0, ddof=1) / np.sqrt(designs)
         ax[0].errorbar(runs.times, runs.test_error.mean(axis=0), 2 * se, fmt="o", ms=3, color=line.get_color())
@@ -273,7 +283,7 @@ def plot_double_descent(path, designs=64, teachers=8, seed=0, kappas=(1.0, 10.0,
                 mc = getattr(runs, key)
                 ax[1].errorbar(runs.times, mc.mean(axis=0), 2 * mc.std(axis=0, ddof=1) / np.sqrt(designs), fmt="o",
                                ms=3, color=ln.get_color())
-            per_test = np.array([c.test_error for c in per])
+            per_test = per.test_error
             lo = locate_extremum(grid, per_test, "min")
             hi = locate_extremum(grid, per_test, "max", start=int(np.searchsorted(grid, lo.time)))
             for x, style, lab in ((lo.time, ":", "first minimum of E_G"), (hi.time, "--", "peak of E_G")):

@@ -72,6 +72,7 @@ def _trapezoid(h, half_width):
     return _trapezoid_nodes(int(np.ceil(half_width / h)), float(half_width))
 
 
+_KINDS = ("closed", "r", "rs", "given_rs", "given_r", "both")
 _MU = sp.Symbol("mu", real=True)
 _SD = sp.Symbol("s", nonnegative=True)
 
@@ -156,24 +157,28 @@ class Quadrature:
         self.integrands = [symbolic(G, "integrands") for G in integrands]
         self.spacing = float(spacing)
         self.noise_variance = float(noise_variance)
-        self._plan = []
-        mods = [NUMPY_FUNCTIONS, "numpy"]
+        # one lambdified function per rule kind, returning the list of that kind's terms over all integrands
+        # (one call per kind and evaluation instead of one per term); _order[k]: integrand k's kinds in the
+        # order of its terms (the sum is formed in that order, as term by term)
+        terms = {kind: [] for kind in _KINDS}
+        self._order = []
         for G in self.integrands:
-            parts = []
+            order = []
             for kind, term in _split(G.subs(sigma2, self.noise_variance), closed_forms).items():
-                if kind == "closed":
-                    fn = sp.lambdify([B11, B12, B22], closed_form(Expectation(term)) if term.has(r, rs) else term,
-                                     modules=mods)
-                elif kind in ("r", "rs"):
-                    fn = sp.lambdify([r if kind == "r" else rs], term, modules=mods)
+                if kind == "closed" and term.has(r, rs):
+                    term = closed_form(Expectation(term))
                 elif kind == "given_rs":
-                    fn = sp.lambdify([rs, _MU, _SD], _conditional(term, r, rs), modules=mods)
+                    term = _conditional(term, r, rs)
                 elif kind == "given_r":
-                    fn = sp.lambdify([r, _MU, _SD], _conditional(term, rs, r), modules=mods)
-                else:
-                    fn = sp.lambdify([r, rs], term, modules=mods)
-                parts.append((kind, fn))
-            self._plan.append(parts)
+                    term = _conditional(term, rs, r)
+                order.append((kind, len(terms[kind])))
+                terms[kind].append(term)
+            self._order.append(order)
+        mods = [NUMPY_FUNCTIONS, "numpy"]
+        args = {"closed": [B11, B12, B22], "r": [r], "rs": [rs], "given_rs": [rs, _MU, _SD],
+                "given_r": [r, _MU, _SD], "both": [r, rs]}
+        self._fns = {kind: sp.lambdify(args[kind], ts, modules=mods)
+                     for kind, ts in terms.items() if ts}
 
     def __call__(self, b11, b12, b22, spacing=None):
         """[E G_k] for B given as three arrays of one shape (or scalars); a list of arrays of that shape.
@@ -181,11 +186,11 @@ class Quadrature:
         Raises ValueError if B is not positive semidefinite (beyond rounding).
         """
         c = self.spacing if spacing is None else float(spacing)
-        b11, b12, b22 = (np.asarray(x, dtype=float) for x in (b11, b12, b22))
-        shape = np.broadcast(b11, b12, b22).shape
-        b11, b12, b22 = (np.broadcast_to(x, shape).reshape(-1) for x in (b11, b12, b22))
-        if np.any(b11 < -1e-12 * (1 + np.abs(b11))) or np.any(b22 < -1e-12 * (1 + np.abs(b22))) \
-                or np.any(b12**2 > b11 * b22 * (1 + 1e-9) + 1e-14):
+        b = np.broadcast_arrays(*(np.asarray(x, dtype=float) for x in (b11, b12, b22)))
+        shape = b[0].shape
+        b11, b12, b22 = (x.reshape(-1) for x in b)
+        if ((b11 < -1e-12 * (1 + np.abs(b11))) | (b22 < -1e-12 * (1 + np.abs(b22)))
+                | (b12**2 > b11 * b22 * (1 + 1e-9) + 1e-14)).any():
             raise ValueError("B must be positive semidefinite (B_11, B_22 >= 0, B_12^2 <= B_11 B_22)")
         sd1 = np.sqrt(np.maximum(b11, 0.0))
         sd2 = np.sqrt(np.maximum(b22, 0.0))
@@ -200,33 +205,45 @@ class Quadrature:
                 rules[n] = _trapezoid(n, L)
             return rules[n]
 
-        out = []
-        for parts in self._plan:
-            v = np.zeros(b11.size)
-            for kind, fn in parts:
-                if kind == "closed":
-                    v = v + fn(b11, b12, b22)
-                elif kind in ("r", "rs"):
+        size = b11.size
+        vals = {}                     # kind -> (terms, size): E[term] for every term of that kind
+        for kind, fn in self._fns.items():
+            if kind == "closed":
+                got = fn(b11, b12, b22)
+                v = np.empty((len(got), size))
+                for i, x in enumerate(got):
+                    v[i] = x
+            elif kind == "both":
+                z1, w1 = rule(s)
+                z2, w2 = rule(np.maximum(np.abs(rho), sd2))
+                rr = rho[:, None, None] * z2[None, :, None] + s[:, None, None] * z1[None, None, :]
+                got = fn(rr, (sd2[:, None] * z2)[:, :, None])
+                v = np.empty((len(got), size))
+                for i, x in enumerate(got):
+                    v[i] = (np.broadcast_to(x, rr.shape) @ w1) @ w2
+            else:
+                if kind in ("r", "rs"):
                     sd = sd1 if kind == "r" else sd2
                     z, w = rule(sd)
-                    v = v + np.broadcast_to(fn(sd[:, None] * z), (b11.size, z.size)) @ w
+                    got = fn(sd[:, None] * z)
                 elif kind == "given_rs":      # r = rho z + s z' given r* = sd2 z
                     z, w = rule(np.maximum(np.abs(rho), sd2))
-                    v = v + np.broadcast_to(fn(sd2[:, None] * z, rho[:, None] * z, s[:, None]),
-                                            (b11.size, z.size)) @ w
-                elif kind == "given_r":       # r* = rho' z + s' z' given r = sd1 z
+                    got = fn(sd2[:, None] * z, rho[:, None] * z, s[:, None])
+                else:                         # r* = rho' z + s' z' given r = sd1 z
                     rho1 = np.divide(b12, sd1, out=np.zeros_like(b12), where=sd1 > 0)
                     s1 = np.sqrt(np.maximum(b22 - rho1**2, 0.0))
                     z, w = rule(np.maximum(np.abs(rho1), sd1))
-                    v = v + np.broadcast_to(fn(sd1[:, None] * z, rho1[:, None] * z, s1[:, None]),
-                                            (b11.size, z.size)) @ w
-                else:
-                    z1, w1 = rule(s)
-                    z2, w2 = rule(np.maximum(np.abs(rho), sd2))
-                    rr = rho[:, None, None] * z2[None, :, None] + s[:, None, None] * z1[None, None, :]
-                    vals = np.broadcast_to(fn(rr, (sd2[:, None] * z2)[:, :, None]), rr.shape)
-                    v = v + np.einsum("tij,i,j->t", vals, w2, w1)
-            out.append(np.asarray(v, dtype=float).reshape(shape))
+                    got = fn(sd1[:, None] * z, rho1[:, None] * z, s1[:, None])
+                v = np.empty((len(got), size))
+                for i, x in enumerate(got):
+                    v[i] = np.broadcast_to(x, (size, z.size)) @ w
+            vals[kind] = v
+        out = []
+        for order in self._order:
+            v = np.zeros(size)
+            for kind, i in order:
+                v = v + vals[kind][i]
+            out.append(v.reshape(shape))
         return out
 
     def error_estimate(self, b11, b12, b22):

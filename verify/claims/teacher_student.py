@@ -11,8 +11,6 @@ spread cancels and a 5 % error in the slow features' scale is rejected
 """
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
 import sympy as sp
 
@@ -112,15 +110,13 @@ def _fig1_runs(model, budget, ss, extra_times=()):
         if ext is not None:
             times += [ext.time, ext.time * np.exp(-HALF_WIDTH), ext.time * np.exp(HALF_WIDTH)]
     steps = sorted({_steps(t) for t in times})
-    runs = gradient_descent_runs(model, LEARNING_RATE, steps, designs, seed, teachers=TEACHERS)
-    return dataclasses.replace(runs, spectra=spectra), located
+    return gradient_descent_runs(model, LEARNING_RATE, steps, designs, seed, teachers=TEACHERS, spectra=spectra), located
 
 
 def _average(model, designs, spectra):
     """The exact gradient-descent test error of each design on GRID (``spectra``: the designs'
     eigendecompositions, :func:`verify.teacher_student.design_spectra`), averaged, features located."""
-    per = np.array([model.curves(X, GRID, "gd", LEARNING_RATE, spectrum=sp).test_error
-                    for X, sp in zip(designs, spectra)])
+    per = model.design_curves(designs, GRID, "gd", LEARNING_RATE, spectra=spectra).test_error
     lo = locate_extremum(GRID, per, "min")
     hi = locate_extremum(GRID, per, "max", start=int(np.searchsorted(GRID, lo.time))) if lo else None
     return AveragedCurves(GRID, {"test_error": per.mean(axis=0)},
@@ -175,8 +171,8 @@ def _noise(claim, budget, ss):
     located = _average(model, drawn, spectra)
     t_min, t_late = located.first_minimum.time, GRID[-1]
     runs = gradient_descent_runs(model, LEARNING_RATE, [_steps(t_min), _steps(t_late)], designs, seed,
-                                 teachers=TEACHERS)
-    exact, samples = paired(runs, model, spectra=spectra)
+                                 teachers=TEACHERS, spectra=spectra)
+    exact, samples = paired(runs, model)
     verdicts = [scalar_comparison(exact[:, 0].mean(), samples[:, 0], alpha=alphas["minimum"],
                                   label=f"sigma^2 = 0.5: E_G at the early-stopping minimum t = {t_min:.3g}"),
                 scalar_comparison(exact[:, 1].mean(), samples[:, 1], alpha=alphas["late"],
@@ -215,9 +211,9 @@ def finite_d_curves(dims, designs: int, seed: int, points=CLOSED_FORM_POINTS) ->
     for d in dims:
         m = closed_form_model(d)
         Xs = np.array([m.sample_design(rng) for _ in range(designs)])
-        out[d] = np.array([np.concatenate([m.curves(X, at[k], k, spectrum=spec).test_error
-                                           for k in ("ridge", "flow") if at[k].size])
-                           for X, spec in zip(Xs, design_spectra(Xs))])
+        spectra = design_spectra(Xs)
+        out[d] = np.concatenate([m.design_curves(Xs, at[k], k, spectra=spectra).test_error
+                                 for k in ("ridge", "flow") if at[k].size], axis=1)
     return out
 
 
