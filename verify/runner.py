@@ -19,6 +19,7 @@
 """
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 import os
@@ -89,6 +90,32 @@ def _forks() -> bool:
     """Whether a new ProcessPoolExecutor starts its workers by fork (they inherit this process's memory)."""
     import multiprocessing
     return multiprocessing.get_start_method(allow_none=False) == "fork"
+
+
+#: modules some claims import on first use (measured: imported by the pool's workers and not by
+#: ``import verify``); a forked pool imports them once in the parent instead of once per worker
+PRELOAD = ("threadpoolctl",)
+
+
+def _prepare_fork() -> bool:
+    """Get this process ready to fork a pool's workers, which inherit its memory.
+
+    Compiles or loads the fused kernel (:func:`verify.montecarlo.warm_up`: 6.9 s of CPU per worker
+    with an empty numba cache), imports :data:`PRELOAD`, and moves every object into the garbage
+    collector's permanent generation (:func:`gc.freeze`, the cure the ``gc`` docs give for fork without
+    exec): a worker's collections then never write to the inherited objects' headers, so their pages
+    stay shared instead of being copied on write. Returns True; the caller calls :func:`gc.unfreeze`
+    once the workers exist (the parent collects its own garbage again; the workers keep theirs frozen).
+    """
+    import importlib
+
+    from .montecarlo import warm_up
+    warm_up()
+    for name in PRELOAD:
+        importlib.import_module(name)
+    gc.collect()
+    gc.freeze()
+    return True
 
 
 def _ignore_sigint():
@@ -201,17 +228,17 @@ def run_claims(claims, budget: str = "standard", seed: int = 0, executor=None, r
             raise interrupted() from None
         return [done[c.id] for c in claims]
     own = executor is None
-    if own and _forks():
-        # the workers inherit the parent's memory: compile (or load) the fused kernel once here
-        # instead of once per worker (6.9 s of CPU each with an empty numba cache)
-        from .montecarlo import warm_up
-        warm_up()
+    frozen = own and _forks() and _prepare_fork()
     ex = (ProcessPoolExecutor(max_workers=min(len(todo), os.cpu_count() or 1), initializer=_ignore_sigint)
           if own else as_executor(executor))
     futures: dict = {}
     try:
-        for c, path in todo:
-            futures[ex.submit(_run_one, c.id, budget, int(seed))] = (c, path)
+        try:
+            for c, path in todo:
+                futures[ex.submit(_run_one, c.id, budget, int(seed))] = (c, path)
+        finally:
+            if frozen:   # every worker has been forked by now
+                gc.unfreeze()
         for fut in as_completed(futures):
             c, path = futures[fut]
             finish(c, path, fut.result())

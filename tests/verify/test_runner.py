@@ -100,3 +100,24 @@ def test_warm_up_compiles_the_kernel_in_this_process():
     from verify.montecarlo import warm_up
     assert warm_up() is True
     assert kernel.step_rows.signatures   # compiled (or loaded from the disk cache) here
+
+
+def _report_freeze(claim_id, budget, seed):
+    import gc
+
+    from verify.claims import ClaimResult
+    return ClaimResult(claim_id, str(gc.get_freeze_count()), "", True, [], [], {"entropy": seed}).to_dict()
+
+
+def test_forked_workers_inherit_a_frozen_heap(monkeypatch):
+    """The parent freezes its objects before forking (gc.freeze: the workers' collections do not touch,
+    and so do not copy, the inherited pages) and unfreezes them once the workers exist."""
+    import gc
+
+    from verify import runner
+    if not runner._forks():
+        pytest.skip("the pool does not fork here")
+    monkeypatch.setattr(runner, "_run_one", _report_freeze)
+    results = run_claims([CLAIMS[i] for i in IDS], "quick", 0)
+    assert all(int(r.title) > 10_000 for r in results)   # the workers' objects from the parent are frozen
+    assert gc.get_freeze_count() == 0                     # the parent's are not
