@@ -144,11 +144,12 @@ def per_worker(log: str) -> dict:
             w["families"].add(r["id"].split(".", 1)[0])
             for k in ("user", "system", "minflt"):
                 w[k] += r[k]
-    if parent is not None and parent["parent"] in workers:   # --serial: the claims ran in the parent
+    serial = parent is not None and parent["parent"] in workers
+    if serial:   # --serial: the claims ran in the parent
         w = workers[parent["parent"]]
         parent = dict(parent, user=parent["user"] - w["user"], system=parent["system"] - w["system"],
                       minflt=parent["minflt"] - w["minflt"])
-    return {"parent": parent, "workers": list(workers.values()),
+    return {"parent": parent, "workers": list(workers.values()), "serial": serial,
             "claims_cpu": sum(w["user"] + w["system"] for w in workers.values())}
 
 
@@ -205,11 +206,14 @@ def _main_job_table(rows, budget):
             out.append(f"| parent (imports, preparation, scheduling) | | | {p['user']:.1f} | {p['system']:.1f} "
                        f"| {p['minflt']} |")
         for j, w in enumerate(acc["workers"]):
-            out.append(f"| worker {j + 1} (claims only) | {w['claims']} | {len(w['families'])} | {w['user']:.1f} "
+            who = "the same process (claims only)" if acc.get("serial") else f"worker {j + 1} (claims only)"
+            out.append(f"| {who} | {w['claims']} | {len(w['families'])} | {w['user']:.1f} "
                        f"| {w['system']:.1f} | {w['minflt']} |")
         rest = r["cpu"] - acc["claims_cpu"] - (acc["parent"]["user"] + acc["parent"]["system"] if acc["parent"] else 0)
+        where = ("the process after its last line (exit)" if acc.get("serial")
+                 else "workers outside their claims and the exits (start, waiting, exit)")
         out.append(f"\nsum of the claims' CPU: {acc['claims_cpu']:.1f} s; job total {r['cpu']:.1f} s; "
-                   f"workers outside their claims (start, exit, waiting): {rest:.1f} s")
+                   f"{where}: {rest:.1f} s")
     return "\n".join(out)
 
 
