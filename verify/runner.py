@@ -108,7 +108,8 @@ def _prepare_fork() -> bool:
     with an empty numba cache), imports :data:`PRELOAD`, and moves every object into the garbage
     collector's permanent generation (:func:`gc.freeze`, the cure the ``gc`` docs give for fork without
     exec): a worker's collections then never write to the inherited objects' headers, so their pages
-    stay shared instead of being copied on write. Returns True; the caller calls :func:`gc.unfreeze`
+    stay shared instead of being copied on write (measured: 8% fewer minor page faults in the
+    workers, no change of CPU; docs/budgets.md). Returns True; the caller calls :func:`gc.unfreeze`
     once the workers exist (the parent collects its own garbage again; the workers keep theirs frozen).
     """
     import importlib
