@@ -24,6 +24,13 @@ directory: "cold"), then again with the cache that run filled ("warm"). ``--cold
 first run an empty numba cache (``NUMBA_CACHE_DIR``: the fused kernel is compiled, as on a fresh
 installation). The sum of the per-claim CPU of the serial table is *not* the main job's CPU: the job also
 imports, starts workers and loads or derives per process what a serial run shares.
+
+``--per-worker`` (with ``--main-job``) also says where the job's CPU goes: the subprocess runs the same
+command line (``verify.__main__.main``) with ``verify.runner._run_one`` wrapped to log, per claim, the
+worker's process id and its user and system CPU and minor page faults (``resource.getrusage``, threads
+included), and the parent's own CPU at the end; the table gives the parent, each worker (claims, families,
+CPU, page faults) and the sum of the claims' CPU. ``--serial`` measures ``python -m verify run --serial``
+(everything in one process) instead, for the same accounting of a serial run.
 """
 from __future__ import annotations
 
@@ -95,11 +102,64 @@ HEADER = ("| claim | budget | Monte Carlo comparisons | smallest detectable rela
           "| largest | CPU s | verdict |\n|---|---|---|---|---|---|---|")
 
 
-def main_job(ids=(), budget="standard", seed=0, cold_numba=False, command=None, caches=("cold", "warm")):
+def _log_claims(log: str, argv) -> int:
+    """Run ``python -m verify`` with ``argv`` in this process, logging one JSON line per claim to ``log``
+    from whichever process ran it (see ``--per-worker``), and the parent's CPU at the end."""
+    from verify import runner
+    from verify.__main__ import main as verify_main
+    inner = runner._run_one
+
+    def _run_one(claim_id, budget, seed):
+        r0 = resource.getrusage(resource.RUSAGE_SELF)
+        payload = inner(claim_id, budget, seed)
+        r1 = resource.getrusage(resource.RUSAGE_SELF)
+        with open(log, "a") as fh:
+            fh.write(json.dumps({"pid": os.getpid(), "id": claim_id, "user": r1.ru_utime - r0.ru_utime,
+                                 "system": r1.ru_stime - r0.ru_stime,
+                                 "minflt": r1.ru_minflt - r0.ru_minflt}) + "\n")
+        return payload
+    # picklable by reference, and found under this name in the forked workers
+    _run_one.__module__, _run_one.__qualname__ = inner.__module__, inner.__qualname__
+    runner._run_one = _run_one
+    status = verify_main(argv)
+    me = resource.getrusage(resource.RUSAGE_SELF)
+    with open(log, "a") as fh:
+        fh.write(json.dumps({"parent": os.getpid(), "user": me.ru_utime, "system": me.ru_stime,
+                             "minflt": me.ru_minflt}) + "\n")
+    return status
+
+
+def per_worker(log: str) -> dict:
+    """Summary of a ``_log_claims`` log: the parent's CPU, per worker its claims, families, CPU and
+    page faults, and the sum of the claims' CPU."""
+    with open(log) as fh:
+        records = [json.loads(line) for line in fh]
+    parent = next((r for r in records if "parent" in r), None)
+    workers: dict = {}
+    for r in records:
+        if "pid" in r:
+            w = workers.setdefault(r["pid"], {"claims": 0, "families": set(), "user": 0.0, "system": 0.0,
+                                              "minflt": 0})
+            w["claims"] += 1
+            w["families"].add(r["id"].split(".", 1)[0])
+            for k in ("user", "system", "minflt"):
+                w[k] += r[k]
+    serial = parent is not None and parent["parent"] in workers
+    if serial:   # --serial: the claims ran in the parent
+        w = workers[parent["parent"]]
+        parent = dict(parent, user=parent["user"] - w["user"], system=parent["system"] - w["system"],
+                      minflt=parent["minflt"] - w["minflt"])
+    return {"parent": parent, "workers": list(workers.values()), "serial": serial,
+            "claims_cpu": sum(w["user"] + w["system"] for w in workers.values())}
+
+
+def main_job(ids=(), budget="standard", seed=0, cold_numba=False, command=None, caches=("cold", "warm"),
+             workers=False, serial=False):
     """CPU of ``python -m verify run`` (``command``: its argument list, default the main job on ``ids``)
     with an empty and then a filled derivation cache (``caches``: "cold" and/or "warm"; "warm" alone uses
     the user's cache as it is). Returns one dict per run (cache "cold", "warm") with user, system and
-    total CPU seconds, wall seconds, the exit status and the summary line."""
+    total CPU seconds, wall seconds, the exit status and the summary line; with ``workers`` also the
+    per-worker accounting of :func:`per_worker` ("workers"). ``serial`` adds ``--serial``."""
     rows = []
     with tempfile.TemporaryDirectory(prefix="sgdcheck-main-job-") as tmp:
         env = dict(os.environ)
@@ -108,8 +168,11 @@ def main_job(ids=(), budget="standard", seed=0, cold_numba=False, command=None, 
         if cold_numba:
             env["NUMBA_CACHE_DIR"] = os.path.join(tmp, "numba")
         for cache in caches:
-            argv = command or [sys.executable, "-m", "verify", "run", *ids, "--budget", budget, "--seed",
-                               str(seed), "--quiet", "--results", os.path.join(tmp, f"results-{cache}")]
+            run = ["run", *ids, "--budget", budget, "--seed", str(seed), "--quiet", "--results",
+                   os.path.join(tmp, f"results-{cache}"), *(["--serial"] if serial else [])]
+            log = os.path.join(tmp, f"claims-{cache}.jsonl")
+            argv = command or ([sys.executable, os.path.abspath(__file__), "--log-claims", log, "--", *run]
+                               if workers else [sys.executable, "-m", "verify", *run])
             before = resource.getrusage(resource.RUSAGE_CHILDREN)
             t0 = time.perf_counter()
             done = subprocess.run(argv, check=False, env=env, capture_output=True, text=True)
@@ -120,6 +183,8 @@ def main_job(ids=(), budget="standard", seed=0, cold_numba=False, command=None, 
             rows.append({"cache": cache, "user": user, "system": system, "cpu": user + system, "wall": wall,
                          "status": done.returncode,
                          "summary": lines[-1] if lines else done.stderr.strip()[-300:]})
+            if workers and os.path.exists(log):
+                rows[-1]["workers"] = per_worker(log)
     return rows
 
 
@@ -129,6 +194,26 @@ def _main_job_table(rows, budget):
     out += [f"| {r['cache']} | {budget} | {r['user']:.1f} | {r['system']:.1f} | {r['cpu']:.1f} | {r['wall']:.1f} "
             f"| {r['status']} |" for r in rows]
     out += [f"\n{r['cache']}: {r['summary']}" for r in rows]
+    for r in rows:
+        if "workers" not in r:
+            continue
+        acc = r["workers"]
+        out += [f"\n{r['cache']}: where the CPU went",
+                "| process | claims | families | user CPU s | system CPU s | minor page faults |",
+                "|---|---|---|---|---|---|"]
+        if acc["parent"]:
+            p = acc["parent"]
+            out.append(f"| parent (imports, preparation, scheduling) | | | {p['user']:.1f} | {p['system']:.1f} "
+                       f"| {p['minflt']} |")
+        for j, w in enumerate(acc["workers"]):
+            who = "the same process (claims only)" if acc.get("serial") else f"worker {j + 1} (claims only)"
+            out.append(f"| {who} | {w['claims']} | {len(w['families'])} | {w['user']:.1f} "
+                       f"| {w['system']:.1f} | {w['minflt']} |")
+        rest = r["cpu"] - acc["claims_cpu"] - (acc["parent"]["user"] + acc["parent"]["system"] if acc["parent"] else 0)
+        where = ("the process after its last line (exit)" if acc.get("serial")
+                 else "workers outside their claims and the exits (start, waiting, exit)")
+        out.append(f"\nsum of the claims' CPU: {acc['claims_cpu']:.1f} s; job total {r['cpu']:.1f} s; "
+                   f"{where}: {rest:.1f} s")
     return "\n".join(out)
 
 
@@ -145,6 +230,11 @@ def main():
     ap.add_argument("--cold-numba", action="store_true", help="--main-job: an empty numba cache for the cold run")
     ap.add_argument("--caches", nargs="+", choices=("cold", "warm"), default=("cold", "warm"),
                     help="--main-job: which derivation caches to run with (default: cold, then warm)")
+    ap.add_argument("--per-worker", action="store_true",
+                    help="--main-job: CPU and page faults of the parent and of each worker, claims per worker")
+    ap.add_argument("--serial", action="store_true", help="--main-job: measure `python -m verify run --serial`")
+    if len(sys.argv) > 2 and sys.argv[1] == "--log-claims":   # internal: the subprocess of --per-worker
+        sys.exit(_log_claims(sys.argv[2], sys.argv[4:]))
     args = ap.parse_args()
     bad = [b for b in args.budgets if b not in BUDGETS]
     if bad:
@@ -155,8 +245,8 @@ def main():
     if args.main_job:
         budgets = args.budgets if "--budgets" in sys.argv else ["standard"]
         for budget in budgets:
-            print(_main_job_table(main_job(args.ids, budget, args.seed, args.cold_numba, caches=tuple(args.caches)),
-                                  budget), flush=True)
+            print(_main_job_table(main_job(args.ids, budget, args.seed, args.cold_numba, caches=tuple(args.caches),
+                                           workers=args.per_worker, serial=args.serial), budget), flush=True)
         return
     print(HEADER)
     if args.from_json:

@@ -38,3 +38,34 @@ def test_claim_ids_given_as_budgets_are_an_error():
     done = subprocess.run([sys.executable, str(PATH), "--budgets", "standard", "sgd"], capture_output=True,
                           text=True, check=False)
     assert done.returncode == 2 and "'sgd' not a budget" in done.stderr and "before --budgets" in done.stderr
+
+
+def test_per_worker_accounting(tmp_path):
+    """Claims are summed per worker process; with --serial (claims ran in the parent) the parent's own
+    line excludes them."""
+    import json
+    log = tmp_path / "log.jsonl"
+    recs = [{"pid": 11, "id": "sgd.a", "user": 1.0, "system": 0.5, "minflt": 10},
+            {"pid": 12, "id": "momentum.b", "user": 2.0, "system": 0.0, "minflt": 20},
+            {"pid": 11, "id": "glm.c", "user": 0.25, "system": 0.25, "minflt": 5},
+            {"parent": 10, "user": 3.0, "system": 1.0, "minflt": 100}]
+    log.write_text("".join(json.dumps(r) + "\n" for r in recs))
+    acc = _module().per_worker(str(log))
+    assert acc["claims_cpu"] == pytest.approx(4.0)
+    assert [(w["claims"], len(w["families"]), w["user"], w["minflt"]) for w in acc["workers"]] == [
+        (2, 2, 1.25, 15), (1, 1, 2.0, 20)]
+    assert acc["parent"]["user"] == 3.0 and not acc["serial"]
+    recs[-1]["parent"] = 11   # the claims of pid 11 ran in the parent
+    log.write_text("".join(json.dumps(r) + "\n" for r in recs))
+    serial = _module().per_worker(str(log))
+    assert serial["serial"] and serial["parent"]["user"] == pytest.approx(1.75)
+
+
+def test_main_job_table_with_the_per_worker_accounting():
+    acc = {"parent": {"user": 1.0, "system": 0.0, "minflt": 3}, "serial": False, "claims_cpu": 3.2,
+           "workers": [{"claims": 2, "families": {"sgd"}, "user": 3.0, "system": 0.2, "minflt": 4}]}
+    row = {"cache": "warm", "cpu": 5.0, "user": 4.5, "system": 0.5, "wall": 3.0, "status": 0, "summary": "s",
+           "workers": acc}
+    text = _module()._main_job_table([row], "standard")
+    assert "| worker 1 (claims only) | 2 | 1 | 3.0 | 0.2 | 4 |" in text
+    assert "sum of the claims' CPU: 3.2 s; job total 5.0 s" in text and ": 0.8 s" in text   # 5.0 - 3.2 - 1.0

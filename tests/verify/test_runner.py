@@ -100,3 +100,64 @@ def test_warm_up_compiles_the_kernel_in_this_process():
     from verify.montecarlo import warm_up
     assert warm_up() is True
     assert kernel.step_rows.signatures   # compiled (or loaded from the disk cache) here
+
+
+def _report_freeze(claim_id, budget, seed):
+    import gc
+
+    from verify.claims import ClaimResult
+    return ClaimResult(claim_id, str(gc.get_freeze_count()), "", True, [], [], {"entropy": seed}).to_dict()
+
+
+def test_forked_workers_inherit_a_frozen_heap(monkeypatch):
+    """The parent freezes its objects before forking (gc.freeze: the workers' collections do not touch,
+    and so do not copy, the inherited pages) and unfreezes them once the workers exist."""
+    import gc
+
+    from verify import runner
+    if not runner._forks():
+        pytest.skip("the pool does not fork here")
+    monkeypatch.setattr(runner, "_run_one", _report_freeze)
+    results = run_claims([CLAIMS[i] for i in IDS], "quick", 0)
+    assert all(int(r.title) > 10_000 for r in results)   # the workers' objects from the parent are frozen
+    assert gc.get_freeze_count() == 0                     # the parent's are not
+
+
+def _report_pid(claim_id, budget, seed):
+    import os
+
+    from verify.claims import ClaimResult
+    return ClaimResult(claim_id, str(os.getpid()), "", True, [], [], {"entropy": seed}).to_dict()
+
+
+def test_lanes_keep_families_together_and_balance_claim_counts():
+    from verify.runner import _family, _lanes
+    todo = [(c, None) for c in CLAIMS.values()]
+    lanes = _lanes(todo, 2)
+    assert sorted(c.id for lane in lanes for c, _ in lane) == sorted(CLAIMS)      # each claim once
+    owners = {}
+    for j, lane in enumerate(lanes):
+        for c, _ in lane:
+            assert owners.setdefault(_family(c), j) == j                          # a family in one lane
+    sizes = {}
+    for c in CLAIMS.values():
+        sizes[_family(c)] = sizes.get(_family(c), 0) + 1
+    assert abs(len(lanes[0]) - len(lanes[1])) <= max(sizes.values())
+    for lane in lanes:                                                          # catalogue order inside
+        ids = [c.id for c, _ in lane]
+        for fam in {_family(c) for c, _ in lane}:
+            members = [i for i in ids if i.split(".", 1)[0] == fam]
+            assert members == [i for i in CLAIMS if i.split(".", 1)[0] == fam]
+    assert [len(q) for q in _lanes(todo[:3], 3)] in ([3, 0, 0], [2, 1, 0], [1, 1, 1])
+
+
+def test_an_idle_lane_takes_claims_from_the_fullest(monkeypatch):
+    """One family (one lane) still runs on both workers: the empty lane takes from the other's end,
+    and the results come back in the requested order."""
+    from verify import runner
+    monkeypatch.setattr(runner, "_run_one", _report_pid)
+    claims = [CLAIMS[i] for i in IDS]
+    results = run_claims(claims, "quick", 0)
+    assert [r.id for r in results] == IDS
+    if (__import__("os").cpu_count() or 1) >= 2:
+        assert len({r.title for r in results}) == 2
