@@ -82,7 +82,7 @@ class LongTimeCurve:
     estimated_error : float
         Estimated largest relative error max_k abs(R_k / R_k^exact - 1) (schedules: the
         difference to the run with twice the window ratio; constant hyperparameters: the a priori
-        compression bound, relative to the smallest risk).
+        compression bound, relative to the smallest risk at ``times``).
     method : str
         ``"volterra"`` (constant hyperparameters) or ``"frozen-windows"`` (schedules).
     nodes : int
@@ -199,8 +199,8 @@ def _risk_curve(recursion, eigenvalues, learning_rate, t, batch, noise_variance,
     if not sched:
         m = recursion.linear_map(lam, learning_rate, batch, noise_variance, **const)
         comp, _, _ = _reduce(m, s0, accuracy)
-        risk, _ = _solve(comp, steps, float(noise_variance))
-        floor = max(np.min(np.abs(risk)), 1e-300)
+        risk, _ = _solve(comp, steps, float(noise_variance), times=t)
+        floor = max(np.min(np.abs(risk[t])), 1e-300)
         err = float(np.max(comp.bound) / floor)
         return LongTimeCurve(times=t, risk=risk[t], estimated_error=err, method="volterra",
                              nodes=int(comp.nu.size), details={"chebyshev_nodes": comp.q, "ratio": RATIO, "block": BLOCK,
@@ -208,8 +208,8 @@ def _risk_curve(recursion, eigenvalues, learning_rate, t, batch, noise_variance,
     values = _schedule_values(recursion.algorithm, sched, max(steps, 1))
     eps = float(np.clip(25.0 * accuracy ** 0.7, 0.005, 0.1))
     args = (recursion, lam, learning_rate, batch, float(noise_variance), s0, steps, const, values, accuracy)
-    risk, windows = _windowed(*args, eps)
-    coarse, _ = _windowed(*args, 2 * eps)
+    risk, windows = _windowed(*args, eps, times=t)
+    coarse, _ = _windowed(*args, 2 * eps, times=t)
     err = float(np.max(np.abs(coarse[t] - risk[t]) / np.maximum(np.abs(risk[t]), 1e-300)))
     return LongTimeCurve(times=t, risk=risk[t], estimated_error=err, method="frozen-windows", nodes=0,
                          details={"ratio": RATIO, "block": BLOCK, "epsilon": eps, "windows": windows,
@@ -257,8 +257,10 @@ def _window_map(recursion, lam, learning_rate, batch, noise_variance, const, val
     return type(maps[0])(offset=maps[0].offset, **mean)
 
 
-def _windowed(recursion, lam, learning_rate, batch, noise_variance, s, steps, const, values, accuracy, eps):
-    """Risk R_0..R_steps with hyperparameters frozen at their window means on [k, k + floor(eps k))."""
+def _windowed(recursion, lam, learning_rate, batch, noise_variance, s, steps, const, values, accuracy, eps,
+              times=None):
+    """Risk R_0..R_steps with hyperparameters frozen at their window means on [k, k + floor(eps k))
+    (with ``times``, only those entries are guaranteed; see :func:`theory.renewal._solve`)."""
     risk = np.empty(steps + 1)
     k, windows = 0, 0
     s = np.array(s, dtype=float)
@@ -276,7 +278,8 @@ def _windowed(recursion, lam, learning_rate, batch, noise_variance, s, steps, co
             continue
         m = _window_map(recursion, lam, learning_rate, batch, noise_variance, const, values, k, h)
         comp, mu, aux = _reduce(m, s, accuracy)
-        r, groups = _solve(comp, h, noise_variance, state=True)
+        inside = None if times is None else times[(times > k) & (times <= k + h)] - k
+        r, groups = _solve(comp, h, noise_variance, state=True, times=inside)
         risk[k + 1:k + h + 1] = r[1:]
         s = _decompress(comp, groups, mu, aux, np.einsum("ipq,iq->ip", aux[1], s).reshape(-1), h)
         k += h

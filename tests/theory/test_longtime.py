@@ -257,3 +257,23 @@ def test_schedule_accuracy_on_other_spectra(alpha, accuracy):
     err = np.max(np.abs(curve.risk / exact - 1))
     assert err < accuracy
     assert err <= curve.estimated_error
+
+
+@pytest.mark.parametrize(("alg", "hyper", "lr"), CASES[:2], ids=IDS[:2])
+def test_blocks_without_requested_times_are_skipped_exactly(alg, hyper, lr):
+    """_solve(times=...) crosses blocks holding no requested time with the node-to-node block map:
+    the risk at the requested times equals the full solve's and plain iteration's."""
+    from theory.renewal import _solve
+    rec = derive(alg)
+    lam = np.arange(1, 301) ** -1.3
+    m = rec.linear_map(lam, lr, 1, 0.1, **hyper)
+    s0, _ = rec.initial_moments(1.0, 300)
+    comp, _, _ = _reduce(m, s0, 1e-9)
+    n = 20000
+    times = np.array([0, 3, 64, 65, 700, 4000, 12345, n])
+    full, _ = _solve(comp, n, 0.1, block=64)
+    fast, _ = _solve(comp, n, 0.1, block=64, times=times)
+    assert np.max(np.abs(fast[times] / full[times] - 1)) < 1e-12
+    assert np.isnan(fast[5000])                   # a skipped block: not computed
+    exact = rec.trajectory(lam, lr, steps=n, noise_variance=0.1, **hyper).risk[times]
+    assert np.max(np.abs(fast[times] / exact - 1)) < 1e-7
