@@ -176,8 +176,11 @@ def _solve(comp: _Compressed, steps: int, offset: float, block: int = BLOCK, sta
         wanted[np.asarray(times, dtype=np.int64) // block] = True
     nblocks = (steps + 1 + block - 1) // block
     skip = None
-    if wanted is not None and comp.exact is None and nblocks > 2 and not wanted[:nblocks - 1].all():
-        skip = _skip_maps(groups, Minv, sc)
+    if wanted is not None and comp.exact is None:
+        n, skipped = comp.nu.size, int(np.count_nonzero(~wanted[:nblocks - 1]))
+        # building the maps costs ~ n block (block + n); each skipped block saves ~ 2 block^2 + 3 block n - n^2
+        if skipped * (2 * block * block + 3 * block * n - n * n) > 2 * n * block * (block + n):
+            skip = _skip_maps(groups, Minv, sc)
     k = 0
     while k <= steps:
         L = min(block, steps + 1 - k)

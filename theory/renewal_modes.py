@@ -10,6 +10,7 @@ Source: Paquette, Paquette, Xiao, Pennington, arXiv:2405.15074 (Volterra form of
 """
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -121,13 +122,22 @@ def chebyshev_bound(q: int, ratio: float = RATIO) -> float:
 
 def _nodes_for(accuracy: float) -> tuple:
     """Nodes per bin (real, complex) whose worst-case bound is below accuracy / 100."""
+    real, cplx = _node_bounds()
     q = 2
-    while chebyshev_bound(q) > accuracy / 100 and q < 40:
+    while real[q] > accuracy / 100 and q < 40:
         q += 1
     qc = 2
-    while _disc_bound(1.0, math.hypot(0.25, 0.25), qc) > accuracy / 100 and qc < 60:
+    while cplx[qc] > accuracy / 100 and qc < 60:
         qc += 1
     return q, qc
+
+
+@functools.lru_cache(maxsize=1)
+def _node_bounds():
+    """The worst-case bounds of :func:`_nodes_for` per number of nodes q (real bins, q < 41) and qc
+    (complex cells, qc < 61), computed once."""
+    return ([math.inf, math.inf] + [chebyshev_bound(q) for q in range(2, 41)],
+            [math.inf, math.inf] + [_disc_bound(1.0, math.hypot(0.25, 0.25), q) for q in range(2, 61)])
 
 
 #: complex modes: cells [xi_a, r xi_a] x [i w xi_a, (i + 1) w xi_a] in x = -log mu = xi - i theta
