@@ -49,12 +49,13 @@ scaling with the learning rate (gamma ~ 1/tr K, d-dependent) and the F_ac term b
 """
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 from fractions import Fraction
 from numbers import Real
 
 import sympy as sp
+
+from ..diskcache import persistent
 
 __all__ = [
     "ALGORITHMS",
@@ -176,7 +177,7 @@ def phase(alpha, beta) -> Phase:
     return Phase("III", ("K_pp", "F_ac", "F_0"), "2 beta > 1, alpha > 1/2, beta > alpha")
 
 
-@functools.cache
+@persistent
 def power_law_sum_exponent(p) -> sp.Expr:
     r"""Exponent e(alpha) with sum_j j^{-p} exp(-c T j^{-2 alpha}) ~ T^{-e} as T -> infinity.
 
@@ -199,7 +200,7 @@ def power_law_sum_exponent(p) -> sp.Expr:
     return sp.factor(exponent.subs(q, p - 1))
 
 
-@functools.cache
+@persistent
 def buffer_growth_exponent() -> sp.Expr:
     r"""rho with y(t) ~ t^rho for the DANA buffer y' = -delta/(delta + t) y + gamma_1 g, y(0) = 0.
 
@@ -360,6 +361,12 @@ def compute_optimal_exponent(alpha, beta, algorithm="sgd") -> sp.Expr:
     >>> compute_optimal_exponent(1, sp.Rational(3, 10))
     8/15
     """
+    return _compute_optimal_exponent(alpha, beta, algorithm)
+
+
+@persistent
+def _compute_optimal_exponent(alpha, beta, algorithm):
+    """The derivation of :func:`compute_optimal_exponent` (cached in memory and on disk)."""
     ph = phase(alpha, beta)
     if ph.name != "Ia":
         raise NotImplementedError(f"the compute-optimal exponent is derived in phase Ia only; got phase {ph.name}")
