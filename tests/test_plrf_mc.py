@@ -31,6 +31,7 @@ SMALL = PowerLawRandomFeatures(1.0, 0.8, v=40, d=10, seed=3)
     ({"batch": 0}, "batch must be an integer >= 1"),
     ({"learning_rate": -1.0}, "learning_rate"),
     ({"replicas": 0}, "replicas"),
+    ({"sampling": "exact"}, "sampling must be 'sufficient' or 'direct'"),
 ])
 def test_bad_input_is_refused(kwargs, match):
     args = {"model": SMALL, "algorithm": SGD(), "learning_rate": 0.1, "steps": 10, "replicas": 32} | kwargs
@@ -210,3 +211,42 @@ def test_fresh_residuals_have_the_law_of_direct_sampling():
         return scalar_comparison(float(b.mean()), alpha=1e-3, **diff).passed
     assert same(exact, direct) and same(exact**2, direct**2)
     assert not same(1.05 * exact, direct)
+
+
+def test_sufficient_sampling_has_the_law_of_direct_sampling(monkeypatch):
+    """(W^T x, y) drawn as w R (QR of [A | c], k = d + 1 normals) has the law of z ~ N(0, I_v) pushed
+    through [A | c]: the covariance identity R^T R = M^T M holds to rounding, and on the standard instance
+    the per-replica late-block risk and its square (fourth moment of the iterates) agree between the two
+    samplers (two-sample Hall-corrected test); labels scaled by 5 % in the factor (y's column) are rejected."""
+    from verify import plrf as vp
+    from verify.claims._checks import difference_of_means
+    from verify.stats import scalar_comparison
+    alpha, beta, v, d, _, _ = SETTINGS["standard"]
+    model = PowerLawRandomFeatures(alpha, beta, v, d, seed=1)
+    c, A = model._weighted
+    M = np.concatenate([A, c[:, None]], axis=1)
+    R = vp._sampling_factor(model, "sufficient")
+    assert R.shape == (d + 1, d + 1)
+    assert np.max(np.abs(R.T @ R - M.T @ M)) < 1e-12 * np.max(np.abs(M.T @ M))
+    alg, hyper, _ = curve_setting("sgd", model)
+    kw = dict(steps=64, replicas=2000, **hyper)
+
+    def late(res):
+        return res.replica_block_risk[:, -1]
+
+    direct = late(simulate_feature_map(model, alg, seed=21, sampling="direct", **kw))
+
+    def same(x, y):
+        summary = [(a.mean(), a.std(ddof=1) / np.sqrt(a.size), float(((a - a.mean()) ** 3).mean() / a.std() ** 3),
+                    a.size) for a in (x, y)]
+        diff = difference_of_means(*summary)
+        diff["mean"] = float(x.mean())
+        return scalar_comparison(float(y.mean()), alpha=1e-3, **diff).passed
+
+    fast = late(simulate_feature_map(model, alg, seed=22, **kw))
+    assert same(fast, direct) and same(fast ** 2, direct ** 2)
+    wrong = R.copy()
+    wrong[:, d] *= 1.05
+    monkeypatch.setattr(vp, "_sampling_factor", lambda m, s: wrong)
+    planted = late(simulate_feature_map(model, alg, seed=22, **kw))
+    assert not same(planted, direct)
