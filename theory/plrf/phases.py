@@ -49,6 +49,7 @@ scaling with the learning rate (gamma ~ 1/tr K, d-dependent) and the F_ac term b
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from fractions import Fraction
 from numbers import Real
@@ -426,10 +427,6 @@ def theory_spectrum(alpha, beta, d, v=None) -> TheorySpectrum:
     >>> s.eigenvalues.shape, bool(0 < s.irreducible_risk < 0.01)
     ((100,), True)
     """
-    import numpy as np
-
-    from .model import deterministic_equivalent
-
     a, b = float(_number(alpha, "alpha")), float(beta)
     if isinstance(d, bool) or int(d) != d or d < 1:
         raise ValueError(f"d must be an integer >= 1; got {d!r}")
@@ -437,9 +434,21 @@ def theory_spectrum(alpha, beta, d, v=None) -> TheorySpectrum:
     v = 4 * d if v is None else v
     if isinstance(v, bool) or int(v) != v or v <= d:
         raise ValueError(f"v must be an integer > d = {d}; got {v!r}")
-    de = deterministic_equivalent(a, b, int(v), d)
-    return TheorySpectrum(a, b, int(v), d, de.eigenvalues[::-1].copy(),
-                          np.sqrt(de.initial_second_moments[::-1]), de.irreducible_risk)
+    return _theory_spectrum(a, b, d, int(v))
+
+
+@functools.lru_cache(maxsize=32)
+def _theory_spectrum(a, b, d, v):
+    """:func:`theory_spectrum` after validation, memoised (the deterministic equivalent's root finding
+    is asked again by every measurement on the same setting); the arrays are read-only."""
+    import numpy as np
+
+    from .model import deterministic_equivalent
+    de = deterministic_equivalent(a, b, v, d)
+    eigenvalues, initial = de.eigenvalues[::-1].copy(), np.sqrt(de.initial_second_moments[::-1])
+    eigenvalues.setflags(write=False)
+    initial.setflags(write=False)
+    return TheorySpectrum(a, b, v, d, eigenvalues, initial, de.irreducible_risk)
 
 
 def algorithm_settings(algorithm, alpha, beta, eigenvalues, batch=1, dana_constant_gamma3=0.1):
