@@ -41,18 +41,21 @@ def _modes(m, s0):
     factor among the other directions (the compression error is proportional to sum |omega|).
     """
     d, p = m.A.shape[:2]
-    if p == 1:
-        mu = m.A[:, :, 0].astype(complex)
+    if p == 1:      # scalar blocks: V = 1, and a direction's sums have one term (no cancellation)
         V = np.ones((d, 1, 1), dtype=complex)
-        Vinv = V
-        cond = np.ones(d)
-    else:
-        mu, V = np.linalg.eig(m.A)
-        singular = ~(np.abs(np.linalg.det(V)) > 1e-8)     # columns have unit norm: |det| <= 1
-        V[singular] = np.eye(p)
-        Vinv = np.linalg.inv(V)
-        cond = np.linalg.norm(V, axis=(1, 2)) * np.linalg.norm(Vinv, axis=(1, 2))   # Frobenius
-        cond[singular] = np.inf
+        a, b = m.u.astype(complex), m.f.astype(complex)
+        c, e, z0 = m.v, m.w, np.asarray(s0, dtype=float)
+        W = np.stack([c * z0, c * m.u, c * m.f, e * z0, e * m.u, e * m.f]).reshape(6, -1).astype(complex)
+        # what _cancellation gives for one term: 1, or inf (fragile) where a weight is infinite
+        bad = np.any(np.isinf(W), axis=0) | np.isinf(m.u[:, 0])
+        W[:, bad] = 0.0
+        return m.A[:, 0, 0].astype(complex), W, (V, V, a, b), bad, 1.0
+    mu, V = np.linalg.eig(m.A)
+    singular = ~(np.abs(np.linalg.det(V)) > 1e-8)     # columns have unit norm: |det| <= 1
+    V[singular] = np.eye(p)
+    Vinv = np.linalg.inv(V)
+    cond = np.linalg.norm(V, axis=(1, 2)) * np.linalg.norm(Vinv, axis=(1, 2))   # Frobenius
+    cond[singular] = np.inf
     z0 = np.einsum("ipq,iq->ip", Vinv, s0)
     a = np.einsum("ipq,iq->ip", Vinv, m.u)
     b = np.einsum("ipq,iq->ip", Vinv, m.f)
