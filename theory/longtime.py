@@ -63,7 +63,7 @@ from .renewal import BLOCK, _decompress, _solve
 from .renewal_modes import RATIO, _reduce
 from .validation import _scalar
 
-__all__ = ["LongTimeCurve", "risk_curve"]
+__all__ = ["LongTimeCurve", "risk_curve", "window_ratio"]
 
 #: below this window length the scheduled solver iterates exactly
 MIN_WINDOW = 16
@@ -250,10 +250,20 @@ MAX_WINDOW_RATIO = 0.25
 def window_ratio(accuracy: float) -> float:
     """The window ratio epsilon for a requested relative ``accuracy``: clip(25 accuracy^0.7, 0.005, 0.1),
     or larger where the error model C epsilon^1.5 (C = :data:`WINDOW_ERROR_CONSTANT`) allows it, up to
-    :data:`MAX_WINDOW_RATIO` (accuracy 1e-2: 0.25; accuracies up to 1.2e-3 keep the first formula)."""
+    :data:`MAX_WINDOW_RATIO` (accuracy 1e-2: 0.25; accuracies up to 1.2e-3 keep the first formula).
+
+    ``accuracy`` is a relative error in (0, 0.1] (checked by :func:`risk_curve`); epsilon is the window
+    length as a fraction of the step k at which the window starts.
+
+    Example
+    -------
+    >>> window_ratio(1e-2), window_ratio(1e-3)
+    (0.25, 0.1)
+
+    Source: the error model is measured here (docs/long_horizons.md, "Schedules")."""
     eps = float(np.clip(25.0 * accuracy ** 0.7, 0.005, 0.1))
     model = (accuracy / WINDOW_ERROR_CONSTANT) ** (2.0 / 3.0)
-    return float(min(max(eps, model), MAX_WINDOW_RATIO)) if model > eps else eps
+    return float(min(model, MAX_WINDOW_RATIO)) if model > eps else eps
 
 
 _GAUSS_X = np.array([-math.sqrt(0.6), 0.0, math.sqrt(0.6)])
