@@ -31,6 +31,7 @@ SMALL = PowerLawRandomFeatures(1.0, 0.8, v=40, d=10, seed=3)
     ({"batch": 0}, "batch must be an integer >= 1"),
     ({"learning_rate": -1.0}, "learning_rate"),
     ({"replicas": 0}, "replicas"),
+    ({"sampling": "exact"}, "sampling must be 'sufficient' or 'direct'"),
 ])
 def test_bad_input_is_refused(kwargs, match):
     args = {"model": SMALL, "algorithm": SGD(), "learning_rate": 0.1, "steps": 10, "replicas": 32} | kwargs
@@ -188,25 +189,58 @@ def test_the_ode_example_conventions_on_the_feature_map_follow_the_recursion(kin
     assert compare(tr, res, alpha=1e-4, quantities=("risk",), variance="estimated").passed
 
 
+def _same_law(a, b, alpha=1e-3):
+    """Two-sample Hall-corrected test of equal means of the independent samples ``a`` and ``b`` at ``alpha``."""
+    from verify.claims._checks import difference_of_means
+    from verify.stats import scalar_comparison
+    summary = [(x.mean(), x.std(ddof=1) / np.sqrt(x.size), float(((x - x.mean()) ** 3).mean() / x.std() ** 3),
+                x.size) for x in (a, b)]
+    diff = difference_of_means(*summary)
+    diff["mean"] = float(a.mean())
+    return scalar_comparison(float(b.mean()), alpha=alpha, **diff).passed
+
+
 def test_fresh_residuals_have_the_law_of_direct_sampling():
     """The fresh-sample residuals drawn from their exact law (1/2)|r|^2 u^2 equal in law the residuals of
     directly drawn inputs z ~ N(0, I_v): the two-sample test on their means, and on the means of their
     squares (fourth moment of the residual), passes, and fails for a residual scaled by 5 %."""
-    from verify.claims._checks import difference_of_means
     from verify.claims.plrf import _residual_samples
-    from verify.stats import scalar_comparison
     model = PowerLawRandomFeatures(0.7, 0.8, 200, 50, seed=4)
     c, A = model._weighted
     r = A @ model.optimum - c
     z = np.random.default_rng(9).standard_normal((40_000, model.v))
     direct = 0.5 * (z @ r) ** 2
     exact = _residual_samples(model, 40_000, 11)
-
-    def same(a, b):
-        summary = [(x.mean(), x.std(ddof=1) / np.sqrt(x.size), float(((x - x.mean()) ** 3).mean() / x.std() ** 3),
-                    x.size) for x in (a, b)]
-        diff = difference_of_means(*summary)
-        diff["mean"] = float(a.mean())
-        return scalar_comparison(float(b.mean()), alpha=1e-3, **diff).passed
+    same = _same_law
     assert same(exact, direct) and same(exact**2, direct**2)
     assert not same(1.05 * exact, direct)
+
+
+def test_sufficient_sampling_has_the_law_of_direct_sampling(monkeypatch):
+    """(W^T x, y) drawn as w R (QR of [A | c], k = d + 1 normals) has the law of z ~ N(0, I_v) pushed
+    through [A | c]: the covariance identity R^T R = M^T M holds to rounding, and on the standard instance
+    the per-replica late-block risk and its square (fourth moment of the iterates) agree between the two
+    samplers (two-sample Hall-corrected test); labels scaled by 5 % in the factor (y's column) are rejected."""
+    from verify import plrf as vp
+    alpha, beta, v, d, _, _ = SETTINGS["standard"]
+    model = PowerLawRandomFeatures(alpha, beta, v, d, seed=1)
+    c, A = model._weighted
+    M = np.concatenate([A, c[:, None]], axis=1)
+    R = vp._sampling_factor(model, "sufficient")
+    assert R.shape == (d + 1, d + 1)
+    assert np.max(np.abs(R.T @ R - M.T @ M)) < 1e-12 * np.max(np.abs(M.T @ M))
+    alg, hyper, _ = curve_setting("sgd", model)
+    kw = dict(steps=64, replicas=2000, **hyper)
+
+    def late(res):
+        return res.replica_block_risk[:, -1]
+
+    direct = late(simulate_feature_map(model, alg, seed=21, sampling="direct", **kw))
+    same = _same_law
+    fast = late(simulate_feature_map(model, alg, seed=22, **kw))
+    assert same(fast, direct) and same(fast ** 2, direct ** 2)
+    wrong = R.copy()
+    wrong[:, d] *= 1.05
+    monkeypatch.setattr(vp, "_sampling_factor", lambda m, s: wrong)
+    planted = late(simulate_feature_map(model, alg, seed=22, **kw))
+    assert not same(planted, direct)

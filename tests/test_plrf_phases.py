@@ -331,3 +331,30 @@ def test_theory_spectrum_keeps_its_formulas():
         assert np.array_equal(ts.eigenvalues, j ** (-2 * alpha))
         assert np.array_equal(ts.initial, np.sqrt(j ** (-2 * beta) + c / d))
         assert ts.irreducible_risk == pytest.approx(p_inf, rel=1e-14)
+
+
+def test_exponent_derivations_are_cached_on_disk(tmp_path, monkeypatch):
+    """The SymPy derivations behind the exponents are persistent: with an empty cache directory they are
+    derived and stored, and the stored entries load back equal to the derived values."""
+    import importlib
+    import pickle
+
+    from theory import diskcache
+    effective_time = importlib.import_module("theory.plrf.effective_time")
+    phases = importlib.import_module("theory.plrf.phases")
+    monkeypatch.setenv("SGDCHECK_CACHE_DIR", str(tmp_path))
+    funcs = [(phases.power_law_sum_exponent, (2 * phases.ALPHA + 2 * phases.BETA,)),
+             (phases.buffer_growth_exponent, ()), (effective_time.discrete_buffer, ()),
+             (effective_time.dana_constant_time, ()), (phases._compute_optimal_exponent, (1.0, 0.3, "sgd"))]
+    for fn, _ in funcs:
+        fn.cache_clear()
+    derived = [fn(*args) for fn, args in funcs]
+    stored = {p.name: pickle.loads(p.read_bytes()) for p in diskcache.cache_dir().glob("*.pkl")}
+    assert len(stored) == len(funcs)
+    for value in derived:
+        assert any(v == value for v in stored.values())
+    for fn, _ in funcs:
+        fn.cache_clear()
+    assert [fn(*args) for fn, args in funcs] == derived        # loaded from disk
+    for fn, _ in funcs:
+        fn.cache_clear()

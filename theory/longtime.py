@@ -63,7 +63,7 @@ from .renewal import BLOCK, _decompress, _solve
 from .renewal_modes import RATIO, _reduce
 from .validation import _scalar
 
-__all__ = ["LongTimeCurve", "risk_curve"]
+__all__ = ["LongTimeCurve", "risk_curve", "window_ratio"]
 
 #: below this window length the scheduled solver iterates exactly
 MIN_WINDOW = 16
@@ -82,7 +82,7 @@ class LongTimeCurve:
     estimated_error : float
         Estimated largest relative error max_k abs(R_k / R_k^exact - 1) (schedules: the
         difference to the run with twice the window ratio; constant hyperparameters: the a priori
-        compression bound, relative to the smallest risk).
+        compression bound, relative to the smallest risk at ``times``).
     method : str
         ``"volterra"`` (constant hyperparameters) or ``"frozen-windows"`` (schedules).
     nodes : int
@@ -153,7 +153,8 @@ def risk_curve(recursion, eigenvalues, learning_rate, times, batch=1, noise_vari
         Initial error e_0 in the eigenbasis.
     accuracy : float in (0, 0.1]
         Target relative accuracy: sets the Chebyshev nodes per bin (constant hyperparameters) and
-        the window ratio epsilon = clip(25 accuracy^{0.7}, 0.005, 0.1) (schedules).
+        the window ratio epsilon (schedules, :func:`window_ratio`: clip(25 accuracy^{0.7}, 0.005, 0.1),
+        larger up to 0.25 where the measured error model C epsilon^1.5 allows).
     **hyper
         The algorithm's other hyperparameters; schedulable ones may be callables of k.
 
@@ -199,17 +200,17 @@ def _risk_curve(recursion, eigenvalues, learning_rate, t, batch, noise_variance,
     if not sched:
         m = recursion.linear_map(lam, learning_rate, batch, noise_variance, **const)
         comp, _, _ = _reduce(m, s0, accuracy)
-        risk, _ = _solve(comp, steps, float(noise_variance))
-        floor = max(np.min(np.abs(risk)), 1e-300)
+        risk, _ = _solve(comp, steps, float(noise_variance), times=t)
+        floor = max(np.min(np.abs(risk[t])), 1e-300)
         err = float(np.max(comp.bound) / floor)
         return LongTimeCurve(times=t, risk=risk[t], estimated_error=err, method="volterra",
                              nodes=int(comp.nu.size), details={"chebyshev_nodes": comp.q, "ratio": RATIO, "block": BLOCK,
                                       "exact_directions": 0 if comp.exact is None else len(comp.exact[0])})
     values = _schedule_values(recursion.algorithm, sched, max(steps, 1))
-    eps = float(np.clip(25.0 * accuracy ** 0.7, 0.005, 0.1))
+    eps = window_ratio(accuracy)
     args = (recursion, lam, learning_rate, batch, float(noise_variance), s0, steps, const, values, accuracy)
-    risk, windows = _windowed(*args, eps)
-    coarse, _ = _windowed(*args, 2 * eps)
+    risk, windows = _windowed(*args, eps, times=t)
+    coarse, _ = _windowed(*args, 2 * eps, times=t)
     err = float(np.max(np.abs(coarse[t] - risk[t]) / np.maximum(np.abs(risk[t]), 1e-300)))
     return LongTimeCurve(times=t, risk=risk[t], estimated_error=err, method="frozen-windows", nodes=0,
                          details={"ratio": RATIO, "block": BLOCK, "epsilon": eps, "windows": windows,
@@ -239,6 +240,32 @@ def _schedule_values(algorithm, sched, steps):
     return out
 
 
+#: the freezing error model: max relative error ~ C epsilon^1.5 with C <= 0.011 measured on DANA-decaying
+#: (d = 120-400, k to 2e4, epsilon = 0.1-0.5, docs/long_horizons.md); WINDOW_ERROR_CONSTANT is that
+#: times 3.6, and MAX_WINDOW_RATIO the largest epsilon measured for the 2 epsilon run (0.5)
+WINDOW_ERROR_CONSTANT = 0.04
+MAX_WINDOW_RATIO = 0.25
+
+
+def window_ratio(accuracy: float) -> float:
+    """The window ratio epsilon for a requested relative ``accuracy``: clip(25 accuracy^0.7, 0.005, 0.1),
+    or larger where the error model C epsilon^1.5 (C = :data:`WINDOW_ERROR_CONSTANT`) allows it, up to
+    :data:`MAX_WINDOW_RATIO` (accuracy 1e-2: 0.25; accuracies up to 1.2e-3 keep the first formula).
+
+    ``accuracy`` is a relative error in (0, 0.1] (checked by :func:`risk_curve`); epsilon is the window
+    length as a fraction of the step k at which the window starts.
+
+    Example
+    -------
+    >>> window_ratio(1e-2), window_ratio(1e-3)
+    (0.25, 0.1)
+
+    Source: the error model is measured here (docs/long_horizons.md, "Schedules")."""
+    eps = float(np.clip(25.0 * accuracy ** 0.7, 0.005, 0.1))
+    model = (accuracy / WINDOW_ERROR_CONSTANT) ** (2.0 / 3.0)
+    return float(min(model, MAX_WINDOW_RATIO)) if model > eps else eps
+
+
 _GAUSS_X = np.array([-math.sqrt(0.6), 0.0, math.sqrt(0.6)])
 _GAUSS_W = np.array([5.0, 8.0, 5.0]) / 18.0
 
@@ -257,8 +284,10 @@ def _window_map(recursion, lam, learning_rate, batch, noise_variance, const, val
     return type(maps[0])(offset=maps[0].offset, **mean)
 
 
-def _windowed(recursion, lam, learning_rate, batch, noise_variance, s, steps, const, values, accuracy, eps):
-    """Risk R_0..R_steps with hyperparameters frozen at their window means on [k, k + floor(eps k))."""
+def _windowed(recursion, lam, learning_rate, batch, noise_variance, s, steps, const, values, accuracy, eps,
+              times=None):
+    """Risk R_0..R_steps with hyperparameters frozen at their window means on [k, k + floor(eps k))
+    (with ``times``, only those entries are guaranteed; see :func:`theory.renewal._solve`)."""
     risk = np.empty(steps + 1)
     k, windows = 0, 0
     s = np.array(s, dtype=float)
@@ -276,7 +305,8 @@ def _windowed(recursion, lam, learning_rate, batch, noise_variance, s, steps, co
             continue
         m = _window_map(recursion, lam, learning_rate, batch, noise_variance, const, values, k, h)
         comp, mu, aux = _reduce(m, s, accuracy)
-        r, groups = _solve(comp, h, noise_variance, state=True)
+        inside = None if times is None else times[(times > k) & (times <= k + h)] - k
+        r, groups = _solve(comp, h, noise_variance, state=True, times=inside)
         risk[k + 1:k + h + 1] = r[1:]
         s = _decompress(comp, groups, mu, aux, np.einsum("ipq,iq->ip", aux[1], s).reshape(-1), h)
         k += h

@@ -10,6 +10,7 @@ Source: Paquette, Paquette, Xiao, Pennington, arXiv:2405.15074 (Volterra form of
 """
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -40,18 +41,21 @@ def _modes(m, s0):
     factor among the other directions (the compression error is proportional to sum |omega|).
     """
     d, p = m.A.shape[:2]
-    if p == 1:
-        mu = m.A[:, :, 0].astype(complex)
+    if p == 1:      # scalar blocks: V = 1, and a direction's sums have one term (no cancellation)
         V = np.ones((d, 1, 1), dtype=complex)
-        Vinv = V
-        cond = np.ones(d)
-    else:
-        mu, V = np.linalg.eig(m.A)
-        singular = ~(np.abs(np.linalg.det(V)) > 1e-8)     # columns have unit norm: |det| <= 1
-        V[singular] = np.eye(p)
-        Vinv = np.linalg.inv(V)
-        cond = np.linalg.norm(V, axis=(1, 2)) * np.linalg.norm(Vinv, axis=(1, 2))   # Frobenius
-        cond[singular] = np.inf
+        a, b = m.u.astype(complex), m.f.astype(complex)
+        c, e, z0 = m.v, m.w, np.asarray(s0, dtype=float)
+        W = np.stack([c * z0, c * m.u, c * m.f, e * z0, e * m.u, e * m.f]).reshape(6, -1).astype(complex)
+        # what _cancellation gives for one term: 1, or inf (fragile) where a weight is infinite
+        bad = np.any(np.isinf(W), axis=0) | np.isinf(m.u[:, 0])
+        W[:, bad] = 0.0
+        return m.A[:, 0, 0].astype(complex), W, (V, V, a, b), bad, 1.0
+    mu, V = np.linalg.eig(m.A)
+    singular = ~(np.abs(np.linalg.det(V)) > 1e-8)     # columns have unit norm: |det| <= 1
+    V[singular] = np.eye(p)
+    Vinv = np.linalg.inv(V)
+    cond = np.linalg.norm(V, axis=(1, 2)) * np.linalg.norm(Vinv, axis=(1, 2))   # Frobenius
+    cond[singular] = np.inf
     z0 = np.einsum("ipq,iq->ip", Vinv, s0)
     a = np.einsum("ipq,iq->ip", Vinv, m.u)
     b = np.einsum("ipq,iq->ip", Vinv, m.f)
@@ -121,13 +125,22 @@ def chebyshev_bound(q: int, ratio: float = RATIO) -> float:
 
 def _nodes_for(accuracy: float) -> tuple:
     """Nodes per bin (real, complex) whose worst-case bound is below accuracy / 100."""
+    real, cplx = _node_bounds()
     q = 2
-    while chebyshev_bound(q) > accuracy / 100 and q < 40:
+    while real[q] > accuracy / 100 and q < 40:
         q += 1
     qc = 2
-    while _disc_bound(1.0, math.hypot(0.25, 0.25), qc) > accuracy / 100 and qc < 60:
+    while cplx[qc] > accuracy / 100 and qc < 60:
         qc += 1
     return q, qc
+
+
+@functools.lru_cache(maxsize=1)
+def _node_bounds():
+    """The worst-case bounds of :func:`_nodes_for` per number of nodes q (real bins, q < 41) and qc
+    (complex cells, qc < 61), computed once."""
+    return ([math.inf, math.inf] + [chebyshev_bound(q) for q in range(2, 41)],
+            [math.inf, math.inf] + [_disc_bound(1.0, math.hypot(0.25, 0.25), q) for q in range(2, 61)])
 
 
 #: complex modes: cells [xi_a, r xi_a] x [i w xi_a, (i + 1) w xi_a] in x = -log mu = xi - i theta

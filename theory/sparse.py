@@ -18,6 +18,7 @@ from . import symbols as sym
 from .algorithms import HeavyBall
 from .data import SparseGaussian
 from .derive import derive
+from .diskcache import persistent
 from .validation import check_eigenvalues, check_integer, check_positive, check_sparsity
 
 __all__ = [
@@ -61,6 +62,12 @@ def per_frequency_critical_learning_rate(batch=None):
     >>> sp.simplify(limit - 2 * (1 - sym.beta) * SPARSITY / 3)
     0
     """
+    return _per_frequency_critical_learning_rate(batch)
+
+
+@persistent
+def _per_frequency_critical_learning_rate(batch):
+    """The derivation of :func:`per_frequency_critical_learning_rate` (cached in memory and on disk)."""
     G = derive(HeavyBall(), SparseGaussian(1.0)).secular_term(1)
     x = sp.Symbol("x", positive=True)  # gamma * lambda
     G = sp.simplify(G.subs(sym.gamma, x / sym.lam).subs(sym.kappa, 3 / SPARSITY))
@@ -141,9 +148,6 @@ class SparseTimescales:
         return "\\begin{align*}\n" + " \\\\\n".join(rows) + "\n\\end{align*}"
 
 
-_TIMESCALES = None
-
-
 def _convergent_branch(expr):
     """The closed form of a geometric sum returned by SymPy as Piecewise((closed, |ratio| < 1), ...)."""
     expr = sp.piecewise_fold(expr)
@@ -165,9 +169,13 @@ def sparse_timescales() -> SparseTimescales:
     >>> ts.critical_limit
     3/(2*B)
     """
-    global _TIMESCALES
-    if _TIMESCALES is not None:
-        return _TIMESCALES
+    return _sparse_timescales()
+
+
+@persistent
+def _sparse_timescales() -> SparseTimescales:
+    """The derivation of :func:`sparse_timescales` (cached in memory and on disk: the SymPy sums,
+    solves and series take seconds, loading them milliseconds)."""
     p, b, g, lam = SPARSITY, sym.beta, sym.gamma, sym.lam
     t = sp.Symbol("t", integer=True, positive=True)
     bb = sp.Symbol("b", positive=True)  # |beta| < 1 for convergence of the sums; substituted back after
@@ -197,9 +205,7 @@ def sparse_timescales() -> SparseTimescales:
         raise RuntimeError(f"slow-root series {series} is not 1 - p eps (1 + (tau_ret - 1) eps)")
     slow_root = 1 - p / TAU_LEARN * (1 + (TAU_RET - 1) / TAU_LEARN)
     sgd_correction = (TAU_RET - 1) / TAU_LEARN
-    _TIMESCALES = SparseTimescales(decay, retention, learning, ratio, critical, critical_limit,
-                                   slow_root, sgd_correction)
-    return _TIMESCALES
+    return SparseTimescales(decay, retention, learning, ratio, critical, critical_limit, slow_root, sgd_correction)
 
 
 def _check_beta(beta):

@@ -22,7 +22,14 @@ gradient point, and to 0 in the other rows), which is checked at every distinct 
 coefficients. Random streams, chunks and dyadic block averages are those of
 :mod:`verify.montecarlo`, so :func:`verify.stats.compare` takes the result.
 
-Cost: O(R B v d) per step for the features plus O(R d^2) for the risk (R replicas).
+**Sampling** (``sampling="sufficient"``, the default): a sample enters the update only through the pair
+(f, y) = (A^T z, c^T z), whose law is N(0, M^T M) with M = [A | c] (v x (d + 1)). With the QR
+factorisation M = Q R (Q with k = min(v, d + 1) orthonormal columns, computed here from A and c, no
+eigenbasis), (A^T z, c^T z) = R^T (Q^T z) and Q^T z ~ N(0, I_k): the pair is drawn exactly as w R with
+w ~ N(0, I_k), k normals per sample instead of v (standard: 51 instead of 200). ``sampling="direct"``
+draws z itself (the reference; tests/test_plrf_mc.py checks that the two agree in law).
+
+Cost: O(R B k d) per step for the features plus O(R d^2) for the risk (R replicas, k = d + 1 <= v).
 """
 from __future__ import annotations
 
@@ -120,17 +127,26 @@ def _check_translation(coeffs, mask, algorithm):
         raise ValueError(f"{algorithm!r}: the gradient point is not an affine combination of the iterates")
 
 
-def _run_chunk(child, n, model, coeff_fn, hyper_values, mask, batch, steps, times, algorithm):
+def _sampling_factor(model, sampling):
+    """The (k, d + 1) matrix R with (A^T z, c^T z) = w R, w ~ N(0, I_k) (see the module docstring);
+    for ``sampling="direct"`` M = [A | c] itself (w = z, k = v)."""
+    c, A = model._weighted
+    M = np.concatenate([A, c[:, None]], axis=1)
+    return M if sampling == "direct" else np.linalg.qr(M, mode="r")
+
+
+def _run_chunk(child, n, model, coeff_fn, hyper_values, mask, batch, steps, times, algorithm, R):
     rng = np.random.Generator(np.random.PCG64(child))
     c, A = model._weighted
     K, h, c2 = A.T @ A, A.T @ c, 0.5 * float(c @ c)
-    d, v = model.d, model.v
+    d = model.d
+    RA, Rc = np.ascontiguousarray(R[:, :d]), np.ascontiguousarray(R[:, d])
     state = [np.zeros((n, d)) for _ in mask]
     risk_sums = (np.empty(steps + 1), np.empty(steps + 1), np.empty(steps + 1))
     blocks = BlockRecorder(n, steps, {"risk": ()}, replica=("risk",))
     at_times = np.empty((n, len(times)))
     slot = {int(t): i for i, t in enumerate(times)}
-    z = np.empty((n * batch, v))
+    z = np.empty((n * batch, R.shape[0]))
 
     def record(k, theta):
         risk = 0.5 * np.einsum("ri,ri->r", theta @ K, theta) - theta @ h + c2
@@ -150,8 +166,8 @@ def _run_chunk(child, n, model, coeff_fn, hyper_values, mask, batch, steps, time
             _check_translation(coeffs, mask, algorithm)
         point = sum(cf * s for cf, s in zip(coeffs[-1], state) if cf != 0.0)
         rng.standard_normal(out=z)
-        f = (z @ A).reshape(n, batch, d)                    # features W^T x of every sample
-        resid = np.einsum("rbd,rd->rb", f, point) - (z @ c).reshape(n, batch)
+        f = (z @ RA).reshape(n, batch, d)                   # features W^T x of every sample
+        resid = np.einsum("rbd,rd->rb", f, point) - (z @ Rc).reshape(n, batch)
         g = np.einsum("rbd,rb->rd", f, resid) / batch
         state = [sum(cf * s for cf, s in zip(row[:-1], state) if cf != 0.0) + row[-1] * g
                  for row in coeffs[:-1]]
@@ -162,7 +178,7 @@ def _run_chunk(child, n, model, coeff_fn, hyper_values, mask, batch, steps, time
 
 def simulate_feature_map(model: PowerLawRandomFeatures, algorithm: Algorithm | None = None, *, learning_rate,
                          batch=1, steps=100, replicas=100, times=None, seed=None, chunk_size=256,
-                         **hyper) -> FeatureMapResult:
+                         sampling="sufficient", **hyper) -> FeatureMapResult:
     r"""Run ``algorithm`` from theta_0 = 0 on the PLRF feature map, ``replicas`` independent times.
 
     Parameters
@@ -182,6 +198,9 @@ def simulate_feature_map(model: PowerLawRandomFeatures, algorithm: Algorithm | N
         Root of the random streams; chunk c of ``chunk_size`` replicas draws from the c-th spawned child.
     chunk_size : int
         Replicas per stream (part of the seed record).
+    sampling : {"sufficient", "direct"}
+        "sufficient": each sample's (W^T x, y) drawn exactly from its Gaussian law with k = min(v, d + 1)
+        normals (QR of [A | c], module docstring); "direct": z ~ N(0, I_v) itself. Same law, other numbers.
     **hyper
         The algorithm's other hyperparameters, numbers or callables h(k) (step k -> k + 1 uses
         h(k)), range-checked by :func:`theory.bind_hyperparameters` for every step used.
@@ -215,6 +234,8 @@ def simulate_feature_map(model: PowerLawRandomFeatures, algorithm: Algorithm | N
     if algorithm.affine:
         raise ValueError(f"{algorithm!r} is affine (it contains theta*); the feature-map Monte Carlo runs "
                          "translation-invariant rules only")
+    if sampling not in ("sufficient", "direct"):
+        raise ValueError(f"sampling must be 'sufficient' or 'direct'; got {sampling!r}")
     batch = check_integer(batch, "batch", 1)
     steps = check_integer(steps, "steps", 1)
     replicas = check_replicas(replicas)
@@ -239,11 +260,13 @@ def simulate_feature_map(model: PowerLawRandomFeatures, algorithm: Algorithm | N
     mask = _error_type_states(algorithm)
     root, children, sizes = chunk_streams(seed, replicas, chunk_size)
     acc = _Merged()
+    R = _sampling_factor(model, sampling)
     for child, n in zip(children, sizes):
-        acc.add(*_run_chunk(child, n, model, coefficients, hyper_values, mask, batch, steps, times, algorithm))
+        acc.add(*_run_chunk(child, n, model, coefficients, hyper_values, mask, batch, steps, times, algorithm, R))
     st = acc.stats
     params = dict(model=repr(model), algorithm=repr(algorithm), learning_rate=float(learning_rate), batch=batch,
-                  steps=steps, replicas=replicas, **{k: (repr(x) if callable(x) else x) for k, x in hyper.items()})
+                  steps=steps, replicas=replicas, sampling=sampling,
+                  **{k: (repr(x) if callable(x) else x) for k, x in hyper.items()})
     return FeatureMapResult(
         risk=st["risk"].mean, risk_se=st["risk"].se(), risk_skewness=st["risk"].skewness(),
         block_edges=block_edges(steps), block_risk=st["block_risk"].mean, block_risk_se=st["block_risk"].se(),

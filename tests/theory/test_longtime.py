@@ -87,7 +87,7 @@ def dana_decaying_exact():
     return rec, lam, n, rec.trajectory(lam, 0.3, steps=n, noise_variance=0.01, **_dana_decaying()).risk
 
 
-@pytest.mark.parametrize("accuracy", [1e-3, 1e-4])
+@pytest.mark.parametrize("accuracy", [1e-2, 1e-3, 1e-4])
 def test_schedules_match_iteration(dana_decaying_exact, accuracy):
     rec, lam, n, exact = dana_decaying_exact
     times = _grid(n)
@@ -257,3 +257,37 @@ def test_schedule_accuracy_on_other_spectra(alpha, accuracy):
     err = np.max(np.abs(curve.risk / exact - 1))
     assert err < accuracy
     assert err <= curve.estimated_error
+
+
+@pytest.mark.parametrize(("alg", "hyper", "lr"), CASES[:2], ids=IDS[:2])
+def test_blocks_without_requested_times_are_skipped_exactly(alg, hyper, lr, monkeypatch):
+    """_solve(times=...) crosses blocks holding no requested time with the node-to-node block map:
+    the risk at the requested times equals the full solve's and plain iteration's."""
+    from theory import renewal
+    rec = derive(alg)
+    lam = np.arange(1, 101) ** -1.3
+    m = rec.linear_map(lam, lr, 1, 0.1, **hyper)
+    s0, _ = rec.initial_moments(1.0, 100)
+    comp, _, _ = _reduce(m, s0, 1e-9)
+    n = 40000
+    times = np.array([0, 3, 64, 65, 700, 4000, 12345, n])
+    full, _ = renewal._solve(comp, n, 0.1, block=64)
+    skipped = []
+    original = renewal._skip_block
+    monkeypatch.setattr(renewal, "_skip_block", lambda *a: skipped.append(1) or original(*a))
+    fast, _ = renewal._solve(comp, n, 0.1, block=64, times=times)
+    assert len(skipped) > 500                     # most blocks crossed without the risk
+    assert np.max(np.abs(fast[times] / full[times] - 1)) < 1e-12
+    assert np.isnan(fast[20000])                  # a skipped block: not computed
+    exact = rec.trajectory(lam, lr, steps=n, noise_variance=0.1, **hyper).risk[times]
+    assert np.max(np.abs(fast[times] / exact - 1)) < 1e-7
+
+
+def test_window_ratio_follows_the_error_model():
+    """epsilon = clip(25 accuracy^0.7, 0.005, 0.1) up to accuracy 1e-3; above, the largest epsilon whose
+    modelled error 0.04 epsilon^1.5 is the accuracy, at most 0.25."""
+    from theory.longtime import MAX_WINDOW_RATIO, WINDOW_ERROR_CONSTANT, window_ratio
+    for acc in (1e-6, 1e-5, 1e-4, 1e-3):
+        assert window_ratio(acc) == float(np.clip(25.0 * acc ** 0.7, 0.005, 0.1))
+    assert window_ratio(1e-2) == MAX_WINDOW_RATIO == 0.25
+    assert np.isclose(WINDOW_ERROR_CONSTANT * window_ratio(2e-3) ** 1.5, 2e-3)

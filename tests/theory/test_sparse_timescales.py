@@ -120,3 +120,21 @@ def test_claims_pass_and_planted_error_is_caught(claims, cid):
     # conflict: both trajectory comparisons (the exact radii and the divergence test do not use the trajectories)
     expected = {0, 2, 3} if cid.endswith("regimes") else {3, 5}
     assert failed == expected, [(i, verdicts[i].label) for i in sorted(failed ^ expected)]
+
+
+def test_timescales_are_cached_on_disk(tmp_path, monkeypatch):
+    """The derivation is a persistent (disk-cached) value: a second process-level call loads it, and the
+    loaded object equals the derived one."""
+    import pickle
+
+    from theory import diskcache, sparse
+    monkeypatch.setenv("SGDCHECK_CACHE_DIR", str(tmp_path))
+    derived = sparse._sparse_timescales.__wrapped__()
+    sparse._sparse_timescales.cache_clear()
+    first = sparse.sparse_timescales()
+    entries = list(diskcache.cache_dir().glob("*.pkl"))
+    assert entries
+    loaded = [pickle.loads(p.read_bytes()) for p in entries]
+    assert any(isinstance(v, sparse.SparseTimescales) and v == derived for v in loaded)
+    assert first == derived
+    sparse._sparse_timescales.cache_clear()

@@ -26,12 +26,12 @@ Pennington, arXiv:2405.15074.
 """
 from __future__ import annotations
 
-import functools
 import math
 
 import numpy as np
 import sympy as sp
 
+from ..diskcache import persistent
 from .schedules import PowerLaw
 
 __all__ = ["dana_constant_time", "discrete_buffer", "effective_time"]
@@ -42,7 +42,7 @@ _delta = sp.Symbol("delta", positive=True)
 _g2, _g3 = sp.symbols("gamma_2 gamma_3", positive=True)
 
 
-@functools.cache
+@persistent
 def discrete_buffer() -> sp.Expr:
     r"""b_m with b_m = (1 - delta/(delta + m)) b_{m-1} + 1, b_0 = 1: SymPy ``rsolve`` of
     (delta + m) b_m - m b_{m-1} = delta + m. Returns (m + delta + 1)/(delta + 1) in the symbols
@@ -58,7 +58,7 @@ def discrete_buffer() -> sp.Expr:
     return sp.factor(sp.simplify(sol))
 
 
-@functools.cache
+@persistent
 def dana_constant_time():
     r"""(T(k), k_x): DANA-constant's effective time sum_{m<k} (gamma_2 + gamma_3 b_m) (SymPy
     ``summation`` of :func:`discrete_buffer`) and the step k_x at which its two terms are equal,

@@ -56,6 +56,8 @@ from numbers import Real
 
 import sympy as sp
 
+from ..diskcache import persistent
+
 __all__ = [
     "ALGORITHMS",
     "LossExponent",
@@ -176,7 +178,7 @@ def phase(alpha, beta) -> Phase:
     return Phase("III", ("K_pp", "F_ac", "F_0"), "2 beta > 1, alpha > 1/2, beta > alpha")
 
 
-@functools.cache
+@persistent
 def power_law_sum_exponent(p) -> sp.Expr:
     r"""Exponent e(alpha) with sum_j j^{-p} exp(-c T j^{-2 alpha}) ~ T^{-e} as T -> infinity.
 
@@ -199,7 +201,7 @@ def power_law_sum_exponent(p) -> sp.Expr:
     return sp.factor(exponent.subs(q, p - 1))
 
 
-@functools.cache
+@persistent
 def buffer_growth_exponent() -> sp.Expr:
     r"""rho with y(t) ~ t^rho for the DANA buffer y' = -delta/(delta + t) y + gamma_1 g, y(0) = 0.
 
@@ -360,6 +362,12 @@ def compute_optimal_exponent(alpha, beta, algorithm="sgd") -> sp.Expr:
     >>> compute_optimal_exponent(1, sp.Rational(3, 10))
     8/15
     """
+    return _compute_optimal_exponent(alpha, beta, algorithm)
+
+
+@persistent
+def _compute_optimal_exponent(alpha, beta, algorithm):
+    """The derivation of :func:`compute_optimal_exponent` (cached in memory and on disk)."""
     ph = phase(alpha, beta)
     if ph.name != "Ia":
         raise NotImplementedError(f"the compute-optimal exponent is derived in phase Ia only; got phase {ph.name}")
@@ -419,10 +427,6 @@ def theory_spectrum(alpha, beta, d, v=None) -> TheorySpectrum:
     >>> s.eigenvalues.shape, bool(0 < s.irreducible_risk < 0.01)
     ((100,), True)
     """
-    import numpy as np
-
-    from .model import deterministic_equivalent
-
     a, b = float(_number(alpha, "alpha")), float(beta)
     if isinstance(d, bool) or int(d) != d or d < 1:
         raise ValueError(f"d must be an integer >= 1; got {d!r}")
@@ -430,9 +434,21 @@ def theory_spectrum(alpha, beta, d, v=None) -> TheorySpectrum:
     v = 4 * d if v is None else v
     if isinstance(v, bool) or int(v) != v or v <= d:
         raise ValueError(f"v must be an integer > d = {d}; got {v!r}")
-    de = deterministic_equivalent(a, b, int(v), d)
-    return TheorySpectrum(a, b, int(v), d, de.eigenvalues[::-1].copy(),
-                          np.sqrt(de.initial_second_moments[::-1]), de.irreducible_risk)
+    return _theory_spectrum(a, b, d, int(v))
+
+
+@functools.lru_cache(maxsize=32)
+def _theory_spectrum(a, b, d, v):
+    """:func:`theory_spectrum` after validation, memoised (the deterministic equivalent's root finding
+    is asked again by every measurement on the same setting); the arrays are read-only."""
+    import numpy as np
+
+    from .model import deterministic_equivalent
+    de = deterministic_equivalent(a, b, v, d)
+    eigenvalues, initial = de.eigenvalues[::-1].copy(), np.sqrt(de.initial_second_moments[::-1])
+    eigenvalues.setflags(write=False)
+    initial.setflags(write=False)
+    return TheorySpectrum(a, b, v, d, eigenvalues, initial, de.irreducible_risk)
 
 
 def algorithm_settings(algorithm, alpha, beta, eigenvalues, batch=1, dana_constant_gamma3=0.1):
