@@ -144,7 +144,7 @@ def _phase_timings(d, batch, steps, replicas=1024):
     feat, Q, Z, beta, new = args[-5:]
     s = K.sfc64_state(np.random.SeedSequence(0))
     st = rows.st
-    K.step_rows(s, st, C, 0, 2, True, *args)     # compile and warm up
+    K.step_rows(s, st, C, 0, 2, True, *args, 0, K.STEPS)     # compile and warm up
     blocks = replicas // m
     buf = np.empty(m * batch * (d + 1))
     K.fill_normal(s, buf[:4])
@@ -165,18 +165,18 @@ def _phase_timings(d, batch, steps, replicas=1024):
         for _ in range(blocks):
             for k in range(1, steps + 1):
                 K.update_record(st, C, 0, scale, Z, beta, True, k, False, lam, floor, coords, all_coords, True,
-                                rstat, mstat, mustat, blk_r, blk_m, blk_mu, feat, new)
+                                rstat, mstat, mustat, blk_r, blk_m, blk_mu, feat, new, 0)
             st[...] = 1.0
 
     def full():
         for _ in range(blocks):
-            K.step_rows(s, st, C, 1, steps, False, *args)
+            K.step_rows(s, st, C, 1, steps, False, *args, 0, K.STEPS)
             st[...] = 1.0
 
     K.draw(s, Z, sufficient, model, p1, p2, table, noise_sd)   # load each pass's compiled code outside the timing
     K.gradient(st, C, 0, sqrt_lam, scale, sufficient, Q, Z, beta, False, feat)
     K.update_record(st, C, 0, scale, Z, beta, True, 1, False, lam, floor, coords, all_coords, True, rstat, mstat,
-                    mustat, blk_r, blk_m, blk_mu, feat, new)
+                    mustat, blk_r, blk_m, blk_mu, feat, new, 0)
     return {f.__name__: cpu_time(f) for f in (generate, draw, gradient, record, full)}
 
 
