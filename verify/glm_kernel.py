@@ -25,7 +25,7 @@ from .kernel import fill_normal
 
 __all__ = ["advance", "warm_up"]
 
-_fjit = nb.njit(cache=True, nogil=True, fastmath={"reassoc", "contract"})
+_fjit = nb.njit(cache=True, nogil=True, no_cfunc_wrapper=True, fastmath={"reassoc", "contract"})
 
 
 @_fjit

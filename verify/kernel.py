@@ -85,7 +85,21 @@ _MASK8 = np.uint64(0xFF)
 _MASK52 = np.uint64(0x000FFFFFFFFFFFFF)
 _TO_DOUBLE = 1.0 / 9007199254740992.0
 
-_jit = nb.njit(cache=True, nogil=True)
+#: the kernel's pieces, called only from compiled code: no Python (and no C-callback) wrapper, whose
+#: argument unboxing is compiled per function, and no disk cache (the cached :func:`step_rows` holds
+#: their code); calling one from Python would crash, so the public names (``draw``, ``gradient``,
+#: ``update_record``, ``close_block``) are separate Python-callable compilations, made on first use
+#: (tests, benchmarks) and never by the main job
+_INTERNAL = {"nogil": True, "no_cpython_wrapper": True, "no_cfunc_wrapper": True}
+_jit = nb.njit(**_INTERNAL)
+#: the entry points called from Python (:func:`step_rows`, :func:`fill_normal`, :func:`fill_raw`)
+_entry = nb.njit(cache=True, nogil=True, no_cfunc_wrapper=True)
+
+
+def _python_callable(fn):
+    """A Python-callable compilation of the internal piece ``fn`` (compiled lazily, not cached)."""
+    opts = {k: v for k, v in fn.targetoptions.items() if k not in ("no_cpython_wrapper", "cache", "nopython")}
+    return nb.njit(**opts)(fn.py_func)
 
 
 def sfc64_state(seed) -> np.ndarray:
@@ -153,7 +167,7 @@ def _nrm(a, b, c, w):
             return v, a, b, c, w
 
 
-@_jit
+@_entry
 def fill_normal(s, out):
     """Fill the 1-d array ``out`` with standard normals from the SFC64 state ``s`` (advanced in place)."""
     a, b, c, w = s[0], s[1], s[2], s[3]
@@ -162,7 +176,7 @@ def fill_normal(s, out):
     s[0], s[1], s[2], s[3] = a, b, c, w
 
 
-@_jit
+@_entry
 def fill_raw(s, out):
     """Fill the 1-d uint64 array ``out`` with raw SFC64 outputs (for the bit-for-bit test)."""
     for i in range(out.shape[0]):
@@ -190,7 +204,7 @@ def _below(n, a, b, c, w):
 
 
 @_jit
-def draw(s, Z, sufficient, model, p1, p2, table, noise_sd):
+def _draw(s, Z, sufficient, model, p1, p2, table, noise_sd):
     """The random numbers of one step for every replica r of a row block into Z, from the SFC64
     state ``s`` (advanced in place), in the order of Z's entries (so that for Gaussian data the
     pass is one flat loop): direct sampling (Z of shape (m, B, d + 1)), for b = 1..B the vector
@@ -296,11 +310,11 @@ def model_parameters(data, d):
 #: gradients, update and recording: reductions may be reassociated (vectorised) and multiply-adds
 #: fused; the random numbers are not touched by these flags, and a given build gives the same
 #: numbers every run
-_fjit = nb.njit(cache=True, nogil=True, fastmath={"reassoc", "contract"})
+_fjit = nb.njit(**_INTERNAL, fastmath={"reassoc", "contract"})
 
 
 @_fjit
-def gradient(st, C, ci, sqrt_lam, scale, sufficient, Q, Z, beta, norms, feat):
+def _gradient(st, C, ci, sqrt_lam, scale, sufficient, Q, Z, beta, norms, feat):
     """The minibatch gradient of every replica r of the row block ``st`` (S, m, d) from the draws
     of :func:`draw`, at its gradient point p = sum_j C[ci, cr, S, j] s_j (cr = 0, or r for
     per-replica coefficients), returned as g_r = beta_r * scale * Z[r, 0] (scale = sqrt(lambda)/B,
@@ -401,7 +415,7 @@ _TILE = 1024
 
 
 @_fjit
-def update_record(st, C, ci, scale, Z, beta, update, k, first_rows, lam, floor, coords, all_coords,
+def _update_record(st, C, ci, scale, Z, beta, update, k, first_rows, lam, floor, coords, all_coords,
                   in_block, rstat, mstat, mustat, blk_r, blk_m, blk_mu, feat, new, obs):
     """Pass 2 of a step for every replica r of ``st`` (S, m, d): if ``update``, the linear update
     s_a <- sum_j C[ci, cr, a, j] s_j + C[ci, cr, a, S] g with g = beta_r scale Z[r, 0]
@@ -538,7 +552,7 @@ def _shift_column(stat, j, x, col, first_rows):
 
 
 @_fjit
-def close_block(block, width, first_rows, blk_r, blk_m, blk_mu, bstat_r, bstat_m, bstat_mu, rep_brisk):
+def _close_block(block, width, first_rows, blk_r, blk_m, blk_mu, bstat_r, bstat_m, bstat_mu, rep_brisk):
     """At the last step of dyadic block ``block`` (``width`` steps): each replica's block averages
     (risk, e_i^2, e_i) into the shifted sums (K, S1, S2, S3) over replicas and ``rep_brisk``; the
     replicas' block sums are reset."""
@@ -574,7 +588,7 @@ def close_block(block, width, first_rows, blk_r, blk_m, blk_mu, bstat_r, bstat_m
 STEPS, GRADIENTS, UPDATES = 0, 1, 2
 
 
-@_jit
+@_entry
 def step_rows(s, st, C, k0, k1, first_rows, sqrt_lam, lam, scale, noise_sd, sufficient, model, p1, p2, table, floor,
               coords, all_coords, block_of, block_width, rstat, mstat, mustat, blk_r, blk_m, blk_mu,
               bstat_r, bstat_m, bstat_mu, rep_brisk, feat, Q, Z, beta, new, obs, part):
@@ -596,16 +610,21 @@ def step_rows(s, st, C, k0, k1, first_rows, sqrt_lam, lam, scale, noise_sd, suff
     for k in range(k0, k1 + 1):
         ci = 0 if C.shape[0] == 1 else max(k - max(k0, 1), 0)
         if k > 0 and part != UPDATES:
-            draw(s, Z, sufficient, model, p1, p2, table, noise_sd)
-            gradient(st, C, ci, sqrt_lam, scale, sufficient, Q, Z, beta, norms, feat)
+            _draw(s, Z, sufficient, model, p1, p2, table, noise_sd)
+            _gradient(st, C, ci, sqrt_lam, scale, sufficient, Q, Z, beta, norms, feat)
         if part == GRADIENTS:
             continue
         block = block_of[k]
-        update_record(st, C, ci, scale, Z, beta, k > 0, k, first_rows, lam, floor, coords, all_coords,
+        _update_record(st, C, ci, scale, Z, beta, k > 0, k, first_rows, lam, floor, coords, all_coords,
                       block >= 0, rstat, mstat, mustat, blk_r, blk_m, blk_mu, feat, new, obs)
         if block >= 0 and block_width[k] > 0:
-            close_block(block, block_width[k], first_rows, blk_r, blk_m, blk_mu, bstat_r, bstat_m, bstat_mu,
+            _close_block(block, block_width[k], first_rows, blk_r, blk_m, blk_mu, bstat_r, bstat_m, bstat_mu,
                         rep_brisk)
+
+
+#: Python-callable compilations of the pieces (tests, benchmarks; compiled on first call, not by the main job)
+draw, gradient, update_record, close_block = (_python_callable(f) for f in (_draw, _gradient, _update_record,
+                                                                           _close_block))
 
 
 def finish_shifted(stat, n, third=True):
