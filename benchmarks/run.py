@@ -144,7 +144,7 @@ def _phase_timings(d, batch, steps, replicas=1024):
     feat, Q, Z, beta, new = args[-5:]
     s = K.sfc64_state(np.random.SeedSequence(0))
     st = rows.st
-    K.step_rows(s, st, C, 0, 2, True, *args)     # compile and warm up
+    K.step_rows(s, st, C, 0, 2, True, *args, 0, K.STEPS)     # compile and warm up
     blocks = replicas // m
     buf = np.empty(m * batch * (d + 1))
     K.fill_normal(s, buf[:4])
@@ -165,18 +165,18 @@ def _phase_timings(d, batch, steps, replicas=1024):
         for _ in range(blocks):
             for k in range(1, steps + 1):
                 K.update_record(st, C, 0, scale, Z, beta, True, k, False, lam, floor, coords, all_coords, True,
-                                rstat, mstat, mustat, blk_r, blk_m, blk_mu, feat, new)
+                                rstat, mstat, mustat, blk_r, blk_m, blk_mu, feat, new, 0)
             st[...] = 1.0
 
     def full():
         for _ in range(blocks):
-            K.step_rows(s, st, C, 1, steps, False, *args)
+            K.step_rows(s, st, C, 1, steps, False, *args, 0, K.STEPS)
             st[...] = 1.0
 
     K.draw(s, Z, sufficient, model, p1, p2, table, noise_sd)   # load each pass's compiled code outside the timing
     K.gradient(st, C, 0, sqrt_lam, scale, sufficient, Q, Z, beta, False, feat)
     K.update_record(st, C, 0, scale, Z, beta, True, 1, False, lam, floor, coords, all_coords, True, rstat, mstat,
-                    mustat, blk_r, blk_m, blk_mu, feat, new)
+                    mustat, blk_r, blk_m, blk_mu, feat, new, 0)
     return {f.__name__: cpu_time(f) for f in (generate, draw, gradient, record, full)}
 
 
@@ -340,16 +340,76 @@ def adaptive_section(quick, repeats):
     return "Adaptive learning rates: memory and speed", text, row
 
 
+_COMPILE_CHILD = r"""
+import json, sys, time
+sys.path.insert(0, {root!r})
+c0 = time.process_time()
+from verify.montecarlo import warm_up
+c1 = time.process_time()
+warm_up()
+print(json.dumps(dict(imports=c1 - c0, warm_up=time.process_time() - c1)))
+"""
+
+#: another source tree whose compile cost is measured in the same run (``--compile-baseline``)
+COMPILE_BASELINE = None
+
+
+def _compile_cost(root):
+    """CPU seconds of ``verify.montecarlo.warm_up()`` in fresh processes of the tree at ``root``: with an
+    empty numba cache (everything the main job runs is compiled: "cold"), then loading from that cache."""
+    import tempfile
+    with tempfile.TemporaryDirectory() as cache:
+        env = dict(os.environ, NUMBA_CACHE_DIR=cache)
+        out = {}
+        for phase in ("cold", "warm"):
+            run = subprocess.run([sys.executable, "-c", _COMPILE_CHILD.format(root=root)], capture_output=True,
+                                 text=True, check=True, env=env)
+            res = json.loads(run.stdout.strip().splitlines()[-1])
+            out[phase], out[phase + "_imports"] = res["warm_up"], res["imports"]
+    return out
+
+
+@register_section
+def compile_section(quick, repeats):
+    """The fused kernels' compile cost on a fresh installation (empty numba cache) and their load from the cache."""
+    trees = [("this tree", ROOT)] + ([("baseline", COMPILE_BASELINE)] if COMPILE_BASELINE else [])
+    reps = {name: [] for name, _ in trees}
+    for _ in range(repeats):
+        for name, root in trees:   # alternated, so that both see the same machine load
+            reps[name].append(_compile_cost(root))
+    data, rows = {}, []
+    for name, root in trees:
+        row = {k: float(np.median([r[k] for r in reps[name]])) for k in reps[name][0]}
+        row["tree"] = os.path.abspath(root)
+        data[name] = row
+        rows.append([name, f"{row['cold']:.2f}", f"{row['warm']:.2f}", f"{row['warm_imports']:.2f}"])
+    if COMPILE_BASELINE:
+        rows.append(["this tree / baseline", f"{data['this tree']['cold'] / data['baseline']['cold']:.2f}",
+                     f"{data['this tree']['warm'] / data['baseline']['warm']:.2f}", ""])
+    text = ("CPU seconds of `verify.montecarlo.warm_up()` (what `python -m verify run` compiles once in its parent "
+            "before forking: every fused kernel the main job runs) in a fresh process: cold = with an empty "
+            "`NUMBA_CACHE_DIR` (a fresh installation compiles), warm = loading from the cache that run filled; "
+            "imports = `import verify.montecarlo` (numba included) before it. Median of the repeats"
+            + (", alternated with the baseline tree" if COMPILE_BASELINE else "") + ".\n\n"
+            + _table(["", "cold compile CPU s", "warm load CPU s", "imports CPU s"], rows))
+    return "Compile cost of the fused kernels", text, data
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="fewer steps and repeats (adaptive run to t = 1)")
     ap.add_argument("--repeats", type=int, default=None)
     ap.add_argument("--no-write", action="store_true", help="print only; do not write docs/benchmarks.md")
     ap.add_argument("--json", metavar="PATH")
+    ap.add_argument("--compile-baseline", metavar="TREE",
+                    help="another source tree (e.g. a checkout of main) whose compile cost the compile section "
+                         "measures in the same run")
     ap.add_argument("--only", metavar="NAME", action="append",
                     help="run only sections whose function name contains NAME (prints; does not write the docs)")
     args = ap.parse_args(argv)
     repeats = args.repeats or (1 if args.quick else 3)
+    global COMPILE_BASELINE
+    COMPILE_BASELINE = args.compile_baseline
     import importlib
     sections = list(SECTIONS)
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))

@@ -18,7 +18,8 @@ def _module():
 def test_sections_and_optional_modules(monkeypatch, capsys):
     mod = _module()
     names = [f.__name__ for f in mod.SECTIONS]
-    assert names == ["engine_section", "phases_section", "workers_section", "samplers_section", "adaptive_section"]
+    assert names == ["engine_section", "phases_section", "workers_section", "samplers_section", "adaptive_section",
+                     "compile_section"]
     extra = types.ModuleType("fake_ode_bench")
     extra.SECTIONS = [lambda quick, repeats: ("Stub", mod._table(["a"], [["1"]]), {"quick": quick})]
     extra.SECTIONS[0].__name__ = "stub_section"

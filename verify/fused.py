@@ -22,8 +22,8 @@ from theory.data import Gaussian
 
 from . import kernel as K
 
-__all__ = ["Recorder", "coefficient_schedule", "hyper_coefficients", "run_chunk", "run_chunk_hooked",
-           "same_expectations"]
+__all__ = ["Recorder", "coefficient_schedule", "hyper_coefficients", "kernel_scalars", "run_chunk",
+           "run_chunk_hooked", "same_expectations"]
 
 #: replicas x d entries of one row block (state and block accumulators stay in a 1-2 MB cache)
 _ROW_ENTRIES = 16384
@@ -132,18 +132,33 @@ def _row_size(n, d, batch, sufficient):
 
 
 def _step_args(rec, rows, lam, batch, noise_sd, floor, sufficient, data, gradient_factor=None):
-    """Arguments of :func:`verify.kernel.step_rows` after (s, st, C, k0, k1, first_rows)."""
+    """Arguments of :func:`verify.kernel.step_rows` after (s, st, C, k0, k1, first_rows) and before
+    (obs, part), each of the one type the kernel is compiled for (:func:`kernel_scalars`)."""
     lam, sqrt_lam, scale, noise_sd = _problem(lam, batch, noise_sd)
     if gradient_factor is not None:   # a per-direction factor of the gradient (verify.montecarlo.FusedPlan)
         scale = scale * np.asarray(gradient_factor, dtype=float)
     params = K.model_parameters(Gaussian() if data is None else data, lam.size)
     if params is None:
         raise ValueError(f"the fused kernel has no sampler for data model {data!r}")
+    model, p1, p2, table = params
     b = rows.buf
-    return (sqrt_lam, lam, scale, noise_sd, sufficient, *params, float(floor), rec.coords, rec.all_coords,
+    return (*_floats(sqrt_lam, lam, scale), float(noise_sd), bool(sufficient), int(model), *_floats(p1, p2, table),
+            float(floor), np.ascontiguousarray(rec.coords, dtype=np.int64), bool(rec.all_coords),
             rec.block_of, rec.width, rec.rstat, rec.mstat, rec.mustat, b["blk_r"], b["blk_m"], b["blk_mu"],
             rec.bstat_r, rec.bstat_m, rec.bstat_mu, b["rep_brisk"], b["feat"], rows.Q, rows.Z, rows.beta,
             rows.new)
+
+
+def _floats(*arrays):
+    """Each array as a writeable C-contiguous float64 array: the one array type the kernel is compiled
+    for (a read-only, strided or integer array would compile the whole kernel again)."""
+    return tuple(np.require(a, dtype=np.float64, requirements=("C", "W")) for a in arrays)
+
+
+def kernel_scalars(k0, k1, first_rows, obs, part):
+    """(k0, k1, first_rows, obs, part) of :func:`verify.kernel.step_rows` as (int, int, bool, int, int):
+    every call, plain or hooked, then hits the one compiled specialization."""
+    return int(k0), int(k1), bool(first_rows), int(obs), int(part)
 
 
 def run_chunk(child, n, algorithm, C, lam, batch, noise_sd, floor, e0, steps, sufficient, coords=None, data=None,
@@ -154,6 +169,7 @@ def run_chunk(child, n, algorithm, C, lam, batch, noise_sd, floor, e0, steps, su
     the risk is measured on state variable ``observable`` (the recorded moments on s_0)."""
     d = len(lam)
     s = K.sfc64_state(child)
+    C = _floats(C)[0]
     rec = Recorder(n, steps, d, coords)
     size = _row_size(n, d, batch, sufficient)
     rows = None
@@ -163,9 +179,9 @@ def run_chunk(child, n, algorithm, C, lam, batch, noise_sd, floor, e0, steps, su
             rows = _Rows(algorithm, e0, m, d, rec, batch, sufficient)
         else:   # reuse the block's arrays (fresh ones cost page faults): the block sums end at zero
             rows.st[...] = _initial(algorithm, e0, 1, d)
-        K.step_rows(s, rows.st, C, 0, steps, start == 0,
-                    *_step_args(rec, rows, lam, batch, noise_sd, floor, sufficient, data, gradient_factor),
-                    int(observable))
+        k0, k1, first, obs, part = kernel_scalars(0, steps, start == 0, observable, K.STEPS)
+        K.step_rows(s, rows.st, C, k0, k1, first,
+                    *_step_args(rec, rows, lam, batch, noise_sd, floor, sufficient, data, gradient_factor), obs, part)
         rec.replica_block_risk[start:start + m] = rows.buf["rep_brisk"]
     return n, rec.output()
 
@@ -227,25 +243,24 @@ def run_chunk_hooked(child, n, algorithm, linear, hook, lam, batch, noise_sd, fl
     series = _Series(rec)
     rows = _Rows(algorithm, e0, n, d, rec, batch, sufficient)
     args = _step_args(rec, rows, lam, batch, noise_sd, floor, sufficient, data)
-    (sqrt_lam, lam, scale, noise_sd, sufficient, model, p1, p2, table, floor, coords, all_coords, block_of, width, rstat, mstat,
-     mustat, blk_r, blk_m, blk_mu, bstat_r, bstat_m, bstat_mu, rep_brisk, feat, Q, Z, beta, new) = args
     st = rows.st
     C = hyper_coefficients(linear, [1.0] * len(algorithm.hyperparameters), n)[None]
+    feat, rep_brisk = rows.buf["feat"], rows.buf["rep_brisk"]
+
+    def kernel(k, part):   # the plain path's compiled kernel, one part of step k
+        k0, k1, first, obs, part = kernel_scalars(k, k, True, 0, part)
+        K.step_rows(s, st, C, k0, k1, first, *args, obs, part)
+
     # step 0: record only (no update; the coefficients are not used)
-    K.step_rows(s, st, C, 0, 0, True, *args)
+    kernel(0, K.STEPS)
     values, recorded = hook.start(feat)
     series.add(0, np.broadcast_to(np.asarray(recorded, dtype=float), (n,)).copy())
     for k in range(1, steps + 1):
         # the gradient point is evaluated with the previous step's values (checked by the caller)
-        K.draw(s, Z, sufficient, model, p1, p2, table, noise_sd)
-        K.gradient(st, C, 0, sqrt_lam, scale, sufficient, Q, Z, beta, True, feat)
+        kernel(k, K.GRADIENTS)
         values, recorded = hook.step(k, feat)
         hyper_coefficients(linear, values, n, C[0])
-        block = block_of[k]
-        K.update_record(st, C, 0, scale, Z, beta, True, k, True, lam, floor, coords, all_coords, block >= 0,
-                        rstat, mstat, mustat, blk_r, blk_m, blk_mu, feat, new)
-        if block >= 0 and width[k] > 0:
-            K.close_block(block, width[k], True, blk_r, blk_m, blk_mu, bstat_r, bstat_m, bstat_mu, rep_brisk)
+        kernel(k, K.UPDATES)
         series.add(k, np.broadcast_to(np.asarray(recorded, dtype=float), (n,)).copy())
     rec.replica_block_risk[:] = rep_brisk
     return n, {**rec.output(), **series.output("lr")}

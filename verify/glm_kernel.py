@@ -19,12 +19,13 @@ reassociated (vectorised); the random numbers are not touched by that.
 from __future__ import annotations
 
 import numba as nb
+import numpy as np
 
 from .kernel import fill_normal
 
-__all__ = ["advance"]
+__all__ = ["advance", "warm_up"]
 
-_fjit = nb.njit(cache=True, nogil=True, fastmath={"reassoc", "contract"})
+_fjit = nb.njit(cache=True, nogil=True, no_cfunc_wrapper=True, fastmath={"reassoc", "contract"})
 
 
 @_fjit
@@ -58,3 +59,12 @@ def advance(states, chunk, X, Z, fv, step, sqrt_lam, teacher_w, lam, teacher_lam
                 b += z * teacher_w[i]
             rr[r] = a
             rstar[r] = b
+
+
+def warm_up():
+    """Compile :func:`advance` (or load it from the disk cache) for the argument types
+    :func:`verify.glm.simulate_glm` passes: two replicas of d = 1, one chunk, one step."""
+    one = np.ones(1)
+    two = np.zeros(2)
+    advance(np.zeros((1, 4), dtype=np.uint64), 2, np.zeros((2, 1)), np.zeros((2, 2)), two, one, one, one, one, one,
+            True, True, two, two, True, two, two)

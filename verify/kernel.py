@@ -28,6 +28,14 @@ call: that halved the generator's rate); the generator's loop holds no floating-
 accumulator (they were spilled around the rare ziggurat branch); loops over a coordinate range
 not starting at 0 use unsigned bounds (numba's negative-index wrap-around stops vectorisation).
 
+Compile rules (measured, ``python benchmarks/run.py --only compile``): every distinct combination
+of argument types (int vs bool, a literal constant vs a run-time value, C vs strided or read-only
+arrays, an omitted default) compiles a function and everything it calls again, so there is one
+entry point, :func:`step_rows`, whose ``part`` argument also serves the per-replica hooked runs,
+and :mod:`verify.fused` casts every argument to one type; and no function is inlined at numba-IR
+level (``inline="always"`` copies a callee's IR into each call site, which multiplied the compile
+time): LLVM inlines the small generator functions anyway, with the same run time.
+
 Random numbers: SFC64 (NumPy's ``numpy.random.SFC64``) re-implemented inline, started from the
 state NumPy's ``SFC64(child)`` has for the chunk's ``SeedSequence`` child, and NumPy's 256-layer
 ziggurat for the standard normal (the tables are numba's copy of NumPy's). Both are checked bit
@@ -52,6 +60,9 @@ from numba.np.random._constants import (
 )
 
 __all__ = [
+    "GRADIENTS",
+    "STEPS",
+    "UPDATES",
     "close_block",
     "draw",
     "fill_normal",
@@ -74,7 +85,21 @@ _MASK8 = np.uint64(0xFF)
 _MASK52 = np.uint64(0x000FFFFFFFFFFFFF)
 _TO_DOUBLE = 1.0 / 9007199254740992.0
 
-_jit = nb.njit(cache=True, nogil=True)
+#: the kernel's pieces, called only from compiled code: no Python (and no C-callback) wrapper, whose
+#: argument unboxing is compiled per function, and no disk cache (the cached :func:`step_rows` holds
+#: their code); calling one from Python would crash, so the public names (``draw``, ``gradient``,
+#: ``update_record``, ``close_block``) are separate Python-callable compilations, made on first use
+#: (tests, benchmarks) and never by the main job
+_INTERNAL = {"nogil": True, "no_cpython_wrapper": True, "no_cfunc_wrapper": True}
+_jit = nb.njit(**_INTERNAL)
+#: the entry points called from Python (:func:`step_rows`, :func:`fill_normal`, :func:`fill_raw`)
+_entry = nb.njit(cache=True, nogil=True, no_cfunc_wrapper=True)
+
+
+def _python_callable(fn):
+    """A Python-callable compilation of the internal piece ``fn`` (compiled lazily, not cached)."""
+    opts = {k: v for k, v in fn.targetoptions.items() if k not in ("no_cpython_wrapper", "cache", "nopython")}
+    return nb.njit(**opts)(fn.py_func)
 
 
 def sfc64_state(seed) -> np.ndarray:
@@ -89,14 +114,14 @@ def _next(s):
     return tmp
 
 
-@nb.njit(cache=True, nogil=True, inline="always")
+@_jit
 def _advance(a, b, c, w):
     """One SFC64 step on the state (a, b, c, w) held in registers: (output, a, b, c, w)."""
     tmp = a + b + w
     return tmp, b ^ (b >> _U11), c + (c << _U3), ((c << _U24) | (c >> _U40)) + tmp, w + _U1
 
 
-@nb.njit(cache=True, nogil=True, inline="always")
+@_jit
 def _unit(t):
     """The double in [0, 1) NumPy makes of the 64-bit output t (its top 53 bits)."""
     return np.float64(t >> _U11) * _TO_DOUBLE
@@ -121,12 +146,12 @@ def _normal_slow(a, b, c, w, idx, rabs, x):
     return False, 0.0, a, b, c, w
 
 
-@nb.njit(cache=True, nogil=True, inline="always")
+@_jit
 def _nrm(a, b, c, w):
     """A standard normal variate: NumPy's ``random_standard_normal`` (256-layer ziggurat) on the
     SFC64 state (a, b, c, w) held in registers; returns (x, a, b, c, w). No array is passed in:
-    an array argument of an inlined function costs a reference-count increment and decrement
-    per variate (atomic operations that halved the generator's rate)."""
+    an array argument of a function called per variate costs a reference-count increment and
+    decrement per variate (atomic operations that halved the generator's rate)."""
     while True:
         r, a, b, c, w = _advance(a, b, c, w)
         idx = np.intp(r & _MASK8)
@@ -142,7 +167,7 @@ def _nrm(a, b, c, w):
             return v, a, b, c, w
 
 
-@_jit
+@_entry
 def fill_normal(s, out):
     """Fill the 1-d array ``out`` with standard normals from the SFC64 state ``s`` (advanced in place)."""
     a, b, c, w = s[0], s[1], s[2], s[3]
@@ -151,7 +176,7 @@ def fill_normal(s, out):
     s[0], s[1], s[2], s[3] = a, b, c, w
 
 
-@_jit
+@_entry
 def fill_raw(s, out):
     """Fill the 1-d uint64 array ``out`` with raw SFC64 outputs (for the bit-for-bit test)."""
     for i in range(out.shape[0]):
@@ -165,7 +190,7 @@ _MASK32 = np.uint64(0xFFFFFFFF)
 _U32 = np.uint64(32)
 
 
-@nb.njit(cache=True, nogil=True, inline="always")
+@_jit
 def _below(n, a, b, c, w):
     """A uniform integer in [0, n), 0 < n < 2^32 (Lemire's multiply-shift with rejection, exact),
     from the top 32 bits of SFC64 outputs; returns (index, a, b, c, w)."""
@@ -179,7 +204,7 @@ def _below(n, a, b, c, w):
 
 
 @_jit
-def draw(s, Z, sufficient, model, p1, p2, table, noise_sd):
+def _draw(s, Z, sufficient, model, p1, p2, table, noise_sd):
     """The random numbers of one step for every replica r of a row block into Z, from the SFC64
     state ``s`` (advanced in place), in the order of Z's entries (so that for Gaussian data the
     pass is one flat loop): direct sampling (Z of shape (m, B, d + 1)), for b = 1..B the vector
@@ -285,11 +310,11 @@ def model_parameters(data, d):
 #: gradients, update and recording: reductions may be reassociated (vectorised) and multiply-adds
 #: fused; the random numbers are not touched by these flags, and a given build gives the same
 #: numbers every run
-_fjit = nb.njit(cache=True, nogil=True, fastmath={"reassoc", "contract"})
+_fjit = nb.njit(**_INTERNAL, fastmath={"reassoc", "contract"})
 
 
 @_fjit
-def gradient(st, C, ci, sqrt_lam, scale, sufficient, Q, Z, beta, norms, feat):
+def _gradient(st, C, ci, sqrt_lam, scale, sufficient, Q, Z, beta, norms, feat):
     """The minibatch gradient of every replica r of the row block ``st`` (S, m, d) from the draws
     of :func:`draw`, at its gradient point p = sum_j C[ci, cr, S, j] s_j (cr = 0, or r for
     per-replica coefficients), returned as g_r = beta_r * scale * Z[r, 0] (scale = sqrt(lambda)/B,
@@ -390,8 +415,8 @@ _TILE = 1024
 
 
 @_fjit
-def update_record(st, C, ci, scale, Z, beta, update, k, first_rows, lam, floor, coords, all_coords,
-                  in_block, rstat, mstat, mustat, blk_r, blk_m, blk_mu, feat, new, obs=0):
+def _update_record(st, C, ci, scale, Z, beta, update, k, first_rows, lam, floor, coords, all_coords,
+                  in_block, rstat, mstat, mustat, blk_r, blk_m, blk_mu, feat, new, obs):
     """Pass 2 of a step for every replica r of ``st`` (S, m, d): if ``update``, the linear update
     s_a <- sum_j C[ci, cr, a, j] s_j + C[ci, cr, a, S] g with g = beta_r scale Z[r, 0]
     (:func:`gradient`); then the recording of step k on the error e = s_0 while its row is in L1:
@@ -509,7 +534,7 @@ def update_record(st, C, ci, scale, Z, beta, update, k, first_rows, lam, floor, 
         feat[r, 0] = risk
         if in_block:
             blk_r[r] += risk
-    _shift_column(rstat, k, feat, 0, first_rows)
+    _shift_column(rstat, k, feat, np.int64(0), first_rows)   # int64, as close_block's: one specialization
 
 
 @_fjit
@@ -527,7 +552,7 @@ def _shift_column(stat, j, x, col, first_rows):
 
 
 @_fjit
-def close_block(block, width, first_rows, blk_r, blk_m, blk_mu, bstat_r, bstat_m, bstat_mu, rep_brisk):
+def _close_block(block, width, first_rows, blk_r, blk_m, blk_mu, bstat_r, bstat_m, bstat_mu, rep_brisk):
     """At the last step of dyadic block ``block`` (``width`` steps): each replica's block averages
     (risk, e_i^2, e_i) into the shifted sums (K, S1, S2, S3) over replicas and ``rep_brisk``; the
     replicas' block sums are reset."""
@@ -558,28 +583,48 @@ def close_block(block, width, first_rows, blk_r, blk_m, blk_mu, bstat_r, bstat_m
             blk_mu[r, i] = 0.0
 
 
-@_jit
+#: what one call of :func:`step_rows` does (``part``): whole steps; only the draws and gradients
+#: (with their norms) of one step; only the update, recording and block averages of one step
+STEPS, GRADIENTS, UPDATES = 0, 1, 2
+
+
+@_entry
 def step_rows(s, st, C, k0, k1, first_rows, sqrt_lam, lam, scale, noise_sd, sufficient, model, p1, p2, table, floor,
               coords, all_coords, block_of, block_width, rstat, mstat, mustat, blk_r, blk_m, blk_mu,
-              bstat_r, bstat_m, bstat_mu, rep_brisk, feat, Q, Z, beta, new, obs=0):
+              bstat_r, bstat_m, bstat_mu, rep_brisk, feat, Q, Z, beta, new, obs, part):
     """Steps k0..k1 (k = 0: record only) of the replicas of ``st`` (S, m, d): per step, every
     replica's random numbers (:func:`draw`) and gradient (:func:`gradient`), then every replica's update and recording
     (:func:`update_record`), and the block averages at a block's last step (:func:`close_block`).
     C has shape (T, 1 or m, S+1, S+1) with T = 1 or k1 - k0 (coefficients of step k at index
     k - max(k0, 1) when T > 1). ``first_rows``: these rows start the chunk (row 0 sets the shifts).
     Scratch: Q (m, d), Z (m, B, d + 1) or (m, 1, d + 2B) (sufficient statistics), beta (m,), new (S,).
-    ``obs``: the state variable the risk is measured on (:func:`update_record`)."""
+    ``obs``: the state variable the risk is measured on (:func:`update_record`).
+
+    ``part``: STEPS (everything), GRADIENTS (the draws and gradients only, with the gradients'
+    squared norms into feat[:, 2]) or UPDATES (the update, recording and block averages only).
+    A per-replica hyperparameter hook (:func:`verify.fused.run_chunk_hooked`) calls GRADIENTS,
+    then sets C from the features, then UPDATES, for each step: both paths run this one compiled
+    function (one specialization, compiled once; every argument's type is fixed by
+    :func:`verify.fused.kernel_arguments`)."""
+    norms = part == GRADIENTS   # a run-time bool: a literal False would compile gradient a second time
     for k in range(k0, k1 + 1):
         ci = 0 if C.shape[0] == 1 else max(k - max(k0, 1), 0)
-        if k > 0:
-            draw(s, Z, sufficient, model, p1, p2, table, noise_sd)
-            gradient(st, C, ci, sqrt_lam, scale, sufficient, Q, Z, beta, False, feat)
+        if k > 0 and part != UPDATES:
+            _draw(s, Z, sufficient, model, p1, p2, table, noise_sd)
+            _gradient(st, C, ci, sqrt_lam, scale, sufficient, Q, Z, beta, norms, feat)
+        if part == GRADIENTS:
+            continue
         block = block_of[k]
-        update_record(st, C, ci, scale, Z, beta, k > 0, k, first_rows, lam, floor, coords, all_coords,
+        _update_record(st, C, ci, scale, Z, beta, k > 0, k, first_rows, lam, floor, coords, all_coords,
                       block >= 0, rstat, mstat, mustat, blk_r, blk_m, blk_mu, feat, new, obs)
         if block >= 0 and block_width[k] > 0:
-            close_block(block, block_width[k], first_rows, blk_r, blk_m, blk_mu, bstat_r, bstat_m, bstat_mu,
+            _close_block(block, block_width[k], first_rows, blk_r, blk_m, blk_mu, bstat_r, bstat_m, bstat_mu,
                         rep_brisk)
+
+
+#: Python-callable compilations of the pieces (tests, benchmarks; compiled on first call, not by the main job)
+draw, gradient, update_record, close_block = (_python_callable(f) for f in (_draw, _gradient, _update_record,
+                                                                           _close_block))
 
 
 def finish_shifted(stat, n, third=True):

@@ -642,41 +642,29 @@ def fused_available() -> bool:
 
 
 def warm_up() -> bool:
-    """Compile the fused kernel in this process, or load it from numba's disk cache (``cache=True``).
+    """Compile the fused kernels in this process, or load them from numba's disk cache (``cache=True``).
 
     A process pool started by fork (:func:`verify.runner.run_claims`) calls this in the parent
-    before its workers start: they inherit the compiled kernel instead of each compiling it
-    (measured: 6.9 s of CPU per process for the kernel of :func:`simulate` and 5.5 s for the
-    per-step entry points of the hooked runs (:func:`verify.fused.run_chunk_hooked`, adaptive
-    learning rates) with an empty numba cache; about 0.5 s to import numba and load both from the
-    cache) -- a fresh installation's first run compiled them once per worker at the same time. Runs
-    two replicas for one step (d = 1) on each path with warnings silenced; returns False when numba
-    is not installed (nothing to warm).
+    before its workers start: they inherit the compiled kernels instead of each compiling them.
+    It compiles exactly what the main job runs, once: the one specialization of
+    :func:`verify.kernel.step_rows` (which serves :func:`simulate` and the per-replica hooked runs
+    of :func:`verify.fused.run_chunk_hooked` alike, every argument cast to one type by
+    :mod:`verify.fused`) and :func:`verify.glm_kernel.advance` (:func:`verify.glm.simulate_glm`).
+    Measured with an empty numba cache (``python benchmarks/run.py --only compile``): see
+    ``docs/budgets.md``. Runs two replicas for one step (d = 1) on each kernel with warnings
+    silenced; returns False when numba is not installed (nothing to warm).
     """
     if not fused_available():
         return False
     import warnings
 
-    from . import fused
+    from .glm_kernel import warm_up as warm_glm
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         simulate(data=Gaussian(), eigenvalues=[1.0], learning_rate=0.5, steps=1, replicas=2, seed=0, workers=1,
                  engine="fused")
-        from theory.algorithms import SGD
-        one = np.ones(1)
-        fused.run_chunk_hooked(np.random.SeedSequence(0), 2, SGD(), _compile(SGD())[2], _ConstantHook(), one, 1,
-                               0.0, 0.0, one, 1, False)
+        warm_glm()
     return True
-
-
-class _ConstantHook:
-    """A per-replica hyperparameter hook (see :func:`verify.fused.run_chunk_hooked`) with a fixed learning rate."""
-
-    def start(self, features):
-        return [0.5], np.zeros(features.shape[0])
-
-    def step(self, k, features):
-        return [0.5], np.zeros(features.shape[0])
 
 
 def kernel_samples(data) -> bool:
