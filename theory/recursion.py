@@ -65,6 +65,22 @@ def _factored_resolvent_cached(v, M, u):
 SUM_G = sp.Symbol(r"\mathcal{G}")
 
 
+@persistent   # simplify of ~0.1 s per recursion, paid by every process before it was kept on disk
+def _stationary_risk_closed_form(G, H, Wx, Wy, local):
+    """:attr:`Recursion.stationary_risk_expression` from the per-direction terms G, H, W_x, W_y and the
+    per-direction symbols ``local`` (a sorted tuple)."""
+    t = {"G": G, "H": H, "Wx": Wx, "Wy": Wy}
+    sums = {}
+    for key in ("H", "Wx", "Wy"):
+        ratio = sp.cancel(t[key] / t["G"]) if t["G"] != 0 else None
+        if ratio is not None and not (ratio.free_symbols & set(local)):
+            sums[key] = ratio * SUM_G
+        else:
+            sums[key] = sp.Symbol(r"\mathcal{" + key + "}")
+    C = sums["H"] / (1 - SUM_G)
+    return sp.factor(sp.simplify((sums["Wx"] * C + sums["Wy"] + sym.sigma2) / 2))
+
+
 @dataclass
 class Trajectory:
     """Exact expectations along a run, as predicted by a recursion.
@@ -184,15 +200,8 @@ class Recursion:
         """
         t = self._stationary_terms
         local = {sym.lam, sym.kappa} | {h.symbol for h in self.algorithm.hyperparameter_spec if h.per_direction}
-        sums = {}
-        for key in ("H", "Wx", "Wy"):
-            ratio = sp.cancel(t[key] / t["G"]) if t["G"] != 0 else None
-            if ratio is not None and not (ratio.free_symbols & local):
-                sums[key] = ratio * SUM_G
-            else:
-                sums[key] = sp.Symbol(r"\mathcal{" + key + "}")
-        C = sums["H"] / (1 - SUM_G)
-        return sp.factor(sp.simplify((sums["Wx"] * C + sums["Wy"] + sym.sigma2) / 2))
+        return _stationary_risk_closed_form(t["G"], t["H"], t["Wx"], t["Wy"],
+                                            tuple(sorted(local, key=sp.default_sort_key)))
 
     # ------------------------------------------------------------------ LaTeX
     def latex(self) -> str:

@@ -56,3 +56,27 @@ def test_planted_wrong_resolvent_is_told_apart_by_the_oracle():
     wrong = M.copy()
     wrong[0, 0] += sp.Rational(1, 100)
     assert sp.cancel(_resolvent_form(rec.v, wrong, rec.u) - _oracle(rec.v, M, rec.u)) != 0
+
+
+@pytest.mark.parametrize("algorithm, hyper", [(SGD(), {}), (HeavyBall(), {"momentum": 0.5}),
+                                              (Nesterov(), {"momentum": 0.3})], ids=repr)
+def test_stationary_risk_closed_form_from_disk_equals_the_iterated_recursion(algorithm, hyper, tmp_path, monkeypatch):
+    """The closed form R_inf(G) (kept on disk now) at the numeric G equals the risk of the recursion iterated
+    to its fixed point (an independent route: 4000 steps of the exact second-moment map)."""
+    monkeypatch.setenv("SGDCHECK_CACHE_DIR", str(tmp_path))
+    from theory import symbols as sym
+    from theory.recursion import SUM_G
+    lam, gamma, batch, noise = [1.0, 0.5, 0.25], 0.2, 2, 0.3
+    rec = derive(algorithm, Gaussian())
+    expr = rec.stationary_risk_expression
+    values = {sym.gamma: gamma, sym.B: batch, sym.sigma2: noise,
+              **{s: hyper[n] for n, s in rec.algorithm.hyperparameters.items() if n in hyper}}
+    sums = {sp.Symbol(r"\mathcal{" + k + "}"): sum(float(t.subs({**values, sym.lam: x})) for x in lam)
+            for k, t in rec._stationary_terms.items()}        # the sums over directions, numerically
+    assert expr.free_symbols <= {*sums, sym.sigma2, sym.B, *rec.hyper_symbols}
+    G = sums[SUM_G]
+    closed = float(expr.subs({**values, **sums}))
+    iterated = rec.risk(lam, gamma, batch=batch, noise_variance=noise, steps=4000, **hyper)[-1]
+    assert closed == pytest.approx(iterated, rel=1e-9)
+    wrong = float(expr.subs({**values, **sums, SUM_G: G * 1.01}))     # a planted 1% error in G is seen
+    assert wrong != pytest.approx(iterated, rel=1e-4)
