@@ -80,3 +80,16 @@ def test_stationary_risk_closed_form_from_disk_equals_the_iterated_recursion(alg
     assert closed == pytest.approx(iterated, rel=1e-9)
     wrong = float(expr.subs({**values, **sums, SUM_G: G * 1.01}))     # a planted 1% error in G is seen
     assert wrong != pytest.approx(iterated, rel=1e-4)
+
+
+def test_ring_to_expression_term_by_term_equals_expand():
+    """The two-step ring's conversion builds the expanded expression directly: srepr-identical to expanding
+    ``as_expr()`` (1/B written back), on the polynomials of a whole derivation's batch moments."""
+    from theory import symbols as sym
+    from theory.fourth.derivation import _RulesOnly
+    from theory.fourth.momentum_derivation import _INV_B, _batch, _Ring, _single_sample
+    rules = _RulesOnly((sym.kappa, sym.mu6, sym.mu8))
+    rg = _Ring(Nesterov(), rules)
+    polys = [*_batch(rg, _single_sample(rg, rules, True)).values(), rg.R.zero, rg.R.one * 3]
+    for poly in polys:
+        assert sp.srepr(rg.expr(poly)) == sp.srepr(sp.expand(poly.as_expr().xreplace({_INV_B: 1 / sym.B})))
