@@ -93,3 +93,44 @@ def test_ring_to_expression_term_by_term_equals_expand():
     polys = [*_batch(rg, _single_sample(rg, rules, True)).values(), rg.R.zero, rg.R.one * 3]
     for poly in polys:
         assert sp.srepr(rg.expr(poly)) == sp.srepr(sp.expand(poly.as_expr().xreplace({_INV_B: 1 / sym.B})))
+
+
+# the former expression route of theory.fourth.derivation (Poly over the expectation monomials, then
+# factor), kept here as the oracle of the ring derivation
+def _expression_route(rules):
+    from theory import symbols as sym
+    from theory.fourth import derivation as dv
+    table = {(4, 0, 0, 0): dv.Q_ii, (0, 4, 0, 0): dv.Q_jj, (2, 2, 0, 0): dv.Q_ij, (2, 0, 1, 0): dv.T_i,
+             (0, 2, 1, 0): dv.T_j, (0, 0, 2, 0): dv.U, (0, 0, 0, 1): dv.V, (2, 0, 0, 0): sym.m,
+             (0, 2, 0, 0): dv.m_j, (0, 0, 1, 0): sym.S, (0, 0, 0, 0): sp.Integer(1)}
+
+    def average(expr):
+        out = sp.Integer(0)
+        for monom, coeff in sp.Poly(sp.expand(expr), dv._E_I, dv._E_J, dv._S_COND, dv._W_COND).terms():
+            out += coeff * table[monom]
+        return sp.expand(out)
+
+    def collect(expr, terms):
+        poly = sp.Poly(expr, *terms)
+        return {**{t: sp.factor(poly.coeff_monomial(t)) for t in terms}, sp.Integer(1): sp.factor(poly.coeff_monomial(1))}
+
+    e, g = SGD().state[0], __import__("theory.algorithms", fromlist=["GRADIENT"]).GRADIENT
+    new_i = SGD().update[0].subs({e: dv._E_I, g: dv._G_I}, simultaneous=True)
+    new_j = SGD().update[0].subs({e: dv._E_J, g: dv._G_J}, simultaneous=True)
+    pm, dm = dv.batch_gradient_moments(rules, pair=True), dv.batch_gradient_moments(rules, pair=False)
+    pair = sum(c * pm[mon] for mon, c in sp.Poly(sp.expand(new_i**2 * new_j**2), dv._G_I, dv._G_J).terms())
+    diag = sum(c * dm[(mon[0], 0)] for mon, c in sp.Poly(sp.expand(new_i**4), dv._G_I).terms())
+    return (collect(average(pair), dv.PAIR_TERMS), collect(average(diag), dv.DIAGONAL_TERMS), pm, dm)
+
+
+@pytest.mark.parametrize("rules", ["gaussian", "symbolic"])
+def test_sgd_fourth_moment_ring_derivation_equals_the_expression_route(rules):
+    from theory import symbols as sym
+    from theory.fourth.derivation import _derive, _RulesOnly
+    data = _RulesOnly(tuple(map(sp.Integer, (3, 15, 105))) if rules == "gaussian" else (sym.kappa, sym.mu6, sym.mu8))
+    rec = _derive(SGD(), data)
+    pair, diag, pm, dm = _expression_route(data)
+    assert list(rec.pair) == list(pair) and list(rec.diagonal) == list(diag)
+    for got, want in ((rec.pair, pair), (rec.diagonal, diag), (rec.gradient_moments["pair"], pm),
+                      (rec.gradient_moments["diagonal"], dm)):
+        assert [sp.srepr(v) for v in got.values()] == [sp.srepr(v) for v in want.values()]
