@@ -134,3 +134,16 @@ def test_sgd_fourth_moment_ring_derivation_equals_the_expression_route(rules):
     for got, want in ((rec.pair, pair), (rec.diagonal, diag), (rec.gradient_moments["pair"], pm),
                       (rec.gradient_moments["diagonal"], dm)):
         assert [sp.srepr(v) for v in got.values()] == [sp.srepr(v) for v in want.values()]
+
+
+@pytest.mark.parametrize("algorithm", [SGD(), Nesterov(), IterateAveraging(), SGD(weight_decay=0.2)], ids=repr)
+def test_stationary_risk_closed_form_equals_the_simplify_route(algorithm):
+    """factor without simplify first: srepr-identical to the former factor(simplify(.)) on these algorithms."""
+    from theory import symbols as sym
+    from theory.recursion import SUM_G
+    rec = derive(algorithm, IndependentCoordinates())
+    t = rec._stationary_terms
+    sums = {k: (sp.cancel(t[k] / t["G"]) * SUM_G if not (sp.cancel(t[k] / t["G"]).free_symbols & {sym.lam, sym.kappa})
+                else sp.Symbol(r"\mathcal{" + k + "}")) for k in ("H", "Wx", "Wy")}
+    old = sp.factor(sp.simplify((sums["Wx"] * sums["H"] / (1 - SUM_G) + sums["Wy"] + sym.sigma2) / 2))
+    assert sp.srepr(rec.stationary_risk_expression) == sp.srepr(old)
