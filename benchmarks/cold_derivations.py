@@ -9,8 +9,10 @@ tree (e.g. the main branch's checkout) in the same run, and the ratio baseline/t
 the derived objects of both trees are compared (``srepr`` of every SymPy object; generated sources
 compared with SymPy's Dummy numbering removed).
 
-Run: ``python benchmarks/cold_derivations.py [--baseline /path/to/other/tree] [--repeat N]``
-(``--repeat``: the median over N cold/warm pairs).
+Run: ``python benchmarks/cold_derivations.py [--baseline /path/to/other/tree] [--repeat N] [--two-workers]``
+(``--repeat``: the median over N cold/warm pairs; ``--two-workers``: also two processes deriving everything
+at once on one empty cache, as the two workers of ``python -m verify run`` do, total CPU of both from
+``resource.getrusage(RUSAGE_CHILDREN)``).
 """
 from __future__ import annotations
 
@@ -138,10 +140,25 @@ def measure(tree, repeat=1):
     return out
 
 
+def two_workers(tree):
+    """Total CPU seconds of two worker processes running every item at once on one empty cache."""
+    import resource
+    with tempfile.TemporaryDirectory(prefix="sgdcheck-cold-derivations-") as cache:
+        env = {**os.environ, "SGDCHECK_CACHE_DIR": cache}
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        procs = [subprocess.Popen([sys.executable, os.path.abspath(__file__), "--worker"], cwd=tree, env=env,
+                                  stdout=subprocess.DEVNULL) for _ in range(2)]
+        if any(p.wait() for p in procs):
+            raise RuntimeError(f"a worker failed in {tree}")
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--baseline", help="another source tree to measure in the same run (e.g. the main branch)")
     ap.add_argument("--repeat", type=int, default=1, help="cold/warm pairs per tree (median; default 1)")
+    ap.add_argument("--two-workers", action="store_true", help="also two processes at once on one empty cache")
     ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.worker:
@@ -157,6 +174,8 @@ def main():
         for name, (cold, warm, _) in this.items():
             print(f"| {name} | {cold:.2f} | {warm:.2f} |")
         print(f"| total | {sum(v[0] for v in this.values()):.2f} | {sum(v[1] for v in this.values()):.2f} |")
+        if args.two_workers:
+            print(f"\ntwo workers at once, cold, total CPU s: {two_workers(HERE):.2f}")
         return
     print("| derivation | cold CPU s, baseline | cold, this tree | warm, baseline | warm, this tree | same result |\n"
           "|---|---|---|---|---|---|")
@@ -166,6 +185,9 @@ def main():
     tot = [sum(v[k] for v in d.values()) for d in (base, this) for k in (0, 1)]
     print(f"| total | {tot[0]:.2f} | {tot[2]:.2f} | {tot[1]:.2f} | {tot[3]:.2f} | |")
     print(f"\ncold: baseline / this tree = {tot[0] / tot[2]:.2f}; warm: {tot[1] / tot[3]:.2f}")
+    if args.two_workers:
+        b, t = two_workers(os.path.abspath(args.baseline)), two_workers(HERE)
+        print(f"two workers at once, cold, total CPU s: baseline {b:.2f}, this tree {t:.2f} (ratio {b / t:.2f})")
 
 
 if __name__ == "__main__":
