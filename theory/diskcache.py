@@ -11,7 +11,11 @@ Key: the function's name and ``repr`` of its arguments, hashed together with a d
 source files of the ``theory`` package and the versions of Python and SymPy, so that any
 change of the code or of SymPy invalidates every entry (no stale derivation is ever loaded).
 Entries are written atomically (temporary file, then ``os.replace``); an entry that cannot be
-read is deleted and recomputed.
+read is deleted and recomputed. A derivation missing from the cache is computed by one process at
+a time: the others (e.g. the two workers of ``python -m verify run``, which start on claims of the
+same family) wait on a lock file next to the entry (``fcntl.flock``, released by the operating
+system if its holder dies) and then load the entry instead of deriving it again; after
+``LOCK_TIMEOUT`` seconds of waiting a process derives it itself.
 
 Location: ``$SGDCHECK_CACHE_DIR`` if set, else ``$XDG_CACHE_HOME/sgdcheck`` (default
 ``~/.cache/sgdcheck``). ``SGDCHECK_CACHE_DIR=off`` (or ``0``, ``none``) disables it; so does a
@@ -31,17 +35,26 @@ Example
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import os
 import pickle
 import sys
 import tempfile
+import time
 from pathlib import Path
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - no POSIX locks (Windows): processes may derive the same entry
+    fcntl = None
 
 __all__ = ["cache_dir", "persistent", "source_digest"]
 
 _OFF = {"off", "0", "none", "false", "no"}
+#: seconds a process waits for another one deriving the same entry before deriving it itself
+LOCK_TIMEOUT = 300.0
 
 
 @functools.cache
@@ -87,6 +100,51 @@ def _private(path: Path) -> bool:
 def _load(path: Path):
     with open(path, "rb") as fh:
         return pickle.load(fh)
+
+
+_MISSING = object()
+
+
+def _read(path: Path):
+    """The entry at ``path``, or ``_MISSING`` (absent, or unreadable: then it is deleted)."""
+    if not path.exists():
+        return _MISSING
+    try:
+        return _load(path)
+    except (OSError, EOFError, pickle.UnpicklingError, AttributeError, ImportError, IndexError,
+            TypeError, ValueError):   # a truncated or foreign file: recompute and replace it
+        try:
+            path.unlink()
+        except OSError:
+            pass
+        return _MISSING
+
+
+@contextlib.contextmanager
+def _exclusive(lock: Path):
+    """Hold an exclusive lock on the file ``lock`` (created if needed) for the block; wait at most
+    ``LOCK_TIMEOUT`` seconds for it. Without ``fcntl`` or a usable lock file the block runs unlocked."""
+    try:
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600) if fcntl is not None else None
+    except OSError:
+        fd = None
+    try:
+        if fd is not None:
+            deadline = time.monotonic() + LOCK_TIMEOUT
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() > deadline:
+                        break
+                    time.sleep(0.02)
+                except OSError:
+                    break
+        yield
+    finally:
+        if fd is not None:
+            os.close(fd)     # releases the lock
 
 
 def _store(path: Path, value) -> None:
@@ -150,16 +208,14 @@ def persistent(func):
             return func(*args)
         key = hashlib.sha256(f"{name}{text}".encode()).hexdigest()[:32]
         path = where / f"{key}.pkl"
-        if path.exists():
-            try:
-                return _load(path)
-            except (OSError, EOFError, pickle.UnpicklingError, AttributeError, ImportError, IndexError,
-                    TypeError, ValueError):   # a truncated or foreign file: recompute and replace it
-                try:
-                    path.unlink()
-                except OSError:
-                    pass
-        value = func(*args)
-        _store(path, value)
+        found = _read(path)
+        if found is not _MISSING:
+            return found
+        with _exclusive(where / f"{key}.lock"):
+            found = _read(path)          # derived by another process while this one waited
+            if found is not _MISSING:
+                return found
+            value = func(*args)
+            _store(path, value)
         return value
     return wrapper

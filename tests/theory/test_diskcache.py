@@ -3,6 +3,7 @@ that separate what must differ, corrupt entries recomputed, off switch, user cla
 import pickle
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -106,3 +107,52 @@ def test_unwritable_directory_keeps_the_value_in_memory(store, monkeypatch):
     f = _fresh(_square)
     assert f(4) == 16 and f(4) == 16 and _square.calls == 1
     assert not list(store.glob("*.pkl"))
+
+
+def _slow_cube(n, log):
+    """Appends a line to ``log`` per evaluation (so the test counts evaluations across processes)."""
+    import time
+    with open(log, "a") as fh:
+        fh.write(f"{n}\n")
+    time.sleep(0.5)
+    return n**3
+
+
+@pytest.mark.skipif(dc.fcntl is None, reason="POSIX locks only")
+def test_processes_deriving_the_same_entry_derive_it_once(store, tmp_path):
+    """Two processes asking for the same missing entry at once: one derives, the other waits and loads it."""
+    import multiprocessing as mp
+    log = str(tmp_path / "evaluations.txt")
+    ctx = mp.get_context("fork")
+    with ctx.Pool(2) as pool:
+        out = pool.starmap(_cube_in_child, [(5, log), (5, log)])
+    assert out == [125, 125]
+    assert Path(log).read_text().split() == ["5"]     # evaluated once, loaded once
+    with ctx.Pool(2) as pool:                         # different entries do not wait for each other
+        assert sorted(pool.starmap(_cube_in_child, [(2, log), (3, log)])) == [8, 27]
+    assert sorted(Path(log).read_text().split()) == ["2", "3", "5"]
+
+
+def _cube_in_child(n, log):
+    return dc.persistent(_slow_cube)(n, log)
+
+
+def test_a_lock_that_is_never_released_only_delays(store):
+    """A process holding the lock forever (here: this process) delays the others by LOCK_TIMEOUT at most."""
+    if dc.fcntl is None:
+        pytest.skip("POSIX locks only")
+    import os
+    name = "tests.theory.test_diskcache._square"       # as the child process imports it
+    key = dc.hashlib.sha256(f"{name}{dc._describe((11,))}".encode()).hexdigest()[:32]
+    store.mkdir(parents=True, exist_ok=True)
+    fd = os.open(store / f"{key}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    dc.fcntl.flock(fd, dc.fcntl.LOCK_EX)
+    try:
+        code = ("import time, theory.diskcache as dc, tests.theory.test_diskcache as t; dc.LOCK_TIMEOUT = 0.5; "
+                "t0 = time.monotonic(); v = dc.persistent(t._square)(11); print(v, time.monotonic() - t0)")
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60,
+                             cwd=str(Path(__file__).parents[2]))
+        value, waited = out.stdout.split()[-2:]
+        assert value == "121" and 0.5 <= float(waited) < 30
+    finally:
+        os.close(fd)

@@ -107,8 +107,11 @@ class _Ring:
         return {k: self.R.from_dict(v) for k, v in out.items()}
 
     def expr(self, poly):
-        """The expanded SymPy expression (1/B written back)."""
-        return sp.expand(poly.as_expr().xreplace({_INV_B: 1 / sym.B}))
+        """The expanded SymPy expression (1/B written back), built term by term: the same expression as
+        ``sp.expand(poly.as_expr().xreplace({inv_B: 1/B}))`` without expand's second pass over it."""
+        to_sympy = self.R.domain.to_sympy
+        gens = [1 / sym.B if s == _INV_B else s for s in self.symbols]
+        return sp.Add(*[sp.Mul(to_sympy(c), *[g**e for g, e in zip(gens, m) if e]) for m, c in poly.iterterms()])
 
     def swap(self, poly):
         """i <-> j in the parameters (lambda, kappa, mu_6, mu_8)."""
