@@ -519,3 +519,42 @@ def test_derivation_is_cached_per_moment_rules():
     b = derive_fourth(SGD(), SparseGaussian(0.5))
     assert a.pair is b.pair   # same symbolic rules (kappa, mu6, mu8): one derivation
     assert a.critical_learning_rate([1.0, 0.5]) != b.critical_learning_rate([1.0, 0.5])
+
+
+# ---------------------------------------------------------------------------- below gamma_c^(4) without locating it
+@given(spectra())
+def test_below_critical_agrees_with_the_root_and_the_stable_set_is_an_interval(problem):
+    lam, batch, data = problem
+    rec = derive_fourth(SGD(), data)
+    g4 = rec.critical_learning_rate(lam, batch=batch)
+    for f in (0.05, 0.5, 0.9, 1 - 1e-6, 1 + 1e-6, 1.1, 3.0):
+        assert rec.below_critical_learning_rate(lam, f * g4, batch=batch) == (f < 1), f
+
+    def rho(g):   # independent route: the dense operator on d(d+1)/2 coordinates
+        return np.max(np.abs(np.linalg.eigvals(rec.dense_operator(lam, g, batch))))
+
+    # the convexity argument of below_critical_learning_rate: stable on (0, g4), unstable at every larger rate
+    assert all(rho(f * g4) < 1 for f in np.linspace(0.02, 0.98, 25))
+    assert all(rho(f * g4) >= 1 for f in (1.001, 1.05, 1.3, 2.0, 4.0))
+
+
+@pytest.mark.parametrize("lam, batch, data", [
+    (1.0 / np.arange(1, 17), 2, Gaussian()),                              # 136 coordinates: the sign scan
+    (np.linspace(0.05, 1.0, 20), 1, IndependentCoordinates(np.linspace(1.0, 9.0, 20))),
+    (np.repeat([1.0, 0.3, 0.1], [5, 6, 9]), 3, Rademacher()),
+])
+def test_below_critical_on_the_sign_scan_route(lam, batch, data):
+    rec = derive_fourth(SGD(), data)
+    g4 = rec.critical_learning_rate(lam, batch=batch)
+    for f in (0.05, 0.4, 1 - 1e-6, 1 + 1e-6, 1.5):
+        assert rec.below_critical_learning_rate(lam, f * g4, batch=batch) == (f < 1), f
+
+
+def test_below_critical_rejects_bad_input():
+    rec = derive_fourth(SGD(), Gaussian())
+    with pytest.raises(ValueError, match="learning_rate"):
+        rec.below_critical_learning_rate([1.0], -0.1)
+    with pytest.raises(ValueError, match="eigenvalues"):
+        rec.below_critical_learning_rate([1.0, -1.0], 0.1)
+    with pytest.raises(ValueError, match="batch"):
+        rec.below_critical_learning_rate([1.0], 0.1, batch=0)

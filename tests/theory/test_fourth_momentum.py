@@ -503,3 +503,39 @@ def test_spectral_radius_by_arpack_equals_the_full_decomposition():
         A[0, 0] = 1.5   # one outlying eigenvalue
         with threadpool_limits(limits=1, user_api="blas"):
             assert spectral_radius(A) == pytest.approx(np.max(np.abs(np.linalg.eigvals(A))), rel=1e-10)
+
+
+# ---------------------------------------------------------------------------- below gamma_c^(4) without locating it
+@pytest.mark.parametrize("algorithm, data, lam, batch, beta", [
+    (HeavyBall(), Rademacher(), [1.0, 1.0], 1, 0.3),                      # det(I - L) may keep its sign
+    (Nesterov(), Rademacher(), [1.0, 1.0, 0.5], 1, 0.5),
+    (Nesterov(), IndependentCoordinates([1.0, 6.0, 1.0]), [1.0, 0.5, 0.25], 2, -0.4),
+    (HeavyBall(), Gaussian(), list(1.0 / np.arange(1, 11)), 2, 0.5),     # 455 coordinates: the sign scan
+    (Nesterov(), Gaussian(), list(np.linspace(0.1, 1.0, 12)), 3, 0.7),
+    (HeavyBall(), IndependentCoordinates(np.tile([1.0, 6.0], 8)), list(np.repeat([1.0, 0.2], 8)), 1, -0.3),
+])
+def test_below_critical_agrees_with_the_root(algorithm, data, lam, batch, beta):
+    rec = derive_fourth(algorithm, data)
+    g4 = rec.critical_learning_rate(lam, batch=batch, momentum=beta)
+    for f in (0.05, 0.5, 0.9, 1 - 1e-6, 1 + 1e-6, 1.1, 2.0):
+        assert rec.below_critical_learning_rate(lam, f * g4, batch=batch, momentum=beta) == (f < 1), f
+
+
+@settings(max_examples=6, deadline=None)
+@given(st.sampled_from([HeavyBall(), Nesterov()]), st.lists(st.floats(0.02, 1.0), min_size=1, max_size=6),
+       st.integers(1, 4), st.floats(-0.6, 0.9), st.sampled_from([Gaussian(), Rademacher(), IndependentCoordinates(2.0)]))
+def test_below_critical_agrees_with_the_root_on_drawn_problems(algorithm, lam, batch, beta, data):
+    rec = derive_fourth(algorithm, data)
+    g4 = rec.critical_learning_rate(lam, batch=batch, momentum=beta)
+    for f in (0.3, 1 - 1e-6, 1 + 1e-6):
+        assert rec.below_critical_learning_rate(lam, f * g4, batch=batch, momentum=beta) == (f < 1), f
+
+
+def test_below_critical_rejects_bad_input():
+    rec = derive_fourth(HeavyBall(), Gaussian())
+    with pytest.raises(ValueError, match="learning_rate"):
+        rec.below_critical_learning_rate([1.0], 0.0, momentum=0.5)
+    with pytest.raises(ValueError, match="momentum"):
+        rec.below_critical_learning_rate([1.0], 0.1, momentum=1.5)
+    with pytest.raises(ValueError, match=r"missing hyperparameter"):
+        rec.below_critical_learning_rate([1.0], 0.1)
