@@ -8,8 +8,12 @@ from theory import SGD, Gaussian, HeavyBall, Nesterov, Rademacher, derive, deriv
 from theory.algorithms import PreconditionedSGD
 from verify import strategies as sst
 from verify.stats import laws
-from verify.stats.laws import (HeavyTailError, below_fourth_moment_critical, exact_laws,
-                               fourth_moment_critical_learning_rate)
+from verify.stats.laws import (
+    HeavyTailError,
+    below_fourth_moment_critical,
+    exact_laws,
+    fourth_moment_critical_learning_rate,
+)
 
 EDGES = [1, 3, 6, 10]
 
