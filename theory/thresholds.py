@@ -36,6 +36,7 @@ inertia formula: Haynsworth (1968); argument principle: any complex-analysis tex
 """
 from __future__ import annotations
 
+import collections
 import functools
 
 import mpmath
@@ -391,6 +392,30 @@ def _float_root(spec, lo, hi, exit):
     return r if sol.success and abs(r - hi) <= 1e-6 * hi else 0.5 * (lo + hi)
 
 
+#: float64 critical learning rates kept (least recently used dropped): the same problem is asked again and
+#: again (a drawn problem, then its fourth-moment critical learning rate, which starts from gamma_c)
+MEMO_SIZE = 256
+_MEMO: collections.OrderedDict = collections.OrderedDict()
+
+
+def _memo_key(rec, lam, batch, hyper):
+    """What gamma_c depends on: the compiled secular functions (by identity: one symbolic recursion), the
+    eigenvalues and kurtosis values, the batch size and the bound hyperparameters (None if one is not a
+    number or an array)."""
+    parts = []
+    for name in sorted(hyper):
+        value = hyper[name]
+        if isinstance(value, np.ndarray):
+            parts.append((name, value.dtype.str, value.shape, value.tobytes()))
+        elif isinstance(value, (int, float, np.floating, np.integer)):
+            parts.append((name, float(value)))
+        else:
+            return None
+    kappa = np.ascontiguousarray(rec.data.kurtosis_values(len(lam)), dtype=float)
+    return (rec._secular_functions, np.ascontiguousarray(lam, dtype=float).tobytes(), kappa.tobytes(),
+            int(batch), tuple(parts))
+
+
 def critical_learning_rate(rec, eigenvalues, lam, batch, hyper, dps=None, certify=False):
     """gamma_c of ``rec`` (see :meth:`theory.Recursion.critical_learning_rate`); ``lam`` is the
     validated float64 copy of ``eigenvalues``, which are read again at full precision when ``dps``.
@@ -401,10 +426,19 @@ def critical_learning_rate(rec, eigenvalues, lam, batch, hyper, dps=None, certif
         work = max(dps or 0, 40)
         root = critical_learning_rate(rec, eigenvalues, lam, batch, hyper, work + 10)
         return certify_critical(rec, eigenvalues, len(lam), batch, hyper, root, work)
+    if dps is None:
+        key = _memo_key(rec, lam, batch, hyper)
+        if key is not None and key in _MEMO:
+            _MEMO.move_to_end(key)
+            return _MEMO[key]
     spec = Spectrum(rec, lam, batch, hyper)
     lo, hi, exit = _locate(spec)
     root = _float_root(spec, lo, hi, exit)
     if dps is None:
+        if key is not None:
+            _MEMO[key] = root
+            if len(_MEMO) > MEMO_SIZE:
+                _MEMO.popitem(last=False)
         return root
     with mpmath.workdps(dps + 15):
         mpc = MpClasses(rec, eigenvalues, len(lam), batch, hyper)
