@@ -206,6 +206,33 @@ def test_secular_sign_is_the_sign_of_the_dense_determinant():
         assert mp.secular()[0] == sign == (1.0 if g < g4 else -1.0)
 
 
+@pytest.mark.parametrize("algorithm, data, lam, beta", [
+    (HeavyBall(), IndependentCoordinates([2.0, 2.0, 2.0, 6.0, 1.0]), [1.0, 1.0, 1.0, 0.5, 0.3], 0.5),
+    (Nesterov(), Gaussian(), [1.0, 0.7, 0.4, 0.2, 0.1, 0.05], -0.4),
+    (HeavyBall(), Rademacher(), [1.0, 1.0, 0.5, 0.5, 0.5, 0.1], 0.8),
+])
+def test_secular_factor_is_the_dense_determinant_ratio(algorithm, data, lam, beta):
+    """log|det(I - M)| = log|det(I - L)| - log|det(I - L_0)|, both from dense matrices (L_0: L without the
+    coupling channels T, U, V), at learning rates inside, at and past gamma_c^(4)."""
+    from theory.fourth.momentum_linear import TwoStepEvenMap
+    rec = derive_fourth(algorithm, data)
+    lam = np.array(lam)
+    g4 = rec.critical_learning_rate(lam, batch=2, momentum=beta)
+    for g in (0.2 * g4, 0.9 * g4, 1.2 * g4):
+        mp = rec._class_map(lam, g, 2, {"momentum": beta})
+        pair, diag = mp.pair.copy(), mp.diag.copy()
+        pair[..., 19:27] = 0.0   # Ti, Tj, U, V
+        diag[..., 5:10] = 0.0    # T, U, V
+        L0 = TwoStepEvenMap(mp.lam, mp.counts, mp.excess / mp.lam**2 + 3.0, pair, diag, mp.c, mp.w).dense()
+        eye = np.eye(len(L0))
+        with threadpool_limits(limits=1, user_api="blas"):
+            s_l, log_l = np.linalg.slogdet(eye - mp.dense())
+            s_0, log_0 = np.linalg.slogdet(eye - L0)
+        sign, logabs = mp.secular()
+        assert sign == s_l
+        assert logabs == pytest.approx(log_l - log_0, abs=1e-8 * max(1.0, abs(log_l)))
+
+
 # ---------------------------------------------------------------------------- Monte Carlo
 MC_ALPHA = 1e-6
 
