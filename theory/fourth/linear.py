@@ -209,36 +209,35 @@ class EvenSectorMap:
                 + [(c, -1) for c in range(C) if self.counts[c] >= 2])
 
     def reduced_dense(self) -> np.ndarray:
-        """Dense matrix of L restricted to class-symmetric matrices (coordinates of ``_sym_coordinates``)."""
-        coords = self._sym_coordinates()
-        C = self.classes
+        """Dense matrix of L restricted to class-symmetric matrices (coordinates of ``_sym_coordinates``).
 
-        def to_mats(vec):
-            D, O = np.zeros(C), np.zeros((C, C))
-            for x, (c, d) in zip(vec, coords):
-                if d == -1:
-                    O[c, c] = x
-                elif c == d:
-                    D[c] = x
-                else:
-                    O[c, d] = O[d, c] = x
-            return D, O
-
-        cols = []
-        for k in range(len(coords)):
-            e = np.zeros(len(coords))
-            e[k] = 1.0
-            D, O = to_mats(e)
-            D2, O2 = self._reduced_apply(D, O)
-            cols.append([O2[c, c] if d == -1 else (D2[c] if c == d else O2[c, d]) for c, d in coords])
-        return np.array(cols).T
+        Every unit vector of the coordinates is mapped at once (a batch of class-symmetric matrices).
+        """
+        coords = np.array(self._sym_coordinates(), dtype=int).reshape(-1, 2)
+        C, n = self.classes, len(coords)
+        c, d = coords[:, 0], coords[:, 1]
+        diag, inner = c == d, d == -1
+        off = ~diag & ~inner
+        r = np.arange(n)
+        D, O = np.zeros((n, C)), np.zeros((n, C, C))
+        D[r[diag], c[diag]] = 1.0
+        O[r[inner], c[inner], c[inner]] = 1.0
+        O[r[off], c[off], d[off]] = O[r[off], d[off], c[off]] = 1.0
+        D2, O2 = self._reduced_apply(D, O)                   # (n, C), (n, C, C): column k is the image of e_k
+        out = np.empty((n, n))
+        out[diag] = D2[:, c[diag]].T
+        out[inner] = O2[:, c[inner], c[inner]].T
+        out[off] = O2[:, c[off], d[off]].T
+        return out
 
     def _reduced_apply(self, D, O):
+        """L on class-symmetric matrices (D (..., C), O (..., C, C)), leading dimensions a batch."""
         c, lam, n = self.coef, self.lam, self.counts
         T = lam * D + (O * self._weights()) @ lam
-        U, V = float((n * lam) @ T), float((n * self.excess) @ D)
-        X = c["b"] * D[:, None] + c["p"] * T[:, None]
-        O2 = c["a"] * O + X + X.T + c["u"] * U + c["v"] * V
+        U, V = T @ (n * lam), D @ (n * self.excess)
+        U, V = np.asarray(U)[..., None], np.asarray(V)[..., None]
+        X = c["b"] * D[..., :, None] + c["p"] * T[..., :, None]
+        O2 = c["a"] * O + X + np.swapaxes(X, -1, -2) + c["u"] * U[..., None] + c["v"] * V[..., None]
         D2 = c["alpha"] * D + c["pi"] * T + c["ups"] * U + c["nu"] * V
         return D2, O2
 
