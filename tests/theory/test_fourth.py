@@ -558,3 +558,28 @@ def test_below_critical_rejects_bad_input():
         rec.below_critical_learning_rate([1.0, -1.0], 0.1)
     with pytest.raises(ValueError, match="batch"):
         rec.below_critical_learning_rate([1.0], 0.1, batch=0)
+
+
+def test_compiled_coefficients_from_cached_sources_equal_lambdify():
+    """The functions compiled from the disk-cached sources are SymPy's lambdify of the derived coefficients."""
+    import mpmath
+
+    from theory.fourth import derivation as f
+    from theory.fourth.linear import _diag_keys, _pair_keys, compile_coefficients
+    rec = derive_fourth(SGD(), IndependentCoordinates(4.0))
+    compiled = compile_coefficients(rec)
+    rng = np.random.default_rng(0)
+    pair = [rng.uniform(0.1, 1, 3), rng.uniform(0.1, 1, 3), 4.0, 5.0, 30.0, 40.0, 400.0, 500.0, 2.0, 0.3]
+    diag = [rng.uniform(0.1, 1, 3), 4.0, 30.0, 400.0, 2.0, 0.3]
+    pair_args = [sym.lam, f.lam_j, sym.kappa, f.kappa_j, sym.mu6, f.mu6_j, sym.mu8, f.mu8_j, sym.B, sym.sigma2]
+    diag_args = [sym.lam, sym.kappa, sym.mu6, sym.mu8, sym.B, sym.sigma2]
+    for keys, exprs, args, vals in ((_pair_keys(), rec.pair, pair_args, pair),
+                                    (_diag_keys(), rec.diagonal, diag_args, diag)):
+        for name, key in keys.items():
+            terms = {mon[0]: c for mon, c in sp.Poly(sp.expand(exprs[key]), sym.gamma).terms()}
+            assert [n for n, _, _ in compiled[name]] == list(terms)
+            for n, fn, mpf in compiled[name]:
+                ref = sp.lambdify(args, terms[n], modules="numpy")
+                np.testing.assert_array_equal(np.broadcast_to(fn(*vals), (3,)), np.broadcast_to(ref(*vals), (3,)))
+                mp_vals = [mpmath.mpf(float(v[0])) if isinstance(v, np.ndarray) else mpmath.mpf(v) for v in vals]
+                assert mpf(*mp_vals) == sp.lambdify(args, terms[n], modules="mpmath")(*mp_vals)
