@@ -43,6 +43,8 @@ import mpmath
 import numpy as np
 import sympy as sp
 
+from .compiled import LazySource, from_source, lambdify_source
+from .diskcache import persistent
 from .precision import MpClasses, Mpf, refine_crossing, to_mpf
 
 __all__ = ["SecularFunctions", "Spectrum", "critical_learning_rate", "merge_directions", "stationary_risk"]
@@ -63,43 +65,63 @@ class SecularFunctions:
         self.rec, self.p = rec, len(rec.moments)
         self.args = list(rec._args)
 
-    def _both(self, expr, extra=()):
-        return (sp.lambdify(self.args + list(extra), expr, modules="numpy"),
-                sp.lambdify(self.args + list(extra), expr, modules="mpmath"))
-
     @functools.cached_property
-    def _N(self):
-        return (sp.eye(self.p) - self.rec.A).applyfunc(sp.expand)
+    def _sources(self):
+        rec = self.rec
+        return _secular_sources(tuple(self.args), *(sp.ImmutableMatrix(x) for x in (rec.A, rec.u, rec.v)),
+                                rec.secular_term(1 + _W), tuple(rec._stationary_terms.items()))
+
+    @staticmethod
+    def _both(sources):
+        """(NumPy function, mpmath function compiled on first use) from their generated sources."""
+        np_src, mp_src = sources
+        return from_source(np_src), LazySource(mp_src)
 
     @functools.cached_property
     def N(self):
-        return [self._both(e) for e in self._N]
+        return [self._both(x) for x in self._sources["N"]]
 
     @functools.cached_property
     def u(self):
-        return [self._both(e) for e in self.rec.u]
+        return [self._both(x) for x in self._sources["u"]]
 
     @functools.cached_property
     def v(self):
-        return [self._both(e) for e in self.rec.v]
+        return [self._both(x) for x in self._sources["v"]]
 
     @functools.cached_property
     def det_N(self):
-        return self._both(sp.factor(self._N.det(method="berkowitz")))
+        return self._both(self._sources["det_N"])
 
     @functools.cached_property
     def G(self):
-        return self._both(self.rec.secular_term(1 + _W), (_W,))
+        return self._both(self._sources["G"])
 
     @functools.cached_property
     def terms(self):
-        return {k: self._both(e) for k, e in self.rec._stationary_terms.items()}
+        return {k: self._both(x) for k, x in self._sources["terms"]}
 
     @functools.cached_property
     def det_zA(self):
         z = sp.Symbol("z")
         return sp.lambdify(self.args + [z], (z * sp.eye(self.p) - self.rec.A).det(method="berkowitz"),
                            modules="mpmath")
+
+
+@persistent   # generated once per recursion (SymPy's expansion, factorisation and lambdify), then loaded
+def _secular_sources(args, A, u, v, G, terms):
+    """NumPy and mpmath sources of the pieces of :class:`SecularFunctions`: the entries of I - A_i (expanded,
+    so that they carry no cancellation), u_i, v_i, det(I - A_i) (factored), the secular term ``G`` (a
+    function of ``args`` and w) and the stationary ``terms`` ((name, expression), ...)."""
+    p = A.shape[0]
+    N = (sp.eye(p) - A).applyfunc(sp.expand)
+    args, wargs = list(args), [*args, _W]
+
+    def both(expr, a=args):
+        return lambdify_source(a, expr), lambdify_source(a, expr, "mpmath")
+    return {"N": [both(e) for e in N], "u": [both(e) for e in u], "v": [both(e) for e in v],
+            "det_N": both(sp.factor(N.det(method="berkowitz"))), "G": both(G, wargs),
+            "terms": [(k, both(e)) for k, e in terms]}
 
 
 def merge_directions(lam, kappa, *per_direction):

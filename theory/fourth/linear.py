@@ -22,6 +22,7 @@ import numpy as np
 import sympy as sp
 
 from .. import symbols as sym
+from ..compiled import LazySource, from_source, lambdify_source
 from ..diskcache import persistent
 
 __all__ = ["EvenSectorMap", "compile_coefficients"]
@@ -53,15 +54,13 @@ def compile_coefficients(rec):
     exprs = (tuple((name, rec.pair[key]) for name, key in _pair_keys().items())
              + tuple((name, rec.diagonal[key]) for name, key in _diag_keys().items()))
     sources = _coefficient_sources(exprs)
-    return {name: [(n, _from_source(np_src, "numpy"), _LazySource(mp_src)) for n, np_src, mp_src in terms]
+    return {name: [(n, from_source(np_src), LazySource(mp_src)) for n, np_src, mp_src in terms]
             for name, terms in sources.items()}
 
 
 @persistent   # the generated sources, loaded from disk afterwards (theory.diskcache)
 def _coefficient_sources(exprs):
     """{name: [(power, numpy source, mpmath source)]} of the coefficient expressions ``exprs`` ((name, expr), ...)."""
-    import inspect
-
     from . import derivation as f
     pair_args = [sym.lam, f.lam_j, sym.kappa, f.kappa_j, sym.mu6, f.mu6_j, sym.mu8, f.mu8_j, sym.B, sym.sigma2]
     diag_args = [sym.lam, sym.kappa, sym.mu6, sym.mu8, sym.B, sym.sigma2]
@@ -69,29 +68,9 @@ def _coefficient_sources(exprs):
     for name, expr in exprs:
         args = pair_args if name in _PAIR_NAMES else diag_args
         poly = sp.Poly(sp.expand(expr), sym.gamma)
-        out[name] = [(mon[0], inspect.getsource(sp.lambdify(args, c, modules="numpy")),
-                      inspect.getsource(sp.lambdify(args, c, modules="mpmath"))) for mon, c in poly.terms()]
+        out[name] = [(mon[0], lambdify_source(args, c), lambdify_source(args, c, "mpmath"))
+                     for mon, c in poly.terms()]
     return out
-
-
-def _from_source(source, module):
-    """The function defined by a generated source, in ``lambdify``'s namespace of ``module``."""
-    namespace = {}
-    exec(f"import {module}\nfrom {module} import *", namespace)   # noqa: S102 - our own generated source
-    exec(compile(source, f"<sgdcheck-fourth-coefficients-{module}>", "exec"), namespace)   # noqa: S102
-    return namespace["_lambdifygenerated"]
-
-
-class _LazySource:
-    """A generated mpmath function compiled on its first call."""
-
-    def __init__(self, source):
-        self.source, self.fn = source, None
-
-    def __call__(self, *args):
-        if self.fn is None:
-            self.fn = _from_source(self.source, "mpmath")
-        return self.fn(*args)
 
 
 class _PowerArrays:

@@ -34,6 +34,7 @@ import numpy as np
 import sympy as sp
 
 from .. import symbols as sym
+from ..compiled import from_source
 from ..diskcache import persistent
 from ..hyperparameters import bind_hyperparameters
 from ..linear import BlockRankOne
@@ -84,14 +85,6 @@ def _compiled_sources(algorithm_type, rules):
            sp.lambdify(diag_args, diag_exprs, modules="numpy", cse=True),
            sp.lambdify(hyper, list(c), modules="numpy"), sp.lambdify(hyper, list(w), modules="numpy"))
     return tuple(inspect.getsource(f) for f in fns)
-
-
-def _from_source(source):
-    """The function defined by a source of :func:`_compiled_sources` (numpy's namespace, as lambdify's)."""
-    namespace = {}
-    exec("import numpy\nfrom numpy import *", namespace)   # noqa: S102 - our own generated source
-    exec(compile(source, "<sgdcheck-two-step-coefficients>", "exec"), namespace)   # noqa: S102
-    return namespace["_lambdifygenerated"]
 
 
 def _filled(shape, values):
@@ -211,7 +204,7 @@ class TwoStepFourthRecursion(DataBound):
     def _compiled(self):
         rules = tuple(self.data.even_moment(n) for n in (4, 6, 8))
         sources = _compiled_sources(type(self.algorithm), rules)
-        return _Compiled(*(_from_source(src) for src in sources),
+        return _Compiled(*(from_source(src) for src in sources),
                          [n for n in self.algorithm.hyperparameters if n != "learning_rate"])
 
     # ------------------------------------------------------------------ checks
