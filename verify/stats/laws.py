@@ -90,15 +90,22 @@ def fourth_moment_critical_learning_rate(recursion, eigenvalues, batch=1, **hype
     ``hyper``: the algorithm's other hyperparameters (``momentum`` for heavy ball and Nesterov);
     None if one of them is missing.
     """
-    fourth = _fourth(recursion)
-    if fourth is None:
+    problem = _fourth_problem(recursion, eigenvalues, batch, hyper)
+    if problem is None:
         return None
-    hyper = _hyper(recursion, hyper)
+    fourth, lam, batch, hyper, key = problem
+    return _cached(key, lambda: float(fourth.critical_learning_rate(lam, batch=batch, **hyper)))
+
+
+def _fourth_problem(recursion, eigenvalues, batch, hyper):
+    """(fourth-moment recursion, eigenvalues, batch, hyperparameters, gamma_c^(4) cache key), or None if
+    gamma_c^(4) is not derivable for ``recursion`` or a hyperparameter is missing."""
+    fourth = _fourth(recursion)
+    hyper = _hyper(recursion, hyper) if fourth is not None else None
     if hyper is None:
         return None
-    lam = np.ascontiguousarray(eigenvalues, dtype=float)
-    return _cached(_problem_key(recursion, lam, "gc4", int(batch), tuple(sorted(hyper.items()))),
-                   lambda: float(fourth.critical_learning_rate(lam, batch=int(batch), **hyper)))
+    lam, batch = np.ascontiguousarray(eigenvalues, dtype=float), int(batch)
+    return fourth, lam, batch, hyper, _problem_key(recursion, lam, "gc4", batch, tuple(sorted(hyper.items())))
 
 
 def below_fourth_moment_critical(recursion, eigenvalues, learning_rate, batch=1, **hyper):
@@ -115,17 +122,13 @@ def below_fourth_moment_critical(recursion, eigenvalues, learning_rate, batch=1,
     >>> below_fourth_moment_critical(derive(), [1.0, 0.5], 0.1, batch=2)
     True
     """
-    fourth = _fourth(recursion)
-    if fourth is None:
+    problem = _fourth_problem(recursion, eigenvalues, batch, hyper)
+    if problem is None:
         return None
-    hyper = _hyper(recursion, hyper)
-    if hyper is None:
-        return None
-    lam = np.ascontiguousarray(eigenvalues, dtype=float)
-    gamma, batch = float(learning_rate), int(batch)
-    known = _CACHE.get(_problem_key(recursion, lam, "gc4", batch, tuple(sorted(hyper.items()))))
-    if known is not None:
-        return bool(gamma < known)
+    fourth, lam, batch, hyper, key = problem
+    gamma = float(learning_rate)
+    if key in _CACHE:   # gamma_c^(4) of this problem is known
+        return bool(gamma < _CACHE[key])
     return _cached(_problem_key(recursion, lam, "below", gamma, batch, tuple(sorted(hyper.items()))),
                    lambda: bool(fourth.below_critical_learning_rate(lam, gamma, batch=batch, **hyper)))
 
