@@ -309,12 +309,12 @@ class FourthMomentRecursion(DataBound):
         r"""Whether ``learning_rate`` < gamma_c^(4) (:meth:`critical_learning_rate`), without locating it.
 
         For SGD the set of stable learning rates is the interval (0, gamma_c^(4)): if rho(L(gamma_2)) < 1,
-        V(e) = sum_k E |e_k|^4 (started at e, run at gamma_2) is a finite quartic form with
-        V(e) >= |e|^4 and E V((I - gamma_2 H) e) = V(e) - |e|^4 <= (1 - 1/c) V(e); V is convex (a sum
-        of expectations of |M e|^4), so gamma -> E V((I - gamma H) e) is convex on [0, gamma_2], equal to
-        V(e) at gamma = 0, hence at most (1 - gamma / (c gamma_2)) V(e): E |e_k|^4 -> 0 at every
+        ``V(e) = sum_k E |e_k|^4`` (started at e, run at gamma_2) is a finite quartic form with
+        ``V(e) >= |e|^4`` and ``E V((I - gamma_2 H) e) = V(e) - |e|^4 <= (1 - 1/c) V(e)``; V is convex (a sum
+        of expectations of ``|M e|^4``), so gamma -> E V((I - gamma H) e) is convex on [0, gamma_2], equal to
+        V(e) at gamma = 0, hence at most (1 - gamma / (c gamma_2)) V(e): ``E |e_k|^4 -> 0`` at every
         gamma in (0, gamma_2], and rho(L(gamma)) < 1 (a cone eigenvector for rho >= 1 would be the
-        moment data of a law whose E |e_k|^4 does not decay). So the answer is rho(L(gamma)) < 1 on the
+        moment data of a law whose ``E |e_k|^4`` does not decay). So the answer is rho(L(gamma)) < 1 on the
         class-symmetric matrices, one dense evaluation (dimension <= 120); larger problems read the sign
         of det(I - L) on the scan grid of :meth:`critical_learning_rate` up to gamma
         (:func:`theory.fourth.critical.below_crossing`), and locate gamma_c^(4) only if that does not
