@@ -37,6 +37,7 @@ e_0 + theta* (so theta_0 = 0 is ``initial = -optimum``).
 """
 from __future__ import annotations
 
+import functools
 import inspect
 import math
 
@@ -86,6 +87,30 @@ def _linear_coefficients(expr, variables, what):
         raise ValueError(f"{what} must be linear and homogeneous in {list(variables)} (an affine term must be a "
                          f"multiple of the optimum theta*_i); got the constant term {poly.coeff_monomial(1)} in {expr}")
     return [poly.coeff_monomial(v) for v in variables]
+
+
+@functools.lru_cache(maxsize=4096)
+def _check_linear(expr, state, is_update, where):
+    """The SymPy linearity checks of one expression of an update rule (ValueError naming ``where``).
+
+    An update must be linear in the gradient g_i and a homogeneous linear form in (state, g_i, theta*_i);
+    the gradient point and the observable linear forms in the state only. Memoised on the expression
+    (SymPy expressions hash by structure): an algorithm is constructed again and again with the same rule,
+    and the polynomial checks cost milliseconds each. A failing check raises every time (exceptions are
+    not cached).
+    """
+    if is_update:
+        try:
+            deg = sp.Poly(sp.expand(expr), GRADIENT).degree()
+        except sp.PolynomialError as exc:
+            raise ValueError(f"{where} must be linear in the gradient g_i; got {expr}") from exc
+        if deg > 1:
+            raise ValueError(f"{where} must be linear in the gradient g_i; got degree {deg} in {expr}")
+        _linear_coefficients(expr, [*state, GRADIENT, OPTIMUM], where)
+    else:
+        if GRADIENT in expr.free_symbols or OPTIMUM in expr.free_symbols:
+            raise ValueError(f"{where} must be a linear form in the state only (no gradient, no theta*); got {expr}")
+        _linear_coefficients(expr, list(state), where)
 
 
 class _AlgorithmMeta(type):
@@ -271,20 +296,7 @@ class Algorithm(metaclass=_AlgorithmMeta):
                     f"variable {[str(s) for s in state]}, the gradient g_i nor a declared hyperparameter "
                     f"{[str(s) for s in hyper]}" + ("; declare the hyperparameter 'optimum' (OPTIMUM_SPEC) to use "
                                                     "theta*_i" if OPTIMUM in unknown else ""))
-            if what.startswith("update"):
-                try:
-                    deg = sp.Poly(sp.expand(expr), GRADIENT).degree()
-                except sp.PolynomialError as exc:
-                    raise ValueError(f"{type(self).__name__}.{what} must be linear in the gradient g_i; got {expr}") from exc
-                if deg > 1:
-                    raise ValueError(f"{type(self).__name__}.{what} must be linear in the gradient g_i; got degree "
-                                     f"{deg} in {expr}")
-                _linear_coefficients(expr, [*state, GRADIENT, OPTIMUM], f"{type(self).__name__}.{what}")
-            else:
-                if GRADIENT in expr.free_symbols or OPTIMUM in expr.free_symbols:
-                    raise ValueError(f"{type(self).__name__}.{what} must be a linear form in the state only "
-                                     f"(no gradient, no theta*); got {expr}")
-                _linear_coefficients(expr, list(state), f"{type(self).__name__}.{what}")
+            _check_linear(expr, state, what.startswith("update"), f"{type(self).__name__}.{what}")
 
     def __setattr__(self, key, value):
         if self.__dict__.get("_frozen"):

@@ -36,12 +36,15 @@ inertia formula: Haynsworth (1968); argument principle: any complex-analysis tex
 """
 from __future__ import annotations
 
+import collections
 import functools
 
 import mpmath
 import numpy as np
 import sympy as sp
 
+from .compiled import LazySource, from_source, lambdify_source
+from .diskcache import persistent
 from .precision import MpClasses, Mpf, refine_crossing, to_mpf
 
 __all__ = ["SecularFunctions", "Spectrum", "critical_learning_rate", "merge_directions", "stationary_risk"]
@@ -62,43 +65,63 @@ class SecularFunctions:
         self.rec, self.p = rec, len(rec.moments)
         self.args = list(rec._args)
 
-    def _both(self, expr, extra=()):
-        return (sp.lambdify(self.args + list(extra), expr, modules="numpy"),
-                sp.lambdify(self.args + list(extra), expr, modules="mpmath"))
-
     @functools.cached_property
-    def _N(self):
-        return (sp.eye(self.p) - self.rec.A).applyfunc(sp.expand)
+    def _sources(self):
+        rec = self.rec
+        return _secular_sources(tuple(self.args), *(sp.ImmutableMatrix(x) for x in (rec.A, rec.u, rec.v)),
+                                rec.secular_term(1 + _W), tuple(rec._stationary_terms.items()))
+
+    @staticmethod
+    def _both(sources):
+        """(NumPy function, mpmath function compiled on first use) from their generated sources."""
+        np_src, mp_src = sources
+        return from_source(np_src), LazySource(mp_src)
 
     @functools.cached_property
     def N(self):
-        return [self._both(e) for e in self._N]
+        return [self._both(x) for x in self._sources["N"]]
 
     @functools.cached_property
     def u(self):
-        return [self._both(e) for e in self.rec.u]
+        return [self._both(x) for x in self._sources["u"]]
 
     @functools.cached_property
     def v(self):
-        return [self._both(e) for e in self.rec.v]
+        return [self._both(x) for x in self._sources["v"]]
 
     @functools.cached_property
     def det_N(self):
-        return self._both(sp.factor(self._N.det(method="berkowitz")))
+        return self._both(self._sources["det_N"])
 
     @functools.cached_property
     def G(self):
-        return self._both(self.rec.secular_term(1 + _W), (_W,))
+        return self._both(self._sources["G"])
 
     @functools.cached_property
     def terms(self):
-        return {k: self._both(e) for k, e in self.rec._stationary_terms.items()}
+        return {k: self._both(x) for k, x in self._sources["terms"]}
 
     @functools.cached_property
     def det_zA(self):
         z = sp.Symbol("z")
         return sp.lambdify(self.args + [z], (z * sp.eye(self.p) - self.rec.A).det(method="berkowitz"),
                            modules="mpmath")
+
+
+@persistent   # generated once per recursion (SymPy's expansion, factorisation and lambdify), then loaded
+def _secular_sources(args, A, u, v, G, terms):
+    """NumPy and mpmath sources of the pieces of :class:`SecularFunctions`: the entries of I - A_i (expanded,
+    so that they carry no cancellation), u_i, v_i, det(I - A_i) (factored), the secular term ``G`` (a
+    function of ``args`` and w) and the stationary ``terms`` ((name, expression), ...)."""
+    p = A.shape[0]
+    N = (sp.eye(p) - A).applyfunc(sp.expand)
+    args, wargs = list(args), [*args, _W]
+
+    def both(expr, a=args):
+        return lambdify_source(a, expr), lambdify_source(a, expr, "mpmath")
+    return {"N": [both(e) for e in N], "u": [both(e) for e in u], "v": [both(e) for e in v],
+            "det_N": both(sp.factor(N.det(method="berkowitz"))), "G": both(G, wargs),
+            "terms": [(k, both(e)) for k, e in terms]}
 
 
 def merge_directions(lam, kappa, *per_direction):
@@ -391,6 +414,30 @@ def _float_root(spec, lo, hi, exit):
     return r if sol.success and abs(r - hi) <= 1e-6 * hi else 0.5 * (lo + hi)
 
 
+#: float64 critical learning rates kept (least recently used dropped): the same problem is asked again and
+#: again (a drawn problem, then its fourth-moment critical learning rate, which starts from gamma_c)
+MEMO_SIZE = 256
+_MEMO: collections.OrderedDict = collections.OrderedDict()
+
+
+def _memo_key(rec, lam, batch, hyper):
+    """What gamma_c depends on: the compiled secular functions (by identity: one symbolic recursion), the
+    eigenvalues and kurtosis values, the batch size and the bound hyperparameters (None if one is not a
+    number or an array)."""
+    parts = []
+    for name in sorted(hyper):
+        value = hyper[name]
+        if isinstance(value, np.ndarray):
+            parts.append((name, value.dtype.str, value.shape, value.tobytes()))
+        elif isinstance(value, (int, float, np.floating, np.integer)):
+            parts.append((name, float(value)))
+        else:
+            return None
+    kappa = np.ascontiguousarray(rec.data.kurtosis_values(len(lam)), dtype=float)
+    return (rec._secular_functions, np.ascontiguousarray(lam, dtype=float).tobytes(), kappa.tobytes(),
+            int(batch), tuple(parts))
+
+
 def critical_learning_rate(rec, eigenvalues, lam, batch, hyper, dps=None, certify=False):
     """gamma_c of ``rec`` (see :meth:`theory.Recursion.critical_learning_rate`); ``lam`` is the
     validated float64 copy of ``eigenvalues``, which are read again at full precision when ``dps``.
@@ -401,10 +448,19 @@ def critical_learning_rate(rec, eigenvalues, lam, batch, hyper, dps=None, certif
         work = max(dps or 0, 40)
         root = critical_learning_rate(rec, eigenvalues, lam, batch, hyper, work + 10)
         return certify_critical(rec, eigenvalues, len(lam), batch, hyper, root, work)
+    if dps is None:
+        key = _memo_key(rec, lam, batch, hyper)
+        if key is not None and key in _MEMO:
+            _MEMO.move_to_end(key)
+            return _MEMO[key]
     spec = Spectrum(rec, lam, batch, hyper)
     lo, hi, exit = _locate(spec)
     root = _float_root(spec, lo, hi, exit)
     if dps is None:
+        if key is not None:
+            _MEMO[key] = root
+            if len(_MEMO) > MEMO_SIZE:
+                _MEMO.popitem(last=False)
         return root
     with mpmath.workdps(dps + 15):
         mpc = MpClasses(rec, eigenvalues, len(lam), batch, hyper)

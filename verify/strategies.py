@@ -269,9 +269,8 @@ def problems(algorithm=None, data=None, eigenvalues=None, batch=None, fraction=N
         h = dict(dr(hyp))
         rec = derive(alg, dm)
         gc = rec.critical_learning_rate(lam, batch=b, **h)
-        if inside:
-            from .stats.laws import fourth_moment_critical_learning_rate
-            gc4 = fourth_moment_critical_learning_rate(rec, lam, b, **h)
-            assume(gc4 is None or f * gc < gc4)
+        if inside:   # f gc < gamma_c^(4), decided without locating gamma_c^(4)
+            from .stats.laws import below_fourth_moment_critical
+            assume(below_fourth_moment_critical(rec, lam, f * gc, b, **h) is not False)
         return Problem(alg, dm, lam, b, f * gc, gc, f, dr(noise), e0, dr(sd), h)
     return draw()

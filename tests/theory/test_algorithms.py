@@ -122,6 +122,21 @@ def test_bad_rules_are_refused_at_construction(update, match):
         _rule(update)()
 
 
+def test_memoised_checks_refuse_every_time_and_name_the_class():
+    from theory.algorithms import _check_linear
+    bad = _rule((E - sym.gamma * GRADIENT**2,))
+    for _ in range(3):   # a failing check is not cached: the same error each time
+        with pytest.raises(ValueError, match=r"UserRule.update\[0\] must be linear in the gradient g_i; got degree 2"):
+            bad()
+    other = type("OtherRule", (Algorithm,), {"state": (E,), "gradient_point": E,
+                                             "update": (E - sym.gamma * GRADIENT**2,)})
+    with pytest.raises(ValueError, match=r"OtherRule.update\[0\]"):   # same expression, its own class named
+        other()
+    hits = _check_linear.cache_info().hits
+    assert SGD(weight_decay=0.3) == SGD(weight_decay=0.3) and HeavyBall() == HeavyBall()
+    assert _check_linear.cache_info().hits > hits   # the valid rules' checks are reused
+
+
 def test_bad_declarations_are_refused():
     with pytest.raises(TypeError, match="SymPy symbols"):
         _rule((E,), state=("e",))()

@@ -615,3 +615,66 @@ def test_merged_classes_match_the_double_sum_on_a_repeated_spectrum():
                      for a in range(n)])
     np.testing.assert_allclose(tac.risk_covariance, want, rtol=1e-10)
     assert tac.second_moment_variance.shape == (n, 6)
+
+# ---------------------------------------------------------------------------- below gamma_c^(4) without locating it
+@given(spectra())
+def test_below_critical_agrees_with_the_root_and_the_stable_set_is_an_interval(problem):
+    lam, batch, data = problem
+    rec = derive_fourth(SGD(), data)
+    g4 = rec.critical_learning_rate(lam, batch=batch)
+    for f in (0.05, 0.5, 0.9, 1 - 1e-6, 1 + 1e-6, 1.1, 3.0):
+        assert rec.below_critical_learning_rate(lam, f * g4, batch=batch) == (f < 1), f
+
+    def rho(g):   # independent route: the dense operator on d(d+1)/2 coordinates
+        return np.max(np.abs(np.linalg.eigvals(rec.dense_operator(lam, g, batch))))
+
+    # the convexity argument of below_critical_learning_rate: stable on (0, g4), unstable at every larger rate
+    assert all(rho(f * g4) < 1 for f in np.linspace(0.02, 0.98, 25))
+    assert all(rho(f * g4) >= 1 for f in (1.001, 1.05, 1.3, 2.0, 4.0))
+
+
+@pytest.mark.parametrize("lam, batch, data", [
+    (1.0 / np.arange(1, 17), 2, Gaussian()),                              # 136 coordinates: the sign scan
+    (np.linspace(0.05, 1.0, 20), 1, IndependentCoordinates(np.linspace(1.0, 9.0, 20))),
+    (np.repeat([1.0, 0.3, 0.1], [5, 6, 9]), 3, Rademacher()),
+])
+def test_below_critical_on_the_sign_scan_route(lam, batch, data):
+    rec = derive_fourth(SGD(), data)
+    g4 = rec.critical_learning_rate(lam, batch=batch)
+    for f in (0.05, 0.4, 1 - 1e-6, 1 + 1e-6, 1.5):
+        assert rec.below_critical_learning_rate(lam, f * g4, batch=batch) == (f < 1), f
+
+
+def test_below_critical_rejects_bad_input():
+    rec = derive_fourth(SGD(), Gaussian())
+    with pytest.raises(ValueError, match="learning_rate"):
+        rec.below_critical_learning_rate([1.0], -0.1)
+    with pytest.raises(ValueError, match="eigenvalues"):
+        rec.below_critical_learning_rate([1.0, -1.0], 0.1)
+    with pytest.raises(ValueError, match="batch"):
+        rec.below_critical_learning_rate([1.0], 0.1, batch=0)
+
+
+def test_compiled_coefficients_from_cached_sources_equal_lambdify():
+    """The functions compiled from the disk-cached sources are SymPy's lambdify of the derived coefficients."""
+    import mpmath
+
+    from theory.fourth import derivation as f
+    from theory.fourth.linear import _diag_keys, _pair_keys, compile_coefficients
+    rec = derive_fourth(SGD(), IndependentCoordinates(4.0))
+    compiled = compile_coefficients(rec)
+    rng = np.random.default_rng(0)
+    pair = [rng.uniform(0.1, 1, 3), rng.uniform(0.1, 1, 3), 4.0, 5.0, 30.0, 40.0, 400.0, 500.0, 2.0, 0.3]
+    diag = [rng.uniform(0.1, 1, 3), 4.0, 30.0, 400.0, 2.0, 0.3]
+    pair_args = [sym.lam, f.lam_j, sym.kappa, f.kappa_j, sym.mu6, f.mu6_j, sym.mu8, f.mu8_j, sym.B, sym.sigma2]
+    diag_args = [sym.lam, sym.kappa, sym.mu6, sym.mu8, sym.B, sym.sigma2]
+    for keys, exprs, args, vals in ((_pair_keys(), rec.pair, pair_args, pair),
+                                    (_diag_keys(), rec.diagonal, diag_args, diag)):
+        for name, key in keys.items():
+            terms = {mon[0]: c for mon, c in sp.Poly(sp.expand(exprs[key]), sym.gamma).terms()}
+            assert [n for n, _, _ in compiled[name]] == list(terms)
+            for n, fn, mpf in compiled[name]:
+                ref = sp.lambdify(args, terms[n], modules="numpy")
+                np.testing.assert_array_equal(np.broadcast_to(fn(*vals), (3,)), np.broadcast_to(ref(*vals), (3,)))
+                mp_vals = [mpmath.mpf(float(v[0])) if isinstance(v, np.ndarray) else mpmath.mpf(v) for v in vals]
+                assert mpf(*mp_vals) == sp.lambdify(args, terms[n], modules="mpmath")(*mp_vals)

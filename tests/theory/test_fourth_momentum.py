@@ -206,6 +206,33 @@ def test_secular_sign_is_the_sign_of_the_dense_determinant():
         assert mp.secular()[0] == sign == (1.0 if g < g4 else -1.0)
 
 
+@pytest.mark.parametrize("algorithm, data, lam, beta", [
+    (HeavyBall(), IndependentCoordinates([2.0, 2.0, 2.0, 6.0, 1.0]), [1.0, 1.0, 1.0, 0.5, 0.3], 0.5),
+    (Nesterov(), Gaussian(), [1.0, 0.7, 0.4, 0.2, 0.1, 0.05], -0.4),
+    (HeavyBall(), Rademacher(), [1.0, 1.0, 0.5, 0.5, 0.5, 0.1], 0.8),
+])
+def test_secular_factor_is_the_dense_determinant_ratio(algorithm, data, lam, beta):
+    """log|det(I - M)| = log|det(I - L)| - log|det(I - L_0)|, both from dense matrices (L_0: L without the
+    coupling channels T, U, V), at learning rates inside, at and past gamma_c^(4)."""
+    from theory.fourth.momentum_linear import TwoStepEvenMap
+    rec = derive_fourth(algorithm, data)
+    lam = np.array(lam)
+    g4 = rec.critical_learning_rate(lam, batch=2, momentum=beta)
+    for g in (0.2 * g4, 0.9 * g4, 1.2 * g4):
+        mp = rec._class_map(lam, g, 2, {"momentum": beta})
+        pair, diag = mp.pair.copy(), mp.diag.copy()
+        pair[..., 19:27] = 0.0   # Ti, Tj, U, V
+        diag[..., 5:10] = 0.0    # T, U, V
+        L0 = TwoStepEvenMap(mp.lam, mp.counts, mp.excess / mp.lam**2 + 3.0, pair, diag, mp.c, mp.w).dense()
+        eye = np.eye(len(L0))
+        with threadpool_limits(limits=1, user_api="blas"):
+            s_l, log_l = np.linalg.slogdet(eye - mp.dense())
+            s_0, log_0 = np.linalg.slogdet(eye - L0)
+        sign, logabs = mp.secular()
+        assert sign == s_l
+        assert logabs == pytest.approx(log_l - log_0, abs=1e-8 * max(1.0, abs(log_l)))
+
+
 # ---------------------------------------------------------------------------- Monte Carlo
 MC_ALPHA = 1e-6
 
@@ -503,3 +530,39 @@ def test_spectral_radius_by_arpack_equals_the_full_decomposition():
         A[0, 0] = 1.5   # one outlying eigenvalue
         with threadpool_limits(limits=1, user_api="blas"):
             assert spectral_radius(A) == pytest.approx(np.max(np.abs(np.linalg.eigvals(A))), rel=1e-10)
+
+
+# ---------------------------------------------------------------------------- below gamma_c^(4) without locating it
+@pytest.mark.parametrize("algorithm, data, lam, batch, beta", [
+    (HeavyBall(), Rademacher(), [1.0, 1.0], 1, 0.3),                      # det(I - L) may keep its sign
+    (Nesterov(), Rademacher(), [1.0, 1.0, 0.5], 1, 0.5),
+    (Nesterov(), IndependentCoordinates([1.0, 6.0, 1.0]), [1.0, 0.5, 0.25], 2, -0.4),
+    (HeavyBall(), Gaussian(), list(1.0 / np.arange(1, 11)), 2, 0.5),     # 455 coordinates: the sign scan
+    (Nesterov(), Gaussian(), list(np.linspace(0.1, 1.0, 12)), 3, 0.7),
+    (HeavyBall(), IndependentCoordinates(np.tile([1.0, 6.0], 8)), list(np.repeat([1.0, 0.2], 8)), 1, -0.3),
+])
+def test_below_critical_agrees_with_the_root(algorithm, data, lam, batch, beta):
+    rec = derive_fourth(algorithm, data)
+    g4 = rec.critical_learning_rate(lam, batch=batch, momentum=beta)
+    for f in (0.05, 0.5, 0.9, 1 - 1e-6, 1 + 1e-6, 1.1, 2.0):
+        assert rec.below_critical_learning_rate(lam, f * g4, batch=batch, momentum=beta) == (f < 1), f
+
+
+@settings(max_examples=6, deadline=None)
+@given(st.sampled_from([HeavyBall(), Nesterov()]), st.lists(st.floats(0.02, 1.0), min_size=1, max_size=6),
+       st.integers(1, 4), st.floats(-0.6, 0.9), st.sampled_from([Gaussian(), Rademacher(), IndependentCoordinates(2.0)]))
+def test_below_critical_agrees_with_the_root_on_drawn_problems(algorithm, lam, batch, beta, data):
+    rec = derive_fourth(algorithm, data)
+    g4 = rec.critical_learning_rate(lam, batch=batch, momentum=beta)
+    for f in (0.3, 1 - 1e-6, 1 + 1e-6):
+        assert rec.below_critical_learning_rate(lam, f * g4, batch=batch, momentum=beta) == (f < 1), f
+
+
+def test_below_critical_rejects_bad_input():
+    rec = derive_fourth(HeavyBall(), Gaussian())
+    with pytest.raises(ValueError, match="learning_rate"):
+        rec.below_critical_learning_rate([1.0], 0.0, momentum=0.5)
+    with pytest.raises(ValueError, match="momentum"):
+        rec.below_critical_learning_rate([1.0], 0.1, momentum=1.5)
+    with pytest.raises(ValueError, match=r"missing hyperparameter"):
+        rec.below_critical_learning_rate([1.0], 0.1)

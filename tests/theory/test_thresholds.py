@@ -336,3 +336,32 @@ def test_high_precision_result_pickles_with_its_digits():
 def test_certify_must_be_a_boolean():
     with pytest.raises(ValueError, match="certify must be True or False"):
         derive().critical_learning_rate([1.0], certify="yes")
+
+
+# ---------------------------------------------------------------------------- the gamma_c memo
+def test_memoised_critical_learning_rate_equals_a_fresh_computation():
+    from theory import thresholds
+    from theory.algorithms import PreconditionedSGD
+    lam = 1.0 / np.arange(1, 9)
+    cases = [(derive(SGD(), Gaussian()), {}), (derive(SGD(), IndependentCoordinates(5.0)), {}),
+             (derive(SGD(), IndependentCoordinates(np.linspace(1, 9, 8))), {}),
+             (derive(HeavyBall(), Gaussian()), {"momentum": 0.5}), (derive(HeavyBall(), Gaussian()), {"momentum": -0.2}),
+             (derive(PreconditionedSGD(), Gaussian()), {"preconditioner": lam ** -0.5}),
+             (derive(PreconditionedSGD(), Gaussian()), {"preconditioner": lam ** -0.4})]
+    thresholds._MEMO.clear()
+    first = [rec.critical_learning_rate(lam, batch=2, **h) for rec, h in cases]
+    assert len(thresholds._MEMO) == len(cases) and len(set(first)) == len(cases)   # every key distinct
+    again = [rec.critical_learning_rate(lam, batch=2, **h) for rec, h in cases]   # from the memo
+    assert again == first
+    thresholds._MEMO.clear()
+    assert [rec.critical_learning_rate(lam, batch=2, **h) for rec, h in cases] == first
+    # other eigenvalues, batch sizes, data or recursions are other keys
+    rec = cases[0][0]
+    assert rec.critical_learning_rate(lam, batch=3) != first[0]
+    assert rec.critical_learning_rate(lam * 0.5, batch=2) == pytest.approx(2 * first[0], rel=1e-12)
+    assert derive(SGD(), IndependentCoordinates(5.0)).critical_learning_rate(lam, batch=2) == first[1]
+    assert derive(Nesterov(), Gaussian()).critical_learning_rate(lam, batch=2, momentum=0.5) != first[3]
+    thresholds._MEMO.clear()
+    for _ in range(thresholds.MEMO_SIZE + 5):   # bounded
+        rec.critical_learning_rate(lam * np.random.default_rng(_).uniform(0.5, 1.0), batch=2)
+    assert len(thresholds._MEMO) == thresholds.MEMO_SIZE

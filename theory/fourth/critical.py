@@ -9,7 +9,8 @@ import numpy as np
 
 from .linear import _PAIR_NAMES
 
-__all__ = ["critical_crossing", "locate_crossing", "resolvable_classes", "spectral_radius"]
+__all__ = ["Crossing", "below_crossing", "critical_crossing", "locate_crossing", "resolvable_classes",
+           "spectral_radius"]
 
 
 #: class-symmetric dimension up to which the crossing is located on the dense spectral radius
@@ -157,22 +158,73 @@ def locate_crossing(rho, sec, gamma_c, start, dense, grids, bisect_tol=0.0, conf
     return root, prev, g
 
 
-def critical_crossing(rec, lam, batch, gamma_c, dps=None, points=32):
-    """First learning rate where rho(L) reaches 1, on (0, gamma_c (1 + 1e-6)].
+def below_crossing(rho, sec, gamma_c, start, dense, grids, gamma, coarse=None, interval=False):
+    """Whether ``gamma`` lies below the crossing :func:`locate_crossing` (same arguments) would return.
 
-    Two float64 routes, both on class-symmetric matrices (where rho(L) is attained):
+    Returns True, False, or None when only the root itself decides (the caller then locates it).
+    Reads the map at the learning rates up to ``gamma`` only, never the root:
 
-    * small problems (class-symmetric dimension <= DENSE_LIMIT): scan and bisection of the
-      dense spectral radius -- robust also when two eigenvalues cross 1 together (a double
-      root of det(I - L), e.g. Rademacher data with repeated eigenvalues and B = 1);
-    * otherwise: scan of the sign of det(I - L) = det(I - L_0) det(I - M) (O(C^3) each),
-      then Brent's method; confirmed on the dense spectral radius when C <= 40.
+    * ``interval`` (the stable set is known to be the interval (0, gamma_c^(4)), as for SGD, see
+      :meth:`theory.FourthMomentRecursion.below_critical_learning_rate`) and ``dense``: rho(gamma) < 1;
+    * ``dense`` and ``coarse``: the scan of :func:`locate_crossing` on the grid points <= gamma (the sign
+      of det(I - L) at each, rho at every (grid / coarse)-th) finds no instability, and at gamma itself
+      det(I - L) > 0 and rho < 1 (the crossing of that grid cell lies above gamma);
+    * otherwise (the sign scan of large problems): the first grid of ``grids`` sees det(I - L) > 0 at
+      every point <= gamma and at gamma, and det(I - L) < 0 at the last point gamma_c (1 + 1e-6), so the
+      scan of :func:`locate_crossing` stops on that grid at a point above gamma and the root lies in
+      (gamma, that point]; if det(I - L) > 0 there too (an even number of roots, which locate_crossing
+      resolves on its finer grid), None.
 
-    See FourthMomentRecursion.critical_learning_rate.
+    Raises RuntimeError (as :func:`locate_crossing`) if the map is unstable at ``start``.
     """
-    from ..empirical import _single_threaded_blas
+    top = gamma_c * (1 + 1e-6)
+    if not gamma < top:
+        return False   # the crossing is at most gamma_c (1 + 1e-6), or locate_crossing raises
+    if interval and dense:
+        return bool(rho(gamma) < 1)
+    if dense and not coarse:
+        return None
+    if not (rho(start) < 1 if dense else sec(start)[0] > 0):
+        raise RuntimeError("the fourth-moment map is unstable even at a tiny learning rate; no crossing")
+    n_points = grids[-1] if dense else grids[0]
+    every = max(n_points // coarse, 1) if dense else 0
+    grid = gamma_c * np.arange(1, n_points + 1) / n_points
+    grid[-1] = top
+    for k, g in enumerate(grid):
+        if g > gamma:
+            break
+        if sec(g)[0] <= 0 or (every and (k + 1) % every == 0 and not rho(g) < 1):
+            return False
+    if not sec(gamma)[0] > 0:
+        return False
+    if dense:
+        return bool(rho(gamma) < 1)
+    return True if sec(top)[0] < 0 else None
+
+
+class Crossing:
+    """One crossing problem: the functions and settings of :func:`locate_crossing`, located or tested.
+
+    ``locate()`` returns :func:`locate_crossing`'s (root, lo, hi); ``below(gamma)`` the answer of
+    :func:`below_crossing` (True, False, or None when only the root decides).
+    """
+
+    def __init__(self, rho, sec, gamma_c, start, dense, grids, interval=False, **options):
+        self.rho, self.sec, self.gamma_c, self.start = rho, sec, gamma_c, start
+        self.dense, self.grids, self.interval, self.options = dense, grids, interval, options
+
+    def locate(self):
+        return locate_crossing(self.rho, self.sec, self.gamma_c, self.start, self.dense, self.grids,
+                               **self.options)
+
+    def below(self, gamma):
+        return below_crossing(self.rho, self.sec, self.gamma_c, self.start, self.dense, self.grids, gamma,
+                              coarse=self.options.get("coarse"), interval=self.interval)
+
+
+def sgd_crossing(rec, lam, batch, gamma_c, points=32):
+    """The :class:`Crossing` of the SGD even-sector map (see :func:`critical_crossing`) and its class map."""
     from .linear import EvenSectorMap
-    full_lam = lam
     lam, counts, moments = resolvable_classes(lam, rec._moment_values(lam), gamma_c)
     base = EvenSectorMap.build(rec, lam, counts, None, batch, 0.0, moments=moments)
     dense = len(base._sym_coordinates()) <= DENSE_LIMIT
@@ -188,13 +240,33 @@ def critical_crossing(rec, lam, batch, gamma_c, dps=None, points=32):
                     return sign * sign0, logabs
         raise RuntimeError(f"det(I - L) could not be evaluated at learning rate {g!r}")  # pragma: no cover
 
+    # gamma_c^(4) <= gamma_c (Jensen), with equality in degenerate cases (e.g. Rademacher, B = 1, d = 2,
+    # where the Perron combination of the e_i^2 evolves deterministically): scan just past gamma_c;
+    # a coarse scan first, a finer one if it saw no sign change (two roots inside one cell)
+    crossing = Crossing(rho, sec, gamma_c, gamma_c / 1024, dense,
+                        (points,) if dense else (max(points // 2, 2), 8 * points), interval=True,
+                        confirm=base.classes <= 40)
+    return crossing, base, counts
+
+
+def critical_crossing(rec, lam, batch, gamma_c, dps=None, points=32):
+    """First learning rate where rho(L) reaches 1, on (0, gamma_c (1 + 1e-6)].
+
+    Two float64 routes, both on class-symmetric matrices (where rho(L) is attained):
+
+    * small problems (class-symmetric dimension <= DENSE_LIMIT): scan and bisection of the
+      dense spectral radius -- robust also when two eigenvalues cross 1 together (a double
+      root of det(I - L), e.g. Rademacher data with repeated eigenvalues and B = 1);
+    * otherwise: scan of the sign of det(I - L) = det(I - L_0) det(I - M) (O(C^3) each),
+      then Brent's method; confirmed on the dense spectral radius when C <= 40.
+
+    See FourthMomentRecursion.critical_learning_rate.
+    """
+    from ..empirical import _single_threaded_blas
+    full_lam = lam
     with _single_threaded_blas():
-        # gamma_c^(4) <= gamma_c (Jensen), with equality in degenerate cases (e.g. Rademacher, B = 1, d = 2,
-        # where the Perron combination of the e_i^2 evolves deterministically): scan just past gamma_c;
-        # a coarse scan first, a finer one if it saw no sign change (two roots inside one cell)
-        root, prev, g = locate_crossing(rho, sec, gamma_c, gamma_c / 1024, dense,
-                                        (points,) if dense else (max(points // 2, 2), 8 * points),
-                                        confirm=base.classes <= 40)
+        crossing, base, counts = sgd_crossing(rec, lam, batch, gamma_c, points)
+        root, prev, g = crossing.locate()
     if dps is None:
         return float(root)
     if counts.sum() != len(full_lam):   # the refinement keeps every direction (mpmath resolves them)

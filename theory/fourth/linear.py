@@ -22,6 +22,8 @@ import numpy as np
 import sympy as sp
 
 from .. import symbols as sym
+from ..compiled import LazySource, from_source, lambdify_source
+from ..diskcache import persistent
 
 __all__ = ["EvenSectorMap", "compile_coefficients"]
 
@@ -44,19 +46,30 @@ def compile_coefficients(rec):
     """Each coefficient as a polynomial in gamma: {name: [(power, numpy_fn, mpmath_fn)]}.
 
     Pair functions take (lambda_i, lambda_j, kappa_i, kappa_j, mu6_i, mu6_j, mu8_i, mu8_j, B, sigma2),
-    diagonal ones (lambda_i, kappa_i, mu6_i, mu8_i, B, sigma2).
+    diagonal ones (lambda_i, kappa_i, mu6_i, mu8_i, B, sigma2). The functions are compiled from Python
+    sources generated once per derived recursion (SymPy's expansion and ``lambdify`` cost ~0.5 s per
+    data model and process) and kept in the disk cache (:func:`_coefficient_sources`, keyed on the
+    expressions themselves); the mpmath functions (for ``dps`` refinements only) are compiled on first use.
     """
+    exprs = (tuple((name, rec.pair[key]) for name, key in _pair_keys().items())
+             + tuple((name, rec.diagonal[key]) for name, key in _diag_keys().items()))
+    sources = _coefficient_sources(exprs)
+    return {name: [(n, from_source(np_src), LazySource(mp_src)) for n, np_src, mp_src in terms]
+            for name, terms in sources.items()}
+
+
+@persistent   # the generated sources, loaded from disk afterwards (theory.diskcache)
+def _coefficient_sources(exprs):
+    """{name: [(power, numpy source, mpmath source)]} of the coefficient expressions ``exprs`` ((name, expr), ...)."""
     from . import derivation as f
     pair_args = [sym.lam, f.lam_j, sym.kappa, f.kappa_j, sym.mu6, f.mu6_j, sym.mu8, f.mu8_j, sym.B, sym.sigma2]
     diag_args = [sym.lam, sym.kappa, sym.mu6, sym.mu8, sym.B, sym.sigma2]
-
-    def comp(expr, args):
+    out = {}
+    for name, expr in exprs:
+        args = pair_args if name in _PAIR_NAMES else diag_args
         poly = sp.Poly(sp.expand(expr), sym.gamma)
-        return [(mon[0], sp.lambdify(args, c, modules="numpy"), sp.lambdify(args, c, modules="mpmath"))
-                for mon, c in poly.terms()]
-
-    out = {name: comp(rec.pair[key], pair_args) for name, key in _pair_keys().items()}
-    out.update({name: comp(rec.diagonal[key], diag_args) for name, key in _diag_keys().items()})
+        out[name] = [(mon[0], lambdify_source(args, c), lambdify_source(args, c, "mpmath"))
+                     for mon, c in poly.terms()]
     return out
 
 
@@ -209,36 +222,35 @@ class EvenSectorMap:
                 + [(c, -1) for c in range(C) if self.counts[c] >= 2])
 
     def reduced_dense(self) -> np.ndarray:
-        """Dense matrix of L restricted to class-symmetric matrices (coordinates of ``_sym_coordinates``)."""
-        coords = self._sym_coordinates()
-        C = self.classes
+        """Dense matrix of L restricted to class-symmetric matrices (coordinates of ``_sym_coordinates``).
 
-        def to_mats(vec):
-            D, O = np.zeros(C), np.zeros((C, C))
-            for x, (c, d) in zip(vec, coords):
-                if d == -1:
-                    O[c, c] = x
-                elif c == d:
-                    D[c] = x
-                else:
-                    O[c, d] = O[d, c] = x
-            return D, O
-
-        cols = []
-        for k in range(len(coords)):
-            e = np.zeros(len(coords))
-            e[k] = 1.0
-            D, O = to_mats(e)
-            D2, O2 = self._reduced_apply(D, O)
-            cols.append([O2[c, c] if d == -1 else (D2[c] if c == d else O2[c, d]) for c, d in coords])
-        return np.array(cols).T
+        Every unit vector of the coordinates is mapped at once (a batch of class-symmetric matrices).
+        """
+        coords = np.array(self._sym_coordinates(), dtype=int).reshape(-1, 2)
+        C, n = self.classes, len(coords)
+        c, d = coords[:, 0], coords[:, 1]
+        diag, inner = c == d, d == -1
+        off = ~diag & ~inner
+        r = np.arange(n)
+        D, O = np.zeros((n, C)), np.zeros((n, C, C))
+        D[r[diag], c[diag]] = 1.0
+        O[r[inner], c[inner], c[inner]] = 1.0
+        O[r[off], c[off], d[off]] = O[r[off], d[off], c[off]] = 1.0
+        D2, O2 = self._reduced_apply(D, O)                   # (n, C), (n, C, C): column k is the image of e_k
+        out = np.empty((n, n))
+        out[diag] = D2[:, c[diag]].T
+        out[inner] = O2[:, c[inner], c[inner]].T
+        out[off] = O2[:, c[off], d[off]].T
+        return out
 
     def _reduced_apply(self, D, O):
+        """L on class-symmetric matrices (D (..., C), O (..., C, C)), leading dimensions a batch."""
         c, lam, n = self.coef, self.lam, self.counts
         T = lam * D + (O * self._weights()) @ lam
-        U, V = float((n * lam) @ T), float((n * self.excess) @ D)
-        X = c["b"] * D[:, None] + c["p"] * T[:, None]
-        O2 = c["a"] * O + X + X.T + c["u"] * U + c["v"] * V
+        U, V = T @ (n * lam), D @ (n * self.excess)
+        U, V = np.asarray(U)[..., None], np.asarray(V)[..., None]
+        X = c["b"] * D[..., :, None] + c["p"] * T[..., :, None]
+        O2 = c["a"] * O + X + np.swapaxes(X, -1, -2) + c["u"] * U[..., None] + c["v"] * V[..., None]
         D2 = c["alpha"] * D + c["pi"] * T + c["ups"] * U + c["nu"] * V
         return D2, O2
 

@@ -34,6 +34,7 @@ import numpy as np
 import sympy as sp
 
 from .. import symbols as sym
+from ..compiled import from_source
 from ..diskcache import persistent
 from ..hyperparameters import bind_hyperparameters
 from ..linear import BlockRankOne
@@ -84,14 +85,6 @@ def _compiled_sources(algorithm_type, rules):
            sp.lambdify(diag_args, diag_exprs, modules="numpy", cse=True),
            sp.lambdify(hyper, list(c), modules="numpy"), sp.lambdify(hyper, list(w), modules="numpy"))
     return tuple(inspect.getsource(f) for f in fns)
-
-
-def _from_source(source):
-    """The function defined by a source of :func:`_compiled_sources` (numpy's namespace, as lambdify's)."""
-    namespace = {}
-    exec("import numpy\nfrom numpy import *", namespace)   # noqa: S102 - our own generated source
-    exec(compile(source, "<sgdcheck-two-step-coefficients>", "exec"), namespace)   # noqa: S102
-    return namespace["_lambdifygenerated"]
 
 
 def _filled(shape, values):
@@ -211,7 +204,7 @@ class TwoStepFourthRecursion(DataBound):
     def _compiled(self):
         rules = tuple(self.data.even_moment(n) for n in (4, 6, 8))
         sources = _compiled_sources(type(self.algorithm), rules)
-        return _Compiled(*(_from_source(src) for src in sources),
+        return _Compiled(*(from_source(src) for src in sources),
                          [n for n in self.algorithm.hyperparameters if n != "learning_rate"])
 
     # ------------------------------------------------------------------ checks
@@ -304,34 +297,73 @@ class TwoStepFourthRecursion(DataBound):
         >>> round(rec.critical_learning_rate([1.0], momentum=0.0), 10)   # = SGD's root of E(1 - g z^2)^4 = 1
         0.3834510059
         """
-        from ..derive import derive
         from ..empirical import _single_threaded_blas
-        from .critical import locate_crossing, resolvable_classes, spectral_radius
         lam, batch, hyper = self._check(eigenvalues, None, batch, 0.0, hyper)
         with _single_threaded_blas():
-            gc = derive(self.algorithm, self.data).critical_learning_rate(lam, batch=batch, **hyper)
-            classes = resolvable_classes(lam, self._moments(lam), gc)
-
-            def cmap(g):
-                return self._map(*classes, g, batch, 0.0, hyper)
-            size = len(cmap(gc).coordinates())
-            dense = size <= 400
-
-            def rho(g):
-                return spectral_radius(cmap(g).dense())
-
-            def sec(g):
-                with np.errstate(all="ignore"):
-                    for nudge in (0.0, 1e-9, -1e-9):   # off a pole of the factorisation
-                        sign, logabs = cmap(g * (1 + nudge)).secular()
-                        if np.isfinite(logabs) or sign == 0:
-                            return sign, logabs
-                raise RuntimeError(f"det(I - L) could not be evaluated at learning rate {g!r}")  # pragma: no cover
-
-            # not below 1e-4 gamma_c: at gamma -> 0 the map has the eigenvalue 1 (e_k = e_{k-1} at rest)
-            root, _, _ = locate_crossing(rho, sec, gc, gc * 1e-4, dense, (32,) if dense else (16, 256),
-                                         bisect_tol=1e-13, confirm=size <= 1200, xtol=1e-14, coarse=8)
+            root, _, _ = self._crossing(lam, batch, hyper).locate()
             return float(root)
+
+    def below_critical_learning_rate(self, eigenvalues, learning_rate, batch=1, **hyper) -> bool:
+        r"""Whether ``learning_rate`` < gamma_c^(4) (:meth:`critical_learning_rate`), without locating it.
+
+        The map is read only at learning rates up to ``learning_rate``: the scan of
+        :meth:`critical_learning_rate` on its grid points below it (the sign of det(I - L), and the
+        spectral radius on every 4th point for class-symmetric dimension <= 400) finds no instability,
+        and at the learning rate itself det(I - L) > 0 (and rho(L) < 1 for dimension <= 400); see
+        :func:`theory.fourth.critical.below_crossing`. Unlike SGD, the stable set of a two-step
+        method is not known to be an interval (at gamma = 0 the map has the eigenvalue 1, so the
+        convexity argument of :meth:`theory.FourthMomentRecursion.below_critical_learning_rate` does not
+        apply), hence the scan below the learning rate. gamma_c^(4) is located only when the scan of large
+        problems cannot decide (det(I - L) > 0 also at gamma_c (1 + 1e-6)). Agrees with
+        ``learning_rate < critical_learning_rate(...)`` (tests: drawn problems, learning rates 1e-6
+        relative either side of gamma_c^(4)).
+
+        Raises ValueError on bad input.
+
+        Example
+        -------
+        >>> from theory import HeavyBall, derive_fourth
+        >>> rec = derive_fourth(HeavyBall())
+        >>> g4 = rec.critical_learning_rate([1.0, 0.5], momentum=0.5)
+        >>> rec.below_critical_learning_rate([1.0, 0.5], 0.999 * g4, momentum=0.5)
+        True
+        """
+        from ..empirical import _single_threaded_blas
+        lam, batch, hyper = self._check(eigenvalues, learning_rate, batch, 0.0, hyper)
+        gamma = float(learning_rate)
+        with _single_threaded_blas():
+            crossing = self._crossing(lam, batch, hyper)
+            below = crossing.below(gamma)
+            if below is None:
+                below = gamma < crossing.locate()[0]
+        return bool(below)
+
+    def _crossing(self, lam, batch, hyper):
+        """The :class:`theory.fourth.critical.Crossing` of :meth:`critical_learning_rate` (validated inputs)."""
+        from ..derive import derive
+        from .critical import Crossing, resolvable_classes, spectral_radius
+        gc = derive(self.algorithm, self.data).critical_learning_rate(lam, batch=batch, **hyper)
+        classes = resolvable_classes(lam, self._moments(lam), gc)
+
+        def cmap(g):
+            return self._map(*classes, g, batch, 0.0, hyper)
+        size = len(cmap(gc).coordinates())
+        dense = size <= 400
+
+        def rho(g):
+            return spectral_radius(cmap(g).dense())
+
+        def sec(g):
+            with np.errstate(all="ignore"):
+                for nudge in (0.0, 1e-9, -1e-9):   # off a pole of the factorisation
+                    sign, logabs = cmap(g * (1 + nudge)).secular()
+                    if np.isfinite(logabs) or sign == 0:
+                        return sign, logabs
+            raise RuntimeError(f"det(I - L) could not be evaluated at learning rate {g!r}")  # pragma: no cover
+
+        # not below 1e-4 gamma_c: at gamma -> 0 the map has the eigenvalue 1 (e_k = e_{k-1} at rest)
+        return Crossing(rho, sec, gc, gc * 1e-4, dense, (32,) if dense else (16, 256), bisect_tol=1e-13,
+                        confirm=size <= 1200, xtol=1e-14, coarse=8)
 
     # ------------------------------------------------------------------ trajectories
     def _start(self, initial, d):

@@ -137,15 +137,8 @@ class TwoStepEvenMap:
         return out
 
     # ---------------------------------------------------------------- det(I - L) by the coupling channels
-    def _coupling(self, P, D):
-        """G(P, D) = (T (C, 3), U, V) flattened to (..., 3C + 2): the channels through which directions couple."""
-        T = self._T(P, D)
-        U = np.einsum("c,...ck,k->...", self.counts * self.lam, T, self.c)
-        V = np.einsum("c,...ck,k->...", self.counts * self.excess, D, self.w)
-        return np.concatenate([T.reshape(T.shape[:-2] + (-1,)), U[..., None], V[..., None]], axis=-1)
-
     def secular(self):
-        r"""(sign of det(I - L), log abs det(I - M)) on class-symmetric states, O(C^3) per evaluation.
+        r"""(sign of det(I - L), log abs det(I - M)) on class-symmetric states, O(C^2) 9 x 9 solves per evaluation.
 
         L = L_0 + R G with L_0 the map without the couplings (block triangular: 5 x 5 blocks on
         D_c, 9 x 9 blocks on P_cd fed by D_c, D_d) and G = (T, U, V) (3C + 2 channels), so
@@ -159,28 +152,38 @@ class TwoStepEvenMap:
         single = n < 2
         Am[single, single] = I9                                 # no pair inside a class of one direction
         nch = 3 * C + 2
-        # R e_k for each channel k: P (nch, C, C, 9), D (nch, C, 5)
-        rP = np.zeros((nch, C, C, 9))
-        rD = np.zeros((nch, C, 5))
+        # The channels: T_c[a] (3c + a), then U and V. Channel T_c[a] enters L_0's right-hand side only at
+        # class c: D_c (through the diagonal coefficients), P_cd through Ti (row c) and P_dc through Tj
+        # (column c), so the 9 x 9 system of the pair block (c, d) has just 8 right-hand sides: the three
+        # channels of its row class, the three of its column class (the same channels when c = d: their
+        # solutions add), U and V -- not all 3C + 2.
         Ti = pc[..., 19:22].reshape(C, C, 9, 3)
         Tj = pc[..., 22:25].reshape(C, C, 9, 3)
-        for c in range(C):
-            for a in range(3):
-                k = 3 * c + a
-                rP[k, c, :, :] += Ti[c, :, :, a]
-                rP[k, :, c, :] += Tj[:, c, :, a]
-                rD[k, c, :] = dc[c, :, 5 + a]
-        rP[3 * C] = pc[..., 25].reshape(C, C, 9)
-        rP[3 * C + 1] = pc[..., 26].reshape(C, C, 9)
-        rD[3 * C] = dc[..., 8]
-        rD[3 * C + 1] = dc[..., 9]
-        # one factorisation per block, all channels as right-hand sides (not one solve per channel)
-        xD = np.moveaxis(np.linalg.solve(Dm, np.moveaxis(rD, 0, -1)), -1, 0)          # (nch, C, 5)
         Bi = pc[..., 9:14].reshape(C, C, 9, 5)
         Bj = pc[..., 14:19].reshape(C, C, 9, 5)
-        rhs = rP + np.einsum("cdxk,nck->ncdx", Bi, xD) + np.einsum("cdxk,ndk->ncdx", Bj, xD)
-        xP = np.moveaxis(np.linalg.solve(Am, np.moveaxis(rhs, 0, -1)), -1, 0).reshape(nch, C, C, 3, 3)
-        M = self._coupling(xP, xD).T                                                # (nch out, nch in)
+        xD = np.linalg.solve(Dm, dc[..., 5:10])                 # (C, 5, 5): D_c for T_c[0..2], U, V
+        xDT, xDU = xD[..., :3], xD[..., 3:]
+        rhs = np.concatenate([Ti + Bi @ xDT[:, None], Tj + Bj @ xDT[None, :],
+                              np.stack([pc[..., 25], pc[..., 26]], axis=-1).reshape(C, C, 9, 2)
+                              + Bi @ xDU[:, None] + Bj @ xDU[None, :]], axis=-1)  # (C, C, 9, 8)
+        X = np.linalg.solve(Am, rhs)
+        Y = np.einsum("cdabk,b->cdak", X.reshape(C, C, 3, 3, 8), self.c)          # (P_cd @ c)[a] per channel
+        Nl = self.N * self.lam[None, :]
+        # T outputs: own part lambda_c (D_c[IDX] @ c) + sum_d N_cd lambda_d (P_cd @ c)
+        ownT = self.lam[:, None, None] * np.einsum("cabk,b->cak", xD[:, _IDX, :], self.c)   # (C, 3, 5)
+        MT = np.zeros((C, 3, C, 3))          # [c', a', c, a]: output T_c'[a'] for channel T_c[a]
+        diag = ownT[..., :3] + np.einsum("cd,cdak->cak", Nl, Y[..., 0:3])
+        MT[np.arange(C), :, np.arange(C), :] = diag
+        MT += np.transpose(Nl[:, :, None, None] * Y[..., 3:6], (0, 2, 1, 3))   # channel of the column class d = c
+        MTu = ownT[..., 3:] + np.einsum("cd,cdak->cak", Nl, Y[..., 6:8])        # (C, 3, 2): for U, V
+        M = np.zeros((nch, nch))
+        M[:3 * C, :3 * C] = MT.reshape(3 * C, 3 * C)
+        M[:3 * C, 3 * C:] = MTu.reshape(3 * C, 2)
+        nlc = (self.counts * self.lam)[:, None] * self.c[None, :]               # U = sum_c n_c lambda_c T_c . c
+        M[3 * C] = nlc.reshape(-1) @ M[:3 * C]
+        V = np.einsum("c,cki,k->ci", self.counts * self.excess, xD, self.w)       # (C, 5)
+        M[3 * C + 1, :3 * C] = V[:, :3].reshape(-1)
+        M[3 * C + 1, 3 * C:] = V[:, 3:].sum(axis=0)
         sign, logabs = np.linalg.slogdet(np.eye(nch) - M)
         # sign of det(I - L_0) on class-symmetric states
         s0 = np.prod(np.sign(np.linalg.det(Dm)))

@@ -305,6 +305,45 @@ class FourthMomentRecursion(DataBound):
             second = derive(SGD(), self.data).critical_learning_rate(lam, batch=batch)
         return critical_crossing(self, lam, batch, second, dps)
 
+    def below_critical_learning_rate(self, eigenvalues, learning_rate, batch=1) -> bool:
+        r"""Whether ``learning_rate`` < gamma_c^(4) (:meth:`critical_learning_rate`), without locating it.
+
+        For SGD the set of stable learning rates is the interval (0, gamma_c^(4)): if rho(L(gamma_2)) < 1,
+        ``V(e) = sum_k E |e_k|^4`` (started at e, run at gamma_2) is a finite quartic form with
+        ``V(e) >= |e|^4`` and ``E V((I - gamma_2 H) e) = V(e) - |e|^4 <= (1 - 1/c) V(e)``; V is convex (a sum
+        of expectations of ``|M e|^4``), so gamma -> E V((I - gamma H) e) is convex on [0, gamma_2], equal to
+        V(e) at gamma = 0, hence at most (1 - gamma / (c gamma_2)) V(e): ``E |e_k|^4 -> 0`` at every
+        gamma in (0, gamma_2], and rho(L(gamma)) < 1 (a cone eigenvector for rho >= 1 would be the
+        moment data of a law whose ``E |e_k|^4`` does not decay). So the answer is rho(L(gamma)) < 1 on the
+        class-symmetric matrices, one dense evaluation (dimension <= 120); larger problems read the sign
+        of det(I - L) on the scan grid of :meth:`critical_learning_rate` up to gamma
+        (:func:`theory.fourth.critical.below_crossing`), and locate gamma_c^(4) only if that does not
+        decide. Agrees with ``learning_rate < critical_learning_rate(...)`` (tests: drawn problems, and
+        learning rates 1e-6 relative either side of gamma_c^(4)).
+
+        Raises ValueError on bad input.
+
+        Example
+        -------
+        >>> from theory import derive_fourth
+        >>> rec = derive_fourth()
+        >>> g4 = rec.critical_learning_rate([1.0, 0.5])
+        >>> rec.below_critical_learning_rate([1.0, 0.5], 0.999 * g4), rec.below_critical_learning_rate([1.0, 0.5], g4 * 1.001)
+        (True, False)
+        """
+        from ..derive import derive
+        from ..empirical import _single_threaded_blas
+        from .critical import sgd_crossing
+        lam, batch = self._check(eigenvalues, learning_rate, batch, 0.0)
+        gamma = float(learning_rate)
+        with _single_threaded_blas():
+            second = derive(SGD(), self.data).critical_learning_rate(lam, batch=batch)
+            crossing, _, _ = sgd_crossing(self, lam, batch, second)
+            below = crossing.below(gamma)
+            if below is None:
+                below = gamma < crossing.locate()[0]
+        return bool(below)
+
     # ------------------------------------------------------------------ trajectories
     def trajectory(self, eigenvalues, learning_rate, batch=1, noise_variance=0.0, initial=1.0, steps=100,
                    full=False) -> FourthMomentTrajectory:

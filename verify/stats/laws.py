@@ -12,11 +12,12 @@ not available (other algorithms, schedules, empirical data, hand-made prediction
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["ExactLaws", "exact_laws", "HeavyTailError", "fourth_moment_critical_learning_rate"]
+__all__ = ["ExactLaws", "exact_laws", "HeavyTailError", "below_fourth_moment_critical",
+           "fourth_moment_critical_learning_rate"]
 
 
 class HeavyTailError(ValueError):
@@ -25,12 +26,22 @@ class HeavyTailError(ValueError):
 
 @dataclass
 class ExactLaws:
-    """Exact variances over replicas of the per-replica block averages (shapes (n_blocks,), (n_blocks, d))."""
+    """Exact variances over replicas of the per-replica block averages (shapes (n_blocks,), (n_blocks, d)).
+
+    ``fourth_moment_critical_learning_rate`` (gamma_c^(4), nan where undefined) is located when first
+    read (the guard of :func:`exact_laws` needs only whether the learning rate is below it).
+    """
 
     block_risk_variance: np.ndarray
     time_average_variance: float
     block_second_moment_variance: np.ndarray
-    fourth_moment_critical_learning_rate: float
+    _critical: object = field(default=float("nan"), repr=False)   # a float, or a callable returning it
+
+    @property
+    def fourth_moment_critical_learning_rate(self) -> float:
+        if callable(self._critical):
+            self._critical = float(self._critical())
+        return self._critical
 
 
 def _fourth(recursion):
@@ -79,15 +90,47 @@ def fourth_moment_critical_learning_rate(recursion, eigenvalues, batch=1, **hype
     ``hyper``: the algorithm's other hyperparameters (``momentum`` for heavy ball and Nesterov);
     None if one of them is missing.
     """
-    fourth = _fourth(recursion)
-    if fourth is None:
+    problem = _fourth_problem(recursion, eigenvalues, batch, hyper)
+    if problem is None:
         return None
-    hyper = _hyper(recursion, hyper)
+    fourth, lam, batch, hyper, key = problem
+    return _cached(key, lambda: float(fourth.critical_learning_rate(lam, batch=batch, **hyper)))
+
+
+def _fourth_problem(recursion, eigenvalues, batch, hyper):
+    """(fourth-moment recursion, eigenvalues, batch, hyperparameters, gamma_c^(4) cache key), or None if
+    gamma_c^(4) is not derivable for ``recursion`` or a hyperparameter is missing."""
+    fourth = _fourth(recursion)
+    hyper = _hyper(recursion, hyper) if fourth is not None else None
     if hyper is None:
         return None
-    lam = np.ascontiguousarray(eigenvalues, dtype=float)
-    return _cached(_problem_key(recursion, lam, "gc4", int(batch), tuple(sorted(hyper.items()))),
-                   lambda: float(fourth.critical_learning_rate(lam, batch=int(batch), **hyper)))
+    lam, batch = np.ascontiguousarray(eigenvalues, dtype=float), int(batch)
+    return fourth, lam, batch, hyper, _problem_key(recursion, lam, "gc4", batch, tuple(sorted(hyper.items())))
+
+
+def below_fourth_moment_critical(recursion, eigenvalues, learning_rate, batch=1, **hyper):
+    """Whether ``learning_rate`` < gamma_c^(4) for ``recursion``'s algorithm and data (cached), or None if
+    gamma_c^(4) is not derivable (as :func:`fourth_moment_critical_learning_rate`).
+
+    Decided without locating gamma_c^(4) (:meth:`theory.FourthMomentRecursion.below_critical_learning_rate`:
+    for SGD one spectral radius at the learning rate; for heavy ball and Nesterov a scan of the map
+    below it), unless gamma_c^(4) of this problem is already cached.
+
+    Example
+    -------
+    >>> from theory import derive
+    >>> below_fourth_moment_critical(derive(), [1.0, 0.5], 0.1, batch=2)
+    True
+    """
+    problem = _fourth_problem(recursion, eigenvalues, batch, hyper)
+    if problem is None:
+        return None
+    fourth, lam, batch, hyper, key = problem
+    gamma = float(learning_rate)
+    if key in _CACHE:   # gamma_c^(4) of this problem is known
+        return bool(gamma < _CACHE[key])
+    return _cached(_problem_key(recursion, lam, "below", gamma, batch, tuple(sorted(hyper.items()))),
+                   lambda: bool(fourth.below_critical_learning_rate(lam, gamma, batch=batch, **hyper)))
 
 
 def exact_laws(prediction, edges, guard=True):
@@ -112,8 +155,11 @@ def exact_laws(prediction, edges, guard=True):
         return None
     lam = np.asarray(params["eigenvalues"], dtype=float)
     gamma, batch = float(params["learning_rate"]), int(params.get("batch", 1))
-    gc4 = fourth_moment_critical_learning_rate(rec, lam, batch, **hyper)
-    if guard and gamma >= gc4:
+
+    def critical():   # gamma_c^(4), located only when asked for (the guard needs only the comparison)
+        return fourth_moment_critical_learning_rate(rec, lam, batch, **hyper)
+    if guard and not below_fourth_moment_critical(rec, lam, gamma, batch, **hyper):
+        gc4 = critical()
         raise HeavyTailError(
             f"learning_rate = {gamma:.6g} is at or above the fourth-moment critical learning rate "
             f"gamma_c^(4) = {gc4:.6g} of this problem: the fourth moments of the iterates, hence the variance "
@@ -128,7 +174,7 @@ def exact_laws(prediction, edges, guard=True):
     w = width / width.sum()
     C = np.asarray(tac.risk_covariance, dtype=float)
     return ExactLaws(np.clip(np.diag(C), 0.0, None), float(max(w @ C @ w, 0.0)),
-                     np.clip(np.asarray(tac.second_moment_variance, dtype=float), 0.0, None), gc4)
+                     np.clip(np.asarray(tac.second_moment_variance, dtype=float), 0.0, None), critical)
 
 
 def _generalized_laws(recursion, params, edges):

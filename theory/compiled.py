@@ -1,0 +1,50 @@
+"""Numeric functions compiled from sources that SymPy's ``lambdify`` generated once and the disk cache kept.
+
+``lambdify`` costs milliseconds per expression (printing and compiling), paid again in every process
+for every derived recursion; its *source* is a pure function of the expression, so the package
+generates it once (:func:`lambdify_source`, inside a :func:`theory.diskcache.persistent` function),
+keeps it on disk, and compiles it in each process in microseconds (:func:`from_source`) -- in the
+namespace ``lambdify`` itself uses, so the functions compute exactly what ``lambdify``'s would.
+mpmath functions, needed only for high-precision refinements, are compiled on their first call
+(:class:`LazySource`).
+
+Example
+-------
+>>> import sympy as sp
+>>> x = sp.Symbol("x")
+>>> f = from_source(lambdify_source([x], 2 * x + 1))
+>>> f(3.0)
+7.0
+"""
+from __future__ import annotations
+
+import inspect
+
+import sympy as sp
+
+__all__ = ["LazySource", "from_source", "lambdify_source"]
+
+
+def lambdify_source(args, expr, module="numpy") -> str:
+    """The Python source of ``sympy.lambdify(args, expr, modules=module)``."""
+    return inspect.getsource(sp.lambdify(args, expr, modules=module))
+
+
+def from_source(source, module="numpy"):
+    """The function defined by a source of :func:`lambdify_source`, in ``lambdify``'s namespace of ``module``."""
+    namespace = {}
+    exec(f"import {module}\nfrom {module} import *", namespace)   # noqa: S102 - our own generated source
+    exec(compile(source, f"<sgdcheck-lambdified-{module}>", "exec"), namespace)   # noqa: S102
+    return namespace["_lambdifygenerated"]
+
+
+class LazySource:
+    """A generated function compiled on its first call (for the rarely used mpmath versions)."""
+
+    def __init__(self, source, module="mpmath"):
+        self.source, self.module, self.fn = source, module, None
+
+    def __call__(self, *args):
+        if self.fn is None:
+            self.fn = from_source(self.source, self.module)
+        return self.fn(*args)
