@@ -56,6 +56,7 @@ import sympy as sp
 
 from .. import symbols as sym
 from ..algorithms import GRADIENT, Algorithm
+from ..compiled import from_source
 from ..diskcache import persistent
 from ..hyperparameters import bind_problem
 from ..validation import (
@@ -213,14 +214,6 @@ def _compiled_sources(algorithm_type, rules):
     return [e[:2] for e in entries], tuple(inspect.getsource(f) for f in fns)
 
 
-def _from_source(source):
-    """The function defined by a source of :func:`_compiled_sources` (numpy's namespace, as lambdify's)."""
-    namespace = {}
-    exec("import numpy\nfrom numpy import *", namespace)   # noqa: S102 - our own generated source
-    exec(compile(source, "<sgdcheck-generalized-coefficients>", "exec"), namespace)   # noqa: S102
-    return namespace["_lambdifygenerated"]
-
-
 # ---------------------------------------------------------------------------- result object
 class GeneralizedFourthRecursion:
     """The even-sector recursion of a two-state method with schedules (see the module docstring).
@@ -259,7 +252,7 @@ class GeneralizedFourthRecursion:
     def _compiled(self):
         rules = tuple(self.data.even_moment(n) for n in (4, 6, 8))
         entries, sources = _compiled_sources(type(self.algorithm), rules)
-        pf, df, sf, rf, mf = (_from_source(src) for src in sources)
+        pf, df, sf, rf, mf = (from_source(src) for src in sources)
 
         def matrices(*h):
             Rn = np.asarray(rf(*h), dtype=float)
