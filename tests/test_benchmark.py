@@ -1,17 +1,11 @@
 """The ODE-speed benchmark runs and compares at equal accuracy (small d so that it is quick)."""
-import importlib.util
-import pathlib
 
 import pytest
-
-PATH = pathlib.Path(__file__).resolve().parents[1] / "benchmarks" / "ode_speed.py"
+from benchmark_loader import load_benchmark
 
 
 def _module():
-    spec = importlib.util.spec_from_file_location("ode_speed", PATH)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_benchmark("ode_speed")
 
 
 @pytest.mark.parametrize("kind", ["isotropic", "power_law", "adagrad"])

@@ -1,18 +1,16 @@
 """benchmarks/run.py: sections are collected (own and optional modules'), run, and printed; a partial
 run (--only) never overwrites docs/benchmarks.md."""
-import importlib.util
 import pathlib
 import sys
 import types
+
+from benchmark_loader import load_benchmark
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
 def _module():
-    spec = importlib.util.spec_from_file_location("bench_run", ROOT / "benchmarks" / "run.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_benchmark("run", "bench_run")
 
 
 def test_sections_and_optional_modules(monkeypatch, capsys):

@@ -1,20 +1,16 @@
 """benchmarks/budget_table.py: the main job's CPU as /usr/bin/time measures it (the subprocess and
 everything it waited for), and clear errors for claim ids given as budgets."""
-import importlib.util
-import pathlib
 import subprocess
 import sys
 
 import pytest
+from benchmark_loader import BENCHMARKS, load_benchmark
 
-PATH = pathlib.Path(__file__).resolve().parents[1] / "benchmarks" / "budget_table.py"
+PATH = BENCHMARKS / "budget_table.py"
 
 
 def _module():
-    spec = importlib.util.spec_from_file_location("budget_table", PATH)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_benchmark("budget_table")
 
 
 #: a process that starts a child (as the main job starts its pool's workers) which burns CPU and

@@ -1,17 +1,11 @@
 """benchmarks/glm_ode.py: the GLM ODE solver against forward Euler and SGD (small d so that it is quick)."""
-import importlib.util
-import pathlib
 
 import numpy as np
-
-ROOT = pathlib.Path(__file__).resolve().parents[1]
+from benchmark_loader import load_benchmark
 
 
 def _module(name):
-    spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / f"{name}.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_benchmark(name)
 
 
 def test_equal_accuracy_comparison(monkeypatch):

@@ -152,12 +152,8 @@ def test_stationary_risk_closed_form_equals_the_simplify_route(algorithm):
 def test_benchmark_digest_tells_different_derivations_apart():
     """benchmarks/cold_derivations.py compares two trees by a canonical text of the derived objects: equal up
     to SymPy's Dummy numbering, different for a changed coefficient (a planted difference)."""
-    import importlib.util
-    import pathlib
-    path = pathlib.Path(__file__).parents[2] / "benchmarks" / "cold_derivations.py"
-    spec = importlib.util.spec_from_file_location("cold_derivations", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    from benchmark_loader import load_benchmark
+    mod = load_benchmark("cold_derivations")
     x = sp.Symbol("x")
     assert mod._canon({"a": [x + 1, "def f(_Dummy_12):"]}) == mod._canon({"a": [1 + x, "def f(_Dummy_7):"]})
     assert mod._canon({"a": [x + 1]}) != mod._canon({"a": [x + 2]})

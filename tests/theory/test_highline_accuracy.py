@@ -4,19 +4,15 @@ Reference: DOP853 at rtol 1e-13 with a relative error control (checked against t
 solver on the two-atom problem); the achieved error is the largest relative error of R(t) and g_t
 on the output grid, as in the benchmark.
 """
-import importlib.util
-import pathlib
 
 import mpmath
 import numpy as np
 import pytest
+from benchmark_loader import load_benchmark
 
 from theory import highline as hl
 
-_PATH = pathlib.Path(__file__).resolve().parents[2] / "benchmarks" / "ode_speed.py"
-_spec = importlib.util.spec_from_file_location("ode_speed", _PATH)
-bench = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(bench)
+bench = load_benchmark("ode_speed")
 
 
 @pytest.fixture(scope="module", params=bench.PROBLEMS)

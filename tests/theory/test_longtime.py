@@ -169,12 +169,8 @@ def test_polyak_ruppert_averaging_schedule():
 @pytest.mark.slow
 def test_benchmark_runs_at_small_sizes():
     """benchmarks/longtime.py: every row is produced, and the solver beats the log-time ODE's accuracy."""
-    import importlib.util
-    import pathlib
-    path = pathlib.Path(__file__).resolve().parents[2] / "benchmarks" / "longtime.py"
-    spec = importlib.util.spec_from_file_location("longtime_bench", path)
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+    from benchmark_loader import load_benchmark
+    bench = load_benchmark("longtime", "longtime_bench")
     ref = bench.reference_rows(d=20, n=300)
     text = bench.markdown(ref, bench.target_rows(d=30, n=2000, prefix=500), bench.ode_first_hundred(d=20))
     assert text.count("| DANA-decaying |") == 3
