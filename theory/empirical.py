@@ -195,7 +195,7 @@ class EmpiricalRecursion:
         Zmu = None
         weights = np.zeros(n)
         out = np.zeros_like(Mk)
-        mats = {"K": self._K, "M": Mk, "mu": mu[:, None], "mu^T": mu[None, :], "N": self._N}
+        mats = {"M": Mk, "mu": mu[:, None], "mu^T": mu[None, :], "N": self._N}
         coefs, mean_coefs = coeff_args if isinstance(coeff_args, tuple) else self._coefficients(coeff_args)
         for coef, (_, nc) in zip(coefs, self._terms):
             if len(nc) == 1 and isinstance(nc[0], sp.Function):
@@ -205,29 +205,36 @@ class EmpiricalRecursion:
                     Zmu = Z @ mu if Zmu is None else Zmu
                     weights += coef * eps * Zmu
                 continue
-            prod = None
-            for f in nc:
-                m = mats[f.name]
-                prod = m if prod is None else prod @ m
-            out += coef * prod
+            out += coef * self._product(nc, mats)
         out += (Z * (weights / n)[:, None]).T @ Z
         new_mu = np.zeros_like(mu)
         for coef, (_, nc) in zip(mean_coefs, self._mean_terms):
-            prod = None
-            for f in nc:
-                m = mats[f.name]
-                prod = m if prod is None else prod @ m
-            new_mu += coef * prod[:, 0]
+            new_mu += coef * self._product(nc, mats)[:, 0]
         return new_mu, 0.5 * (out + out.T)
+
+    def _product(self, nc, mats):
+        """The matrix product of the non-commutative factors ``nc`` (names of ``mats``, or K).
+
+        K = diag(lambda) in the eigenbasis, so a factor K scales rows (on the left of the product) or
+        columns (on the right) instead of a dense d x d product: the same numbers (a product with a
+        diagonal matrix adds only exact zeros), without the O(d^3) work."""
+        lam = self.data.eigenvalues
+        left, prod = None, None   # leading factors K (diag(left)), then the product so far
+        for f in nc:
+            if f.name != "K":
+                m = mats[f.name]
+                prod = (m if left is None else left[:, None] * m) if prod is None else prod @ m
+                left = None if prod is not None else left
+            elif prod is None:
+                left = lam if left is None else left * lam
+            else:
+                prod = prod * lam[None, :]
+        return np.diag(left) if prod is None else prod
 
     @functools.cached_property
     def _N(self):
         Z, eps = self.data.rows, self.data.residuals
         return (Z * (eps**2 / Z.shape[0])[:, None]).T @ Z
-
-    @functools.cached_property
-    def _K(self):
-        return np.diag(self.data.eigenvalues)
 
     @functools.cached_property
     def _ones(self):

@@ -147,3 +147,26 @@ def test_moment_matrices_agree_with_trajectory_and_reject_bad_record():
         rec.moment_matrices([1.5], learning_rate=0.2)
     with pytest.raises(TypeError, match="centre"):
         EmpiricalDistribution(np.eye(3), centre="no")
+
+
+def test_products_with_the_diagonal_K_equal_the_dense_products():
+    """The step's products with K = diag(lambda) scale rows and columns instead of multiplying by the
+    dense matrix: the same numbers, bit for bit (a product with a diagonal matrix adds exact zeros)."""
+    import sympy as sp
+    data = _data(n=9, d=3, seed=4)
+    rec = derive_empirical(SGD(), data)
+    rng = np.random.default_rng(1)
+    A = rng.standard_normal((3, 3))
+    M, mu, N = A @ A.T, rng.standard_normal(3), rng.standard_normal((3, 3))
+    mats = {"M": M, "mu": mu[:, None], "mu^T": mu[None, :], "N": N}
+    dense = dict(mats, K=np.diag(data.eigenvalues))
+    names = sp.symbols("K M N mu mu^T", commutative=False)
+    sym = dict(zip(["K", "M", "N", "mu", "mu^T"], names))
+    for chain in (["K"], ["K", "M"], ["M", "K"], ["K", "M", "K"], ["K", "K", "M"], ["N"], ["K", "mu"],
+                  ["mu", "mu^T", "K"], ["M", "K", "N", "K"]):
+        want = dense[chain[0]]
+        for name in chain[1:]:
+            want = want @ dense[name]
+        got = rec._product([sym[c] for c in chain], mats)
+        assert np.array_equal(got, want), chain
+    assert not np.array_equal(rec._product([sym["K"], sym["M"]], mats), M)   # planted: K dropped is seen

@@ -27,17 +27,49 @@ from . import Claim, ClaimSkipped, child_seed, register
 _EXTRA = "the optional extra 'data' (scikit-learn): pip install 'sgdcheck[data]'"
 
 
+def _bundled_digits():
+    """(X, y) read straight from the file scikit-learn bundles (``sklearn/datasets/data/digits.csv.gz``:
+    one row per image, 64 pixels then the label), or None if that file is not where it is expected.
+
+    ``sklearn.datasets.load_digits`` reads the same file with the same ``numpy.loadtxt`` call; going
+    to the file directly skips importing ``sklearn.datasets`` (0.2 s of CPU in a worker that has
+    already imported NumPy and SciPy, 0.9 s in a fresh process; the file itself loads in 0.02 s).
+    Locating the package with :func:`importlib.util.find_spec` does not import it.
+    """
+    import importlib.util
+    from pathlib import Path
+    spec = importlib.util.find_spec("sklearn")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    for root in spec.submodule_search_locations:
+        path = Path(root) / "datasets" / "data" / "digits.csv.gz"
+        if path.is_file():
+            table = np.loadtxt(path, delimiter=",")
+            if table.ndim == 2 and table.shape[1] == 65:
+                return table[:, :-1], table[:, -1]
+    return None
+
+
 def load_digits_distribution() -> EmpiricalDistribution:
     """The digits data set as an :class:`theory.EmpiricalDistribution` (centred rows, centred labels).
 
+    The data are scikit-learn's bundled copy, read from its file (:func:`_bundled_digits`) or, if
+    the file is not found there, by ``sklearn.datasets.load_digits``.
+
     Raises :class:`verify.claims.ClaimSkipped` if scikit-learn is not installed.
     """
-    try:
-        from sklearn.datasets import load_digits
-    except ImportError as exc:
-        raise ClaimSkipped(f"scikit-learn is not installed; install {_EXTRA}") from exc
-    X, y = load_digits(return_X_y=True)
-    return EmpiricalDistribution(X, y.astype(float))
+    import importlib.util
+    if importlib.util.find_spec("sklearn") is None:
+        raise ClaimSkipped(f"scikit-learn is not installed; install {_EXTRA}")
+    bundled = _bundled_digits()
+    if bundled is None:
+        try:
+            from sklearn.datasets import load_digits
+        except ImportError as exc:
+            raise ClaimSkipped(f"scikit-learn is not installed; install {_EXTRA}") from exc
+        bundled = load_digits(return_X_y=True)
+    X, y = bundled
+    return EmpiricalDistribution(np.asarray(X, dtype=float), np.asarray(y, dtype=float))
 
 
 def _largest_relative_deviation(prediction, result) -> float:
