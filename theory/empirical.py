@@ -40,14 +40,25 @@ from .validation import check_initial, check_integer, check_nonnegative, check_p
 __all__ = ["derive_empirical", "EmpiricalRecursion"]
 
 
+@functools.cache
+def _blas_controller():
+    """threadpoolctl's controller of the BLAS libraries loaded now (NumPy's among them), made once per
+    process: making one scans the process's shared libraries (2 ms), limiting through it takes 13 us."""
+    from threadpoolctl import ThreadpoolController
+    return ThreadpoolController()
+
+
 def _single_threaded_blas():
     """One BLAS thread for the (n x d) x (d x d) products of a step: at these sizes threading gains
-    little, and on a busy machine an oversubscribed BLAS runs the step ~15x slower (measured)."""
+    little, and on a busy machine an oversubscribed BLAS runs the step ~15x slower (measured).
+
+    The limit applies to the BLAS libraries loaded when it was first asked for (:func:`_blas_controller`),
+    which include NumPy's (loaded with NumPy), the one the products of this package's steps use."""
     try:
-        from threadpoolctl import threadpool_limits
+        controller = _blas_controller()
     except ImportError:  # pragma: no cover - threadpoolctl is a dependency; run unlimited without it
         return contextlib.nullcontext()
-    return threadpool_limits(limits=1, user_api="blas")
+    return controller.limit(limits=1, user_api="blas")
 
 # non-commutative symbols: the error, the data vector and their transposes
 _E, _Et = sp.symbols("e e^T", commutative=False)

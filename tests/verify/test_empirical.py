@@ -170,3 +170,21 @@ def test_products_with_the_diagonal_K_equal_the_dense_products():
         got = rec._product([sym[c] for c in chain], mats)
         assert np.array_equal(got, want), chain
     assert not np.array_equal(rec._product([sym["K"], sym["M"]], mats), M)   # planted: K dropped is seen
+
+
+def test_single_threaded_blas_limits_numpys_blas_and_restores_it():
+    pytest.importorskip("threadpoolctl")
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    from theory.empirical import _single_threaded_blas
+
+    def blas_threads():
+        return {x["filepath"]: x["num_threads"] for x in threadpool_info() if x["user_api"] == "blas"}
+
+    with threadpool_limits(limits=2, user_api="blas"):
+        before = blas_threads()
+        assert before
+        for _ in range(2):    # the controller is made once and reused
+            with _single_threaded_blas():
+                assert set(blas_threads().values()) == {1}
+            assert blas_threads() == before

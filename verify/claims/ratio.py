@@ -19,19 +19,20 @@ from theory.scaling import learning_rate_batch_ratio_expansion
 
 from ..stats import AlphaBudget, growth, reported, scalar_comparison
 from . import Claim, child_seed, register
-from .sgd import burn_in_stationary
+from .sgd import _RiskCurve, burn_in_stationary
 
 LAM = 1.0 / np.arange(1, 9)
 RATIO, SIGMA2, BATCHES = 0.02, 1.0, (1, 2, 32)
 
 
-def _window(rec, gamma, batch, r_inf):
-    """Dyadic window [2^J, 2^{J+1}) with the exact transient below 1e-6 of R_inf, and the exact window mean."""
+def _window(curve, r_inf):
+    """Dyadic window [2^J, 2^{J+1}) with the exact transient below 1e-6 of R_inf, and the exact window mean
+    (``curve``: the exact risk from e_0 = 0, a :class:`verify.claims.sgd._RiskCurve` that
+    :func:`burn_in_stationary` then reuses)."""
     J = 5
     while True:
         steps = 2 ** (J + 1) - 1
-        tr = rec.trajectory(LAM, gamma, batch, SIGMA2, initial=0.0, steps=steps)
-        window_mean = float(np.mean(tr.risk[2 ** J:]))
+        window_mean = curve.mean(2 ** J, steps)
         if abs(window_mean - r_inf) < 1e-6 * r_inf or J >= 13:
             return J, steps, window_mean
         J += 1
@@ -48,12 +49,13 @@ def _runner(claim, budget, ss):
         gamma = RATIO * B
         r_inf = rec.stationary_risk(LAM, gamma, B, SIGMA2)
         # the window length 2^J of a run to 2^(J+1) (power), simulated right after a burn-in (half the steps)
-        J = _window(rec, gamma, B, r_inf)[0]
+        curve = _RiskCurve(rec, LAM, gamma, B, SIGMA2, {})
+        J = _window(curve, r_inf)[0]
         params = dict(eigenvalues="1/i, d=8", learning_rate=gamma, batch=B, ratio=RATIO, noise_variance=SIGMA2)
         checks, _, samples, window_mean, _, _ = burn_in_stationary(
             rec, SGD(), Gaussian(), LAM, gamma, B, SIGMA2, budget.replicas, child_seed(ss, j), alphas[f"R_inf B={B}"],
             f"R_inf at gamma={gamma:g}, B={B} (first order R_0 + gamma R_1 = {R0 + gamma * R1:.6f}, "
-            f"R_0 = {R0:.6f})", params, J=J)
+            f"R_0 = {R0:.6f})", params, J=J, curve=curve, r_inf=r_inf)
         verdicts.extend(checks)
         points.append((gamma, B, r_inf, window_mean, samples))
     g1, b1, r1, w1, s1 = points[0]

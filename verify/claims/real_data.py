@@ -82,13 +82,14 @@ def _digits_runner(claim, budget, ss):
     configs = [(1, 0.5)] + ([(4, 2.0)] if budget.examples else [])
     alphas = AlphaBudget(claim.alpha, [f"B={b}" for b, _ in configs])
     verdicts = []
+    recursion = derive_empirical(SGD(), data)   # one recursion (its lambdified terms, N) for every config
     for j, (batch, c) in enumerate(configs):
         gamma = c / float(lam.sum())
         kw = dict(eigenvalues=lam, learning_rate=gamma, batch=batch, noise_variance=0.0,
                   initial=-data.optimum, steps=255)
         res = simulate(SGD(), data=data, replicas=budget.replicas, seed=child_seed(ss, j), **kw)
         desc = f"B={batch}, gamma={c}/tr K"
-        exact = derive_empirical(SGD(), data).trajectory(**kw)
+        exact = recursion.trajectory(**kw)
         verdicts.append(compare(exact, res, alpha=alphas[f"B={batch}"], quantities=("risk", "second_moments", "mean"),
                                 parameters=dict(dataset="sklearn digits", batch=batch, learning_rate=gamma, steps=255),
                                 label=f"exact empirical recursion ({desc}): risk max rel. dev. "

@@ -200,7 +200,7 @@ def stationary_checks(r_inf, window_mean, samples, res, window, alpha, what, par
 
 
 def burn_in_stationary(rec, algorithm, data, lam, gamma, batch, sigma2, replicas, seed, alpha, what, parameters,
-                       J=None, burn_in=None, **hyper):
+                       J=None, burn_in=None, curve=None, r_inf=None, **hyper):
     """The two checks of a stationary risk R_inf: the closed form against the recursion, and Monte Carlo
     against the recursion's exact mean over the simulated window.
 
@@ -223,14 +223,16 @@ def burn_in_stationary(rec, algorithm, data, lam, gamma, batch, sigma2, replicas
        ``regularised.weight_decay.decay_dependence`` keeps it too: at w = 0.8 its 64-step window's
        mean delta_90 over seeds 0-5 was 0.4731 % with the burn-in, 0.4751 % without.)
 
+    ``curve`` (a :class:`_RiskCurve` of this problem) and ``r_inf`` reuse what the caller already computed.
+
     Returns ``(verdicts, R_inf, samples, exact window mean, result, trajectory)``.
     """
     burn_in = _BURN_IN if burn_in is None else burn_in
     if not (isinstance(burn_in, int) and burn_in >= 1 and burn_in & (burn_in - 1) == 0):
         raise ValueError(f"burn_in must be a power of two >= 1 (the first step of a dyadic block); got {burn_in!r}")
-    curve = _RiskCurve(rec, lam, gamma, batch, sigma2, hyper)
+    curve = curve or _RiskCurve(rec, lam, gamma, batch, sigma2, hyper)
     r_inf, L, late_mean, converged = _late_window(rec, lam, gamma, batch, sigma2, 1e-8, hyper,
-                                                  reference="previous window", curve=curve)
+                                                  reference="previous window", curve=curve, r_inf=r_inf)
     if J is None:
         J = _late_window(rec, lam, gamma, batch, sigma2, 1e-7, hyper, curve=curve, r_inf=r_inf)[1]
     first, steps = burn_in, 2 ** J + burn_in - 1

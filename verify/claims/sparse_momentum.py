@@ -189,11 +189,11 @@ def _conflict_runner(claim, budget, ss, perturb=1.0):
     res_own = simulate(HeavyBall(), data=data2, momentum=b2, replicas=budget.replicas, seed=child_seed(ss, 2), **kw)
     res_other = simulate(HeavyBall(), data=data2, momentum=b1, replicas=budget.replicas, seed=child_seed(ss, 3), **kw)
     tr = rec2.trajectory(momentum=b2, **kw)
+    a = res_own.block_edges[-2]
+    th_own = float(np.mean(tr.risk[a:]))   # the exact recursion's, before a planted error scales it
     tr.risk[:] *= perturb
     verdicts.append(compare(tr, res_own, alpha=alphas["own beta, dense"], quantities=("risk",),
                             label=f"p={p2}, own beta {b2:.3f}: Monte Carlo = exact heavy-ball recursion"))
-    a = res_own.block_edges[-2]
-    th_own = float(np.mean(rec2.trajectory(momentum=b2, **kw).risk[a:]))
     th_other = float(np.mean(rec2.trajectory(momentum=b1, **kw).risk[a:]))
     # the two runs are independent: the difference of their last-block means has standard error
     # sqrt(se_1^2 + se_2^2) and the difference of the third cumulants (verify.claims._checks.difference_of_means)
