@@ -85,20 +85,73 @@ _MASK8 = np.uint64(0xFF)
 _MASK52 = np.uint64(0x000FFFFFFFFFFFFF)
 _TO_DOUBLE = 1.0 / 9007199254740992.0
 
-#: the kernel's pieces, called only from compiled code: no Python (and no C-callback) wrapper, whose
-#: argument unboxing is compiled per function, and no disk cache (the cached :func:`step_rows` holds
-#: their code); calling one from Python would crash, so the public names (``draw``, ``gradient``,
-#: ``update_record``, ``close_block``) are separate Python-callable compilations, made on first use
-#: (tests, benchmarks) and never by the main job
+#: the generator's small pieces, called only from compiled code: no Python (and no C-callback)
+#: wrapper, whose argument unboxing is compiled per function, and no disk cache (the cached
+#: :func:`step_rows` holds their code)
 _INTERNAL = {"nogil": True, "no_cpython_wrapper": True, "no_cfunc_wrapper": True}
 _jit = nb.njit(**_INTERNAL)
 #: the entry points called from Python (:func:`step_rows`, :func:`fill_normal`, :func:`fill_raw`)
 _entry = nb.njit(cache=True, nogil=True, no_cfunc_wrapper=True)
 
 
+def _subroutine(fastmath=None):
+    """Decorator: the function (returning None) becomes a piece of the compiled function that calls it,
+    lowered into the caller's own code library (``numba.core.compiler.compile_internal``, the route of
+    numba's own internal implementations) instead of a library of its own.
+
+    A jitted function called from another one is a separate numba library: optimised as a module and
+    turned into machine code on its own (code that is never run: the caller links in its IR and
+    optimises and emits it again). Measured on a fresh installation, that was about 1 s of the fused
+    kernels' compile (``python benchmarks/run.py --only compile``). A subroutine is typed with the
+    caller's argument types when the caller is lowered, compiled once per caller library, and runs
+    with its own ``fastmath`` flags (None: the caller's). The plain Python function is ``.py_func``;
+    calling the piece from Python needs :func:`_python_callable`."""
+    import inspect
+
+    from numba.core import compiler, cpu
+    from numba.core import types as nbtypes
+    from numba.extending import intrinsic
+
+    flags = compiler.Flags()
+    flags.nrt = True
+    flags.no_compile = True
+    flags.no_cpython_wrapper = True
+    flags.no_cfunc_wrapper = True
+    if fastmath:
+        flags.fastmath = cpu.FastMathOptions(fastmath)
+
+    def wrap(py_func):
+        def codegen(context, builder, sig, args):
+            library = context.active_code_library
+            done = library.__dict__.setdefault("_verify_subroutines", {})
+            key = (py_func, sig.args)
+            if key not in done:
+                done[key] = compiler.compile_internal(context.typing_context, context, library, py_func, sig.args,
+                                                      sig.return_type, flags, {})
+            return context.call_internal(builder, done[key].fndesc, sig, args)
+
+        def typer(typingctx, *args):
+            return nbtypes.none(*args), codegen
+
+        # numba reads the typer's signature: named arguments (a bare *args would pack them in a tuple)
+        arg = inspect.Parameter.POSITIONAL_OR_KEYWORD
+        names = ("typingctx",) + py_func.__code__.co_varnames[:py_func.__code__.co_argcount]
+        typer.__signature__ = inspect.Signature([inspect.Parameter(n, arg) for n in names])
+        typer.__name__ = py_func.__name__
+        piece = intrinsic(typer)
+        piece.py_func = py_func
+        piece.fastmath = fastmath
+        return piece
+    return wrap
+
+
 def _python_callable(fn):
-    """A Python-callable compilation of the internal piece ``fn`` (compiled lazily, not cached)."""
-    opts = {k: v for k, v in fn.targetoptions.items() if k not in ("no_cpython_wrapper", "cache", "nopython")}
+    """A Python-callable compilation of the compiled-code-only piece ``fn`` (lazily, not cached): for
+    tests and benchmarks, never run by the main job."""
+    if hasattr(fn, "targetoptions"):
+        opts = {k: v for k, v in fn.targetoptions.items() if k not in ("no_cpython_wrapper", "cache", "nopython")}
+    else:
+        opts = {"nogil": True, **({"fastmath": fn.fastmath} if fn.fastmath else {})}
     return nb.njit(**opts)(fn.py_func)
 
 
@@ -203,7 +256,7 @@ def _below(n, a, b, c, w):
             return np.intp(x >> _U32), a, b, c, w
 
 
-@_jit
+@_subroutine()
 def _draw(s, Z, sufficient, model, p1, p2, table, noise_sd):
     """The random numbers of one step for every replica r of a row block into Z, from the SFC64
     state ``s`` (advanced in place), in the order of Z's entries (so that for Gaussian data the
@@ -310,10 +363,10 @@ def model_parameters(data, d):
 #: gradients, update and recording: reductions may be reassociated (vectorised) and multiply-adds
 #: fused; the random numbers are not touched by these flags, and a given build gives the same
 #: numbers every run
-_fjit = nb.njit(**_INTERNAL, fastmath={"reassoc", "contract"})
+_FAST = {"reassoc", "contract"}
 
 
-@_fjit
+@_subroutine(_FAST)
 def _gradient(st, C, ci, sqrt_lam, scale, sufficient, Q, Z, beta, norms, feat):
     """The minibatch gradient of every replica r of the row block ``st`` (S, m, d) from the draws
     of :func:`draw`, at its gradient point p = sum_j C[ci, cr, S, j] s_j (cr = 0, or r for
@@ -414,7 +467,7 @@ def _gradient(st, C, ci, sqrt_lam, scale, sufficient, Q, Z, beta, norms, feat):
 _TILE = 1024
 
 
-@_fjit
+@_subroutine(_FAST)
 def _update_record(st, C, ci, scale, Z, beta, update, k, first_rows, lam, floor, coords, all_coords,
                   in_block, rstat, mstat, mustat, blk_r, blk_m, blk_mu, feat, new, obs):
     """Pass 2 of a step for every replica r of ``st`` (S, m, d): if ``update``, the linear update
@@ -537,7 +590,7 @@ def _update_record(st, C, ci, scale, Z, beta, update, k, first_rows, lam, floor,
     _shift_column(rstat, k, feat, np.int64(0), first_rows)   # int64, as close_block's: one specialization
 
 
-@_fjit
+@_subroutine(_FAST)
 def _shift_column(stat, j, x, col, first_rows):
     """Shifted sums (K, S1, S2, S3) over the rows r of x[r, col] into stat[:, j] (K = x[0, col]
     if ``first_rows``, the rows that start the chunk)."""
@@ -551,7 +604,7 @@ def _shift_column(stat, j, x, col, first_rows):
         stat[3, j] += dv * dv * dv
 
 
-@_fjit
+@_subroutine(_FAST)
 def _close_block(block, width, first_rows, blk_r, blk_m, blk_mu, bstat_r, bstat_m, bstat_mu, rep_brisk):
     """At the last step of dyadic block ``block`` (``width`` steps): each replica's block averages
     (risk, e_i^2, e_i) into the shifted sums (K, S1, S2, S3) over replicas and ``rep_brisk``; the
