@@ -18,21 +18,27 @@ reassociated (vectorised); the random numbers are not touched by that.
 """
 from __future__ import annotations
 
-import numba as nb
 import numpy as np
 
-from .kernel import fill_normal
+from .kernel import _FAST, _entry, _subroutine, fill_normal_piece
 
 __all__ = ["advance", "warm_up"]
 
-_fjit = nb.njit(cache=True, nogil=True, no_cfunc_wrapper=True, fastmath={"reassoc", "contract"})
 
-
-@_fjit
+@_entry
 def advance(states, chunk, X, Z, fv, step, sqrt_lam, teacher_w, lam, teacher_lam, update, record, b11, b12, draw,
             rr, rstar):
     """One step of every replica (module docstring). ``states`` (chunks, 4) uint64 SFC64 states;
     ``teacher_w`` = sqrt(lambda) X^*, ``teacher_lam`` = lambda X^*; b11, b12, rr, rstar, fv: (n,)."""
+    _advance_rows(states, chunk, X, Z, fv, step, sqrt_lam, teacher_w, lam, teacher_lam, update, record, b11, b12, draw,
+                  rr, rstar)
+
+
+@_subroutine(_FAST)
+def _advance_rows(states, chunk, X, Z, fv, step, sqrt_lam, teacher_w, lam, teacher_lam, update, record, b11, b12, draw,
+                  rr, rstar):
+    """:func:`advance` in the entry point's own library, without reference counting
+    (:func:`verify.kernel._subroutine`); the generator's loop keeps its own flags (no fastmath)."""
     m = X.shape[0]
     d = X.shape[1]
     for r in range(m):
@@ -50,7 +56,7 @@ def advance(states, chunk, X, Z, fv, step, sqrt_lam, teacher_w, lam, teacher_lam
             b11[r] = a
             b12[r] = b
         if draw:
-            fill_normal(states[r // chunk], Z[r])
+            fill_normal_piece(states[r // chunk], Z[r])
             a = 0.0
             b = 0.0
             for i in range(d):

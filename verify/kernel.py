@@ -49,6 +49,8 @@ machine and one installation every run is identical.
 """
 from __future__ import annotations
 
+import math
+
 import numba as nb
 import numpy as np
 from numba.np.random._constants import (
@@ -88,10 +90,10 @@ _TO_DOUBLE = 1.0 / 9007199254740992.0
 #: the generator's small pieces, called only from compiled code: no Python (and no C-callback)
 #: wrapper, whose argument unboxing is compiled per function, and no disk cache (the cached
 #: :func:`step_rows` holds their code)
-_INTERNAL = {"nogil": True, "no_cpython_wrapper": True, "no_cfunc_wrapper": True}
+_INTERNAL = {"nogil": True, "no_cpython_wrapper": True, "no_cfunc_wrapper": True, "error_model": "numpy"}
 _jit = nb.njit(**_INTERNAL)
 #: the entry points called from Python (:func:`step_rows`, :func:`fill_normal`, :func:`fill_raw`)
-_entry = nb.njit(cache=True, nogil=True, no_cfunc_wrapper=True)
+_entry = nb.njit(cache=True, nogil=True, no_cfunc_wrapper=True, error_model="numpy")
 
 
 def _subroutine(fastmath=None):
@@ -104,7 +106,7 @@ def _subroutine(fastmath=None):
     optimises and emits it again). Measured on a fresh installation, that was about 1 s of the fused
     kernels' compile (``python benchmarks/run.py --only compile``). A subroutine is typed with the
     caller's argument types when the caller is lowered, compiled once per caller library, and runs
-    with its own ``fastmath`` flags (None: the caller's). The plain Python function is ``.py_func``;
+    with its own ``fastmath`` flags (None: none, whatever the caller's). The plain Python function is ``.py_func``;
     calling the piece from Python needs :func:`_python_callable`."""
     import inspect
 
@@ -113,10 +115,10 @@ def _subroutine(fastmath=None):
     from numba.extending import intrinsic
 
     flags = compiler.Flags()
-    flags.nrt = True
     flags.no_compile = True
     flags.no_cpython_wrapper = True
     flags.no_cfunc_wrapper = True
+    flags.error_model = "numpy"
     if fastmath:
         flags.fastmath = cpu.FastMathOptions(fastmath)
 
@@ -126,7 +128,10 @@ def _subroutine(fastmath=None):
             done = library.__dict__.setdefault("_verify_subroutines", {})
             key = (py_func, sig.args)
             if key not in done:
-                done[key] = compiler.compile_internal(context.typing_context, context, library, py_func, sig.args,
+                # no reference counting: a piece allocates nothing, and numba's NRT incref / decref of every
+                # array argument and view would be a tenth of its code
+                ctx = context.subtarget(enable_nrt=False, fastmath=flags.fastmath)
+                done[key] = compiler.compile_internal(context.typing_context, ctx, library, py_func, sig.args,
                                                       sig.return_type, flags, {})
             return context.call_internal(builder, done[key].fndesc, sig, args)
 
@@ -186,15 +191,15 @@ def _normal_slow(a, b, c, w, idx, rabs, x):
     if idx == 0:
         while True:
             t, a, b, c, w = _advance(a, b, c, w)
-            xx = -_INV_R * np.log1p(-_unit(t))
+            xx = -_INV_R * math.log1p(-_unit(t))
             t, a, b, c, w = _advance(a, b, c, w)
-            yy = -np.log1p(-_unit(t))
+            yy = -math.log1p(-_unit(t))
             if yy + yy > xx * xx:
                 if (rabs >> _U8) & _U1:
                     return True, -(_R + xx), a, b, c, w
                 return True, _R + xx, a, b, c, w
     t, a, b, c, w = _advance(a, b, c, w)
-    if (_FI[idx - 1] - _FI[idx]) * _unit(t) + _FI[idx] < np.exp(-0.5 * x * x):
+    if (_FI[idx - 1] - _FI[idx]) * _unit(t) + _FI[idx] < math.exp(-0.5 * x * x):
         return True, x, a, b, c, w
     return False, 0.0, a, b, c, w
 
@@ -220,13 +225,17 @@ def _nrm(a, b, c, w):
             return v, a, b, c, w
 
 
-@_entry
-def fill_normal(s, out):
+def _fill_normal(s, out):
     """Fill the 1-d array ``out`` with standard normals from the SFC64 state ``s`` (advanced in place)."""
     a, b, c, w = s[0], s[1], s[2], s[3]
     for i in range(out.shape[0]):
         out[i], a, b, c, w = _nrm(a, b, c, w)
     s[0], s[1], s[2], s[3] = a, b, c, w
+
+
+#: callable from Python (tests, benchmarks); compiled code (:mod:`verify.glm_kernel`) calls the subroutine
+fill_normal = _entry(_fill_normal)
+fill_normal_piece = _subroutine()(_fill_normal)
 
 
 @_entry
@@ -286,9 +295,10 @@ def _draw(s, Z, sufficient, model, p1, p2, table, noise_sd):
     d = p1.shape[0]
     a, b, c, w = s[0], s[1], s[2], s[3]
     if model == GAUSSIAN or sufficient:
-        flat = Z.reshape(-1)
-        for i in range(flat.shape[0]):
-            flat[i], a, b, c, w = _nrm(a, b, c, w)
+        for r in range(m):   # Z's entries in memory order (nested loops: a flat view costs a reshape to compile)
+            for j in range(nz):
+                for i in range(Z.shape[2]):
+                    Z[r, j, i], a, b, c, w = _nrm(a, b, c, w)
         s[0], s[1], s[2], s[3] = a, b, c, w
         for r in range(m):
             if sufficient:
@@ -310,7 +320,7 @@ def _draw(s, Z, sufficient, model, p1, p2, table, noise_sd):
             if model == RADEMACHER:
                 for i0 in range(0, d, 64):
                     t, a, b, c, w = _advance(a, b, c, w)
-                    for k in range(min(64, d - i0)):
+                    for k in range(d - i0 if d - i0 < 64 else 64):   # noqa: FURB136 (min() is one more function to compile)
                         Z[r, j, i0 + k] = 1.0 - 2.0 * np.float64((t >> np.uint64(k)) & _U1)
             elif model == THREE_POINT:
                 for i in range(d):
@@ -493,7 +503,7 @@ def _update_record(st, C, ci, scale, Z, beta, update, k, first_rows, lam, floor,
         # unsigned bounds: numba then indexes without the negative-index wrap-around, which
         # otherwise stops the vectorisation of a loop that does not start at 0 (3x slower)
         i0 = np.uint64(t0)
-        i1 = np.uint64(min(t0 + _TILE, d))
+        i1 = np.uint64(t0 + _TILE if t0 + _TILE < d else d)   # noqa: FURB136 (as above)
         for r in range(m):
             cr = r if per_replica else 0
             if update:
@@ -661,7 +671,8 @@ def step_rows(s, st, C, k0, k1, first_rows, sqrt_lam, lam, scale, noise_sd, suff
     :func:`verify.fused.kernel_arguments`)."""
     norms = part == GRADIENTS   # a run-time bool: a literal False would compile gradient a second time
     for k in range(k0, k1 + 1):
-        ci = 0 if C.shape[0] == 1 else max(k - max(k0, 1), 0)
+        first_k = k0 if k0 > 1 else 1   # noqa: FURB136 (max() is one more function to compile)
+        ci = 0 if C.shape[0] == 1 or k < first_k else k - first_k
         if k > 0 and part != UPDATES:
             _draw(s, Z, sufficient, model, p1, p2, table, noise_sd)
             _gradient(st, C, ci, sqrt_lam, scale, sufficient, Q, Z, beta, norms, feat)
