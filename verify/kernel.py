@@ -126,7 +126,7 @@ def _subroutine(fastmath=None):
         def codegen(context, builder, sig, args):
             library = context.active_code_library
             done = library.__dict__.setdefault("_verify_subroutines", {})
-            key = (py_func, sig.args)
+            key = (codegen, sig.args)   # this piece (its function and flags) for these argument types
             if key not in done:
                 # no reference counting: a piece allocates nothing, and numba's NRT incref / decref of every
                 # array argument and view would be a tenth of its code
