@@ -32,9 +32,16 @@ Compile rules (measured, ``python benchmarks/run.py --only compile``): every dis
 of argument types (int vs bool, a literal constant vs a run-time value, C vs strided or read-only
 arrays, an omitted default) compiles a function and everything it calls again, so there is one
 entry point, :func:`step_rows`, whose ``part`` argument also serves the per-replica hooked runs,
-and :mod:`verify.fused` casts every argument to one type; and no function is inlined at numba-IR
+and :mod:`verify.fused` casts every argument to one type; no function is inlined at numba-IR
 level (``inline="always"`` copies a callee's IR into each call site, which multiplied the compile
-time): LLVM inlines the small generator functions anyway, with the same run time.
+time): LLVM inlines the small generator functions anyway, with the same run time; and the large
+pieces (:func:`draw`, :func:`gradient`, :func:`update_record`, :func:`close_block`, and the GLM pass of
+:mod:`verify.glm_kernel`) are :func:`_subroutine` pieces: lowered into the entry point's own library,
+without reference counting. A jitted callee is a numba library of its own, optimised as a module and
+turned into machine code that never runs (the caller links its IR in and does it all again): that,
+and the reference counting of every array argument and view (a tenth of the IR), were 1.5-2 s of the
+~6.5 s cold compile. What is left is about 1.5 s of LLVM on the one linked module (optimisation and
+machine code) and about 3 s of numba's typing and lowering in Python (``docs/budgets.md``).
 
 Random numbers: SFC64 (NumPy's ``numpy.random.SFC64``) re-implemented inline, started from the
 state NumPy's ``SFC64(child)`` has for the chunk's ``SeedSequence`` child, and NumPy's 256-layer
