@@ -207,18 +207,18 @@ def _fused(B, rec_steps, limit, lam, g, f, Xs, X0, noise_variance, replicas, ss,
     states = np.stack([sfc64_state(np.random.SeedSequence(ss.entropy, spawn_key=tuple(ss.spawn_key) + (c,),
                                                           pool_size=ss.pool_size)) for c in range(n_chunks)])
     sq = np.sqrt(lam)
-    step = (g / d) * sq
-    tw, tl = sq * Xs, lam * Xs
+    coef = np.stack([(g / d) * sq, sq, sq * Xs, lam, lam * Xs])   # the rows of glm_kernel.STEP, ...
     X = np.tile(X0, (replicas, 1))
     Z = np.zeros((replicas, d + 1))
-    fv, b11, b12, rr, rstar = (np.zeros(replicas) for _ in range(5))
+    rep = np.zeros((5, replicas))
+    fv, b11, b12, rr, rstar = rep   # the rows of glm_kernel.FV, ... (views)
     eps = Z[:, d]
     j = 0
     for k in range(steps + 1):
         if k:
             fv[:] = f(rr, label(rstar, eps), rstar)
-        rec = k == rec_steps[j]
-        advance(states, chunk_size, X, Z, fv, step, sq, tw, lam, tl, k > 0, rec, b11, b12, k < steps, rr, rstar)
+        rec = bool(k == rec_steps[j])
+        advance(states, chunk_size, X, Z, coef, rep, k > 0, rec, k < steps)
         if rec:
             B[:, j, 0], B[:, j, 1] = b11, b12
             j += 1
