@@ -38,10 +38,11 @@ time): LLVM inlines the small generator functions anyway, with the same run time
 pieces (:func:`draw`, :func:`gradient`, :func:`update_record`, :func:`close_block`, and the GLM pass of
 :mod:`verify.glm_kernel`) are :func:`_subroutine` pieces: lowered into the entry point's own library,
 without reference counting. A jitted callee is a numba library of its own, optimised as a module and
-turned into machine code that never runs (the caller links its IR in and does it all again): that,
-and the reference counting of every array argument and view (a tenth of the IR), were 1.5-2 s of the
-~6.5 s cold compile. What is left is about 1.5 s of LLVM on the one linked module (optimisation and
-machine code) and about 3 s of numba's typing and lowering in Python (``docs/budgets.md``).
+turned into machine code that never runs (the caller links its IR in and does it all again); with the
+reference counting of every array argument and view (14 % of the IR), that was about 1.1 s of LLVM
+work in a ~6 s cold compile. What is left (``python benchmarks/run.py --only compile``): about 1.6 s of
+LLVM on the one linked module (optimisation and machine code) and about 3.1 s of numba's typing and
+lowering in Python, which only less kernel code would cut (``docs/budgets.md``).
 
 Random numbers: SFC64 (NumPy's ``numpy.random.SFC64``) re-implemented inline, started from the
 state NumPy's ``SFC64(child)`` has for the chunk's ``SeedSequence`` child, and NumPy's 256-layer
