@@ -346,8 +346,25 @@ sys.path.insert(0, {root!r})
 c0 = time.process_time()
 from verify.montecarlo import warm_up
 c1 = time.process_time()
+llvm = [0.0]
+try:   # LLVM's share: numba's function and module optimisation and machine-code emission (process CPU)
+    from numba.core import codegen
+    def timed(fn):
+        def run(*args, **kwargs):
+            t = time.process_time()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                llvm[0] += time.process_time() - t
+        return run
+    for cls, name in ((codegen.CPUCodeLibrary, "_optimize_functions"),
+                      (codegen.CPUCodeLibrary, "_optimize_final_module"),
+                      (codegen.JITCodeLibrary, "_finalize_specific")):
+        setattr(cls, name, timed(getattr(cls, name)))
+except (ImportError, AttributeError):   # another numba: the share is not reported
+    llvm[0] = float("nan")
 warm_up()
-print(json.dumps(dict(imports=c1 - c0, warm_up=time.process_time() - c1)))
+print(json.dumps(dict(imports=c1 - c0, warm_up=time.process_time() - c1, llvm=llvm[0])))
 """
 
 #: another source tree whose compile cost is measured in the same run (``--compile-baseline``)
@@ -365,7 +382,7 @@ def _compile_cost(root):
             run = subprocess.run([sys.executable, "-c", _COMPILE_CHILD.format(root=root)], capture_output=True,
                                  text=True, check=True, env=env)
             res = json.loads(run.stdout.strip().splitlines()[-1])
-            out[phase], out[phase + "_imports"] = res["warm_up"], res["imports"]
+            out[phase], out[phase + "_imports"], out[phase + "_llvm"] = res["warm_up"], res["imports"], res["llvm"]
     return out
 
 
@@ -382,16 +399,20 @@ def compile_section(quick, repeats):
         row = {k: float(np.median([r[k] for r in reps[name]])) for k in reps[name][0]}
         row["tree"] = os.path.abspath(root)
         data[name] = row
-        rows.append([name, f"{row['cold']:.2f}", f"{row['warm']:.2f}", f"{row['warm_imports']:.2f}"])
+        rows.append([name, f"{row['cold']:.2f}", f"{row['cold_llvm']:.2f}", f"{row['warm']:.2f}",
+                     f"{row['warm_imports']:.2f}"])
     if COMPILE_BASELINE:
         rows.append(["this tree / baseline", f"{data['this tree']['cold'] / data['baseline']['cold']:.2f}",
+                     f"{data['this tree']['cold_llvm'] / data['baseline']['cold_llvm']:.2f}",
                      f"{data['this tree']['warm'] / data['baseline']['warm']:.2f}", ""])
     text = ("CPU seconds of `verify.montecarlo.warm_up()` (what `python -m verify run` compiles once in its parent "
             "before forking: every fused kernel the main job runs) in a fresh process: cold = with an empty "
             "`NUMBA_CACHE_DIR` (a fresh installation compiles), warm = loading from the cache that run filled; "
-            "imports = `import verify.montecarlo` (numba included) before it. Median of the repeats"
+            "imports = `import verify.montecarlo` (numba included) before it; of which LLVM = the cold compile's "
+            "CPU in numba's LLVM optimisation and machine-code emission (the rest is numba's typing and lowering "
+            "in Python). Median of the repeats"
             + (", alternated with the baseline tree" if COMPILE_BASELINE else "") + ".\n\n"
-            + _table(["", "cold compile CPU s", "warm load CPU s", "imports CPU s"], rows))
+            + _table(["", "cold compile CPU s", "of which LLVM s", "warm load CPU s", "imports CPU s"], rows))
     return "Compile cost of the fused kernels", text, data
 
 

@@ -38,9 +38,8 @@ def test_the_kernel_draws_numpys_sfc64_normals_per_chunk():
     d, n, chunk = 7, 3, 2
     seeds = [np.random.SeedSequence(11, spawn_key=(c,)) for c in range(2)]
     states = np.stack([sfc64_state(s) for s in seeds])
-    X, Z, v = np.zeros((n, d)), np.zeros((n, d + 1)), np.zeros(n)
-    one = np.ones(d)
-    advance(states, chunk, X, Z, v, one, one, one, one, one, False, False, v, v, True, v, v)
+    X, Z = np.zeros((n, d)), np.zeros((n, d + 1))
+    advance(states, chunk, X, Z, np.ones((5, d)), np.zeros((5, n)), False, False, True)
     first = np.random.Generator(np.random.SFC64(seeds[0])).standard_normal(2 * (d + 1))
     second = np.random.Generator(np.random.SFC64(seeds[1])).standard_normal(d + 1)
     np.testing.assert_array_equal(Z[:2].ravel(), first)      # rows 0, 1: chunk 0's stream in order

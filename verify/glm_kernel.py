@@ -18,21 +18,34 @@ reassociated (vectorised); the random numbers are not touched by that.
 """
 from __future__ import annotations
 
-import numba as nb
 import numpy as np
 
-from .kernel import fill_normal
+from .kernel import _FAST, _entry, _subroutine, fill_normal_piece
 
 __all__ = ["advance", "warm_up"]
 
-_fjit = nb.njit(cache=True, nogil=True, no_cfunc_wrapper=True, fastmath={"reassoc", "contract"})
+
+#: rows of ``coef`` (5, d) and ``rep`` (5, n) of :func:`advance`
+STEP, SQRT_LAM, TEACHER_W, LAM, TEACHER_LAM = range(5)
+FV, B11, B12, RR, RSTAR = range(5)
 
 
-@_fjit
-def advance(states, chunk, X, Z, fv, step, sqrt_lam, teacher_w, lam, teacher_lam, update, record, b11, b12, draw,
-            rr, rstar):
-    """One step of every replica (module docstring). ``states`` (chunks, 4) uint64 SFC64 states;
-    ``teacher_w`` = sqrt(lambda) X^*, ``teacher_lam`` = lambda X^*; b11, b12, rr, rstar, fv: (n,)."""
+@_entry
+def advance(states, chunk, X, Z, coef, rep, update, record, draw):
+    """One step of every replica (module docstring). ``states`` (chunks, 4) uint64 SFC64 states; ``coef``
+    (5, d): rows ``step`` = (g/d) sqrt(lambda), sqrt(lambda), ``teacher_w`` = sqrt(lambda) X^*, lambda and
+    ``teacher_lam`` = lambda X^*; ``rep`` (5, n): rows fv (the loss derivative, read), b11, b12, r and r^*
+    (written). Nine arguments: the call is made once per step from Python, and numba's dispatch and
+    argument unboxing cost per argument (17 separate arrays and flags took 6 us of a ~100 us step)."""
+    _advance_rows(states, chunk, X, Z, rep[FV], coef[STEP], coef[SQRT_LAM], coef[TEACHER_W], coef[LAM],
+                  coef[TEACHER_LAM], update, record, rep[B11], rep[B12], draw, rep[RR], rep[RSTAR])
+
+
+@_subroutine(_FAST)
+def _advance_rows(states, chunk, X, Z, fv, step, sqrt_lam, teacher_w, lam, teacher_lam, update, record, b11, b12, draw,
+                  rr, rstar):
+    """:func:`advance` in the entry point's own library, without reference counting
+    (:func:`verify.kernel._subroutine`); the generator's loop keeps its own flags (no fastmath)."""
     m = X.shape[0]
     d = X.shape[1]
     for r in range(m):
@@ -50,7 +63,7 @@ def advance(states, chunk, X, Z, fv, step, sqrt_lam, teacher_w, lam, teacher_lam
             b11[r] = a
             b12[r] = b
         if draw:
-            fill_normal(states[r // chunk], Z[r])
+            fill_normal_piece(states[r // chunk], Z[r])
             a = 0.0
             b = 0.0
             for i in range(d):
@@ -64,7 +77,5 @@ def advance(states, chunk, X, Z, fv, step, sqrt_lam, teacher_w, lam, teacher_lam
 def warm_up():
     """Compile :func:`advance` (or load it from the disk cache) for the argument types
     :func:`verify.glm.simulate_glm` passes: two replicas of d = 1, one chunk, one step."""
-    one = np.ones(1)
-    two = np.zeros(2)
-    advance(np.zeros((1, 4), dtype=np.uint64), 2, np.zeros((2, 1)), np.zeros((2, 2)), two, one, one, one, one, one,
-            True, True, two, two, True, two, two)
+    advance(np.zeros((1, 4), dtype=np.uint64), 2, np.zeros((2, 1)), np.zeros((2, 2)), np.ones((5, 1)),
+            np.zeros((5, 2)), True, True, True)

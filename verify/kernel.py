@@ -32,9 +32,17 @@ Compile rules (measured, ``python benchmarks/run.py --only compile``): every dis
 of argument types (int vs bool, a literal constant vs a run-time value, C vs strided or read-only
 arrays, an omitted default) compiles a function and everything it calls again, so there is one
 entry point, :func:`step_rows`, whose ``part`` argument also serves the per-replica hooked runs,
-and :mod:`verify.fused` casts every argument to one type; and no function is inlined at numba-IR
+and :mod:`verify.fused` casts every argument to one type; no function is inlined at numba-IR
 level (``inline="always"`` copies a callee's IR into each call site, which multiplied the compile
-time): LLVM inlines the small generator functions anyway, with the same run time.
+time): LLVM inlines the small generator functions anyway, with the same run time; and the large
+pieces (:func:`draw`, :func:`gradient`, :func:`update_record`, :func:`close_block`, and the GLM pass of
+:mod:`verify.glm_kernel`) are :func:`_subroutine` pieces: lowered into the entry point's own library,
+without reference counting. A jitted callee is a numba library of its own, optimised as a module and
+turned into machine code that never runs (the caller links its IR in and does it all again); with the
+reference counting of every array argument and view (14 % of the IR), that was about 1.1 s of LLVM
+work in a ~6 s cold compile. What is left (``python benchmarks/run.py --only compile``): about 1.6 s of
+LLVM on the one linked module (optimisation and machine code) and about 3.1 s of numba's typing and
+lowering in Python, which only less kernel code would cut (``docs/budgets.md``).
 
 Random numbers: SFC64 (NumPy's ``numpy.random.SFC64``) re-implemented inline, started from the
 state NumPy's ``SFC64(child)`` has for the chunk's ``SeedSequence`` child, and NumPy's 256-layer
@@ -48,6 +56,8 @@ different CPU (vector width) may round the recorded moments differently in the l
 machine and one installation every run is identical.
 """
 from __future__ import annotations
+
+import math
 
 import numba as nb
 import numpy as np
@@ -85,20 +95,76 @@ _MASK8 = np.uint64(0xFF)
 _MASK52 = np.uint64(0x000FFFFFFFFFFFFF)
 _TO_DOUBLE = 1.0 / 9007199254740992.0
 
-#: the kernel's pieces, called only from compiled code: no Python (and no C-callback) wrapper, whose
-#: argument unboxing is compiled per function, and no disk cache (the cached :func:`step_rows` holds
-#: their code); calling one from Python would crash, so the public names (``draw``, ``gradient``,
-#: ``update_record``, ``close_block``) are separate Python-callable compilations, made on first use
-#: (tests, benchmarks) and never by the main job
-_INTERNAL = {"nogil": True, "no_cpython_wrapper": True, "no_cfunc_wrapper": True}
+#: the generator's small pieces, called only from compiled code: no Python (and no C-callback)
+#: wrapper, whose argument unboxing is compiled per function, and no disk cache (the cached
+#: :func:`step_rows` holds their code)
+_INTERNAL = {"nogil": True, "no_cpython_wrapper": True, "no_cfunc_wrapper": True, "error_model": "numpy"}
 _jit = nb.njit(**_INTERNAL)
 #: the entry points called from Python (:func:`step_rows`, :func:`fill_normal`, :func:`fill_raw`)
-_entry = nb.njit(cache=True, nogil=True, no_cfunc_wrapper=True)
+_entry = nb.njit(cache=True, nogil=True, no_cfunc_wrapper=True, error_model="numpy")
+
+
+def _subroutine(fastmath=None):
+    """Decorator: the function (returning None) becomes a piece of the compiled function that calls it,
+    lowered into the caller's own code library (``numba.core.compiler.compile_internal``, the route of
+    numba's own internal implementations) instead of a library of its own.
+
+    A jitted function called from another one is a separate numba library: optimised as a module and
+    turned into machine code on its own (code that is never run: the caller links in its IR and
+    optimises and emits it again). Measured on a fresh installation, that was about 1 s of the fused
+    kernels' compile (``python benchmarks/run.py --only compile``). A subroutine is typed with the
+    caller's argument types when the caller is lowered, compiled once per caller library, and runs
+    with its own ``fastmath`` flags (None: none, whatever the caller's). The plain Python function is ``.py_func``;
+    calling the piece from Python needs :func:`_python_callable`."""
+    import inspect
+
+    from numba.core import compiler, cpu
+    from numba.core import types as nbtypes
+    from numba.extending import intrinsic
+
+    flags = compiler.Flags()
+    flags.no_compile = True
+    flags.no_cpython_wrapper = True
+    flags.no_cfunc_wrapper = True
+    flags.error_model = "numpy"
+    if fastmath:
+        flags.fastmath = cpu.FastMathOptions(fastmath)
+
+    def wrap(py_func):
+        def codegen(context, builder, sig, args):
+            library = context.active_code_library
+            done = library.__dict__.setdefault("_verify_subroutines", {})
+            key = (codegen, sig.args)   # this piece (its function and flags) for these argument types
+            if key not in done:
+                # no reference counting: a piece allocates nothing, and numba's NRT incref / decref of every
+                # array argument and view would be a tenth of its code
+                ctx = context.subtarget(enable_nrt=False, fastmath=flags.fastmath)
+                done[key] = compiler.compile_internal(context.typing_context, ctx, library, py_func, sig.args,
+                                                      sig.return_type, flags, {})
+            return context.call_internal(builder, done[key].fndesc, sig, args)
+
+        def typer(typingctx, *args):
+            return nbtypes.none(*args), codegen
+
+        # numba reads the typer's signature: named arguments (a bare *args would pack them in a tuple)
+        arg = inspect.Parameter.POSITIONAL_OR_KEYWORD
+        names = ("typingctx",) + py_func.__code__.co_varnames[:py_func.__code__.co_argcount]
+        typer.__signature__ = inspect.Signature([inspect.Parameter(n, arg) for n in names])
+        typer.__name__ = py_func.__name__
+        piece = intrinsic(typer)
+        piece.py_func = py_func
+        piece.fastmath = fastmath
+        return piece
+    return wrap
 
 
 def _python_callable(fn):
-    """A Python-callable compilation of the internal piece ``fn`` (compiled lazily, not cached)."""
-    opts = {k: v for k, v in fn.targetoptions.items() if k not in ("no_cpython_wrapper", "cache", "nopython")}
+    """A Python-callable compilation of the compiled-code-only piece ``fn`` (lazily, not cached): for
+    tests and benchmarks, never run by the main job."""
+    if hasattr(fn, "targetoptions"):
+        opts = {k: v for k, v in fn.targetoptions.items() if k not in ("no_cpython_wrapper", "cache", "nopython")}
+    else:
+        opts = {"nogil": True, **({"fastmath": fn.fastmath} if fn.fastmath else {})}
     return nb.njit(**opts)(fn.py_func)
 
 
@@ -133,15 +199,15 @@ def _normal_slow(a, b, c, w, idx, rabs, x):
     if idx == 0:
         while True:
             t, a, b, c, w = _advance(a, b, c, w)
-            xx = -_INV_R * np.log1p(-_unit(t))
+            xx = -_INV_R * math.log1p(-_unit(t))
             t, a, b, c, w = _advance(a, b, c, w)
-            yy = -np.log1p(-_unit(t))
+            yy = -math.log1p(-_unit(t))
             if yy + yy > xx * xx:
                 if (rabs >> _U8) & _U1:
                     return True, -(_R + xx), a, b, c, w
                 return True, _R + xx, a, b, c, w
     t, a, b, c, w = _advance(a, b, c, w)
-    if (_FI[idx - 1] - _FI[idx]) * _unit(t) + _FI[idx] < np.exp(-0.5 * x * x):
+    if (_FI[idx - 1] - _FI[idx]) * _unit(t) + _FI[idx] < math.exp(-0.5 * x * x):
         return True, x, a, b, c, w
     return False, 0.0, a, b, c, w
 
@@ -167,13 +233,17 @@ def _nrm(a, b, c, w):
             return v, a, b, c, w
 
 
-@_entry
-def fill_normal(s, out):
+def _fill_normal(s, out):
     """Fill the 1-d array ``out`` with standard normals from the SFC64 state ``s`` (advanced in place)."""
     a, b, c, w = s[0], s[1], s[2], s[3]
     for i in range(out.shape[0]):
         out[i], a, b, c, w = _nrm(a, b, c, w)
     s[0], s[1], s[2], s[3] = a, b, c, w
+
+
+#: callable from Python (tests, benchmarks); compiled code (:mod:`verify.glm_kernel`) calls the subroutine
+fill_normal = _entry(_fill_normal)
+fill_normal_piece = _subroutine()(_fill_normal)
 
 
 @_entry
@@ -203,7 +273,7 @@ def _below(n, a, b, c, w):
             return np.intp(x >> _U32), a, b, c, w
 
 
-@_jit
+@_subroutine()
 def _draw(s, Z, sufficient, model, p1, p2, table, noise_sd):
     """The random numbers of one step for every replica r of a row block into Z, from the SFC64
     state ``s`` (advanced in place), in the order of Z's entries (so that for Gaussian data the
@@ -233,9 +303,10 @@ def _draw(s, Z, sufficient, model, p1, p2, table, noise_sd):
     d = p1.shape[0]
     a, b, c, w = s[0], s[1], s[2], s[3]
     if model == GAUSSIAN or sufficient:
-        flat = Z.reshape(-1)
-        for i in range(flat.shape[0]):
-            flat[i], a, b, c, w = _nrm(a, b, c, w)
+        for r in range(m):   # Z's entries in memory order (nested loops: a flat view costs a reshape to compile)
+            for j in range(nz):
+                for i in range(Z.shape[2]):
+                    Z[r, j, i], a, b, c, w = _nrm(a, b, c, w)
         s[0], s[1], s[2], s[3] = a, b, c, w
         for r in range(m):
             if sufficient:
@@ -257,7 +328,7 @@ def _draw(s, Z, sufficient, model, p1, p2, table, noise_sd):
             if model == RADEMACHER:
                 for i0 in range(0, d, 64):
                     t, a, b, c, w = _advance(a, b, c, w)
-                    for k in range(min(64, d - i0)):
+                    for k in range(d - i0 if d - i0 < 64 else 64):   # noqa: FURB136 (min() is one more function to compile)
                         Z[r, j, i0 + k] = 1.0 - 2.0 * np.float64((t >> np.uint64(k)) & _U1)
             elif model == THREE_POINT:
                 for i in range(d):
@@ -310,10 +381,10 @@ def model_parameters(data, d):
 #: gradients, update and recording: reductions may be reassociated (vectorised) and multiply-adds
 #: fused; the random numbers are not touched by these flags, and a given build gives the same
 #: numbers every run
-_fjit = nb.njit(**_INTERNAL, fastmath={"reassoc", "contract"})
+_FAST = {"reassoc", "contract"}
 
 
-@_fjit
+@_subroutine(_FAST)
 def _gradient(st, C, ci, sqrt_lam, scale, sufficient, Q, Z, beta, norms, feat):
     """The minibatch gradient of every replica r of the row block ``st`` (S, m, d) from the draws
     of :func:`draw`, at its gradient point p = sum_j C[ci, cr, S, j] s_j (cr = 0, or r for
@@ -414,7 +485,7 @@ def _gradient(st, C, ci, sqrt_lam, scale, sufficient, Q, Z, beta, norms, feat):
 _TILE = 1024
 
 
-@_fjit
+@_subroutine(_FAST)
 def _update_record(st, C, ci, scale, Z, beta, update, k, first_rows, lam, floor, coords, all_coords,
                   in_block, rstat, mstat, mustat, blk_r, blk_m, blk_mu, feat, new, obs):
     """Pass 2 of a step for every replica r of ``st`` (S, m, d): if ``update``, the linear update
@@ -440,7 +511,7 @@ def _update_record(st, C, ci, scale, Z, beta, update, k, first_rows, lam, floor,
         # unsigned bounds: numba then indexes without the negative-index wrap-around, which
         # otherwise stops the vectorisation of a loop that does not start at 0 (3x slower)
         i0 = np.uint64(t0)
-        i1 = np.uint64(min(t0 + _TILE, d))
+        i1 = np.uint64(t0 + _TILE if t0 + _TILE < d else d)   # noqa: FURB136 (as above)
         for r in range(m):
             cr = r if per_replica else 0
             if update:
@@ -537,7 +608,7 @@ def _update_record(st, C, ci, scale, Z, beta, update, k, first_rows, lam, floor,
     _shift_column(rstat, k, feat, np.int64(0), first_rows)   # int64, as close_block's: one specialization
 
 
-@_fjit
+@_subroutine(_FAST)
 def _shift_column(stat, j, x, col, first_rows):
     """Shifted sums (K, S1, S2, S3) over the rows r of x[r, col] into stat[:, j] (K = x[0, col]
     if ``first_rows``, the rows that start the chunk)."""
@@ -551,7 +622,7 @@ def _shift_column(stat, j, x, col, first_rows):
         stat[3, j] += dv * dv * dv
 
 
-@_fjit
+@_subroutine(_FAST)
 def _close_block(block, width, first_rows, blk_r, blk_m, blk_mu, bstat_r, bstat_m, bstat_mu, rep_brisk):
     """At the last step of dyadic block ``block`` (``width`` steps): each replica's block averages
     (risk, e_i^2, e_i) into the shifted sums (K, S1, S2, S3) over replicas and ``rep_brisk``; the
@@ -608,7 +679,8 @@ def step_rows(s, st, C, k0, k1, first_rows, sqrt_lam, lam, scale, noise_sd, suff
     :func:`verify.fused.kernel_arguments`)."""
     norms = part == GRADIENTS   # a run-time bool: a literal False would compile gradient a second time
     for k in range(k0, k1 + 1):
-        ci = 0 if C.shape[0] == 1 else max(k - max(k0, 1), 0)
+        first_k = k0 if k0 > 1 else 1   # noqa: FURB136 (max() is one more function to compile)
+        ci = 0 if C.shape[0] == 1 or k < first_k else k - first_k
         if k > 0 and part != UPDATES:
             _draw(s, Z, sufficient, model, p1, p2, table, noise_sd)
             _gradient(st, C, ci, sqrt_lam, scale, sufficient, Q, Z, beta, norms, feat)

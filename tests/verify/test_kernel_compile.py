@@ -94,3 +94,52 @@ def test_kernel_arguments_have_one_type_each():
     assert fused._floats(same)[0] is same
     scalars = fused.kernel_scalars(np.int32(1), np.uint64(5), np.bool_(True), np.int8(0), 2)
     assert [type(x) for x in scalars] == [int, int, bool, int, int]
+
+
+def test_subroutines_are_lowered_into_the_callers_library_once_with_their_own_flags():
+    """``verify.kernel._subroutine``: the piece's code lives in the calling entry point's own library (no
+    library of its own to optimise and emit), a piece called twice with the same types is compiled once
+    there, its results are the Python function's, and it keeps its own fastmath flags whatever the caller's.
+
+    Oracle for the flags: a*b + c with a = 1 + 2^-30, b = 1 - 2^-30, c = -1 is 0 in double arithmetic
+    (a*b = 1 - 2^-60 rounds to 1) and -2^-60 when the multiply-add is fused; the planted caller-side fused
+    version must give -2^-60 where the CPU fuses (else the check of the flags is skipped as powerless)."""
+    import numba as nb
+    import pytest
+
+    from verify.kernel import _subroutine
+
+    def muladd(x, out):
+        for i in range(x.shape[0] // 3):
+            out[i] = x[3 * i] * x[3 * i + 1] + x[3 * i + 2]
+
+    plain, fused_piece = _subroutine()(muladd), _subroutine({"contract"})(muladd)
+
+    @nb.njit(fastmath={"contract"})
+    def caller(x, out, out2, out3):
+        plain(x, out)
+        plain(x, out2)          # the same types: compiled once into this library
+        fused_piece(x, out3)
+
+    @nb.njit(fastmath={"contract"})
+    def planted(x, out):       # the same loop in the fastmath caller itself
+        for i in range(x.shape[0] // 3):
+            out[i] = x[3 * i] * x[3 * i + 1] + x[3 * i + 2]
+
+    eps = 2.0 ** -30
+    x = np.array([1 + eps, 1 - eps, -1.0, 3.0, 0.25, 0.5])
+    outs = [np.full(2, np.nan) for _ in range(4)]
+    caller(x, *outs[:3])
+    planted(x, outs[3])
+    expected = np.zeros(2)
+    muladd(x, expected)
+    assert expected[0] == 0.0 and expected[1] == 1.25
+    np.testing.assert_array_equal(outs[0], expected)
+    np.testing.assert_array_equal(outs[1], expected)
+    library = caller.overloads[caller.signatures[0]].library
+    assert len(library._verify_subroutines) == 2   # three calls: plain compiled once, fused_piece once
+    assert not hasattr(plain, "overloads")          # no dispatcher, no library of its own
+    if outs[3][0] == 0.0:
+        pytest.skip("this CPU does not fuse multiply-adds: the fastmath check has no power here")
+    assert outs[2][0] == -(2.0 ** -60)   # the contracting piece fuses like the planted caller-side loop
+    assert outs[0][0] == 0.0             # the plain piece does not, inside a contracting caller
