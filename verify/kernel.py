@@ -115,12 +115,23 @@ def _subroutine(fastmath=None):
     kernels' compile (``python benchmarks/run.py --only compile``). A subroutine is typed with the
     caller's argument types when the caller is lowered, compiled once per caller library, and runs
     with its own ``fastmath`` flags (None: none, whatever the caller's). The plain Python function is ``.py_func``;
-    calling the piece from Python needs :func:`_python_callable`."""
+    calling the piece from Python needs :func:`_python_callable`. The route is numba's internal API
+    (checked on numba 0.68); where it is missing the piece is an ordinary jitted function."""
     import inspect
 
     from numba.core import compiler, cpu
     from numba.core import types as nbtypes
     from numba.extending import intrinsic
+
+    if not (hasattr(compiler, "compile_internal") and all(
+            hasattr(cpu.CPUContext, a) for a in ("subtarget", "active_code_library", "call_internal"))):
+        # a numba without this internal route: the piece is an ordinary jitted function (its own
+        # library: the same numbers, about 1 s more of cold compile)
+        def plain(py_func):
+            piece = nb.njit(**_INTERNAL, **({"fastmath": fastmath} if fastmath else {}))(py_func)
+            piece.fastmath = fastmath
+            return piece
+        return plain
 
     flags = compiler.Flags()
     flags.no_compile = True
