@@ -52,6 +52,7 @@ import numpy as np
 import sympy as sp
 
 from . import symbols as sym
+from .diskcache import persistent
 from .validation import check_positive
 
 __all__ = [
@@ -78,6 +79,7 @@ __all__ = [
     "solve",
     "solve_mp",
     "spectral_measure",
+    "two_class_critical_g",
     "t",
     "tau1",
     "tau2",
@@ -308,6 +310,53 @@ def _derive_limit_cached(algorithm, data_type, key, recursion):
                        volterra_kernel=kernel, forcing=forcing,
                        stationary_risk=sp.factor(r_inf),
                        growth_term=sp.factor(risk_weight * sp.diff(drift, R) / (z - a)), recursion=recursion)
+
+
+_QUARTER = sp.Rational(1, 4)
+
+
+@persistent
+def two_class_critical_g(low=_QUARTER):
+    r"""The exact finite-d critical rate of SGD on a two-class spectrum, and its d -> infinity limit.
+
+    K has half of its d directions at eigenvalue 1 and half at ``low`` (0 < low < 1, rational).
+    The finite-d threshold gamma_c(d) is the root of the secular equation
+    (1/d) sum_i G_i(1) = 1 of the derived second-moment recursion (:meth:`theory.Recursion.secular_term`;
+    Gaussian data, batch 1) with gamma = g/d: a quadratic in g, solved exactly (``sp.roots`` of its
+    numerator, the root with a positive limit).
+
+    Returns
+    -------
+    (root, limit, c1) : sympy.Expr
+        d gamma_c(d) in d, its limit 2d/tr K = 4/(1 + low), and c_1 = lim d (d gamma_c(d)/limit - 1)
+        (SymPy limits, exact).
+
+    Raises ValueError unless 0 < low < 1.
+
+    Example
+    -------
+    >>> two_class_critical_g(sp.Rational(1, 4))[1:]
+    (16/5, -68/25)
+
+    Source: Collins-Woodfin et al., arXiv:2405.19585, Sec. 2 (g_c = 2d/tr K, eq. 8).
+    """
+    from .algorithms import SGD
+    from .data import Gaussian
+    from .derive import derive
+    low = sp.nsimplify(low)
+    if not (low.is_number and 0 < low < 1):
+        raise ValueError(f"low (the smaller eigenvalue of the two-class spectrum) must lie in (0, 1); got {low}")
+    G = derive(SGD(), Gaussian()).secular_term(1).subs({sym.B: 1, sym.kappa: Gaussian().standardized_moment(4),
+                                                        sym.gamma: g / d})
+    eq = sp.together(d / 2 * (G.subs(sym.lam, 1) + G.subs(sym.lam, low)) - 1)
+    num, den = sp.fraction(eq)
+    roots = [sp.factor(r) for r in sp.roots(sp.Poly(num, g))
+             if sp.simplify(den.subs(g, r)) != 0 and sp.limit(r, d, sp.oo).is_positive]
+    if len(roots) != 1:  # pragma: no cover
+        raise ValueError(f"expected one positive root of the secular equation; got {roots}")
+    root = roots[0]
+    limit = sp.limit(root, d, sp.oo)
+    return root, limit, sp.limit(d * (root / limit - 1), d, sp.oo)
 
 
 class _CriticalLearningRate:

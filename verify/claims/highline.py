@@ -52,23 +52,9 @@ def finite_d_bias(d, T=1, **kw):
 # ------------------------------------------------------------------------------ fixed learning rates
 def finite_d_critical_rate():
     r"""(d gamma_c(d) as an exact SymPy expression in d, its limit, the 1/d coefficient) for the
-    two-class spectrum (half the directions at 1, half at 1/4).
-
-    The finite-d threshold is the root of the secular equation sum_i G_i(1) = 1 of the derived
-    recursion (:meth:`theory.Recursion.secular_term`, Gaussian data, batch 1) with gamma = g/d;
-    for two classes it is a quadratic in g. The limit and c_1 = lim d (d gamma_c(d) / g_c - 1)
-    are SymPy limits (exact).
-    """
-    from theory import symbols as sym
-    rec = derive(SGD(), Gaussian())
-    G = rec.secular_term(1).subs({sym.B: 1, sym.kappa: Gaussian().standardized_moment(4), sym.gamma: hl.g / hl.d})
-    eq = hl.d / 2 * (G.subs(sym.lam, 1) + G.subs(sym.lam, sp.Rational(1, 4))) - 1
-    roots = [r for r in sp.solve(eq, hl.g) if sp.limit(r, hl.d, sp.oo).is_positive]
-    if len(roots) != 1:  # pragma: no cover
-        raise ValueError(f"expected one positive root of the secular equation; got {roots}")
-    root = roots[0]
-    limit = sp.limit(root, hl.d, sp.oo)
-    return root, limit, sp.limit(hl.d * (root / limit - 1), hl.d, sp.oo)
+    two-class spectrum (half the directions at 1, half at 1/4): :func:`theory.highline.two_class_critical_g`
+    (derived once, kept in the derivation cache)."""
+    return hl.two_class_critical_g(sp.Rational(1, 4))
 
 
 def _critical_runner(claim, budget, ss):
