@@ -279,6 +279,13 @@ def _derive_limit_cached(algorithm, data_type, key, recursion):
                                   f"per direction; {recursion.algorithm!r} has {len(recursion.moments)}")
     m = recursion.moments[0]
     A, u, f, v, w = (recursion.A[0, 0], recursion.u[0], recursion.f[0], recursion.v[0], recursion.w[0])
+    return HighLineODE(**_limit_expressions(m, A, u, f, v, w), recursion=recursion)
+
+
+@persistent   # SymPy limits, solve and simplify, ~0.5 s: once per machine (theory.diskcache)
+def _limit_expressions(m, A, u, f, v, w):
+    """The fields of :class:`HighLineODE` (all but ``recursion``) from the recursion's one-moment entries
+    m' = A m + u S + f, S = sum_j v_j m_j, risk weight w (SymPy expressions: the derivation cache's key)."""
     subs = {sym.gamma: g / d, sym.B: 1}
     new = (A * m + u * sym.S + f).subs(subs)
     # m = D^2/d, S = 2R - sigma^2; increment of D^2 = d m per unit time 1/d
@@ -310,11 +317,10 @@ def _derive_limit_cached(algorithm, data_type, key, recursion):
     kernel = sp.factor(risk_weight * sp.diff(drift, R) * sp.exp(a * t))
     forcing = sp.factor(risk_weight * D20 * sp.exp(a * t))
     # check: the Volterra form satisfies the ODE (differentiate under the integral sign)
-    return HighLineODE(drift=drift, correction=correction, risk_weight=risk_weight,
-                       critical_g_expression=sp.simplify(crit[0]), secular_term=G0,
-                       volterra_kernel=kernel, forcing=forcing,
-                       stationary_risk=sp.factor(r_inf),
-                       growth_term=sp.factor(risk_weight * sp.diff(drift, R) / (z - a)), recursion=recursion)
+    return {"drift": drift, "correction": correction, "risk_weight": risk_weight,
+            "critical_g_expression": sp.simplify(crit[0]), "secular_term": G0, "volterra_kernel": kernel,
+            "forcing": forcing, "stationary_risk": sp.factor(r_inf),
+            "growth_term": sp.factor(risk_weight * sp.diff(drift, R) / (z - a))}
 
 
 _QUARTER = sp.Rational(1, 4)
@@ -355,12 +361,16 @@ def two_class_critical_g(low=_QUARTER):
                                                         sym.gamma: g / d})
     eq = sp.together(d / 2 * (G.subs(sym.lam, 1) + G.subs(sym.lam, low)) - 1)
     num, den = sp.fraction(eq)
-    roots = [sp.factor(r) for r in sp.roots(sp.Poly(num, g))
-             if sp.simplify(den.subs(g, r)) != 0 and sp.limit(r, d, sp.oo).is_positive]
-    if len(roots) != 1:  # pragma: no cover
-        raise ValueError(f"expected one positive root of the secular equation; got {roots}")
-    root = roots[0]
-    limit = sp.limit(root, d, sp.oo)
+    found = []
+    for r in sp.roots(sp.Poly(num, g)):
+        if sp.N(den.subs(g, r).subs(d, 16), 30) == 0:  # pragma: no cover - a root of the denominator too
+            continue
+        limit = sp.limit(r, d, sp.oo)
+        if limit.is_positive:
+            found.append((sp.factor(r), limit))
+    if len(found) != 1:  # pragma: no cover
+        raise ValueError(f"expected one positive root of the secular equation; got {found}")
+    root, limit = found[0]
     return root, limit, sp.limit(d * (root / limit - 1), d, sp.oo)
 
 
