@@ -19,7 +19,6 @@ the SGD update rule, :func:`theory.highline.derive_limit`):
 """
 from __future__ import annotations
 
-import functools
 import warnings
 from dataclasses import dataclass
 
@@ -109,7 +108,7 @@ def spectral_average(expr):
     return sp.expand(out)
 
 
-@functools.lru_cache(maxsize=None)
+@persistent   # SymPy solve and factor, ~0.1 s per process: once per machine (theory.diskcache)
 def line_search_derivation():
     r"""Derive the idealised exact line search from the High Line ODE.
 
@@ -281,7 +280,7 @@ def _deprecated(old, new):
 
 
 # ---------------------------------------------------------------------------------------- AdaGrad-Norm
-@functools.lru_cache(maxsize=None)
+@persistent   # SymPy limit, once per machine (theory.diskcache)
 def adagrad_norm_derivation():
     r"""Derive the deterministic AdaGrad-Norm learning rate from the gradient's second moment.
 
