@@ -19,7 +19,6 @@ the SGD update rule, :func:`theory.highline.derive_limit`):
 """
 from __future__ import annotations
 
-import functools
 import warnings
 from dataclasses import dataclass
 
@@ -109,7 +108,7 @@ def spectral_average(expr):
     return sp.expand(out)
 
 
-@functools.lru_cache(maxsize=None)
+@persistent   # SymPy solve and factor, ~0.1 s per process: once per machine (theory.diskcache)
 def line_search_derivation():
     r"""Derive the idealised exact line search from the High Line ODE.
 
@@ -269,8 +268,9 @@ def two_eigenvalue_line_search(mass=None) -> TwoEigenvalueLineSearch:
     lead = P.LC()
     if sp.N(lead.subs(test)) < 0:
         poly = sp.expand(-poly)
-    x_inf = sp.simplify(pos[0])
-    g_inf = sp.simplify(gv.subs(x, x_inf))
+    # expand and together give what simplify gave (srepr-equal, tests/theory/test_adaptive.py) at 1/20 of the CPU
+    x_inf = sp.expand(pos[0])
+    g_inf = sp.together(gv.subs(x, x_inf))
     # the rate g_inf^2 tau_2 is left as that product (simplify only reorders it, at 1.6 s of CPU per process)
     return TwoEigenvalueLineSearch(dxdt, sp.collect(poly, x), x_inf, gv, g_inf, g_inf**2 * t2, t2)
 
@@ -281,7 +281,7 @@ def _deprecated(old, new):
 
 
 # ---------------------------------------------------------------------------------------- AdaGrad-Norm
-@functools.lru_cache(maxsize=None)
+@persistent   # SymPy limit, once per machine (theory.diskcache)
 def adagrad_norm_derivation():
     r"""Derive the deterministic AdaGrad-Norm learning rate from the gradient's second moment.
 

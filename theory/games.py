@@ -27,6 +27,7 @@ import numpy as np
 import sympy as sp
 
 from .algorithms import _check_momentum
+from .diskcache import persistent
 from .validation import check_eigenvalues, check_integer, check_nonnegative, check_positive
 
 __all__ = ["BilinearGame", "GameTrajectory", "GameRegion", "convergence_region", "small_step_rate", "ETA", "SINGULAR_VALUE"]
@@ -106,8 +107,7 @@ class BilinearGame:
 
     @functools.cached_property
     def characteristic_polynomial(self) -> sp.Expr:
-        M = self.transition_matrix
-        return sp.factor(sp.expand((_Z * sp.eye(4) - M).det(method="berkowitz")))
+        return _characteristic_polynomial(self.scheme)
 
     @functools.cached_property
     def _numeric(self):
@@ -243,6 +243,13 @@ class BilinearGame:
         return align(rows)
 
 
+@persistent
+def _characteristic_polynomial(scheme: str) -> sp.Expr:
+    """det(z I - M), factored, of the ``scheme`` game (derived once; kept in the derivation cache)."""
+    M = BilinearGame(scheme).transition_matrix
+    return sp.factor(sp.expand((_Z * sp.eye(4) - M).det(method="berkowitz")))
+
+
 def small_step_rate(scheme: str = "alternating"):
     r"""Derive the modulus of the eigenvalues near z = 1 for small steps, and the best momentum.
 
@@ -257,6 +264,8 @@ def small_step_rate(scheme: str = "alternating"):
         c(beta) (coefficient of eta^2 s_i^2) and the minimiser over beta in (-1, 1), or None
         if c has no interior minimum (e.g. simultaneous updates, where c > 0 throughout).
 
+    Raises ValueError for a scheme other than "simultaneous" or "alternating".
+
     Example
     -------
     >>> small_step_rate("alternating")
@@ -264,21 +273,36 @@ def small_step_rate(scheme: str = "alternating"):
 
     Source: Gidel et al., arXiv:1807.04740, Thm. 4 (alternating updates with negative momentum).
     """
-    game = BilinearGame(scheme)
+    if scheme not in _SCHEMES:
+        raise ValueError(f"scheme must be one of {_SCHEMES}; got {scheme!r}")
+    return _small_step_rate(scheme)
+
+
+@persistent
+def _small_step_rate(scheme: str):
+    """The derivation of :func:`small_step_rate` (once per process; kept in the derivation cache).
+
+    Order by order: eta^2 gives a quadratic in a_1 (its nonzero root, by ``sp.roots``), eta^3 is
+    linear in a_2 (solved by its two coefficients): the same roots ``sp.solve`` finds, without its
+    general machinery."""
     a1, a2 = sp.symbols("a_1 a_2")
-    P = game.characteristic_polynomial
+    P = _characteristic_polynomial(scheme)
     expansion = sp.expand(P.subs(_Z, 1 + a1 * ETA + a2 * ETA**2))
     coeffs = sp.Poly(expansion, ETA).all_coeffs()[::-1]
-    if any(sp.simplify(c) != 0 for c in coeffs[:2]):  # pragma: no cover - z = 1 is a root at eta = 0
+    if any(sp.expand(c) != 0 for c in coeffs[:2]):  # pragma: no cover - z = 1 is a root at eta = 0
         raise RuntimeError("z = 1 is not a double root of the characteristic polynomial at eta = 0")
-    roots1 = sp.solve(coeffs[2], a1)
-    a1v = [r for r in roots1 if r != 0][0]
-    a2v = sp.solve(coeffs[3].subs(a1, a1v), a2)[0]
+    a1v = next(r for r in sp.roots(sp.Poly(coeffs[2], a1)) if r != 0)
+    lin = sp.Poly(sp.expand(coeffs[3].subs(a1, a1v)), a2)
+    if lin.degree() != 1:  # pragma: no cover - the eta^3 equation is linear in a_2
+        raise RuntimeError(f"the eta^3 equation is not linear in a_2: {lin}")
+    slope, offset = lin.all_coeffs()
+    a2v = sp.cancel(-offset / slope)
     # |1 + a1 eta + a2 eta^2|^2 = 1 + (2 Re a2 + |a1|^2) eta^2 + O(eta^3); a1 is imaginary
-    re_a2 = sp.simplify((a2v + a2v.subs(sp.I, -sp.I)) / 2)
-    abs_a1_sq = sp.simplify(-a1v**2)
-    c = sp.factor(sp.simplify((2 * re_a2 + abs_a1_sq) / 2 / SINGULAR_VALUE**2))
-    crit = [x for x in sp.solve(sp.diff(c, BETA), BETA) if x.is_real and -1 < x < 1]
+    re_a2 = sp.cancel((a2v + a2v.subs(sp.I, -sp.I)) / 2)
+    abs_a1_sq = sp.cancel(-a1v**2)
+    c = sp.factor(sp.cancel((2 * re_a2 + abs_a1_sq) / 2 / SINGULAR_VALUE**2))
+    num = sp.Poly(sp.numer(sp.together(sp.diff(c, BETA))), BETA)
+    crit = [x for x in sp.roots(num) if x.is_real and -1 < x < 1]
     best = None
     for x in crit:
         if sp.diff(c, BETA, 2).subs(BETA, x) > 0:

@@ -52,6 +52,7 @@ import numpy as np
 import sympy as sp
 
 from . import symbols as sym
+from .diskcache import persistent
 from .validation import check_positive
 
 __all__ = [
@@ -78,6 +79,7 @@ __all__ = [
     "solve",
     "solve_mp",
     "spectral_measure",
+    "two_class_critical_g",
     "t",
     "tau1",
     "tau2",
@@ -200,6 +202,11 @@ class HighLineODE:
     def _mp_drift(self):
         return sp.lambdify([g, sym.lam, D2, R], self.drift, modules="mpmath")
 
+    @functools.cached_property
+    def _decimal_drift(self):
+        from .extrapolation import DECIMAL_FUNCTIONS
+        return sp.lambdify([g, sym.lam, D2, R], self.drift, modules=[DECIMAL_FUNCTIONS, "mpmath"])
+
     def latex(self) -> str:
         """The normalisation, the ODE, the risk, the Volterra equation and the threshold (align*)."""
         lam = sym.lam
@@ -272,6 +279,13 @@ def _derive_limit_cached(algorithm, data_type, key, recursion):
                                   f"per direction; {recursion.algorithm!r} has {len(recursion.moments)}")
     m = recursion.moments[0]
     A, u, f, v, w = (recursion.A[0, 0], recursion.u[0], recursion.f[0], recursion.v[0], recursion.w[0])
+    return HighLineODE(**_limit_expressions(m, A, u, f, v, w), recursion=recursion)
+
+
+@persistent   # SymPy limits, solve and simplify, ~0.5 s: once per machine (theory.diskcache)
+def _limit_expressions(m, A, u, f, v, w):
+    """The fields of :class:`HighLineODE` (all but ``recursion``) from the recursion's one-moment entries
+    m' = A m + u S + f, S = sum_j v_j m_j, risk weight w (SymPy expressions: the derivation cache's key)."""
     subs = {sym.gamma: g / d, sym.B: 1}
     new = (A * m + u * sym.S + f).subs(subs)
     # m = D^2/d, S = 2R - sigma^2; increment of D^2 = d m per unit time 1/d
@@ -303,11 +317,61 @@ def _derive_limit_cached(algorithm, data_type, key, recursion):
     kernel = sp.factor(risk_weight * sp.diff(drift, R) * sp.exp(a * t))
     forcing = sp.factor(risk_weight * D20 * sp.exp(a * t))
     # check: the Volterra form satisfies the ODE (differentiate under the integral sign)
-    return HighLineODE(drift=drift, correction=correction, risk_weight=risk_weight,
-                       critical_g_expression=sp.simplify(crit[0]), secular_term=G0,
-                       volterra_kernel=kernel, forcing=forcing,
-                       stationary_risk=sp.factor(r_inf),
-                       growth_term=sp.factor(risk_weight * sp.diff(drift, R) / (z - a)), recursion=recursion)
+    return {"drift": drift, "correction": correction, "risk_weight": risk_weight,
+            "critical_g_expression": sp.simplify(crit[0]), "secular_term": G0, "volterra_kernel": kernel,
+            "forcing": forcing, "stationary_risk": sp.factor(r_inf),
+            "growth_term": sp.factor(risk_weight * sp.diff(drift, R) / (z - a))}
+
+
+_QUARTER = sp.Rational(1, 4)
+
+
+@persistent
+def two_class_critical_g(low=_QUARTER):
+    r"""The exact finite-d critical rate of SGD on a two-class spectrum, and its d -> infinity limit.
+
+    K has half of its d directions at eigenvalue 1 and half at ``low`` (0 < low < 1, rational).
+    The finite-d threshold gamma_c(d) is the root of the secular equation
+    (1/d) sum_i G_i(1) = 1 of the derived second-moment recursion (:meth:`theory.Recursion.secular_term`;
+    Gaussian data, batch 1) with gamma = g/d: a quadratic in g, solved exactly (``sp.roots`` of its
+    numerator, the root with a positive limit).
+
+    Returns
+    -------
+    (root, limit, c1) : sympy.Expr
+        d gamma_c(d) in d, its limit 2d/tr K = 4/(1 + low), and c_1 = lim d (d gamma_c(d)/limit - 1)
+        (SymPy limits, exact).
+
+    Raises ValueError unless 0 < low < 1.
+
+    Example
+    -------
+    >>> two_class_critical_g(sp.Rational(1, 4))[1:]
+    (16/5, -68/25)
+
+    Source: Collins-Woodfin et al., arXiv:2405.19585, Sec. 2 (g_c = 2d/tr K, eq. 8).
+    """
+    from .algorithms import SGD
+    from .data import Gaussian
+    from .derive import derive
+    low = sp.nsimplify(low)
+    if not (low.is_number and 0 < low < 1):
+        raise ValueError(f"low (the smaller eigenvalue of the two-class spectrum) must lie in (0, 1); got {low}")
+    G = derive(SGD(), Gaussian()).secular_term(1).subs({sym.B: 1, sym.kappa: Gaussian().standardized_moment(4),
+                                                        sym.gamma: g / d})
+    eq = sp.together(d / 2 * (G.subs(sym.lam, 1) + G.subs(sym.lam, low)) - 1)
+    num, den = sp.fraction(eq)
+    found = []
+    for r in sp.roots(sp.Poly(num, g)):
+        if sp.N(den.subs(g, r).subs(d, 16), 30) == 0:  # pragma: no cover - a root of the denominator too
+            continue
+        limit = sp.limit(r, d, sp.oo)
+        if limit.is_positive:
+            found.append((sp.factor(r), limit))
+    if len(found) != 1:  # pragma: no cover
+        raise ValueError(f"expected one positive root of the secular equation; got {found}")
+    root, limit = found[0]
+    return root, limit, sp.limit(d * (root / limit - 1), d, sp.oo)
 
 
 class _CriticalLearningRate:
@@ -359,6 +423,10 @@ class LearningRateRule:
         return _lambdified(self.expression, tuple(self._args), "mpmath")
 
     @property
+    def _decimal(self):
+        return _lambdified(self.expression, tuple(self._args), "decimal")
+
+    @property
     def _numpy_partials(self):
         """(dg/dR, dg/dI, dg/dM_2) for Jacobians."""
         return [_lambdified(sp.diff(self.expression, v), tuple(self._args), "numpy") for v in (R, I, M2)]
@@ -376,7 +444,11 @@ class LearningRateRule:
 @functools.lru_cache(maxsize=256)
 def _lambdified(expression, args, modules):
     """One compiled function per (expression, arguments, backend): rules built anew for every solve
-    (e.g. a constant g) do not pay SymPy's lambdify (milliseconds) each time."""
+    (e.g. a constant g) do not pay SymPy's lambdify (milliseconds) each time. ``modules="decimal"``:
+    Python's Decimal arithmetic (:data:`theory.extrapolation.DECIMAL_FUNCTIONS`)."""
+    if modules == "decimal":
+        from .extrapolation import DECIMAL_FUNCTIONS
+        return sp.lambdify(list(args), expression, modules=[DECIMAL_FUNCTIONS, "mpmath"])
     return sp.lambdify(list(args), expression, modules=modules)
 
 

@@ -31,13 +31,13 @@ a relative correction e^2/12 (:attr:`RareClassLinearisation.cubic_correction`).
 """
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 
 import numpy as np
 import sympy as sp
 
 from . import symbols as sym
+from .diskcache import persistent
 from .validation import check_integer, check_nonnegative, check_positive
 
 __all__ = ["RareClassLinearisation", "rare_class_linearisation", "rare_class_problem", "rare_class_timescales",
@@ -96,7 +96,7 @@ class RareClassLinearisation:
         ])
 
 
-@functools.cache
+@persistent   # SymPy simplify/solve/series, ~0.5 s: once per machine (theory.diskcache)
 def rare_class_linearisation() -> RareClassLinearisation:
     """Derive the linearisation (see the module docstring).
 

@@ -106,3 +106,15 @@ def test_two_eigenvalue_deprecated_names_warn():
 def test_two_eigenvalue_derivation_refuses_a_mass_outside_the_unit_interval(mass):
     with pytest.raises(ValueError, match="mass"):
         ad.two_eigenvalue_line_search(mass)
+
+
+def test_two_eigenvalue_limits_without_simplify():
+    """x_inf and g_inf are derived with expand/together (not simplify): for the general mass they are
+    already in simplify's form (srepr-equal, what the derivation returned before), and the limits at a
+    given mass 1/2 equal the general ones at p = 1/2 (exactly)."""
+    general = ad.two_eigenvalue_line_search()
+    for e in (general.limit_ratio, general.limit_g):
+        assert sp.srepr(sp.simplify(e)) == sp.srepr(e)
+    half = ad.two_eigenvalue_line_search(sp.Rational(1, 2))
+    for a, b in ((half.limit_ratio, general.limit_ratio), (half.limit_g, general.limit_g)):
+        assert sp.simplify(a - b.subs(ad.p, sp.Rational(1, 2))) == 0

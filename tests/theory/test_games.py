@@ -169,3 +169,37 @@ def test_iterate_and_run_give_the_old_einsum_run():
     np.testing.assert_array_equal(streamed, got)
     with pytest.raises(ValueError, match="steps"):
         g.iterate(0.3, s, steps=0)
+
+
+@pytest.mark.parametrize("scheme", ["simultaneous", "alternating"])
+def test_exact_characteristic_coefficients_equal_sympy_substitution(scheme):
+    """Oracle: the derived polynomial with the exact rationals substituted by SymPy, read off by Poly."""
+    from verify.claims._checks import exact
+    from verify.claims.games import _char_poly
+    g = BilinearGame(scheme)
+    for eta, beta, s in ((0.1, -0.5, 0.7), (0.5, 0.3, 0.1), (1.5, 0.0, 1.0), (0.37, -0.93, 0.4)):
+        at = {ETA: sp.Rational(exact(eta)), BETA: sp.Rational(exact(beta)), SINGULAR_VALUE: sp.Rational(exact(s))}
+        want = [exact(sp.Rational(c)) for c in sp.Poly(g.characteristic_polynomial.subs(at), _Z).all_coeffs()]
+        assert _char_poly(g, eta, beta, s) == want
+
+
+def test_sign_on_interval_against_solveset():
+    """Oracle: SymPy's solveset on the same sets; planted wrong statements are rejected."""
+    from verify.claims.games import _empty, _sign_on_interval
+    b = BETA
+    cases = [(-(b + 1) / (2 * (b - 1) ** 3), -1, 1), (-b / (b - 1) ** 3, -1, 0), (-b / (b - 1) ** 3, -1, 1),
+             ((b - sp.Rational(1, 3)) ** 2 + 1, -1, 1), ((b - sp.Rational(1, 3)) ** 2, -1, 1),
+             (1 / (b + sp.Rational(1, 2)), -1, 1), ((3 * b - 1) / (b - 2), -1, 1)]
+    for c, lo, hi in cases:
+        for rel, op in (("<=", sp.Le), (">=", sp.Ge)):
+            want = sp.solveset(op(c, 0), BETA, sp.Interval.open(lo, hi)) == sp.S.EmptySet
+            assert _empty(c, rel, lo, hi) == want, (c, rel, lo, hi)
+    assert _sign_on_interval(-b / (b - 1) ** 3, -1, 1) == 0        # changes sign at 0
+    assert _sign_on_interval(1 / (b + sp.Rational(1, 2)), -1, 1) == 0   # pole inside
+    # the claims' statements, and their planted negations
+    c_sim, _ = small_step_rate("simultaneous")
+    c_alt, _ = small_step_rate("alternating")
+    assert _empty(c_sim, "<=", -1, 1) and not _empty(c_sim, ">=", -1, 1)
+    assert _empty(c_alt, ">=", -1, 0) and not _empty(c_alt, "<=", -1, 0)
+    with pytest.raises(ValueError, match="scheme"):
+        small_step_rate("jacobi")

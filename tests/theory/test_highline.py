@@ -218,3 +218,19 @@ def test_conversions_between_learning_rate_g_and_initial_D2():
                         (lambda: hl.error_from_initial_D2(-1.0, 10), "initial_D2")]:
         with pytest.raises(ValueError, match=match):
             call()
+
+
+def test_two_class_critical_g_against_the_secular_equation():
+    """Oracle: the batch-1 Gaussian secular equation sum_i gamma lambda_i / (2 - 2 gamma lambda_i) = 1 solved by
+    brentq at d = 16, 64 for half of K at 1, half at 1/2; limit 2d/tr K = 8/3; bad ``low`` is rejected."""
+    from scipy.optimize import brentq
+    root, limit, c1 = hl.two_class_critical_g(sp.Rational(1, 2))
+    assert limit == sp.Rational(8, 3) and c1.is_finite and c1 < 0
+    for dim in (16, 64):
+        lam = np.where(np.arange(dim) < dim // 2, 1.0, 0.5)
+        want = brentq(lambda gv, lam=lam, dim=dim: float(np.sum(gv / dim * lam / (2 - 2 * gv / dim * lam))) - 1,
+                      1e-9, dim * (1 - 1e-12), xtol=1e-14, rtol=1e-15)
+        assert abs(float(root.subs(hl.d, dim)) / want - 1) < 1e-12
+    for bad in (0, 1, sp.Rational(3, 2), -1):
+        with pytest.raises(ValueError, match="low"):
+            hl.two_class_critical_g(bad)
