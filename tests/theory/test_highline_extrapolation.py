@@ -60,17 +60,3 @@ def test_extrapolation_equals_the_taylor_method(case):
             for a, b in zip(row_a, row_b):
                 assert abs(a - b) <= mpmath.mpf("1e-17") * abs(b)
         assert got["t"] == ref["t"]
-
-
-def test_benchmark_script_reports_both_methods(monkeypatch, capsys):
-    """benchmarks/highprecision_ode.py on the standard line-search problem: a row per problem, and both
-    methods within 10^-(dps - 2) of the reference (no timing asserted)."""
-    from benchmark_loader import load_benchmark
-    mod = load_benchmark("highprecision_ode", "bench_highprecision_ode")
-    first = mod.problems()[0]
-    assert first[0].startswith("line search") and first[2] == 18
-    monkeypatch.setattr(mod, "problems", lambda: [first])
-    rows = mod.main(["--repeat", "1"])
-    assert len(rows) == 1 and "line search" in capsys.readouterr().out
-    _, dps, *_, err_taylor, err_extrapolation = rows[0]
-    assert err_taylor < mpmath.mpf(10) ** (2 - dps) and err_extrapolation < mpmath.mpf(10) ** (2 - dps)
