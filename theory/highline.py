@@ -202,11 +202,6 @@ class HighLineODE:
     def _mp_drift(self):
         return sp.lambdify([g, sym.lam, D2, R], self.drift, modules="mpmath")
 
-    @functools.cached_property
-    def _decimal_drift(self):
-        from .extrapolation import DECIMAL_FUNCTIONS
-        return sp.lambdify([g, sym.lam, D2, R], self.drift, modules=[DECIMAL_FUNCTIONS, "mpmath"])
-
     def latex(self) -> str:
         """The normalisation, the ODE, the risk, the Volterra equation and the threshold (align*)."""
         lam = sym.lam
@@ -423,10 +418,6 @@ class LearningRateRule:
         return _lambdified(self.expression, tuple(self._args), "mpmath")
 
     @property
-    def _decimal(self):
-        return _lambdified(self.expression, tuple(self._args), "decimal")
-
-    @property
     def _numpy_partials(self):
         """(dg/dR, dg/dI, dg/dM_2) for Jacobians."""
         return [_lambdified(sp.diff(self.expression, v), tuple(self._args), "numpy") for v in (R, I, M2)]
@@ -444,11 +435,7 @@ class LearningRateRule:
 @functools.lru_cache(maxsize=256)
 def _lambdified(expression, args, modules):
     """One compiled function per (expression, arguments, backend): rules built anew for every solve
-    (e.g. a constant g) do not pay SymPy's lambdify (milliseconds) each time. ``modules="decimal"``:
-    Python's Decimal arithmetic (:data:`theory.extrapolation.DECIMAL_FUNCTIONS`)."""
-    if modules == "decimal":
-        from .extrapolation import DECIMAL_FUNCTIONS
-        return sp.lambdify(list(args), expression, modules=[DECIMAL_FUNCTIONS, "mpmath"])
+    (e.g. a constant g) do not pay SymPy's lambdify (milliseconds) each time."""
     return sp.lambdify(list(args), expression, modules=modules)
 
 

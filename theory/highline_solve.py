@@ -634,24 +634,19 @@ def _solve_etd2(p, t_max, te, rtol, atol, ode, record_D2):
 
 
 def solve_mp(eigenvalues, t_values, *, g=None, rule=None, noise_variance=0, initial_D2=1, weights=None, dps=30,
-             ode=None, learning_rate=_UNSET, initial=_UNSET, method="taylor"):
-    r"""Integrate the High Line ODE in high precision.
+             ode=None, learning_rate=_UNSET, initial=_UNSET):
+    r"""Integrate the High Line ODE in high precision with ``mpmath.odefun`` (Taylor series method).
 
     Same system as :func:`solve` (same argument names; equal atoms merged the same way, the per-atom
     initial value being the weighted mean); every quantity is an ``mpmath.mpf`` at ``dps`` decimal
-    digits. Intended for a few distinct eigenvalues (two-class spectra, K = lambda I).
-
-    ``method="taylor"``: ``mpmath.odefun`` (Taylor series method; its local error is controlled at the
-    working precision). ``method="extrapolation"``: Gragg--Bulirsch--Stoer extrapolation of order 16 in
-    Python's ``decimal`` arithmetic at dps + 6 digits with relative tolerance 10^-(dps + 2) per step
-    (:func:`theory.extrapolation.gbs`): the same digits 4-6 times faster (measured against the
-    Taylor method at 30-40 digits in ``tests/theory/test_highline_extrapolation.py``).
+    digits (the Taylor method's local error is controlled at that working precision).
+    Intended for a few distinct eigenvalues (two-class spectra, K = lambda I).
 
     Returns a dict with lists (one entry per time in ``t_values``) of ``risk``, ``g``
     (``learning_rate`` is a deprecated key holding the same list), ``integral`` and ``D2`` (lists of
     mpf per atom).
 
-    Raises ValueError as :func:`solve`, and for a method other than "taylor" or "extrapolation".
+    Raises ValueError as :func:`solve`.
 
     Example
     -------
@@ -661,8 +656,6 @@ def solve_mp(eigenvalues, t_values, *, g=None, rule=None, noise_variance=0, init
     """
     from .highline import LearningRateRule, constant_g, derive_limit
     g, initial_D2 = _deprecated_names(g, learning_rate, initial_D2, initial)
-    if method not in ("taylor", "extrapolation"):
-        raise ValueError(f"method must be 'taylor' or 'extrapolation'; got {method!r}")
     with mpmath.workdps(dps):
         lam = check_eigenvalues(eigenvalues)
         raw = list(eigenvalues) if isinstance(eigenvalues, (list, tuple)) else list(np.atleast_1d(eigenvalues))
@@ -698,9 +691,6 @@ def solve_mp(eigenvalues, t_values, *, g=None, rule=None, noise_variance=0, init
         t1 = mpmath.fsum(a * x for a, x in zip(atoms, w))
         t2 = mpmath.fsum(a * a * x for a, x in zip(atoms, w))
 
-        if method == "extrapolation":
-            return _solve_extrapolation(atoms, w, D0, sigma2, t1, t2, rule, ode, t_values, dps)
-
         def parts(y):
             r = mpmath.fsum(x * a * Di for x, a, Di in zip(w, atoms, y[:n])) / 2 + sigma2 / 2
             m2 = mpmath.fsum(x * a * a * Di for x, a, Di in zip(w, atoms, y[:n]))
@@ -722,51 +712,6 @@ def solve_mp(eigenvalues, t_values, *, g=None, rule=None, noise_variance=0, init
             out["D2"].append(list(y[:n]))
         out["learning_rate"] = out["g"]
         return out
-
-
-def _solve_extrapolation(atoms, w, D0, sigma2, t1, t2, rule, ode, t_values, dps):
-    """:func:`solve_mp` by GBS extrapolation in Decimal arithmetic (same state, same output dict)."""
-    import decimal
-
-    from .extrapolation import gbs, to_decimal
-    times = [mpmath.mpf(tv) for tv in t_values]
-    if any(tv < 0 for tv in times):
-        raise ValueError("t_values must be >= 0")
-    order = sorted(range(len(times)), key=lambda k: times[k])
-    n = len(atoms)
-    with decimal.localcontext(prec=dps + 6):
-        a_ = [to_decimal(a) for a in atoms]
-        wa = [to_decimal(x) * a for x, a in zip(w, a_)]
-        wa2 = [x * a for x, a in zip(wa, a_)]
-        s2 = to_decimal(sigma2)
-        hv = [to_decimal(v) for v in rule.values(mp=True)]
-        T1, T2 = to_decimal(t1), to_decimal(t2)
-        drift, rate = ode._decimal_drift, rule._decimal
-        half = decimal.Decimal(1) / 2
-
-        def parts(y):
-            r = (sum(x * Di for x, Di in zip(wa, y)) + s2) * half
-            m2 = sum(x * Di for x, Di in zip(wa2, y))
-            return r, rate(r, y[n], T1, T2, m2, *hv)
-
-        def F(y):
-            r, gg = parts(y)
-            return [drift(gg, a, Di, r) for a, Di in zip(a_, y)] + [r]
-
-        states = gbs(F, [to_decimal(x) for x in D0] + [decimal.Decimal(0)], [to_decimal(times[k]) for k in order],
-                     rtol=decimal.Decimal(10) ** -(dps + 2), atol=decimal.Decimal(0), levels=8)
-        rows = [None] * len(times)
-        for k, y in zip(order, states):
-            r, gg = parts(y)
-            rows[k] = (r, gg, y)
-    out = {"t": times, "risk": [], "g": [], "integral": [], "D2": []}
-    for r, gg, y in rows:
-        out["risk"].append(mpmath.mpf(str(r)))
-        out["g"].append(mpmath.mpf(str(gg)))
-        out["integral"].append(mpmath.mpf(str(y[n])))
-        out["D2"].append([mpmath.mpf(str(v)) for v in y[:n]])
-    out["learning_rate"] = out["g"]
-    return out
 
 
 def relative_error(approx, reference):

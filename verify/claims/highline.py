@@ -246,13 +246,10 @@ def eq95_violations(pairs):
     return bad, smallest
 
 
-#: (cases (lambda_1, lambda_2, p, T), digits required, digits dps of the high-precision ODE) per budget. The ODE is
-#: ``solve_mp(method="extrapolation")`` (GBS in dps + 6 digit Decimal arithmetic, rtol 10^-(dps+2)): the same
-#: digits as the mpmath Taylor method (agreement checked against it in tests/theory/test_highline_extrapolation.py)
-#: at 1/4-1/6 of its CPU.
+#: (cases (lambda_1, lambda_2, p, T), digits required, working digits of the mpmath ODE) per budget.
 #: thorough: both cases to 20 digits at t = 70, 52 (g_t - g_inf ~ 1e-24 relative there; measured 4.8e-21 at
-#: 0.75 of these times), dps 26, 0.66 s of CPU (Taylor: 3.0 s). Other budgets: one case to 12 digits at t = 30
-#: with dps 18, 0.12 s (Taylor: 0.65 s): g_t - g_inf decays like e^{-1.1 t} for (1, 1/4, 1/4) (measured
+#: 0.75 of these times), 26-digit arithmetic, 2.7 s of CPU. Other budgets: one case to 12 digits at t = 30
+#: with 18-digit arithmetic, 0.46 s: g_t - g_inf decays like e^{-1.1 t} for (1, 1/4, 1/4) (measured
 #: relative 1.4e-10, 5.7e-13, 2.1e-14, 2.2e-15 at t = 20, 25, 28, 30), so 12 digits hold with a margin of
 #: 400 while a closed form off by 1e-10 relative fails (``tests/test_highline_limits.py``).
 LINE_SEARCH_LIMITS = {"thorough": (((1.0, 0.5, 0.5, 70), (1.0, 0.25, 0.25, 52)), 20, 26),
@@ -261,7 +258,7 @@ LINE_SEARCH_LIMITS = {"thorough": (((1.0, 0.5, 0.5, 70), (1.0, 0.25, 0.25, 52)),
 
 def line_search_limit_checks(budget, factor=1):
     """numeric_agreement verdicts of the two-eigenvalue line-search limit g_inf (closed form, times
-    ``factor``: a planted error when != 1) against the high-precision ODE (:data:`LINE_SEARCH_LIMITS`)."""
+    ``factor``: a planted error when != 1) against the mpmath ODE (:data:`LINE_SEARCH_LIMITS`)."""
     import mpmath
 
     from theory import adaptive as ad
@@ -270,19 +267,18 @@ def line_search_limit_checks(budget, factor=1):
     out = []
     for lam1, lam2, mass, T in cases:
         _, g_inf, _ = ls.numeric(lam1, lam2, mass, dps=30)
-        sol = hl.solve_mp([lam1, lam2], [T], rule=ad.line_search(), weights=[mass, 1 - mass], dps=dps,
-                          method="extrapolation")
+        sol = hl.solve_mp([lam1, lam2], [T], rule=ad.line_search(), weights=[mass, 1 - mass], dps=dps)
         with mpmath.workdps(dps):    # compared at the working precision, not rounded to 15 digits first
             out.append(numeric_agreement(sol["g"][0], g_inf * mpmath.mpf(factor), digits, label=(
-                f"g_inf closed form = high-precision ODE at t={T} (lambda = {lam1}, {lam2}; p = {mass}; GBS "
-                f"extrapolation in {dps + 6}-digit arithmetic, rtol 1e-{dps + 2}; {digits} digits)")))
+                f"g_inf closed form = mpmath ODE at t={T} (lambda = {lam1}, {lam2}; p = {mass}; {dps}-digit "
+                f"arithmetic; {digits} digits)")))
     return out
 
 
 #: AdaGrad-Norm, K = lambda I, sigma = 0: cases (eta, b, lambda, D_0^2, T), digits, working digits.
 #: thorough: on both sides of b = eta lambda / 2, to 20 digits at t = 53, 62 (g_t - g_inf ~ 1e-22 relative
-#: there; measured 1e-19 at t = 45, 52 and 1e-25 at t = 60, 70), dps 26, 0.67 s of CPU (Taylor: 2.2 s). Other
-#: budgets: the first case to 12 digits at t = 32 with dps 18, 0.08 s (Taylor: 0.34 s): measured relative
+#: there; measured 1e-19 at t = 45, 52 and 1e-25 at t = 60, 70), 26-digit arithmetic, 2.2 s of CPU. Other
+#: budgets: the first case to 12 digits at t = 32 with 18-digit arithmetic, 0.6 s: measured relative
 #: g_t - g_inf 2.4e-9, 2.0e-11, 1.7e-13, 2.5e-14 at t = 20, 25, 30, 32 (a margin of 40 on 12 digits; a
 #: closed form off by 1e-10 fails).
 ADAGRAD_LIMITS = {"thorough": (((1.0, 0.3, 1.0, 1.0, 53), (0.5, 1.0, 2.0, 0.5, 62)), 20, 26),
@@ -297,7 +293,7 @@ def _adagrad_limit_function():
 
 def adagrad_limit_checks(budget, factor=1):
     """numeric_agreement verdicts of the Lambert-W AdaGrad-Norm limit (times ``factor``) against the
-    high-precision ODE (:data:`ADAGRAD_LIMITS`)."""
+    mpmath ODE (:data:`ADAGRAD_LIMITS`)."""
     import mpmath
 
     from theory import adaptive as ad
@@ -307,12 +303,11 @@ def adagrad_limit_checks(budget, factor=1):
     for etav, bv, lamv, D0, T in cases:
         with mpmath.workdps(40):
             closed = f(mpmath.mpf(etav), mpmath.mpf(bv), mpmath.mpf(lamv), mpmath.mpf(D0)) * factor
-        sol = hl.solve_mp([lamv], [T], rule=ad.adagrad_norm(etav, bv), initial_D2=D0, dps=dps,
-                          method="extrapolation")
+        sol = hl.solve_mp([lamv], [T], rule=ad.adagrad_norm(etav, bv), initial_D2=D0, dps=dps)
         with mpmath.workdps(dps):    # compared at the working precision, not rounded to 15 digits first
             out.append(numeric_agreement(sol["g"][0], closed, digits, label=(
-                f"K = {lamv} I: Lambert-W g_inf = high-precision ODE at t={T} (eta={etav}, b={bv}, D0^2={D0}; "
-                f"GBS extrapolation in {dps + 6}-digit arithmetic, rtol 1e-{dps + 2}; {digits} digits)")))
+                f"K = {lamv} I: Lambert-W g_inf = mpmath ODE at t={T} (eta={etav}, b={bv}, D0^2={D0}; "
+                f"{dps}-digit arithmetic; {digits} digits)")))
     return out
 
 
@@ -411,7 +406,7 @@ def _adagrad_runner(claim, budget, ss):
     verdicts = []
     alphas = AlphaBudget(claim.alpha, {"ode": 2, "limit": 1})
     f = _adagrad_limit_function()
-    # (a) K = lambda I, sigma = 0: Lambert-W limit vs the high-precision ODE
+    # (a) K = lambda I, sigma = 0: Lambert-W limit vs the mpmath ODE
     verdicts += adagrad_limit_checks(budget)
     # (b) noisy targets: g_t sqrt(b^2 + sigma^2 tau_1 t)/eta -> 1, with a deviation ~ t^{-1/2}
     lam = two_class_spectrum(64)
