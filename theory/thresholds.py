@@ -203,6 +203,18 @@ class Spectrum:
                 out[s:s + step] = 1.0 - np.sum(self.counts[:, None] * vals, axis=0)   # no BLAS threads
         return out
 
+    def secular_on_grid(self, gs, w):
+        """F(1 + w) at the learning rates ``gs`` (1-D array) for one real w, shape of ``gs``."""
+        gs = np.asarray(gs, dtype=float)
+        out = np.empty(gs.shape)
+        step = max(1, self.CHUNK // len(self.lam))
+        with np.errstate(all="ignore"):
+            for s in range(0, len(gs), step):
+                a = self.args(gs[None, s:s + step], col=True)
+                vals = _bcast(self.sf.G[0](*a, float(w)), (len(self.lam), len(gs[s:s + step])))
+                out[s:s + step] = 1.0 - np.sum(self.counts[:, None] * vals, axis=0)
+        return out
+
     def secular_one(self, g):
         """F(1) at learning rate g (float)."""
         return float(self.secular(g, np.zeros(1))[0])
@@ -360,7 +372,8 @@ def _locate(spec):
 
     First the z = 1 root of the secular equation (O(C) per evaluation): the first sign change
     of F(1; gamma) on a doubling grid, bisected to adjacent floats, accepted if L is stable
-    just below and unstable just above it. Otherwise the stability test itself is bisected.
+    just below and unstable just above it. Then the first zero of F(1) or F(-1) on a fine grid
+    (:func:`_secular_crossing`). Otherwise the stability test itself is bisected.
     """
     g0 = 1e-6 / spec.scale
     while not spec.stable(g0):
@@ -377,6 +390,9 @@ def _locate(spec):
         r = brentq(spec.secular_one, g, 2 * g, xtol=1e-300, rtol=4 * np.finfo(float).eps, maxiter=200)
         if spec.stable(r * (1 - 1e-9)) and not spec.stable(r * (1 + 1e-9)):
             return r, r, ("secular", 1.0)
+    found = _secular_crossing(spec, g0, top)
+    if found is not None:
+        return found
     g = g0
     while spec.stable(2 * g):
         g *= 2
@@ -385,6 +401,38 @@ def _locate(spec):
                                f"(up to {top:g} = 1e15 / tr K)")
     lo, hi = _bisect(spec.stable, g, 2 * g, rel=1e-12)
     return lo, hi, spec.exit_point(hi * (1 + 1e-9))
+
+
+#: points per doubling of the fine scan of F(z; gamma) in :func:`_secular_crossing`
+FINE_POINTS = 16
+
+
+def _secular_crossing(spec, g0, top):
+    """The crossing as the first zero of F(z; gamma), z = 1 then z = -1, on a fine geometric grid of
+    learning rates (FINE_POINTS per doubling from g0 to top, one vectorised evaluation), located by Brent's
+    method and accepted if L is stable just below and unstable just above it; None if neither is.
+
+    Below gamma_c no eigenvalue of L lies on the unit circle, so no zero of F(z; .) precedes gamma_c; the
+    doubling grid of :func:`_locate` misses a zero of F(1) when F(1) is negative on less than a doubling
+    (e.g. SGD with weight decay), and heavy ball and SGD with weight decay can lose stability at z = -1."""
+    from scipy.optimize import brentq
+    n = int(np.ceil(np.log2(top / g0) * FINE_POINTS)) + 1
+    gs = g0 * 2.0 ** (np.arange(n) / FINE_POINTS)
+    for z in (1.0, -1.0):
+        F = spec.secular_on_grid(gs, z - 1.0)
+        neg = np.flatnonzero(~(F > 0))
+        if neg.size == 0 or neg[0] == 0:
+            continue
+        a, b = gs[neg[0] - 1], gs[neg[0]]
+
+        def f(x, w=np.array([z - 1.0])):
+            return float(spec.secular(x, w)[0].real)
+        if not (f(a) > 0 and f(b) <= 0) or not np.isfinite(f(b)):
+            continue
+        r = brentq(f, a, b, xtol=1e-300, rtol=4 * np.finfo(float).eps, maxiter=200) if f(b) < 0 else b
+        if spec.stable(r * (1 - 1e-9)) and not spec.stable(r * (1 + 1e-9)):
+            return r, r, ("secular", z)
+    return None
 
 
 def _float_root(spec, lo, hi, exit):
