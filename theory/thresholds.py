@@ -407,6 +407,11 @@ def _locate(spec):
 FINE_POINTS = 16
 
 
+def _secular_at(spec, w, g):
+    """F(1 + w; g) for a one-element array w, as a float."""
+    return float(spec.secular(g, w)[0].real)
+
+
 def _secular_crossing(spec, g0, top):
     """The crossing as the first zero of F(z; gamma), z = 1 then z = -1, on a fine geometric grid of
     learning rates (FINE_POINTS per doubling from g0 to top, one vectorised evaluation), located by Brent's
@@ -424,9 +429,7 @@ def _secular_crossing(spec, g0, top):
         if neg.size == 0 or neg[0] == 0:
             continue
         a, b = gs[neg[0] - 1], gs[neg[0]]
-
-        def f(x, w=np.array([z - 1.0])):
-            return float(spec.secular(x, w)[0].real)
+        f = functools.partial(_secular_at, spec, np.array([z - 1.0]))
         if not (f(a) > 0 and f(b) <= 0) or not np.isfinite(f(b)):
             continue
         r = brentq(f, a, b, xtol=1e-300, rtol=4 * np.finfo(float).eps, maxiter=200) if f(b) < 0 else b
