@@ -17,7 +17,7 @@ import sympy as sp
 from . import symbols as sym
 from .diskcache import persistent
 from .hyperparameters import bind_problem
-from .linear import BlockRankOne, MpBlockRankOne
+from .linear import ORBIT_LIMIT, BlockRankOne, MpBlockRankOne, affine_orbit
 from .precision import float_view
 from .validation import check_initial, check_integer
 
@@ -525,6 +525,11 @@ class Recursion:
         args = self._arg_values(lam, float(learning_rate), batch, float(noise_variance), hyper)
         d, n = mu0.shape
         M, b = self._mean_step(args, d, n)
+        if d * n <= ORBIT_LIMIT:   # block diagonal: the dense map's orbit in blocks of steps
+            L = np.zeros((d, n, d, n))
+            L[np.arange(d), :, np.arange(d), :] = M
+            return affine_orbit(L.reshape(d * n, d * n), b.reshape(-1), np.asarray(mu0, float).reshape(-1),
+                                steps).reshape(steps + 1, d, n)[:, :, 0]
         out = np.empty((steps + 1, d))
         mu = mu0
         out[0] = mu[:, 0]
