@@ -122,6 +122,21 @@ def _numpy_sources(args, matrices):
     return tuple((name, lambdify_source(list(args), list(matrix))) for name, matrix in matrices)
 
 
+class _LazyMpFunctions(dict):
+    """The dict of :attr:`Recursion._mp_fns`, filled by ``lambdify`` when a key is first read."""
+
+    def __init__(self, rec):
+        super().__init__()
+        self._rec = rec
+
+    def __missing__(self, key):
+        rec = self._rec
+        for k in ("A", "u", "f", "v", "w"):
+            self[k] = [sp.lambdify(rec._args, e, modules="mpmath") for e in getattr(rec, k)]
+        self["G1"] = sp.lambdify(rec._args, rec._stationary_terms["G"], modules="mpmath")
+        return dict.__getitem__(self, key)
+
+
 def _entries(values, d):
     """(d, n) float array of n lambdified entries (numbers or arrays over the d directions)."""
     out = np.empty((len(values), d))
@@ -243,11 +258,9 @@ class Recursion:
 
     @functools.cached_property
     def _mp_fns(self):
-        def comp(matrix):
-            return [sp.lambdify(self._args, e, modules="mpmath") for e in matrix]
-        out = {k: comp(getattr(self, k)) for k in ("A", "u", "f", "v", "w")}
-        out["G1"] = sp.lambdify(self._args, self._stationary_terms["G"], modules="mpmath")
-        return out
+        """mpmath functions per entry of A, u, f, v, w (and "G1", the stationary secular term), lambdified
+        on first use (only ``dps`` trajectories read them; the holder is shared by :meth:`with_data` copies)."""
+        return _LazyMpFunctions(self)
 
     def _check(self, eigenvalues, learning_rate, batch, noise_variance, hyper, schedules=False, steps=None):
         """Validate the arguments; bind ``hyper`` in place (defaults filled, per-direction values as arrays).
