@@ -345,6 +345,7 @@ class TwoStepFourthRecursion(DataBound):
         gc = derive(self.algorithm, self.data).critical_learning_rate(lam, batch=batch, **hyper)
         classes = resolvable_classes(lam, self._moments(lam), gc)
 
+        @functools.lru_cache(maxsize=64)   # the scans read rho and det(I - L) at the same learning rates
         def cmap(g):
             return self._map(*classes, g, batch, 0.0, hyper)
         size = len(cmap(gc).coordinates())
