@@ -65,41 +65,48 @@ class SecularFunctions:
         self.rec, self.p = rec, len(rec.moments)
         self.args = list(rec._args)
 
-    @functools.cached_property
-    def _sources(self):
+    def _module_sources(self, module):
         rec = self.rec
         return _secular_sources(tuple(self.args), *(sp.ImmutableMatrix(x) for x in (rec.A, rec.u, rec.v)),
-                                rec.secular_term(1 + _W), tuple(rec._stationary_terms.items()))
+                                rec.secular_term(1 + _W), tuple(rec._stationary_terms.items()), module)
 
-    @staticmethod
-    def _both(sources):
-        """(NumPy function, mpmath function compiled on first use) from their generated sources."""
-        np_src, mp_src = sources
-        return from_source(np_src), LazySource(mp_src)
+    @functools.cached_property
+    def _sources(self):
+        return self._module_sources("numpy")
+
+    @functools.cached_property
+    def _mp_sources(self):   # generated (or loaded) only when an mpmath function is first called
+        return self._module_sources("mpmath")
+
+    def _both(self, key, index=None):
+        """(NumPy function, mpmath function generated and compiled on first use) of one piece."""
+        def pick(sources):
+            return sources[key] if index is None else sources[key][index]
+        return from_source(pick(self._sources)), LazySource(lambda: pick(self._mp_sources))
 
     @functools.cached_property
     def N(self):
-        return [self._both(x) for x in self._sources["N"]]
+        return [self._both("N", i) for i in range(len(self._sources["N"]))]
 
     @functools.cached_property
     def u(self):
-        return [self._both(x) for x in self._sources["u"]]
+        return [self._both("u", i) for i in range(len(self._sources["u"]))]
 
     @functools.cached_property
     def v(self):
-        return [self._both(x) for x in self._sources["v"]]
+        return [self._both("v", i) for i in range(len(self._sources["v"]))]
 
     @functools.cached_property
     def det_N(self):
-        return self._both(self._sources["det_N"])
+        return self._both("det_N")
 
     @functools.cached_property
     def G(self):
-        return self._both(self._sources["G"])
+        return self._both("G")
 
     @functools.cached_property
     def terms(self):
-        return {k: self._both(x) for k, x in self._sources["terms"]}
+        return {k: self._both("terms", k) for k in self._sources["terms"]}
 
     @functools.cached_property
     def det_zA(self):
@@ -109,19 +116,20 @@ class SecularFunctions:
 
 
 @persistent   # generated once per recursion (SymPy's expansion, factorisation and lambdify), then loaded
-def _secular_sources(args, A, u, v, G, terms):
-    """NumPy and mpmath sources of the pieces of :class:`SecularFunctions`: the entries of I - A_i (expanded,
-    so that they carry no cancellation), u_i, v_i, det(I - A_i) (factored), the secular term ``G`` (a
-    function of ``args`` and w) and the stationary ``terms`` ((name, expression), ...)."""
+def _secular_sources(args, A, u, v, G, terms, module="numpy"):
+    """Sources for ``module`` (NumPy, or mpmath on demand) of the pieces of :class:`SecularFunctions`: the
+    entries of I - A_i (expanded, so that they carry no cancellation), u_i, v_i, det(I - A_i) (factored),
+    the secular term ``G`` (a function of ``args`` and w) and the stationary ``terms`` ((name, expression),
+    ...; returned as a dict)."""
     p = A.shape[0]
     N = (sp.eye(p) - A).applyfunc(sp.expand)
     args, wargs = list(args), [*args, _W]
 
-    def both(expr, a=args):
-        return lambdify_source(a, expr), lambdify_source(a, expr, "mpmath")
-    return {"N": [both(e) for e in N], "u": [both(e) for e in u], "v": [both(e) for e in v],
-            "det_N": both(sp.factor(N.det(method="berkowitz"))), "G": both(G, wargs),
-            "terms": [(k, both(e)) for k, e in terms]}
+    def src(expr, a=args):
+        return lambdify_source(a, expr, module)
+    return {"N": [src(e) for e in N], "u": [src(e) for e in u], "v": [src(e) for e in v],
+            "det_N": src(sp.factor(N.det(method="berkowitz"))), "G": src(G, wargs),
+            "terms": {k: src(e) for k, e in terms}}
 
 
 def merge_directions(lam, kappa, *per_direction):
