@@ -4,15 +4,8 @@ precision (numpy.longdouble) written here."""
 import numpy as np
 import pytest
 
-from theory import (
-    SGD,
-    Gaussian,
-    HeavyBall,
-    IndependentCoordinates,
-    Nesterov,
-    Rademacher,
-    derive,
-)
+from theory import SGD, HeavyBall, Nesterov, derive
+from theory.data import Gaussian, IndependentCoordinates, Rademacher
 from theory.linear import ORBIT_LIMIT, BlockRankOne, affine_orbit
 
 
