@@ -39,12 +39,16 @@ def from_source(source, module="numpy"):
 
 
 class LazySource:
-    """A generated function compiled on its first call (for the rarely used mpmath versions)."""
+    """A generated function compiled on its first call (for the rarely used mpmath versions).
+
+    ``source`` is the generated source, or a callable returning it: then even the generation (SymPy's
+    printing, the largest part of ``lambdify``) waits for the first call."""
 
     def __init__(self, source, module="mpmath"):
         self.source, self.module, self.fn = source, module, None
 
     def __call__(self, *args):
         if self.fn is None:
-            self.fn = from_source(self.source, self.module)
+            source = self.source() if callable(self.source) else self.source
+            self.fn = from_source(source, self.module)
         return self.fn(*args)

@@ -27,7 +27,45 @@ from dataclasses import dataclass
 import mpmath
 import numpy as np
 
-__all__ = ["BlockRankOne", "MpBlockRankOne"]
+__all__ = ["BlockRankOne", "MpBlockRankOne", "affine_orbit"]
+
+
+#: largest state dimension iterated by :func:`affine_orbit` (dense powers); larger maps step one by one
+ORBIT_LIMIT = 160
+
+
+def affine_orbit(L: np.ndarray, f: np.ndarray, x0: np.ndarray, steps: int, block: int = 32) -> np.ndarray:
+    r"""The orbit x_0, ..., x_steps of x_{k+1} = L x_k + f, shape (steps + 1, n), ``block`` steps per product.
+
+    With the powers L^1..L^m and the partial sums F_t = sum_{j<t} L^j f precomputed (m = ``block``),
+    x_{k+t} = L^t x_k + F_t for t = 1..m is one (m n x n) matrix-vector product: O(m n^3) once and
+    O(steps n^2) in steps / m NumPy calls instead of ``steps`` (the same numbers up to the order of the
+    floating-point sums; tests compare with step-by-step iteration). ``L`` (n, n), ``f`` and ``x0`` (n,).
+
+    Example
+    -------
+    >>> import numpy as np
+    >>> affine_orbit(np.array([[0.5]]), np.array([1.0]), np.array([0.0]), 3)[:, 0].tolist()
+    [0.0, 1.0, 1.5, 1.75]
+    """
+    n = len(x0)
+    out = np.empty((steps + 1, n))
+    out[0] = x0
+    m = max(1, min(block, steps))
+    powers = np.empty((m, n, n))
+    sums = np.empty((m, n))
+    powers[0], sums[0] = L, f
+    for t in range(1, m):
+        powers[t] = L @ powers[t - 1]
+        sums[t] = sums[t - 1] + powers[t - 1] @ f
+    flat = powers.reshape(m * n, n)
+    x = out[0]
+    for k in range(0, steps, m):
+        t = min(m, steps - k)
+        chunk = (flat[:t * n] @ x).reshape(t, n) + sums[:t]
+        out[k + 1:k + 1 + t] = chunk
+        x = chunk[-1]
+    return out
 
 
 @dataclass
@@ -63,8 +101,28 @@ class BlockRankOne:
         return np.einsum("ipq,iq->ip", self.A, s) + self.u * coupling + self.f
 
     def iterate(self, s0: np.ndarray, steps: int) -> np.ndarray:
-        """States s_0..s_steps, shape (steps + 1, d, p)."""
+        """States s_0..s_steps, shape (steps + 1, d, p).
+
+        Up to :data:`ORBIT_LIMIT` coordinates d p: for p = 1 by :func:`affine_orbit` on the dense
+        matrix (blocks of steps at once); for p > 1 step by step with blockdiag(A) as one dense matrix
+        and the coupling kept rank one (u (v . s): the dense u v^T adds rounding, measured up to 7x the
+        error of the structured step on momentum maps). Else step by step in O(d p^2) per step."""
+        d, p = self.A.shape[:2]
+        if d * p <= ORBIT_LIMIT and p == 1:
+            return affine_orbit(self.transition_matrix(), self.f.reshape(-1),
+                                np.asarray(s0, dtype=float).reshape(-1), steps).reshape(steps + 1, d, p)
         out = np.empty((steps + 1,) + self.A.shape[:2])
+        if d * p <= ORBIT_LIMIT:
+            blocks = np.zeros((d, p, d, p))
+            blocks[np.arange(d), :, np.arange(d), :] = self.A
+            blocks = blocks.reshape(d * p, d * p)
+            u, v, f = self.u.reshape(-1), self.v.reshape(-1), self.f.reshape(-1)
+            flat = out.reshape(steps + 1, d * p)
+            flat[0] = x = np.asarray(s0, dtype=float).reshape(-1)
+            for k in range(1, steps + 1):
+                x = blocks @ x + u * (v @ x) + f
+                flat[k] = x
+            return out
         out[0] = s = np.asarray(s0, dtype=float)
         if self.block_size == 1:
             a, u, v, f = self.A[:, 0, 0], self.u[:, 0], self.v[:, 0], self.f[:, 0]

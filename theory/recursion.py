@@ -15,9 +15,10 @@ import numpy as np
 import sympy as sp
 
 from . import symbols as sym
+from .compiled import from_source, lambdify_source
 from .diskcache import persistent
 from .hyperparameters import bind_problem
-from .linear import BlockRankOne, MpBlockRankOne
+from .linear import ORBIT_LIMIT, BlockRankOne, MpBlockRankOne, affine_orbit
 from .precision import float_view
 from .validation import check_initial, check_integer
 
@@ -113,6 +114,35 @@ class Trajectory:
     @property
     def steps(self) -> int:
         return len(self.risk) - 1
+
+
+@persistent   # generated once per recursion, then loaded from the derivation cache (theory.compiled)
+def _numpy_sources(args, matrices):
+    """((name, NumPy source of the function of ``args`` returning the entries of the matrix), ...)."""
+    return tuple((name, lambdify_source(list(args), list(matrix))) for name, matrix in matrices)
+
+
+class _LazyMpFunctions(dict):
+    """The dict of :attr:`Recursion._mp_fns`, filled by ``lambdify`` when a key is first read."""
+
+    def __init__(self, rec):
+        super().__init__()
+        self._rec = rec
+
+    def __missing__(self, key):
+        rec = self._rec
+        for k in ("A", "u", "f", "v", "w"):
+            self[k] = [sp.lambdify(rec._args, e, modules="mpmath") for e in getattr(rec, k)]
+        self["G1"] = sp.lambdify(rec._args, rec._stationary_terms["G"], modules="mpmath")
+        return dict.__getitem__(self, key)
+
+
+def _entries(values, d):
+    """(d, n) float array of n lambdified entries (numbers or arrays over the d directions)."""
+    out = np.empty((len(values), d))
+    for n, v in enumerate(values):
+        out[n] = v
+    return np.ascontiguousarray(out.T)
 
 
 class Recursion:
@@ -220,18 +250,17 @@ class Recursion:
     # ------------------------------------------------------------------ numeric compilation
     @functools.cached_property
     def _numpy_fns(self):
-        def comp(matrix):
-            return [sp.lambdify(self._args, e, modules="numpy") for e in matrix]
-        return {k: comp(getattr(self, k)) for k in ("A", "u", "f", "v", "w", "mean_matrix", "mean_forcing")
-                if getattr(self, k) is not None}
+        """{name: function of the numeric arguments returning the entries of the matrix ``name``}, compiled
+        from lambdified sources kept in the derivation cache (one function per matrix)."""
+        names = [k for k in ("A", "u", "f", "v", "w", "mean_matrix", "mean_forcing") if getattr(self, k) is not None]
+        sources = _numpy_sources(tuple(self._args), tuple((k, sp.ImmutableMatrix(getattr(self, k))) for k in names))
+        return {k: from_source(src) for k, src in sources}
 
     @functools.cached_property
     def _mp_fns(self):
-        def comp(matrix):
-            return [sp.lambdify(self._args, e, modules="mpmath") for e in matrix]
-        out = {k: comp(getattr(self, k)) for k in ("A", "u", "f", "v", "w")}
-        out["G1"] = sp.lambdify(self._args, self._stationary_terms["G"], modules="mpmath")
-        return out
+        """mpmath functions per entry of A, u, f, v, w (and "G1", the stationary secular term), lambdified
+        on first use (only ``dps`` trajectories read them; the holder is shared by :meth:`with_data` copies)."""
+        return _LazyMpFunctions(self)
 
     def _check(self, eigenvalues, learning_rate, batch, noise_variance, hyper, schedules=False, steps=None):
         """Validate the arguments; bind ``hyper`` in place (defaults filled, per-direction values as arrays).
@@ -270,8 +299,8 @@ class Recursion:
         args = self._arg_values(lam, float(learning_rate), batch, float(noise_variance), hyper)
         d, p = len(lam), len(self.moments)
 
-        def ev(fns):
-            return np.stack([np.broadcast_to(np.asarray(fn(*args), dtype=float), (d,)) for fn in fns], axis=-1)
+        def ev(fn):
+            return _entries(fn(*args), d)
 
         fns = self._numpy_fns
         return BlockRankOne(A=ev(fns["A"]).reshape(d, p, p), u=ev(fns["u"]), v=ev(fns["v"]),
@@ -498,11 +527,8 @@ class Recursion:
 
     def _mean_step(self, args, d, n):
         """(M, b) of the mean recursion E s' = M E s + b at numeric arguments; shapes (d, n, n), (d, n)."""
-        M = np.stack([np.broadcast_to(np.asarray(fn(*args), dtype=float), (d,))
-                      for fn in self._numpy_fns["mean_matrix"]], axis=-1).reshape(d, n, n)
-        b = np.stack([np.broadcast_to(np.asarray(fn(*args), dtype=float), (d,))
-                      for fn in self._numpy_fns["mean_forcing"]], axis=-1)
-        return M, b
+        fns = self._numpy_fns
+        return _entries(fns["mean_matrix"](*args), d).reshape(d, n, n), _entries(fns["mean_forcing"](*args), d)
 
     def _scheduled_trajectory(self, lam, learning_rate, batch, noise_variance, hyper, s0, mu0, steps, params):
         """Trajectory with hyperparameters h(k) (callables of the step k): step k -> k+1 uses h(k)."""
@@ -525,6 +551,11 @@ class Recursion:
         args = self._arg_values(lam, float(learning_rate), batch, float(noise_variance), hyper)
         d, n = mu0.shape
         M, b = self._mean_step(args, d, n)
+        if d * n <= ORBIT_LIMIT:   # block diagonal: the dense map's orbit in blocks of steps
+            L = np.zeros((d, n, d, n))
+            L[np.arange(d), :, np.arange(d), :] = M
+            return affine_orbit(L.reshape(d * n, d * n), b.reshape(-1), np.asarray(mu0, float).reshape(-1),
+                                steps).reshape(steps + 1, d, n)[:, :, 0]
         out = np.empty((steps + 1, d))
         mu = mu0
         out[0] = mu[:, 0]

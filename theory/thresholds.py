@@ -65,41 +65,48 @@ class SecularFunctions:
         self.rec, self.p = rec, len(rec.moments)
         self.args = list(rec._args)
 
-    @functools.cached_property
-    def _sources(self):
+    def _module_sources(self, module):
         rec = self.rec
         return _secular_sources(tuple(self.args), *(sp.ImmutableMatrix(x) for x in (rec.A, rec.u, rec.v)),
-                                rec.secular_term(1 + _W), tuple(rec._stationary_terms.items()))
+                                rec.secular_term(1 + _W), tuple(rec._stationary_terms.items()), module)
 
-    @staticmethod
-    def _both(sources):
-        """(NumPy function, mpmath function compiled on first use) from their generated sources."""
-        np_src, mp_src = sources
-        return from_source(np_src), LazySource(mp_src)
+    @functools.cached_property
+    def _sources(self):
+        return self._module_sources("numpy")
+
+    @functools.cached_property
+    def _mp_sources(self):   # generated (or loaded) only when an mpmath function is first called
+        return self._module_sources("mpmath")
+
+    def _both(self, key, index=None):
+        """(NumPy function, mpmath function generated and compiled on first use) of one piece."""
+        def pick(sources):
+            return sources[key] if index is None else sources[key][index]
+        return from_source(pick(self._sources)), LazySource(lambda: pick(self._mp_sources))
 
     @functools.cached_property
     def N(self):
-        return [self._both(x) for x in self._sources["N"]]
+        return [self._both("N", i) for i in range(len(self._sources["N"]))]
 
     @functools.cached_property
     def u(self):
-        return [self._both(x) for x in self._sources["u"]]
+        return [self._both("u", i) for i in range(len(self._sources["u"]))]
 
     @functools.cached_property
     def v(self):
-        return [self._both(x) for x in self._sources["v"]]
+        return [self._both("v", i) for i in range(len(self._sources["v"]))]
 
     @functools.cached_property
     def det_N(self):
-        return self._both(self._sources["det_N"])
+        return self._both("det_N")
 
     @functools.cached_property
     def G(self):
-        return self._both(self._sources["G"])
+        return self._both("G")
 
     @functools.cached_property
     def terms(self):
-        return {k: self._both(x) for k, x in self._sources["terms"]}
+        return {k: self._both("terms", k) for k in self._sources["terms"]}
 
     @functools.cached_property
     def det_zA(self):
@@ -109,19 +116,20 @@ class SecularFunctions:
 
 
 @persistent   # generated once per recursion (SymPy's expansion, factorisation and lambdify), then loaded
-def _secular_sources(args, A, u, v, G, terms):
-    """NumPy and mpmath sources of the pieces of :class:`SecularFunctions`: the entries of I - A_i (expanded,
-    so that they carry no cancellation), u_i, v_i, det(I - A_i) (factored), the secular term ``G`` (a
-    function of ``args`` and w) and the stationary ``terms`` ((name, expression), ...)."""
+def _secular_sources(args, A, u, v, G, terms, module="numpy"):
+    """Sources for ``module`` (NumPy, or mpmath on demand) of the pieces of :class:`SecularFunctions`: the
+    entries of I - A_i (expanded, so that they carry no cancellation), u_i, v_i, det(I - A_i) (factored),
+    the secular term ``G`` (a function of ``args`` and w) and the stationary ``terms`` ((name, expression),
+    ...; returned as a dict)."""
     p = A.shape[0]
     N = (sp.eye(p) - A).applyfunc(sp.expand)
     args, wargs = list(args), [*args, _W]
 
-    def both(expr, a=args):
-        return lambdify_source(a, expr), lambdify_source(a, expr, "mpmath")
-    return {"N": [both(e) for e in N], "u": [both(e) for e in u], "v": [both(e) for e in v],
-            "det_N": both(sp.factor(N.det(method="berkowitz"))), "G": both(G, wargs),
-            "terms": [(k, both(e)) for k, e in terms]}
+    def src(expr, a=args):
+        return lambdify_source(a, expr, module)
+    return {"N": [src(e) for e in N], "u": [src(e) for e in u], "v": [src(e) for e in v],
+            "det_N": src(sp.factor(N.det(method="berkowitz"))), "G": src(G, wargs),
+            "terms": {k: src(e) for k, e in terms}}
 
 
 def merge_directions(lam, kappa, *per_direction):
@@ -201,6 +209,18 @@ class Spectrum:
                 ww = w[None, s:s + step]
                 vals = _bcast(f(*a, ww), (len(self.lam), ww.shape[1]), out.dtype)
                 out[s:s + step] = 1.0 - np.sum(self.counts[:, None] * vals, axis=0)   # no BLAS threads
+        return out
+
+    def secular_on_grid(self, gs, w):
+        """F(1 + w) at the learning rates ``gs`` (1-D array) for one real w, shape of ``gs``."""
+        gs = np.asarray(gs, dtype=float)
+        out = np.empty(gs.shape)
+        step = max(1, self.CHUNK // len(self.lam))
+        with np.errstate(all="ignore"):
+            for s in range(0, len(gs), step):
+                a = self.args(gs[None, s:s + step], col=True)
+                vals = _bcast(self.sf.G[0](*a, float(w)), (len(self.lam), len(gs[s:s + step])))
+                out[s:s + step] = 1.0 - np.sum(self.counts[:, None] * vals, axis=0)
         return out
 
     def secular_one(self, g):
@@ -360,7 +380,8 @@ def _locate(spec):
 
     First the z = 1 root of the secular equation (O(C) per evaluation): the first sign change
     of F(1; gamma) on a doubling grid, bisected to adjacent floats, accepted if L is stable
-    just below and unstable just above it. Otherwise the stability test itself is bisected.
+    just below and unstable just above it. Then the first zero of F(1) or F(-1) on a fine grid
+    (:func:`_secular_crossing`). Otherwise the stability test itself is bisected.
     """
     g0 = 1e-6 / spec.scale
     while not spec.stable(g0):
@@ -377,6 +398,9 @@ def _locate(spec):
         r = brentq(spec.secular_one, g, 2 * g, xtol=1e-300, rtol=4 * np.finfo(float).eps, maxiter=200)
         if spec.stable(r * (1 - 1e-9)) and not spec.stable(r * (1 + 1e-9)):
             return r, r, ("secular", 1.0)
+    found = _secular_crossing(spec, g0, top)
+    if found is not None:
+        return found
     g = g0
     while spec.stable(2 * g):
         g *= 2
@@ -385,6 +409,41 @@ def _locate(spec):
                                f"(up to {top:g} = 1e15 / tr K)")
     lo, hi = _bisect(spec.stable, g, 2 * g, rel=1e-12)
     return lo, hi, spec.exit_point(hi * (1 + 1e-9))
+
+
+#: points per doubling of the fine scan of F(z; gamma) in :func:`_secular_crossing`
+FINE_POINTS = 16
+
+
+def _secular_at(spec, w, g):
+    """F(1 + w; g) for a one-element array w, as a float."""
+    return float(spec.secular(g, w)[0].real)
+
+
+def _secular_crossing(spec, g0, top):
+    """The crossing as the first zero of F(z; gamma), z = 1 then z = -1, on a fine geometric grid of
+    learning rates (FINE_POINTS per doubling from g0 to top, one vectorised evaluation), located by Brent's
+    method and accepted if L is stable just below and unstable just above it; None if neither is.
+
+    Below gamma_c no eigenvalue of L lies on the unit circle, so no zero of F(z; .) precedes gamma_c; the
+    doubling grid of :func:`_locate` misses a zero of F(1) when F(1) is negative on less than a doubling
+    (e.g. SGD with weight decay), and heavy ball and SGD with weight decay can lose stability at z = -1."""
+    from scipy.optimize import brentq
+    n = int(np.ceil(np.log2(top / g0) * FINE_POINTS)) + 1
+    gs = g0 * 2.0 ** (np.arange(n) / FINE_POINTS)
+    for z in (1.0, -1.0):
+        F = spec.secular_on_grid(gs, z - 1.0)
+        neg = np.flatnonzero(~(F > 0))
+        if neg.size == 0 or neg[0] == 0:
+            continue
+        a, b = gs[neg[0] - 1], gs[neg[0]]
+        f = functools.partial(_secular_at, spec, np.array([z - 1.0]))
+        if not (f(a) > 0 and f(b) <= 0) or not np.isfinite(f(b)):
+            continue
+        r = brentq(f, a, b, xtol=1e-300, rtol=4 * np.finfo(float).eps, maxiter=200) if f(b) < 0 else b
+        if spec.stable(r * (1 - 1e-9)) and not spec.stable(r * (1 + 1e-9)):
+            return r, r, ("secular", z)
+    return None
 
 
 def _float_root(spec, lo, hi, exit):

@@ -368,8 +368,8 @@ def _per_direction_time_average_covariance(mp, e0, f0, edges):
             psi[:, :, b] += Y
             Psi = second_linear(Psi + Sigma)
         psi = second_linear(psi)
-        if k + 1 < edges[-1]:
-            P, D = mp.apply(P, D, m)
+        if k + 1 < edges[-1]:   # the unfused step (linear part + forcing), not the fused TwoStepEvenMap.apply
+            P, D = [x + y for x, y in zip(mp.linear(P, D), mp.forcing(m))]
             m = s.apply(m)
     return TimeAverageCovariance.from_sums(edges, sizes, A, diag_sum, risk_mean, m2_mean, coord_var)
 
@@ -403,6 +403,44 @@ def test_merged_classes_equal_the_per_direction_time_average_covariance(algorith
     own = mp_all.time_average_covariance(e, e, edges)
     np.testing.assert_allclose(own.risk_covariance, ref.risk_covariance, rtol=1e-12,
                                atol=1e-12 * np.max(np.abs(ref.risk_covariance)))
+
+
+@pytest.mark.parametrize("algorithm, data, lam, e0", MERGED_CASES)
+def test_fused_step_is_the_linear_part_plus_the_forcing(algorithm, data, lam, e0):
+    """TwoStepEvenMap.apply (one fused pass) against linear + forcing on a random class state."""
+    rec = derive_fourth(algorithm, data)
+    lam = np.asarray(lam)
+    rng = np.random.default_rng(5)
+    for beta in (0.4, -0.3):
+        merged = rec._class_map(lam, 0.1, 2, {"momentum": beta})      # classes with counts >= 1
+        for mp in (rec.linear_map(lam, 0.1, 2, 0.3, momentum=beta), merged):
+            C = mp.classes
+            P, D, m = rng.normal(size=(C, C, 3, 3)), rng.normal(size=(C, 5)), rng.normal(size=(C, 3))
+            got = mp.apply(P, D, m)
+            ref = [x + y for x, y in zip(mp.linear(P, D), mp.forcing(m))]
+            for a, b in zip(got, ref):
+                np.testing.assert_allclose(a, b, rtol=0, atol=1e-13 * np.max(np.abs(b)))
+    planted = rec.linear_map(lam, 0.1, 2, 0.3, momentum=0.41)
+    mp = rec.linear_map(lam, 0.1, 2, 0.3, momentum=0.4)
+    C = mp.classes
+    P, D, m = rng.normal(size=(C, C, 3, 3)), rng.normal(size=(C, 5)), rng.normal(size=(C, 3))
+    ref = mp.apply(P, D, m)[0]
+    assert np.max(np.abs(planted.apply(P, D, m)[0] - ref)) > 1e-6 * np.max(np.abs(ref))
+
+
+def test_time_average_covariance_does_not_depend_on_the_chunk(monkeypatch):
+    """The per-step records are formed in chunks; one step per chunk gives the same numbers (up to the
+    order of floating-point sums)."""
+    import theory.fourth.momentum_linear as ml
+    rec = derive_fourth(Nesterov(), IndependentCoordinates(4.0))
+    lam, edges = np.array([1.0, 1.0, 0.4, 0.2]), np.array([2, 3, 7, 15, 40])
+    kw = {"batch": 2, "noise_variance": 0.2, "initial": [1.0, 1.0, -0.5, 0.3], "momentum": 0.5}
+    whole = rec.time_average_covariance(lam, 0.1, edges, **kw)
+    monkeypatch.setattr(ml, "CHUNK_ENTRIES", 1)
+    steps = rec.time_average_covariance(lam, 0.1, edges, **kw)
+    for name in ("risk_mean", "risk_covariance", "second_moment_mean", "second_moment_variance"):
+        a, b = getattr(whole, name), getattr(steps, name)
+        np.testing.assert_allclose(a, b, rtol=1e-13, atol=1e-14 * np.max(np.abs(b)), err_msg=name)
 
 
 @pytest.mark.parametrize("algorithm, data, lam, e0", MERGED_CASES[:2])

@@ -122,7 +122,7 @@ def test_generalized_momentum_schedules_reduce_to_constants():
     a = rec.trajectory(gamma3=0.05, delta=0.2, **kw)
     b = rec.trajectory(gamma3=lambda k: 0.05, delta=lambda k: 0.2, **kw)
     np.testing.assert_allclose(a.risk, b.risk, rtol=1e-13)
-    np.testing.assert_allclose(a.mean, b.mean, rtol=1e-13)
+    np.testing.assert_allclose(a.mean, b.mean, rtol=1e-12)   # constant: the orbit in blocks of steps
     # Delta_k > 1 is allowed (DANA's Delta(k) = delta/(1 + k)); a negative value used at step 3 is not
     rec.trajectory(gamma3=0.05, delta=lambda k: 2.0, **kw)
     with pytest.raises(ValueError, match=r"delta must be finite and >= 0; got -0.1 at step k = 3"):

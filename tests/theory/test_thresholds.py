@@ -365,3 +365,30 @@ def test_memoised_critical_learning_rate_equals_a_fresh_computation():
     for _ in range(thresholds.MEMO_SIZE + 5):   # bounded
         rec.critical_learning_rate(lam * np.random.default_rng(_).uniform(0.5, 1.0), batch=2)
     assert len(thresholds._MEMO) == thresholds.MEMO_SIZE
+
+
+# ---------------------------------------------------------------------------- the fine scan of F(z; gamma)
+@pytest.mark.parametrize("alg,hyper", [(SGD(weight_decay=0.1), {}), (SGD(weight_decay=0.5), {}),
+                                       (HeavyBall(), {"momentum": -0.6})])
+def test_fine_secular_scan_equals_the_stability_bisection_and_the_dense_map(alg, hyper, monkeypatch):
+    """Where the doubling grid misses the zero of F(1) (negative on less than a doubling: weight decay),
+    the crossing is the first zero of F(z) on the fine grid: the same as bisecting the stability test
+    itself (the slow fallback) to 1e-12, with the dense mpmath map stable just below and unstable just above,
+    and with at most 5 stability tests instead of ~60."""
+    from theory import thresholds
+    rec = derive(alg, Gaussian())
+    lam = np.array([0.9, 0.55, 0.3, 0.12])
+    calls = []
+    stable = thresholds.Spectrum.stable
+    monkeypatch.setattr(thresholds.Spectrum, "stable", lambda self, g: calls.append(g) or stable(self, g))
+    thresholds._MEMO.clear()
+    fast = rec.critical_learning_rate(lam, batch=2, **hyper)
+    assert len(calls) <= 5
+    monkeypatch.setattr(thresholds, "_secular_crossing", lambda spec, g0, top: None)
+    thresholds._MEMO.clear()
+    slow = rec.critical_learning_rate(lam, batch=2, **hyper)
+    thresholds._MEMO.clear()
+    assert fast == pytest.approx(slow, rel=1e-12)
+    bound = {"optimum": 0.0} if "optimum" in alg.hyperparameters else hyper
+    assert mp_dense_rho(rec, lam, fast * (1 - 1e-8), batch=2, **bound) < 1
+    assert mp_dense_rho(rec, lam, fast * (1 + 1e-8), batch=2, **bound) > 1

@@ -18,6 +18,8 @@ computed block by block in :meth:`EvenSectorMap.eigenvalues`.
 """
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import sympy as sp
 
@@ -54,13 +56,19 @@ def compile_coefficients(rec):
     exprs = (tuple((name, rec.pair[key]) for name, key in _pair_keys().items())
              + tuple((name, rec.diagonal[key]) for name, key in _diag_keys().items()))
     sources = _coefficient_sources(exprs)
-    return {name: [(n, from_source(np_src), LazySource(mp_src)) for n, np_src, mp_src in terms]
+    mp = functools.cache(lambda: _coefficient_sources(exprs, "mpmath"))   # generated on the first mpmath call
+    return {name: [(n, from_source(np_src), LazySource(functools.partial(_mp_source, mp, name, k)))
+                   for k, (n, np_src) in enumerate(terms)]
             for name, terms in sources.items()}
 
 
+def _mp_source(sources, name, k):
+    return sources()[name][k][1]
+
+
 @persistent   # the generated sources, loaded from disk afterwards (theory.diskcache)
-def _coefficient_sources(exprs):
-    """{name: [(power, numpy source, mpmath source)]} of the coefficient expressions ``exprs`` ((name, expr), ...)."""
+def _coefficient_sources(exprs, module="numpy"):
+    """{name: [(power, source for ``module``)]} of the coefficient expressions ``exprs`` ((name, expr), ...)."""
     from . import derivation as f
     pair_args = [sym.lam, f.lam_j, sym.kappa, f.kappa_j, sym.mu6, f.mu6_j, sym.mu8, f.mu8_j, sym.B, sym.sigma2]
     diag_args = [sym.lam, sym.kappa, sym.mu6, sym.mu8, sym.B, sym.sigma2]
@@ -68,8 +76,7 @@ def _coefficient_sources(exprs):
     for name, expr in exprs:
         args = pair_args if name in _PAIR_NAMES else diag_args
         poly = sp.Poly(sp.expand(expr), sym.gamma)
-        out[name] = [(mon[0], lambdify_source(args, c), lambdify_source(args, c, "mpmath"))
-                     for mon, c in poly.terms()]
+        out[name] = [(mon[0], lambdify_source(args, c, module)) for mon, c in poly.terms()]
     return out
 
 
@@ -155,7 +162,7 @@ class EvenSectorMap:
         out._powers, out._moments = powers, moments
         return out
 
-    def at(self, gamma: float, linear_only: bool = False) -> "EvenSectorMap":
+    def at(self, gamma: float, linear_only: bool = False) -> EvenSectorMap:
         """The same classes at another learning rate (no second-moment map; without the
         forcing coefficients if ``linear_only``)."""
         names = _LINEAR_NAMES if linear_only else None

@@ -8,6 +8,8 @@ are merged into classes for the spectrum and the critical learning rate.
 """
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 __all__ = ["TwoStepEvenMap", "PAIR_KEYS", "DIAGONAL_KEYS"]
@@ -25,6 +27,17 @@ _SYM = np.zeros((9, 6))                              # basis of symmetric 3 x 3 
 for _n, (_a, _b) in enumerate((a, b) for a in range(3) for b in range(a, 3)):
     _SYM[3 * _a + _b, _n] = _SYM[3 * _b + _a, _n] = 1.0
 _SYM_PINV = np.linalg.pinv(_SYM)
+#: entries of the per-step arrays :meth:`TwoStepEvenMap.time_average_covariance` records at a time (32 MB)
+CHUNK_ENTRIES = 2 ** 22
+# The fused step (:meth:`TwoStepEvenMap.apply`) stacks per class y_c = (D_c, T_c, U, V, m_c, S, 1), the order
+# of DIAGONAL_KEYS; the pair coefficients split into the columns acting on P_cd, on y_c (row class) and on
+# the row-independent part (D_d, T_d, m_d) of y_d (column class).
+_ROW_COLS = [PAIR_KEYS.index(k) for k in [("Di", k) for k in range(5)] + [("Ti", k) for k in range(3)]
+             + [("U",), ("V",)] + [("mi", k) for k in range(3)] + [("S",), ("1",)]]
+_COL_COLS = [PAIR_KEYS.index(k) for k in [("Dj", k) for k in range(5)] + [("Tj", k) for k in range(3)]
+             + [("mj", k) for k in range(3)]]
+_COL_Y = [DIAGONAL_KEYS.index(k) for k in [("D", k) for k in range(5)] + [("T", k) for k in range(3)]
+          + [("m", k) for k in range(3)]]
 
 
 class TwoStepEvenMap:
@@ -95,11 +108,48 @@ class TwoStepEvenMap:
         Df = np.einsum("ckl,cl->ck", dc[..., 10:13], m) + dc[..., 13] * S + dc[..., 14]
         return Pf, Df
 
+    @functools.cached_property
+    def _fused(self):
+        """Coefficient arrays of the fused step: pair columns on P_cd (C, C, 9, 9), on y_c (C, 9C, 15) and
+        on y_d (C_d, 9C, 11, indexed [d, 9c + a]); the weights of T's pair sum (C, C, 3), of U and S (3C,)
+        and of V (5C,)."""
+        C = self.classes
+        flat = self.pair.reshape(C, C, 9, len(PAIR_KEYS))
+        KP = np.ascontiguousarray(flat[..., :9])
+        KI = np.ascontiguousarray(flat[..., _ROW_COLS].reshape(C, 9 * C, len(_ROW_COLS)))
+        KJ = np.ascontiguousarray(flat[..., _COL_COLS].transpose(1, 0, 2, 3).reshape(C, 9 * C, len(_COL_COLS)))
+        Pc = np.zeros((3, 3, 3))                  # (P_cd c)[a] = sum_b P_cd[a, b] c_b as one (9 x 3) product
+        Pc[np.arange(3), :, np.arange(3)] = self.c
+        Dc = np.zeros((5, 3))                     # lambda_c (D_c[IDX] c)[a] = lambda_c sum_b D_c[a + b] c_b
+        for a in range(3):
+            Dc[a:a + 3, a] = self.c
+        u = ((self.counts * self.lam)[:, None] * self.c).ravel()
+        v = ((self.counts * self.excess)[:, None] * self.w).ravel()
+        return KP, KI, KJ, Pc.reshape(9, 3), Dc, (self.N * self.lam[None, :])[:, None, :], u, v, \
+            np.ascontiguousarray(self.diag)
+
     def apply(self, P, D, m):
-        """One step (P, D) -> L(P, D) + F(m)."""
-        P2, D2 = self.linear(P, D)
-        Pf, Df = self.forcing(m)
-        return P2 + Pf, D2 + Df
+        """One step (P, D) -> L(P, D) + F(m) (unbatched P (C, C, 3, 3), D (C, 5), m (C, 3): one fused pass,
+        equal to :meth:`linear` + :meth:`forcing` up to the order of floating-point sums)."""
+        if P.ndim != 4:
+            P2, D2 = self.linear(P, D)
+            Pf, Df = self.forcing(m)
+            return P2 + Pf, D2 + Df
+        KP, KI, KJ, Pc, Dc, Nl, u, v, dc = self._fused
+        C = self.classes
+        P9 = P.reshape(C, C, 9)
+        y = np.empty((C, len(DIAGONAL_KEYS)))
+        y[:, 0:5] = D
+        y[:, 5:8] = self.lam[:, None] * (D @ Dc) + (Nl @ (P9.reshape(C * C, 9) @ Pc).reshape(C, C, 3))[:, 0]
+        y[:, 8] = y[:, 5:8].ravel() @ u
+        y[:, 9] = D.ravel() @ v
+        y[:, 10:13] = m
+        y[:, 13] = m.ravel() @ u
+        y[:, 14] = 1.0
+        out = np.einsum("cdak,cdk->cda", KP, P9)
+        out += (KI @ y[:, :, None]).reshape(C, C, 9)
+        out += (KJ @ y[:, _COL_Y, None]).reshape(C, C, 9).transpose(1, 0, 2)
+        return out.reshape(P.shape), (dc @ y[:, :, None])[..., 0]
 
     # ---------------------------------------------------------------- dense operator
     def coordinates(self):
@@ -262,42 +312,63 @@ class TwoStepEvenMap:
         nb = len(edges) - 1
         block_of, sizes = TimeAverageCovariance.block_index(edges)
         nlam = n * lam
-        W = n[:, None] - np.eye(C)            # number of j != i in class c, for i in class c'
         Wlam = (n[None, :] - np.eye(C)) * lam[None, :]   # N[c, c'] lambda_c' (j in c, i in c', i != j)
-        psi = np.zeros((C, 3, nb))          # sum_{k in I, k < l} M^{l-k} Cov(q_k, X_k), X = lambda . e^2
+        # the coupling of the per-coordinate sums: weight n_c - [c = c'] of class c for i in class c'
+        Wv = (n[:, None] - np.eye(C))[:, None, :] * s.v[:, :, None]                # (c, p, c')
+        # the conditional second-moment map on class-symmetric (C, 3) states as one (3C x 3C) matrix
+        M2 = np.zeros((C, 3, C, 3))
+        M2[np.arange(C), :, np.arange(C), :] = s.A
+        M2 = M2.reshape(3 * C, 3 * C) + np.outer(s.u.ravel(), (n[:, None] * s.v).ravel())
+        w0 = np.zeros((C, 3))
+        w0[:, 0] = nlam
+        w0 = w0.ravel()
+        psi = np.zeros((3 * C, nb))         # sum_{k in I, k < l} M^{l-k} Cov(q_k, X_k), X = lambda . e^2
         A = np.zeros((nb, nb))
-        diag_sum = np.zeros(nb)
         Pc = np.zeros((C, 3, C))            # the same with e_i^2 (i in class c') for X, j != i; current block
         Ps = np.zeros((3, C))               # ... for j = i
         coord_var = np.zeros((nb, C))
-        risk_mean = np.zeros(nb)
-        m2_mean = np.zeros((nb, C))
         P, D, m = self.initial(e0, f0)
-        for k in range(edges[-1]):
-            b = block_of[k]
-            if b >= 0:
-                S = float(nlam @ m[:, 0])
-                Sc = P[:, :, :, 0].transpose(0, 2, 1) - m[:, :, None] * m[None, :, 0]   # (c, a, c'): j in c, i in c'
-                Ss = D[:, :3].T - m.T * m[:, 0]                                        # (a, c'): j = i in c'
-                Y = np.einsum("cd,cda->ca", Wlam, P[:, :, :, 0]) + lam[:, None] * D[:, :3] - m * S   # (c, a)
-                A[:, b] += nlam @ psi[:, 0, :]
-                diag_sum[b] += nlam @ Y[:, 0]
+        first, K = int(edges[0]), int(edges[-1])
+        for k in range(first):              # before the first block only the state moves
+            P, D = self.apply(P, D, m)
+            m = self._second_step(m)
+        # the steps of the blocks in chunks: the state (P, D, m) is recorded along a chunk, the per-step
+        # covariances are then formed for the whole chunk at once, and the block sums run over them
+        chunk = max(1, min(K - first, CHUNK_ENTRIES // (3 * C * C + 8 * C)))
+        risk_mean, m2_mean, diag_sum = np.zeros(nb), np.zeros((nb, C)), np.zeros(nb)
+        for k0 in range(first, K, chunk):
+            ks = np.arange(k0, min(K, k0 + chunk))
+            Pcol = np.empty((len(ks), C, C, 3))
+            Ds = np.empty((len(ks), C, 3))
+            ms = np.empty((len(ks), C, 3))
+            for t, k in enumerate(ks):
+                Pcol[t], Ds[t], ms[t] = P[:, :, :, 0], D[:, :3], m
+                if k + 1 < K:
+                    P, D = self.apply(P, D, m)
+                    m = self._second_step(m)
+            bs = block_of[ks]
+            S = ms[:, :, 0] @ nlam                                                       # (t,)
+            Sc = Pcol.transpose(0, 1, 3, 2) - ms[:, :, :, None] * ms[:, None, None, :, 0]   # (t, c, a, c')
+            Ss = Ds.transpose(0, 2, 1) - ms.transpose(0, 2, 1) * ms[:, None, :, 0]         # (t, a, c')
+            Y = (np.einsum("cd,tcda->tca", Wlam, Pcol) + lam[:, None] * Ds - ms * S[:, None, None]).reshape(-1, 3 * C)
+            np.add.at(diag_sum, bs, Y @ w0)
+            np.add.at(risk_mean, bs, 0.5 * (S + sigma2))
+            np.add.at(m2_mean, bs, ms[:, :, 0])
+            np.add.at(coord_var, bs, Ss[:, 0])
+            for t, k in enumerate(ks):
+                b = bs[t]
+                A[:, b] += w0 @ psi
                 if k == edges[b]:
                     Pc[:] = 0.0
                     Ps[:] = 0.0
-                coord_var[b] += 2.0 * Ps[0] + Ss[0]
-                risk_mean[b] += 0.5 * (S + sigma2)
-                m2_mean[b] += m[:, 0]
-                psi[:, :, b] += Y
-                Pc += Sc
-                Ps += Ss
-                coupling = np.einsum("cd,cp,cpd->d", W, s.v, Pc) + np.einsum("pd,dp->d", Ps, s.v)
+                coord_var[b] += 2.0 * Ps[0]
+                psi[:, b] += Y[t]
+                Pc += Sc[t]
+                Ps += Ss[t]
+                coupling = np.einsum("cpd,cpd->d", Wv, Pc) + np.einsum("pd,dp->d", Ps, s.v)
                 Pc = np.einsum("cpq,cqd->cpd", s.A, Pc) + s.u[:, :, None] * coupling
                 Ps = np.einsum("dpq,qd->pd", s.A, Ps) + s.u.T * coupling
-            psi = self._second_linear(psi)
-            if k + 1 < edges[-1]:
-                P, D = self.apply(P, D, m)
-                m = self._second_step(m)
+                psi = M2 @ psi
         if directions is not None:
             coord_var, m2_mean = coord_var[:, directions], m2_mean[:, directions]
         return TimeAverageCovariance.from_sums(edges, sizes, A, diag_sum, risk_mean, m2_mean, coord_var, parameters)

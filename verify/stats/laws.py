@@ -54,9 +54,25 @@ def _fourth(recursion):
     if recursion is None or getattr(recursion, "algorithm", None) not in (SGD(), HeavyBall(), Nesterov()):
         return None
     try:
-        return derive_fourth(recursion.algorithm, recursion.data)
+        key = (recursion.algorithm, recursion.data)
+        hash(key)
+    except TypeError:   # pragma: no cover - an unhashable user data model: not memoised
+        key = None
+    if key is not None and key in _FOURTH:
+        return _FOURTH[key]
+    try:
+        fourth = derive_fourth(recursion.algorithm, recursion.data)
     except (ValueError, NotImplementedError, TypeError):
-        return None
+        fourth = None
+    if key is not None:
+        if len(_FOURTH) >= 256:   # drawn data models (e.g. per-direction kurtosis) are many: keep the memo small
+            _FOURTH.clear()
+        _FOURTH[key] = fourth
+    return fourth
+
+
+#: derive_fourth per (algorithm, data), asked for every comparison of a claim
+_FOURTH: dict = {}
 
 
 _CACHE: dict = {}
