@@ -32,12 +32,21 @@ DEFAULT_SPACING = 0.45
 def gaussian_moment(i: int, j: int) -> sp.Expr:
     """E[r^i r*^j] under N(0, [[B_11, B_12], [B_12, B_22]]) (Isserlis; derived from the MGF).
 
+    E[r^i r*^j] = i! j! [s^i t^j] exp(q/2), q = B_11 s^2 + 2 B_12 s t + B_22 t^2: only the
+    term q^m / (2^m m!) with 2m = i + j of the exponential series has total degree i + j, so the
+    coefficient is read off the expanded polynomial q^m (the same value as differentiating the
+    MGF i times in s and j times in t at 0, ``tests/test_glm_expectations.py``, 10-30x faster).
+
     >>> gaussian_moment(2, 2)
     B_11*B_22 + 2*B_12**2
     """
+    if (i + j) % 2:
+        return sp.Integer(0)
+    m = (i + j) // 2
     s, t = sp.symbols("s t", real=True)
-    mgf = sp.exp((B11 * s**2 + 2 * B12 * s * t + B22 * t**2) / 2)
-    return sp.expand(sp.diff(mgf, s, i, t, j).subs({s: 0, t: 0}))
+    q = sp.Poly((B11 * s**2 + 2 * B12 * s * t + B22 * t**2) ** m, s, t)
+    c = q.coeff_monomial(s**i * t**j) * sp.factorial(i) * sp.factorial(j) / (2**m * sp.factorial(m))
+    return sp.expand(c)
 
 
 def _is_poly(G):
