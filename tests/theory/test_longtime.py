@@ -97,6 +97,11 @@ def test_schedules_match_iteration(dana_decaying_exact, accuracy):
     assert curve.details["windows"] > 0
     assert err < accuracy
     assert err <= curve.estimated_error      # the estimate (difference to the 2-epsilon run) is conservative
+    if accuracy == 1e-2:                     # without the estimate: the same curve, estimated_error nan
+        quick = risk_curve(rec, lam, 0.3, times, noise_variance=0.01, accuracy=accuracy, estimate_error=False,
+                           **_dana_decaying())
+        np.testing.assert_array_equal(quick.risk, curve.risk)
+        assert np.isnan(quick.estimated_error)
 
 
 def test_planted_errors_are_visible(dana_decaying_exact):
