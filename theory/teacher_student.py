@@ -398,38 +398,56 @@ class TwoScaleTeacherStudent:
         return spectra[0], spectra[1], Xs.shape[0]
 
     def _prepared(self, s, V, times, method, learning_rate):
-        """(s with exact zeros, zero mask (r, d), phi (r, T, d), V^T F^-2 V (r, d, d), phi^2 / s (r, T, d))."""
-        f = self.scales
+        """(s with exact zeros, zero mask (r, d), phi (r, T, d), V^T F^-2 V (r, d, d), phi^2 / s (r, T, d),
+        G = V_slow^T V_slow (r, d, d) or None for kappa = 1)."""
         zero = s <= self.d * np.finfo(float).eps * np.maximum(s.max(axis=1), 1e-300)[:, None]
         s = np.where(zero, 0.0, s)
         phi = self.filter_values(s, times, method, learning_rate)             # (r, T, d)
         phi = np.where(zero[:, None, :], 0.0, phi)
-        inv = V.transpose(0, 2, 1) * (1.0 / f**2)[None, None, :] @ V          # V^T F^-2 V
+        # F has two scales: V^T F^q V = V_fast^T V_fast + kappa^-q V_slow^T V_slow = I + (kappa^-q - 1) G with
+        # G = V_slow^T V_slow (V orthogonal): one product with the d - p slow rows instead of one per power
+        G = None if float(self.kappa) == 1.0 else self._slow_gram(V)
+        inv = self._gram_power(G, V.shape, -2)                                # V^T F^-2 V
         with np.errstate(divide="ignore", invalid="ignore"):
             noise_w = np.where(zero[:, None, :], 0.0, phi**2 / np.where(zero, 1.0, s)[:, None, :])
-        return s, zero, phi, inv, noise_w
+        return s, zero, phi, inv, noise_w, G
 
-    def _block_error(self, V, phi, inv, noise_w, block):
-        """The part of E_G (r, T) from the coordinates in ``block`` (a boolean mask of the d features)."""
-        Vb = V[:, block]
-        N = Vb.transpose(0, 2, 1) * (self.scales[block] ** 2)[None, None, :] @ Vb     # V^T F^2 1_block V
+    def _slow_gram(self, V):
+        """G = V_slow^T V_slow, shape (r, d, d)."""
+        return V[:, self.p:].transpose(0, 2, 1) @ V[:, self.p:]
+
+    def _gram_power(self, G, shape, q):
+        """V^T F^q V = I + (kappa^-q - 1) G (module docstring of :meth:`_prepared`), shape (r, d, d)."""
+        eye = np.broadcast_to(np.eye(self.d), shape)
+        return eye.copy() if G is None else eye + (float(self.kappa) ** -q - 1.0) * G
+
+    def _block_error(self, V, phi, inv, noise_w, block, G):
+        """The part of E_G (r, T) from the coordinates in ``block``: ``"fast"``, ``"slow"`` or ``"all"``."""
+        sel = {"fast": slice(0, self.p), "slow": slice(self.p, self.d), "all": slice(0, self.d)}[block]
+        Vb = V[:, sel]
+        if block == "all":
+            N = self._gram_power(G, V.shape, 2)                                       # V^T F^2 V
+        else:
+            Gs = self._slow_gram(V) if G is None else G                                  # V_slow^T V_slow
+            N = (np.broadcast_to(np.eye(self.d), V.shape) - Gs if block == "fast"       # V_fast^T V_fast
+                 else Gs / float(self.kappa) ** 2)
         D = (Vb * Vb).sum(axis=1)                                                    # diag(V^T 1_block V)
         quad = ((phi @ (N * inv)) * phi).sum(axis=2)                                 # phi_t^T (N o inv) phi_t
         Nd = np.diagonal(N, axis1=1, axis2=2)
-        return (quad - 2 * (phi @ D[:, :, None])[..., 0] + block.sum()
+        return (quad - 2 * (phi @ D[:, :, None])[..., 0] + (sel.stop - sel.start)
                 + float(self.noise_variance) * (noise_w @ Nd[:, :, None])[..., 0]) / (2 * self.d)
 
     def _test_error_chunk(self, s, V, times, method, learning_rate):
-        _, _, phi, inv, noise_w = self._prepared(s, V, times, method, learning_rate)
-        return self._block_error(V, phi, inv, noise_w, np.ones(self.d, dtype=bool))
+        _, _, phi, inv, noise_w, G = self._prepared(s, V, times, method, learning_rate)
+        return self._block_error(V, phi, inv, noise_w, "all", G)
 
     def _curves_chunk(self, s, V, times, method, learning_rate):
         """The fields of :class:`TeacherStudentCurves` (after ``times``), each (r, T), for the spectra
         s (r, d), V (r, d, d) of r designs (the formulas of the module docstring, batched)."""
-        s, zero, phi, inv, noise_w = self._prepared(s, V, times, method, learning_rate)
-        fast = np.arange(self.d) < self.p
+        s, zero, phi, inv, noise_w, G = self._prepared(s, V, times, method, learning_rate)
+        G = self._slow_gram(V) if G is None else G
         sig2 = float(self.noise_variance)
-        parts = [self._block_error(V, phi, inv, noise_w, block) for block in (fast, ~fast)]
+        parts = [self._block_error(V, phi, inv, noise_w, block, G) for block in ("fast", "slow")]
         test = parts[0] + parts[1]
         rank = (~zero).sum(axis=1)
         one = (1 - phi) ** 2
