@@ -205,7 +205,7 @@ def _by_method(points):
 def finite_d_curves(dims, designs: int, seed: int, points=CLOSED_FORM_POINTS) -> dict:
     """Per-design exact expected test errors {d: (designs, len(points))} at each d in ``dims``: ridge at the
     "ridge" points, gradient flow at the "flow" times, of the same design
-    (:meth:`TwoScaleTeacherStudent.curves`; designs drawn from ``seed``)."""
+    (:meth:`TwoScaleTeacherStudent.design_test_error`; designs drawn from ``seed``)."""
     rng = np.random.default_rng(seed)
     at = _by_method(points)
     out = {}
@@ -213,7 +213,7 @@ def finite_d_curves(dims, designs: int, seed: int, points=CLOSED_FORM_POINTS) ->
         m = closed_form_model(d)
         Xs = np.array([m.sample_design(rng) for _ in range(designs)])
         spectra = design_spectra(Xs)
-        out[d] = np.concatenate([m.design_curves(Xs, at[k], k, spectra=spectra).test_error
+        out[d] = np.concatenate([m.design_test_error(Xs, at[k], k, spectra=spectra)
                                  for k in ("ridge", "flow") if at[k].size], axis=1)
     return out
 
