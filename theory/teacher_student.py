@@ -122,13 +122,22 @@ def _numeric_filter(method: str, stable: bool = False):
     cancellation for small s and costs one ``exp`` instead of one ``pow`` per value; for ``"gd"``
     valid only where 1 - eta s > 0. Measured against mpmath (``tests/test_teacher_student.py``):
     1e-16 absolute where the plain form loses up to 1e-12."""
+    from .compiled import from_source
+    return from_source(_filter_source(method, stable))
+
+
+@persistent
+def _filter_source(method: str, stable: bool) -> str:
+    """The source of :func:`_numeric_filter`'s function (SymPy's rewriting and ``lambdify`` once per machine,
+    :mod:`theory.compiled`)."""
+    from .compiled import lambdify_source
     args = {"flow": (EIGENVALUE, TIME), "gd": (EIGENVALUE, LEARNING_RATE, STEPS),
             "ridge": (EIGENVALUE, RIDGE)}[method]
     expr = spectral_filter(method)
     if stable:
         from sympy.codegen.rewriting import expm1_opt, log1p_opt, optimize
         expr = optimize(expr.rewrite(sp.exp), [expm1_opt, log1p_opt])
-    return sp.lambdify(args, expr, "numpy")
+    return lambdify_source(args, expr)
 
 
 @dataclass(frozen=True)
