@@ -275,9 +275,9 @@ def test_blocks_without_requested_times_are_skipped_exactly(alg, hyper, lr, monk
     full, _ = renewal._solve(comp, n, 0.1, block=64)
     skipped = []
     original = renewal._skip_block
-    monkeypatch.setattr(renewal, "_skip_block", lambda *a: skipped.append(1) or original(*a))
+    monkeypatch.setattr(renewal, "_skip_block", lambda *a: skipped.append(a[3]) or original(*a))
     fast, _ = renewal._solve(comp, n, 0.1, block=64, times=times)
-    assert len(skipped) > 500                     # most blocks crossed without the risk
+    assert sum(skipped) > 500                     # most blocks crossed without the risk (in runs of blocks)
     assert np.max(np.abs(fast[times] / full[times] - 1)) < 1e-12
     assert np.isnan(fast[20000])                  # a skipped block: not computed
     exact = rec.trajectory(lam, lr, steps=n, noise_variance=0.1, **hyper).risk[times]
