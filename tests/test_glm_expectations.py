@@ -31,6 +31,16 @@ def test_isserlis_moments_against_textbook_values():
     assert sp.expand(gaussian_moment(3, 3) - (9 * B11 * B12 * B22 + 6 * B12**3)) == 0
 
 
+def test_isserlis_coefficients_equal_derivatives_of_the_mgf():
+    # the series-coefficient route of gaussian_moment against differentiating the MGF (the definition)
+    s, t = sp.symbols("s t", real=True)
+    mgf = sp.exp((B11 * s**2 + 2 * B12 * s * t + B22 * t**2) / 2)
+    for i in range(7):
+        for j in range(7 - i):
+            ref = sp.expand(sp.diff(mgf, s, i, t, j).subs({s: 0, t: 0}))
+            assert sp.expand(gaussian_moment(i, j) - ref) == 0, (i, j)
+
+
 def test_isserlis_against_mpmath():
     for i, j in [(2, 2)]:
         val = float(gaussian_moment(i, j).subs({B11: 1.3, B12: -0.4, B22: 0.7}))

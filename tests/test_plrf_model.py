@@ -213,3 +213,31 @@ def test_deterministic_equivalent_spectrum_and_initial_excess_risk_against_insta
     bias = np.sum(de.eigenvalues * de.initial_second_moments) / np.array(excess) - 1
     assert growth(0.02, bias, direction="greater", alpha=1e-3).passed
     assert growth(0.04, bias, direction="less", alpha=1e-3).passed
+
+
+@pytest.mark.parametrize("alpha, beta, v, d", [(0.7, 0.8, 100, 25), (0.7, 0.8, 400, 100), (2.5, 0.3, 60, 20),
+                                              (1.0, 0.5, 13, 12)])
+def test_irreducible_risk_from_the_augmented_qr_equals_the_projections(alpha, beta, v, d):
+    """P_inf from the QR of [A | c] = (1/2)||c - U U^T c||^2 with U from the SVD (the route it replaced)
+    and LAPACK gelsd's residual, to 1e-12 relative."""
+    import scipy.linalg
+    m = PowerLawRandomFeatures(alpha, beta, v, d, seed=3)
+    c, A = m._weighted
+    U = m._svd[0]
+    r = c - U @ (U.T @ c)
+    r -= U @ (U.T @ r)
+    x = scipy.linalg.lstsq(A, c, lapack_driver="gelsd")[0]
+    for ref in (0.5 * r @ r, 0.5 * np.sum((A @ x - c) ** 2)):
+        assert abs(m.irreducible_risk - ref) <= 1e-12 * ref
+
+
+def test_rank_deficient_features_use_the_svd_projection():
+    """A with repeated columns (numerical rank < d, v > d): the SVD route, P_inf = that of the distinct columns."""
+    m = PowerLawRandomFeatures(1.0, 0.5, v=30, d=6, seed=2)
+    W = m.feature_matrix.copy()
+    W[:, 3:] = W[:, :3]
+    m.feature_matrix = W
+    ref = PowerLawRandomFeatures(1.0, 0.5, v=30, d=3, seed=2)
+    ref.feature_matrix = W[:, :3]
+    assert m._svd[3] == 3
+    assert abs(m.irreducible_risk - ref.irreducible_risk) <= 1e-10 * ref.irreducible_risk

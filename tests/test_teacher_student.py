@@ -117,6 +117,43 @@ def test_filters_are_derived_and_solve_their_dynamics():
         spectral_filter("adam")
 
 
+def test_design_test_error_equals_the_sum_of_the_blocks():
+    """design_test_error (both blocks in one quadratic form) = design_curves' test_error to rounding, for
+    every method, with noise, kappa != 1 and a rank-deficient design (n < d)."""
+    rng = np.random.default_rng(4)
+    for m in (TwoScaleTeacherStudent(13, 10, 7, 30.0, 0.4), TwoScaleTeacherStudent(6, 9, 4, 3.0, 0.2)):
+        X = m.sample_design(rng, designs=5)
+        for method, times, lr in (("flow", [0.0, 0.5, 40.0, 1e4], None), ("gd", [0.0, 0.2, 8.0, 2e3], 0.1),
+                                  ("ridge", [1e-4, 0.1, 3.0], None)):
+            ref = m.design_curves(X, times, method, lr).test_error
+            np.testing.assert_allclose(m.design_test_error(X, times, method, lr, chunk=2), ref, rtol=1e-12, atol=1e-15)
+    with pytest.raises(ValueError, match="designs"):
+        m.design_test_error(X[:, :, :-1], [1.0])
+
+
+def test_numeric_filters_against_mpmath():
+    """filter_values (the derived filter, rewritten to expm1/log1p for floating point where the base is
+    positive) against 40-digit mpmath: 1e-16 absolute, small eigenvalues and long times included; the
+    negative-base branch (eta s > 1, whole steps) still uses the power."""
+    import mpmath
+    m = TwoScaleTeacherStudent(5, 4, 2, 3.0)
+    rng = np.random.default_rng(0)
+    s = np.concatenate([rng.uniform(0, 4.9, 40), rng.uniform(0, 1e-5, 10), [0.0]])
+    times = np.array([0.0, 0.2, 1.0, 37.4, 4000.0, 2e5])
+    for method, lr in (("flow", None), ("gd", 0.2)):
+        got = m.filter_values(s, times, method, lr)
+        for j, t in enumerate(times):
+            for a, sa in enumerate(s):
+                with mpmath.workdps(40):
+                    x = mpmath.mpf(sa)
+                    ref = (1 - mpmath.exp(-x * mpmath.mpf(t)) if method == "flow"
+                           else 1 - (1 - mpmath.mpf(lr) * x) ** (mpmath.mpf(t) / mpmath.mpf(lr)))
+                assert abs(got[j, a] - float(ref)) <= 2e-16 * max(1.0, abs(float(ref))), (method, t, sa)
+    # eta s_max > 1: whole steps only, (1 - eta s)^k with a negative base
+    got = m.filter_values(np.array([0.5, 8.0]), [0.0, 0.3, 1.2], "gd", 0.15)
+    np.testing.assert_allclose(got, 1 - (1 - 0.15 * np.array([0.5, 8.0])) ** np.array([0, 2, 8])[:, None], rtol=1e-15)
+
+
 def test_kappa_one_noiseless_is_monotone_and_double_descent_has_a_peak():
     t = np.logspace(-1, 6, 120)
     flat = TwoScaleTeacherStudent(130, 100, 70, 1.0).averaged(t, 3, np.random.default_rng(0))

@@ -159,3 +159,25 @@ def test_eigenbasis_runs_equal_stepping_above_eta_s_max_one_and_reuse_given_spec
                                        rtol=1e-9)
     with pytest.raises(ValueError, match="spectra"):
         gradient_descent_runs(m, eta, steps, r, seed=4, teachers=k_teach, spectra=design_spectra(X))
+
+
+def test_given_training_sets_give_the_same_runs_and_mismatched_ones_are_rejected():
+    """``draws`` (draw_training_sets) are the very training sets the runs draw: identical numbers, the same
+    designs; sets drawn with another seed, chunk, model or teacher count are refused."""
+    from verify.teacher_student import design_spectra, draw_designs, draw_training_sets
+    m = TwoScaleTeacherStudent(9, 6, 4, 5.0, 0.3)
+    r, k_teach, steps = 7, 2, [0, 3, 50]
+    sets = draw_training_sets(m, r, 2, teachers=k_teach, chunk=3)
+    np.testing.assert_array_equal(sets.designs, draw_designs(m, r, 2, teachers=k_teach, chunk=3))
+    ref = gradient_descent_runs(m, 0.05, steps, r, seed=2, teachers=k_teach, chunk=3)
+    for spectra in (None, design_spectra(sets.designs)):
+        got = gradient_descent_runs(m, 0.05, steps, r, seed=2, teachers=k_teach, chunk=3, draws=sets, spectra=spectra)
+        for name in ("test_error", "test_error_fast", "training_error", "R", "Q", "designs"):
+            np.testing.assert_array_equal(getattr(got, name), getattr(ref, name))
+    for bad in ({"seed": 3}, {"chunk": 4}, {"teachers": 1}, {"replicas": 6}):
+        kw = {"seed": 2, "teachers": k_teach, "chunk": 3, "replicas": r} | bad
+        with pytest.raises(ValueError, match="draws"):
+            gradient_descent_runs(m, 0.05, steps, kw.pop("replicas"), draws=sets, **kw)
+    with pytest.raises(ValueError, match="draws"):
+        gradient_descent_runs(TwoScaleTeacherStudent(9, 6, 4, 4.0, 0.3), 0.05, steps, r, seed=2, teachers=k_teach,
+                              chunk=3, draws=sets)

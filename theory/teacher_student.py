@@ -115,10 +115,29 @@ def expected_test_error_expression() -> sp.Expr:
 
 
 @functools.cache
-def _numeric_filter(method: str):
+def _numeric_filter(method: str, stable: bool = False):
+    """The derived filter lambdified; ``stable``: first rewritten by SymPy for floating point
+    (powers as exponentials, then ``sympy.codegen.rewriting``'s expm1 and log1p rules:
+    1 - exp(-s t) -> -expm1(-s t), 1 - (1 - eta s)^k -> -expm1(k log1p(-eta s))), which has no
+    cancellation for small s and costs one ``exp`` instead of one ``pow`` per value; for ``"gd"``
+    valid only where 1 - eta s > 0. Measured against mpmath (``tests/test_teacher_student.py``):
+    1e-16 absolute where the plain form loses up to 1e-12."""
+    from .compiled import from_source
+    return from_source(_filter_source(method, stable))
+
+
+@persistent
+def _filter_source(method: str, stable: bool) -> str:
+    """The source of :func:`_numeric_filter`'s function (SymPy's rewriting and ``lambdify`` once per machine,
+    :mod:`theory.compiled`)."""
+    from .compiled import lambdify_source
     args = {"flow": (EIGENVALUE, TIME), "gd": (EIGENVALUE, LEARNING_RATE, STEPS),
             "ridge": (EIGENVALUE, RIDGE)}[method]
-    return sp.lambdify(args, spectral_filter(method), "numpy")
+    expr = spectral_filter(method)
+    if stable:
+        from sympy.codegen.rewriting import expm1_opt, log1p_opt, optimize
+        expr = optimize(expr.rewrite(sp.exp), [expm1_opt, log1p_opt])
+    return lambdify_source(args, expr)
 
 
 @dataclass(frozen=True)
@@ -299,7 +318,7 @@ class TwoScaleTeacherStudent:
             raise ValueError("times must be a finite 1-d array of numbers >= 0")
         s = np.asarray(s, dtype=float)[..., None, :]
         if method == "flow":
-            return _numeric_filter("flow")(s, t)
+            return _numeric_filter("flow", True)(s, t)
         if method == "gd":
             if learning_rate is None:
                 raise ValueError("method='gd' needs learning_rate > 0")
@@ -309,6 +328,8 @@ class TwoScaleTeacherStudent:
                 raise ValueError(f"learning_rate must lie in (0, 2 / s_max = {2 / np.max(smax):.6g}) for gradient "
                                  f"descent on this design to converge; got {learning_rate!r}")
             k = t / float(learning_rate)
+            if np.max(smax) * learning_rate < 1:      # every base 1 - eta s > 0: the stable form
+                return _numeric_filter("gd", True)(s, float(learning_rate), k)
             if np.max(smax) * learning_rate > 1:
                 if np.any(np.abs(k - np.round(k)) > 1e-9 * np.maximum(1.0, k)):
                     raise ValueError("times / learning_rate must be whole step counts when learning_rate * s_max > 1 "
@@ -349,6 +370,32 @@ class TwoScaleTeacherStudent:
         >>> c.test_error.shape, [round(float(e), 3) for e in c.test_error[:, 0]]      # E_G(0) = 1/2
         ((3, 2), [0.5, 0.5, 0.5])
         """
+        S, W, R = self._spectra(designs, spectra)
+        chunk = check_integer(chunk, "chunk")
+        parts = [self._curves_chunk(S[i:i + chunk], W[i:i + chunk], times, method, learning_rate)
+                 for i in range(0, R, chunk)]
+        return TeacherStudentCurves(np.asarray(times, dtype=float),
+                                    *(np.concatenate([p[k] for p in parts]) for k in range(len(_FIELDS))))
+
+    def design_test_error(self, designs, times, method="flow", learning_rate=None, *, spectra=None,
+                          chunk: int = 64) -> np.ndarray:
+        """The exact expected test error E_G (R, T) of every design of ``designs`` (R, n, d) at ``times``:
+        ``design_curves(...).test_error`` (same arguments) without the other fields, the fast and slow
+        blocks summed before the quadratic form (the module docstring's M = (V^T F^2 V) o (V^T F^-2 V):
+        one matrix product per design instead of two). Equal to ``design_curves`` to rounding
+        (``tests/test_teacher_student.py``). Raises ValueError as :meth:`design_curves`.
+
+        >>> m = TwoScaleTeacherStudent(30, 20, 10, 4.0)
+        >>> [round(float(e), 3) for e in m.design_test_error(m.sample_design(np.random.default_rng(0), 3), [0.0])[:, 0]]
+        [0.5, 0.5, 0.5]
+        """
+        S, W, R = self._spectra(designs, spectra)
+        chunk = check_integer(chunk, "chunk")
+        return np.concatenate([self._test_error_chunk(S[i:i + chunk], W[i:i + chunk], times, method, learning_rate)
+                               for i in range(0, R, chunk)])
+
+    def _spectra(self, designs, spectra):
+        """(s (R, d), V (R, d, d), R) of the designs (validated), ``spectra`` as :meth:`design_curves` takes it."""
         Xs = np.asarray(designs, dtype=float)
         if Xs.ndim != 3 or Xs.shape[1:] != (self.n, self.d) or not np.all(np.isfinite(Xs)):
             raise ValueError(f"designs must be a finite array of shape (R, n, d) = (R, {self.n}, {self.d}); "
@@ -357,36 +404,59 @@ class TwoScaleTeacherStudent:
             spectra = np.linalg.eigh(Xs.transpose(0, 2, 1) @ Xs)
         elif isinstance(spectra, list):
             spectra = (np.array([e[0] for e in spectra]), np.array([e[1] for e in spectra]))
-        S, W = spectra
-        chunk = check_integer(chunk, "chunk")
-        parts = [self._curves_chunk(S[i:i + chunk], W[i:i + chunk], times, method, learning_rate)
-                 for i in range(0, Xs.shape[0], chunk)]
-        return TeacherStudentCurves(np.asarray(times, dtype=float),
-                                    *(np.concatenate([p[k] for p in parts]) for k in range(len(_FIELDS))))
+        return spectra[0], spectra[1], Xs.shape[0]
 
-    def _curves_chunk(self, s, V, times, method, learning_rate):
-        """The fields of :class:`TeacherStudentCurves` (after ``times``), each (r, T), for the spectra
-        s (r, d), V (r, d, d) of r designs (the formulas of the module docstring, batched)."""
-        f = self.scales
+    def _prepared(self, s, V, times, method, learning_rate):
+        """(s with exact zeros, zero mask (r, d), phi (r, T, d), V^T F^-2 V (r, d, d), phi^2 / s (r, T, d),
+        G = V_slow^T V_slow (r, d, d) or None for kappa = 1)."""
         zero = s <= self.d * np.finfo(float).eps * np.maximum(s.max(axis=1), 1e-300)[:, None]
         s = np.where(zero, 0.0, s)
         phi = self.filter_values(s, times, method, learning_rate)             # (r, T, d)
         phi = np.where(zero[:, None, :], 0.0, phi)
-        VT = V.transpose(0, 2, 1)
-        inv = VT * (1.0 / f**2)[None, None, :] @ V                           # V^T F^-2 V
-        fast = np.arange(self.d) < self.p
-        sig2 = float(self.noise_variance)
+        # F has two scales: V^T F^q V = V_fast^T V_fast + kappa^-q V_slow^T V_slow = I + (kappa^-q - 1) G with
+        # G = V_slow^T V_slow (V orthogonal): one product with the d - p slow rows instead of one per power
+        G = None if float(self.kappa) == 1.0 else self._slow_gram(V)
+        inv = self._gram_power(G, V.shape, -2)                                # V^T F^-2 V
         with np.errstate(divide="ignore", invalid="ignore"):
             noise_w = np.where(zero[:, None, :], 0.0, phi**2 / np.where(zero, 1.0, s)[:, None, :])
-        parts = []
-        for block in (fast, ~fast):
-            Vb = V[:, block]
-            N = Vb.transpose(0, 2, 1) * (f[block] ** 2)[None, None, :] @ Vb     # V^T F^2 1_block V
-            D = (Vb * Vb).sum(axis=1)                                          # diag(V^T 1_block V)
-            quad = ((phi @ (N * inv)) * phi).sum(axis=2)                       # phi_t^T (N o inv) phi_t
-            Nd = np.diagonal(N, axis1=1, axis2=2)
-            parts.append((quad - 2 * (phi @ D[:, :, None])[..., 0] + block.sum()
-                          + sig2 * (noise_w @ Nd[:, :, None])[..., 0]) / (2 * self.d))
+        return s, zero, phi, inv, noise_w, G
+
+    def _slow_gram(self, V):
+        """G = V_slow^T V_slow, shape (r, d, d)."""
+        return V[:, self.p:].transpose(0, 2, 1) @ V[:, self.p:]
+
+    def _gram_power(self, G, shape, q):
+        """V^T F^q V = I + (kappa^-q - 1) G (module docstring of :meth:`_prepared`), shape (r, d, d)."""
+        eye = np.broadcast_to(np.eye(self.d), shape)
+        return eye.copy() if G is None else eye + (float(self.kappa) ** -q - 1.0) * G
+
+    def _block_error(self, V, phi, inv, noise_w, block, G):
+        """The part of E_G (r, T) from the coordinates in ``block``: ``"fast"``, ``"slow"`` or ``"all"``."""
+        sel = {"fast": slice(0, self.p), "slow": slice(self.p, self.d), "all": slice(0, self.d)}[block]
+        Vb = V[:, sel]
+        if block == "all":
+            N = self._gram_power(G, V.shape, 2)                                       # V^T F^2 V
+        else:
+            Gs = self._slow_gram(V) if G is None else G                                  # V_slow^T V_slow
+            N = (np.broadcast_to(np.eye(self.d), V.shape) - Gs if block == "fast"       # V_fast^T V_fast
+                 else Gs / float(self.kappa) ** 2)
+        D = (Vb * Vb).sum(axis=1)                                                    # diag(V^T 1_block V)
+        quad = ((phi @ (N * inv)) * phi).sum(axis=2)                                 # phi_t^T (N o inv) phi_t
+        Nd = np.diagonal(N, axis1=1, axis2=2)
+        return (quad - 2 * (phi @ D[:, :, None])[..., 0] + (sel.stop - sel.start)
+                + float(self.noise_variance) * (noise_w @ Nd[:, :, None])[..., 0]) / (2 * self.d)
+
+    def _test_error_chunk(self, s, V, times, method, learning_rate):
+        _, _, phi, inv, noise_w, G = self._prepared(s, V, times, method, learning_rate)
+        return self._block_error(V, phi, inv, noise_w, "all", G)
+
+    def _curves_chunk(self, s, V, times, method, learning_rate):
+        """The fields of :class:`TeacherStudentCurves` (after ``times``), each (r, T), for the spectra
+        s (r, d), V (r, d, d) of r designs (the formulas of the module docstring, batched)."""
+        s, zero, phi, inv, noise_w, G = self._prepared(s, V, times, method, learning_rate)
+        G = self._slow_gram(V) if G is None else G
+        sig2 = float(self.noise_variance)
+        parts = [self._block_error(V, phi, inv, noise_w, block, G) for block in ("fast", "slow")]
         test = parts[0] + parts[1]
         rank = (~zero).sum(axis=1)
         one = (1 - phi) ** 2

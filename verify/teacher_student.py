@@ -30,8 +30,8 @@ from theory.teacher_student import TwoScaleTeacherStudent, crossings, locate_ext
 from theory.teacher_student_sgd import MinibatchCurves
 from theory.validation import check_integer, check_positive
 
-__all__ = ["SGDRuns", "TeacherStudentRuns", "design_spectra", "draw_designs", "gradient_descent_runs", "paired",
-           "plot_double_descent", "sgd_runs"]
+__all__ = ["SGDRuns", "TeacherStudentRuns", "TrainingSets", "design_spectra", "draw_designs", "draw_training_sets",
+           "gradient_descent_runs", "paired", "plot_double_descent", "sgd_runs"]
 
 _MAX_BITS = 26
 
@@ -60,7 +60,7 @@ class TeacherStudentRuns:
 
 
 def gradient_descent_runs(model: TwoScaleTeacherStudent, learning_rate, steps, replicas, seed,
-                          teachers: int = 1, chunk: int = 64, spectra=None) -> TeacherStudentRuns:
+                          teachers: int = 1, chunk: int = 64, spectra=None, draws=None) -> TeacherStudentRuns:
     """Run gradient descent on ``replicas`` independently drawn training sets (module docstring).
 
     Parameters
@@ -74,13 +74,16 @@ def gradient_descent_runs(model: TwoScaleTeacherStudent, learning_rate, steps, r
     spectra : optional, :func:`design_spectra` of the designs these arguments draw
         (:func:`draw_designs`), to share one eigendecomposition per design with the exact curves;
         computed here when None. Recorded in the result (``runs.spectra``).
+    draws : optional, the :class:`TrainingSets` these arguments draw (:func:`draw_training_sets` with
+        the same ``model``, ``replicas``, ``seed``, ``teachers`` and ``chunk``), to draw them once for
+        the exact curves and the runs; drawn here when None. ``runs.designs`` is ``draws.designs``.
 
     Raises
     ------
     ValueError
         naming the argument: steps out of range, a learning rate at which gradient descent
         diverges on a drawn design, fewer than 2 replicas, spectra that are not those of the
-        drawn designs.
+        drawn designs, draws made with other arguments.
 
     Example
     -------
@@ -97,24 +100,36 @@ def gradient_descent_runs(model: TwoScaleTeacherStudent, learning_rate, steps, r
         raise ValueError(f"steps must be integers in [0, 2^{_MAX_BITS}]; got {int(steps.max())}")
     n, d, f = model.n, model.d, model.scales
     out = {k: np.empty((replicas, steps.size)) for k in ("test", "fast", "slow", "train", "R", "Q")}
-    designs = np.empty((replicas, n, d))
-    S, U = np.empty((replicas, d)), np.empty((replicas, d, d))
+    if draws is None:
+        designs, chunks = np.empty((replicas, n, d)), _draws(model, replicas, seed, m, chunk)
+    else:
+        if not isinstance(draws, TrainingSets) or (draws.model, draws.seed, draws.chunk) != (model, seed, chunk) \
+                or draws.teachers.shape != (replicas, d, m):
+            raise ValueError("draws must be draw_training_sets(model, replicas, seed, teachers, chunk) with the "
+                             "arguments of this call")
+        designs, chunks = draws.designs, draws.chunks()
+    if spectra is None:
+        S, U = np.empty((replicas, d)), np.empty((replicas, d, d))
+    else:
+        S, U = np.asarray(spectra[0], dtype=float), np.asarray(spectra[1], dtype=float)
+        if S.shape != (replicas, d) or U.shape != (replicas, d, d):
+            raise ValueError(f"spectra must have shapes (replicas, d), (replicas, d, d); got {S.shape}, {U.shape}")
     fast = np.arange(d) < model.p
     eta = float(learning_rate)
-    for lo, X, w, y in _draws(model, replicas, seed, m, chunk):
+    for lo, X, w, y in chunks:
         r = X.shape[0]
         XT = X.transpose(0, 2, 1)
         A = XT @ X
         if spectra is None:
             s, V = np.linalg.eigh(A)
+            S[lo:lo + r], U[lo:lo + r] = s, V
         else:
-            s, V = (np.asarray(spectra[0][lo:lo + r], dtype=float), np.asarray(spectra[1][lo:lo + r], dtype=float))
+            s, V = S[lo:lo + r], U[lo:lo + r]
             _check_spectra(A, s, V)
         smax = s[:, -1].max()
         if eta * smax >= 2:
             raise ValueError(f"learning_rate must lie in (0, 2 / s_max = {2 / smax:.6g}) on the drawn "
                              f"designs; got {learning_rate!r}")
-        S[lo:lo + r], U[lo:lo + r] = s, V
         x = eta * np.maximum(s, 0.0)[:, :, None]                      # eta s per direction, (r, d, 1)
         c = V.transpose(0, 2, 1) @ (XT @ y)                            # V^T X^T y, (r, d, m)
         small = x < 1
@@ -131,7 +146,8 @@ def gradient_descent_runs(model: TwoScaleTeacherStudent, learning_rate, steps, r
             out["slow"][lo:lo + r, j] = err[:, ~fast].sum(axis=(1, 2)) / (2 * d * m)
             res = X @ v - y
             out["train"][lo:lo + r, j] = (res**2).sum(axis=(1, 2)) / (2 * n * m)
-        designs[lo:lo + r] = X
+        if draws is None:
+            designs[lo:lo + r] = X
     test = out["fast"] + out["slow"]
     return TeacherStudentRuns(steps, eta, test, out["fast"], out["slow"], out["train"], out["R"], out["Q"],
                               designs, seed, (S, U))
@@ -162,20 +178,59 @@ def _draws(model, replicas, seed, teachers, chunk):
         yield lo, Z * model.scales, w, y
 
 
+@dataclass(frozen=True, eq=False)
+class TrainingSets:
+    """The training sets :func:`gradient_descent_runs` trains on: ``designs`` X = Z F (replicas, n, d),
+    ``teachers`` w (replicas, d, teachers), ``labels`` y = Z w + noise (replicas, n, teachers), drawn by
+    :func:`draw_training_sets` for ``model`` from ``seed`` in chunks of ``chunk`` replicas."""
+
+    model: TwoScaleTeacherStudent
+    seed: int
+    chunk: int
+    designs: np.ndarray = field(repr=False)
+    teachers: np.ndarray = field(repr=False)
+    labels: np.ndarray = field(repr=False)
+
+    def chunks(self):
+        """(first replica, X, w, y) per chunk, as :func:`gradient_descent_runs` consumes them (views)."""
+        for lo in range(0, self.designs.shape[0], self.chunk):
+            hi = lo + self.chunk
+            yield lo, self.designs[lo:hi], self.teachers[lo:hi], self.labels[lo:hi]
+
+
+def draw_training_sets(model: TwoScaleTeacherStudent, replicas, seed, teachers: int = 1,
+                       chunk: int = 64) -> TrainingSets:
+    """The training sets (designs, teachers, labels) that :func:`gradient_descent_runs` with the same
+    ``replicas``, ``seed``, ``teachers`` and ``chunk`` draws, drawn without training (the same stream of
+    ``numpy.random.default_rng(seed)``): pass them as its ``draws`` to draw them once.
+
+    >>> m = TwoScaleTeacherStudent(20, 10, 5, 4.0)
+    >>> sets = draw_training_sets(m, 4, 0)
+    >>> bool(np.array_equal(gradient_descent_runs(m, 0.1, [3], 4, 0, draws=sets).test_error,
+    ...                     gradient_descent_runs(m, 0.1, [3], 4, 0).test_error))
+    True
+    """
+    replicas = check_integer(replicas, "replicas", minimum=2)
+    teachers = check_integer(teachers, "teachers")
+    chunk = check_integer(chunk, "chunk")
+    X = np.empty((replicas, model.n, model.d))
+    W = np.empty((replicas, model.d, teachers))
+    Y = np.empty((replicas, model.n, teachers))
+    for lo, x, w, y in _draws(model, replicas, seed, teachers, chunk):
+        X[lo:lo + x.shape[0]], W[lo:lo + x.shape[0]], Y[lo:lo + x.shape[0]] = x, w, y
+    return TrainingSets(model, seed, chunk, X, W, Y)
+
+
 def draw_designs(model: TwoScaleTeacherStudent, replicas, seed, teachers: int = 1, chunk: int = 64) -> np.ndarray:
     """The designs (replicas, n, d) that :func:`gradient_descent_runs` with the same ``replicas``,
-    ``seed``, ``teachers`` and ``chunk`` trains on (``runs.designs``), drawn without training.
+    ``seed``, ``teachers`` and ``chunk`` trains on (``runs.designs``), drawn without training
+    (:func:`draw_training_sets` also keeps the teachers and labels).
 
     >>> m = TwoScaleTeacherStudent(20, 10, 5, 4.0)
     >>> bool(np.array_equal(draw_designs(m, 4, 0), gradient_descent_runs(m, 0.1, [3], 4, 0).designs))
     True
     """
-    replicas = check_integer(replicas, "replicas", minimum=2)
-    teachers = check_integer(teachers, "teachers")
-    out = np.empty((replicas, model.n, model.d))
-    for lo, X, _, _ in _draws(model, replicas, seed, teachers, chunk):
-        out[lo:lo + X.shape[0]] = X
-    return out
+    return draw_training_sets(model, replicas, seed, teachers, chunk).designs
 
 
 def design_spectra(designs) -> tuple:
@@ -249,7 +304,10 @@ def paired(runs: TeacherStudentRuns, model: TwoScaleTeacherStudent, field: str =
     eigendecompositions (:func:`design_spectra`; default ``runs.spectra``, else computed here)."""
     spectra = spectra if spectra is not None else runs.spectra if runs.spectra is not None else \
         design_spectra(runs.designs)
-    exact = getattr(model.design_curves(runs.designs, runs.times, "gd", runs.learning_rate, spectra=spectra), field)
+    if field == "test_error":     # without the other fields (one quadratic form per design)
+        exact = model.design_test_error(runs.designs, runs.times, "gd", runs.learning_rate, spectra=spectra)
+    else:
+        exact = getattr(model.design_curves(runs.designs, runs.times, "gd", runs.learning_rate, spectra=spectra), field)
     mc = getattr(runs, field)
     return exact, mc - exact + exact.mean(axis=0)
 

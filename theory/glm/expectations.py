@@ -32,12 +32,21 @@ DEFAULT_SPACING = 0.45
 def gaussian_moment(i: int, j: int) -> sp.Expr:
     """E[r^i r*^j] under N(0, [[B_11, B_12], [B_12, B_22]]) (Isserlis; derived from the MGF).
 
+    E[r^i r*^j] = i! j! [s^i t^j] exp(q/2), q = B_11 s^2 + 2 B_12 s t + B_22 t^2: only the
+    term q^m / (2^m m!) with 2m = i + j of the exponential series has total degree i + j, so the
+    coefficient is read off the expanded polynomial q^m (the same value as differentiating the
+    MGF i times in s and j times in t at 0, ``tests/test_glm_expectations.py``, 10-30x faster).
+
     >>> gaussian_moment(2, 2)
     B_11*B_22 + 2*B_12**2
     """
+    if (i + j) % 2:
+        return sp.Integer(0)
+    m = (i + j) // 2
     s, t = sp.symbols("s t", real=True)
-    mgf = sp.exp((B11 * s**2 + 2 * B12 * s * t + B22 * t**2) / 2)
-    return sp.expand(sp.diff(mgf, s, i, t, j).subs({s: 0, t: 0}))
+    q = sp.Poly((B11 * s**2 + 2 * B12 * s * t + B22 * t**2) ** m, s, t)
+    c = q.coeff_monomial(s**i * t**j) * sp.factorial(i) * sp.factorial(j) / (2**m * sp.factorial(m))
+    return sp.expand(c)
 
 
 def _is_poly(G):
@@ -179,6 +188,7 @@ class Quadrature:
                 "given_r": [r, _MU, _SD], "both": [r, rs]}
         self._fns = {kind: sp.lambdify(args[kind], ts, modules=mods)
                      for kind, ts in terms.items() if ts}
+        self._rs_memo = None          # (spacing, B_22 bytes) -> the values of the r*-only terms
 
     def __call__(self, b11, b12, b22, spacing=None):
         """[E G_k] for B given as three arrays of one shape (or scalars); a list of arrays of that shape.
@@ -197,13 +207,12 @@ class Quadrature:
         rho = np.divide(b12, sd2, out=np.zeros_like(b12), where=sd2 > 0)
         s = np.sqrt(np.maximum(b11 - rho**2, 0.0))
         L = self.half_width
-        rules = {}
 
         def rule(scale):      # nodes and weights for a coordinate whose largest standard deviation is ``scale``
-            n = c / max(1.0, float(scale.max(initial=0.0)))
-            if n not in rules:
-                rules[n] = _trapezoid(n, L)
-            return rules[n]
+            return _trapezoid(c / max(1.0, float(scale.max(initial=0.0))), L)
+
+        def integrate(got, shape, w):     # [x @ w for each term x of ``got``] (terms constant along a node axis
+            return [(x if np.shape(x) == shape else np.broadcast_to(x, shape)) @ w for x in got]   # broadcast)
 
         size = b11.size
         vals = {}                     # kind -> (terms, size): E[term] for every term of that kind
@@ -219,9 +228,12 @@ class Quadrature:
                 rr = rho[:, None, None] * z2[None, :, None] + s[:, None, None] * z1[None, None, :]
                 got = fn(rr, (sd2[:, None] * z2)[:, :, None])
                 v = np.empty((len(got), size))
-                for i, x in enumerate(got):
-                    v[i] = (np.broadcast_to(x, rr.shape) @ w1) @ w2
+                for i, x in enumerate(integrate(got, rr.shape, w1)):
+                    v[i] = x @ w2
             else:
+                if kind == "rs" and self._rs_memo is not None and self._rs_memo[0] == (c, sd2.tobytes()):
+                    vals[kind] = self._rs_memo[1]    # a function of B_22 alone (constant along an ODE solution)
+                    continue
                 if kind in ("r", "rs"):
                     sd = sd1 if kind == "r" else sd2
                     z, w = rule(sd)
@@ -235,8 +247,11 @@ class Quadrature:
                     z, w = rule(np.maximum(np.abs(rho1), sd1))
                     got = fn(sd1[:, None] * z, rho1[:, None] * z, s1[:, None])
                 v = np.empty((len(got), size))
-                for i, x in enumerate(got):
-                    v[i] = np.broadcast_to(x, (size, z.size)) @ w
+                for i, x in enumerate(integrate(got, (size, z.size), w)):
+                    v[i] = x
+                if kind == "rs":
+                    v.flags.writeable = False
+                    self._rs_memo = ((c, sd2.tobytes()), v)
             vals[kind] = v
         out = []
         for order in self._order:

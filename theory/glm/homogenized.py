@@ -34,6 +34,7 @@ from dataclasses import dataclass
 import numpy as np
 import sympy as sp
 
+from ..diskcache import persistent
 from .derivation import (
     _X,
     Expectation,
@@ -138,6 +139,16 @@ def homogenize(limit_or_loss) -> GLMHomogenizedSGD:
 
 @functools.cache
 def _homogenize(limit: GLMLimit) -> GLMHomogenizedSGD:
+    from .derivation import _only_known_functions
+    loss = limit.loss
+    # the loss's own derived limit: its expressions are a pure function of the loss (disk cache);
+    # any other limit (e.g. a planted one) is derived here
+    own = _only_known_functions(loss) and (limit is derive_limit(loss) or limit == derive_limit(loss))
+    return GLMHomogenizedSGD(limit, *(_homogenized_expressions(loss) if own else _expressions(limit)))
+
+
+def _expressions(limit: GLMLimit) -> tuple:
+    """(drift, diffusion variance, dropped variance, generator on P, generator on U) of homogenized SGD."""
     F1, F2 = limit.F1, limit.F2
     mean = _stein(1, F1)                                # E[a_i f | X], exact
     drift = sp.expand(-g * mean)
@@ -147,7 +158,14 @@ def _homogenize(limit: GLMLimit) -> GLMHomogenizedSGD:
     # Ito: d(X^2) = (2 X drift + variance) dt, d(X X*) = X* drift dt; P = d X^2, U = d X X*
     gen_P = sp.expand(_to_state(sp.expand(d * (2 * _X * drift + diff_var))))
     gen_U = sp.expand(_to_state(sp.expand(d * _Xs * drift)))
-    return GLMHomogenizedSGD(limit, drift, diff_var, sp.expand(g**2 * corr), gen_P, gen_U)
+    return drift, diff_var, sp.expand(g**2 * corr), gen_P, gen_U
+
+
+@persistent
+def _homogenized_expressions(loss) -> tuple:
+    """:func:`_expressions` of the loss's derived limit (SymPy work of 0.1-0.3 s per loss, once per machine)."""
+    return _expressions(derive_limit(loss))
+
 
 
 

@@ -130,12 +130,17 @@ class _Numeric:
                 np.broadcast_to(self.dU(gg, atoms, Pv, Uv, Qv, self.sigma2, *e), atoms.shape))
 
 
-def _numeric(limit, noise_variance, spacing) -> _Numeric:
-    key = (float(noise_variance), spacing)
+def _cached(limit, key, build):
+    """``build()``, memoised in ``limit.numeric_cache`` under ``key`` (lambdified functions and
+    quadratures are built once per limit and process)."""
     cache = limit.numeric_cache
     if key not in cache:
-        cache[key] = _Numeric(limit, noise_variance, spacing)
+        cache[key] = build()
     return cache[key]
+
+
+def _numeric(limit, noise_variance, spacing) -> _Numeric:
+    return _cached(limit, (float(noise_variance), spacing), lambda: _Numeric(limit, noise_variance, spacing))
 
 
 def rhs(limit: GLMLimit, prob: GLMProblem, g_value, *, noise_variance=0.0, spacing=None):
@@ -303,7 +308,9 @@ def critical_learning_rate(limit: GLMLimit, eigenvalues, teacher=1.0, *, weights
     prob = problem(eigenvalues, teacher, weights=weights)
     lw = prob.weights * prob.atoms
     t1, b = float(prob.weights @ prob.atoms), float(lw @ prob.Q)
-    gc = float(Evaluator(limit.critical_learning_rate, spacing, noise_variance, (tau1,))(b, b, b, t1))
+    ev = _cached(limit, ("critical", float(noise_variance), spacing),
+                 lambda: Evaluator(limit.critical_learning_rate, spacing, noise_variance, (tau1,)))
+    gc = float(ev(b, b, b, t1))
     return CriticalLearningRate(gc, None if prob.d is None else gc / prob.d, t1, b)
 
 
@@ -354,9 +361,11 @@ def growth_rate(limit: GLMLimit, eigenvalues, g_value, teacher=1.0, *, weights=N
     prob = problem(eigenvalues, teacher, weights=weights)
     b = float((prob.weights * prob.atoms) @ prob.Q)
     parts = []
-    for coef in (sp.diff(limit.linearised_drift, _D), sp.diff(limit.linearised_drift, _SD)):
-        ev = Evaluator(coef, spacing, noise_variance, (g, lam))
-        parts.append(np.array([float(ev(b, b, b, float(g_value), lv)) for lv in prob.atoms]))
+    bb = np.full(prob.atoms.shape, b)
+    for k, v in enumerate((_D, _SD)):
+        ev = _cached(limit, ("growth", k, float(noise_variance), spacing),
+                     lambda v=v: Evaluator(sp.diff(limit.linearised_drift, v), spacing, noise_variance, (g, lam)))
+        parts.append(np.array(ev(bb, bb, bb, float(g_value), prob.atoms), dtype=float))   # every atom at once
     a, c = parts
     lw = prob.weights * prob.atoms
 

@@ -179,8 +179,11 @@ def exact_curve(algorithm, alpha, beta, d, k_max, per_decade=30):
     times = _times(k_max, per_decade)
     try:
         scheduled = any(callable(v) for v in hyper.values())
+        # schedules: the window ratio from the solver's measured error model (docs/long_horizons.md), without
+        # the second run that would estimate the error (half the cost; the curve is the same)
         curve = risk_curve(derive(alg), spectrum.eigenvalues, lr, times, noise_variance=spectrum.noise_variance,
-                           initial=spectrum.initial, accuracy=SCHEDULE_ACCURACY if scheduled else ACCURACY, **hyper)
+                           initial=spectrum.initial, accuracy=SCHEDULE_ACCURACY if scheduled else ACCURACY,
+                           estimate_error=False, **hyper)
     except NotImplementedError as exc:
         raise ClaimSkipped(f"theory.longtime.risk_curve cannot run {algorithm} yet: {exc}") from exc
     return times, np.asarray(curve.risk, dtype=float), spectrum

@@ -27,7 +27,7 @@ from theory.teacher_student_sgd import sgd_test_error
 from ..stats import AlphaBudget, exact_identity, growth, reported, scalar_comparison
 from ..teacher_student import (
     design_spectra,
-    draw_designs,
+    draw_training_sets,
     gradient_descent_runs,
     paired,
     sgd_runs,
@@ -102,21 +102,22 @@ def _fig1_runs(model, budget, ss, extra_times=()):
     designs = designs_for(budget)
     seed = child_seed(ss, 0)
     # the exact curve on a fine log grid, averaged over the very designs the Monte Carlo uses
-    drawn = draw_designs(model, designs, seed, teachers=TEACHERS)
-    spectra = design_spectra(drawn)
-    located = _average(model, drawn, spectra)
+    drawn = draw_training_sets(model, designs, seed, teachers=TEACHERS)
+    spectra = design_spectra(drawn.designs)
+    located = _average(model, drawn.designs, spectra)
     times = [1.0, GRID[-1], *extra_times]
     for ext in (located.first_minimum, located.peak):
         if ext is not None:
             times += [ext.time, ext.time * np.exp(-HALF_WIDTH), ext.time * np.exp(HALF_WIDTH)]
     steps = sorted({_steps(t) for t in times})
-    return gradient_descent_runs(model, LEARNING_RATE, steps, designs, seed, teachers=TEACHERS, spectra=spectra), located
+    return gradient_descent_runs(model, LEARNING_RATE, steps, designs, seed, teachers=TEACHERS, spectra=spectra,
+                                 draws=drawn), located
 
 
 def _average(model, designs, spectra):
     """The exact gradient-descent test error of each design on GRID (``spectra``: the designs'
     eigendecompositions, :func:`verify.teacher_student.design_spectra`), averaged, features located."""
-    per = model.design_curves(designs, GRID, "gd", LEARNING_RATE, spectra=spectra).test_error
+    per = model.design_test_error(designs, GRID, "gd", LEARNING_RATE, spectra=spectra)
     lo = locate_extremum(GRID, per, "min")
     hi = locate_extremum(GRID, per, "max", start=int(np.searchsorted(GRID, lo.time))) if lo else None
     return AveragedCurves(GRID, {"test_error": per.mean(axis=0)},
@@ -166,12 +167,12 @@ def _noise(claim, budget, ss):
     alphas = AlphaBudget(claim.alpha, ["minimum", "late", "rise"])
     designs = designs_for(budget)
     seed = child_seed(ss, 0)
-    drawn = draw_designs(model, designs, seed, teachers=TEACHERS)
-    spectra = design_spectra(drawn)
-    located = _average(model, drawn, spectra)
+    drawn = draw_training_sets(model, designs, seed, teachers=TEACHERS)
+    spectra = design_spectra(drawn.designs)
+    located = _average(model, drawn.designs, spectra)
     t_min, t_late = located.first_minimum.time, GRID[-1]
     runs = gradient_descent_runs(model, LEARNING_RATE, [_steps(t_min), _steps(t_late)], designs, seed,
-                                 teachers=TEACHERS, spectra=spectra)
+                                 teachers=TEACHERS, spectra=spectra, draws=drawn)
     exact, samples = paired(runs, model)
     verdicts = [scalar_comparison(exact[:, 0].mean(), samples[:, 0], alpha=alphas["minimum"],
                                   label=f"sigma^2 = 0.5: E_G at the early-stopping minimum t = {t_min:.3g}"),
@@ -204,7 +205,7 @@ def _by_method(points):
 def finite_d_curves(dims, designs: int, seed: int, points=CLOSED_FORM_POINTS) -> dict:
     """Per-design exact expected test errors {d: (designs, len(points))} at each d in ``dims``: ridge at the
     "ridge" points, gradient flow at the "flow" times, of the same design
-    (:meth:`TwoScaleTeacherStudent.curves`; designs drawn from ``seed``)."""
+    (:meth:`TwoScaleTeacherStudent.design_test_error`; designs drawn from ``seed``)."""
     rng = np.random.default_rng(seed)
     at = _by_method(points)
     out = {}
@@ -212,7 +213,7 @@ def finite_d_curves(dims, designs: int, seed: int, points=CLOSED_FORM_POINTS) ->
         m = closed_form_model(d)
         Xs = np.array([m.sample_design(rng) for _ in range(designs)])
         spectra = design_spectra(Xs)
-        out[d] = np.concatenate([m.design_curves(Xs, at[k], k, spectra=spectra).test_error
+        out[d] = np.concatenate([m.design_test_error(Xs, at[k], k, spectra=spectra)
                                  for k in ("ridge", "flow") if at[k].size], axis=1)
     return out
 
