@@ -45,14 +45,13 @@ import sys
 import tempfile
 import time
 
-from scipy.stats import norm
-
 # measure the source tree this script belongs to (a worktree), not whichever copy is installed
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def detectable(verdict: dict, power: float = 0.9):
     """delta_90 of one verdict dict (``Verdict.to_dict()``), or None for exact/numeric/growth checks."""
+    from scipy.stats import norm
     if verdict.get("kind") not in ("series", "scalar"):
         return None
     se, theory = verdict.get("standard_error"), verdict.get("theory")
@@ -105,8 +104,10 @@ HEADER = ("| claim | budget | Monte Carlo comparisons | smallest detectable rela
 def _log_claims(log: str, argv) -> int:
     """Run ``python -m verify`` with ``argv`` in this process, logging one JSON line per claim to ``log``
     from whichever process ran it (see ``--per-worker``), and the parent's CPU at the end."""
+    import gc
+    gc.disable()   # as `python -m verify` starts (verify.__main__): its imports with the collector paused
     from verify import runner
-    from verify.__main__ import main as verify_main
+    from verify.__main__ import program
     inner = runner._run_one
 
     def _run_one(claim_id, budget, seed):
@@ -121,11 +122,11 @@ def _log_claims(log: str, argv) -> int:
     # picklable by reference, and found under this name in the forked workers
     _run_one.__module__, _run_one.__qualname__ = inner.__module__, inner.__qualname__
     runner._run_one = _run_one
-    status = verify_main(argv)
-    me = resource.getrusage(resource.RUSAGE_SELF)
+    status = program(argv)
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
     with open(log, "a") as fh:
         fh.write(json.dumps({"parent": os.getpid(), "user": me.ru_utime, "system": me.ru_stime,
-                             "minflt": me.ru_minflt}) + "\n")
+                             "minflt": me.ru_minflt, "children": kids.ru_utime + kids.ru_stime}) + "\n")
     return status
 
 
@@ -209,15 +210,24 @@ def _main_job_table(rows, budget):
             who = "the same process (claims only)" if acc.get("serial") else f"worker {j + 1} (claims only)"
             out.append(f"| {who} | {w['claims']} | {len(w['families'])} | {w['user']:.1f} "
                        f"| {w['system']:.1f} | {w['minflt']} |")
-        rest = r["cpu"] - acc["claims_cpu"] - (acc["parent"]["user"] + acc["parent"]["system"] if acc["parent"] else 0)
-        where = ("the process after its last line (exit)" if acc.get("serial")
-                 else "workers outside their claims and the exits (start, waiting, exit)")
+        p = acc["parent"]
+        rest = r["cpu"] - acc["claims_cpu"] - (p["user"] + p["system"] if p else 0)
         out.append(f"\nsum of the claims' CPU: {acc['claims_cpu']:.1f} s; job total {r['cpu']:.1f} s; "
-                   f"{where}: {rest:.1f} s")
+                   f"outside the claims: {r['cpu'] - acc['claims_cpu']:.2f} s")
+        if acc.get("serial") or not p or "children" not in p:
+            where = ("the process after its last line (exit)" if acc.get("serial")
+                     else "workers outside their claims and the exits (start, waiting, exit)")
+            out.append(f"{where}: {rest:.2f} s")
+        else:   # the workers' own totals, reaped by the parent: what they spent outside the claims
+            outside = p["children"] - acc["claims_cpu"]
+            out.append(f"workers outside their claims (start, result pickling, exit): {outside:.2f} s; "
+                       f"the parent after its last measurement (interpreter exit): {rest - outside:.2f} s")
     return "\n".join(out)
 
 
 def main():
+    if len(sys.argv) > 2 and sys.argv[1] == "--log-claims":   # internal: the subprocess of --per-worker
+        sys.exit(_log_claims(sys.argv[2], sys.argv[4:]))
     from verify.claims import BUDGETS
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("ids", nargs="*", help="claim ids or prefixes (default: all)")
@@ -233,8 +243,6 @@ def main():
     ap.add_argument("--per-worker", action="store_true",
                     help="--main-job: CPU and page faults of the parent and of each worker, claims per worker")
     ap.add_argument("--serial", action="store_true", help="--main-job: measure `python -m verify run --serial`")
-    if len(sys.argv) > 2 and sys.argv[1] == "--log-claims":   # internal: the subprocess of --per-worker
-        sys.exit(_log_claims(sys.argv[2], sys.argv[4:]))
     args = ap.parse_args()
     bad = [b for b in args.budgets if b not in BUDGETS]
     if bad:
