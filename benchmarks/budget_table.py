@@ -106,27 +106,52 @@ def _log_claims(log: str, argv) -> int:
     from whichever process ran it (see ``--per-worker``), and the parent's CPU at the end."""
     import gc
     gc.disable()   # as `python -m verify` starts (verify.__main__): its imports with the collector paused
+    import contextlib
+
+    from theory import diskcache
     from verify import runner
     from verify.__main__ import program
-    inner = runner._run_one
+    inner, prepare, exclusive = runner._run_one, runner._prepare_fork, diskcache._exclusive
+    spent = {"derive": 0.0, "depth": 0, "prepare": 0.0}
+
+    @contextlib.contextmanager
+    def _exclusive(lock):
+        """The block of a derivation missing from the disk cache (outermost only): its CPU is "derive"."""
+        with exclusive(lock):
+            spent["depth"] += 1
+            t0 = time.process_time()
+            try:
+                yield
+            finally:
+                spent["depth"] -= 1
+                if not spent["depth"]:
+                    spent["derive"] += time.process_time() - t0
+
+    def _prepare_fork():
+        t0 = time.process_time()
+        try:
+            return prepare()
+        finally:
+            spent["prepare"] += time.process_time() - t0
 
     def _run_one(claim_id, budget, seed):
-        r0 = resource.getrusage(resource.RUSAGE_SELF)
+        r0, d0 = resource.getrusage(resource.RUSAGE_SELF), spent["derive"]
         payload = inner(claim_id, budget, seed)
         r1 = resource.getrusage(resource.RUSAGE_SELF)
         with open(log, "a") as fh:
             fh.write(json.dumps({"pid": os.getpid(), "id": claim_id, "user": r1.ru_utime - r0.ru_utime,
-                                 "system": r1.ru_stime - r0.ru_stime,
-                                 "minflt": r1.ru_minflt - r0.ru_minflt}) + "\n")
+                                 "system": r1.ru_stime - r0.ru_stime, "minflt": r1.ru_minflt - r0.ru_minflt,
+                                 "derive": spent["derive"] - d0}) + "\n")
         return payload
     # picklable by reference, and found under this name in the forked workers
     _run_one.__module__, _run_one.__qualname__ = inner.__module__, inner.__qualname__
-    runner._run_one = _run_one
+    runner._run_one, runner._prepare_fork, diskcache._exclusive = _run_one, _prepare_fork, _exclusive
     status = program(argv)
     me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
     with open(log, "a") as fh:
         fh.write(json.dumps({"parent": os.getpid(), "user": me.ru_utime, "system": me.ru_stime,
-                             "minflt": me.ru_minflt, "children": kids.ru_utime + kids.ru_stime}) + "\n")
+                             "minflt": me.ru_minflt, "children": kids.ru_utime + kids.ru_stime,
+                             "prepare": spent["prepare"]}) + "\n")
     return status
 
 
@@ -140,18 +165,19 @@ def per_worker(log: str) -> dict:
     for r in records:
         if "pid" in r:
             w = workers.setdefault(r["pid"], {"claims": 0, "families": set(), "user": 0.0, "system": 0.0,
-                                              "minflt": 0})
+                                              "minflt": 0, "derive": 0.0})
             w["claims"] += 1
             w["families"].add(r["id"].split(".", 1)[0])
-            for k in ("user", "system", "minflt"):
-                w[k] += r[k]
+            for k in ("user", "system", "minflt", "derive"):
+                w[k] += r.get(k, 0)
     serial = parent is not None and parent["parent"] in workers
     if serial:   # --serial: the claims ran in the parent
         w = workers[parent["parent"]]
         parent = dict(parent, user=parent["user"] - w["user"], system=parent["system"] - w["system"],
                       minflt=parent["minflt"] - w["minflt"])
     return {"parent": parent, "workers": list(workers.values()), "serial": serial,
-            "claims_cpu": sum(w["user"] + w["system"] for w in workers.values())}
+            "claims_cpu": sum(w["user"] + w["system"] for w in workers.values()),
+            "derive_cpu": sum(w["derive"] for w in workers.values())}
 
 
 def main_job(ids=(), budget="standard", seed=0, cold_numba=False, command=None, caches=("cold", "warm"),
@@ -214,6 +240,9 @@ def _main_job_table(rows, budget):
         rest = r["cpu"] - acc["claims_cpu"] - (p["user"] + p["system"] if p else 0)
         out.append(f"\nsum of the claims' CPU: {acc['claims_cpu']:.1f} s; job total {r['cpu']:.1f} s; "
                    f"outside the claims: {r['cpu'] - acc['claims_cpu']:.2f} s")
+        if acc.get("derive_cpu") or (p and p.get("prepare")):
+            out.append(f"in the claims, derivations missing from the disk cache: {acc.get('derive_cpu', 0):.2f} s; "
+                       f"in the parent, preparing the fork (kernel compile or load): {(p or {}).get('prepare', 0):.2f} s")
         if acc.get("serial") or not p or "children" not in p:
             where = ("the process after its last line (exit)" if acc.get("serial")
                      else "workers outside their claims and the exits (start, waiting, exit)")

@@ -96,9 +96,12 @@ def _forks() -> bool:
     return multiprocessing.get_start_method(allow_none=False) == "fork"
 
 
-#: modules some claims import on first use (measured: imported by the pool's workers and not by
-#: ``import verify``); a forked pool imports them once in the parent instead of once per worker
-PRELOAD = ("threadpoolctl",)
+#: modules that claims of both lanes import on first use (measured in a warm main job: imported by
+#: both workers and not by the parent's start-up, 0.09 s of CPU each time); a forked pool imports them
+#: once in the parent instead of once per worker. ``sympy.physics.units`` is imported by the first
+#: ``sympy.simplify`` call, ``sympy.sets.setexpr`` by the first ``log`` evaluation.
+PRELOAD = ("threadpoolctl", "sympy.physics.units", "sympy.sets.setexpr", "theory.thresholds",
+           "theory.fourth.critical", "theory.fourth.generalized_linear")
 
 
 def _prepare_fork() -> bool:
@@ -127,7 +130,10 @@ def _prepare_fork() -> bool:
     try:
         warm_up()
         for name in PRELOAD:
-            importlib.import_module(name)
+            try:
+                importlib.import_module(name)
+            except ImportError:   # an optimisation only: a module gone or not installed is imported by no one
+                pass
     finally:
         if collecting:
             gc.enable()

@@ -181,3 +181,13 @@ def test_a_freeze_made_before_the_run_is_kept(monkeypatch):
         assert gc.get_freeze_count() > 0.9 * before and gc.isenabled()   # (frozen objects may still die)
     finally:
         gc.unfreeze()
+
+
+def test_every_preloaded_module_exists():
+    """The parent imports :data:`verify.runner.PRELOAD` before forking (and skips a missing one, since
+    it is only an optimisation): a renamed or removed module must be dropped from the list."""
+    import importlib
+
+    from verify.runner import PRELOAD
+    for name in PRELOAD:
+        importlib.import_module(name)
