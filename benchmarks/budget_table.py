@@ -109,8 +109,12 @@ def _log_claims(log: str, argv) -> int:
     import contextlib
 
     from theory import diskcache
+    from verify import __main__ as cli
     from verify import runner
-    from verify.__main__ import program
+    program = getattr(cli, "program", None)
+    if program is None:   # a tree from before verify.__main__.program: its main, collector on as it was
+        gc.enable()
+        program = cli.main
     inner, prepare, exclusive = runner._run_one, runner._prepare_fork, diskcache._exclusive
     spent = {"derive": 0.0, "depth": 0, "prepare": 0.0}
 
