@@ -29,7 +29,11 @@ imports, starts workers and loads or derives per process what a serial run share
 command line (``verify.__main__.main``) with ``verify.runner._run_one`` wrapped to log, per claim, the
 worker's process id and its user and system CPU and minor page faults (``resource.getrusage``, threads
 included), and the parent's own CPU at the end; the table gives the parent, each worker (claims, families,
-CPU, page faults) and the sum of the claims' CPU. ``--serial`` measures ``python -m verify run --serial``
+CPU, page faults) and the sum of the claims' CPU, and splits the rest: the CPU of derivations missing from
+the disk cache inside the claims (``theory.diskcache``'s locked block, outermost only), the parent's
+preparation of the fork (``verify.runner._prepare_fork``: the kernel's compile or load), the workers' own
+CPU outside their claims (their totals as reaped by the parent, ``RUSAGE_CHILDREN``) and the parent's
+interpreter exit. The subprocess starts as ``python -m verify`` does (``verify.__main__.program``). ``--serial`` measures ``python -m verify run --serial``
 (everything in one process) instead, for the same accounting of a serial run.
 """
 from __future__ import annotations
