@@ -1,0 +1,84 @@
+"""theory.sympickle: derived objects come back srepr-identical, without SymPy's canonicalisation."""
+import pickle
+import subprocess
+import sys
+
+import pytest
+import sympy as sp
+
+from theory import SGD, Gaussian, HeavyBall, IndependentCoordinates, derive
+from theory.sympickle import dumps
+
+
+def _canonical(obj):
+    if isinstance(obj, (sp.Basic, sp.MatrixBase)):
+        return ("sympy", sp.srepr(obj))
+    if isinstance(obj, dict):
+        return tuple((_canonical(k), _canonical(v)) for k, v in obj.items())
+    if isinstance(obj, (list, tuple)):
+        return (type(obj).__name__, tuple(_canonical(e) for e in obj))
+    if callable(obj):
+        return ("callable", getattr(obj, "__qualname__", type(obj).__qualname__))
+    if hasattr(obj, "__dict__"):
+        return (type(obj).__qualname__, _canonical(vars(obj)))
+    return repr(obj)
+
+
+x, y = sp.symbols("x y", positive=True)
+a, b = sp.symbols("a b", commutative=False)
+z = sp.Symbol("z")
+EXPRESSIONS = [
+    3 * x * y**2 + x / (1 + y), sp.Rational(2, 7) * x**sp.Rational(-3, 2) - sp.sqrt(2) * y, (x + y) ** 40,
+    sp.exp(-x * y) * sp.log(1 + x), sp.Float("0.125", 30) * x + sp.pi * z**2, a * b - b * a + 2 * a * x,
+    sp.ImmutableMatrix([[x * y, 1 / x], [y**2 + x, 0]]), sp.Piecewise((x * y, x > y), (x + y, True)), -x, x**-1,
+    sp.I * x + z**z, sp.Integer(0) * x, sp.oo * x, sp.zoo, sp.nan,
+]
+
+
+@pytest.mark.parametrize("expr", EXPRESSIONS, ids=range(len(EXPRESSIONS)))
+def test_expressions_come_back_identical(expr):
+    back = pickle.loads(dumps(expr))
+    assert sp.srepr(back) == sp.srepr(expr)
+    assert back == expr and hash(back) == hash(expr)
+    if isinstance(back, sp.Expr):   # and they behave as the originals do
+        assert sp.srepr(sp.expand(back * (x - 1))) == sp.srepr(sp.expand(expr * (x - 1)))
+        assert back.is_commutative == expr.is_commutative and back.free_symbols == expr.free_symbols
+
+
+@pytest.mark.parametrize("algorithm,data,hyper", [(SGD(), Gaussian(), {}),
+                                                  (HeavyBall(), IndependentCoordinates(), {"momentum": 0.5}),
+                                                  (SGD(weight_decay=0.2), Gaussian(), {})])
+def test_derived_recursions_come_back_identical(algorithm, data, hyper):
+    rec = derive(algorithm, data=data)
+    back = pickle.loads(dumps(rec))
+    assert _canonical(back) == _canonical(rec)
+    lam = [1.0, 0.5, 0.25]
+    assert back.critical_learning_rate(lam, **hyper) == rec.critical_learning_rate(lam, **hyper)
+
+
+def test_loading_does_not_flatten_again(monkeypatch):
+    """The point of the format: sums and products are rebuilt from their canonical arguments, where a
+    plain pickle calls Mul(*args) and Add(*args) (flatten) again (the planted check: plain pickles do)."""
+    expr = sum(sp.Rational(k, 3) * x**k * y ** (k % 3) for k in range(1, 30))
+    plain, fast = pickle.dumps(expr), dumps(expr)
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("flatten called")
+    monkeypatch.setattr(sp.Mul, "flatten", classmethod(refuse))
+    monkeypatch.setattr(sp.Add, "flatten", classmethod(refuse))
+    sp.core.cache.clear_cache()
+    assert pickle.loads(fast) == expr
+    sp.core.cache.clear_cache()
+    with pytest.raises(AssertionError, match="flatten called"):
+        pickle.loads(plain)
+
+
+def test_a_fresh_process_loads_them(tmp_path):
+    """The entries are read by other processes: only ``pickle`` and the importable ``theory.sympickle``."""
+    rec = derive(SGD(), data=Gaussian())
+    path = tmp_path / "entry.pkl"
+    path.write_bytes(dumps(rec.update))
+    code = (f"import pickle, sympy as sp; u = pickle.load(open({str(path)!r}, 'rb')); "
+            "print(sp.srepr(u))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == sp.srepr(rec.update)
