@@ -30,7 +30,8 @@ command line (``verify.__main__.main``) with ``verify.runner._run_one`` wrapped 
 worker's process id and its user and system CPU and minor page faults (``resource.getrusage``, threads
 included), and the parent's own CPU at the end; the table gives the parent, each worker (claims, families,
 CPU, page faults) and the sum of the claims' CPU, and splits the rest: the CPU of derivations missing from
-the disk cache inside the claims (``theory.diskcache``'s locked block, outermost only), the parent's
+the disk cache inside the claims (``theory.diskcache``'s locked block, outermost only) and of its loads
+(``theory.diskcache._read`` outside a derivation), the parent's
 preparation of the fork (``verify.runner._prepare_fork``: the kernel's compile or load), the workers' own
 CPU outside their claims (their totals as reaped by the parent, ``RUSAGE_CHILDREN``) and the parent's
 interpreter exit. The subprocess starts as ``python -m verify`` does (``verify.__main__.program``). ``--serial`` measures ``python -m verify run --serial``
@@ -119,8 +120,17 @@ def _log_claims(log: str, argv) -> int:
     if program is None:   # a tree from before verify.__main__.program: its main, collector on as it was
         gc.enable()
         program = cli.main
-    inner, prepare, exclusive = runner._run_one, runner._prepare_fork, diskcache._exclusive
-    spent = {"derive": 0.0, "depth": 0, "prepare": 0.0}
+    inner, prepare, exclusive, read = runner._run_one, runner._prepare_fork, diskcache._exclusive, diskcache._read
+    spent = {"derive": 0.0, "depth": 0, "prepare": 0.0, "load": 0.0}
+
+    def _read(path):
+        """A disk-cache read (unpickling an entry) outside a derivation: its CPU is "load"."""
+        t0 = time.process_time()
+        try:
+            return read(path)
+        finally:
+            if not spent["depth"]:
+                spent["load"] += time.process_time() - t0
 
     @contextlib.contextmanager
     def _exclusive(lock):
@@ -143,17 +153,18 @@ def _log_claims(log: str, argv) -> int:
             spent["prepare"] += time.process_time() - t0
 
     def _run_one(claim_id, budget, seed):
-        r0, d0 = resource.getrusage(resource.RUSAGE_SELF), spent["derive"]
+        r0, d0, l0 = resource.getrusage(resource.RUSAGE_SELF), spent["derive"], spent["load"]
         payload = inner(claim_id, budget, seed)
         r1 = resource.getrusage(resource.RUSAGE_SELF)
         with open(log, "a") as fh:
             fh.write(json.dumps({"pid": os.getpid(), "id": claim_id, "user": r1.ru_utime - r0.ru_utime,
                                  "system": r1.ru_stime - r0.ru_stime, "minflt": r1.ru_minflt - r0.ru_minflt,
-                                 "derive": spent["derive"] - d0}) + "\n")
+                                 "derive": spent["derive"] - d0, "load": spent["load"] - l0}) + "\n")
         return payload
     # picklable by reference, and found under this name in the forked workers
     _run_one.__module__, _run_one.__qualname__ = inner.__module__, inner.__qualname__
-    runner._run_one, runner._prepare_fork, diskcache._exclusive = _run_one, _prepare_fork, _exclusive
+    runner._run_one, runner._prepare_fork = _run_one, _prepare_fork
+    diskcache._exclusive, diskcache._read = _exclusive, _read
     status = program(argv)
     me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
     with open(log, "a") as fh:
@@ -173,10 +184,10 @@ def per_worker(log: str) -> dict:
     for r in records:
         if "pid" in r:
             w = workers.setdefault(r["pid"], {"claims": 0, "families": set(), "user": 0.0, "system": 0.0,
-                                              "minflt": 0, "derive": 0.0})
+                                              "minflt": 0, "derive": 0.0, "load": 0.0})
             w["claims"] += 1
             w["families"].add(r["id"].split(".", 1)[0])
-            for k in ("user", "system", "minflt", "derive"):
+            for k in ("user", "system", "minflt", "derive", "load"):
                 w[k] += r.get(k, 0)
     serial = parent is not None and parent["parent"] in workers
     if serial:   # --serial: the claims ran in the parent
@@ -185,7 +196,8 @@ def per_worker(log: str) -> dict:
                       minflt=parent["minflt"] - w["minflt"])
     return {"parent": parent, "workers": list(workers.values()), "serial": serial,
             "claims_cpu": sum(w["user"] + w["system"] for w in workers.values()),
-            "derive_cpu": sum(w["derive"] for w in workers.values())}
+            "derive_cpu": sum(w["derive"] for w in workers.values()),
+            "load_cpu": sum(w["load"] for w in workers.values())}
 
 
 def main_job(ids=(), budget="standard", seed=0, cold_numba=False, command=None, caches=("cold", "warm"),
@@ -249,7 +261,8 @@ def _main_job_table(rows, budget):
         out.append(f"\nsum of the claims' CPU: {acc['claims_cpu']:.1f} s; job total {r['cpu']:.1f} s; "
                    f"outside the claims: {r['cpu'] - acc['claims_cpu']:.2f} s")
         if acc.get("derive_cpu") or (p and p.get("prepare")):
-            out.append(f"in the claims, derivations missing from the disk cache: {acc.get('derive_cpu', 0):.2f} s; "
+            out.append(f"in the claims, derivations missing from the disk cache: {acc.get('derive_cpu', 0):.2f} s, "
+                       f"loads from it: {acc.get('load_cpu', 0):.2f} s; "
                        f"in the parent, preparing the fork (kernel compile or load): {(p or {}).get('prepare', 0):.2f} s")
         if acc.get("serial") or not p or "children" not in p:
             where = ("the process after its last line (exit)" if acc.get("serial")
