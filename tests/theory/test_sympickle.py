@@ -5,23 +5,15 @@ import sys
 
 import pytest
 import sympy as sp
+from benchmark_loader import load_benchmark
 
 from theory import SGD, Gaussian, HeavyBall, IndependentCoordinates, derive
 from theory.sympickle import dumps
 
 
 def _canonical(obj):
-    if isinstance(obj, (sp.Basic, sp.MatrixBase)):
-        return ("sympy", sp.srepr(obj))
-    if isinstance(obj, dict):
-        return tuple((_canonical(k), _canonical(v)) for k, v in obj.items())
-    if isinstance(obj, (list, tuple)):
-        return (type(obj).__name__, tuple(_canonical(e) for e in obj))
-    if callable(obj):
-        return ("callable", getattr(obj, "__qualname__", type(obj).__qualname__))
-    if hasattr(obj, "__dict__"):
-        return (type(obj).__qualname__, _canonical(vars(obj)))
-    return repr(obj)
+    """srepr of SymPy objects, containers and attributes recursively (the benchmark's comparison)."""
+    return load_benchmark("cache_loads").canonical(obj)
 
 
 x, y = sp.symbols("x y", positive=True)
@@ -82,3 +74,11 @@ def test_a_fresh_process_loads_them(tmp_path):
             "print(sp.srepr(u))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == sp.srepr(rec.update)
+
+
+def test_the_load_benchmark_compares_both_formats(tmp_path):
+    """``benchmarks/cache_loads.py`` on a small cache directory: both formats load, nothing differs."""
+    for j, value in enumerate([derive(SGD(), data=Gaussian()).update, EXPRESSIONS[:5]]):
+        (tmp_path / f"{j}.pkl").write_bytes(pickle.dumps(value))
+    r = load_benchmark("cache_loads").measure(str(tmp_path), repeat=1)
+    assert r["entries"] == 2 and r["mismatches"] == 0 and set(r["cpu"]) == {"plain", "sympickle"}
