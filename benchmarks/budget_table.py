@@ -29,7 +29,12 @@ imports, starts workers and loads or derives per process what a serial run share
 command line (``verify.__main__.main``) with ``verify.runner._run_one`` wrapped to log, per claim, the
 worker's process id and its user and system CPU and minor page faults (``resource.getrusage``, threads
 included), and the parent's own CPU at the end; the table gives the parent, each worker (claims, families,
-CPU, page faults) and the sum of the claims' CPU. ``--serial`` measures ``python -m verify run --serial``
+CPU, page faults) and the sum of the claims' CPU, and splits the rest: the CPU of derivations missing from
+the disk cache inside the claims (``theory.diskcache``'s locked block, outermost only) and of its loads
+(``theory.diskcache._read`` outside a derivation), the parent's
+preparation of the fork (``verify.runner._prepare_fork``: the kernel's compile or load), the workers' own
+CPU outside their claims (their totals as reaped by the parent, ``RUSAGE_CHILDREN``) and the parent's
+interpreter exit. The subprocess starts as ``python -m verify`` does (``verify.__main__.program``). ``--serial`` measures ``python -m verify run --serial``
 (everything in one process) instead, for the same accounting of a serial run.
 """
 from __future__ import annotations
@@ -45,14 +50,13 @@ import sys
 import tempfile
 import time
 
-from scipy.stats import norm
-
 # measure the source tree this script belongs to (a worktree), not whichever copy is installed
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def detectable(verdict: dict, power: float = 0.9):
     """delta_90 of one verdict dict (``Verdict.to_dict()``), or None for exact/numeric/growth checks."""
+    from scipy.stats import norm
     if verdict.get("kind") not in ("series", "scalar"):
         return None
     se, theory = verdict.get("standard_error"), verdict.get("theory")
@@ -105,27 +109,68 @@ HEADER = ("| claim | budget | Monte Carlo comparisons | smallest detectable rela
 def _log_claims(log: str, argv) -> int:
     """Run ``python -m verify`` with ``argv`` in this process, logging one JSON line per claim to ``log``
     from whichever process ran it (see ``--per-worker``), and the parent's CPU at the end."""
+    import gc
+    gc.disable()   # as `python -m verify` starts (verify.__main__): its imports with the collector paused
+    import contextlib
+
+    from theory import diskcache
+    from verify import __main__ as cli
     from verify import runner
-    from verify.__main__ import main as verify_main
-    inner = runner._run_one
+    program = getattr(cli, "program", None)
+    if program is None:   # a tree from before verify.__main__.program: its main, collector on as it was
+        gc.enable()
+        program = cli.main
+    inner, prepare, exclusive, read = runner._run_one, runner._prepare_fork, diskcache._exclusive, diskcache._read
+    spent = {"derive": 0.0, "depth": 0, "prepare": 0.0, "load": 0.0}
+
+    def _read(path):
+        """A disk-cache read (unpickling an entry) outside a derivation: its CPU is "load"."""
+        t0 = time.process_time()
+        try:
+            return read(path)
+        finally:
+            if not spent["depth"]:
+                spent["load"] += time.process_time() - t0
+
+    @contextlib.contextmanager
+    def _exclusive(lock):
+        """The block of a derivation missing from the disk cache (outermost only): its CPU is "derive"."""
+        with exclusive(lock):
+            spent["depth"] += 1
+            t0 = time.process_time()
+            try:
+                yield
+            finally:
+                spent["depth"] -= 1
+                if not spent["depth"]:
+                    spent["derive"] += time.process_time() - t0
+
+    def _prepare_fork():
+        t0 = time.process_time()
+        try:
+            return prepare()
+        finally:
+            spent["prepare"] += time.process_time() - t0
 
     def _run_one(claim_id, budget, seed):
-        r0 = resource.getrusage(resource.RUSAGE_SELF)
+        r0, d0, l0 = resource.getrusage(resource.RUSAGE_SELF), spent["derive"], spent["load"]
         payload = inner(claim_id, budget, seed)
         r1 = resource.getrusage(resource.RUSAGE_SELF)
         with open(log, "a") as fh:
             fh.write(json.dumps({"pid": os.getpid(), "id": claim_id, "user": r1.ru_utime - r0.ru_utime,
-                                 "system": r1.ru_stime - r0.ru_stime,
-                                 "minflt": r1.ru_minflt - r0.ru_minflt}) + "\n")
+                                 "system": r1.ru_stime - r0.ru_stime, "minflt": r1.ru_minflt - r0.ru_minflt,
+                                 "derive": spent["derive"] - d0, "load": spent["load"] - l0}) + "\n")
         return payload
     # picklable by reference, and found under this name in the forked workers
     _run_one.__module__, _run_one.__qualname__ = inner.__module__, inner.__qualname__
-    runner._run_one = _run_one
-    status = verify_main(argv)
-    me = resource.getrusage(resource.RUSAGE_SELF)
+    runner._run_one, runner._prepare_fork = _run_one, _prepare_fork
+    diskcache._exclusive, diskcache._read = _exclusive, _read
+    status = program(argv)
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
     with open(log, "a") as fh:
         fh.write(json.dumps({"parent": os.getpid(), "user": me.ru_utime, "system": me.ru_stime,
-                             "minflt": me.ru_minflt}) + "\n")
+                             "minflt": me.ru_minflt, "children": kids.ru_utime + kids.ru_stime,
+                             "prepare": spent["prepare"]}) + "\n")
     return status
 
 
@@ -139,18 +184,20 @@ def per_worker(log: str) -> dict:
     for r in records:
         if "pid" in r:
             w = workers.setdefault(r["pid"], {"claims": 0, "families": set(), "user": 0.0, "system": 0.0,
-                                              "minflt": 0})
+                                              "minflt": 0, "derive": 0.0, "load": 0.0})
             w["claims"] += 1
             w["families"].add(r["id"].split(".", 1)[0])
-            for k in ("user", "system", "minflt"):
-                w[k] += r[k]
+            for k in ("user", "system", "minflt", "derive", "load"):
+                w[k] += r.get(k, 0)
     serial = parent is not None and parent["parent"] in workers
     if serial:   # --serial: the claims ran in the parent
         w = workers[parent["parent"]]
         parent = dict(parent, user=parent["user"] - w["user"], system=parent["system"] - w["system"],
                       minflt=parent["minflt"] - w["minflt"])
     return {"parent": parent, "workers": list(workers.values()), "serial": serial,
-            "claims_cpu": sum(w["user"] + w["system"] for w in workers.values())}
+            "claims_cpu": sum(w["user"] + w["system"] for w in workers.values()),
+            "derive_cpu": sum(w["derive"] for w in workers.values()),
+            "load_cpu": sum(w["load"] for w in workers.values())}
 
 
 def main_job(ids=(), budget="standard", seed=0, cold_numba=False, command=None, caches=("cold", "warm"),
@@ -209,15 +256,28 @@ def _main_job_table(rows, budget):
             who = "the same process (claims only)" if acc.get("serial") else f"worker {j + 1} (claims only)"
             out.append(f"| {who} | {w['claims']} | {len(w['families'])} | {w['user']:.1f} "
                        f"| {w['system']:.1f} | {w['minflt']} |")
-        rest = r["cpu"] - acc["claims_cpu"] - (acc["parent"]["user"] + acc["parent"]["system"] if acc["parent"] else 0)
-        where = ("the process after its last line (exit)" if acc.get("serial")
-                 else "workers outside their claims and the exits (start, waiting, exit)")
+        p = acc["parent"]
+        rest = r["cpu"] - acc["claims_cpu"] - (p["user"] + p["system"] if p else 0)
         out.append(f"\nsum of the claims' CPU: {acc['claims_cpu']:.1f} s; job total {r['cpu']:.1f} s; "
-                   f"{where}: {rest:.1f} s")
+                   f"outside the claims: {r['cpu'] - acc['claims_cpu']:.2f} s")
+        if acc.get("derive_cpu") or (p and p.get("prepare")):
+            out.append(f"in the claims, derivations missing from the disk cache: {acc.get('derive_cpu', 0):.2f} s, "
+                       f"loads from it: {acc.get('load_cpu', 0):.2f} s; "
+                       f"in the parent, preparing the fork (kernel compile or load): {(p or {}).get('prepare', 0):.2f} s")
+        if acc.get("serial") or not p or "children" not in p:
+            where = ("the process after its last line (exit)" if acc.get("serial")
+                     else "workers outside their claims and the exits (start, waiting, exit)")
+            out.append(f"{where}: {rest:.2f} s")
+        else:   # the workers' own totals, reaped by the parent: what they spent outside the claims
+            outside = p["children"] - acc["claims_cpu"]
+            out.append(f"workers outside their claims (start, result pickling, exit): {outside:.2f} s; "
+                       f"the parent after its last measurement (interpreter exit): {rest - outside:.2f} s")
     return "\n".join(out)
 
 
 def main():
+    if len(sys.argv) > 2 and sys.argv[1] == "--log-claims":   # internal: the subprocess of --per-worker
+        sys.exit(_log_claims(sys.argv[2], sys.argv[4:]))
     from verify.claims import BUDGETS
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("ids", nargs="*", help="claim ids or prefixes (default: all)")
@@ -233,8 +293,6 @@ def main():
     ap.add_argument("--per-worker", action="store_true",
                     help="--main-job: CPU and page faults of the parent and of each worker, claims per worker")
     ap.add_argument("--serial", action="store_true", help="--main-job: measure `python -m verify run --serial`")
-    if len(sys.argv) > 2 and sys.argv[1] == "--log-claims":   # internal: the subprocess of --per-worker
-        sys.exit(_log_claims(sys.argv[2], sys.argv[4:]))
     args = ap.parse_args()
     bad = [b for b in args.budgets if b not in BUDGETS]
     if bad:

@@ -64,4 +64,11 @@ def test_main_job_table_with_the_per_worker_accounting():
            "workers": acc}
     text = _module()._main_job_table([row], "standard")
     assert "| worker 1 (claims only) | 2 | 1 | 3.0 | 0.2 | 4 |" in text
-    assert "sum of the claims' CPU: 3.2 s; job total 5.0 s" in text and ": 0.8 s" in text   # 5.0 - 3.2 - 1.0
+    assert "sum of the claims' CPU: 3.2 s; job total 5.0 s; outside the claims: 1.80 s" in text
+    assert "(start, waiting, exit): 0.80 s" in text   # 5.0 - 3.2 - 1.0
+    # with the workers' totals reaped by the parent (RUSAGE_CHILDREN): the rest split into the workers'
+    # own overhead (3.5 - 3.2) and the parent's exit (0.8 - 0.3)
+    acc["parent"]["children"] = 3.5
+    text = _module()._main_job_table([row], "standard")
+    assert "outside their claims (start, result pickling, exit): 0.30 s" in text
+    assert "(interpreter exit): 0.50 s" in text

@@ -45,6 +45,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from .sympickle import dumps
+
 try:
     import fcntl
 except ImportError:  # pragma: no cover - no POSIX locks (Windows): processes may derive the same entry
@@ -149,7 +151,7 @@ def _exclusive(lock: Path):
 
 def _store(path: Path, value) -> None:
     try:
-        data = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+        data = dumps(value)   # SymPy sums, products and powers load without re-canonicalisation
     except (pickle.PicklingError, TypeError, AttributeError, RecursionError):
         return   # not picklable (e.g. a lambda inside): keep it in memory only
     try:

@@ -7,6 +7,7 @@ in the results directory and ``--resume`` continues).
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import shlex
 import signal
@@ -14,6 +15,12 @@ import sys
 import threading
 import warnings
 from pathlib import Path
+
+if __name__ == "__main__":
+    # Start-up of the program: the imports below create about a million objects that live until the
+    # end and almost no garbage, yet trigger the cyclic collector's full collections (0.3 s of CPU,
+    # measured); it is paused for them and the objects are frozen after them (see `program`).
+    gc.disable()
 
 from . import report
 from .claims import BUDGETS, CLAIMS, select
@@ -291,9 +298,29 @@ def _calibrate(parser, args) -> int:
     return 0 if ok else 1
 
 
+def program(argv=None) -> int:
+    """``python -m verify``: :func:`main` in a process of its own, with the garbage collector kept off
+    what lives until the end.
+
+    Called after the start-up imports (which this module runs with the collector paused): moves every
+    object alive then into the collector's permanent generation (:func:`gc.freeze`) and re-enables it,
+    so its collections during the run traverse only what the run allocates; and freezes again before
+    returning, so the interpreter's exit does not traverse the whole heap either (measured: the exit
+    of the main job's parent cost 0.3-0.6 s of CPU, almost all of it full collections at shutdown).
+    Returns the exit status of :func:`main`. For a process that exits right after it; an embedding
+    program that goes on should call :func:`main`.
+    """
+    gc.freeze()
+    gc.enable()
+    try:
+        return main(argv)
+    finally:
+        gc.freeze()
+
+
 if __name__ == "__main__":
     try:
-        sys.exit(main())
+        sys.exit(program())
     except BrokenPipeError:  # e.g. `python -m verify run | head`: stop quietly
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         sys.exit(EXIT_FAILED)

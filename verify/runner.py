@@ -96,31 +96,50 @@ def _forks() -> bool:
     return multiprocessing.get_start_method(allow_none=False) == "fork"
 
 
-#: modules some claims import on first use (measured: imported by the pool's workers and not by
-#: ``import verify``); a forked pool imports them once in the parent instead of once per worker
-PRELOAD = ("threadpoolctl",)
+#: modules that claims of both lanes import on first use (measured in a warm main job: imported by
+#: both workers and not by the parent's start-up, 0.09 s of CPU each time); a forked pool imports them
+#: once in the parent instead of once per worker. ``sympy.physics.units`` is imported by the first
+#: ``sympy.simplify`` call, ``sympy.sets.setexpr`` by the first ``log`` evaluation.
+PRELOAD = ("threadpoolctl", "sympy.physics.units", "sympy.sets.setexpr", "theory.thresholds",
+           "theory.fourth.critical", "theory.fourth.generalized_linear")
 
 
 def _prepare_fork() -> bool:
     """Get this process ready to fork a pool's workers, which inherit its memory.
 
     Compiles or loads the fused kernel (:func:`verify.montecarlo.warm_up`: 6.9 s of CPU per worker
-    with an empty numba cache), imports :data:`PRELOAD`, and moves every object into the garbage
-    collector's permanent generation (:func:`gc.freeze`, the cure the ``gc`` docs give for fork without
-    exec): a worker's collections then never write to the inherited objects' headers, so their pages
-    stay shared instead of being copied on write (measured: 8% fewer minor page faults in the
-    workers, no change of CPU; docs/budgets.md). Returns True; the caller calls :func:`gc.unfreeze`
-    once the workers exist (the parent collects its own garbage again; the workers keep theirs frozen).
+    with an empty numba cache) and imports :data:`PRELOAD`, with the cyclic garbage collector paused
+    (importing numba and loading the kernel create objects that live to the end, not garbage), then
+    collects once and moves every object into the collector's permanent generation
+    (:func:`gc.freeze`, the cure the ``gc`` docs give for fork without exec): a worker's collections
+    then never write to the inherited objects' headers, so their pages stay shared instead of being
+    copied on write (measured: 8% fewer minor page faults in the workers, no change of CPU;
+    docs/budgets.md).
+
+    Returns whether the caller should call :func:`gc.unfreeze` once the workers exist (the parent
+    then collects its own objects again; the workers keep theirs frozen): True, unless objects were
+    already frozen before the call (``python -m verify`` freezes its start-up imports, see
+    :func:`verify.__main__.program`), which then stay frozen.
     """
     import importlib
 
     from .montecarlo import warm_up
-    warm_up()
-    for name in PRELOAD:
-        importlib.import_module(name)
+    unfreeze = gc.get_freeze_count() == 0
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        warm_up()
+        for name in PRELOAD:
+            try:
+                importlib.import_module(name)
+            except ImportError:   # an optimisation only: a module gone or not installed is imported by no one
+                pass
+    finally:
+        if collecting:
+            gc.enable()
     gc.collect()
     gc.freeze()
-    return True
+    return unfreeze
 
 
 def _ignore_sigint():
@@ -259,7 +278,7 @@ def run_claims(claims, budget: str = "standard", seed: int = 0, executor=None, r
             raise interrupted() from None
         return [done[c.id] for c in claims]
     own = executor is None
-    frozen = own and _forks() and _prepare_fork()
+    unfreeze = own and _forks() and _prepare_fork()
     if own:   # one single-process pool per lane, fed one claim at a time
         lanes = _lanes(todo, min(len(todo), os.cpu_count() or 1))
         pools = [ProcessPoolExecutor(max_workers=1, initializer=_ignore_sigint) for _ in lanes]
@@ -284,7 +303,7 @@ def run_claims(claims, budget: str = "standard", seed: int = 0, executor=None, r
             for lane in range(len(lanes)):
                 pending |= feed(lane)
         finally:
-            if frozen:   # every worker has been forked by now
+            if unfreeze:   # every worker has been forked by now
                 gc.unfreeze()
         while pending:
             finished, pending = wait(pending, return_when=FIRST_COMPLETED)

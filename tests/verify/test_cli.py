@@ -187,3 +187,31 @@ def test_results_file_of_another_claim_is_set_aside(tmp_path):
     with pytest.warns(CorruptResultWarning, match="holds claim"):
         (res,) = run_claims([c0], "quick", 0, executor="serial", results_dir=tmp_path, resume=True)
     assert res.id == c0.id
+
+
+def test_import_verify_is_light_and_every_public_name_resolves():
+    """``import verify`` imports no numerics (the names load on first use), so ``python -m verify`` can
+    pause the garbage collector for its start-up imports; every name of ``__all__`` resolves."""
+    code = ("import sys, verify; light = 'numpy' not in sys.modules and 'sympy' not in sys.modules; "
+            "names = [getattr(verify, n) for n in verify.__all__]; "
+            "from verify import simulate, compare; import verify.montecarlo as m, verify.stats as s; "
+            "assert simulate is m.simulate and compare is s.compare; "
+            "assert set(verify.__all__) <= set(dir(verify)); print(light, len(names))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["True", str(len(__import__("verify").__all__))]
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        _ = __import__("verify").nope
+
+
+def test_the_program_freezes_its_start_up_and_collects_what_the_run_allocates():
+    """``python -m verify``: the start-up imports run with the collector paused (no full collection
+    over them) and are then frozen; the collector is on during the run; everything is frozen again
+    before the interpreter exits (whose collections would otherwise traverse the whole heap)."""
+    code = ("import atexit, gc, runpy, sys; sys.argv = ['verify', 'list']; "
+            "atexit.register(lambda: print('exit', gc.isenabled(), gc.get_freeze_count() > 100000, "
+            "gc.get_stats()[2]['collections'], file=sys.stderr)); "
+            "runpy.run_module('verify', run_name='__main__', alter_sys=True)")
+    done = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert "exit True True 0" in done.stderr
+    assert "sgd.second_moments.gaussian" in done.stdout

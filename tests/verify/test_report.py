@@ -112,6 +112,28 @@ def test_strict_json_round_trip():
     assert [from_json_number(x) for x in out["b"]] == [math.inf, -math.inf, 0.5]
 
 
+def _two_pass_strict_json(obj):
+    """The former definition (jsonable at every level, then NaN/inf), an oracle for the one-pass one."""
+    from verify.stats.result import jsonable
+    obj = jsonable(obj)
+    if isinstance(obj, dict):
+        return {k: _two_pass_strict_json(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_two_pass_strict_json(v) for v in obj]
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None if math.isnan(obj) else ("Infinity" if obj > 0 else "-Infinity")
+    return obj
+
+
+def test_strict_json_in_one_pass_equals_the_two_pass_definition():
+    obj = {"x": [{"s": (np.array([[np.nan, 1.5], [np.inf, -2.0]]), np.float64(-np.inf), 3)}, "t", None, True],
+           7: {"deep": [[[np.int64(4), np.bool_(False), float("nan")], ()]], "o": object()},
+           "f": np.float32(np.nan), "m": np.arange(3).reshape(1, 3), "e": []}
+    out = strict_json(obj)
+    assert out == _two_pass_strict_json(obj)
+    assert json.dumps(out, allow_nan=False) == json.dumps(_two_pass_strict_json(obj), allow_nan=False)
+
+
 @pytest.mark.parametrize("fmt", ["json", "csv", "markdown"])
 def test_cli_formats_print_machine_output_on_stdout(tmp_path, capsys, fmt):
     assert main(["run", "sgd.stationary_risk.rademacher", "--budget", "quick", "--serial", "--format", fmt,

@@ -161,3 +161,33 @@ def test_an_idle_lane_takes_claims_from_the_fullest(monkeypatch):
     assert [r.id for r in results] == IDS
     if (__import__("os").cpu_count() or 1) >= 2:
         assert len({r.title for r in results}) == 2
+
+
+def test_a_freeze_made_before_the_run_is_kept(monkeypatch):
+    """``python -m verify`` freezes its start-up imports (verify.__main__.program); the pool's
+    preparation freezes the rest before forking and leaves the program's freeze in place afterwards,
+    where a caller with nothing frozen gets its heap back unfrozen (the test above)."""
+    import gc
+
+    from verify import runner
+    if not runner._forks():
+        pytest.skip("the pool does not fork here")
+    monkeypatch.setattr(runner, "_run_one", _report_freeze)
+    gc.freeze()
+    try:
+        before = gc.get_freeze_count()
+        results = run_claims([CLAIMS[i] for i in IDS], "quick", 0)
+        assert all(int(r.title) > 10_000 for r in results)
+        assert gc.get_freeze_count() > 0.9 * before and gc.isenabled()   # (frozen objects may still die)
+    finally:
+        gc.unfreeze()
+
+
+def test_every_preloaded_module_exists():
+    """The parent imports :data:`verify.runner.PRELOAD` before forking (and skips a missing one, since
+    it is only an optimisation): a renamed or removed module must be dropped from the list."""
+    import importlib
+
+    from verify.runner import PRELOAD
+    for name in PRELOAD:
+        importlib.import_module(name)

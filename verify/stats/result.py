@@ -49,14 +49,22 @@ def strict_json(obj):
     >>> strict_json({"z": float("inf"), "se": float("nan"), "x": [np.float64(0.5)]})
     {'z': 'Infinity', 'se': None, 'x': [0.5]}
     """
-    obj = jsonable(obj)
+    if type(obj) is float:   # one pass over the tree (the main job writes every claim's result with it)
+        return obj if math.isfinite(obj) else _strict_float(obj)
     if isinstance(obj, dict):
-        return {k: strict_json(v) for k, v in obj.items()}
-    if isinstance(obj, list):
+        return {str(k): strict_json(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
         return [strict_json(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return strict_json(obj.tolist())
+    obj = jsonable(obj)
     if isinstance(obj, float) and not math.isfinite(obj):
-        return None if math.isnan(obj) else ("Infinity" if obj > 0 else "-Infinity")
+        return _strict_float(obj)
     return obj
+
+
+def _strict_float(x: float):
+    return None if math.isnan(x) else ("Infinity" if x > 0 else "-Infinity")
 
 
 def from_json_number(x) -> float:
