@@ -143,3 +143,33 @@ def test_subroutines_are_lowered_into_the_callers_library_once_with_their_own_fl
         pytest.skip("this CPU does not fuse multiply-adds: the fastmath check has no power here")
     assert outs[2][0] == -(2.0 ** -60)   # the contracting piece fuses like the planted caller-side loop
     assert outs[0][0] == 0.0             # the plain piece does not, inside a contracting caller
+
+
+def test_subroutine_falls_back_to_a_jitted_function_without_numbas_internal_route(monkeypatch):
+    """Where numba lacks ``compiler.compile_internal`` (its internal route), ``_subroutine`` returns an
+    ordinary jitted function with the same flags: called from compiled code it gives the Python function's
+    numbers. Planted: the route present again gives the lowered piece, not a dispatcher."""
+    import numba as nb
+    from numba.core import compiler
+    from numba.core.registry import CPUDispatcher
+
+    from verify.kernel import _subroutine
+
+    def scale(x, out):
+        for i in range(x.shape[0]):
+            out[i] = 2.0 * x[i] + 1.0
+
+    monkeypatch.delattr(compiler, "compile_internal")
+    piece = _subroutine({"contract"})(scale)
+    assert isinstance(piece, CPUDispatcher) and piece.fastmath == {"contract"} and piece.py_func is scale
+
+    @nb.njit
+    def caller(x, out):
+        piece(x, out)
+
+    x, out, expected = np.array([0.5, -1.0, 3.0]), np.zeros(3), np.zeros(3)
+    caller(x, out)
+    scale(x, expected)
+    np.testing.assert_array_equal(out, expected)
+    monkeypatch.undo()
+    assert not isinstance(_subroutine()(scale), CPUDispatcher)
