@@ -20,9 +20,10 @@ from __future__ import annotations
 
 import inspect
 
+import numpy as np
 import sympy as sp
 
-__all__ = ["LazySource", "from_source", "lambdify_source"]
+__all__ = ["LazySource", "filled", "from_source", "lambdify_source"]
 
 
 def lambdify_source(args, expr, module="numpy") -> str:
@@ -52,3 +53,12 @@ class LazySource:
             source = self.source() if callable(self.source) else self.source
             self.fn = from_source(source, self.module)
         return self.fn(*args)
+
+
+def filled(shape, values) -> np.ndarray:
+    """(*shape, len(values)) float array of the values a compiled function returned (numbers or arrays,
+    each broadcast to ``shape``): the entries of a matrix at every direction, entry index last."""
+    out = np.empty((len(values), *shape))
+    for n, v in enumerate(values):
+        out[n] = v
+    return np.moveaxis(out, 0, -1)

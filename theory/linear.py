@@ -27,11 +27,26 @@ from dataclasses import dataclass
 import mpmath
 import numpy as np
 
-__all__ = ["BlockRankOne", "MpBlockRankOne", "affine_orbit"]
+__all__ = ["BlockRankOne", "MpBlockRankOne", "affine_orbit", "block_diagonal"]
 
 
 #: largest state dimension iterated by :func:`affine_orbit` (dense powers); larger maps step one by one
 ORBIT_LIMIT = 160
+
+
+def block_diagonal(blocks: np.ndarray) -> np.ndarray:
+    """The dense (d p x d p) matrix blockdiag(blocks[0], ..., blocks[d-1]) of ``blocks`` (d, p, p).
+
+    Example
+    -------
+    >>> import numpy as np
+    >>> block_diagonal(np.array([[[1.0]], [[2.0]]])).tolist()
+    [[1.0, 0.0], [0.0, 2.0]]
+    """
+    d, p = blocks.shape[:2]
+    out = np.zeros((d, p, d, p))
+    out[np.arange(d), :, np.arange(d), :] = blocks
+    return out.reshape(d * p, d * p)
 
 
 def affine_orbit(L: np.ndarray, f: np.ndarray, x0: np.ndarray, steps: int, block: int = 32) -> np.ndarray:
@@ -113,9 +128,7 @@ class BlockRankOne:
                                 np.asarray(s0, dtype=float).reshape(-1), steps).reshape(steps + 1, d, p)
         out = np.empty((steps + 1,) + self.A.shape[:2])
         if d * p <= ORBIT_LIMIT:
-            blocks = np.zeros((d, p, d, p))
-            blocks[np.arange(d), :, np.arange(d), :] = self.A
-            blocks = blocks.reshape(d * p, d * p)
+            blocks = block_diagonal(self.A)
             u, v, f = self.u.reshape(-1), self.v.reshape(-1), self.f.reshape(-1)
             flat = out.reshape(steps + 1, d * p)
             flat[0] = x = np.asarray(s0, dtype=float).reshape(-1)
@@ -142,12 +155,7 @@ class BlockRankOne:
 
     def transition_matrix(self) -> np.ndarray:
         """The dense (dp x dp) matrix of the linear part L = blockdiag(A) + u v^T."""
-        d, p = self.A.shape[:2]
-        L = np.zeros((d * p, d * p))
-        for i in range(d):
-            L[i * p:(i + 1) * p, i * p:(i + 1) * p] = self.A[i]
-        L += np.outer(self.u.reshape(-1), self.v.reshape(-1))
-        return L
+        return block_diagonal(self.A) + np.outer(self.u.reshape(-1), self.v.reshape(-1))
 
     def eigenvalues(self) -> np.ndarray:
         """All eigenvalues of L (with multiplicity), computed exactly in structure.

@@ -15,10 +15,16 @@ import numpy as np
 import sympy as sp
 
 from . import symbols as sym
-from .compiled import from_source, lambdify_source
+from .compiled import filled, from_source, lambdify_source
 from .diskcache import persistent
 from .hyperparameters import bind_problem
-from .linear import ORBIT_LIMIT, BlockRankOne, MpBlockRankOne, affine_orbit
+from .linear import (
+    ORBIT_LIMIT,
+    BlockRankOne,
+    MpBlockRankOne,
+    affine_orbit,
+    block_diagonal,
+)
 from .precision import float_view
 from .validation import check_initial, check_integer
 
@@ -135,14 +141,6 @@ class _LazyMpFunctions(dict):
             self[k] = [sp.lambdify(rec._args, e, modules="mpmath") for e in getattr(rec, k)]
         self["G1"] = sp.lambdify(rec._args, rec._stationary_terms["G"], modules="mpmath")
         return dict.__getitem__(self, key)
-
-
-def _entries(values, d):
-    """(d, n) float array of n lambdified entries (numbers or arrays over the d directions)."""
-    out = np.empty((len(values), d))
-    for n, v in enumerate(values):
-        out[n] = v
-    return np.ascontiguousarray(out.T)
 
 
 class Recursion:
@@ -300,7 +298,7 @@ class Recursion:
         d, p = len(lam), len(self.moments)
 
         def ev(fn):
-            return _entries(fn(*args), d)
+            return np.ascontiguousarray(filled((d,), fn(*args)))
 
         fns = self._numpy_fns
         return BlockRankOne(A=ev(fns["A"]).reshape(d, p, p), u=ev(fns["u"]), v=ev(fns["v"]),
@@ -528,7 +526,8 @@ class Recursion:
     def _mean_step(self, args, d, n):
         """(M, b) of the mean recursion E s' = M E s + b at numeric arguments; shapes (d, n, n), (d, n)."""
         fns = self._numpy_fns
-        return _entries(fns["mean_matrix"](*args), d).reshape(d, n, n), _entries(fns["mean_forcing"](*args), d)
+        M = filled((d,), fns["mean_matrix"](*args)).reshape(d, n, n)
+        return M, np.ascontiguousarray(filled((d,), fns["mean_forcing"](*args)))
 
     def _scheduled_trajectory(self, lam, learning_rate, batch, noise_variance, hyper, s0, mu0, steps, params):
         """Trajectory with hyperparameters h(k) (callables of the step k): step k -> k+1 uses h(k)."""
@@ -552,9 +551,7 @@ class Recursion:
         d, n = mu0.shape
         M, b = self._mean_step(args, d, n)
         if d * n <= ORBIT_LIMIT:   # block diagonal: the dense map's orbit in blocks of steps
-            L = np.zeros((d, n, d, n))
-            L[np.arange(d), :, np.arange(d), :] = M
-            return affine_orbit(L.reshape(d * n, d * n), b.reshape(-1), np.asarray(mu0, float).reshape(-1),
+            return affine_orbit(block_diagonal(M), b.reshape(-1), np.asarray(mu0, float).reshape(-1),
                                 steps).reshape(steps + 1, d, n)[:, :, 0]
         out = np.empty((steps + 1, d))
         mu = mu0

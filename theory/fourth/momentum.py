@@ -34,7 +34,7 @@ import numpy as np
 import sympy as sp
 
 from .. import symbols as sym
-from ..compiled import from_source
+from ..compiled import filled, from_source
 from ..diskcache import persistent
 from ..hyperparameters import bind_hyperparameters
 from ..linear import BlockRankOne
@@ -91,14 +91,6 @@ def _cse_unordered(exprs):
     """SymPy's common-subexpression elimination without its canonical ordering of the expressions (the same
     subexpressions, printed in another order: 35% less CPU for the cold Nesterov sources, values within an ulp)."""
     return sp.cse(exprs, order="none")
-
-
-def _filled(shape, values):
-    """(*shape, len(values)) float array of the coefficient values (numbers or arrays broadcast to shape)."""
-    out = np.empty((len(values), *shape))
-    for n, v in enumerate(values):
-        out[n] = v
-    return np.moveaxis(out, 0, -1)
 
 
 # ---------------------------------------------------------------------------- result object
@@ -235,9 +227,9 @@ class TwoStepFourthRecursion(DataBound):
         hv = [hyper[n] for n in comp.hyper_names]
         vals = comp.pair(col(lam), row(lam), col(k), row(k), col(m6), row(m6), col(m8), row(m8), float(batch),
                          float(sigma2), float(gamma), *hv)
-        pair = _filled((C, C), vals).reshape(C, C, 3, 3, len(PAIR_KEYS))
+        pair = filled((C, C), vals).reshape(C, C, 3, 3, len(PAIR_KEYS))
         vals = comp.diag(lam, k, m6, m8, float(batch), float(sigma2), float(gamma), *hv)
-        diag = _filled((C,), vals).reshape(C, 5, len(DIAGONAL_KEYS))
+        diag = filled((C,), vals).reshape(C, 5, len(DIAGONAL_KEYS))
         c = np.broadcast_to(np.asarray(comp.c(*hv), dtype=float), (3,))
         w = np.broadcast_to(np.asarray(comp.w(*hv), dtype=float), (5,))
         second = None

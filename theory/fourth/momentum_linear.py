@@ -12,6 +12,8 @@ import functools
 
 import numpy as np
 
+from ..linear import block_diagonal
+
 __all__ = ["TwoStepEvenMap", "PAIR_KEYS", "DIAGONAL_KEYS"]
 
 #: term keys of the pair update P'_ij[a, b] in the order of the coefficient arrays
@@ -316,9 +318,7 @@ class TwoStepEvenMap:
         # the coupling of the per-coordinate sums: weight n_c - [c = c'] of class c for i in class c'
         Wv = (n[:, None] - np.eye(C))[:, None, :] * s.v[:, :, None]                # (c, p, c')
         # the conditional second-moment map on class-symmetric (C, 3) states as one (3C x 3C) matrix
-        M2 = np.zeros((C, 3, C, 3))
-        M2[np.arange(C), :, np.arange(C), :] = s.A
-        M2 = M2.reshape(3 * C, 3 * C) + np.outer(s.u.ravel(), (n[:, None] * s.v).ravel())
+        M2 = block_diagonal(s.A) + np.outer(s.u.ravel(), (n[:, None] * s.v).ravel())
         w0 = np.zeros((C, 3))
         w0[:, 0] = nlam
         w0 = w0.ravel()
